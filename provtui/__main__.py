@@ -1,0 +1,3 @@
+from provtui.cli.main import main
+
+raise SystemExit(main())

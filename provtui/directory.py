@@ -1,0 +1,167 @@
+"""Read model over the store: lookups the service, the engine and reports share.
+
+Everything here reads; writes go through ``provtui.service`` (directory) or
+``provtui.engine`` (downstream state).  Reads accept a Transaction too, so a
+service call validates against the state it is about to change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from provtui.domain.entitlement import entitlement_paths
+from provtui.domain.errors import NotFound
+from provtui.domain.mapping import map_attributes
+from provtui.domain.plan import DesiredAccount, desired_account
+from provtui.domain.users import normalise_login, search_text
+from provtui.store import Store
+
+USERS, GROUPS, MEMBERS, APPS, ASSIGNMENTS = "users", "groups", "members", "apps", "assignments"
+ACCOUNTS, DIRTY, TASKS, ADMINS, CONFIG, META = "accounts", "dirty", "tasks", "admins", "config", "meta"
+
+INDEXES = (
+    (USERS, "login"),
+    (GROUPS, "name"),
+    (APPS, "name"),
+    (MEMBERS, "user"),
+    (MEMBERS, "group"),
+    (ASSIGNMENTS, "app"),
+    (ASSIGNMENTS, "subject"),
+    (ACCOUNTS, "user"),
+    (ACCOUNTS, "app"),
+    (DIRTY, "app"),
+    (TASKS, "state"),
+)
+
+
+class Reader(Protocol):
+    def get(self, table: str, key: str) -> dict | None: ...
+    def lookup(self, table: str, fieldname: str, value: Any) -> set[str]: ...
+
+
+def account_key(app_id: str, user_id: str) -> str:
+    return f"{app_id}|{user_id}"
+
+
+def member_key(group_id: str, user_id: str) -> str:
+    return f"{group_id}|{user_id}"
+
+
+def user_subject(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def group_subject(group_id: str) -> str:
+    return f"group:{group_id}"
+
+
+def assignment_key(app_id: str, subject: str) -> str:
+    return f"{app_id}|{subject}"
+
+
+class Directory:
+    """Queries over one store.  Keeps a search cache that follows every commit."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        for table, fieldname in INDEXES:
+            store.add_index(table, fieldname)
+        self._search: dict[str, str] | None = None
+        self._sorted_ids: list[str] | None = None
+        store.on_apply(self._invalidate)
+
+    def _invalidate(self, ops: list[list]) -> None:
+        for op in ops:
+            if op[1] == USERS:
+                if self._search is not None:
+                    doc = op[3] if op[0] == "put" else None
+                    if doc is None:
+                        self._search.pop(op[2], None)
+                    else:
+                        self._search[op[2]] = search_text(doc["profile"])
+                self._sorted_ids = None
+
+    # -- finding things by name ----------------------------------------------------
+
+    def user_id(self, login: str, reader: Reader | None = None) -> str:
+        reader = reader or self.store
+        ids = reader.lookup(USERS, "login", normalise_login(login))
+        if not ids:
+            raise NotFound("user", login)
+        return next(iter(ids))
+
+    def named(self, table: str, kind: str, name: str, reader: Reader | None = None) -> dict:
+        reader = reader or self.store
+        ids = reader.lookup(table, "name", name)
+        if not ids:
+            raise NotFound(kind, name)
+        return reader.get(table, next(iter(ids)))
+
+    def group(self, name: str, reader: Reader | None = None) -> dict:
+        return self.named(GROUPS, "group", name, reader)
+
+    def app(self, name: str, reader: Reader | None = None) -> dict:
+        return self.named(APPS, "app", name, reader)
+
+    # -- relationships ---------------------------------------------------------------
+
+    def groups_of(self, user_id: str, reader: Reader | None = None) -> dict[str, str]:
+        """Group id -> name for the user's groups."""
+        reader = reader or self.store
+        groups = {}
+        for key in reader.lookup(MEMBERS, "user", user_id):
+            member = reader.get(MEMBERS, key)
+            group = reader.get(GROUPS, member["group"])
+            if group is not None:
+                groups[group["id"]] = group["name"]
+        return groups
+
+    def members_of(self, group_id: str, reader: Reader | None = None) -> list[str]:
+        reader = reader or self.store
+        return [reader.get(MEMBERS, key)["user"] for key in reader.lookup(MEMBERS, "group", group_id)]
+
+    def apps_assigned_to(self, subject: str, reader: Reader | None = None) -> set[str]:
+        reader = reader or self.store
+        return {reader.get(ASSIGNMENTS, key)["app"] for key in reader.lookup(ASSIGNMENTS, "subject", subject)}
+
+    def paths(self, user_id: str, reader: Reader | None = None) -> dict[str, list[str]]:
+        """App id -> entitlement paths for one user."""
+        reader = reader or self.store
+        groups = self.groups_of(user_id, reader)
+        group_apps = {gid: self.apps_assigned_to(group_subject(gid), reader) for gid in groups}
+        return entitlement_paths(self.apps_assigned_to(user_subject(user_id), reader), groups, group_apps)
+
+    def apps_touching(self, user_id: str, reader: Reader | None = None) -> set[str]:
+        """Apps where the user is entitled or has an account: what a change to the user may affect."""
+        reader = reader or self.store
+        apps = set(self.paths(user_id, reader))
+        for key in reader.lookup(ACCOUNTS, "user", user_id):
+            apps.add(reader.get(ACCOUNTS, key)["app"])
+        return apps
+
+    def users_of_subject(self, subject: str, reader: Reader | None = None) -> list[str]:
+        kind, _, ident = subject.partition(":")
+        return [ident] if kind == "user" else self.members_of(ident, reader)
+
+    def desired(self, app_id: str, user_id: str) -> DesiredAccount:
+        user = self.store.get(USERS, user_id)
+        if user is None:
+            return DesiredAccount(active=False, attributes={})
+        paths = self.paths(user_id).get(app_id, [])
+        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"]))
+
+    # -- search ----------------------------------------------------------------------
+
+    def search_users(self, text: str = "", *, state: str | None = None, offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
+        """(number of matches, one page of user docs sorted by login)."""
+        if self._search is None:
+            self._search = {uid: search_text(doc["profile"]) for uid, doc in self.store.all(USERS).items()}
+        if self._sorted_ids is None:
+            users = self.store.all(USERS)
+            self._sorted_ids = sorted(users, key=lambda uid: users[uid]["login"])
+        users = self.store.all(USERS)
+        needle = text.strip().lower()
+        search = self._search
+        matches = [uid for uid in self._sorted_ids if (not needle or needle in search[uid]) and (state is None or users[uid]["state"] == state)]
+        end = None if limit is None else offset + limit
+        return len(matches), [users[uid] for uid in matches[offset:end]]

@@ -1,0 +1,67 @@
+"""User records and the validation of their profiles."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from provtui.domain.errors import InvalidInput
+
+CORE_ATTRIBUTES = ("login", "email", "firstName", "lastName", "displayName", "title", "department", "manager")
+REQUIRED_ATTRIBUTES = ("login", "email", "firstName", "lastName")
+
+_LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ATTR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def normalise_login(login: str) -> str:
+    # Logins compare case-insensitively, as in Okta and every SCIM userName filter.
+    return login.strip().lower()
+
+
+def validate_login(login: str) -> str:
+    login = normalise_login(login)
+    if not _LOGIN.match(login):
+        raise InvalidInput("login", f"{login!r} is not a valid login (letters, digits and . _ @ + -)")
+    return login
+
+
+def validate_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """A cleaned copy of ``profile``; raises InvalidInput naming the first bad field."""
+    clean: dict[str, Any] = {}
+    for key, value in profile.items():
+        if not _ATTR_NAME.match(key):
+            raise InvalidInput(key, "attribute names are letters, digits and _, starting with a letter")
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "":
+                value = None
+        if value is not None and not isinstance(value, (str, int, float, bool, list)):
+            raise InvalidInput(key, f"unsupported value type {type(value).__name__}")
+        clean[key] = value
+    for key in REQUIRED_ATTRIBUTES:
+        if not clean.get(key):
+            raise InvalidInput(key, "is required")
+    clean["login"] = validate_login(clean["login"])
+    if not _EMAIL.match(str(clean["email"])):
+        raise InvalidInput("email", f"{clean['email']!r} does not look like an email address")
+    if not clean.get("displayName"):
+        clean["displayName"] = f"{clean['firstName']} {clean['lastName']}"
+    return {k: v for k, v in clean.items() if v is not None}
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings (from ``--set``) as a dict; an empty value clears the key."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput("--set", f"expected KEY=VALUE, got {pair!r}")
+        result[key.strip()] = value
+    return result
+
+
+def search_text(profile: dict[str, Any]) -> str:
+    parts = (profile.get("login"), profile.get("email"), profile.get("firstName"), profile.get("lastName"), profile.get("displayName"))
+    return "\x00".join(str(p).lower() for p in parts if p)

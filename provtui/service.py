@@ -1,0 +1,368 @@
+"""The one API that changes the directory.
+
+Every call: authorise the actor, validate (naming the field at fault), apply the
+change in one store transaction, append the audit event, and mark the downstream
+accounts it affects for reconciliation.  A refused call writes nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from collections.abc import Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from provtui.clock import utc_now_iso
+from provtui.directory import (
+    ACCOUNTS,
+    ADMINS,
+    APPS,
+    ASSIGNMENTS,
+    DIRTY,
+    GROUPS,
+    MEMBERS,
+    META,
+    TASKS,
+    USERS,
+    Directory,
+    account_key,
+    assignment_key,
+    group_subject,
+    member_key,
+    user_subject,
+)
+from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind
+from provtui.domain.errors import InvalidInput, NotAllowed
+from provtui.domain.lifecycle import State, transition
+from provtui.domain.users import validate_profile
+from provtui.store import Store, Transaction
+
+SUPER_ADMIN = "super-admin"
+_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
+
+
+def current_os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): fall back to the uid
+        return f"uid:{os.getuid()}"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _validate_name(field: str, name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100 or not set(name) <= _NAME_OK:
+        raise InvalidInput(field, f"{name!r} is not a valid name (letters, digits, space and - _ .)")
+    return name
+
+
+class Service:
+    def __init__(self, store: Store, actor: str | None = None):
+        self.store = store
+        self.actor = actor or current_os_user()
+        self.directory = Directory(store)
+
+    # -- opening -------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: str | Path, actor: str | None = None) -> Service:
+        """A new store; the actor becomes its first super admin."""
+        if Store.exists(Path(path)):
+            raise InvalidInput("--store", f"a store already exists at {path}")
+        service = cls(Store.open(path, create=True), actor)
+        with service.store.transaction() as tx:
+            tx.put(META, "store", {"created": utc_now_iso(), "created_by": service.actor})
+            tx.put(ADMINS, service.actor, {"user": service.actor, "roles": [SUPER_ADMIN]})
+            tx.audit({"actor": service.actor, "action": "store.init", "target": str(path), "before": None, "after": {"admin": service.actor}})
+        return service
+
+    @classmethod
+    def open(cls, path: str | Path, actor: str | None = None) -> Service:
+        return cls(Store.open(path), actor)
+
+    def refresh(self) -> bool:
+        return self.store.refresh()
+
+    # -- the shape of every change -------------------------------------------------
+
+    @contextmanager
+    def _change(self, action: str):
+        with self.store.transaction() as tx:
+            self._authorise(tx, action)
+            tx.correlation = new_id()
+            yield tx
+
+    def _authorise(self, tx: Transaction, action: str) -> None:
+        admin = tx.get(ADMINS, self.actor)
+        if admin is None or SUPER_ADMIN not in admin["roles"]:
+            raise NotAllowed(f"{self.actor} may not {action}: it needs the {SUPER_ADMIN} role")
+
+    def _audit(self, tx: Transaction, action: str, target: str, before: Any, after: Any) -> None:
+        tx.audit({"actor": self.actor, "action": action, "target": target, "before": before, "after": after, "correlation": tx.correlation})
+
+    def _mark_dirty(self, tx: Transaction, pairs: Iterable[tuple[str, str]]) -> None:
+        now = utc_now_iso()
+        for app_id, user_id in pairs:
+            key = account_key(app_id, user_id)
+            previous = tx.get(DIRTY, key)
+            tx.put(DIRTY, key, {
+                "app": app_id, "user": user_id, "token": new_id(), "correlation": tx.correlation,
+                "since": previous["since"] if previous else now,
+            })
+
+    def _mark_user(self, tx: Transaction, user_id: str, before_apps: set[str] | None = None) -> None:
+        apps = self.directory.apps_touching(user_id, tx) | (before_apps or set())
+        self._mark_dirty(tx, ((app, user_id) for app in apps))
+
+    # -- users -----------------------------------------------------------------------
+
+    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
+        profile = validate_profile({**(extra or {}), "login": login, "email": email, "firstName": first, "lastName": last})
+        with self._change("create users") as tx:
+            if tx.lookup(USERS, "login", profile["login"]):
+                raise InvalidInput("login", f"{profile['login']!r} is already taken")
+            user_id = new_id()
+            now = utc_now_iso()
+            state = State.ACTIVE if activate else State.STAGED
+            doc = {"id": user_id, "login": profile["login"], "state": state.value, "source": "provtui", "profile": profile, "created": now, "state_changed": now}
+            tx.put(USERS, user_id, doc)
+            self._audit(tx, "user.create", profile["login"], None, {"state": doc["state"], "profile": profile})
+        return self.user_view(profile["login"])
+
+    def update_user(self, login: str, changes: dict[str, Any]) -> dict:
+        if not changes:
+            raise InvalidInput("--set", "nothing to change")
+        with self._change("update users") as tx:
+            user_id = self.directory.user_id(login, tx)
+            user = tx.get(USERS, user_id)
+            profile = {**user["profile"], **changes}
+            profile = validate_profile({k: v for k, v in profile.items() if v not in ("", None)})
+            if profile["login"] != user["login"] and tx.lookup(USERS, "login", profile["login"]):
+                raise InvalidInput("login", f"{profile['login']!r} is already taken")
+            before = {k: user["profile"].get(k) for k in changes}
+            after = {k: profile.get(k) for k in changes}
+            if before == after:
+                return self.user_view(login)  # nothing changes: no audit event, no downstream work
+            tx.put(USERS, user_id, {**user, "login": profile["login"], "profile": profile})
+            self._audit(tx, "user.update", user["login"], before, after)
+            self._mark_user(tx, user_id)
+        return self.user_view(profile["login"])
+
+    def change_state(self, login: str, action: str) -> dict:
+        """Run a lifecycle action (activate, suspend, unsuspend, deactivate, reactivate, delete)."""
+        with self._change(f"{action} users") as tx:
+            user_id = self.directory.user_id(login, tx)
+            user = tx.get(USERS, user_id)
+            target = transition(user["state"], action)
+            tx.put(USERS, user_id, {**user, "state": target.value, "state_changed": utc_now_iso()})
+            self._audit(tx, f"user.{action}", user["login"], {"state": user["state"]}, {"state": target.value})
+            self._mark_user(tx, user_id)
+        return self.user_view(login)
+
+    # -- groups ----------------------------------------------------------------------
+
+    def create_group(self, name: str, description: str = "") -> dict:
+        name = _validate_name("name", name)
+        with self._change("create groups") as tx:
+            if tx.lookup(GROUPS, "name", name):
+                raise InvalidInput("name", f"a group named {name!r} already exists")
+            group = {"id": new_id(), "name": name, "description": description, "kind": "provtui", "created": utc_now_iso()}
+            tx.put(GROUPS, group["id"], group)
+            self._audit(tx, "group.create", name, None, {"description": description})
+        return group
+
+    def add_members(self, group_name: str, logins: list[str]) -> list[str]:
+        """Add users to a group; returns the logins that were not members yet."""
+        return self._set_membership(group_name, logins, add=True)
+
+    def remove_members(self, group_name: str, logins: list[str]) -> list[str]:
+        return self._set_membership(group_name, logins, add=False)
+
+    def _set_membership(self, group_name: str, logins: list[str], *, add: bool) -> list[str]:
+        if not logins:
+            raise InvalidInput("LOGIN", "name at least one user")
+        verb = "add-member" if add else "remove-member"
+        with self._change("change group membership") as tx:
+            group = self.directory.group(group_name, tx)
+            changed = []
+            for login in logins:
+                user_id = self.directory.user_id(login, tx)
+                key = member_key(group["id"], user_id)
+                present = tx.get(MEMBERS, key) is not None
+                if present == add:
+                    continue
+                before_apps = self.directory.apps_touching(user_id, tx)
+                if add:
+                    tx.put(MEMBERS, key, {"group": group["id"], "user": user_id, "via": "manual"})
+                else:
+                    tx.delete(MEMBERS, key)
+                changed.append(tx.get(USERS, user_id)["login"])
+                self._mark_user(tx, user_id, before_apps)
+            if changed:
+                self._audit(tx, f"group.{verb}", group["name"], None, {"users": changed})
+        return changed
+
+    # -- apps ------------------------------------------------------------------------
+
+    def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False, notify: list[str] | None = None) -> dict:
+        name = _validate_name("name", name)
+        if manual == bool(scim_url):
+            raise InvalidInput("--scim-url", "give either --scim-url (with --token-env) or --manual")
+        if scim_url:
+            if not scim_url.startswith(("http://", "https://")):
+                raise InvalidInput("--scim-url", f"{scim_url!r} is not an http(s) URL")
+            if not token_env or not token_env.replace("_", "").isalnum():
+                raise InvalidInput("--token-env", "name the environment variable that holds the bearer token")
+        kind = AppKind.MANUAL if manual else AppKind.SCIM
+        with self._change("create apps") as tx:
+            if tx.lookup(APPS, "name", name):
+                raise InvalidInput("name", f"an app named {name!r} already exists")
+            app = {
+                "id": new_id(), "name": name, "kind": kind.value, "scim_url": scim_url, "token_env": token_env,
+                "notify": notify or [], "capabilities": [c.value for c in DEFAULT_CAPABILITIES[kind]],
+                "settings": dict(DEFAULT_SETTINGS), "created": utc_now_iso(),
+            }
+            tx.put(APPS, app["id"], app)
+            self._audit(tx, "app.create", name, None, {k: app[k] for k in ("kind", "scim_url", "token_env", "notify")})
+        return app
+
+    def assign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
+        """Assign an app to a user or a group.  Returns False if it already was."""
+        return self._set_assignment(app_name, login, group, assign=True)
+
+    def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
+        return self._set_assignment(app_name, login, group, assign=False)
+
+    def _set_assignment(self, app_name: str, login: str | None, group_name: str | None, *, assign: bool) -> bool:
+        if (login is None) == (group_name is None):
+            raise InvalidInput("--user", "give exactly one of --user or --group")
+        verb = "assign" if assign else "unassign"
+        with self._change(f"{verb} apps") as tx:
+            app = self.directory.app(app_name, tx)
+            if login is not None:
+                subject, target = user_subject(self.directory.user_id(login, tx)), f"user:{login}"
+            else:
+                subject, target = group_subject(self.directory.group(group_name, tx)["id"]), f"group:{group_name}"
+            key = assignment_key(app["id"], subject)
+            if (tx.get(ASSIGNMENTS, key) is not None) == assign:
+                return False
+            if assign:
+                tx.put(ASSIGNMENTS, key, {"app": app["id"], "subject": subject, "created": utc_now_iso()})
+            else:
+                tx.delete(ASSIGNMENTS, key)
+            self._audit(tx, f"app.{verb}", app["name"], None, {"subject": target})
+            self._mark_dirty(tx, ((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx)))
+        return True
+
+    # -- manual apps' tasks ----------------------------------------------------------
+
+    def complete_task(self, task_id: str) -> dict:
+        """An admin did a manual app's task: the account now is as the task said."""
+        with self._change("complete tasks") as tx:
+            task = tx.get(TASKS, task_id)
+            if task is None:
+                raise InvalidInput("ID", f"no task {task_id!r}")
+            if task["state"] != "open":
+                raise InvalidInput("ID", f"task {task_id} is {task['state']}, not open")
+            key = account_key(task["app"], task["user"])
+            account = tx.get(ACCOUNTS, key) or {"app": task["app"], "user": task["user"], "attributes": {}}
+            active = task["action"] == "provision"
+            tx.put(ACCOUNTS, key, {**account, "remote_id": "manual", "active": active, "task": None,
+                                   "state": "active" if active else "deactivated", "last_sync": utc_now_iso()})
+            done = {**task, "state": "done", "closed": utc_now_iso(), "closed_by": self.actor}
+            tx.put(TASKS, task_id, done)
+            user = tx.get(USERS, task["user"])
+            self._audit(tx, "task.done", tx.get(APPS, task["app"])["name"], {"task": task_id, "state": "open"},
+                        {"task": task_id, "state": "done", "action": task["action"], "user": user["login"] if user else task["user"]})
+            self._mark_dirty(tx, [(task["app"], task["user"])])  # re-check: the user may have changed since
+        return done
+
+    # -- provisioning ------------------------------------------------------------------
+
+    def reconciler(self, **kwargs):
+        """The engine that provisions this store's pending work."""
+        from provtui.engine import Reconciler
+
+        return Reconciler(self.store, self.directory, **kwargs)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def user_view(self, login: str) -> dict:
+        """Everything known about one user, in the shape of `user show --json`."""
+        d = self.directory
+        user_id = d.user_id(login)
+        user = self.store.get(USERS, user_id)
+        paths = d.paths(user_id)
+        apps = []
+        for app_id in sorted(d.apps_touching(user_id), key=lambda a: self.store.get(APPS, a)["name"]):
+            app = self.store.get(APPS, app_id)
+            via = paths.get(app_id, [])
+            apps.append({
+                "app": app["name"],
+                "entitled": user["state"] == State.ACTIVE and bool(via),
+                "via": via,
+                "account": self._account_view(app_id, user_id),
+            })
+        return {
+            "id": user_id, "login": user["login"], "state": user["state"], "source": user.get("source", "provtui"),
+            "profile": user["profile"], "groups": sorted(d.groups_of(user_id).values()), "apps": apps,
+        }
+
+    def _account_view(self, app_id: str, user_id: str) -> dict:
+        key = account_key(app_id, user_id)
+        account = self.store.get(ACCOUNTS, key) or {}
+        state = account.get("state", "none")
+        if self.store.get(DIRTY, key) is not None and state in ("none", "active", "deactivated"):
+            state = "pending" if state == "none" else state
+        return {
+            "state": state, "remote_id": account.get("remote_id"), "last_error": account.get("last_error"),
+            "last_sync": account.get("last_sync"), "attempts": account.get("attempts", 0),
+            "queued": self.store.get(DIRTY, key) is not None,
+        }
+
+    def list_users(self, search: str = "", *, state: str | None = None, offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+        total, users = self.directory.search_users(search, state=state, offset=offset, limit=limit)
+        return total, [user_summary(u) for u in users]
+
+    def list_groups(self) -> list[dict]:
+        groups = sorted(self.store.all(GROUPS).values(), key=lambda g: g["name"])
+        return [{**g, "members": len(self.store.lookup(MEMBERS, "group", g["id"]))} for g in groups]
+
+    def list_apps(self) -> list[dict]:
+        apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
+        return [{**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))} for a in apps]
+
+    def task_list(self, *, open_only: bool = False) -> list[dict]:
+        """Manual apps' tasks with app and user names, oldest first."""
+        if open_only:
+            tasks = [self.store.get(TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
+        else:
+            tasks = list(self.store.all(TASKS).values())
+        views = []
+        for task in sorted(tasks, key=lambda t: t["created"]):
+            app, user = self.store.get(APPS, task["app"]), self.store.get(USERS, task["user"])
+            views.append({"id": task["id"], "app": app["name"] if app else task["app"], "user": user["login"] if user else task["user"],
+                          "action": task["action"], "state": task["state"], "created": task["created"]})
+        return views
+
+    def pending_work(self) -> int:
+        return len(self.store.all(DIRTY))
+
+    def audit(self, limit: int | None = None) -> list[dict]:
+        events = self.store.audit_events()
+        return events[-limit:] if limit else events
+
+
+def user_summary(user: dict) -> dict:
+    profile = user["profile"]
+    return {
+        "id": user["id"], "login": user["login"], "state": user["state"],
+        "displayName": profile.get("displayName"), "email": profile.get("email"), "department": profile.get("department"),
+        "source": user.get("source", "provtui"),
+    }
