@@ -1,0 +1,1 @@
+"""Downstream connectors: how provtui talks to the applications it provisions."""

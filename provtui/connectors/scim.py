@@ -1,0 +1,462 @@
+"""SCIM 2.0 downstream connector (RFC 7643 resources, RFC 7644 protocol) over httpx.
+
+The mapping layer hands over *flat* attributes keyed by SCIM paths (``name.givenName``,
+``emails[type eq "work"].value``, ``urn:...:enterprise:2.0:User:department``).  The pure
+functions here nest them into a User resource, flatten replies back to the same keys,
+and turn changes into PatchOp operations.  Resources stay plain dicts encoded with
+orjson: this is the provisioning hot path and pydantic models would only add cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_JSON = "application/scim+json"
+
+OnCall = Callable[[str, str, int | None, float], None]
+"""Audit hook: (method, path without query, HTTP status or None, duration in ms)."""
+
+# Top-level keys of a User that are protocol bookkeeping or server-managed, not attributes.
+_NOT_ATTRIBUTES = frozenset({"schemas", "id", "meta", "active", "groups"})
+# attr[key eq "literal"].sub: the value-path form used to address one multi-valued entry.
+_VALUE_PATH = re.compile(
+    r'(?P<attr>[A-Za-z][\w$-]*)\[(?P<key>[A-Za-z][\w$-]*) eq (?P<literal>"(?:[^"\\]|\\.)*")\]'
+    r"\.(?P<sub>[A-Za-z][\w$-]*)"
+)
+_EXCERPT_CHARS = 200
+
+
+# --------------------------------------------------------------------------- pure mapping
+
+
+def quote_filter_value(value: str) -> str:
+    """A filter string literal: RFC 7644 §3.4.2.2 uses JSON string syntax, so escape as JSON."""
+    return orjson.dumps(value).decode()
+
+
+def _split_schema(key: str) -> tuple[str | None, str]:
+    """(extension schema URN or None for core, attribute path) of a flat attribute key."""
+    if not key.startswith("urn:"):
+        return None, key
+    # The URN ends at the last colon before any value filter (whose literal may hold colons).
+    urn = key.split("[", 1)[0].rpartition(":")[0]
+    return (None if urn == CORE_USER else urn), key[len(urn) + 1 :]
+
+
+def _assign(container: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``path`` (dotted or value-path) inside a resource or extension object."""
+    match = _VALUE_PATH.fullmatch(path)
+    if match is None:
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            container = container.setdefault(parent, {})
+        container[leaf] = value
+        return
+    entries: list[dict[str, Any]] = container.setdefault(match["attr"], [])
+    key, wanted = match["key"], orjson.loads(match["literal"])
+    entry = next((e for e in entries if e.get(key) == wanted), None)
+    if entry is None:
+        entry = {key: wanted}
+        if not entries:
+            entry["primary"] = True  # the first (mapped) entry is the primary one, e.g. the work email
+        entries.append(entry)
+    entry[match["sub"]] = value
+
+
+def to_resource(attributes: dict[str, Any], active: bool = True) -> dict[str, Any]:
+    """Nest flat attributes into a SCIM User resource; None values are left out."""
+    resource: dict[str, Any] = {"schemas": [CORE_USER]}
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        urn, path = _split_schema(key)
+        target = resource
+        if urn is not None:
+            if urn not in resource["schemas"]:
+                resource["schemas"].append(urn)
+            target = resource.setdefault(urn, {})
+        _assign(target, path, value)
+    resource["active"] = active
+    return resource
+
+
+def _flatten(out: dict[str, Any], name: str, value: Any) -> None:
+    """Add ``value`` under ``name`` to ``out``, descending into complex and multi-valued attributes."""
+    if isinstance(value, dict):
+        for sub, sub_value in value.items():
+            _flatten(out, f"{name}.{sub}", sub_value)
+    elif isinstance(value, list) and value and all(isinstance(e, dict) for e in value):
+        # Entries are addressed by type, as the mapping does; when a type repeats, the primary wins.
+        seen: set[str] = set()
+        for entry in sorted(value, key=lambda e: e.get("primary") is not True):
+            kind = entry.get("type")
+            if not isinstance(kind, str) or kind in seen:
+                continue
+            seen.add(kind)
+            base = f"{name}[type eq {quote_filter_value(kind)}]"
+            for sub, sub_value in entry.items():
+                if sub not in ("type", "primary"):
+                    out[f"{base}.{sub}"] = sub_value
+    else:
+        out[name] = value
+
+
+@dataclass
+class RemoteUser:
+    """A user as the downstream holds it, flattened to the mapping layer's keys."""
+
+    id: str
+    active: bool
+    attributes: dict[str, Any]
+
+
+def from_resource(resource: dict[str, Any]) -> RemoteUser:
+    """Flatten a SCIM User resource back to the keys ``to_resource`` accepts."""
+    remote_id = resource.get("id")
+    if not isinstance(remote_id, str) or not remote_id:
+        raise ValueError("SCIM resource has no id")
+    attributes: dict[str, Any] = {}
+    for key, value in resource.items():
+        if key in _NOT_ATTRIBUTES:
+            continue
+        if key.startswith("urn:") and isinstance(value, dict):
+            prefix = "" if key == CORE_USER else f"{key}:"
+            for name, sub_value in value.items():
+                _flatten(attributes, prefix + name, sub_value)
+        else:
+            _flatten(attributes, key, value)
+    # A provider that does not support ``active`` omits it: such users are active.
+    return RemoteUser(id=remote_id, active=resource.get("active") is not False, attributes=attributes)
+
+
+def _removal_path(path: str) -> str:
+    """Removing the ``value`` of a multi-valued entry removes the entry; a bare
+    ``{type, primary}`` left behind would be invalid (value is the entry's identity)."""
+    match = _VALUE_PATH.fullmatch(_split_schema(path)[1])
+    return path.removesuffix(".value") if match and match["sub"] == "value" else path
+
+
+def patch_operations(changed: dict[str, Any], active: bool | None = None) -> list[dict[str, Any]]:
+    """PatchOp operations: replace each changed value, remove each None, then set ``active``."""
+    operations: list[dict[str, Any]] = [
+        {"op": "remove", "path": _removal_path(path)}
+        if value is None
+        else {"op": "replace", "path": path, "value": value}
+        for path, value in changed.items()
+    ]
+    if active is not None:
+        operations.append({"op": "replace", "path": "active", "value": active})
+    return operations
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DownstreamError(Exception):
+    """A failed call to the downstream; ``retryable`` tells the engine whether to try again.
+
+    ``message`` is the server's SCIM ``detail`` (or a body excerpt) and never holds the token.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        scim_type: str | None = None,
+    ) -> None:
+        super().__init__(message if status is None else f"HTTP {status}: {message}")
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.scim_type = scim_type
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, message={self.message!r}, "
+            f"retryable={self.retryable!r}, retry_after={self.retry_after!r}, scim_type={self.scim_type!r})"
+        )
+
+
+class Conflict(DownstreamError):
+    """409: the resource (typically its userName) already exists downstream."""
+
+
+class AmbiguousMatch(DownstreamError):
+    """A lookup matched several users; linking to one of them blindly could hijack an account."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from Retry-After, either delta-seconds or an HTTP date.
+
+    A date is measured against the response's own Date header when present, so the
+    server's clock skew cancels out.
+    """
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        until = parsedate_to_datetime(value)
+        sent = response.headers.get("Date")
+        now = parsedate_to_datetime(sent) if sent else datetime.now(UTC)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return max(0.0, (until - now).total_seconds())
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return " ".join(response.text.split())[:_EXCERPT_CHARS]
+
+
+# --------------------------------------------------------------------------- connector
+
+
+class ScimConnector:
+    """One downstream SCIM service provider, reached through one pooled httpx client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = 8,
+        on_call: OnCall | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        use_patch: bool | None = None,
+    ) -> None:
+        """``use_patch`` None discovers PATCH support from /ServiceProviderConfig; a bool forces it."""
+        self._token = token
+        self._on_call = on_call
+        self._patch_supported = use_patch
+        self._discovery_lock = asyncio.Lock()
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "Accept": SCIM_JSON},
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ScimConnector({str(self._client.base_url)!r})"
+
+    async def __aenter__(self) -> ScimConnector:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ----------------------------------------------------------------- public API
+
+    async def patch_supported(self) -> bool:
+        """Whether the provider announces PATCH; asked once, then cached."""
+        if self._patch_supported is None:
+            async with self._discovery_lock:
+                if self._patch_supported is None:
+                    response = await self._request("GET", "/ServiceProviderConfig")
+                    if response.status_code == 404:
+                        supported = False  # no discovery endpoint: PUT is the portable choice
+                    else:
+                        patch = self._json(response).get("patch")
+                        supported = isinstance(patch, dict) and patch.get("supported") is True
+                    self._patch_supported = supported
+        return self._patch_supported
+
+    async def find_user(self, *, external_id: str | None = None, user_name: str | None = None) -> RemoteUser | None:
+        """Match by externalId (our own id, so authoritative) first, then by userName."""
+        for attribute, value in (("externalId", external_id), ("userName", user_name)):
+            if value:
+                user = await self._find_one(attribute, value)
+                if user is not None:
+                    return user
+        return None
+
+    async def get_user(self, remote_id: str) -> RemoteUser | None:
+        response = await self._request("GET", _user_path(remote_id))
+        if response.status_code == 404:
+            return None
+        return self._user(response)
+
+    async def create_user(self, attributes: dict[str, Any], *, active: bool = True) -> RemoteUser:
+        """POST /Users; raises Conflict when the downstream already has the userName."""
+        return self._user(await self._request("POST", "/Users", body=to_resource(attributes, active)))
+
+    async def update_user(
+        self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any], active: bool | None = None
+    ) -> None:
+        """PATCH only what changed when the provider supports it, otherwise PUT ``full``.
+
+        A replace through a value filter (``emails[type eq "work"].value``) that matches no
+        entry is a noTarget error per RFC 7644 §3.5.2.3, not an add, e.g. when a user gains
+        their first email; that case falls back to PUT of the full resource.
+        """
+        if await self.patch_supported():
+            operations = patch_operations(changed, active)
+            if not operations:
+                return
+            body = {"schemas": [PATCH_OP], "Operations": operations}
+            response = await self._request("PATCH", _user_path(remote_id), body=body)
+            if response.is_success:
+                return
+            error = self._error(response)
+            if error.scim_type != "noTarget":
+                raise error
+        await self._put(remote_id, full, active)
+
+    async def delete_user(self, remote_id: str) -> None:
+        """DELETE; a 404 means the user is already gone, which is the goal."""
+        response = await self._request("DELETE", _user_path(remote_id))
+        if response.status_code != 404:
+            self._check(response)
+
+    async def list_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
+        """Every user, paged with startIndex/count (the provider may cap a page below page_size)."""
+        start = 1
+        while True:
+            params = {"startIndex": start, "count": page_size}
+            page = self._json(await self._request("GET", "/Users", params=params))
+            resources = self._resources(page)
+            for resource in resources:
+                yield self._from_resource(resource)
+            start += len(resources)
+            total = page.get("totalResults")
+            if not resources or (isinstance(total, int) and start > total):
+                return
+
+    # ----------------------------------------------------------------- internals
+
+    async def _find_one(self, attribute: str, value: str) -> RemoteUser | None:
+        params = {"filter": f"{attribute} eq {quote_filter_value(value)}", "count": 2}
+        resources = self._resources(self._json(await self._request("GET", "/Users", params=params)))
+        if len(resources) > 1:
+            raise AmbiguousMatch(f"{len(resources)} users match {attribute} eq {quote_filter_value(value)}")
+        return self._from_resource(resources[0]) if resources else None
+
+    async def _put(self, remote_id: str, attributes: dict[str, Any], active: bool | None) -> None:
+        """PUT replaces the resource, and an omitted ``active`` would be dropped: keep the current one."""
+        if active is None:
+            current = await self.get_user(remote_id)
+            if current is None:
+                raise DownstreamError(f"user {remote_id!r} not found", status=404)
+            active = current.active
+        resource = to_resource(attributes, active)
+        resource["id"] = remote_id
+        self._check(await self._request("PUT", _user_path(remote_id), body=resource))
+
+    async def _request(
+        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """Send one request and report it to ``on_call``; transport failures become DownstreamError."""
+        content = None if body is None else orjson.dumps(body)
+        headers = None if body is None else {"Content-Type": SCIM_JSON}
+        status: int | None = None
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(method, path, content=content, headers=headers, params=params)
+            status = response.status_code
+            return response
+        except httpx.RequestError as exc:
+            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "transport error"
+            detail = str(exc) or "no detail"
+            # `from None`: the httpx exception carries the request, Authorization header included.
+            raise DownstreamError(
+                self._scrub(f"{method} {path} {kind} ({type(exc).__name__}: {detail})"),
+                retryable=not isinstance(exc, httpx.UnsupportedProtocol),
+            ) from None
+        finally:
+            if self._on_call is not None:
+                self._on_call(method, path, status, (time.perf_counter() - started) * 1000)
+
+    def _scrub(self, text: str) -> str:
+        """Belt and braces: a server may echo the credential back in an error body."""
+        return text.replace(self._token, "[redacted]") if self._token else text
+
+    def _error(self, response: httpx.Response) -> DownstreamError:
+        status = response.status_code
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            payload = None
+        scim_type = None
+        if isinstance(payload, dict) and isinstance(payload.get("detail"), str):
+            message = payload["detail"]
+            scim_type = payload.get("scimType") if isinstance(payload.get("scimType"), str) else None
+        else:
+            message = _excerpt(response) or response.reason_phrase or "no detail"
+        return (Conflict if status == 409 else DownstreamError)(
+            self._scrub(message),
+            status=status,
+            retryable=status == 429 or status >= 500,
+            retry_after=_retry_after(response),
+            scim_type=scim_type,
+        )
+
+    def _check(self, response: httpx.Response) -> None:
+        if not response.is_success:
+            raise self._error(response)
+
+    def _malformed(self, response: httpx.Response, why: str) -> DownstreamError:
+        request = response.request
+        return DownstreamError(
+            self._scrub(f"malformed reply to {request.method} {request.url.path} ({why}): {_excerpt(response)}"),
+            status=response.status_code,
+            retryable=True,
+        )
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object of a successful reply; a garbled one is retryable (proxies, truncation)."""
+        self._check(response)
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise self._malformed(response, "not JSON") from None
+        if not isinstance(payload, dict):
+            raise self._malformed(response, "not a JSON object")
+        return payload
+
+    def _resources(self, page: dict[str, Any]) -> list[dict[str, Any]]:
+        resources = page.get("Resources") or []
+        if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
+            raise DownstreamError("malformed reply: Resources is not a list of objects", retryable=True)
+        return resources
+
+    def _from_resource(self, resource: dict[str, Any]) -> RemoteUser:
+        try:
+            return from_resource(resource)
+        except ValueError as exc:
+            raise DownstreamError(f"malformed reply: {exc}", retryable=True) from None
+
+    def _user(self, response: httpx.Response) -> RemoteUser:
+        return self._from_resource(self._json(response))
+
+
+def _user_path(remote_id: str) -> str:
+    """The id is the server's; quote it so it can only ever name one path segment."""
+    return f"/Users/{quote(remote_id, safe='')}"

@@ -1,0 +1,47 @@
+"""`provtui demo`: the console on a seeded store, with live SCIM apps.
+
+Starts two real scim2-server processes on 127.0.0.1, seeds a store in a
+temporary directory, and opens the console with the engine running in-process,
+so the people are provisioned while you watch.  Everything started here stops
+(and the temporary directory is removed) when the console exits.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from provtui.connectors.scim_server import ScimServerProcess
+from provtui.demo_data import seed_demo
+from provtui.service import Service
+
+DEMO_APPS = (("Slack", "PROVTUI_DEMO_SLACK_TOKEN"), ("GitHub", "PROVTUI_DEMO_GITHUB_TOKEN"))
+
+
+def start_demo(stack: ExitStack, root: Path) -> Service:
+    """Servers started (stopped by ``stack``), store seeded: the demo minus the console."""
+    apps = []
+    for name, token_env in DEMO_APPS:
+        token = secrets.token_urlsafe(24)
+        os.environ[token_env] = token  # the app's config names the variable, never the token
+        server = stack.enter_context(ScimServerProcess(token=token))
+        apps.append((name, server.url, token_env))
+    service = Service.init(root / "store")
+    seed_demo(service, apps)
+    return service
+
+
+def run_demo() -> int:
+    from provtui.tui.app import build_app
+
+    root = Path(tempfile.mkdtemp(prefix="provtui-demo-"))
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        print("starting two SCIM servers and seeding a demo store...", flush=True)
+        service = start_demo(stack, root)
+        build_app(service, engine=service.reconciler()).run()
+    return 0
