@@ -102,6 +102,34 @@ def audit_hash(prev: str, event: dict) -> str:
     return hashlib.sha256(prev.encode() + body).hexdigest()
 
 
+def _after(last: dict | None, events: list[dict]) -> list[dict]:
+    """The events that follow ``last`` (audit.jsonl's newest event).
+
+    Matched by hash, not seq: one commit's events share a seq, and a compaction
+    killed mid-append may have moved only some of them.
+    """
+    if last is not None:
+        for i, event in enumerate(events):
+            if event["hash"] == last["hash"]:
+                return events[i + 1:]
+        return [e for e in events if e["seq"] > last["seq"]]
+    return events
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Cut a partial last line (a compaction killed mid-append) so appends start on a fresh line."""
+    end = size = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - 65536)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end != size:
+        os.ftruncate(fd, end)
+
+
 class _StrKeyTable(Table):
     # Our documents are keyed by strings we choose (ids, "app|user" pairs).
     document_id_class = str
@@ -236,6 +264,7 @@ class Store:
     def _load_snapshot(self) -> None:
         identity = self._snapshot_identity()
         snap = orjson.loads((self.path / SNAPSHOT).read_bytes())
+        old = dict(self.tables)
         self.tables.clear()
         self.tables.update(snap["tables"])
         self.seq = snap["seq"]
@@ -248,6 +277,19 @@ class Store:
         for (table, _), index in self._indexes.items():
             self._rebuild_index(index, table)
         self.db.clear_cache()
+        if self._listeners:
+            self._notify_reload(old)
+
+    def _notify_reload(self, old: dict[str, dict[str, dict]]) -> None:
+        # Another process compacted past records we never applied: tell listeners the net change.
+        ops: list[list] = []
+        for name in old.keys() | self.tables.keys():
+            before, after = old.get(name, {}), self.tables.get(name, {})
+            ops += [["del", name, key] for key in before.keys() - after.keys()]
+            ops += [["put", name, key, doc] for key, doc in after.items() if before.get(key) != doc]
+        if ops:
+            for listener in self._listeners:
+                listener(ops)
 
     # -- reading -------------------------------------------------------------------
 
@@ -291,7 +333,13 @@ class Store:
                 self._load_snapshot()
                 self._catch_up()
             return True
-        self._catch_up()
+        try:
+            self._catch_up()
+        except FileNotFoundError:  # another process compacted the journal away since the check
+            with self._lock:
+                self._load_snapshot()
+                self._catch_up()
+            return True
         return self.seq != before
 
     def _catch_up(self, repair: bool = False) -> None:
@@ -378,6 +426,8 @@ class Store:
 
     def compact(self) -> None:
         with self._lock:
+            if self._snapshot_identity() != self._snapshot_id:
+                self._load_snapshot()
             self._catch_up(repair=True)
             self._compact()
 
@@ -395,7 +445,7 @@ class Store:
         self._offset = 0
         self._journal_events = []
         self._journal_records = 0
-        for stale in self.path.glob("journal-*.jsonl"):
+        for stale in [*self.path.glob("journal-*.jsonl"), *self.path.glob(f".{SNAPSHOT}.*.tmp")]:  # + a killed compaction's temp file
             if stale.name != journal:
                 stale.unlink(missing_ok=True)
 
@@ -403,14 +453,13 @@ class Store:
         if not events:
             return
         path = self.path / AUDIT
-        last_seq = 0
-        for event in self._read_audit_file(tail_only=True):
-            last_seq = event["seq"]
-        fresh = [e for e in events if e["seq"] > last_seq]  # a crashed compaction may have moved some
+        tail = self._read_audit_file(tail_only=True)
+        fresh = _after(tail[-1] if tail else None, events)  # a crashed compaction may have moved some
         if not fresh:
             return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _file_mode())
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, _file_mode())
         try:
+            _cut_torn_tail(fd)
             os.write(fd, b"".join(encode_line(e) for e in fresh))
             os.fsync(fd)
         finally:
@@ -432,5 +481,4 @@ class Store:
     def audit_events(self) -> list[dict]:
         """The whole audit trail, oldest first."""
         moved = self._read_audit_file()
-        last_moved = moved[-1]["seq"] if moved else 0
-        return moved + [e for e in self._journal_events if e["seq"] > last_moved]
+        return moved + _after(moved[-1] if moved else None, self._journal_events)
