@@ -19,7 +19,9 @@ from provtui.clock import utc_now_iso
 from provtui.directory import (
     ACCOUNTS,
     ADMINS,
+    APP_HEALTH,
     APPS,
+    CONFIG,
     ASSIGNMENTS,
     DIRTY,
     GROUPS,
@@ -34,7 +36,7 @@ from provtui.directory import (
     member_key,
     user_subject,
 )
-from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind
+from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind, Capability, validate_settings
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.users import validate_profile
@@ -88,6 +90,11 @@ class Service:
 
     def refresh(self) -> bool:
         return self.store.refresh()
+
+    @property
+    def location(self) -> Path:
+        """Where the store lives."""
+        return self.store.path
 
     # -- the shape of every change -------------------------------------------------
 
@@ -210,27 +217,86 @@ class Service:
 
     # -- apps ------------------------------------------------------------------------
 
-    def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False, notify: list[str] | None = None) -> dict:
+    def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
+                   notify: list[str] | None = None, **settings: Any) -> dict:
+        """Add an app; ``settings``: concurrency, rate, push_groups, sync_password, delete_after_days."""
         name = _validate_name("name", name)
         if manual == bool(scim_url):
             raise InvalidInput("--scim-url", "give either --scim-url (with --token-env) or --manual")
         if scim_url:
-            if not scim_url.startswith(("http://", "https://")):
-                raise InvalidInput("--scim-url", f"{scim_url!r} is not an http(s) URL")
-            if not token_env or not token_env.replace("_", "").isalnum():
-                raise InvalidInput("--token-env", "name the environment variable that holds the bearer token")
+            _validate_scim(scim_url, token_env)
+        elif not notify:
+            raise InvalidInput("--notify", "a manual app needs someone to notify of its tasks")
         kind = AppKind.MANUAL if manual else AppKind.SCIM
+        settings = validate_settings({**DEFAULT_SETTINGS, **settings})
         with self._change("create apps") as tx:
             if tx.lookup(APPS, "name", name):
                 raise InvalidInput("name", f"an app named {name!r} already exists")
             app = {
                 "id": new_id(), "name": name, "kind": kind.value, "scim_url": scim_url, "token_env": token_env,
-                "notify": notify or [], "capabilities": [c.value for c in DEFAULT_CAPABILITIES[kind]],
-                "settings": dict(DEFAULT_SETTINGS), "created": utc_now_iso(),
+                "notify": _validate_emails(notify or []), "capabilities": _capabilities(kind, settings),
+                "settings": settings, "created": utc_now_iso(),
             }
             tx.put(APPS, app["id"], app)
-            self._audit(tx, "app.create", name, None, {k: app[k] for k in ("kind", "scim_url", "token_env", "notify")})
+            self._audit(tx, "app.create", name, None, _app_config(app))
         return app
+
+    def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
+                   notify: list[str] | None = None, **settings: Any) -> dict:
+        """Change an app's connection or settings; only what is given changes."""
+        with self._change("update apps") as tx:
+            app = self.directory.app(name, tx)
+            updated = {**app, "settings": validate_settings({**app["settings"], **{k: v for k, v in settings.items() if v is not None}})}
+            if app["kind"] == AppKind.SCIM and (scim_url or token_env):
+                updated.update(scim_url=scim_url or app["scim_url"], token_env=token_env or app["token_env"])
+                _validate_scim(updated["scim_url"], updated["token_env"])
+            elif scim_url or token_env:
+                raise InvalidInput("--scim-url", f"{name} is a manual app: it has no SCIM endpoint")
+            if notify is not None:
+                updated["notify"] = _validate_emails(notify)
+            updated["capabilities"] = _capabilities(AppKind(app["kind"]), updated["settings"])
+            if updated == app:
+                return app
+            tx.put(APPS, app["id"], updated)
+            self._audit(tx, "app.update", name, _app_config(app), _app_config(updated))
+            # A new endpoint or retention period may change what every account needs.
+            self._mark_dirty(tx, ((app["id"], tx.get(ACCOUNTS, key)["user"]) for key in tx.lookup(ACCOUNTS, "app", app["id"])))
+        return updated
+
+    def resume_app(self, name: str) -> dict:
+        """Lift an app's quarantine; its queued work runs again."""
+        with self._change("resume apps") as tx:
+            app = self.directory.app(name, tx)
+            health = tx.get(APP_HEALTH, app["id"])
+            if not health or not health.get("quarantined"):
+                raise InvalidInput("APP", f"{name} is not quarantined")
+            tx.put(APP_HEALTH, app["id"], {**health, "quarantined": False, "consecutive_failures": 0, "resumed_at": utc_now_iso()})
+            self._audit(tx, "app.resume", name, {"quarantined": True, "reason": health.get("reason")}, {"quarantined": False})
+            return self._app_status(app)
+
+    def retry(self, *, app_name: str | None = None, login: str | None = None) -> int:
+        """Queue failed accounts again (all, or of one app and/or one user). Returns how many."""
+        with self._change("retry provisioning") as tx:
+            app_id = self.directory.app(app_name, tx)["id"] if app_name else None
+            user_id = self.directory.user_id(login, tx) if login else None
+            failed = [a for a in self.store.all(ACCOUNTS).values()
+                      if a.get("state") == "failed" and app_id in (None, a["app"]) and user_id in (None, a["user"])]
+            if failed:
+                self._mark_dirty(tx, ((a["app"], a["user"]) for a in failed))
+                self._audit(tx, "provisioning.retry", app_name or "*", None, {"user": login, "accounts": len(failed)})
+        return len(failed)
+
+    def set_config(self, key: str, value: str) -> dict:
+        """Store-wide settings such as smtp.host; secrets are referenced (smtp.password-env), never stored."""
+        entry = validate_config(key, value)
+        with self._change("change settings") as tx:
+            before = tx.get(CONFIG, key)
+            tx.put(CONFIG, key, entry)
+            self._audit(tx, "config.set", key, before and before["value"], entry["value"])
+        return entry
+
+    def config(self) -> dict[str, Any]:
+        return {key: entry["value"] for key, entry in sorted(self.store.all(CONFIG).items())}
 
     def assign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
         """Assign an app to a user or a group.  Returns False if it already was."""
@@ -354,9 +420,92 @@ class Service:
     def pending_work(self) -> int:
         return len(self.store.all(DIRTY))
 
+    def version(self) -> int:
+        """Grows with every commit (ours or another process's): cheap change detection."""
+        return self.store.seq
+
+    def user_count(self) -> int:
+        return len(self.store.all(USERS))
+
+    def app_status(self, name: str | None = None) -> list[dict]:
+        """Per app: queued, in flight, failed, quarantined, last success."""
+        apps = [self.directory.app(name)] if name else sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
+        return [self._app_status(app) for app in apps]
+
+    def _app_status(self, app: dict) -> dict:
+        from provtui.clock import parse_iso, utc_now
+
+        now = utc_now()
+        dirty = [self.store.get(DIRTY, k) for k in self.store.lookup(DIRTY, "app", app["id"])]
+        in_flight = sum(1 for d in dirty if d.get("lease") and parse_iso(d["lease"]["until"]) > now)
+        accounts = [self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"])]
+        health = self.store.get(APP_HEALTH, app["id"]) or {}
+        return {
+            "app": app["name"], "kind": app["kind"], "queued": len(dirty) - in_flight, "in_flight": in_flight,
+            "failed": sum(1 for a in accounts if a.get("state") == "failed"),
+            "active": sum(1 for a in accounts if a.get("state") == "active"),
+            "quarantined": bool(health.get("quarantined")), "quarantine_reason": health.get("reason"),
+            "last_success": health.get("last_success"), "last_failure": health.get("last_failure"),
+        }
+
     def audit(self, limit: int | None = None) -> list[dict]:
         events = self.store.audit_events()
         return events[-limit:] if limit else events
+
+
+def _validate_scim(scim_url: str, token_env: str | None) -> None:
+    if not scim_url.startswith(("http://", "https://")):
+        raise InvalidInput("--scim-url", f"{scim_url!r} is not an http(s) URL")
+    if not token_env or not token_env.replace("_", "").isalnum():
+        raise InvalidInput("--token-env", "name the environment variable that holds the bearer token")
+
+
+def _validate_emails(emails: list[str]) -> list[str]:
+    for email in emails:
+        if "@" not in email or " " in email:
+            raise InvalidInput("--notify", f"{email!r} is not an email address")
+    return emails
+
+
+def _capabilities(kind: AppKind, settings: dict) -> list[str]:
+    capabilities = list(DEFAULT_CAPABILITIES[kind])
+    if settings.get("delete_after_days") is not None:
+        capabilities.append(Capability.DELETE)
+    if settings.get("push_groups"):
+        capabilities.append(Capability.PUSH_GROUPS)
+    if settings.get("sync_password"):
+        capabilities.append(Capability.SYNC_PASSWORD)
+    return [c.value for c in capabilities]
+
+
+def _app_config(app: dict) -> dict:
+    """What the audit trail records of an app: its configuration (the token's variable name, never a token)."""
+    return {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings")}
+
+
+CONFIG_KEYS = {
+    "smtp.host": str, "smtp.port": int, "smtp.from": str, "smtp.user": str, "smtp.password-env": str, "smtp.starttls": bool,
+}
+
+
+def validate_config(key: str, value: str) -> dict:
+    if key not in CONFIG_KEYS:
+        raise InvalidInput("KEY", f"unknown setting {key!r} (known: {', '.join(sorted(CONFIG_KEYS))})")
+    kind = CONFIG_KEYS[key]
+    try:
+        if kind is int:
+            parsed: Any = int(value)
+        elif kind is bool:
+            if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError(value)
+            parsed = value.lower() in ("true", "yes", "1")
+        else:
+            parsed = value
+    except ValueError:
+        raise InvalidInput(key, f"{value!r} is not a valid {kind.__name__}") from None
+    if key == "smtp.password-env" and not value.replace("_", "").isalnum():
+        raise InvalidInput(key, "name the environment variable that holds the SMTP password (the password itself is never stored)")
+    return {"key": key, "value": parsed}
 
 
 def user_summary(user: dict) -> dict:

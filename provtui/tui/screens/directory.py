@@ -1,0 +1,123 @@
+"""The directory: search and filter users, see one user's groups, apps and accounts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Select, Static
+from textual.worker import Worker
+
+from provtui.domain.errors import NotFound
+from provtui.service import Service
+from provtui.tui.messages import StoreChanged
+from provtui.tui.widgets.user_detail import UserDetail
+from provtui.tui.widgets.user_table import UserTable
+
+STATE_FILTERS = ("all", "active", "staged", "suspended", "deprovisioned")
+SEARCH_DEBOUNCE = 0.15  # seconds of quiet typing before a search runs
+DETAIL_DEBOUNCE = 0.05  # holding down an arrow should not load every user on the way
+
+
+def search(service: Service, text: str, state: str | None) -> tuple[list[dict], int, int]:
+    """(matching summaries, number of users in the store, queue length): one locked call."""
+    total, rows = service.list_users(text, state=state)
+    everyone = service.user_count() if text or state else total
+    return rows, everyone, service.pending_work()
+
+
+class DirectoryScreen(Screen):
+    CSS_PATH = "directory.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding("escape", "clear_search", "Clear", id="directory.clear_search"),
+        Binding("ctrl+t", "cycle_state", "State filter", id="directory.cycle_state"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="bar"):
+            yield Input(placeholder="Search login, name, email  (/)", id="search")
+            yield Select([(s.title(), s) for s in STATE_FILTERS], value="all", allow_blank=False, id="state")
+        with Container(id="body"):
+            yield UserTable(id="users")
+            yield UserDetail(id="detail")
+        yield Static(id="status")
+        yield Footer(show_command_palette=False)  # ctrl+p is an app binding that shows itself
+
+    def on_mount(self) -> None:
+        self.query_one(UserTable).focus()
+        self.run_search(debounce=0)
+
+    @property
+    def state_filter(self) -> str | None:
+        value = self.query_one("#state", Select).value
+        return None if value == "all" else str(value)
+
+    # -- searching -----------------------------------------------------------------------
+
+    @work(exclusive=True, group="search", exit_on_error=False)
+    async def run_search(self, debounce: float = SEARCH_DEBOUNCE) -> None:
+        # exclusive: a newer keystroke cancels this search while it sleeps or runs.
+        await asyncio.sleep(debounce)
+        text, state = self.query_one("#search", Input).value, self.state_filter
+        rows, everyone, queued = await self.app.call_service(search, self.app.service, text, state)
+        table = self.query_one(UserTable)
+        table.set_rows(rows)
+        if table.highlighted is None:
+            self.query_one(UserDetail).show_user(None, "No users match")
+        filters = "".join([f" matching “{text}”" if text else "", f" · {state}" if state else ""])
+        self.query_one("#status", Static).update(  # Content, not markup: the search text may hold "["
+            Content(f"{len(rows):,} of {everyone:,} users{filters} · {queued:,} queued for sync"))
+
+    @on(Input.Changed, "#search")
+    @on(Select.Changed, "#state")
+    def _filters_changed(self) -> None:
+        self.run_search()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.query_one(UserTable).focus()
+
+    def action_clear_search(self) -> None:
+        self.query_one("#search", Input).value = ""
+        self.query_one(UserTable).focus()
+
+    def action_cycle_state(self) -> None:
+        select = self.query_one("#state", Select)
+        select.value = STATE_FILTERS[(STATE_FILTERS.index(str(select.value)) + 1) % len(STATE_FILTERS)]
+
+    # -- the detail pane -----------------------------------------------------------------
+
+    @on(UserTable.UserHighlighted)
+    def _user_highlighted(self, event: UserTable.UserHighlighted) -> None:
+        self.load_detail(event.login)
+
+    @on(UserTable.UserSelected)
+    def _user_selected(self, event: UserTable.UserSelected) -> None:
+        self.query_one(UserDetail).focus()
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def load_detail(self, login: str, debounce: float = DETAIL_DEBOUNCE) -> None:
+        await asyncio.sleep(debounce)
+        try:
+            view = await self.app.call_service(self.app.service.user_view, login)
+        except NotFound:
+            view = None  # renamed or removed by another process since the search
+        self.query_one(UserDetail).show_user(view, f"{login} no longer exists")
+
+    # -- keeping up with the store ----------------------------------------------------------
+
+    def on_store_changed(self, _: StoreChanged) -> None:
+        self.run_search(debounce=0)
+        login = self.query_one(UserTable).highlighted
+        if login is not None:
+            self.load_detail(login, debounce=0)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.app.report_worker_error(event.worker)

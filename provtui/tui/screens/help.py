@@ -1,0 +1,34 @@
+"""A modal listing the key bindings of the screen it was opened from."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "help.tcss"
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close")]
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__()
+        self._listed = bindings
+
+    def compose(self) -> ComposeResult:
+        rows: dict[str, str] = {}  # description -> keys, so one action bound to several keys shows once
+        for binding in self._listed:
+            if not binding.description or binding.system:
+                continue
+            key = self.app.get_key_display(binding)
+            rows[binding.description] = f"{rows[binding.description]}, {key}" if binding.description in rows else key
+        width = max((len(k) for k in rows.values()), default=0)
+        lines = [Content.assemble((keys.rjust(width), "bold $text-accent"), "  ", description)
+                 for description, keys in rows.items()]
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "Keys"
+            body.border_subtitle = "esc to close"
+            yield Static(Content("\n").join(lines))
