@@ -18,6 +18,7 @@ from provtui.store import Store
 
 USERS, GROUPS, MEMBERS, APPS, ASSIGNMENTS = "users", "groups", "members", "apps", "assignments"
 ACCOUNTS, DIRTY, TASKS, ADMINS, CONFIG, META = "accounts", "dirty", "tasks", "admins", "config", "meta"
+APP_HEALTH = "app_health"  # the engine's record of each app: failures, quarantine, last success
 
 INDEXES = (
     (USERS, "login"),

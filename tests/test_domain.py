@@ -123,3 +123,21 @@ def test_known_account_from_doc():
     assert KnownAccount.from_doc(None) is None
     assert KnownAccount.from_doc({"remote_id": None}) is None
     assert KnownAccount.from_doc({"remote_id": "x", "active": True, "attributes": {"a": 1}}) == KnownAccount("x", True, {"a": 1})
+
+
+def test_deletion_policy_deletes_only_after_the_retention_period():
+    from datetime import UTC, datetime, timedelta
+
+    from provtui.domain.plan import DeletionPolicy
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    known = KnownAccount("r1", False, ATTRS, deactivated_at=now - timedelta(days=10))
+    gone = DesiredAccount(False, ATTRS)
+    assert plan_account(gone, known, DeletionPolicy(None), now) is None  # deactivate only: the default
+    assert plan_account(gone, known, DeletionPolicy(30), now) is None
+    assert plan_account(gone, known, DeletionPolicy(10), now).action == Action.DELETE
+    assert plan_account(gone, KnownAccount("r1", True, ATTRS), DeletionPolicy(0), now).action == Action.DEACTIVATE
+    back = DesiredAccount(True, ATTRS)  # returned before deletion: reactivate, never delete
+    assert plan_account(back, known, DeletionPolicy(10), now).action == Action.REACTIVATE
+    doc = {"remote_id": "r1", "active": False, "deactivated_at": "2026-02-19T00:00:00.000Z"}
+    assert KnownAccount.from_doc(doc).deactivated_at == now - timedelta(days=10)

@@ -135,7 +135,10 @@ def test_app_validation(service):
         service.create_app("X")
     service.create_app("Payroll", manual=True, notify=["it@example.com"])
     with pytest.raises(InvalidInput, match="already exists"):
-        service.create_app("Payroll", manual=True)
+        service.create_app("Payroll", manual=True, notify=["it@example.com"])
+    with pytest.raises(InvalidInput) as error:
+        service.create_app("Travel", manual=True)
+    assert error.value.field == "--notify"
 
 
 def test_search_users(service):

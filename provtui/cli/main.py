@@ -189,10 +189,17 @@ def cmd_sync(args, service) -> int:
     report = asyncio.run(run())
     for failure in report.failed:
         print(f"provtui: {failure['action']} {failure['user']} in {failure['app']} failed: {failure['error']}", file=sys.stderr)
+    for failure in report.deferred:
+        print(f"provtui: {failure['action']} {failure['user']} in {failure['app']} failed for now, queued again "
+              f"after {failure['retry_at']}: {failure['error']}", file=sys.stderr)
+    for app in report.quarantined:
+        print(f"provtui: {app} is quarantined after repeated failures (`provtui app resume {app}` when it is fixed)", file=sys.stderr)
     if args.json:
-        _print_json({"done": report.done, "failed": report.failed, "calls": report.calls, "retries": report.retries})
+        _print_json({"done": report.done, "failed": report.failed, "deferred": report.deferred, "quarantined": report.quarantined,
+                     "calls": report.calls, "retries": report.retries})
     else:
-        print(f"synced: {report.done} done, {len(report.failed)} failed, {report.calls} calls, {report.retries} retries")
+        print(f"synced: {report.done} done, {len(report.failed)} failed, {len(report.deferred)} deferred, "
+              f"{report.calls} calls, {report.retries} retries")
     return EXIT_OK if report.ok else EXIT_DOWNSTREAM
 
 

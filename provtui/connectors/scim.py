@@ -413,7 +413,8 @@ class ScimConnector:
         return (Conflict if status == 409 else DownstreamError)(
             self._scrub(message),
             status=status,
-            retryable=status == 429 or status >= 500,
+            # 408/429 and 5xx are the server's "not now"; 501/505 ("never") are not worth retrying.
+            retryable=status in (408, 429) or (status >= 500 and status not in (501, 505)),
             retry_after=_retry_after(response),
             scim_type=scim_type,
         )

@@ -106,8 +106,12 @@ class ScimServerProcess:
     ) -> None:
         self.stop()
 
+    def _command(self) -> list[str]:
+        """The program to run; subclasses serve the same CLI from another module."""
+        return _server_command()
+
     def _spawn(self) -> None:
-        command = [*_server_command(), "--hostname", self.host, "--port", str(self.port), "--bearer-token", self.token]
+        command = [*self._command(), "--hostname", self.host, "--port", str(self.port), "--bearer-token", self.token]
         # stdout is a pipe: the server prints one line there once it has bound the port.
         # Request logs go to stderr, kept only when a log file is asked for.
         if self._log_file is None:

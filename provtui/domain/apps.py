@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from provtui.domain.errors import InvalidInput
 
 
 class AppKind(StrEnum):
@@ -27,4 +30,30 @@ DEFAULT_CAPABILITIES: dict[AppKind, tuple[Capability, ...]] = {
     AppKind.MANUAL: (Capability.CREATE, Capability.DEACTIVATE, Capability.REACTIVATE),
 }
 
-DEFAULT_SETTINGS = {"concurrency": 4, "rate": None}
+DEFAULT_SETTINGS = {
+    "concurrency": 4,  # calls in flight at once
+    "rate": None,  # calls per second, None = unlimited
+    "push_groups": False,
+    "sync_password": False,
+    "delete_after_days": None,  # None: deactivate only, never delete
+}
+
+
+def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A checked copy of an app's settings; raises InvalidInput naming the option."""
+    clean = dict(settings)
+    unknown = set(clean) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise InvalidInput(f"--{sorted(unknown)[0].replace('_', '-')}", "unknown app setting")
+    concurrency = clean["concurrency"]
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
+        raise InvalidInput("--concurrency", "must be a whole number from 1 to 64")
+    rate = clean["rate"]
+    if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
+        raise InvalidInput("--rate", "must be a positive number of calls per second")
+    days = clean["delete_after_days"]
+    if days is not None and (not isinstance(days, int) or days < 0):
+        raise InvalidInput("--delete-after-days", "must be a whole number of days, 0 or more")
+    clean["push_groups"] = bool(clean["push_groups"])
+    clean["sync_password"] = bool(clean["sync_password"])
+    return clean

@@ -8,6 +8,7 @@ one call, and a suspend followed by an unsuspend becomes none.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +21,7 @@ class Action(StrEnum):
     UPDATE = "update"
     DEACTIVATE = "deactivate"
     REACTIVATE = "reactivate"
+    DELETE = "delete"
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,15 @@ class KnownAccount:
     remote_id: str | None
     active: bool
     attributes: dict[str, Any] = field(default_factory=dict)
+    deactivated_at: datetime | None = None
 
     @classmethod
     def from_doc(cls, doc: dict | None) -> KnownAccount | None:
         if doc is None or not doc.get("remote_id"):
             return None
-        return cls(doc["remote_id"], bool(doc.get("active")), doc.get("attributes") or {})
+        deactivated = doc.get("deactivated_at")
+        return cls(doc["remote_id"], bool(doc.get("active")), doc.get("attributes") or {},
+                   datetime.fromisoformat(deactivated.replace("Z", "+00:00")) if deactivated else None)
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,30 @@ def desired_account(user_state: str | None, paths: list[str], attributes: dict[s
     return DesiredAccount(active=user_state is not None and is_entitled(user_state, paths), attributes=attributes)
 
 
-def plan_account(desired: DesiredAccount, known: KnownAccount | None) -> AccountChange | None:
+@dataclass(frozen=True)
+class DeletionPolicy:
+    """Deactivate only (None), or delete the account N days after it was deactivated."""
+
+    delete_after_days: int | None = None
+
+    def due(self, known: KnownAccount, now: datetime) -> bool:
+        if self.delete_after_days is None or known.active or known.deactivated_at is None:
+            return False
+        return now >= known.deactivated_at + timedelta(days=self.delete_after_days)
+
+
+def plan_account(desired: DesiredAccount, known: KnownAccount | None,
+                 policy: DeletionPolicy = DeletionPolicy(), now: datetime | None = None) -> AccountChange | None:
     if known is None:
         if desired.active:
             return AccountChange(Action.CREATE, dict(desired.attributes), True)
         return None
     if not desired.active:
-        return AccountChange(Action.DEACTIVATE, {}, False) if known.active else None
+        if known.active:
+            return AccountChange(Action.DEACTIVATE, {}, False)
+        if now is not None and policy.due(known, now):
+            return AccountChange(Action.DELETE, {}, False)
+        return None
     changed = changed_attributes(desired.attributes, known.attributes)
     if not known.active:
         return AccountChange(Action.REACTIVATE, changed, True)

@@ -6,6 +6,12 @@ sends only that.  Keys are claimed with a lease in the store so a console and a
 worker on one store never work on the same key at once; results are committed
 in small batches.  A key dirtied again while its call was in flight stays dirty
 and is reconciled once more against the fresh state.
+
+Faults: retryable ones (timeouts, dropped connections, 429, 5xx, malformed
+replies) are retried with exponential backoff and jitter, honouring
+Retry-After; an app whose calls keep failing that way is quarantined (paused,
+its work kept queued) until an admin resumes it.  Other 4xx fail the account at
+once with the server's message; they are retried on request (`provtui retry`).
 """
 
 from __future__ import annotations
@@ -17,24 +23,27 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.connectors.scim import Conflict, DownstreamError, ScimConnector
-from provtui.directory import ACCOUNTS, APPS, DIRTY, TASKS, USERS, Directory, account_key
+from provtui.directory import ACCOUNTS, APP_HEALTH, APPS, DIRTY, TASKS, USERS, Directory, account_key
 from provtui.domain.apps import AppKind
-from provtui.domain.plan import AccountChange, Action, KnownAccount, plan_account
+from provtui.domain.plan import AccountChange, Action, DeletionPolicy, KnownAccount, plan_account
+from provtui.engine.limits import AppLimits
 from provtui.store import Store
 
 ENGINE_ACTOR = "provtui-engine"
 LEASE_SECONDS = 120
 CLAIM_BATCH = 500
-FLUSH_EVERY = 100  # results per commit, at most
+FLUSH_EVERY = 200  # results per commit, at most
 FLUSH_SECONDS = 0.25
 MAX_ATTEMPTS = 5  # per key, per run, for retryable faults
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
+QUARANTINE_AFTER = 10  # consecutive keys failed by app-wide faults
 
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation", default=None)
 
@@ -43,23 +52,26 @@ class ConfigError(DownstreamError):
     """The app cannot be reached as configured (e.g. its token variable is unset)."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.status = None
-        self.message = message
-        self.retryable = False
-        self.retry_after = None
+        super().__init__(message, status=None, retryable=False)
+
+
+def app_wide(error: DownstreamError) -> bool:
+    """A fault of the app as a whole (down, overloaded, refusing us), not of one user's data."""
+    return error.status is None or error.status in (401, 403, 429) or error.status >= 500
 
 
 @dataclass
 class SyncReport:
     done: int = 0
-    failed: list[dict] = field(default_factory=list)  # {"app","user","action","error"}
+    failed: list[dict] = field(default_factory=list)  # {"app","user","action","status","error"}
+    deferred: list[dict] = field(default_factory=list)  # transient faults outlasted the run: still queued ("retry_at")
     calls: int = 0
     retries: int = 0
+    quarantined: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.deferred and not self.quarantined
 
 
 @dataclass
@@ -69,6 +81,9 @@ class _Outcome:
     account: dict | None
     task: dict | None = None
     failure: dict | None = None
+    app_fault: bool = False  # the failure was app-wide: it counts towards quarantine
+    skipped: bool = False  # not attempted (app quarantined meanwhile): leave it queued
+    not_before: str | None = None  # a transient fault outlasted this run: stay queued, try again after this
 
 
 def _owner_alive(owner: str) -> bool:
@@ -85,18 +100,31 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
+def _blank_account(app_id: str, user_id: str) -> dict:
+    return {"app": app_id, "user": user_id, "remote_id": None, "active": False, "attributes": {}, "state": "none"}
+
+
 class Reconciler:
     def __init__(self, store: Store, directory: Directory | None = None,
                  connector_factory: Callable[[dict], ScimConnector] | None = None,
-                 sleep: Callable[[float], object] = asyncio.sleep):
+                 sleep: Callable[[float], object] = asyncio.sleep,
+                 guard: AbstractContextManager | None = None):
         self.store = store
         self.directory = directory or Directory(store)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        # Held around every store access, never across a network wait: the console
+        # passes the lock its own threads take, so they never see a half-applied commit.
+        self.guard = guard or nullcontext()
         self._connector_factory = connector_factory or self._scim_connector
         self._connectors: dict[str, ScimConnector] = {}
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[str, AppLimits] = {}
         self._calls: list[dict] = []  # downstream-call audit events waiting for the next flush
+        self._quarantined: set[str] = set()
+        self._held: set[str] = set()  # keys claimed and not yet flushed
+        self._deferred: set[str] = set()  # keys this run gave up on for now: not claimed again before it ends
+        self._lease_until = utc_now()
         self._sleep = sleep
+        self.progress: Callable[[int, int], None] | None = None
 
     # -- connectors ------------------------------------------------------------------
 
@@ -132,19 +160,31 @@ class Reconciler:
     async def run_until_idle(self) -> SyncReport:
         """Reconcile every dirty key this process can claim, until none is left."""
         report = SyncReport()
-        while True:
+        self._deferred = set()
+        with self.guard:
             self.store.refresh()
-            claimed = self._claim()
+            self._mark_due_deletions()
+        while True:
+            with self.guard:
+                self.store.refresh()
+                claimed = self._claim()
+                total = sum(1 for doc in self.store.all(DIRTY).values() if doc["app"] not in self._quarantined_apps())
             if not claimed:
                 return report
-            await self._run_batch(claimed, report)
+            await self._run_batch(claimed, report, total)
+
+    def _quarantined_apps(self) -> set[str]:
+        return {app_id for app_id, health in self.store.all(APP_HEALTH).items() if health.get("quarantined")}
 
     def _claim(self) -> list[dict]:
         now = utc_now()
         until = (now + timedelta(seconds=LEASE_SECONDS)).isoformat()
+        paused = self._quarantined_apps()
         claimed = []
         with self.store.transaction() as tx:
             for key, doc in list(self.store.all(DIRTY).items()):
+                if doc["app"] in paused or key in self._deferred or (doc.get("not_before") and parse_iso(doc["not_before"]) > now):
+                    continue
                 lease = doc.get("lease")
                 if lease and lease["owner"] != self.owner and parse_iso(lease["until"]) > now and _owner_alive(lease["owner"]):
                     continue
@@ -153,16 +193,53 @@ class Reconciler:
                 claimed.append({**doc, "key": key})
                 if len(claimed) >= CLAIM_BATCH:
                     break
+        self._held = {item["key"] for item in claimed}
+        self._lease_until = now + timedelta(seconds=LEASE_SECONDS)
         return claimed
 
-    async def _run_batch(self, claimed: list[dict], report: SyncReport) -> None:
+    def _renew_leases(self, tx) -> None:
+        """Extend our leases at half-time, so a long batch is never taken over while we work on it."""
+        now = utc_now()
+        if not self._held or now < self._lease_until - timedelta(seconds=LEASE_SECONDS / 2):
+            return
+        self._lease_until = now + timedelta(seconds=LEASE_SECONDS)
+        until = self._lease_until.isoformat()
+        for key in self._held:
+            dirty = tx.get(DIRTY, key)
+            if dirty is not None and (dirty.get("lease") or {}).get("owner") == self.owner:
+                tx.put(DIRTY, key, {**dirty, "lease": {"owner": self.owner, "until": until}})
+
+    def _mark_due_deletions(self) -> None:
+        """Deactivated accounts past their app's retention period become work (deletion)."""
+        now = utc_now()
+        due = []
+        for app in self.store.all(APPS).values():
+            policy = DeletionPolicy(app["settings"].get("delete_after_days"))
+            if policy.delete_after_days is None:
+                continue
+            for key in self.store.lookup(ACCOUNTS, "app", app["id"]):
+                known = KnownAccount.from_doc(self.store.get(ACCOUNTS, key))
+                if known is not None and policy.due(known, now) and self.store.get(DIRTY, key) is None:
+                    due.append(self.store.get(ACCOUNTS, key))
+        if due:
+            with self.store.transaction() as tx:
+                for account in due:
+                    tx.put(DIRTY, account_key(account["app"], account["user"]),
+                           {"app": account["app"], "user": account["user"], "token": os.urandom(6).hex(),
+                            "correlation": None, "since": utc_now_iso()})
+
+    async def _run_batch(self, claimed: list[dict], report: SyncReport, total: int) -> None:
         outcomes: list[_Outcome] = []
         last_flush = time.monotonic()
+        finished = 0
         pending = {asyncio.ensure_future(self._reconcile(item, report)) for item in claimed}
         while pending:
             done, pending = await asyncio.wait(pending, timeout=FLUSH_SECONDS, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 outcomes.append(task.result())
+            finished += len(done)
+            if self.progress is not None:
+                self.progress(finished, total)
             if len(outcomes) >= FLUSH_EVERY or time.monotonic() - last_flush >= FLUSH_SECONDS:
                 self._flush(outcomes, report)
                 outcomes = []
@@ -173,76 +250,111 @@ class Reconciler:
         if not outcomes and not self._calls:
             return
         calls, self._calls = self._calls, []
-        with self.store.transaction() as tx:
+        now = utc_now_iso()
+        with self.guard, self.store.transaction() as tx:
             for outcome in outcomes:
+                self._held.discard(outcome.key)
+                dirty = tx.get(DIRTY, outcome.key)
+                if dirty is not None and (dirty.get("lease") or {}).get("owner") != self.owner:
+                    continue  # our lease was taken over: the new holder reconciles from the store
                 if outcome.account is not None:
                     tx.put(ACCOUNTS, outcome.key, outcome.account)
                 if outcome.task is not None:
                     tx.put(TASKS, outcome.task["id"], outcome.task)
-                dirty = tx.get(DIRTY, outcome.key)
                 if dirty is not None:
-                    if dirty["token"] == outcome.token:
+                    if dirty["token"] == outcome.token and not outcome.skipped and not outcome.not_before:
                         tx.delete(DIRTY, outcome.key)
-                    else:  # changed again while we worked: leave it for the next pass
-                        tx.put(DIRTY, outcome.key, {k: v for k, v in dirty.items() if k != "lease"})
+                    else:  # changed again while we worked, never tried, or deferred: leave it queued
+                        requeued = {k: v for k, v in dirty.items() if k != "lease"}
+                        if outcome.not_before:
+                            requeued["not_before"] = outcome.not_before
+                        tx.put(DIRTY, outcome.key, requeued)
+                if outcome.skipped:
+                    continue
+                app_id = outcome.key.partition("|")[0]
+                health = dict(tx.get(APP_HEALTH, app_id) or {"app": app_id, "consecutive_failures": 0, "quarantined": False})
                 if outcome.failure:
-                    report.failed.append(outcome.failure)
+                    if outcome.not_before:
+                        self._deferred.add(outcome.key)
+                        report.deferred.append({**outcome.failure, "retry_at": outcome.not_before})
+                    else:
+                        report.failed.append(outcome.failure)
                     tx.audit({"actor": ENGINE_ACTOR, "action": "downstream.failed", "target": outcome.failure["app"],
                               "before": None, "after": outcome.failure, "correlation": outcome.account and outcome.account.get("correlation")})
+                    health["last_failure"] = now
+                    if outcome.app_fault:
+                        health["consecutive_failures"] += 1
+                        if health["consecutive_failures"] >= QUARANTINE_AFTER and not health["quarantined"]:
+                            health.update(quarantined=True, quarantined_at=now, reason=outcome.failure["error"])
+                            self._quarantined.add(app_id)
+                            report.quarantined.append(outcome.failure["app"])
+                            tx.audit({"actor": ENGINE_ACTOR, "action": "app.quarantine", "target": outcome.failure["app"],
+                                      "before": None, "after": {"reason": outcome.failure["error"]}, "correlation": None})
                 else:
                     report.done += 1
+                    health.update(consecutive_failures=0, last_success=now)
+                tx.put(APP_HEALTH, app_id, health)
             for event in calls:
                 tx.audit(event)
+            self._renew_leases(tx)
         report.calls += len(calls)
 
     # -- one key ---------------------------------------------------------------------
 
     async def _reconcile(self, item: dict, report: SyncReport) -> _Outcome:
-        key, app_id, user_id = item["key"], item["app"], item["user"]
+        key, app_id, user_id, token = item["key"], item["app"], item["user"], item["token"]
         _correlation.set(item.get("correlation"))
-        app = self.store.get(APPS, app_id)
-        account = self.store.get(ACCOUNTS, key)
-        user = self.store.get(USERS, user_id)
+        with self.guard:
+            app = self.store.get(APPS, app_id)
+            account = self.store.get(ACCOUNTS, key)
+            user = self.store.get(USERS, user_id)
+            desired = self.directory.desired(app_id, user_id) if app else None
         if app is None:  # the app was removed: nothing to reconcile
-            return _Outcome(key, item["token"], None)
-        desired = self.directory.desired(app_id, user_id)
+            return _Outcome(key, token, None)
         if app["kind"] == AppKind.MANUAL:
-            return self._manual(item, app, user, account, desired)
+            return self._manual(item, app, account, desired)
         known = KnownAccount.from_doc(account)
-        change = plan_account(desired, known)
-        base = dict(account or {"app": app_id, "user": user_id, "remote_id": None, "active": False, "attributes": {}, "state": "none"})
+        change = plan_account(desired, known, DeletionPolicy(app["settings"].get("delete_after_days")), utc_now())
+        base = dict(account or _blank_account(app_id, user_id))
         base["correlation"] = item.get("correlation")
         if change is None:
-            if base.get("state") == "failed":
+            if base.get("state") == "failed":  # nothing left to do: the earlier failure is moot
                 base["state"] = "active" if base.get("active") else ("deactivated" if base.get("remote_id") else "none")
                 base["last_error"] = None
-            return _Outcome(key, item["token"], base if account or base["state"] != "none" else None)
-        semaphore = self._semaphores.setdefault(app_id, asyncio.Semaphore(int(app["settings"].get("concurrency") or 4)))
+            return _Outcome(key, token, base if account or base["state"] != "none" else None)
+        limits = AppLimits.for_app(self._limits, app)
         attempts = 0
         while True:
+            if app_id in self._quarantined:
+                return _Outcome(key, token, None, skipped=True)
             attempts += 1
             try:
-                async with semaphore:
+                async with limits.semaphore:
+                    await limits.rate.acquire()
                     result = await self._apply(app, known, change, desired.attributes)
                 base.update(result)
-                base.update(state="active" if base["active"] else "deactivated", last_error=None, attempts=0,
-                            last_sync=utc_now_iso(), last_action=change.action.value)
-                return _Outcome(key, item["token"], base)
+                state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted")
+                base.update(state=state, last_error=None, attempts=0, last_sync=utc_now_iso(), last_action=change.action.value)
+                return _Outcome(key, token, base)
             except DownstreamError as error:
-                if error.retryable and attempts < MAX_ATTEMPTS:
+                wait = self._backoff(attempts, error.retry_after)
+                if error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP:
                     report.retries += 1
-                    await self._sleep(self._backoff(attempts, error.retry_after))
+                    await self._sleep(wait)
                     continue
                 base.update(state="failed", last_error=error.message, attempts=(base.get("attempts") or 0) + attempts,
                             last_sync=utc_now_iso(), last_action=change.action.value)
                 failure = {"app": app["name"], "user": user["login"] if user else user_id, "action": change.action.value,
                            "status": error.status, "error": error.message}
-                return _Outcome(key, item["token"], base, failure=failure)
+                # A transient fault stays queued and is tried again after the wait; a 4xx waits for `provtui retry`.
+                not_before = (utc_now() + timedelta(seconds=wait)).isoformat() if error.retryable else None
+                return _Outcome(key, token, base, failure=failure, app_fault=app_wide(error), not_before=not_before)
 
     @staticmethod
     def _backoff(attempt: int, retry_after: float | None) -> float:
+        """The wait before attempt ``attempt + 1``; a server's Retry-After is honoured in full."""
         if retry_after is not None:
-            return min(retry_after, BACKOFF_CAP)
+            return retry_after
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
         return delay * (0.5 + random.random() / 2)  # jitter, so retries don't arrive in step
 
@@ -254,49 +366,50 @@ class Reconciler:
             if remote is None:
                 try:
                     remote = await connector.create_user(attributes, active=True)
-                    return {"remote_id": remote.id, "active": True, "attributes": dict(attributes)}
-                except Conflict:
+                    return {"remote_id": remote.id, "active": True, "attributes": dict(attributes), "deactivated_at": None}
+                except Conflict as conflict:
                     # Someone holds the userName already: link it rather than make a duplicate.
                     remote = await connector.find_user(user_name=attributes.get("userName"))
-                    if remote is None:
-                        raise
+                    if remote is None:  # the server's search lags its writes: look again later
+                        raise DownstreamError(f"{conflict.message} (and no account found by userName yet)",
+                                              status=409, retryable=True) from None
             # An account existed: link it, then bring it to the desired state.
             changed = {k: v for k, v in attributes.items() if remote.attributes.get(k) != v}
             if changed or not remote.active:
                 await connector.update_user(remote.id, changed, full=attributes, active=True)
-            return {"remote_id": remote.id, "active": True, "attributes": dict(attributes), "linked": True}
+            return {"remote_id": remote.id, "active": True, "attributes": dict(attributes), "linked": True, "deactivated_at": None}
         assert known is not None and known.remote_id is not None
         if change.action == Action.DEACTIVATE:
             await connector.update_user(known.remote_id, {}, full={**known.attributes}, active=False)
-            return {"active": False}
+            return {"active": False, "deactivated_at": utc_now_iso()}
+        if change.action == Action.DELETE:
+            await connector.delete_user(known.remote_id)
+            return {"remote_id": None, "active": False, "deleted_at": utc_now_iso(), "deactivated_at": None}
         active = True if change.action == Action.REACTIVATE else None
         await connector.update_user(known.remote_id, change.attributes, full=attributes, active=active)
-        return {"active": True, "attributes": dict(attributes)}
+        return {"active": True, "attributes": dict(attributes), "deactivated_at": None}
 
     # -- manual apps: tasks instead of calls ----------------------------------------
 
-    def _manual(self, item: dict, app: dict, user: dict | None, account: dict | None, desired) -> _Outcome:
+    def _manual(self, item: dict, app: dict, account: dict | None, desired) -> _Outcome:
         """Open (or cancel) a task for an admin; the account follows when the task is done."""
-        key = item["key"]
-        base = dict(account or {"app": app["id"], "user": item["user"], "remote_id": None, "active": False, "attributes": {}, "state": "none"})
-        open_task = self.store.get(TASKS, base["task"]) if base.get("task") else None
+        key, token = item["key"], item["token"]
+        base = dict(account or _blank_account(app["id"], item["user"]))
+        with self.guard:
+            open_task = self.store.get(TASKS, base["task"]) if base.get("task") else None
         if open_task is not None and open_task["state"] != "open":
             open_task = None
         wanted = "provision" if desired.active else "deprovision"
         has_access = bool(base.get("active"))
-        if desired.active == has_access:
+        nothing_to_take = not desired.active and not base.get("remote_id")
+        if desired.active == has_access or nothing_to_take:
             if open_task is not None:  # e.g. the user came back before the deprovision was done
-                base.update(task=None, state="active" if has_access else base["state"])
-                return _Outcome(key, item["token"], base, task={**open_task, "state": "cancelled", "closed": utc_now_iso()})
-            return _Outcome(key, item["token"], account)
-        if not desired.active and not base.get("remote_id"):
-            if open_task is not None:  # provision never happened: nothing to take away
-                base.update(task=None)
-                return _Outcome(key, item["token"], base, task={**open_task, "state": "cancelled", "closed": utc_now_iso()})
-            return _Outcome(key, item["token"], account)
+                base.update(task=None, state="active" if has_access else ("deactivated" if base.get("remote_id") else "none"))
+                return _Outcome(key, token, base, task={**open_task, "state": "cancelled", "closed": utc_now_iso()})
+            return _Outcome(key, token, account)
         if open_task is not None and open_task["action"] == wanted:
-            return _Outcome(key, item["token"], account)
+            return _Outcome(key, token, account)
         task = {"id": os.urandom(4).hex(), "app": app["id"], "user": item["user"], "action": wanted, "state": "open",
                 "created": utc_now_iso(), "correlation": item.get("correlation")}
         base.update(task=task["id"], state="task-open", correlation=item.get("correlation"))
-        return _Outcome(key, item["token"], base, task=task)
+        return _Outcome(key, token, base, task=task)

@@ -1,0 +1,1 @@
+"""Test helpers that ship with provtui: a fault-injecting SCIM server."""
