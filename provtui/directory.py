@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from provtui.domain.entitlement import entitlement_paths
 from provtui.domain.errors import NotFound
+from provtui.domain.group_push import DesiredGroup
 from provtui.domain.mapping import map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
 from provtui.domain.users import normalise_login, search_text
@@ -19,6 +20,8 @@ from provtui.store import Store
 USERS, GROUPS, MEMBERS, APPS, ASSIGNMENTS = "users", "groups", "members", "apps", "assignments"
 ACCOUNTS, DIRTY, TASKS, ADMINS, CONFIG, META = "accounts", "dirty", "tasks", "admins", "config", "meta"
 APP_HEALTH = "app_health"  # the engine's record of each app: failures, quarantine, last success
+PUSHES = "pushes"  # which groups an admin pushes to which apps (directory intent)
+PUSHED_GROUPS = "pushed_groups"  # the engine's record of each pushed group downstream
 
 INDEXES = (
     (USERS, "login"),
@@ -32,6 +35,8 @@ INDEXES = (
     (ACCOUNTS, "app"),
     (DIRTY, "app"),
     (TASKS, "state"),
+    (PUSHES, "group"),
+    (PUSHED_GROUPS, "app"),
 )
 
 
@@ -42,6 +47,11 @@ class Reader(Protocol):
 
 def account_key(app_id: str, user_id: str) -> str:
     return f"{app_id}|{user_id}"
+
+
+def group_key(app_id: str, group_id: str) -> str:
+    """The pending-work and pushed-group key of a group in an app."""
+    return f"{app_id}|group:{group_id}"
 
 
 def member_key(group_id: str, user_id: str) -> str:
@@ -150,6 +160,24 @@ class Directory:
             return DesiredAccount(active=False, attributes={})
         paths = self.paths(user_id).get(app_id, [])
         return desired_account(user["state"], paths, map_attributes(user_id, user["profile"]))
+
+    def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict]:
+        """Where a group is pushed (or being unpushed)."""
+        reader = reader or self.store
+        return [reader.get(PUSHES, key) for key in reader.lookup(PUSHES, "group", group_id)]
+
+    def desired_group(self, app_id: str, group_id: str) -> DesiredGroup:
+        """The group as the app should hold it: its members' accounts there."""
+        push = self.store.get(PUSHES, group_key(app_id, group_id))
+        group = self.store.get(GROUPS, group_id)
+        if push is None or group is None or push["state"] != "pushed":
+            return DesiredGroup(False, group["name"] if group else "", frozenset(), bool(push and push.get("delete")))
+        members = set()
+        for user_id in self.members_of(group_id):
+            account = self.store.get(ACCOUNTS, account_key(app_id, user_id))
+            if account and account.get("remote_id") and account["remote_id"] != "manual":
+                members.add(account["remote_id"])
+        return DesiredGroup(True, group["name"], frozenset(members))
 
     # -- search ----------------------------------------------------------------------
 

@@ -27,11 +27,13 @@ from provtui.directory import (
     GROUPS,
     MEMBERS,
     META,
+    PUSHES,
     TASKS,
     USERS,
     Directory,
     account_key,
     assignment_key,
+    group_key,
     group_subject,
     member_key,
     user_subject,
@@ -39,7 +41,9 @@ from provtui.directory import (
 from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind, Capability, validate_settings
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.lifecycle import State, transition
+from provtui.domain.passwords import validate_password
 from provtui.domain.users import validate_profile
+from provtui.pending import queue
 from provtui.store import Store, Transaction
 
 SUPER_ADMIN = "super-admin"
@@ -114,14 +118,14 @@ class Service:
         tx.audit({"actor": self.actor, "action": action, "target": target, "before": before, "after": after, "correlation": tx.correlation})
 
     def _mark_dirty(self, tx: Transaction, pairs: Iterable[tuple[str, str]]) -> None:
-        now = utc_now_iso()
+        """Queue the (app, user) accounts for reconciliation."""
         for app_id, user_id in pairs:
-            key = account_key(app_id, user_id)
-            previous = tx.get(DIRTY, key)
-            tx.put(DIRTY, key, {
-                "app": app_id, "user": user_id, "token": new_id(), "correlation": tx.correlation,
-                "since": previous["since"] if previous else now,
-            })
+            queue(tx, account_key(app_id, user_id), {"app": app_id, "user": user_id})
+
+    def _mark_groups(self, tx: Transaction, group_id: str) -> None:
+        """Queue the group's pushed copies: its name or members changed."""
+        for push in self.directory.pushes_of(group_id, tx):
+            queue(tx, group_key(push["app"], group_id), {"app": push["app"], "group": group_id})
 
     def _mark_user(self, tx: Transaction, user_id: str, before_apps: set[str] | None = None) -> None:
         apps = self.directory.apps_touching(user_id, tx) | (before_apps or set())
@@ -184,6 +188,51 @@ class Service:
             self._audit(tx, "group.create", name, None, {"description": description})
         return group
 
+    def rename_group(self, name: str, new_name: str) -> dict:
+        new_name = _validate_name("NEW_NAME", new_name)
+        with self._change("rename groups") as tx:
+            group = self.directory.group(name, tx)
+            if new_name != name and tx.lookup(GROUPS, "name", new_name):
+                raise InvalidInput("NEW_NAME", f"a group named {new_name!r} already exists")
+            renamed = {**group, "name": new_name}
+            tx.put(GROUPS, group["id"], renamed)
+            self._audit(tx, "group.rename", name, {"name": name}, {"name": new_name})
+            self._mark_groups(tx, group["id"])
+            # Entitlement paths name the group ("group:eng"): nothing downstream depends on them.
+        return renamed
+
+    def push_group(self, group_name: str, app_name: str) -> dict:
+        """Push a group and its membership to an app that supports groups."""
+        with self._change("push groups") as tx:
+            group = self.directory.group(group_name, tx)
+            app = self.directory.app(app_name, tx)
+            if Capability.PUSH_GROUPS not in app["capabilities"]:
+                raise InvalidInput("--app", f"{app_name} does not push groups (turn it on: app update {app_name} --push-groups)")
+            key = group_key(app["id"], group["id"])
+            push = {"app": app["id"], "group": group["id"], "state": "pushed", "delete": False, "since": utc_now_iso()}
+            before = tx.get(PUSHES, key)
+            if before and before["state"] == "pushed":
+                return before
+            tx.put(PUSHES, key, push)
+            self._audit(tx, "group.push", group_name, None, {"app": app_name})
+            queue(tx, key, {"app": app["id"], "group": group["id"]})
+        return push
+
+    def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict:
+        """Stop pushing a group; ``delete`` removes it downstream, otherwise it is left there."""
+        with self._change("push groups") as tx:
+            group = self.directory.group(group_name, tx)
+            app = self.directory.app(app_name, tx)
+            key = group_key(app["id"], group["id"])
+            before = tx.get(PUSHES, key)
+            if before is None or before["state"] != "pushed":
+                raise InvalidInput("GROUP", f"{group_name} is not pushed to {app_name}")
+            push = {**before, "state": "unpushed", "delete": delete, "since": utc_now_iso()}
+            tx.put(PUSHES, key, push)
+            self._audit(tx, "group.unpush", group_name, {"app": app_name}, {"app": app_name, "delete": delete})
+            queue(tx, key, {"app": app["id"], "group": group["id"]})
+        return push
+
     def add_members(self, group_name: str, logins: list[str]) -> list[str]:
         """Add users to a group; returns the logins that were not members yet."""
         return self._set_membership(group_name, logins, add=True)
@@ -213,6 +262,7 @@ class Service:
                 self._mark_user(tx, user_id, before_apps)
             if changed:
                 self._audit(tx, f"group.{verb}", group["name"], None, {"users": changed})
+                self._mark_groups(tx, group["id"])
         return changed
 
     # -- apps ------------------------------------------------------------------------
@@ -325,6 +375,38 @@ class Service:
             self._audit(tx, f"app.{verb}", app["name"], None, {"subject": target})
             self._mark_dirty(tx, ((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx)))
         return True
+
+    # -- passwords -------------------------------------------------------------------
+
+    def password_targets(self, login: str) -> list[dict]:
+        """The accounts a new password for ``login`` goes to: apps that sync passwords where the user has one.
+
+        Authorised here, before anything is sent; nothing is written.
+        """
+        with self.store.transaction() as tx:  # the lock, so the answer is current; writes nothing
+            self._authorise(tx, "reset passwords")
+            user_id = self.directory.user_id(login, tx)
+            user = tx.get(USERS, user_id)
+        if user["state"] != State.ACTIVE:
+            raise InvalidInput("state", f"{login} is {user['state']}: only an active user's password can be set")
+        targets = []
+        for app_id in sorted(self.directory.apps_touching(user_id)):
+            app = self.store.get(APPS, app_id)
+            account = self.store.get(ACCOUNTS, account_key(app_id, user_id)) or {}
+            if app["settings"].get("sync_password") and account.get("remote_id") and account.get("active"):
+                targets.append({"app_id": app_id, "app": app["name"], "remote_id": account["remote_id"],
+                                "attributes": account.get("attributes") or {}})
+        return targets
+
+    def check_password(self, password: str) -> str:
+        return validate_password(password)
+
+    def record_password_change(self, login: str, results: list[dict], *, random: bool) -> None:
+        """Audit a password change: which apps took it (never the password)."""
+        with self._change("reset passwords") as tx:
+            self._audit(tx, "user.password", login, None, {
+                "random": random, "apps": [r["app"] for r in results if not r["error"]],
+                "failed": [r["app"] for r in results if r["error"]]})
 
     # -- manual apps' tasks ----------------------------------------------------------
 

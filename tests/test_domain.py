@@ -141,3 +141,33 @@ def test_deletion_policy_deletes_only_after_the_retention_period():
     assert plan_account(back, known, DeletionPolicy(10), now).action == Action.REACTIVATE
     doc = {"remote_id": "r1", "active": False, "deactivated_at": "2026-02-19T00:00:00.000Z"}
     assert KnownAccount.from_doc(doc).deactivated_at == now - timedelta(days=10)
+
+
+def test_group_push_plan():
+    from provtui.domain.group_push import DesiredGroup, GroupAction, KnownGroup, plan_group
+
+    want = DesiredGroup(True, "eng", frozenset({"r1", "r2"}))
+    assert plan_group(want, None).action == GroupAction.CREATE
+    assert plan_group(want, None).add == {"r1", "r2"}
+    same = KnownGroup("g1", "eng", frozenset({"r1", "r2"}))
+    assert plan_group(want, same) is None
+    change = plan_group(DesiredGroup(True, "engineering", frozenset({"r2", "r3"})), same)
+    assert (change.action, change.rename, change.add, change.remove) == (GroupAction.UPDATE, "engineering", {"r3"}, {"r1"})
+    assert plan_group(DesiredGroup(False, "eng", frozenset()), same).action == GroupAction.FORGET
+    assert plan_group(DesiredGroup(False, "eng", frozenset(), delete_on_unpush=True), same).action == GroupAction.DELETE
+    assert plan_group(DesiredGroup(False, "eng", frozenset()), None) is None
+    assert KnownGroup.from_doc({"remote_id": None}) is None
+
+
+def test_password_policy_and_random_passwords():
+    from provtui.domain.passwords import random_password, validate_password
+
+    assert validate_password("correct horse") == "correct horse"
+    with pytest.raises(InvalidInput) as error:
+        validate_password("short")
+    assert error.value.field == "password" and "secret" not in str(error.value)
+    with pytest.raises(InvalidInput, match="mix"):
+        validate_password("alllowercase", min_classes=2)
+    passwords = {random_password() for _ in range(50)}
+    assert len(passwords) == 50 and all(len(p) == 16 for p in passwords)
+    assert all(validate_password(p, min_classes=4) for p in passwords)

@@ -424,3 +424,33 @@ def test_sync_killed_mid_run_then_run_again_provisions_each_user_once(tmp_path, 
         reopened = Service.open(store, actor="admin")
         assert reopened.pending_work() == 0, context
         assert_provisioned_once(reopened, server, logins)
+
+
+# ------------------------------------------------------------------- quarantine
+
+
+async def test_an_app_failing_persistently_is_quarantined_then_resumed(org, server, monkeypatch):
+    monkeypatch.setattr(engine, "QUARANTINE_AFTER", 3)
+    logins = hire(org, 8)
+    server.set_faults(app_down={})
+    report = await sync(org)
+    assert report.quarantined == ["Slack"] and not report.ok
+    [status] = org.app_status("Slack")
+    assert status["quarantined"] and "down" in status["quarantine_reason"]
+    assert status["queued"] == len(logins)  # nothing is lost: the work waits
+    assert any(e["action"] == "app.quarantine" for e in org.audit())
+    server.clear_faults()
+    server.reset_stats()
+    quiet = await sync(org)  # paused: no call at all until an admin resumes it
+    assert quiet.calls == 0 and server.stats()["requests"] == {}
+    org.resume_app("Slack")
+    assert not org.app_status("Slack")[0]["quarantined"]
+    for login in logins:  # deferred keys wait their backoff; make them due now
+        key = next(k for k, d in org.store.all("dirty").items() if d.get("user") == org.user_view(login)["id"])
+        with org.store.transaction() as tx:
+            tx.put("dirty", key, {k: v for k, v in tx.get("dirty", key).items() if k != "not_before"})
+    report = await sync(org)
+    assert report.ok and report.done == len(logins)
+    assert_provisioned_once(org, server, logins)
+    status = org.app_status("Slack")[0]
+    assert status["queued"] == 0 and status["active"] == len(logins) and status["last_success"]

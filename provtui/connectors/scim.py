@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
@@ -160,6 +161,47 @@ def patch_operations(changed: dict[str, Any], active: bool | None = None) -> lis
     ]
     if active is not None:
         operations.append({"op": "replace", "path": "active", "value": active})
+    return operations
+
+
+@dataclass
+class RemoteGroup:
+    """A group as the downstream holds it: its name and its members' remote user ids."""
+
+    id: str
+    display_name: str
+    external_id: str | None
+    members: set[str]
+
+
+def group_resource(display_name: str, external_id: str | None, members: set[str]) -> dict[str, Any]:
+    resource: dict[str, Any] = {"schemas": [CORE_GROUP], "displayName": display_name,
+                                "members": [{"value": m} for m in sorted(members)]}
+    if external_id:
+        resource["externalId"] = external_id
+    return resource
+
+
+def group_from_resource(resource: dict[str, Any]) -> RemoteGroup:
+    remote_id = resource.get("id")
+    if not isinstance(remote_id, str) or not remote_id:
+        raise ValueError("SCIM group has no id")
+    members = resource.get("members") or []
+    return RemoteGroup(
+        id=remote_id, display_name=str(resource.get("displayName") or ""), external_id=resource.get("externalId"),
+        members={m["value"] for m in members if isinstance(m, dict) and isinstance(m.get("value"), str)},
+    )
+
+
+def group_patch_operations(display_name: str | None, add: set[str], remove: set[str]) -> list[dict[str, Any]]:
+    """PatchOp for a group: rename, add members, remove each member by value filter (RFC 7644 §3.5.2.2)."""
+    operations: list[dict[str, Any]] = []
+    if display_name is not None:
+        operations.append({"op": "replace", "path": "displayName", "value": display_name})
+    if add:
+        operations.append({"op": "add", "path": "members", "value": [{"value": m} for m in sorted(add)]})
+    for member in sorted(remove):
+        operations.append({"op": "remove", "path": f"members[value eq {quote_filter_value(member)}]"})
     return operations
 
 
@@ -350,7 +392,64 @@ class ScimConnector:
             if not resources or (isinstance(total, int) and start > total):
                 return
 
+    async def set_password(self, remote_id: str, password: str, *, full: dict[str, Any]) -> None:
+        """Set a user's password (write-only in SCIM: never read back, never logged)."""
+        if await self.patch_supported():
+            body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "password", "value": password}]}
+            self._check(await self._request("PATCH", _user_path(remote_id), body=body))
+            return
+        await self._put(remote_id, {**full, "password": password}, None)
+
+    # ----------------------------------------------------------------- groups
+
+    async def find_group(self, *, external_id: str | None = None, display_name: str | None = None) -> RemoteGroup | None:
+        """Match by externalId (provtui's group id) first, then by displayName."""
+        for attribute, value in (("externalId", external_id), ("displayName", display_name)):
+            if value:
+                params = {"filter": f"{attribute} eq {quote_filter_value(value)}", "count": 2}
+                resources = self._resources(self._json(await self._request("GET", "/Groups", params=params)))
+                if len(resources) > 1:
+                    raise AmbiguousMatch(f"{len(resources)} groups match {attribute} eq {quote_filter_value(value)}")
+                if resources:
+                    return self._group(resources[0])
+        return None
+
+    async def get_group(self, remote_id: str) -> RemoteGroup | None:
+        response = await self._request("GET", _group_path(remote_id))
+        if response.status_code == 404:
+            return None
+        return self._group(self._json(response))
+
+    async def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup:
+        response = await self._request("POST", "/Groups", body=group_resource(display_name, external_id, members))
+        return self._group(self._json(response))
+
+    async def update_group(self, remote_id: str, *, display_name: str | None, add: set[str], remove: set[str],
+                           full_name: str, external_id: str | None, full_members: set[str]) -> None:
+        """PATCH the rename and the membership difference; PUT the whole group when PATCH is unsupported."""
+        operations = group_patch_operations(display_name, add, remove)
+        if not operations:
+            return
+        if await self.patch_supported():
+            body = {"schemas": [PATCH_OP], "Operations": operations}
+            self._check(await self._request("PATCH", _group_path(remote_id), body=body))
+            return
+        resource = group_resource(full_name, external_id, full_members)
+        resource["id"] = remote_id
+        self._check(await self._request("PUT", _group_path(remote_id), body=resource))
+
+    async def delete_group(self, remote_id: str) -> None:
+        response = await self._request("DELETE", _group_path(remote_id))
+        if response.status_code != 404:
+            self._check(response)
+
     # ----------------------------------------------------------------- internals
+
+    def _group(self, resource: Any) -> RemoteGroup:
+        try:
+            return group_from_resource(resource)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DownstreamError(f"malformed group in reply: {exc}", retryable=True) from None
 
     async def _find_one(self, attribute: str, value: str) -> RemoteUser | None:
         params = {"filter": f"{attribute} eq {quote_filter_value(value)}", "count": 2}
@@ -456,6 +555,10 @@ class ScimConnector:
 
     def _user(self, response: httpx.Response) -> RemoteUser:
         return self._from_resource(self._json(response))
+
+
+def _group_path(remote_id: str) -> str:
+    return f"/Groups/{quote(remote_id, safe='')}"
 
 
 def _user_path(remote_id: str) -> str:

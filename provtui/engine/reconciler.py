@@ -29,10 +29,25 @@ from datetime import timedelta
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.connectors.scim import Conflict, DownstreamError, ScimConnector
-from provtui.directory import ACCOUNTS, APP_HEALTH, APPS, DIRTY, TASKS, USERS, Directory, account_key
+from provtui.directory import (
+    ACCOUNTS,
+    APP_HEALTH,
+    APPS,
+    DIRTY,
+    PUSHED_GROUPS,
+    PUSHES,
+    TASKS,
+    USERS,
+    Directory,
+    account_key,
+    group_key,
+)
 from provtui.domain.apps import AppKind
+from provtui.domain.group_push import GroupAction, GroupChange, KnownGroup, plan_group
 from provtui.domain.plan import AccountChange, Action, DeletionPolicy, KnownAccount, plan_account
 from provtui.engine.limits import AppLimits
+from provtui.engine.notifier import DigestReport, send_task_digests
+from provtui.pending import queue
 from provtui.store import Store
 
 ENGINE_ACTOR = "provtui-engine"
@@ -68,18 +83,19 @@ class SyncReport:
     calls: int = 0
     retries: int = 0
     quarantined: list[str] = field(default_factory=list)
+    digests: DigestReport | None = None  # manual apps' task emails sent at the end of the run
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.deferred and not self.quarantined
+        return not self.failed and not self.deferred and not self.quarantined and (self.digests is None or self.digests.ok)
 
 
 @dataclass
 class _Outcome:
     key: str
     token: str
-    account: dict | None
-    task: dict | None = None
+    writes: list[tuple[str, str, dict | None]] = field(default_factory=list)  # (table, key, doc or None to delete)
+    follow_up: list[tuple[str, dict]] = field(default_factory=list)  # more work this result implies
     failure: dict | None = None
     app_fault: bool = False  # the failure was app-wide: it counts towards quarantine
     skipped: bool = False  # not attempted (app quarantined meanwhile): leave it queued
@@ -108,13 +124,14 @@ class Reconciler:
     def __init__(self, store: Store, directory: Directory | None = None,
                  connector_factory: Callable[[dict], ScimConnector] | None = None,
                  sleep: Callable[[float], object] = asyncio.sleep,
-                 guard: AbstractContextManager | None = None):
+                 guard: AbstractContextManager | None = None, notify: bool = True):
         self.store = store
         self.directory = directory or Directory(store)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         # Held around every store access, never across a network wait: the console
         # passes the lock its own threads take, so they never see a half-applied commit.
         self.guard = guard or nullcontext()
+        self.notify = notify  # email manual apps' new tasks at the end of each run
         self._connector_factory = connector_factory or self._scim_connector
         self._connectors: dict[str, ScimConnector] = {}
         self._limits: dict[str, AppLimits] = {}
@@ -124,6 +141,7 @@ class Reconciler:
         self._deferred: set[str] = set()  # keys this run gave up on for now: not claimed again before it ends
         self._lease_until = utc_now()
         self._sleep = sleep
+        self._stopping = False
         self.progress: Callable[[int, int], None] | None = None
 
     # -- connectors ------------------------------------------------------------------
@@ -164,14 +182,18 @@ class Reconciler:
         with self.guard:
             self.store.refresh()
             self._mark_due_deletions()
-        while True:
+        while not self._stopping:
             with self.guard:
                 self.store.refresh()
                 claimed = self._claim()
                 total = sum(1 for doc in self.store.all(DIRTY).values() if doc["app"] not in self._quarantined_apps())
             if not claimed:
-                return report
+                break
             await self._run_batch(claimed, report, total)
+        # New tasks for manual apps: one email per app for the batch (network I/O, off the loop).
+        if self.notify:
+            report.digests = await asyncio.to_thread(send_task_digests, self.store, guard=self.guard)
+        return report
 
     def _quarantined_apps(self) -> set[str]:
         return {app_id for app_id, health in self.store.all(APP_HEALTH).items() if health.get("quarantined")}
@@ -224,9 +246,7 @@ class Reconciler:
         if due:
             with self.store.transaction() as tx:
                 for account in due:
-                    tx.put(DIRTY, account_key(account["app"], account["user"]),
-                           {"app": account["app"], "user": account["user"], "token": os.urandom(6).hex(),
-                            "correlation": None, "since": utc_now_iso()})
+                    queue(tx, account_key(account["app"], account["user"]), {"app": account["app"], "user": account["user"]})
 
     async def _run_batch(self, claimed: list[dict], report: SyncReport, total: int) -> None:
         outcomes: list[_Outcome] = []
@@ -257,10 +277,13 @@ class Reconciler:
                 dirty = tx.get(DIRTY, outcome.key)
                 if dirty is not None and (dirty.get("lease") or {}).get("owner") != self.owner:
                     continue  # our lease was taken over: the new holder reconciles from the store
-                if outcome.account is not None:
-                    tx.put(ACCOUNTS, outcome.key, outcome.account)
-                if outcome.task is not None:
-                    tx.put(TASKS, outcome.task["id"], outcome.task)
+                for table, key, doc in outcome.writes:
+                    if doc is None:
+                        tx.delete(table, key)
+                    else:
+                        tx.put(table, key, doc)
+                for key, fields in outcome.follow_up:
+                    queue(tx, key, fields)
                 if dirty is not None:
                     if dirty["token"] == outcome.token and not outcome.skipped and not outcome.not_before:
                         tx.delete(DIRTY, outcome.key)
@@ -280,7 +303,7 @@ class Reconciler:
                     else:
                         report.failed.append(outcome.failure)
                     tx.audit({"actor": ENGINE_ACTOR, "action": "downstream.failed", "target": outcome.failure["app"],
-                              "before": None, "after": outcome.failure, "correlation": outcome.account and outcome.account.get("correlation")})
+                              "before": None, "after": outcome.failure, "correlation": dirty and dirty.get("correlation")})
                     health["last_failure"] = now
                     if outcome.app_fault:
                         health["consecutive_failures"] += 1
@@ -302,15 +325,21 @@ class Reconciler:
     # -- one key ---------------------------------------------------------------------
 
     async def _reconcile(self, item: dict, report: SyncReport) -> _Outcome:
-        key, app_id, user_id, token = item["key"], item["app"], item["user"], item["token"]
         _correlation.set(item.get("correlation"))
         with self.guard:
-            app = self.store.get(APPS, app_id)
+            app = self.store.get(APPS, item["app"])
+        if app is None:  # the app was removed: nothing to reconcile
+            return _Outcome(item["key"], item["token"])
+        if "group" in item:
+            return await self._reconcile_group(item, app, report)
+        return await self._reconcile_account(item, app, report)
+
+    async def _reconcile_account(self, item: dict, app: dict, report: SyncReport) -> _Outcome:
+        key, app_id, user_id, token = item["key"], item["app"], item["user"], item["token"]
+        with self.guard:
             account = self.store.get(ACCOUNTS, key)
             user = self.store.get(USERS, user_id)
-            desired = self.directory.desired(app_id, user_id) if app else None
-        if app is None:  # the app was removed: nothing to reconcile
-            return _Outcome(key, token, None)
+            desired = self.directory.desired(app_id, user_id)
         if app["kind"] == AppKind.MANUAL:
             return self._manual(item, app, account, desired)
         known = KnownAccount.from_doc(account)
@@ -321,34 +350,89 @@ class Reconciler:
             if base.get("state") == "failed":  # nothing left to do: the earlier failure is moot
                 base["state"] = "active" if base.get("active") else ("deactivated" if base.get("remote_id") else "none")
                 base["last_error"] = None
-            return _Outcome(key, token, base if account or base["state"] != "none" else None)
+            return _Outcome(key, token, [(ACCOUNTS, key, base)] if account or base["state"] != "none" else [])
+        outcome = _Outcome(key, token)
+        result = await self._send(app, report, outcome, lambda: self._apply(app, known, change, desired.attributes),
+                                  what=change.action.value, who=user["login"] if user else user_id)
+        if outcome.skipped:
+            return outcome
+        if result is None:
+            base.update(state="failed", last_error=outcome.failure["error"], last_sync=utc_now_iso(),
+                        attempts=(base.get("attempts") or 0) + outcome.failure["attempts"], last_action=change.action.value)
+        else:
+            if result.get("remote_id", base["remote_id"]) != base["remote_id"]:
+                outcome.follow_up = self._pushed_groups_of(app_id, user_id)  # the account joins (or leaves) its groups there
+            base.update(result)
+            state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted")
+            base.update(state=state, last_error=None, attempts=0, last_sync=utc_now_iso(), last_action=change.action.value)
+        outcome.writes.append((ACCOUNTS, key, base))
+        return outcome
+
+    def _pushed_groups_of(self, app_id: str, user_id: str) -> list[tuple[str, dict]]:
+        with self.guard:
+            return [(group_key(app_id, gid), {"app": app_id, "group": gid}) for gid in self.directory.groups_of(user_id)
+                    if (self.store.get(PUSHES, group_key(app_id, gid)) or {}).get("state") == "pushed"]
+
+    async def _reconcile_group(self, item: dict, app: dict, report: SyncReport) -> _Outcome:
+        key, group_id, token = item["key"], item["group"], item["token"]
+        with self.guard:
+            known_doc = self.store.get(PUSHED_GROUPS, key)
+            desired = self.directory.desired_group(app["id"], group_id)
+            push = self.store.get(PUSHES, key)
+        known = KnownGroup.from_doc(known_doc)
+        change = plan_group(desired, known)
+        outcome = _Outcome(key, token)
+        if change is None:
+            return outcome
+        result = await self._send(app, report, outcome, lambda: self._apply_group(app, group_id, desired, known, change),
+                                  what=f"group {change.action.value}", who=f"group:{desired.display_name}")
+        if outcome.skipped:
+            return outcome
+        doc = {**(known_doc or {"app": app["id"], "group": group_id, "remote_id": None, "display_name": "", "members": []}),
+               "last_sync": utc_now_iso(), "last_action": change.action.value}
+        if result is None:
+            outcome.writes.append((PUSHED_GROUPS, key, {**doc, "state": "failed", "last_error": outcome.failure["error"]}))
+        elif change.action in (GroupAction.DELETE, GroupAction.FORGET):
+            outcome.writes += [(PUSHED_GROUPS, key, None), (PUSHES, key, None if push and push["state"] == "unpushed" else push)]
+        else:
+            outcome.writes.append((PUSHED_GROUPS, key, {**doc, **result, "state": "pushed", "last_error": None}))
+        return outcome
+
+    def stop(self) -> None:
+        """Finish the calls in flight, start no more: run_until_idle returns soon after."""
+        self._stopping = True
+
+    async def _send(self, app: dict, report: SyncReport, outcome: _Outcome, call, *, what: str, who: str) -> dict | None:
+        """Make one downstream change within the app's limits, retrying transient faults.
+
+        Returns the call's result; on failure returns None with ``outcome`` describing it
+        (failed, or deferred to a later run), or marks it skipped if the app got quarantined.
+        """
         limits = AppLimits.for_app(self._limits, app)
         attempts = 0
         while True:
-            if app_id in self._quarantined:
-                return _Outcome(key, token, None, skipped=True)
             attempts += 1
             try:
                 async with limits.semaphore:
+                    # Checked once a slot is ours: a quarantine or a stop while we queued means don't start.
+                    if app["id"] in self._quarantined or self._stopping:
+                        outcome.skipped = True
+                        return None
                     await limits.rate.acquire()
-                    result = await self._apply(app, known, change, desired.attributes)
-                base.update(result)
-                state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted")
-                base.update(state=state, last_error=None, attempts=0, last_sync=utc_now_iso(), last_action=change.action.value)
-                return _Outcome(key, token, base)
+                    return await call()
             except DownstreamError as error:
                 wait = self._backoff(attempts, error.retry_after)
                 if error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP:
                     report.retries += 1
                     await self._sleep(wait)
                     continue
-                base.update(state="failed", last_error=error.message, attempts=(base.get("attempts") or 0) + attempts,
-                            last_sync=utc_now_iso(), last_action=change.action.value)
-                failure = {"app": app["name"], "user": user["login"] if user else user_id, "action": change.action.value,
-                           "status": error.status, "error": error.message}
+                outcome.failure = {"app": app["name"], "user": who, "action": what, "status": error.status,
+                                   "error": error.message, "attempts": attempts}
+                outcome.app_fault = app_wide(error)
                 # A transient fault stays queued and is tried again after the wait; a 4xx waits for `provtui retry`.
-                not_before = (utc_now() + timedelta(seconds=wait)).isoformat() if error.retryable else None
-                return _Outcome(key, token, base, failure=failure, app_fault=app_wide(error), not_before=not_before)
+                if error.retryable:
+                    outcome.not_before = (utc_now() + timedelta(seconds=wait)).isoformat()
+                return None
 
     @staticmethod
     def _backoff(attempt: int, retry_after: float | None) -> float:
@@ -389,6 +473,49 @@ class Reconciler:
         await connector.update_user(known.remote_id, change.attributes, full=attributes, active=active)
         return {"active": True, "attributes": dict(attributes), "deactivated_at": None}
 
+    async def _apply_group(self, app: dict, group_id: str, desired, known: KnownGroup | None, change: GroupChange) -> dict:
+        """Send one group change; returns the new known state of the group downstream."""
+        connector = self._connector(app)
+        if change.action == GroupAction.CREATE:
+            remote = await connector.find_group(external_id=group_id)
+            if remote is None:
+                remote = await connector.create_group(desired.display_name, group_id, set(desired.members))
+            else:  # created before a crash lost our record of it: bring it in line
+                await connector.update_group(
+                    remote.id, display_name=desired.display_name if remote.display_name != desired.display_name else None,
+                    add=set(desired.members) - remote.members, remove=remote.members - set(desired.members),
+                    full_name=desired.display_name, external_id=group_id, full_members=set(desired.members))
+            return {"remote_id": remote.id, "display_name": desired.display_name, "members": sorted(desired.members)}
+        assert known is not None
+        if change.action == GroupAction.DELETE:
+            await connector.delete_group(known.remote_id)
+            return {}
+        if change.action == GroupAction.FORGET:
+            return {}
+        await connector.update_group(known.remote_id, display_name=change.rename, add=set(change.add), remove=set(change.remove),
+                                     full_name=desired.display_name, external_id=group_id, full_members=set(desired.members))
+        return {"display_name": desired.display_name, "members": sorted(desired.members)}
+
+    # -- passwords -------------------------------------------------------------------
+
+    async def push_passwords(self, targets: list[dict], passwords: dict[str, str]) -> list[dict]:
+        """Set a password in each target account now (held in memory only, never stored).
+
+        Returns, per app, {"app", "error"}; transient faults are retried like any call.
+        """
+        report = SyncReport()
+
+        async def push(target: dict) -> dict:
+            app = self.store.get(APPS, target["app_id"])
+            outcome = _Outcome(target["app_id"], "")
+            send = lambda: self._connector(app).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])  # noqa: E731
+            await self._send(app, report, outcome, send, what="password", who=target["remote_id"])
+            return {"app": app["name"], "error": outcome.failure["error"] if outcome.failure else None}
+
+        results = await asyncio.gather(*(push(t) for t in targets))
+        self._flush([], report)  # the calls' audit events (method, path, status: no body)
+        return list(results)
+
     # -- manual apps: tasks instead of calls ----------------------------------------
 
     def _manual(self, item: dict, app: dict, account: dict | None, desired) -> _Outcome:
@@ -405,11 +532,12 @@ class Reconciler:
         if desired.active == has_access or nothing_to_take:
             if open_task is not None:  # e.g. the user came back before the deprovision was done
                 base.update(task=None, state="active" if has_access else ("deactivated" if base.get("remote_id") else "none"))
-                return _Outcome(key, token, base, task={**open_task, "state": "cancelled", "closed": utc_now_iso()})
-            return _Outcome(key, token, account)
+                cancelled = {**open_task, "state": "cancelled", "closed": utc_now_iso()}
+                return _Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, open_task["id"], cancelled)])
+            return _Outcome(key, token)
         if open_task is not None and open_task["action"] == wanted:
-            return _Outcome(key, token, account)
+            return _Outcome(key, token)
         task = {"id": os.urandom(4).hex(), "app": app["id"], "user": item["user"], "action": wanted, "state": "open",
                 "created": utc_now_iso(), "correlation": item.get("correlation")}
         base.update(task=task["id"], state="task-open", correlation=item.get("correlation"))
-        return _Outcome(key, token, base, task=task)
+        return _Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, task["id"], task)])

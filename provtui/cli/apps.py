@@ -1,0 +1,99 @@
+"""`provtui app ...`: applications, their settings, assignments and health."""
+
+from __future__ import annotations
+
+import argparse
+
+from provtui.cli.output import emit
+from provtui.domain.errors import InvalidInput
+
+
+def _settings(args) -> dict:
+    return {"concurrency": args.concurrency, "rate": args.rate, "delete_after_days": args.delete_after_days,
+            "push_groups": args.push_groups, "sync_password": args.sync_password}
+
+
+def _notify(args) -> list[str] | None:
+    if args.notify is None:
+        return None
+    return [e.strip() for e in args.notify.split(",") if e.strip()]
+
+
+def cmd_create(args, service) -> int:
+    settings = {k: v for k, v in _settings(args).items() if v is not None}
+    app = service.create_app(args.name, scim_url=args.scim_url, token_env=args.token_env, manual=args.manual,
+                             notify=_notify(args), **settings)
+    return emit(args, app, text=f"created {app['kind']} app {app['name']}")
+
+
+def cmd_update(args, service) -> int:
+    if args.manual:
+        raise InvalidInput("--manual", "an app's kind cannot change")
+    app = service.update_app(args.name, scim_url=args.scim_url, token_env=args.token_env, notify=_notify(args), **_settings(args))
+    return emit(args, app, text=f"updated {app['name']}")
+
+
+def cmd_assignment(args, service) -> int:
+    method = service.assign if args.verb == "assign" else service.unassign
+    changed = method(args.app, login=args.user, group=args.group)
+    subject = f"user {args.user}" if args.user else f"group {args.group}"
+    text = f"{args.verb} {args.app} {'to' if args.verb == 'assign' else 'from'} {subject}" + ("" if changed else ": no change")
+    return emit(args, {"app": args.app, "subject": subject, "changed": changed}, text=text)
+
+
+def cmd_list(args, service) -> int:
+    apps = [{"name": a["name"], "kind": a["kind"], "url": a.get("scim_url"), "accounts": a["accounts"], "queued": a["queued"]}
+            for a in service.list_apps()]
+    return emit(args, apps, ["name", "kind", "url", "accounts", "queued"])
+
+
+def cmd_status(args, service) -> int:
+    status = service.app_status(args.app)
+    return emit(args, status, ["app", "kind", "queued", "in_flight", "failed", "active", "quarantined", "last_success"])
+
+
+def cmd_resume(args, service) -> int:
+    status = service.resume_app(args.app)
+    return emit(args, status, text=f"{args.app} resumed: {status['queued']} queued")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _add_settings(p, *, update: bool) -> None:
+    p.add_argument("--scim-url")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token")
+    p.add_argument("--manual", action="store_true", help="an app with no API: provisioning becomes tasks")
+    p.add_argument("--notify", metavar="EMAIL[,EMAIL...]", help="who is emailed a manual app's tasks")
+    p.add_argument("--concurrency", type=int, metavar="N", help="calls in flight at once (default 4)")
+    p.add_argument("--rate", type=_positive_float, metavar="PER_SECOND", help="calls per second at most")
+    flag = argparse.BooleanOptionalAction if update else "store_true"
+    default = None if update else False
+    p.add_argument("--push-groups", action=flag, default=default, help="the app receives pushed groups")
+    p.add_argument("--sync-password", action=flag, default=default, help="the app receives password changes")
+    p.add_argument("--delete-after-days", type=int, metavar="N", help="delete accounts N days after deactivation")
+
+
+def register(cli) -> None:
+    app, command = cli.noun("app", "applications"), cli.command
+    p = command(app, "create", cmd_create, "add a SCIM or manual app")
+    p.add_argument("name")
+    _add_settings(p, update=False)
+    p = command(app, "update", cmd_update, "change an app's connection or settings")
+    p.add_argument("name")
+    _add_settings(p, update=True)
+    for verb in ("assign", "unassign"):
+        p = command(app, verb, cmd_assignment, f"{verb} an app to a user or a group")
+        p.add_argument("app")
+        who = p.add_mutually_exclusive_group(required=True)
+        who.add_argument("--user", metavar="LOGIN")
+        who.add_argument("--group", metavar="GROUP")
+    command(app, "list", cmd_list, "list apps")
+    p = command(app, "status", cmd_status, "queued, in flight, failed, quarantined and last success, per app")
+    p.add_argument("app", nargs="?")
+    p = command(app, "resume", cmd_resume, "lift an app's quarantine")
+    p.add_argument("app")

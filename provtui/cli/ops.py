@@ -1,0 +1,112 @@
+"""Operations: sync, the worker, retries, manual tasks, settings and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, warn
+from provtui.domain.errors import InvalidInput
+
+
+def report_problems(report) -> None:
+    for failure in report.failed:
+        warn(f"{failure['action']} {failure['user']} in {failure['app']} failed: {failure['error']}")
+    for failure in report.deferred:
+        warn(f"{failure['action']} {failure['user']} in {failure['app']} failed for now, queued again after "
+             f"{failure['retry_at']}: {failure['error']}")
+    for app in report.quarantined:
+        warn(f"{app} is quarantined after repeated failures (`provtui app resume {app}` when it is fixed)")
+    digests = report.digests
+    if digests is not None:
+        for failure in digests.failed:
+            warn(f"emailing {failure['app']}'s tasks failed: {failure['error']}")
+        if digests.skipped_no_smtp:
+            warn(f"{digests.skipped_no_smtp} manual task(s) await an email: SMTP is not configured (provtui config set smtp.host ...)")
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"\rprovisioning: {done}/{total}")
+    sys.stderr.flush()
+
+
+def cmd_sync(args, service) -> int:
+    async def run():
+        reconciler = service.reconciler()
+        if sys.stderr.isatty():  # progress for people, not for logs and pipes
+            reconciler.progress = _progress
+        try:
+            return await reconciler.run_until_idle()
+        finally:
+            await reconciler.aclose()
+            if reconciler.progress is not None:
+                sys.stderr.write("\n")
+
+    report = asyncio.run(run())
+    report_problems(report)
+    data = {"done": report.done, "failed": report.failed, "deferred": report.deferred, "quarantined": report.quarantined,
+            "calls": report.calls, "retries": report.retries}
+    emit(args, data, text=f"synced: {report.done} done, {len(report.failed)} failed, {len(report.deferred)} deferred, "
+                          f"{report.calls} calls, {report.retries} retries")
+    return EXIT_OK if report.ok else EXIT_DOWNSTREAM
+
+
+def cmd_worker(args, service) -> int:
+    from provtui.engine.worker import run_worker
+
+    def log(report) -> None:
+        if report.done or not report.ok:
+            print(f"provisioned {report.done}, {len(report.failed)} failed, {len(report.deferred)} deferred", flush=True)
+            report_problems(report)
+
+    asyncio.run(run_worker(service, on_report=log))
+    return EXIT_OK
+
+
+def cmd_retry(args, service) -> int:
+    count = service.retry(app_name=args.app, login=args.user)
+    return emit(args, {"queued": count}, text=f"queued {count} failed account(s) again")
+
+
+def cmd_tasks(args, service) -> int:
+    if args.verb == "done":
+        if not args.ids:
+            raise InvalidInput("ID", "name at least one task")
+        done = [service.complete_task(task_id) for task_id in args.ids]
+        return emit(args, done, text=f"done: {', '.join(t['id'] for t in done)}")
+    return emit(args, service.task_list(), ["id", "app", "user", "action", "state", "created"])
+
+
+def cmd_config(args, service) -> int:
+    if args.verb == "set":
+        entry = service.set_config(args.key, args.value)
+        return emit(args, entry, text=f"{entry['key']} = {entry['value']}")
+    return emit(args, service.config(), text="\n".join(f"{k} = {v}" for k, v in service.config().items()) or "(no settings)")
+
+
+def cmd_audit(args, service) -> int:
+    events = service.audit(args.limit)
+    if args.json:
+        return emit(args, events)
+    for e in events:
+        print(f"{e['time']}  {e['actor']:<16} {e['action']:<20} {e['target']}")
+    return EXIT_OK
+
+
+def register(cli) -> None:
+    command = cli.command
+    command(cli.nouns, "sync", cmd_sync, "run all pending provisioning to completion")
+    command(cli.nouns, "worker", cmd_worker, "provision continuously until SIGTERM/SIGINT")
+    p = command(cli.nouns, "retry", cmd_retry, "queue failed accounts again")
+    p.add_argument("--app")
+    p.add_argument("--user", metavar="LOGIN")
+    p = command(cli.nouns, "tasks", cmd_tasks, "manual apps' tasks; `tasks done ID...` marks them done")
+    p.add_argument("verb", nargs="?", choices=["done"])
+    p.add_argument("ids", nargs="*", metavar="ID")
+    config = cli.noun("config", "store-wide settings (smtp.host, smtp.port, smtp.from, smtp.user, smtp.password-env)")
+    p = command(config, "set", cmd_config, "set a setting")
+    p.add_argument("key")
+    p.add_argument("value")
+    command(config, "show", cmd_config, "show the settings")
+    p = command(cli.nouns, "audit", cmd_audit, "the audit trail")
+    p.add_argument("--limit", type=int)

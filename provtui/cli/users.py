@@ -1,0 +1,109 @@
+"""`provtui user ...`: people and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, warn
+from provtui.domain.errors import InvalidInput
+from provtui.domain.users import parse_assignments
+
+LIFECYCLE_ACTIONS = ("activate", "suspend", "unsuspend", "deactivate", "reactivate", "delete")
+STATES = ["staged", "active", "suspended", "deprovisioned", "deleted"]
+
+
+def show_user(args, view: dict) -> int:
+    if args.json:
+        return emit(args, view)
+    print(f"{view['login']}  ({view['state']}, source {view['source']})")
+    for key, value in sorted(view["profile"].items()):
+        print(f"  {key}: {value}")
+    print(f"  groups: {', '.join(view['groups']) or '-'}")
+    for app in view["apps"]:
+        account = app["account"]
+        error = f"  error: {account['last_error']}" if account.get("last_error") else ""
+        print(f"  app {app['app']}: {'entitled' if app['entitled'] else 'not entitled'} via {', '.join(app['via']) or '-'}; "
+              f"account {account['state']}{error}")
+    return EXIT_OK
+
+
+def cmd_create(args, service) -> int:
+    return show_user(args, service.create_user(args.login, args.email, args.first, args.last, parse_assignments(args.set), activate=args.activate))
+
+
+def cmd_update(args, service) -> int:
+    return show_user(args, service.update_user(args.login, parse_assignments(args.set)))
+
+
+def cmd_lifecycle(args, service) -> int:
+    return show_user(args, service.change_state(args.login, args.verb))
+
+
+def cmd_show(args, service) -> int:
+    return show_user(args, service.user_view(args.login))
+
+
+def cmd_list(args, service) -> int:
+    _, users = service.list_users(args.search or "", state=args.state)
+    return emit(args, users, ["login", "state", "displayName", "email", "department"])
+
+
+def read_new_password() -> str:
+    """From the prompt (twice) on a terminal, else the first line of stdin: never from argv."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != first:
+            raise InvalidInput("password", "the two entries differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_password(args, service) -> int:
+    from provtui.domain.passwords import random_password
+
+    targets = service.password_targets(args.login)
+    if not targets:
+        return emit(args, {"login": args.login, "apps": []}, text=f"no app syncs passwords for {args.login}: nothing to do")
+    password = None if args.random else service.check_password(read_new_password())
+    passwords = {t["app_id"]: password or random_password() for t in targets}
+
+    async def push():
+        reconciler = service.reconciler()
+        try:
+            return await reconciler.push_passwords(targets, passwords)
+        finally:
+            await reconciler.aclose()
+
+    results = asyncio.run(push())
+    service.record_password_change(args.login, results, random=args.random)
+    for result in results:
+        if result["error"]:
+            warn(f"password for {args.login} in {result['app']} failed: {result['error']}")
+    emit(args, {"login": args.login, "apps": results},
+         text=f"password set for {args.login} in {', '.join(r['app'] for r in results if not r['error']) or 'no app'}")
+    return EXIT_DOWNSTREAM if any(r["error"] for r in results) else EXIT_OK
+
+
+def register(cli) -> None:
+    user, command = cli.noun("user", "people in the directory"), cli.command
+    p = command(user, "create", cmd_create, "create a user (staged unless --activate)")
+    p.add_argument("login")
+    p.add_argument("--email", required=True)
+    p.add_argument("--first", required=True)
+    p.add_argument("--last", required=True)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--activate", action="store_true")
+    p = command(user, "update", cmd_update, "change profile attributes")
+    p.add_argument("login")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", required=True)
+    for verb in LIFECYCLE_ACTIONS:
+        command(user, verb, cmd_lifecycle, f"{verb} a user").add_argument("login")
+    command(user, "show", cmd_show, "a user's profile, groups and apps").add_argument("login")
+    p = command(user, "list", cmd_list, "list users")
+    p.add_argument("--search", help="login, name or email contains this")
+    p.add_argument("--state", choices=STATES)
+    p = command(user, "password", cmd_password, "set a password in the apps that sync passwords (prompted, or from stdin)")
+    p.add_argument("login")
+    p.add_argument("--random", action="store_true", help="give each app its own random 16-character password")

@@ -1,0 +1,59 @@
+"""`provtui worker`: provision continuously, picking up any process's commits within a second.
+
+No cycles to wait for: the worker polls the store's journal (a stat and a read
+of what is new) a few times a second and reconciles as soon as anything is
+committed.  SIGTERM/SIGINT finish the calls in flight, then stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Callable
+
+from provtui.clock import parse_iso, utc_now
+from provtui.directory import DIRTY
+
+POLL_SECONDS = 0.25
+SWEEP_SECONDS = 30.0  # even with no commits: deferred retries, deletions that come due
+
+
+def _next_due(service) -> float | None:
+    """Seconds until the earliest deferred key may be tried again."""
+    times = [parse_iso(d["not_before"]) for d in service.store.all(DIRTY).values() if d.get("not_before")]
+    if not times:
+        return None
+    return max(0.0, (min(times) - utc_now()).total_seconds())
+
+
+async def run_worker(service, *, stop: asyncio.Event | None = None, on_report: Callable | None = None,
+                     poll: float = POLL_SECONDS) -> None:
+    stop = stop or asyncio.Event()
+    reconciler = service.reconciler()
+    loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        stop.set()
+        reconciler.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop)
+    try:
+        while not stop.is_set():
+            report = await reconciler.run_until_idle()
+            if on_report is not None:
+                on_report(report)
+            due = _next_due(service)
+            deadline = time.monotonic() + min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll)
+                except TimeoutError:
+                    pass
+                if service.refresh():  # another process committed: reconcile now
+                    break
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await reconciler.aclose()

@@ -1,0 +1,20 @@
+"""Pending downstream work: the dirty keys the engine reconciles.
+
+A key is ``app|user`` for an account or ``app|group:id`` for a pushed group.
+Each marking gets a fresh token, so a worker that finishes a key can tell
+whether it was marked again while it worked (then it stays queued).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from provtui.clock import utc_now_iso
+from provtui.directory import DIRTY
+from provtui.store import Transaction
+
+
+def queue(tx: Transaction, key: str, fields: dict) -> None:
+    previous = tx.get(DIRTY, key)
+    tx.put(DIRTY, key, {**fields, "token": uuid.uuid4().hex[:12], "correlation": tx.correlation,
+                        "since": previous["since"] if previous else utc_now_iso()})
