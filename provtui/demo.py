@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
+import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -39,6 +41,9 @@ def run_demo() -> int:
     from provtui.tui.app import build_app
 
     root = Path(tempfile.mkdtemp(prefix="provtui-demo-"))
+    # A dropped SSH session (SIGHUP) or a kill (SIGTERM) must still stop the servers and remove the store.
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, root, ignore_errors=True)
         print("starting two SCIM servers and seeding a demo store...", flush=True)
