@@ -7,7 +7,6 @@ accounts it affects for reconciliation.  A refused call writes nothing.
 
 from __future__ import annotations
 
-import getpass
 import os
 import uuid
 from collections.abc import Iterable
@@ -42,19 +41,37 @@ from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind,
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.passwords import validate_password
+from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed, parse_role, validate_grant
 from provtui.domain.users import validate_profile
 from provtui.pending import queue
 from provtui.store import Store, Transaction
 
-SUPER_ADMIN = "super-admin"
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
 
 
-def current_os_user() -> str:
+def share_with_group(path: Path, group: str) -> None:
+    import grp
+
     try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers): fall back to the uid
-        return f"uid:{os.getuid()}"
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InvalidInput("--group", f"no Unix group named {group!r}") from None
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chown(path, -1, gid)
+    os.chmod(path, 0o2770)  # setgid: files made here belong to the group
+
+
+def current_os_user() -> str:
+    """The actor: the OS user running provtui, by effective uid.
+
+    Not $USER or $LOGNAME (what getpass.getuser() reads first): anyone can set those.
+    """
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # no passwd entry (containers): the uid itself
+        return f"uid:{os.geteuid()}"
 
 
 def new_id() -> str:
@@ -77,14 +94,21 @@ class Service:
     # -- opening -------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path: str | Path, actor: str | None = None) -> Service:
-        """A new store; the actor becomes its first super admin."""
-        if Store.exists(Path(path)):
+    def init(cls, path: str | Path, actor: str | None = None, *, group: str | None = None) -> Service:
+        """A new store; the actor becomes its first super admin.
+
+        With ``group``, the store is shared by that Unix group: the directory is
+        group-owned and setgid (2770) and every file is created 0660; else all is private (0700/0600).
+        """
+        path = Path(path)
+        if Store.exists(path):
             raise InvalidInput("--store", f"a store already exists at {path}")
+        if group is not None:
+            share_with_group(path, group)
         service = cls(Store.open(path, create=True), actor)
         with service.store.transaction() as tx:
             tx.put(META, "store", {"created": utc_now_iso(), "created_by": service.actor})
-            tx.put(ADMINS, service.actor, {"user": service.actor, "roles": [SUPER_ADMIN]})
+            tx.put(ADMINS, service.actor, {"user": service.actor, "grants": [Grant(Role.SUPER_ADMIN).to_doc()]})
             tx.audit({"actor": service.actor, "action": "store.init", "target": str(path), "before": None, "after": {"admin": service.actor}})
         return service
 
@@ -103,16 +127,33 @@ class Service:
     # -- the shape of every change -------------------------------------------------
 
     @contextmanager
-    def _change(self, action: str):
+    def _change(self, action: Action | None = None, scope: Scope = Scope()):
+        """One transaction for one change; ``action`` is authorised first (or by the caller, once it knows the scope)."""
         with self.store.transaction() as tx:
-            self._authorise(tx, action)
+            if action is not None:
+                self._authorise(tx, action, scope)
             tx.correlation = new_id()
             yield tx
 
-    def _authorise(self, tx: Transaction, action: str) -> None:
-        admin = tx.get(ADMINS, self.actor)
-        if admin is None or SUPER_ADMIN not in admin["roles"]:
-            raise NotAllowed(f"{self.actor} may not {action}: it needs the {SUPER_ADMIN} role")
+    def grants(self, reader=None) -> list[Grant]:
+        admin = (reader or self.store).get(ADMINS, self.actor)
+        return [Grant.from_doc(g) for g in admin["grants"]] if admin else []
+
+    def may(self, action: Action, scope: Scope = Scope()) -> bool:
+        """Whether the actor may take ``action`` (the console greys out what it may not)."""
+        return allowed(self.grants(), action, scope)
+
+    def _authorise(self, tx: Transaction | None, action: Action, scope: Scope = Scope()) -> None:
+        if not allowed(self.grants(tx), action, scope):
+            raise NotAllowed(f"{self.actor} may not {action.value}{self._scope_text(scope)}: it needs the {needed(action)} role")
+
+    def _read(self) -> None:
+        self._authorise(None, Action.READ)
+
+    def _scope_text(self, scope: Scope) -> str:
+        names = [f"app {self.store.get(APPS, a)['name']}" for a in sorted(scope.apps) if self.store.get(APPS, a)]
+        names += [f"group {self.store.get(GROUPS, g)['name']}" for g in sorted(scope.groups) if self.store.get(GROUPS, g)]
+        return f" ({', '.join(names)})" if names else ""
 
     def _audit(self, tx: Transaction, action: str, target: str, before: Any, after: Any) -> None:
         tx.audit({"actor": self.actor, "action": action, "target": target, "before": before, "after": after, "correlation": tx.correlation})
@@ -135,7 +176,7 @@ class Service:
 
     def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
         profile = validate_profile({**(extra or {}), "login": login, "email": email, "firstName": first, "lastName": last})
-        with self._change("create users") as tx:
+        with self._change(Action.MANAGE_USERS) as tx:
             if tx.lookup(USERS, "login", profile["login"]):
                 raise InvalidInput("login", f"{profile['login']!r} is already taken")
             user_id = new_id()
@@ -149,7 +190,7 @@ class Service:
     def update_user(self, login: str, changes: dict[str, Any]) -> dict:
         if not changes:
             raise InvalidInput("--set", "nothing to change")
-        with self._change("update users") as tx:
+        with self._change(Action.MANAGE_USERS) as tx:
             user_id = self.directory.user_id(login, tx)
             user = tx.get(USERS, user_id)
             profile = {**user["profile"], **changes}
@@ -167,7 +208,7 @@ class Service:
 
     def change_state(self, login: str, action: str) -> dict:
         """Run a lifecycle action (activate, suspend, unsuspend, deactivate, reactivate, delete)."""
-        with self._change(f"{action} users") as tx:
+        with self._change(Action.SUSPEND if action in ("suspend", "unsuspend") else Action.MANAGE_USERS) as tx:
             user_id = self.directory.user_id(login, tx)
             user = tx.get(USERS, user_id)
             target = transition(user["state"], action)
@@ -180,7 +221,7 @@ class Service:
 
     def create_group(self, name: str, description: str = "") -> dict:
         name = _validate_name("name", name)
-        with self._change("create groups") as tx:
+        with self._change(Action.MANAGE_GROUPS) as tx:
             if tx.lookup(GROUPS, "name", name):
                 raise InvalidInput("name", f"a group named {name!r} already exists")
             group = {"id": new_id(), "name": name, "description": description, "kind": "provtui", "created": utc_now_iso()}
@@ -190,7 +231,7 @@ class Service:
 
     def rename_group(self, name: str, new_name: str) -> dict:
         new_name = _validate_name("NEW_NAME", new_name)
-        with self._change("rename groups") as tx:
+        with self._change(Action.MANAGE_GROUPS) as tx:
             group = self.directory.group(name, tx)
             if new_name != name and tx.lookup(GROUPS, "name", new_name):
                 raise InvalidInput("NEW_NAME", f"a group named {new_name!r} already exists")
@@ -203,9 +244,10 @@ class Service:
 
     def push_group(self, group_name: str, app_name: str) -> dict:
         """Push a group and its membership to an app that supports groups."""
-        with self._change("push groups") as tx:
+        with self._change() as tx:
             group = self.directory.group(group_name, tx)
             app = self.directory.app(app_name, tx)
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
             if Capability.PUSH_GROUPS not in app["capabilities"]:
                 raise InvalidInput("--app", f"{app_name} does not push groups (turn it on: app update {app_name} --push-groups)")
             key = group_key(app["id"], group["id"])
@@ -220,9 +262,10 @@ class Service:
 
     def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict:
         """Stop pushing a group; ``delete`` removes it downstream, otherwise it is left there."""
-        with self._change("push groups") as tx:
+        with self._change() as tx:
             group = self.directory.group(group_name, tx)
             app = self.directory.app(app_name, tx)
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
             key = group_key(app["id"], group["id"])
             before = tx.get(PUSHES, key)
             if before is None or before["state"] != "pushed":
@@ -244,8 +287,9 @@ class Service:
         if not logins:
             raise InvalidInput("LOGIN", "name at least one user")
         verb = "add-member" if add else "remove-member"
-        with self._change("change group membership") as tx:
+        with self._change() as tx:
             group = self.directory.group(group_name, tx)
+            self._authorise(tx, Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({group["id"]})))
             changed = []
             for login in logins:
                 user_id = self.directory.user_id(login, tx)
@@ -279,7 +323,7 @@ class Service:
             raise InvalidInput("--notify", "a manual app needs someone to notify of its tasks")
         kind = AppKind.MANUAL if manual else AppKind.SCIM
         settings = validate_settings({**DEFAULT_SETTINGS, **settings})
-        with self._change("create apps") as tx:
+        with self._change(Action.CREATE_APPS) as tx:
             if tx.lookup(APPS, "name", name):
                 raise InvalidInput("name", f"an app named {name!r} already exists")
             app = {
@@ -294,8 +338,9 @@ class Service:
     def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
                    notify: list[str] | None = None, **settings: Any) -> dict:
         """Change an app's connection or settings; only what is given changes."""
-        with self._change("update apps") as tx:
+        with self._change() as tx:
             app = self.directory.app(name, tx)
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
             updated = {**app, "settings": validate_settings({**app["settings"], **{k: v for k, v in settings.items() if v is not None}})}
             if app["kind"] == AppKind.SCIM and (scim_url or token_env):
                 updated.update(scim_url=scim_url or app["scim_url"], token_env=token_env or app["token_env"])
@@ -315,8 +360,9 @@ class Service:
 
     def resume_app(self, name: str) -> dict:
         """Lift an app's quarantine; its queued work runs again."""
-        with self._change("resume apps") as tx:
+        with self._change() as tx:
             app = self.directory.app(name, tx)
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
             health = tx.get(APP_HEALTH, app["id"])
             if not health or not health.get("quarantined"):
                 raise InvalidInput("APP", f"{name} is not quarantined")
@@ -326,8 +372,9 @@ class Service:
 
     def retry(self, *, app_name: str | None = None, login: str | None = None) -> int:
         """Queue failed accounts again (all, or of one app and/or one user). Returns how many."""
-        with self._change("retry provisioning") as tx:
+        with self._change() as tx:
             app_id = self.directory.app(app_name, tx)["id"] if app_name else None
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app_id} if app_id else self.store.all(APPS))))
             user_id = self.directory.user_id(login, tx) if login else None
             failed = [a for a in self.store.all(ACCOUNTS).values()
                       if a.get("state") == "failed" and app_id in (None, a["app"]) and user_id in (None, a["user"])]
@@ -339,13 +386,14 @@ class Service:
     def set_config(self, key: str, value: str) -> dict:
         """Store-wide settings such as smtp.host; secrets are referenced (smtp.password-env), never stored."""
         entry = validate_config(key, value)
-        with self._change("change settings") as tx:
+        with self._change(Action.CONFIGURE) as tx:
             before = tx.get(CONFIG, key)
             tx.put(CONFIG, key, entry)
             self._audit(tx, "config.set", key, before and before["value"], entry["value"])
         return entry
 
     def config(self) -> dict[str, Any]:
+        self._read()
         return {key: entry["value"] for key, entry in sorted(self.store.all(CONFIG).items())}
 
     def assign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
@@ -359,12 +407,15 @@ class Service:
         if (login is None) == (group_name is None):
             raise InvalidInput("--user", "give exactly one of --user or --group")
         verb = "assign" if assign else "unassign"
-        with self._change(f"{verb} apps") as tx:
+        with self._change() as tx:
             app = self.directory.app(app_name, tx)
             if login is not None:
-                subject, target = user_subject(self.directory.user_id(login, tx)), f"user:{login}"
+                subject, target, groups = user_subject(self.directory.user_id(login, tx)), f"user:{login}", frozenset()
             else:
-                subject, target = group_subject(self.directory.group(group_name, tx)["id"]), f"group:{group_name}"
+                group_id = self.directory.group(group_name, tx)["id"]
+                subject, target, groups = group_subject(group_id), f"group:{group_name}", frozenset({group_id})
+            elsewhere = any(tx.get(ASSIGNMENTS, k)["subject"] != subject for k in tx.lookup(ASSIGNMENTS, "app", app["id"]))
+            self._authorise(tx, Action.ASSIGN_APP, Scope(apps=frozenset({app["id"]}), groups=groups, app_assigned_elsewhere=elsewhere))
             key = assignment_key(app["id"], subject)
             if (tx.get(ASSIGNMENTS, key) is not None) == assign:
                 return False
@@ -376,6 +427,54 @@ class Service:
             self._mark_dirty(tx, ((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx)))
         return True
 
+    # -- admins ----------------------------------------------------------------------
+
+    def grant(self, os_user: str, role: str, *, apps: list[str] = (), groups: list[str] = ()) -> dict:
+        """Give an OS user an admin role (scoped to apps or groups where the role is scoped)."""
+        parsed = validate_grant(role, list(apps), list(groups))
+        if not os_user or not os_user.replace("-", "").replace("_", "").replace(".", "").replace(":", "").isalnum():
+            raise InvalidInput("OSUSER", f"{os_user!r} is not a user name")
+        with self._change(Action.MANAGE_ADMINS) as tx:
+            grant = Grant(parsed, frozenset(self.directory.app(a, tx)["id"] for a in apps),
+                          frozenset(self.directory.group(g, tx)["id"] for g in groups))
+            admin = tx.get(ADMINS, os_user) or {"user": os_user, "grants": []}
+            others = [g for g in admin["grants"] if g["role"] != parsed.value]
+            updated = {**admin, "grants": [*others, grant.to_doc()]}
+            tx.put(ADMINS, os_user, updated)
+            self._audit(tx, "admin.grant", os_user, admin["grants"] or None, updated["grants"])
+        return self._admin_view(updated)
+
+    def revoke(self, os_user: str, role: str) -> dict:
+        """Take a role away; the last super-admin cannot be removed."""
+        parsed = parse_role(role)
+        with self._change(Action.MANAGE_ADMINS) as tx:
+            admin = tx.get(ADMINS, os_user)
+            if admin is None or not any(g["role"] == parsed.value for g in admin["grants"]):
+                raise InvalidInput("ROLE", f"{os_user} does not hold {parsed.value}")
+            if parsed == Role.SUPER_ADMIN:
+                supers = [u for u, a in self.store.all(ADMINS).items() if any(g["role"] == Role.SUPER_ADMIN for g in a["grants"])]
+                if supers == [os_user]:
+                    raise InvalidInput("ROLE", f"{os_user} is the last super-admin: grant the role to someone else first")
+            remaining = [g for g in admin["grants"] if g["role"] != parsed.value]
+            if remaining:
+                tx.put(ADMINS, os_user, {**admin, "grants": remaining})
+            else:
+                tx.delete(ADMINS, os_user)
+            self._audit(tx, "admin.revoke", os_user, admin["grants"], remaining or None)
+        return {"user": os_user, "grants": self._admin_view({"grants": remaining})["grants"]}
+
+    def list_admins(self) -> list[dict]:
+        self._read()
+        return [self._admin_view(a) for _, a in sorted(self.store.all(ADMINS).items())]
+
+    def _admin_view(self, admin: dict) -> dict:
+        def names(table: str, ids: list[str]) -> list[str]:
+            return sorted(self.store.get(table, i)["name"] for i in ids if self.store.get(table, i))
+
+        return {"user": admin.get("user"), "grants": [
+            {"role": g["role"], "apps": names(APPS, g.get("apps", [])), "groups": names(GROUPS, g.get("groups", []))}
+            for g in admin["grants"]]}
+
     # -- passwords -------------------------------------------------------------------
 
     def password_targets(self, login: str) -> list[dict]:
@@ -384,7 +483,7 @@ class Service:
         Authorised here, before anything is sent; nothing is written.
         """
         with self.store.transaction() as tx:  # the lock, so the answer is current; writes nothing
-            self._authorise(tx, "reset passwords")
+            self._authorise(tx, Action.RESET_PASSWORD)
             user_id = self.directory.user_id(login, tx)
             user = tx.get(USERS, user_id)
         if user["state"] != State.ACTIVE:
@@ -403,7 +502,7 @@ class Service:
 
     def record_password_change(self, login: str, results: list[dict], *, random: bool) -> None:
         """Audit a password change: which apps took it (never the password)."""
-        with self._change("reset passwords") as tx:
+        with self._change(Action.RESET_PASSWORD) as tx:
             self._audit(tx, "user.password", login, None, {
                 "random": random, "apps": [r["app"] for r in results if not r["error"]],
                 "failed": [r["app"] for r in results if r["error"]]})
@@ -412,10 +511,11 @@ class Service:
 
     def complete_task(self, task_id: str) -> dict:
         """An admin did a manual app's task: the account now is as the task said."""
-        with self._change("complete tasks") as tx:
+        with self._change() as tx:
             task = tx.get(TASKS, task_id)
             if task is None:
                 raise InvalidInput("ID", f"no task {task_id!r}")
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({task["app"]})))
             if task["state"] != "open":
                 raise InvalidInput("ID", f"task {task_id} is {task['state']}, not open")
             key = account_key(task["app"], task["user"])
@@ -443,6 +543,7 @@ class Service:
 
     def user_view(self, login: str) -> dict:
         """Everything known about one user, in the shape of `user show --json`."""
+        self._read()
         d = self.directory
         user_id = d.user_id(login)
         user = self.store.get(USERS, user_id)
@@ -475,19 +576,23 @@ class Service:
         }
 
     def list_users(self, search: str = "", *, state: str | None = None, offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+        self._read()
         total, users = self.directory.search_users(search, state=state, offset=offset, limit=limit)
         return total, [user_summary(u) for u in users]
 
     def list_groups(self) -> list[dict]:
+        self._read()
         groups = sorted(self.store.all(GROUPS).values(), key=lambda g: g["name"])
         return [{**g, "members": len(self.store.lookup(MEMBERS, "group", g["id"]))} for g in groups]
 
     def list_apps(self) -> list[dict]:
+        self._read()
         apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
         return [{**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))} for a in apps]
 
     def task_list(self, *, open_only: bool = False) -> list[dict]:
         """Manual apps' tasks with app and user names, oldest first."""
+        self._read()
         if open_only:
             tasks = [self.store.get(TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
         else:
@@ -511,6 +616,7 @@ class Service:
 
     def app_status(self, name: str | None = None) -> list[dict]:
         """Per app: queued, in flight, failed, quarantined, last success."""
+        self._read()
         apps = [self.directory.app(name)] if name else sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
         return [self._app_status(app) for app in apps]
 
@@ -531,6 +637,7 @@ class Service:
         }
 
     def audit(self, limit: int | None = None) -> list[dict]:
+        self._read()
         events = self.store.audit_events()
         return events[-limit:] if limit else events
 

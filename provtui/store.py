@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,9 +46,26 @@ class StoreError(Exception):
     """The store cannot be opened or written."""
 
 
-def _file_mode() -> int:
-    # 0600 unless a group is configured to share the store (see Store.open).
-    return int(os.environ.get("PROVTUI_STORE_MODE", "600"), 8)
+def file_mode(directory: Path) -> int:
+    """0600, or 0660 when the store directory is shared with a group (group-writable, as `init --group` makes it)."""
+    try:
+        shared = os.stat(directory).st_mode & stat.S_IWGRP
+    except FileNotFoundError:
+        shared = 0
+    return 0o660 if shared else 0o600
+
+
+def _open(path: Path, flags: int) -> int:
+    """Open (creating) a store file with the store's mode, whatever the umask: a group-shared
+    store's files must stay group-writable, a private one's private."""
+    mode = file_mode(path.parent)
+    fd = os.open(path, flags | os.O_CREAT, mode)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, mode)
+    except OSError:
+        pass
+    return fd
 
 
 def _fsync_dir(path: Path) -> None:
@@ -60,7 +78,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _file_mode())
+    fd = _open(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -214,7 +232,7 @@ class Store:
         self.clock = clock
         self.tables: dict[str, dict[str, dict]] = {}
         self._indexes: dict[tuple[str, str], _Index] = {}
-        self._lock = FileLock(str(path / LOCK), mode=_file_mode())
+        self._lock = FileLock(str(path / LOCK), mode=file_mode(path))
         self._journal_name = ""
         self._offset = 0
         self._snapshot_id: tuple[int, int] | None = None
@@ -252,7 +270,7 @@ class Store:
         return store
 
     def _create_journal(self, name: str) -> None:
-        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _file_mode())
+        fd = _open(self.path / name, os.O_WRONLY | os.O_APPEND)
         os.fsync(fd)
         os.close(fd)
         _fsync_dir(self.path)
@@ -457,7 +475,7 @@ class Store:
         fresh = _after(tail[-1] if tail else None, events)  # a crashed compaction may have moved some
         if not fresh:
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, _file_mode())
+        fd = _open(path, os.O_RDWR | os.O_APPEND)
         try:
             _cut_torn_tail(fd)
             os.write(fd, b"".join(encode_line(e) for e in fresh))

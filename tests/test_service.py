@@ -20,7 +20,7 @@ def snapshot_of(service):
 
 
 def test_init_makes_actor_super_admin_and_refuses_existing_store(service, tmp_path):
-    assert service.store.get("admins", "alice-admin")["roles"] == ["super-admin"]
+    assert service.list_admins() == [{"user": "alice-admin", "grants": [{"role": "super-admin", "apps": [], "groups": []}]}]
     with pytest.raises(InvalidInput, match="already exists"):
         Service.init(tmp_path / "store")
 

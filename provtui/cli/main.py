@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from provtui.cli import apps, groups, ops, users
-from provtui.cli.output import EXIT_OK, EXIT_USAGE
+from provtui.cli import admins, apps, groups, ops, users
+from provtui.cli.output import EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE
 from provtui.domain.errors import ProvtuiError
 from provtui.store import StoreError
 
@@ -58,8 +58,9 @@ def cmd_console(args, service) -> int:
 def cmd_init(args) -> int:
     from provtui.service import Service
 
-    service = Service.init(args.store)
-    print(f"created a store at {args.store}; {service.actor} is its super admin")
+    service = Service.init(args.store, group=args.group)
+    shared = f", shared with the group {args.group}" if args.group else ""
+    print(f"created a store at {args.store}{shared}; {service.actor} is its super admin")
     return EXIT_OK
 
 
@@ -76,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="provtui", description="Identity lifecycle management and provisioning, in the terminal.", parents=[common])
     parser.set_defaults(handler=cmd_console)
     cli = Commands(parser, common)
-    cli.command(cli.nouns, "init", cmd_init, "create a new store; you become its super admin").set_defaults(needs_service=False)
+    p = cli.command(cli.nouns, "init", cmd_init, "create a new store; you become its super admin")
+    p.add_argument("--group", help="share the store with this Unix group (files 0660)")
+    p.set_defaults(needs_service=False)
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(needs_service=False)
-    for module in (users, groups, apps, ops):
+    for module in (users, groups, apps, ops, admins):
         module.register(cli)
     return parser
 
@@ -99,5 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as error:
         print(f"provtui: error: store: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except PermissionError as error:  # the OS said no: the store is not shared with this user
+        print(f"provtui: error: not allowed: {error.strerror}: {error.filename}", file=sys.stderr)
+        return EXIT_NOT_ALLOWED
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,134 @@
+"""Admin roles and what each may do: the authorisation policy, as data.
+
+Roles (after Okta's): super-admin (everything); app-admin scoped to apps (their
+settings, mappings, assignments, tasks); group-admin scoped to groups (their
+membership, and assigning to them apps already assigned elsewhere); helpdesk
+(suspend/unsuspend, password resets, and moving users between the groups in its
+scope); read-only.  Every admin may read the directory, the audit trail and the
+reports.  The service asks ``allowed`` before every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from provtui.domain.errors import InvalidInput
+
+
+class Role(StrEnum):
+    SUPER_ADMIN = "super-admin"
+    APP_ADMIN = "app-admin"
+    GROUP_ADMIN = "group-admin"
+    HELPDESK = "helpdesk"
+    READ_ONLY = "read-only"
+
+
+class Action(StrEnum):
+    READ = "read the directory"
+    MANAGE_USERS = "create, edit, activate, deactivate or delete users"
+    SUSPEND = "suspend or unsuspend users"
+    RESET_PASSWORD = "reset passwords"
+    MANAGE_GROUPS = "create, rename or delete groups"
+    GROUP_MEMBERSHIP = "change group membership"
+    MANAGE_RULES = "change group rules"
+    CREATE_APPS = "create apps"
+    MANAGE_APP = "change an app's settings, mappings or provisioning"
+    ASSIGN_APP = "assign apps"
+    MANAGE_SOURCES = "manage and run imports"
+    MANAGE_ADMINS = "grant or revoke admin roles"
+    CONFIGURE = "change store-wide settings"
+    APPROVE = "approve or reject held changes"
+
+
+# Which roles may take each action at all; scope is checked separately.
+POLICY: dict[Action, frozenset[Role]] = {
+    Action.READ: frozenset(Role),
+    Action.MANAGE_USERS: frozenset({Role.SUPER_ADMIN}),
+    Action.SUSPEND: frozenset({Role.SUPER_ADMIN, Role.HELPDESK}),
+    Action.RESET_PASSWORD: frozenset({Role.SUPER_ADMIN, Role.HELPDESK}),
+    Action.MANAGE_GROUPS: frozenset({Role.SUPER_ADMIN}),
+    Action.GROUP_MEMBERSHIP: frozenset({Role.SUPER_ADMIN, Role.GROUP_ADMIN, Role.HELPDESK}),
+    Action.MANAGE_RULES: frozenset({Role.SUPER_ADMIN, Role.GROUP_ADMIN}),
+    Action.CREATE_APPS: frozenset({Role.SUPER_ADMIN}),
+    Action.MANAGE_APP: frozenset({Role.SUPER_ADMIN, Role.APP_ADMIN}),
+    Action.ASSIGN_APP: frozenset({Role.SUPER_ADMIN, Role.APP_ADMIN, Role.GROUP_ADMIN}),
+    Action.MANAGE_SOURCES: frozenset({Role.SUPER_ADMIN}),
+    Action.MANAGE_ADMINS: frozenset({Role.SUPER_ADMIN}),
+    Action.CONFIGURE: frozenset({Role.SUPER_ADMIN}),
+    Action.APPROVE: frozenset({Role.SUPER_ADMIN}),
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role held by an admin, with its scope (app or group ids) where the role is scoped."""
+
+    role: Role
+    apps: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Grant:
+        return cls(Role(doc["role"]), frozenset(doc.get("apps", ())), frozenset(doc.get("groups", ())))
+
+    def to_doc(self) -> dict:
+        return {"role": self.role.value, "apps": sorted(self.apps), "groups": sorted(self.groups)}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a change touches: the apps and groups it must be allowed on."""
+
+    apps: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    app_assigned_elsewhere: bool = False  # for a group admin assigning an app to their group
+
+
+def allowed(grants: list[Grant], action: Action, scope: Scope = Scope()) -> bool:
+    return any(_grant_allows(grant, action, scope) for grant in grants)
+
+
+def _grant_allows(grant: Grant, action: Action, scope: Scope) -> bool:
+    if grant.role not in POLICY[action]:
+        return False
+    if grant.role in (Role.SUPER_ADMIN, Role.READ_ONLY) or action == Action.READ:
+        return True
+    if grant.role == Role.APP_ADMIN:  # anything about their own apps, for any user or group
+        return bool(scope.apps) and scope.apps <= grant.apps
+    if grant.role == Role.HELPDESK and action in (Action.SUSPEND, Action.RESET_PASSWORD):
+        return True  # any user: the helpdesk's everyday work
+    # group-admin, and helpdesk moving people: only within their groups
+    if not scope.groups or not scope.groups <= grant.groups:
+        return False
+    if action == Action.ASSIGN_APP:
+        return scope.app_assigned_elsewhere  # they pass on apps, they don't hand out new ones
+    return True
+
+
+def needed(action: Action) -> str:
+    """The roles that could allow ``action``, for the refusal message."""
+    roles = sorted(r.value for r in POLICY[action] if r != Role.READ_ONLY or action == Action.READ)
+    return " or ".join(roles)
+
+
+def parse_role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidInput("ROLE", f"unknown role {role!r} (roles: {', '.join(r.value for r in Role)})") from None
+
+
+def validate_grant(role: str, apps: list[str], groups: list[str]) -> Role:
+    parsed = parse_role(role)
+    if parsed == Role.APP_ADMIN and not apps:
+        raise InvalidInput("--app", "an app-admin is scoped to apps: name at least one with --app")
+    if parsed == Role.GROUP_ADMIN and not groups:
+        raise InvalidInput("--group", "a group-admin is scoped to groups: name at least one with --group")
+    if parsed in (Role.SUPER_ADMIN, Role.READ_ONLY) and (apps or groups):
+        raise InvalidInput("--app" if apps else "--group", f"a {parsed.value} is not scoped")
+    if parsed in (Role.GROUP_ADMIN, Role.HELPDESK) and apps:
+        raise InvalidInput("--app", f"a {parsed.value} is scoped to groups, not apps")
+    if parsed == Role.APP_ADMIN and groups:
+        raise InvalidInput("--group", "an app-admin is scoped to apps, not groups")
+    return parsed

@@ -1,0 +1,113 @@
+"""Real OS users: the actor is the process's user, and a store shared by a Unix group.
+
+Each provtui command runs in a forked child that really switches to the user's
+uid and groups (so the kernel enforces the store's file modes), then calls the
+CLI's main(); a fork needs no exec permission on the venv.
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+import provtui.cli.admins  # noqa: F401  (imported before the fork: the child may not read the venv)
+import provtui.service  # noqa: F401
+from provtui.cli.main import main
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd to create OS users")
+
+
+@pytest.fixture(scope="module")
+def os_users():
+    suffix = uuid.uuid4().hex[:6]
+    group = f"ptadm{suffix}"
+    names = {"helpdesk": f"ptdesk{suffix}", "member": f"ptmem{suffix}", "outsider": f"ptout{suffix}"}
+    subprocess.run(["groupadd", group], check=True)
+    try:
+        subprocess.run(["useradd", "-M", "-N", "-g", group, names["helpdesk"]], check=True)
+        subprocess.run(["useradd", "-M", "-N", "-g", group, names["member"]], check=True)
+        subprocess.run(["useradd", "-M", "-N", names["outsider"]], check=True)
+        yield group, names
+    finally:
+        for name in names.values():
+            subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["groupdel", group], capture_output=True)
+
+
+def run_as(user: str | None, *args: str) -> int:
+    """Run `provtui ARGS` as ``user`` (None: as root) in a forked child; its exit code."""
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 70
+        try:
+            if user is not None:
+                entry = pwd.getpwnam(user)
+                os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
+                os.setgid(entry.pw_gid)
+                os.setuid(entry.pw_uid)
+                os.environ["USER"] = os.environ["LOGNAME"] = "root"  # a lie the actor check must not believe
+            os.umask(0o022)
+            code = main(list(args))
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.fixture
+def shared_store(os_users):
+    group, names = os_users
+    root = Path(tempfile.mkdtemp(prefix="provtui-shared-"))
+    os.chmod(root, 0o755)
+    store = root / "store"
+    try:
+        assert run_as(None, "init", "--store", str(store), "--group", group) == 0
+        assert run_as(None, "--store", str(store), "user", "create", "ada", "--email", "ada@example.com",
+                      "--first", "Ada", "--last", "L", "--activate") == 0
+        assert run_as(None, "--store", str(store), "admin", "grant", names["helpdesk"], "helpdesk") == 0
+        yield store, group, names
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_actor_is_the_os_user_and_roles_apply(shared_store):
+    store, _, names = shared_store
+    desk, member = names["helpdesk"], names["member"]
+    assert run_as(desk, "--store", str(store), "user", "suspend", "ada") == 0  # helpdesk may
+    assert run_as(desk, "--store", str(store), "user", "create", "eve", "--email", "e@example.com", "--first", "E", "--last", "V") == 4
+    assert run_as(member, "--store", str(store), "user", "list") == 4  # in the group, but no role: not an admin
+    from provtui.service import Service
+
+    events = Service.open(store, actor="root").audit()
+    suspend = next(e for e in events if e["action"] == "user.suspend")
+    assert suspend["actor"] == desk  # the uid's name, not $USER (which said root)
+
+
+def test_a_user_outside_the_group_cannot_open_the_store(shared_store):
+    store, _, names = shared_store
+    assert run_as(names["outsider"], "--store", str(store), "user", "list") == 4
+
+
+def test_shared_store_files_stay_group_owned_and_0660(shared_store):
+    store, group, names = shared_store
+    assert run_as(names["helpdesk"], "--store", str(store), "user", "suspend", "ada") == 0
+    gid = grp.getgrnam(group).gr_gid
+    directory = os.stat(store)
+    assert directory.st_gid == gid and stat.S_IMODE(directory.st_mode) == 0o2770
+    for path in store.iterdir():
+        info = os.stat(path)
+        assert info.st_gid == gid, path
+        assert stat.S_IMODE(info.st_mode) == 0o660, (path, oct(info.st_mode))
+
+
+def test_a_private_store_is_0600(tmp_path):
+    assert run_as(None, "init", "--store", str(tmp_path / "store")) == 0
+    assert stat.S_IMODE(os.stat(tmp_path / "store").st_mode) == 0o700
+    for path in (tmp_path / "store").iterdir():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
