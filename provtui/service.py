@@ -11,9 +11,11 @@ import os
 import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from provtui.audit_trail import ChainReport, filter_events, verify_chain
 from provtui.clock import utc_now_iso
 from provtui.directory import (
     ACCOUNTS,
@@ -44,6 +46,7 @@ from provtui.domain.passwords import validate_password
 from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed, parse_role, validate_grant
 from provtui.domain.users import validate_profile
 from provtui.pending import queue
+from provtui.reports import Reports
 from provtui.store import Store, Transaction
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
@@ -636,10 +639,23 @@ class Service:
             "last_success": health.get("last_success"), "last_failure": health.get("last_failure"),
         }
 
-    def audit(self, limit: int | None = None) -> list[dict]:
+    def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
+              action: str | None = None, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """The audit trail, oldest first, filtered (see provtui.audit_trail); ``limit``: the newest N."""
         self._read()
-        events = self.store.audit_events()
-        return events[-limit:] if limit else events
+        return filter_events(self.store.audit_events(), actor=actor, target=target, action=action,
+                             since=since, until=until, limit=limit or None)
+
+    def audit_verify(self) -> ChainReport:
+        """Check the trail's hash chain, and that it ends at the store's head (a cut-off tail)."""
+        with self.store.transaction():  # the lock: no compaction moves events while we read; writes nothing
+            self._read()
+            return verify_chain(self.store.audit_events(), expected_head=self.store.audit_head)
+
+    def reports(self) -> Reports:
+        """The reports (read-only), once the actor may read."""
+        self._read()
+        return Reports(self)
 
 
 def _validate_scim(scim_url: str, token_env: str | None) -> None:

@@ -10,7 +10,7 @@ from provtui.domain.errors import InvalidInput
 
 def _settings(args) -> dict:
     return {"concurrency": args.concurrency, "rate": args.rate, "delete_after_days": args.delete_after_days,
-            "push_groups": args.push_groups, "sync_password": args.sync_password}
+            "push_groups": args.push_groups, "sync_password": args.sync_password, "licenses": args.licenses}
 
 
 def _notify(args) -> list[str] | None:
@@ -76,6 +76,7 @@ def _add_settings(p, *, update: bool) -> None:
     p.add_argument("--push-groups", action=flag, default=default, help="the app receives pushed groups")
     p.add_argument("--sync-password", action=flag, default=default, help="the app receives password changes")
     p.add_argument("--delete-after-days", type=int, metavar="N", help="delete accounts N days after deactivation")
+    p.add_argument("--licenses", type=int, metavar="N", help="licenses bought: `report apps` compares active accounts with it")
 
 
 def register(cli) -> None:

@@ -1,4 +1,4 @@
-"""Operations: sync, the worker, retries, manual tasks, settings and the audit trail."""
+"""Operations: sync, the worker, retries, manual tasks and settings (the audit trail: cli/audit.py)."""
 
 from __future__ import annotations
 
@@ -84,15 +84,6 @@ def cmd_config(args, service) -> int:
     return emit(args, service.config(), text="\n".join(f"{k} = {v}" for k, v in service.config().items()) or "(no settings)")
 
 
-def cmd_audit(args, service) -> int:
-    events = service.audit(args.limit)
-    if args.json:
-        return emit(args, events)
-    for e in events:
-        print(f"{e['time']}  {e['actor']:<16} {e['action']:<20} {e['target']}")
-    return EXIT_OK
-
-
 def register(cli) -> None:
     command = cli.command
     command(cli.nouns, "sync", cmd_sync, "run all pending provisioning to completion")
@@ -108,5 +99,3 @@ def register(cli) -> None:
     p.add_argument("key")
     p.add_argument("value")
     command(config, "show", cmd_config, "show the settings")
-    p = command(cli.nouns, "audit", cmd_audit, "the audit trail")
-    p.add_argument("--limit", type=int)

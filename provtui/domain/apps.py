@@ -38,11 +38,16 @@ DEFAULT_SETTINGS = {
     "delete_after_days": None,  # None: deactivate only, never delete
 }
 
+# Settings an app has only once they are set (absent: not tracked).
+OPTIONAL_SETTINGS = (
+    "licenses",  # licenses bought: `report apps` compares the accounts active downstream with it
+)
+
 
 def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """A checked copy of an app's settings; raises InvalidInput naming the option."""
     clean = dict(settings)
-    unknown = set(clean) - set(DEFAULT_SETTINGS)
+    unknown = set(clean) - set(DEFAULT_SETTINGS) - set(OPTIONAL_SETTINGS)
     if unknown:
         raise InvalidInput(f"--{sorted(unknown)[0].replace('_', '-')}", "unknown app setting")
     concurrency = clean["concurrency"]
@@ -54,6 +59,10 @@ def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
     days = clean["delete_after_days"]
     if days is not None and (not isinstance(days, int) or days < 0):
         raise InvalidInput("--delete-after-days", "must be a whole number of days, 0 or more")
+    if clean.get("licenses") is None:
+        clean.pop("licenses", None)
+    elif not isinstance(clean["licenses"], int) or isinstance(clean["licenses"], bool) or clean["licenses"] < 0:
+        raise InvalidInput("--licenses", "must be a whole number of licenses, 0 or more")
     clean["push_groups"] = bool(clean["push_groups"])
     clean["sync_password"] = bool(clean["sync_password"])
     return clean
