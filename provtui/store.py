@@ -192,36 +192,55 @@ class Transaction:
         self._store = store
         self.ops: list[list] = []
         self.events: list[dict] = []
-        self._pending: dict[tuple[str, str], dict | None] = {}
+        self._pending: dict[str, dict[str, dict | None]] = {}  # table -> key -> new doc (None: deleted)
+        # (table, field) -> value -> keys, over this transaction's own writes; built on first lookup,
+        # then kept up to date, so a big import's lookups stay O(1) rather than O(writes so far).
+        self._overlays: dict[tuple[str, str], dict[Any, set[str]]] = {}
         self.correlation: str | None = None  # links this change to the downstream calls it causes
 
     def get(self, table: str, key: str) -> dict | None:
-        if (table, key) in self._pending:
-            return self._pending[(table, key)]
+        pending = self._pending.get(table)
+        if pending is not None and key in pending:
+            return pending[key]
         return self._store.get(table, key)
 
     def put(self, table: str, key: str, doc: dict) -> None:
-        self._pending[(table, key)] = doc
+        self._stage(table, key, doc)
         self.ops.append(["put", table, key, doc])
 
     def delete(self, table: str, key: str) -> None:
-        self._pending[(table, key)] = None
+        self._stage(table, key, None)
         self.ops.append(["del", table, key])
+
+    def _stage(self, table: str, key: str, doc: dict | None) -> None:
+        pending = self._pending.setdefault(table, {})
+        old = pending.get(key)
+        pending[key] = doc
+        for (t, fieldname), overlay in self._overlays.items():
+            if t != table:
+                continue
+            if old is not None and old.get(fieldname) is not None:
+                overlay.get(old.get(fieldname), set()).discard(key)
+            if doc is not None and doc.get(fieldname) is not None:
+                overlay.setdefault(doc.get(fieldname), set()).add(key)
 
     def audit(self, event: dict) -> None:
         self.events.append(event)
 
     def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
         """Index lookup that also sees this transaction's own writes."""
-        keys = set(self._store.lookup(table, fieldname, value))
-        for (t, k), doc in self._pending.items():
-            if t != table:
-                continue
-            if doc is not None and doc.get(fieldname) == value:
-                keys.add(k)
-            else:
-                keys.discard(k)
-        return keys
+        pending = self._pending.get(table)
+        if not pending:
+            return self._store.lookup(table, fieldname, value)
+        overlay = self._overlays.get((table, fieldname))
+        if overlay is None:
+            overlay = self._overlays[(table, fieldname)] = {}
+            for key, doc in pending.items():
+                if doc is not None and doc.get(fieldname) is not None:
+                    overlay.setdefault(doc.get(fieldname), set()).add(key)
+        # Stored matches not rewritten by us, plus our own writes that match.
+        keys = {k for k in self._store.lookup(table, fieldname, value) if k not in pending}
+        return keys | overlay.get(value, set())
 
 
 class Store:
