@@ -22,6 +22,7 @@ ACCOUNTS, DIRTY, TASKS, ADMINS, CONFIG, META = "accounts", "dirty", "tasks", "ad
 APP_HEALTH = "app_health"  # the engine's record of each app: failures, quarantine, last success
 PUSHES = "pushes"  # which groups an admin pushes to which apps (directory intent)
 PUSHED_GROUPS = "pushed_groups"  # the engine's record of each pushed group downstream
+SOURCES = "sources"  # sources of truth: HR exports, LDAP directories
 
 INDEXES = (
     (USERS, "login"),

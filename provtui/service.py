@@ -8,7 +8,6 @@ accounts it affects for reconciliation.  A refused call writes nothing.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any
 
 from provtui.audit_trail import ChainReport, filter_events, verify_chain
 from provtui.clock import utc_now_iso
+from provtui.ids import new_id
 from provtui.directory import (
     ACCOUNTS,
     ADMINS,
@@ -29,6 +29,7 @@ from provtui.directory import (
     MEMBERS,
     META,
     PUSHES,
+    SOURCES,
     TASKS,
     USERS,
     Directory,
@@ -75,10 +76,6 @@ def current_os_user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:  # no passwd entry (containers): the uid itself
         return f"uid:{os.geteuid()}"
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def _validate_name(field: str, name: str) -> str:
@@ -175,6 +172,13 @@ class Service:
         apps = self.directory.apps_touching(user_id, tx) | (before_apps or set())
         self._mark_dirty(tx, ((app, user_id) for app in apps))
 
+    def _after_user_change(self, tx: Transaction, user_id: str, changed: set[str] | None) -> None:
+        """What a user's profile or state change implies: their accounts reconciled.
+
+        ``changed``: the attributes that changed (None: a new user, or everything).
+        """
+        self._mark_user(tx, user_id)
+
     # -- users -----------------------------------------------------------------------
 
     def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
@@ -188,6 +192,7 @@ class Service:
             doc = {"id": user_id, "login": profile["login"], "state": state.value, "source": "provtui", "profile": profile, "created": now, "state_changed": now}
             tx.put(USERS, user_id, doc)
             self._audit(tx, "user.create", profile["login"], None, {"state": doc["state"], "profile": profile})
+            self._after_user_change(tx, user_id, None)
         return self.user_view(profile["login"])
 
     def update_user(self, login: str, changes: dict[str, Any]) -> dict:
@@ -196,6 +201,7 @@ class Service:
         with self._change(Action.MANAGE_USERS) as tx:
             user_id = self.directory.user_id(login, tx)
             user = tx.get(USERS, user_id)
+            self._check_mastered(tx, user, changes)
             profile = {**user["profile"], **changes}
             profile = validate_profile({k: v for k, v in profile.items() if v not in ("", None)})
             if profile["login"] != user["login"] and tx.lookup(USERS, "login", profile["login"]):
@@ -206,8 +212,21 @@ class Service:
                 return self.user_view(login)  # nothing changes: no audit event, no downstream work
             tx.put(USERS, user_id, {**user, "login": profile["login"], "profile": profile})
             self._audit(tx, "user.update", user["login"], before, after)
-            self._mark_user(tx, user_id)
+            self._after_user_change(tx, user_id, {k for k in changes if before.get(k) != after.get(k)})
         return self.user_view(profile["login"])
+
+    def _check_mastered(self, tx: Transaction, user: dict, changes: dict[str, Any]) -> None:
+        """An attribute a source of truth supplies is changed there, not here."""
+        source_name = user.get("source", "provtui")
+        if source_name == "provtui":
+            return
+        source = tx.get(SOURCES, source_name)
+        owned = set(source.get("attributes", ())) if source else set()
+        provenance = user.get("attribute_sources") or {}
+        for key in changes:
+            owner = provenance.get(key) or (source_name if key in owned else None)
+            if owner and owner != "provtui":
+                raise InvalidInput(key, f"{user['login']}'s {key} is mastered by the source {owner!r}: change it there")
 
     def change_state(self, login: str, action: str) -> dict:
         """Run a lifecycle action (activate, suspend, unsuspend, deactivate, reactivate, delete)."""
@@ -217,7 +236,7 @@ class Service:
             target = transition(user["state"], action)
             tx.put(USERS, user_id, {**user, "state": target.value, "state_changed": utc_now_iso()})
             self._audit(tx, f"user.{action}", user["login"], {"state": user["state"]}, {"state": target.value})
-            self._mark_user(tx, user_id)
+            self._after_user_change(tx, user_id, set())
         return self.user_view(login)
 
     # -- groups ----------------------------------------------------------------------
@@ -429,6 +448,26 @@ class Service:
             self._audit(tx, f"app.{verb}", app["name"], None, {"subject": target})
             self._mark_dirty(tx, ((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx)))
         return True
+
+    # -- sources and imports ---------------------------------------------------------
+
+    def importer(self):
+        from provtui.importing import Importer
+
+        return Importer(self)
+
+    def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict:
+        return self.importer().add_source(name, kind, settings)
+
+    def list_sources(self) -> list[dict]:
+        return self.importer().list_sources()
+
+    def set_source_priority(self, attribute: str, sources: list[str]) -> dict[str, list[str]]:
+        return self.importer().set_priority(attribute, sources)
+
+    def import_csv(self, data: bytes, *, source: str | None = None, dry_run: bool = False, confirm: bool = False,
+                   full: bool = True) -> dict:
+        return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full)
 
     # -- admins ----------------------------------------------------------------------
 

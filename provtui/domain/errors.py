@@ -26,4 +26,10 @@ class NotAllowed(ProvtuiError):
 
 
 class HeldForConfirmation(ProvtuiError):
+    """A big change held by a safeguard until someone confirms it; ``details`` has its counts."""
+
     exit_code = 3
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
