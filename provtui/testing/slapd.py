@@ -1,0 +1,593 @@
+"""Run a real OpenLDAP slapd from a temporary directory: the LDAP server for tests and the soak.
+
+Debian's slapd 2.5 (``apt-get install slapd ldap-utils``) is enough; nothing of the system's
+own instance is used (no cn=config, no /var/lib/ldap, no port 389). Each instance gets:
+
+- a ``slapd.conf`` with the core, cosine, inetorgperson and nis schemas from
+  /etc/ldap/schema, plus (``ad_schema=True``) provtui's small AD test schema
+  (``ad.schema`` next to this module: sAMAccountName, userPrincipalName,
+  userAccountControl, whenChanged, department, objectGUID, the auxiliary class
+  ``provtuiADUser`` and an AD-style structural ``group``);
+- one mdb database (a loadable module on Debian: ``moduleload back_mdb``) with ``dbnosync``
+  and a 1 GiB ``maxsize``, so 100,000-entry loads fit;
+- ``sizelimit size.soft=500 size.prtotal=unlimited``: like a production server, a plain
+  search stops at 500 entries, while a paged search may read everything. The rootdn is
+  exempt from limits, so tests of paging bind as the *reader* account;
+- the suffix entry, ``cn=reader`` (read access to everything but passwords) and the OUs
+  ``ou=people``, ``ou=groups`` and ``ou=disabled``.
+
+slapd runs in the foreground (``-d 32768``: only messages logged at any level, i.e. errors),
+its output goes to ``slapd.log`` in the directory, and a failed start raises SlapdError
+with that log. As root it drops to the ``openldap`` user when it exists (the directory is
+chowned to it). ``modifyTimestamp``/``entryUUID``/``entryCSN`` are maintained by slapd;
+the AD attributes ``whenChanged``/``whenCreated`` are not (tests set them).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import grp
+import hashlib
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.dn import escape_rdn
+
+from provtui.connectors.scim_server import free_port
+
+SCHEMA_DIR = Path("/etc/ldap/schema")
+MODULE_DIR = Path("/usr/lib/ldap")
+AD_SCHEMA_FILE = Path(__file__).with_name("ad.schema")
+STANDARD_SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+
+AD_TEST_USER_FILTER = "(objectClass=provtuiADUser)"
+"""The user filter for AD-flavoured entries in slapd (AD's objectCategory=person cannot be modelled)."""
+AD_TEST_GROUP_FILTER = "(objectClass=group)"
+
+UF_ACCOUNTDISABLE = 0x2
+UF_NORMAL_ACCOUNT = 0x200
+
+_PORT_ATTEMPTS = 3
+_LOG_TAIL_CHARS = 4000
+_SAFE_LDIF_VALUE = re.compile(r"^[\x01-\x09\x0b-\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b-\x0c\x0e-\x7f]*$")
+
+Attributes = Mapping[str, Any]
+Entry = tuple[str, Attributes]
+
+
+class SlapdError(RuntimeError):
+    """slapd could not be started or refused a load; the message carries slapd's own output."""
+
+
+def find_slapd() -> str | None:
+    """The slapd binary (Debian installs it in /usr/sbin, often not on a user's PATH)."""
+    path = os.pathsep.join(filter(None, ["/usr/sbin", "/usr/local/sbin", os.environ.get("PATH")]))
+    return shutil.which("slapd", path=path)
+
+
+def slapd_available() -> bool:
+    """Whether slapd, its mdb module and ldapadd are installed (for skip markers)."""
+    return bool(find_slapd() and shutil.which("ldapadd") and (MODULE_DIR / "back_mdb.so").exists())
+
+
+def ssha(password: str) -> str:
+    """An RFC 2307 {SSHA} hash, so no plaintext password is written to slapd.conf."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def generalized_time(when: datetime | None = None) -> str:
+    """``when`` (default now) as an LDAP GeneralizedTime in UTC, to the second: 20240131235959Z."""
+    when = datetime.now(UTC) if when is None else when.astimezone(UTC)
+    return when.strftime("%Y%m%d%H%M%SZ")
+
+
+# --------------------------------------------------------------------------- LDIF and entries
+
+
+def _ldif_line(name: str, value: Any) -> str:
+    if isinstance(value, bytes):
+        return f"{name}:: {base64.b64encode(value).decode()}"
+    text = str(value)
+    if text == "" or _SAFE_LDIF_VALUE.match(text) and not text.endswith(" "):
+        return f"{name}: {text}"
+    return f"{name}:: {base64.b64encode(text.encode()).decode()}"
+
+
+def to_ldif(entries: Iterable[Entry | Mapping[str, Any]]) -> str:
+    """LDIF for ``(dn, attributes)`` pairs (or mappings with a ``dn`` key).
+
+    A value may be str, bytes, int or a list of them; None and empty lists are skipped;
+    anything not SAFE-STRING by RFC 2849 (non-ASCII, leading space/colon/<) is base64.
+    """
+    records: list[str] = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            attributes = dict(entry)
+            dn = attributes.pop("dn")
+        else:
+            dn, attributes = entry
+        lines = [_ldif_line("dn", dn)]
+        for name, values in attributes.items():
+            if values is None:
+                continue
+            for value in values if isinstance(values, (list, tuple, set, frozenset)) else [values]:
+                lines.append(_ldif_line(name, value))
+        records.append("\n".join(lines))
+    return "\n\n".join(records) + "\n"
+
+
+def _rdn_value(dn: str) -> tuple[str, str]:
+    attribute, _, value = dn.split(",", 1)[0].partition("=")
+    return attribute.strip().lower(), value.strip()
+
+
+def ou_entry(parent_dn: str, name: str) -> Entry:
+    return f"ou={name},{parent_dn}", {"objectClass": ["organizationalUnit"], "ou": name}
+
+
+def person_entry(
+    parent_dn: str,
+    uid: str,
+    given_name: str,
+    surname: str,
+    *,
+    mail: str | None = None,
+    password: str | None = None,
+    **extra: Any,
+) -> Entry:
+    """An inetOrgPerson ``uid=<uid>,<parent_dn>``; ``extra`` adds attributes (title=..., manager=dn)."""
+    attributes: dict[str, Any] = {
+        "objectClass": ["inetOrgPerson"],
+        "uid": uid,
+        "cn": f"{given_name} {surname}".strip(),
+        "givenName": given_name or None,
+        "sn": surname,
+        "mail": mail if mail is not None else f"{uid}@example.org",
+        "userPassword": ssha(password) if password else None,
+    }
+    attributes.update(extra)
+    return f"uid={uid},{parent_dn}", attributes
+
+
+def group_entry(parent_dn: str, cn: str, member_dns: Sequence[str], **extra: Any) -> Entry:
+    """A groupOfNames; it needs at least one member (the schema says MUST member)."""
+    if not member_dns:
+        raise ValueError("groupOfNames needs at least one member; use ad_group_entry for an empty group")
+    return f"cn={cn},{parent_dn}", {"objectClass": ["groupOfNames"], "cn": cn, "member": list(member_dns), **extra}
+
+
+def ad_user_entry(
+    parent_dn: str,
+    sam_account_name: str,
+    given_name: str,
+    surname: str,
+    *,
+    disabled: bool = False,
+    user_account_control: int | None = None,
+    upn_domain: str = "example.org",
+    when_changed: datetime | str | None = None,
+    object_guid: bytes | None = None,
+    **extra: Any,
+) -> Entry:
+    """An AD-flavoured user ``cn=<given> <surname>,<parent_dn>`` (inetOrgPerson + provtuiADUser).
+
+    ``whenChanged`` defaults to now; slapd does not maintain it, so a test changing the
+    entry must set it again.
+    """
+    if user_account_control is None:
+        user_account_control = UF_NORMAL_ACCOUNT | (UF_ACCOUNTDISABLE if disabled else 0)
+    if not isinstance(when_changed, str):
+        when_changed = generalized_time(when_changed)
+    cn = f"{given_name} {surname}".strip()
+    attributes: dict[str, Any] = {
+        "objectClass": ["inetOrgPerson", "provtuiADUser"],
+        "cn": cn,
+        "givenName": given_name or None,
+        "sn": surname,
+        "displayName": cn,
+        "sAMAccountName": sam_account_name,
+        "userPrincipalName": f"{sam_account_name}@{upn_domain}",
+        "userAccountControl": user_account_control,
+        "whenChanged": when_changed,
+        "whenCreated": when_changed,
+        "objectGUID": object_guid if object_guid is not None else secrets.token_bytes(16),
+    }
+    attributes.update(extra)
+    return f"cn={_escape_rdn_value(cn)},{parent_dn}", attributes
+
+
+def ad_group_entry(parent_dn: str, cn: str, member_dns: Sequence[str] = (), **extra: Any) -> Entry:
+    """An AD-style ``group`` (member optional; global security group type)."""
+    attributes: dict[str, Any] = {
+        "objectClass": ["group"], "cn": cn, "sAMAccountName": cn, "groupType": -2147483646,
+        "member": list(member_dns) or None, "whenChanged": generalized_time(),
+    }
+    attributes.update(extra)
+    return f"cn={_escape_rdn_value(cn)},{parent_dn}", attributes
+
+
+def generate_people(parent_dn: str, count: int, prefix: str = "user", start: int = 0) -> Iterator[Entry]:
+    """``count`` inetOrgPersons ``<prefix>00000``... for bulk loads (departments and titles vary)."""
+    departments = ("Sales", "Engineering", "Finance", "Support", "Marketing")
+    for index in range(start, start + count):
+        uid = f"{prefix}{index:05d}"
+        yield person_entry(parent_dn, uid, f"Given{index}", f"Family{index}", title=f"Title {index % 7}",
+                           departmentNumber=departments[index % len(departments)])
+
+
+def _escape_rdn_value(value: str) -> str:
+    return escape_rdn(value)
+
+
+# --------------------------------------------------------------------------- the process
+
+
+def _service_account() -> tuple[int, int] | None:
+    """(uid, gid) of the openldap account when we are root and it exists, else None (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("openldap").pw_uid, grp.getgrnam("openldap").gr_gid
+    except KeyError:
+        return None
+
+
+def _terminate(process: subprocess.Popen[bytes], directory: Path | None) -> None:
+    """Stop slapd (SIGTERM, then SIGKILL) and remove its directory; used by stop() and at exit."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class SlapdProcess:
+    """A slapd serving ``base_dn`` from a temporary directory on 127.0.0.1.
+
+    ``bind_dn`` is the rootdn (``cn=admin,<base>``, exempt from ACLs and size limits);
+    ``reader_dn`` is an ordinary account with read access, subject to the 500-entry limit.
+    Passwords default to random tokens. Use as a context manager, or start()/stop().
+    """
+
+    def __init__(
+        self,
+        base_dn: str = "dc=example,dc=org",
+        admin_password: str | None = None,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        *,
+        ad_schema: bool = True,
+        ous: Sequence[str] = ("people", "groups", "disabled"),
+        reader_password: str | None = None,
+        keep_directory: bool = False,
+    ) -> None:
+        if _rdn_value(base_dn)[0] not in ("dc", "o", "ou"):
+            raise ValueError(f"base_dn must start with dc=, o= or ou=: {base_dn!r}")
+        self.base_dn = base_dn
+        self.admin_password = admin_password or secrets.token_urlsafe(16)
+        self.reader_password = reader_password or secrets.token_urlsafe(16)
+        self.host = host
+        self._fixed_port = port is not None
+        self.port = port if port is not None else free_port(host)
+        self.ad_schema = ad_schema
+        self.ous = tuple(ous)
+        self.keep_directory = keep_directory
+        self.directory: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def __repr__(self) -> str:
+        return f"SlapdProcess(uri={self.uri!r}, base_dn={self.base_dn!r}, running={self.running})"
+
+    # ----------------------------------------------------------------- names
+
+    @property
+    def uri(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ldap://{host}:{self.port}"  # no trailing slash: ldap3's Server() rejects one
+
+    @property
+    def bind_dn(self) -> str:
+        """The rootdn."""
+        return f"cn=admin,{self.base_dn}"
+
+    @property
+    def reader_dn(self) -> str:
+        return f"cn=reader,{self.base_dn}"
+
+    def ou_dn(self, name: str) -> str:
+        return f"ou={name},{self.base_dn}"
+
+    @property
+    def people_dn(self) -> str:
+        return self.ou_dn("people")
+
+    @property
+    def groups_dn(self) -> str:
+        return self.ou_dn("groups")
+
+    @property
+    def disabled_dn(self) -> str:
+        return self.ou_dn("disabled")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    # ----------------------------------------------------------------- life cycle
+
+    def start(self, timeout: float = 15.0) -> SlapdProcess:
+        """Write the configuration, spawn slapd, wait until the rootdn can bind, add the base entries."""
+        if self.running:
+            return self
+        slapd = find_slapd()
+        if slapd is None:
+            raise SlapdError("slapd is not installed (apt-get install slapd ldap-utils)")
+        deadline = time.monotonic() + timeout
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            try:
+                self._prepare_directory()
+                self._spawn(slapd)
+                ready = self._wait_ready(deadline)
+            except BaseException:
+                self.stop()
+                raise
+            if ready:
+                break
+            code = self._process.poll() if self._process else None
+            log = self.log_text()
+            if code is not None and "Address already in use" not in log:
+                log += self._slaptest()  # the configuration check often says more than a bare exit
+            self.stop()
+            port_lost = code is not None and ("Address already in use" in log or "errno=98" in log)
+            if port_lost and not self._fixed_port and attempt < _PORT_ATTEMPTS:
+                self.port = free_port(self.host)
+                continue
+            reason = "did not answer a bind in time" if code is None else f"exited with code {code}"
+            raise SlapdError(f"slapd on {self.uri} {reason}; its output:\n{log[-_LOG_TAIL_CHARS:] or '(none)'}")
+        try:
+            self._add_base_entries()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Terminate slapd and remove its directory (unless keep_directory); safe to call twice."""
+        finalizer, self._finalizer = self._finalizer, None
+        self._process = None
+        if finalizer is not None:
+            finalizer()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        """slapd's output so far (errors only, at the debug level it runs with)."""
+        if self.directory is None:
+            return ""
+        try:
+            return (self.directory / "slapd.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # ----------------------------------------------------------------- data
+
+    def add_ldif(self, data: str | Iterable[Entry | Mapping[str, Any]]) -> None:
+        """Add entries with ldapadd as the rootdn: LDIF text (changetype records allowed),
+        or ``(dn, attributes)`` pairs / mappings with a ``dn`` key. Stops at the first error."""
+        if not self.running or self.directory is None:
+            raise SlapdError("slapd is not running")
+        text = data if isinstance(data, str) else to_ldif(data)
+        if not text.strip():
+            return
+        with tempfile.NamedTemporaryFile("w", suffix=".ldif", dir=self.directory, delete=False, encoding="utf-8") as f:
+            f.write(text)
+            ldif_path = f.name
+        try:
+            result = subprocess.run(
+                ["ldapadd", "-x", "-H", self.uri, "-D", self.bind_dn, "-y", str(self._password_file), "-f", ldif_path],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+            )
+        finally:
+            os.unlink(ldif_path)
+        if result.returncode != 0:
+            # stdout's last line names the entry being added; stderr says what was wrong with it.
+            last = (result.stdout.strip().splitlines() or [""])[-1]
+            output = f"{last}\n{result.stderr.strip()}".strip()[-_LOG_TAIL_CHARS:]
+            raise SlapdError(f"ldapadd failed (exit {result.returncode}): {output}")
+
+    def connection(self, *, as_reader: bool = False) -> ldap3.Connection:
+        """A bound ldap3 connection (rootdn unless ``as_reader``); use it as a context manager."""
+        user, password = (self.reader_dn, self.reader_password) if as_reader else (self.bind_dn, self.admin_password)
+        server = ldap3.Server(self.uri, get_info=ldap3.NONE, connect_timeout=5)
+        return ldap3.Connection(server, user=user, password=password, auto_bind=ldap3.AUTO_BIND_NO_TLS,
+                                receive_timeout=30, raise_exceptions=True)
+
+    def add_ou(self, name: str, parent_dn: str | None = None) -> str:
+        """Add ``ou=<name>`` under ``parent_dn`` (default: the base) and return its DN."""
+        dn, attributes = ou_entry(parent_dn or self.base_dn, name)
+        self.add_ldif([(dn, attributes)])
+        return dn
+
+    # ----------------------------------------------------------------- internals
+
+    @property
+    def _password_file(self) -> Path:
+        assert self.directory is not None
+        return self.directory / "admin.pw"
+
+    def _config(self) -> str:
+        assert self.directory is not None
+        schemas = [str(SCHEMA_DIR / f"{name}.schema") for name in STANDARD_SCHEMAS]
+        if self.ad_schema:
+            schemas.append(str(self.directory / "ad.schema"))
+        indexes = ["objectClass eq", "uid,cn,mail eq", "member eq", "entryUUID eq"]
+        if self.ad_schema:
+            indexes.append("sAMAccountName,userPrincipalName eq")
+        lines = [f"include {path}" for path in schemas]
+        lines += [
+            f"pidfile {self.directory / 'slapd.pid'}",
+            f"argsfile {self.directory / 'slapd.args'}",
+            f"modulepath {MODULE_DIR}",
+            "moduleload back_mdb",
+            # A plain search stops at 500 entries as on a production server; paged ones may read all.
+            "sizelimit size.soft=500 size.prtotal=unlimited",
+            "",
+            "database mdb",
+            f'suffix "{self.base_dn}"',
+            f'rootdn "{self.bind_dn}"',
+            f"rootpw {ssha(self.admin_password)}",
+            f"directory {self.directory / 'db'}",
+            "maxsize 1073741824",
+            "dbnosync",
+            *(f"index {index}" for index in indexes),
+            "access to attrs=userPassword by self write by anonymous auth by * none",
+            "access to * by users read by * none",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _slaptest(self) -> str:
+        """``slaptest -u`` on our configuration: its complaint, or nothing when it passes."""
+        slaptest = shutil.which("slaptest", path=os.pathsep.join(["/usr/sbin", os.environ.get("PATH", "")]))
+        if slaptest is None or self.directory is None:
+            return ""
+        try:
+            result = subprocess.run([slaptest, "-u", "-f", str(self.directory / "slapd.conf")], stdin=subprocess.DEVNULL,
+                                    capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return "" if result.returncode == 0 else f"\nslaptest -u: {(result.stderr + result.stdout).strip()}"
+
+    def _prepare_directory(self) -> None:
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+        parent = tempfile.gettempdir()
+        if _service_account() is not None and not os.stat(parent).st_mode & 0o001:
+            parent = "/tmp"  # slapd drops to openldap, which must be able to reach its directory
+        self.directory = Path(tempfile.mkdtemp(prefix="provtui-slapd-", dir=parent))
+        (self.directory / "db").mkdir()
+        if self.ad_schema:
+            shutil.copyfile(AD_SCHEMA_FILE, self.directory / "ad.schema")  # slapd reads it after dropping root
+        (self.directory / "slapd.conf").write_text(self._config())
+        self._password_file.write_text(self.admin_password)  # ldapadd -y reads the whole file: no newline
+        self._password_file.chmod(0o600)
+        account = _service_account()
+        if account is not None:
+            for path in [self.directory, *self.directory.rglob("*")]:
+                os.chown(path, *account)
+
+    def _spawn(self, slapd: str) -> None:
+        assert self.directory is not None
+        command = [slapd, "-f", str(self.directory / "slapd.conf"), "-h", self.uri, "-d", "32768"]
+        if _service_account() is not None:
+            command += ["-u", "openldap", "-g", "openldap"]
+        with open(self.directory / "slapd.log", "ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        self._process = process
+        directory = None if self.keep_directory else self.directory
+        self._finalizer = weakref.finalize(self, _terminate, process, directory)
+
+    def _wait_ready(self, deadline: float) -> bool:
+        """Wait for slapd's "slapd starting" line (printed once it listens), then for a rootdn bind.
+
+        Waiting for the line first means a process that lost the port race is seen to exit
+        instead of being mistaken for the listener that won; the bind with our password
+        then proves that the server answering is ours.
+        """
+        trust_line_until = time.monotonic() + 3.0  # after that, bind anyway (in case the wording changes)
+        while time.monotonic() < deadline and self.running:
+            if "slapd starting" not in self.log_text() and time.monotonic() < trust_line_until:
+                time.sleep(0.01)
+                continue
+            # A fresh Server each time: ldap3 remembers a refused address as unavailable for seconds.
+            server = ldap3.Server(self.uri, get_info=ldap3.NONE, connect_timeout=1)
+            # receive_timeout in whole seconds: ldap3 packs it into SO_RCVTIMEO as an integer.
+            connection = ldap3.Connection(server, user=self.bind_dn, password=self.admin_password, receive_timeout=1)
+            try:
+                if connection.bind():
+                    return True
+            except LDAPException:
+                pass
+            finally:
+                with contextlib.suppress(LDAPException):
+                    connection.unbind()
+            time.sleep(0.02)
+        return False
+
+    def _add_base_entries(self) -> None:
+        kind, value = _rdn_value(self.base_dn)
+        base: dict[str, Any]
+        if kind == "dc":
+            base = {"objectClass": ["dcObject", "organization"], "dc": value, "o": value}
+        elif kind == "o":
+            base = {"objectClass": ["organization"], "o": value}
+        else:
+            base = {"objectClass": ["organizationalUnit"], "ou": value}
+        reader = {
+            "objectClass": ["organizationalRole", "simpleSecurityObject"], "cn": "reader",
+            "userPassword": ssha(self.reader_password),
+        }
+        entries: list[Entry] = [(self.base_dn, base), (self.reader_dn, reader)]
+        entries += [ou_entry(self.base_dn, name) for name in self.ous]
+        self.add_ldif(entries)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a slapd until interrupted, for manual tests and the soak: ``python -m provtui.testing.slapd``.
+
+    The rootdn's password is read from the environment variable named by --password-env.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run a throw-away OpenLDAP slapd until Ctrl-C.")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--base-dn", default="dc=example,dc=org")
+    parser.add_argument("--password-env", default="SLAPD_PASSWORD", help="variable holding the rootdn password")
+    parser.add_argument("--people", type=int, default=0, help="generate N inetOrgPersons under ou=people")
+    args = parser.parse_args(argv)
+    password = os.environ.get(args.password_env)
+    if not password:
+        parser.error(f"set the environment variable {args.password_env} to the rootdn password")
+    with SlapdProcess(args.base_dn, password, port=args.port) as slapd:
+        if args.people:
+            slapd.add_ldif(generate_people(slapd.people_dn, args.people))
+        print(f"uri={slapd.uri} bind_dn={slapd.bind_dn} (password from ${args.password_env}); Ctrl-C stops", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
