@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from provtui.domain.entitlement import entitlement_paths
 from provtui.domain.errors import NotFound
 from provtui.domain.group_push import DesiredGroup
-from provtui.domain.mapping import map_attributes
+from provtui.domain.mapping import DEFAULT_SCIM_MAPPINGS, CompiledMapping, compile_mapping, create_only, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
 from provtui.domain.users import normalise_login, search_text
 from provtui.store import Store
@@ -23,6 +23,8 @@ APP_HEALTH = "app_health"  # the engine's record of each app: failures, quaranti
 PUSHES = "pushes"  # which groups an admin pushes to which apps (directory intent)
 PUSHED_GROUPS = "pushed_groups"  # the engine's record of each pushed group downstream
 SOURCES = "sources"  # sources of truth: HR exports, LDAP directories
+RULES = "rules"  # group rules
+HELD = "held"  # big changes held by a safeguard until an admin approves or rejects them
 
 INDEXES = (
     (USERS, "login"),
@@ -37,6 +39,8 @@ INDEXES = (
     (DIRTY, "app"),
     (TASKS, "state"),
     (PUSHES, "group"),
+    (RULES, "name"),
+    (HELD, "state"),
     (PUSHED_GROUPS, "app"),
 )
 
@@ -55,8 +59,9 @@ def group_key(app_id: str, group_id: str) -> str:
     return f"{app_id}|group:{group_id}"
 
 
-def member_key(group_id: str, user_id: str) -> str:
-    return f"{group_id}|{user_id}"
+def member_key(group_id: str, user_id: str, via: str = "manual") -> str:
+    """One membership path: manual, ``rule:<id>`` or ``source:<name>``; a user may be in a group by several."""
+    return f"{group_id}|{user_id}" if via == "manual" else f"{group_id}|{user_id}|{via}"
 
 
 def user_subject(user_id: str) -> str:
@@ -79,6 +84,7 @@ class Directory:
         for table, fieldname in INDEXES:
             store.add_index(table, fieldname)
         self._search: dict[str, str] | None = None
+        self._mappings: dict[tuple, list[CompiledMapping]] = {}
         self._sorted_ids: list[str] | None = None
         store.on_apply(self._invalidate)
 
@@ -129,8 +135,15 @@ class Directory:
         return groups
 
     def members_of(self, group_id: str, reader: Reader | None = None) -> list[str]:
+        """The group's members, each once, whatever paths put them there."""
         reader = reader or self.store
-        return [reader.get(MEMBERS, key)["user"] for key in reader.lookup(MEMBERS, "group", group_id)]
+        return sorted({reader.get(MEMBERS, key)["user"] for key in reader.lookup(MEMBERS, "group", group_id)})
+
+    def membership_paths(self, group_id: str, user_id: str, reader: Reader | None = None) -> list[str]:
+        """How a user is in a group: "manual", "rule:<id>", "source:<name>"."""
+        reader = reader or self.store
+        return sorted(reader.get(MEMBERS, k)["via"] for k in reader.lookup(MEMBERS, "user", user_id)
+                      if reader.get(MEMBERS, k)["group"] == group_id)
 
     def apps_assigned_to(self, subject: str, reader: Reader | None = None) -> set[str]:
         reader = reader or self.store
@@ -155,12 +168,23 @@ class Directory:
         kind, _, ident = subject.partition(":")
         return [ident] if kind == "user" else self.members_of(ident, reader)
 
+    def mappings(self, app: dict) -> list[CompiledMapping]:
+        """The app's attribute mappings, compiled once per distinct set."""
+        specs = app.get("mappings") or DEFAULT_SCIM_MAPPINGS
+        key = tuple((m["target"], m["expr"], m["on"]) for m in specs)
+        compiled = self._mappings.get(key)
+        if compiled is None:
+            compiled = self._mappings[key] = [compile_mapping(*spec) for spec in key]
+        return compiled
+
     def desired(self, app_id: str, user_id: str) -> DesiredAccount:
+        """The account the user should have in the app now; raises InvalidInput if a mapping fails on them."""
         user = self.store.get(USERS, user_id)
         if user is None:
             return DesiredAccount(active=False, attributes={})
+        mappings = self.mappings(self.store.get(APPS, app_id))
         paths = self.paths(user_id).get(app_id, [])
-        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"]))
+        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings), create_only(mappings))
 
     def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict]:
         """Where a group is pushed (or being unpushed)."""

@@ -42,10 +42,13 @@ from provtui.directory import (
 )
 from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind, Capability, validate_settings
 from provtui.domain.errors import InvalidInput, NotAllowed
+from provtui.domain.expressions import Population
 from provtui.domain.lifecycle import State, transition
+from provtui.domain.mapping import ALWAYS, DEFAULT_SCIM_MAPPINGS, compile_mapping
 from provtui.domain.passwords import validate_password
 from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed, parse_role, validate_grant
 from provtui.domain.users import validate_profile
+from provtui.group_rules import UserChange
 from provtui.pending import queue
 from provtui.reports import Reports
 from provtui.store import Store, Transaction
@@ -133,7 +136,9 @@ class Service:
             if action is not None:
                 self._authorise(tx, action, scope)
             tx.correlation = new_id()
+            tx.user_changes = {}
             yield tx
+            self._settle(tx)
 
     def grants(self, reader=None) -> list[Grant]:
         admin = (reader or self.store).get(ADMINS, self.actor)
@@ -173,11 +178,37 @@ class Service:
         self._mark_dirty(tx, ((app, user_id) for app in apps))
 
     def _after_user_change(self, tx: Transaction, user_id: str, changed: set[str] | None) -> None:
-        """What a user's profile or state change implies: their accounts reconciled.
+        """A user's profile or state changed: ``changed`` attributes (None: a new user, or everything)."""
+        self.note_user_change(tx, user_id, attributes=changed)
 
-        ``changed``: the attributes that changed (None: a new user, or everything).
-        """
-        self._mark_user(tx, user_id)
+    def note_user_change(self, tx: Transaction, user_id: str, *, attributes: set[str] | None = frozenset(),
+                         groups: set[str] = frozenset()) -> None:
+        """Remember what changed about a user; at the end of the transaction, _settle works out what follows."""
+        change = tx.user_changes.get(user_id)
+        if change is None:
+            tx.user_changes[user_id] = UserChange(None if attributes is None else set(attributes), set(groups))
+            return
+        if attributes is None or change.attributes is None:
+            change.attributes = None
+        else:
+            change.attributes |= attributes
+        change.groups |= groups
+
+    def _settle(self, tx: Transaction) -> None:
+        """What this transaction's user changes imply: rule memberships, then the accounts and pushed groups to reconcile."""
+        while tx.user_changes:
+            changes, tx.user_changes = tx.user_changes, {}
+            before = {uid: set() if c.attributes is None else self.directory.apps_touching(uid, tx) for uid, c in changes.items()}
+            changed_groups = self.rules().reevaluate(tx, changes)
+            for user_id, apps in before.items():
+                self._mark_user(tx, user_id, apps)
+            for gid in {g for gids in changed_groups.values() for g in gids}:
+                self._mark_groups(tx, gid)
+
+    def rules(self):
+        from provtui.group_rules import GroupRules
+
+        return GroupRules(self)
 
     # -- users -----------------------------------------------------------------------
 
@@ -317,6 +348,9 @@ class Service:
                 user_id = self.directory.user_id(login, tx)
                 key = member_key(group["id"], user_id)
                 present = tx.get(MEMBERS, key) is not None
+                if not add and not present and (others := self.directory.membership_paths(group["id"], user_id, tx)):
+                    raise InvalidInput("LOGIN", f"{login} is in {group_name} by {', '.join(others)}, not by hand: "
+                                       "change the rule or the source instead")
                 if present == add:
                     continue
                 before_apps = self.directory.apps_touching(user_id, tx)
@@ -326,6 +360,7 @@ class Service:
                     tx.delete(MEMBERS, key)
                 changed.append(tx.get(USERS, user_id)["login"])
                 self._mark_user(tx, user_id, before_apps)
+                self.note_user_change(tx, user_id, groups={group["name"]})  # rules reading this group look again
             if changed:
                 self._audit(tx, f"group.{verb}", group["name"], None, {"users": changed})
                 self._mark_groups(tx, group["id"])
@@ -379,6 +414,46 @@ class Service:
             # A new endpoint or retention period may change what every account needs.
             self._mark_dirty(tx, ((app["id"], tx.get(ACCOUNTS, key)["user"]) for key in tx.lookup(ACCOUNTS, "app", app["id"])))
         return updated
+
+    def mappings(self, app_name: str) -> list[dict]:
+        """The app's attribute mappings: target, expression, and when it is sent."""
+        self._read()
+        app = self.directory.app(app_name)
+        return [dict(m) for m in (app.get("mappings") or DEFAULT_SCIM_MAPPINGS)]
+
+    def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict]:
+        """Map a downstream attribute to an expression (``expr`` None: stop sending it); accounts are re-provisioned."""
+        if expr is not None:
+            compile_mapping(target, expr, on)  # refuse a bad one, with the column, before anything is written
+        with self._change() as tx:
+            app = self.directory.app(app_name, tx)
+            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
+            if app["kind"] != AppKind.SCIM:
+                raise InvalidInput("APP", f"{app_name} is a {app['kind']} app: it has no attributes to map")
+            before = [dict(m) for m in (app.get("mappings") or DEFAULT_SCIM_MAPPINGS)]
+            after = [m for m in before if m["target"] != target]
+            if expr is not None:
+                after.append({"target": target, "expr": expr, "on": on})
+            elif len(after) == len(before):
+                raise InvalidInput("TARGET", f"{app_name} does not map {target}")
+            if after == before:
+                return after
+            tx.put(APPS, app["id"], {**app, "mappings": after})
+            self._audit(tx, "app.map", app_name, {"target": target, "mapping": next((m for m in before if m["target"] == target), None)},
+                        {"target": target, "mapping": next((m for m in after if m["target"] == target), None)})
+            self._mark_dirty(tx, ((app["id"], tx.get(ACCOUNTS, k)["user"]) for k in tx.lookup(ACCOUNTS, "app", app["id"])))
+        return after
+
+    def preview_payload(self, app_name: str, login: str) -> dict:
+        """Exactly what would be sent to the app for this user (the SCIM resource on create)."""
+        from provtui.connectors.scim import to_resource
+
+        self._read()
+        app = self.directory.app(app_name)
+        user_id = self.directory.user_id(login)
+        desired = self.directory.desired(app["id"], user_id)
+        return {"app": app_name, "user": login, "entitled": desired.active, "attributes": desired.attributes,
+                "create_only": sorted(desired.create_only), "payload": to_resource(desired.attributes, active=desired.active)}
 
     def resume_app(self, name: str) -> dict:
         """Lift an app's quarantine; its queued work runs again."""
@@ -617,10 +692,20 @@ class Service:
             "queued": self.store.get(DIRTY, key) is not None,
         }
 
-    def list_users(self, search: str = "", *, state: str | None = None, offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+    def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
+                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+        """(matches, one page of summaries); ``where``: a condition in the rules' expression language."""
         self._read()
-        total, users = self.directory.search_users(search, state=state, offset=offset, limit=limit)
-        return total, [user_summary(u) for u in users]
+        if where is None:
+            total, users = self.directory.search_users(search, state=state, offset=offset, limit=limit)
+            return total, [user_summary(u) for u in users]
+        condition = self.rules().compiled(where, field="--where")
+        _, candidates = self.directory.search_users(search, state=state, limit=None)
+        groups = self.rules()._group_names_by_user()
+        population = Population([{"user": u["profile"]} for u in candidates], [groups.get(u["id"], ()) for u in candidates])
+        users = [u for u, hit in zip(candidates, condition.evaluate_all(population)) if hit is True]
+        end = None if limit is None else offset + limit
+        return len(users), [user_summary(u) for u in users[offset:end]]
 
     def list_groups(self) -> list[dict]:
         self._read()
@@ -728,6 +813,7 @@ def _app_config(app: dict) -> dict:
 
 
 CONFIG_KEYS = {
+    "safeguard.threshold": float,
     "smtp.host": str, "smtp.port": int, "smtp.from": str, "smtp.user": str, "smtp.password-env": str, "smtp.starttls": bool,
 }
 
@@ -739,6 +825,10 @@ def validate_config(key: str, value: str) -> dict:
     try:
         if kind is int:
             parsed: Any = int(value)
+        elif kind is float:
+            parsed = float(value)
+            if not 0 <= parsed <= 1:
+                raise ValueError(value)
         elif kind is bool:
             if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
                 raise ValueError(value)

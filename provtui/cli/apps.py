@@ -57,6 +57,30 @@ def cmd_resume(args, service) -> int:
     return emit(args, status, text=f"{args.app} resumed: {status['queued']} queued")
 
 
+def cmd_map(args, service) -> int:
+    mappings = service.set_mapping(args.app, args.target, args.expr, args.on)
+    return emit(args, mappings, text=f"{args.app}: {args.target} <- {args.expr} ({args.on})")
+
+
+def cmd_unmap(args, service) -> int:
+    mappings = service.set_mapping(args.app, args.target, None)
+    return emit(args, mappings, text=f"{args.app}: {args.target} is no longer sent")
+
+
+def cmd_mappings(args, service) -> int:
+    return emit(args, service.mappings(args.app), ["target", "expr", "on"])
+
+
+def cmd_preview(args, service) -> int:
+    preview = service.preview_payload(args.app, args.login)
+    if args.json:
+        return emit(args, preview["payload"])
+    import json
+
+    print(json.dumps(preview["payload"], indent=2, ensure_ascii=False))
+    return 0
+
+
 def _positive_float(text: str) -> float:
     try:
         return float(text)
@@ -98,3 +122,15 @@ def register(cli) -> None:
     p.add_argument("app", nargs="?")
     p = command(app, "resume", cmd_resume, "lift an app's quarantine")
     p.add_argument("app")
+    p = command(app, "map", cmd_map, "map a downstream attribute to an expression")
+    p.add_argument("app")
+    p.add_argument("target", metavar="TARGET", help='a SCIM path: title, name.givenName, emails[type eq "work"].value, urn:...:department')
+    p.add_argument("expr", metavar="EXPR", help='e.g. user.firstName + " " + user.lastName')
+    p.add_argument("--on", choices=["create", "always"], default="always", help="send it only on create, or always")
+    p = command(app, "unmap", cmd_unmap, "stop sending a downstream attribute")
+    p.add_argument("app")
+    p.add_argument("target", metavar="TARGET")
+    command(app, "mappings", cmd_mappings, "the app's attribute mappings").add_argument("app")
+    p = command(app, "preview", cmd_preview, "the payload that would be sent for a user")
+    p.add_argument("app")
+    p.add_argument("login")

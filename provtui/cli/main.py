@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from provtui.cli import admins, apps, audit, groups, ops, reports, sources, users
+from provtui.cli import admins, apps, audit, groups, ops, reports, rules, sources, users
 from provtui.cli.output import EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE
 from provtui.domain.errors import ProvtuiError
 from provtui.store import StoreError
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="share the store with this Unix group (files 0660)")
     p.set_defaults(needs_service=False)
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(needs_service=False)
-    for module in (users, groups, apps, sources, ops, audit, reports, admins):
+    for module in (users, groups, rules, apps, sources, ops, audit, reports, admins):
         module.register(cli)
     return parser
 

@@ -46,7 +46,7 @@ def cmd_show(args, service) -> int:
 
 
 def cmd_list(args, service) -> int:
-    _, users = service.list_users(args.search or "", state=args.state)
+    _, users = service.list_users(args.search or "", state=args.state, where=args.where)
     return emit(args, users, ["login", "state", "displayName", "email", "department"])
 
 
@@ -104,6 +104,7 @@ def register(cli) -> None:
     p = command(user, "list", cmd_list, "list users")
     p.add_argument("--search", help="login, name or email contains this")
     p.add_argument("--state", choices=STATES)
+    p.add_argument("--where", metavar="EXPR", help='a condition, e.g. user.department == "Sales"')
     p = command(user, "password", cmd_password, "set a password in the apps that sync passwords (prompted, or from stdin)")
     p.add_argument("login")
     p.add_argument("--random", action="store_true", help="give each app its own random 16-character password")

@@ -1,35 +1,81 @@
 """Attribute mappings: a user's profile as the flat attributes an app receives.
 
-Targets are SCIM attribute paths; the SCIM connector nests them.  Issue #4 turns
-sources into expressions; until then a source is a profile attribute name.
+Each downstream attribute (a SCIM path, nested by the connector) gets an
+expression in the rules' language over ``user`` (and ``assignment``, the values
+an assignment carries) and a policy: sent ``always``, or only on ``create``.
+The defaults reproduce the first release's fixed mapping.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from functools import cache
+from dataclasses import dataclass
 from typing import Any
+
+from provtui.domain.errors import InvalidInput
+from provtui.domain.expressions import MAPPING_FUNCTIONS, MAPPING_ROOTS, CompiledExpression, compile_expression
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 WORK_EMAIL = 'emails[type eq "work"].value'
+ALWAYS, ON_CREATE = "always", "create"
+RESERVED_TARGETS = {"externalId": "provtui's user id: it links the account to the user", "active": "it follows the lifecycle",
+                    "password": "passwords are set with `provtui user password`", "id": "the app assigns it"}
+_TARGET = re.compile(r'^(urn:[A-Za-z0-9:._-]+:)?[A-Za-z][A-Za-z0-9_]*(\[[A-Za-z]+ eq "[^"\\]*"\])?(\.[A-Za-z][A-Za-z0-9_]*)?$')
 
-DEFAULT_SCIM_MAPPING: tuple[tuple[str, str], ...] = (
-    ("userName", "login"),
-    ("name.givenName", "firstName"),
-    ("name.familyName", "lastName"),
-    (WORK_EMAIL, "email"),
-    ("displayName", "displayName"),
-    ("title", "title"),
-    (f"{ENTERPRISE}:department", "department"),
+DEFAULT_SCIM_MAPPINGS: tuple[dict, ...] = (
+    {"target": "userName", "expr": "user.login", "on": ALWAYS},
+    {"target": "name.givenName", "expr": "user.firstName", "on": ALWAYS},
+    {"target": "name.familyName", "expr": "user.lastName", "on": ALWAYS},
+    {"target": WORK_EMAIL, "expr": "user.email", "on": ALWAYS},
+    {"target": "displayName", "expr": "user.displayName", "on": ALWAYS},
+    {"target": "title", "expr": "user.title", "on": ALWAYS},
+    {"target": f"{ENTERPRISE}:department", "expr": "user.department", "on": ALWAYS},
 )
 
 
-def map_attributes(user_id: str, profile: dict[str, Any], mapping=DEFAULT_SCIM_MAPPING) -> dict[str, Any]:
-    """The downstream attributes for a user; externalId is always provtui's user id."""
+@dataclass(frozen=True)
+class CompiledMapping:
+    target: str
+    expression: CompiledExpression
+    on: str
+
+
+def compile_mapping(target: str, expr: str, on: str = ALWAYS) -> CompiledMapping:
+    """Check a mapping (target path, expression, policy); raises InvalidInput naming what is wrong."""
+    if target in RESERVED_TARGETS:
+        raise InvalidInput("TARGET", f"{target} cannot be mapped: {RESERVED_TARGETS[target]}")
+    if not _TARGET.match(target):
+        raise InvalidInput("TARGET", f"{target!r} is not a SCIM attribute path (e.g. title, name.givenName, "
+                                     f'emails[type eq "work"].value, {ENTERPRISE}:department)')
+    if on not in (ALWAYS, ON_CREATE):
+        raise InvalidInput("--on", "is create or always")
+    return CompiledMapping(target, compile_expression(expr, roots=MAPPING_ROOTS, functions=MAPPING_FUNCTIONS, field="EXPR"), on)
+
+
+@cache
+def default_mappings() -> list[CompiledMapping]:
+    return [compile_mapping(m["target"], m["expr"], m["on"]) for m in DEFAULT_SCIM_MAPPINGS]
+
+
+def map_attributes(user_id: str, profile: Mapping[str, Any], mappings: list[CompiledMapping] | None = None,
+                   assignment: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The downstream attributes for a user (default mappings unless given); externalId is always provtui's user id."""
+    if mappings is None:
+        mappings = default_mappings()
+    scope = {"user": profile, "assignment": assignment or {}}
     attributes: dict[str, Any] = {"externalId": user_id}
-    for target, source in mapping:
-        attributes[target] = profile.get(source)
+    for mapping in mappings:
+        value = mapping.expression(scope)
+        attributes[mapping.target] = None if value == "" else value
     return attributes
 
 
-def changed_attributes(desired: dict[str, Any], known: dict[str, Any]) -> dict[str, Any]:
-    """Attributes whose desired value differs from the last one sent (None = remove)."""
-    return {k: v for k, v in desired.items() if known.get(k) != v}
+def create_only(mappings: list[CompiledMapping]) -> frozenset[str]:
+    return frozenset(m.target for m in mappings if m.on == ON_CREATE)
+
+
+def changed_attributes(desired: dict[str, Any], known: dict[str, Any], ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Attributes whose desired value differs from the last one sent (None = remove); ``ignore``: create-only ones."""
+    return {k: v for k, v in desired.items() if k not in ignore and known.get(k) != v}

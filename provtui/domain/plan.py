@@ -28,6 +28,7 @@ class Action(StrEnum):
 class DesiredAccount:
     active: bool  # False: if an account exists it must be deactivated
     attributes: dict[str, Any]
+    create_only: frozenset[str] = frozenset()  # attributes sent when the account is created, never updated
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,10 @@ class AccountChange:
     active: bool
 
 
-def desired_account(user_state: str | None, paths: list[str], attributes: dict[str, Any]) -> DesiredAccount:
+def desired_account(user_state: str | None, paths: list[str], attributes: dict[str, Any],
+                    create_only: frozenset[str] = frozenset()) -> DesiredAccount:
     """Entitled and active: an active account.  Anything else: none, or a deactivated one."""
-    return DesiredAccount(active=user_state is not None and is_entitled(user_state, paths), attributes=attributes)
+    return DesiredAccount(user_state is not None and is_entitled(user_state, paths), attributes, create_only)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def plan_account(desired: DesiredAccount, known: KnownAccount | None,
         if now is not None and policy.due(known, now):
             return AccountChange(Action.DELETE, {}, False)
         return None
-    changed = changed_attributes(desired.attributes, known.attributes)
+    changed = changed_attributes(desired.attributes, known.attributes, desired.create_only)
     if not known.active:
         return AccountChange(Action.REACTIVATE, changed, True)
     if changed:

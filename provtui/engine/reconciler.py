@@ -43,6 +43,7 @@ from provtui.directory import (
     group_key,
 )
 from provtui.domain.apps import AppKind
+from provtui.domain.errors import InvalidInput
 from provtui.domain.group_push import GroupAction, GroupChange, KnownGroup, plan_group
 from provtui.domain.plan import AccountChange, Action, DeletionPolicy, KnownAccount, plan_account
 from provtui.engine.limits import AppLimits
@@ -339,7 +340,14 @@ class Reconciler:
         with self.guard:
             account = self.store.get(ACCOUNTS, key)
             user = self.store.get(USERS, user_id)
-            desired = self.directory.desired(app_id, user_id)
+            try:
+                desired = self.directory.desired(app_id, user_id)
+            except InvalidInput as error:  # a mapping fails on this user's data: nothing to send until fixed
+                base = {**(account or _blank_account(app_id, user_id)), "state": "failed", "last_error": str(error),
+                        "last_sync": utc_now_iso()}
+                failure = {"app": app["name"], "user": user["login"] if user else user_id, "action": "map",
+                           "status": None, "error": str(error), "attempts": 0}
+                return _Outcome(key, token, [(ACCOUNTS, key, base)], failure=failure)
         if app["kind"] == AppKind.MANUAL:
             return self._manual(item, app, account, desired)
         known = KnownAccount.from_doc(account)

@@ -1,0 +1,393 @@
+"""Group rules through the service: edit, preview, hold, apply, and keep memberships current.
+
+A rule's memberships are marked ``rule:<id>`` beside manual ones and cannot be
+removed by hand.  Editing or (de)activating a rule is one transaction: the new
+memberships, the audit events and the provisioning they imply.  Before that, the
+preview says who joins and leaves and which app access each gains or loses; a
+change taking access from more than the safeguard's share of an app's entitled
+users is held until confirmed.  Profile and membership changes re-evaluate only
+the rules that read what changed, in one batch per transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from provtui.clock import utc_now_iso
+from provtui.directory import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key
+from provtui.domain.errors import HeldForConfirmation, InvalidInput
+from provtui.domain.expressions import CompiledExpression, Population, compile_expression
+from provtui.domain.lifecycle import State
+from provtui.domain.roles import Action, Scope
+from provtui.domain.rules import (
+    AccessChange,
+    RulePreview,
+    RuleState,
+    access_delta,
+    entitled_apps,
+    matches,
+    membership_diff,
+    rule_via,
+    safeguard_breaches,
+)
+from provtui.ids import new_id
+from provtui.store import Transaction
+
+if TYPE_CHECKING:
+    from provtui.service import Service
+
+DEFAULT_THRESHOLD = 0.2
+MAX_CHAIN = 5  # rules feeding rules (isMemberOfGroupName): rounds before we stop following
+
+
+@dataclass
+class UserChange:
+    """What changed about a user in this transaction: which rules must look again."""
+
+    attributes: set[str] | None = None  # None: everything (a new user)
+    groups: set[str] | None = None  # group names joined or left
+
+
+class GroupRules:
+    _compiled: dict[str, CompiledExpression] = {}  # expression text -> compiled, shared: compiling is the slow part
+
+    def __init__(self, service: Service):
+        self.service = service
+        self.store = service.store
+
+    # -- compiling -------------------------------------------------------------------
+
+    def compiled(self, text: str, field: str = "--expr") -> CompiledExpression:
+        expression = self._compiled.get(text)
+        if expression is None:
+            expression = compile_expression(text, kind="boolean", field=field)
+            if len(self._compiled) > 1000:
+                self._compiled.clear()
+            self._compiled[text] = expression
+        return expression
+
+    # -- editing -----------------------------------------------------------------------
+
+    def create(self, name: str, *, groups: list[str], expr: str, exclude: list[str]) -> dict:
+        from provtui.service import _validate_name
+
+        name = _validate_name("NAME", name)
+        self.compiled(expr)
+        with self.service._change() as tx:
+            group_ids = self._group_ids(tx, groups)
+            self._authorise(tx, group_ids)
+            if tx.lookup(RULES, "name", name):
+                raise InvalidInput("NAME", f"a rule named {name!r} already exists")
+            rule = {"id": new_id(), "name": name, "expr": expr, "groups": group_ids,
+                    "exclude": self._user_ids(tx, exclude), "state": RuleState.INACTIVE.value, "created": utc_now_iso()}
+            tx.put(RULES, rule["id"], rule)
+            self.service._audit(tx, "rule.create", name, None, self._rule_config(tx, rule))
+        return self.view(rule)
+
+    def change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None, exclude: list[str] | None = None,
+               state: RuleState | None = None, confirm: bool = False) -> dict:
+        """Edit or (de)activate a rule; its memberships follow in the same transaction, unless held."""
+        if expr is not None:
+            self.compiled(expr)
+        held: HeldForConfirmation | None = None
+        with self.service._change() as tx:
+            rule = self._rule(tx, name)
+            updated = dict(rule)
+            if expr is not None:
+                updated["expr"] = expr
+            if groups:
+                updated["groups"] = self._group_ids(tx, groups)
+            if exclude is not None:
+                updated["exclude"] = self._user_ids(tx, exclude)
+            if state is not None:
+                updated["state"] = state.value
+            self._authorise(tx, set(rule["groups"]) | set(updated["groups"]))
+            preview, diff = self._plan(tx, rule, updated)
+            breaches = self._breaches(tx, preview) if preview.losses else []
+            if breaches and not confirm:
+                held = self._hold(tx, rule, updated, preview, breaches)
+            else:
+                self._apply(tx, rule, updated, diff)
+        if held is not None:
+            raise held
+        return {"rule": self.view(updated), "preview": self.preview_view(preview)}
+
+    def delete(self, name: str) -> None:
+        with self.service._change() as tx:
+            rule = self._rule(tx, name)
+            self._authorise(tx, set(rule["groups"]))
+            _, diff = self._plan(tx, rule, None)
+            self._apply(tx, rule, None, diff)
+
+    def preview(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
+                exclude: list[str] | None = None, state: RuleState | None = None) -> dict:
+        """Who would join and leave, and what access they would gain and lose (nothing is written)."""
+        self.service._read()
+        if expr is not None:
+            self.compiled(expr)
+        tx = Transaction(self.store)  # read-only view: nothing is committed
+        rule = self._rule(tx, name)
+        updated = {**rule, **({"expr": expr} if expr is not None else {}),
+                   **({"groups": self._group_ids(tx, groups)} if groups else {}),
+                   **({"exclude": self._user_ids(tx, exclude)} if exclude is not None else {})}
+        if state is not None:
+            updated["state"] = state.value
+        elif rule["state"] == RuleState.INACTIVE:
+            updated["state"] = RuleState.ACTIVE.value  # previewing an inactive rule: what activating it does
+        preview, _ = self._plan(tx, rule, updated)
+        return self.preview_view(preview)
+
+    def list(self) -> list[dict]:
+        self.service._read()
+        return [self.view(r) for r in sorted(self.store.all(RULES).values(), key=lambda r: r["name"])]
+
+    # -- held changes ------------------------------------------------------------------
+
+    def _hold(self, tx: Transaction, rule: dict, updated: dict, preview: RulePreview, breaches) -> HeldForConfirmation:
+        app_names = {b.app: self.store.get(APPS, b.app)["name"] for b in breaches}
+        counts = "; ".join(f"{app_names[b.app]}: {b.losing} of {b.entitled} entitled users would lose access" for b in breaches)
+        change = {k: updated[k] for k in ("expr", "groups", "exclude", "state") if updated[k] != rule[k]}
+        summary = {"joins": len(preview.joins), "leaves": len(preview.leaves), "gains": len(preview.gains),
+                   "losses": len(preview.losses),
+                   "breaches": [{"app": app_names[b.app], "losing": b.losing, "entitled": b.entitled} for b in breaches]}
+        held = {"id": new_id()[:8], "kind": "rule", "rule": rule["id"], "name": rule["name"], "change": change,
+                "summary": summary, "state": "held", "created": utc_now_iso(), "by": self.service.actor}
+        tx.put(HELD, held["id"], held)
+        self.service._audit(tx, "rule.held", rule["name"], None, {"held": held["id"], **summary})
+        return HeldForConfirmation(
+            f"held ({held['id']}): rule {rule['name']} would take access away from more than "
+            f"{self._threshold(tx):.0%} of an app's users — {counts}; confirm with --confirm or `provtui held approve {held['id']}`",
+            {"held": held["id"], **summary})
+
+    def decide(self, held_id: str, approve: bool) -> dict:
+        """Approve (apply now, as it is now) or reject a held rule change."""
+        with self.service._change(Action.APPROVE) as tx:
+            held = tx.get(HELD, held_id)
+            if held is None or held["state"] != "held":
+                raise InvalidInput("ID", f"no held change {held_id!r}")
+            tx.put(HELD, held_id, {**held, "state": "approved" if approve else "rejected", "decided_by": self.service.actor,
+                                   "decided": utc_now_iso()})
+            self.service._audit(tx, "held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
+        if approve:
+            rule = self.store.get(RULES, held["rule"])
+            if rule is None:
+                raise InvalidInput("ID", f"the rule of {held_id} was deleted since")
+            change = held["change"]
+            groups = [self.store.get(GROUPS, g)["name"] for g in change["groups"]] if "groups" in change else None
+            excluded = [self.store.get(USERS, u)["login"] for u in change["exclude"]] if "exclude" in change else None
+            return self.change(rule["name"], expr=change.get("expr"), groups=groups, exclude=excluded,
+                               state=RuleState(change["state"]) if "state" in change else None, confirm=True)
+        return {"held": held_id, "state": "rejected"}
+
+    def held(self) -> list[dict]:
+        self.service._read()
+        return sorted(self.store.all(HELD).values(), key=lambda h: h["created"])
+
+    # -- planning and applying -----------------------------------------------------------
+
+    def _plan(self, tx: Transaction, before: dict, after: dict | None) -> tuple[RulePreview, tuple[set, set]]:
+        """The preview and the (group, user) memberships to add and remove."""
+        via = rule_via(before["id"])
+        current = {(m["group"], m["user"]) for m in self.store.all(MEMBERS).values() if m["via"] == via}
+        wanted: set[tuple[str, str]] = set()
+        if after is not None and after["state"] == RuleState.ACTIVE:
+            for user_id in self._matching_users(tx, after):
+                wanted.update((gid, user_id) for gid in after["groups"])
+        add, remove = wanted - current, current - wanted
+        preview = RulePreview()
+        preview.joins, preview.leaves = membership_diff({u for _, u in current}, {u for _, u in wanted})
+        affected = {u for _, u in add | remove}
+        if affected:
+            group_apps = self._group_apps()
+            for user_id in sorted(affected):
+                user = tx.get(USERS, user_id)
+                groups_before = self._groups_of(tx, user_id)
+                groups_after = (groups_before - {g for g, u in remove if u == user_id}) | {g for g, u in add if u == user_id}
+                gained, lost = access_delta(user["state"], self._direct_apps(tx, user_id), groups_before, groups_after, group_apps)
+                preview.gains += [AccessChange(user_id, a) for a in sorted(gained)]
+                preview.losses += [AccessChange(user_id, a) for a in sorted(lost)]
+        return preview, (add, remove)
+
+    def _matching_users(self, tx: Transaction, rule: dict) -> list[str]:
+        users = [u for u in self.store.all(USERS).values() if u["state"] != State.DELETED]
+        names = self._group_names_by_user()
+        population = Population([{"user": u["profile"]} for u in users], [names.get(u["id"], ()) for u in users])
+        results = self.compiled(rule["expr"]).evaluate_all(population)
+        excluded = set(rule["exclude"])
+        return [u["id"] for u, result in zip(users, results) if matches(result, u["id"], excluded, u["state"])]
+
+    def _apply(self, tx: Transaction, before: dict, after: dict | None, diff: tuple[set, set]) -> None:
+        add, remove = diff
+        via = rule_via(before["id"])
+        touched = {u for _, u in add | remove}
+        before_apps = {u: self.service.directory.apps_touching(u, tx) for u in touched}
+        changed_groups: dict[str, set[str]] = {}
+        for gid, user_id in add:
+            tx.put(MEMBERS, member_key(gid, user_id, via), {"group": gid, "user": user_id, "via": via})
+            changed_groups.setdefault(user_id, set()).add(gid)
+        for gid, user_id in remove:
+            tx.delete(MEMBERS, member_key(gid, user_id, via))
+            changed_groups.setdefault(user_id, set()).add(gid)
+        if after is None:
+            tx.delete(RULES, before["id"])
+            self.service._audit(tx, "rule.delete", before["name"], self._rule_config(tx, before), None)
+        else:
+            tx.put(RULES, after["id"], {**after, "updated": utc_now_iso()})
+            self.service._audit(tx, "rule.update", after["name"], self._rule_config(tx, before), self._rule_config(tx, after))
+        if add or remove:
+            self.service._audit(tx, "rule.membership", before["name"], None,
+                                {"joined": len({u for _, u in add}), "left": len({u for _, u in remove})})
+        for user_id in touched:
+            self.service._mark_user(tx, user_id, before_apps[user_id])
+        for gid in {g for g, _ in add | remove}:
+            self.service._mark_groups(tx, gid)
+        for user_id, gids in changed_groups.items():  # rules that read these groups look again
+            names = {tx.get(GROUPS, g)["name"] for g in gids if tx.get(GROUPS, g)}
+            self.service.note_user_change(tx, user_id, groups=names)
+
+    # -- keeping memberships current -----------------------------------------------------
+
+    def reevaluate(self, tx: Transaction, changes: dict[str, UserChange]) -> dict[str, set[str]]:
+        """Re-run the active rules that read what changed, for these users; returns user -> groups changed."""
+        rules = [r for r in self.store.all(RULES).values() if r["state"] == RuleState.ACTIVE]
+        if not rules:
+            return {}
+        changed_groups: dict[str, set[str]] = {}
+        pending = dict(changes)
+        for _ in range(MAX_CHAIN):
+            by_rule: dict[str, list[str]] = {}
+            for rule in rules:
+                expression = self.compiled(rule["expr"])
+                attributes = {attr for root, attr in expression.attributes_read if root == "user"}
+                for user_id, change in pending.items():
+                    if change.attributes is None or attributes & change.attributes or expression.groups_read & (change.groups or set()):
+                        by_rule.setdefault(rule["id"], []).append(user_id)
+            if not by_rule:
+                break
+            next_round: dict[str, UserChange] = {}
+            for rule in rules:
+                user_ids = by_rule.get(rule["id"])
+                if not user_ids:
+                    continue
+                users = [tx.get(USERS, u) for u in user_ids]
+                population = Population([{"user": u["profile"]} for u in users],
+                                        [self._group_names(tx, u["id"]) for u in users])
+                results = self.compiled(rule["expr"]).evaluate_all(population)
+                via = rule_via(rule["id"])
+                for user, result in zip(users, results):
+                    want = matches(result, user["id"], rule["exclude"], user["state"])
+                    for gid in rule["groups"]:
+                        key = member_key(gid, user["id"], via)
+                        if (tx.get(MEMBERS, key) is not None) == want:
+                            continue
+                        if want:
+                            tx.put(MEMBERS, key, {"group": gid, "user": user["id"], "via": via})
+                        else:
+                            tx.delete(MEMBERS, key)
+                        name = tx.get(GROUPS, gid)["name"]
+                        changed_groups.setdefault(user["id"], set()).add(gid)
+                        next_round.setdefault(user["id"], UserChange(attributes=set(), groups=set())).groups.add(name)
+            if not next_round:
+                break
+            pending = next_round
+        return changed_groups
+
+    # -- reading helpers ---------------------------------------------------------------
+
+    def _rule(self, tx: Transaction, name: str) -> dict:
+        ids = tx.lookup(RULES, "name", name)
+        if not ids:
+            raise InvalidInput("NAME", f"no rule named {name!r}")
+        return tx.get(RULES, next(iter(ids)))
+
+    def _group_ids(self, tx: Transaction, names: Iterable[str]) -> list[str]:
+        ids = []
+        for name in names:
+            group = self.service.directory.group(name, tx)
+            if group.get("kind", "provtui") != "provtui":
+                raise InvalidInput("--group", f"{name} is a {group['kind']} group: a rule targets provtui's own groups")
+            ids.append(group["id"])
+        if not ids:
+            raise InvalidInput("--group", "a rule needs at least one target group")
+        return sorted(set(ids))
+
+    def _user_ids(self, tx: Transaction, logins: Iterable[str]) -> list[str]:
+        return sorted({self.service.directory.user_id(login, tx) for login in logins})
+
+    def _authorise(self, tx: Transaction, group_ids: Iterable[str]) -> None:
+        self.service._authorise(tx, Action.MANAGE_RULES, Scope(groups=frozenset(group_ids)))
+
+    def _groups_of(self, tx: Transaction, user_id: str) -> set[str]:
+        return set(self.service.directory.groups_of(user_id, tx))
+
+    def _group_names(self, tx: Transaction, user_id: str) -> frozenset[str]:
+        return frozenset(self.service.directory.groups_of(user_id, tx).values())
+
+    def _group_names_by_user(self) -> dict[str, set[str]]:
+        names: dict[str, set[str]] = {}
+        groups = self.store.all(GROUPS)
+        for member in self.store.all(MEMBERS).values():
+            group = groups.get(member["group"])
+            if group is not None:
+                names.setdefault(member["user"], set()).add(group["name"])
+        return names
+
+    def _group_apps(self) -> dict[str, set[str]]:
+        apps: dict[str, set[str]] = {}
+        for assignment in self.store.all(ASSIGNMENTS).values():
+            kind, _, ident = assignment["subject"].partition(":")
+            if kind == "group":
+                apps.setdefault(ident, set()).add(assignment["app"])
+        return apps
+
+    def _direct_apps(self, tx: Transaction, user_id: str) -> set[str]:
+        return self.service.directory.apps_assigned_to(f"user:{user_id}", tx)
+
+    def _threshold(self, tx: Transaction) -> float:
+        entry = tx.get(CONFIG, "safeguard.threshold")
+        return float(entry["value"]) if entry else DEFAULT_THRESHOLD
+
+    def _breaches(self, tx: Transaction, preview: RulePreview):
+        group_apps = self._group_apps()
+        names = {}
+        for member in self.store.all(MEMBERS).values():
+            names.setdefault(member["user"], set()).add(member["group"])
+        direct: dict[str, set[str]] = {}
+        for assignment in self.store.all(ASSIGNMENTS).values():
+            kind, _, ident = assignment["subject"].partition(":")
+            if kind == "user":
+                direct.setdefault(ident, set()).add(assignment["app"])
+        entitled: dict[str, int] = {}
+        for user in self.store.all(USERS).values():
+            for app in entitled_apps(user["state"], direct.get(user["id"], ()), names.get(user["id"], ()), group_apps):
+                entitled[app] = entitled.get(app, 0) + 1
+        return safeguard_breaches(preview.losses, entitled, self._threshold(tx))
+
+    # -- views -------------------------------------------------------------------------
+
+    def _rule_config(self, tx: Transaction, rule: dict) -> dict:
+        return {"expr": rule["expr"], "state": rule["state"],
+                "groups": sorted(tx.get(GROUPS, g)["name"] for g in rule["groups"] if tx.get(GROUPS, g)),
+                "exclude": sorted(tx.get(USERS, u)["login"] for u in rule["exclude"] if tx.get(USERS, u))}
+
+    def view(self, rule: dict) -> dict:
+        config = self._rule_config(Transaction(self.store), rule)
+        members = sum(1 for m in self.store.all(MEMBERS).values() if m["via"] == rule_via(rule["id"]))
+        return {"name": rule["name"], **config, "members": members}
+
+    def preview_view(self, preview: RulePreview) -> dict[str, Any]:
+        def login(user_id: str) -> str:
+            user = self.store.get(USERS, user_id)
+            return user["login"] if user else user_id
+
+        def app(app_id: str) -> str:
+            return self.store.get(APPS, app_id)["name"]
+
+        def changes(items: list[AccessChange]) -> list[dict]:
+            return sorted(({"user": login(c.user), "app": app(c.app)} for c in items), key=lambda c: (c["user"], c["app"]))
+
+        return {"joins": sorted(login(u) for u in preview.joins), "leaves": sorted(login(u) for u in preview.leaves),
+                "gains": changes(preview.gains), "losses": changes(preview.losses)}
+

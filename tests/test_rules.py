@@ -1,0 +1,162 @@
+"""Group rules: memberships by expression, previews, the safeguard, and re-evaluation on change."""
+
+import json
+
+import pytest
+
+from provtui.cli.main import main
+from provtui.domain.errors import HeldForConfirmation, InvalidInput
+from provtui.domain.expressions import ExpressionError
+from provtui.domain.rules import RuleState
+from provtui.service import Service
+
+
+@pytest.fixture
+def org(tmp_path):
+    service = Service.init(tmp_path / "store", actor="admin")
+    people = [("ada", "Engineering", "VP Engineering"), ("bob", "Sales", "Account Executive"), ("cy", "Sales", "VP Sales"),
+              ("dee", "Engineering", "Engineer"), ("eve", "Support", "Agent")]
+    for login, department, title in people:
+        service.create_user(login, f"{login}@example.com", login.title(), "T", {"department": department, "title": title}, activate=True)
+    for group in ("sales", "eng", "vps"):
+        service.create_group(group)
+    service.create_app("CRM", scim_url="http://127.0.0.1:9/v2", token_env="T")
+    service.assign("CRM", group="sales")
+    return service
+
+
+def groups_of(service, login):
+    return service.user_view(login)["groups"]
+
+
+def test_a_rule_is_inactive_until_activated_and_preview_shows_the_consequences(org):
+    rules = org.rules()
+    rule = rules.create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
+    assert rule["state"] == "inactive" and rule["members"] == 0 and groups_of(org, "bob") == []
+    preview = rules.preview("sales-dept")
+    assert preview == {"joins": ["bob", "cy"], "leaves": [], "losses": [],
+                       "gains": [{"user": "bob", "app": "CRM"}, {"user": "cy", "app": "CRM"}]}
+    seq = org.store.seq
+    result = rules.change("sales-dept", state=RuleState.ACTIVE)
+    assert org.store.seq == seq + 1  # one transaction: memberships, audit and provisioning
+    assert result["preview"]["joins"] == ["bob", "cy"]
+    assert groups_of(org, "bob") == ["sales"] and groups_of(org, "ada") == []
+    crm = org.user_view("bob")["apps"][0]
+    assert crm["entitled"] and crm["via"] == ["group:sales"] and crm["account"]["queued"]
+
+
+def test_rule_memberships_cannot_be_removed_by_hand_and_coexist_with_manual_ones(org):
+    org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
+    org.rules().change("sales-dept", state=RuleState.ACTIVE)
+    with pytest.raises(InvalidInput, match="rule:"):
+        org.remove_members("sales", ["bob"])
+    org.add_members("sales", ["bob"])  # manual too: now two paths
+    org.rules().change("sales-dept", state=RuleState.INACTIVE, confirm=True)
+    assert groups_of(org, "bob") == ["sales"]  # the manual membership remains
+    assert groups_of(org, "cy") == []
+
+
+def test_profile_changes_reevaluate_only_rules_that_read_them(org, monkeypatch):
+    import provtui.group_rules as group_rules
+
+    org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
+    org.rules().create("vps", groups=["vps"], expr='String.startsWith(user.title, "VP")', exclude=[])
+    org.rules().change("sales-dept", state=RuleState.ACTIVE)
+    org.rules().change("vps", state=RuleState.ACTIVE)
+    assert groups_of(org, "cy") == ["sales", "vps"]
+    built = []
+
+    class Counting(group_rules.Population):
+        def __init__(self, scopes, groups=None):
+            built.append(len(scopes))
+            super().__init__(scopes, groups)
+
+    monkeypatch.setattr(group_rules, "Population", Counting)
+    org.update_user("dee", {"department": "Sales"})  # only the department rule reads this
+    assert built == [1] and groups_of(org, "dee") == ["sales"]
+    built.clear()
+    org.update_user("dee", {"location": "Berlin"})  # no rule reads it: nothing evaluated
+    assert built == []
+    org.update_user("cy", {"title": "Director"})
+    assert groups_of(org, "cy") == ["sales"]
+    assert org.user_view("dee")["apps"][0]["entitled"]  # joining sales by rule gave CRM
+
+
+def test_excluded_users_and_chained_rules(org):
+    org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=["bob"])
+    org.rules().create("sales-vps", groups=["vps"], expr='isMemberOfGroupName("sales") AND String.startsWith(user.title, "VP")', exclude=[])
+    org.rules().change("sales-vps", state=RuleState.ACTIVE)
+    assert groups_of(org, "cy") == []
+    org.rules().change("sales-dept", state=RuleState.ACTIVE)
+    assert groups_of(org, "bob") == []  # excluded
+    assert groups_of(org, "cy") == ["sales", "vps"]  # joined sales by one rule, then vps by the other
+    org.update_user("cy", {"department": "Support"})
+    assert groups_of(org, "cy") == []  # left sales, so left vps too
+
+
+def test_the_safeguard_holds_a_change_taking_access_from_too_many(org):
+    org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
+    org.rules().change("sales-dept", state=RuleState.ACTIVE)
+    seq = org.store.seq
+    with pytest.raises(HeldForConfirmation) as held:
+        org.rules().change("sales-dept", expr='user.department == "Nobody"')
+    assert "CRM: 2 of 2 entitled users would lose access" in str(held.value)
+    assert groups_of(org, "bob") == ["sales"]  # not applied...
+    [record] = org.rules().held()
+    assert record["state"] == "held" and record["summary"]["losses"] == 2 and org.store.seq == seq + 1  # ...but recorded
+    result = org.rules().decide(record["id"], approve=True)
+    assert result["preview"]["leaves"] == ["bob", "cy"] and groups_of(org, "bob") == []
+    assert org.rules().held()[0]["state"] == "approved"
+    org.set_config("safeguard.threshold", "1")
+    org.rules().change("sales-dept", expr='user.department == "Sales"')
+    org.rules().change("sales-dept", state=RuleState.INACTIVE)  # 100% loss, but the threshold now allows it
+
+
+def test_invalid_expressions_are_refused_with_the_column(org):
+    with pytest.raises(ExpressionError) as error:
+        org.rules().create("bad", groups=["sales"], expr='user.department == == "x"', exclude=[])
+    assert error.value.column == 20 and "^" in str(error.value)
+    with pytest.raises(InvalidInput, match="no rule named"):
+        org.rules().change("ghost", state=RuleState.ACTIVE)
+
+
+def test_user_list_where(org):
+    total, users = org.list_users(where='user.department == "Sales" OR String.startsWith(user.title, "VP")')
+    assert total == 3 and [u["login"] for u in users] == ["ada", "bob", "cy"]
+
+
+@pytest.fixture
+def cli(org, monkeypatch, capsys):
+    monkeypatch.setenv("PROVTUI_STORE", str(org.location))
+    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+
+    def run(*args):
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_cli_rules_contract(cli):
+    code, _, err = cli("rule", "create", "sales-dept", "--group", "sales", "--expr", 'user.department == == "Sales"')
+    assert code == 2 and "column 20" in err and "^" in err
+    assert cli("rule", "create", "sales-dept", "--group", "sales", "--expr", 'user.department == "Sales"')[0] == 0
+    code, out, _ = cli("rule", "preview", "sales-dept", "--json")
+    preview = json.loads(out)
+    assert code == 0 and set(preview) == {"joins", "leaves", "gains", "losses"} and preview["gains"][0] == {"user": "bob", "app": "CRM"}
+    assert cli("rule", "activate", "sales-dept")[0] == 0
+    code, out, err = cli("rule", "update", "sales-dept", "--expr", 'user.department == "Nobody"', "--json")
+    assert code == 3 and "2 of 2" in err and json.loads(out)["losses"] == 2
+    code, out, _ = cli("held", "--json")
+    [held] = json.loads(out)
+    assert cli("held", "reject", held["id"])[0] == 0
+    assert cli("rule", "update", "sales-dept", "--expr", 'user.department == "Nobody"', "--confirm")[0] == 0
+    code, out, _ = cli("rule", "list", "--json")
+    assert json.loads(out)[0]["members"] == 0 and json.loads(out)[0]["state"] == "active"
+    assert cli("rule", "deactivate", "sales-dept")[0] == 0
+    assert cli("rule", "delete", "sales-dept")[0] == 0
+    code, out, _ = cli("user", "list", "--where", 'user.department == "Engineering"', "--json")
+    assert [u["login"] for u in json.loads(out)] == ["ada", "dee"]
+    code, _, err = cli("user", "list", "--where", "user.")
+    assert code == 2 and "--where" in err
