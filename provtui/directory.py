@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from provtui.domain.entitlement import entitlement_paths
 from provtui.domain.errors import NotFound
 from provtui.domain.group_push import DesiredGroup
-from provtui.domain.mapping import DEFAULT_SCIM_MAPPINGS, CompiledMapping, compile_mapping, create_only, map_attributes
+from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
 from provtui.domain.users import normalise_login, search_text
 from provtui.store import Store
@@ -170,7 +170,7 @@ class Directory:
 
     def mappings(self, app: dict) -> list[CompiledMapping]:
         """The app's attribute mappings, compiled once per distinct set."""
-        specs = app.get("mappings") or DEFAULT_SCIM_MAPPINGS
+        specs = app.get("mappings") or default_mappings_for(app)
         key = tuple((m["target"], m["expr"], m["on"]) for m in specs)
         compiled = self._mappings.get(key)
         if compiled is None:

@@ -40,11 +40,11 @@ from provtui.directory import (
     member_key,
     user_subject,
 )
-from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind, Capability, validate_settings
+from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind, Capability, validate_ldap_target, validate_settings
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.expressions import Population
 from provtui.domain.lifecycle import State, transition
-from provtui.domain.mapping import ALWAYS, DEFAULT_SCIM_MAPPINGS, compile_mapping
+from provtui.domain.mapping import ALWAYS, compile_mapping, default_mappings_for
 from provtui.domain.passwords import validate_password
 from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed, parse_role, validate_grant
 from provtui.domain.users import validate_profile
@@ -369,16 +369,20 @@ class Service:
     # -- apps ------------------------------------------------------------------------
 
     def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
-                   notify: list[str] | None = None, **settings: Any) -> dict:
-        """Add an app; ``settings``: concurrency, rate, push_groups, sync_password, delete_after_days."""
+                   notify: list[str] | None = None, ldap: dict | None = None, **settings: Any) -> dict:
+        """Add a SCIM, LDAP/AD (``ldap``: validate_ldap_target's arguments) or manual app.
+
+        ``settings``: concurrency, rate, push_groups, sync_password, delete_after_days, licenses.
+        """
         name = _validate_name("name", name)
-        if manual == bool(scim_url):
-            raise InvalidInput("--scim-url", "give either --scim-url (with --token-env) or --manual")
+        if [bool(scim_url), manual, ldap is not None].count(True) != 1:
+            raise InvalidInput("--scim-url", "give one of --scim-url (with --token-env), --ldap-uri or --manual")
         if scim_url:
             _validate_scim(scim_url, token_env)
-        elif not notify:
+        elif manual and not notify:
             raise InvalidInput("--notify", "a manual app needs someone to notify of its tasks")
-        kind = AppKind.MANUAL if manual else AppKind.SCIM
+        target = validate_ldap_target(**ldap) if ldap is not None else None
+        kind = AppKind.MANUAL if manual else AppKind.LDAP if ldap is not None else AppKind.SCIM
         settings = validate_settings({**DEFAULT_SETTINGS, **settings})
         with self._change(Action.CREATE_APPS) as tx:
             if tx.lookup(APPS, "name", name):
@@ -388,6 +392,8 @@ class Service:
                 "notify": _validate_emails(notify or []), "capabilities": _capabilities(kind, settings),
                 "settings": settings, "created": utc_now_iso(),
             }
+            if target is not None:
+                app["ldap"] = target
             tx.put(APPS, app["id"], app)
             self._audit(tx, "app.create", name, None, _app_config(app))
         return app
@@ -419,7 +425,7 @@ class Service:
         """The app's attribute mappings: target, expression, and when it is sent."""
         self._read()
         app = self.directory.app(app_name)
-        return [dict(m) for m in (app.get("mappings") or DEFAULT_SCIM_MAPPINGS)]
+        return [dict(m) for m in (app.get("mappings") or default_mappings_for(app))]
 
     def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict]:
         """Map a downstream attribute to an expression (``expr`` None: stop sending it); accounts are re-provisioned."""
@@ -428,9 +434,9 @@ class Service:
         with self._change() as tx:
             app = self.directory.app(app_name, tx)
             self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
-            if app["kind"] != AppKind.SCIM:
-                raise InvalidInput("APP", f"{app_name} is a {app['kind']} app: it has no attributes to map")
-            before = [dict(m) for m in (app.get("mappings") or DEFAULT_SCIM_MAPPINGS)]
+            if app["kind"] == AppKind.MANUAL:
+                raise InvalidInput("APP", f"{app_name} is a manual app: it has no attributes to map")
+            before = [dict(m) for m in (app.get("mappings") or default_mappings_for(app))]
             after = [m for m in before if m["target"] != target]
             if expr is not None:
                 after.append({"target": target, "expr": expr, "on": on})
@@ -809,7 +815,7 @@ def _capabilities(kind: AppKind, settings: dict) -> list[str]:
 
 def _app_config(app: dict) -> dict:
     """What the audit trail records of an app: its configuration (the token's variable name, never a token)."""
-    return {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings")}
+    return {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}
 
 
 CONFIG_KEYS = {

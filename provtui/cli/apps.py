@@ -19,10 +19,23 @@ def _notify(args) -> list[str] | None:
     return [e.strip() for e in args.notify.split(",") if e.strip()]
 
 
+def _ldap(args) -> dict | None:
+    if not args.ldap_uri:
+        for option in ("bind_dn", "password_env", "base_dn", "rdn_attr", "disable_method"):
+            if getattr(args, option):
+                raise InvalidInput(f"--{option.replace('_', '-')}", "goes with --ldap-uri")
+        return None
+    missing = [f"--{o.replace('_', '-')}" for o in ("bind_dn", "password_env", "base_dn") if not getattr(args, o)]
+    if missing:
+        raise InvalidInput(missing[0], "is required with --ldap-uri")
+    return {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env, "base_dn": args.base_dn,
+            "flavor": args.flavor, "rdn_attr": args.rdn_attr, "disable_method": args.disable_method}
+
+
 def cmd_create(args, service) -> int:
     settings = {k: v for k, v in _settings(args).items() if v is not None}
     app = service.create_app(args.name, scim_url=args.scim_url, token_env=args.token_env, manual=args.manual,
-                             notify=_notify(args), **settings)
+                             notify=_notify(args), ldap=_ldap(args), **settings)
     return emit(args, app, text=f"created {app['kind']} app {app['name']}")
 
 
@@ -105,9 +118,16 @@ def _add_settings(p, *, update: bool) -> None:
 
 def register(cli) -> None:
     app, command = cli.noun("app", "applications"), cli.command
-    p = command(app, "create", cmd_create, "add a SCIM or manual app")
+    p = command(app, "create", cmd_create, "add a SCIM, LDAP/AD or manual app")
     p.add_argument("name")
     _add_settings(p, update=False)
+    p.add_argument("--ldap-uri", metavar="URI", help="an LDAP/AD directory as the downstream target")
+    p.add_argument("--bind-dn", metavar="DN")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable holding the bind password")
+    p.add_argument("--base-dn", metavar="DN", help="where the app's entries are created")
+    p.add_argument("--flavor", choices=["openldap", "ad"], default="openldap")
+    p.add_argument("--rdn-attr", metavar="ATTR", help="the naming attribute (default uid; cn for AD)")
+    p.add_argument("--disable-method", metavar="ou:DN|attr:NAME=VALUE", help="how OpenLDAP entries are disabled (AD: the ACCOUNTDISABLE bit)")
     p = command(app, "update", cmd_update, "change an app's connection or settings")
     p.add_argument("name")
     _add_settings(p, update=True)

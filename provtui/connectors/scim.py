@@ -279,6 +279,8 @@ def _excerpt(response: httpx.Response) -> str:
 class ScimConnector:
     """One downstream SCIM service provider, reached through one pooled httpx client."""
 
+    naming_attribute = "userName"  # the attribute a create conflicts on, and an existing account is found by
+
     def __init__(
         self,
         base_url: str,

@@ -10,6 +10,7 @@ from provtui.domain.errors import InvalidInput
 
 class AppKind(StrEnum):
     SCIM = "scim"
+    LDAP = "ldap"  # an LDAP or Active Directory directory as a downstream target
     MANUAL = "manual"
 
 
@@ -26,6 +27,7 @@ class Capability(StrEnum):
 
 DEFAULT_CAPABILITIES: dict[AppKind, tuple[Capability, ...]] = {
     AppKind.SCIM: (Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE, Capability.IMPORT),
+    AppKind.LDAP: (Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE),
     # A manual app has no API: its "calls" are tasks for an admin.
     AppKind.MANUAL: (Capability.CREATE, Capability.DEACTIVATE, Capability.REACTIVATE),
 }
@@ -66,3 +68,28 @@ def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
     clean["push_groups"] = bool(clean["push_groups"])
     clean["sync_password"] = bool(clean["sync_password"])
     return clean
+
+
+LDAP_FLAVORS = ("openldap", "ad")
+
+
+def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str, *, flavor: str = "openldap",
+                         rdn_attr: str | None = None, disable_method: str | None = None) -> dict[str, Any]:
+    """An LDAP/AD app's connection: checked, with defaults per flavour; the password stays in the environment."""
+    if not uri.startswith(("ldap://", "ldaps://")):
+        raise InvalidInput("--ldap-uri", f"{uri!r} is not an ldap:// or ldaps:// URI")
+    for option, value in (("--bind-dn", bind_dn), ("--base-dn", base_dn)):
+        if "=" not in (value or ""):
+            raise InvalidInput(option, f"{value!r} is not a DN")
+    if not password_env or not password_env.replace("_", "").isalnum():
+        raise InvalidInput("--password-env", "name the environment variable that holds the bind password")
+    if flavor not in LDAP_FLAVORS:
+        raise InvalidInput("--flavor", "is openldap or ad")
+    rdn_attr = rdn_attr or ("cn" if flavor == "ad" else "uid")
+    if flavor == "ad":
+        disable_method = disable_method or "uac"  # the ACCOUNTDISABLE bit of userAccountControl
+    elif not disable_method or not disable_method.startswith(("ou:", "attr:")) or (
+            disable_method.startswith("attr:") and "=" not in disable_method):
+        raise InvalidInput("--disable-method", "OpenLDAP needs ou:DN (move disabled entries there) or attr:NAME=VALUE")
+    return {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn, "flavor": flavor,
+            "rdn_attr": rdn_attr, "disable_method": disable_method}

@@ -35,6 +35,36 @@ DEFAULT_SCIM_MAPPINGS: tuple[dict, ...] = (
 )
 
 
+DEFAULT_LDAP_MAPPINGS: tuple[dict, ...] = (  # OpenLDAP inetOrgPerson
+    {"target": "uid", "expr": "user.login", "on": ALWAYS},
+    {"target": "cn", "expr": "user.displayName", "on": ALWAYS},
+    {"target": "givenName", "expr": "user.firstName", "on": ALWAYS},
+    {"target": "sn", "expr": "user.lastName", "on": ALWAYS},
+    {"target": "mail", "expr": "user.email", "on": ALWAYS},
+    {"target": "title", "expr": "user.title", "on": ALWAYS},
+    {"target": "departmentNumber", "expr": "user.department", "on": ALWAYS},
+)
+
+DEFAULT_AD_MAPPINGS: tuple[dict, ...] = (
+    {"target": "sAMAccountName", "expr": "user.login", "on": ALWAYS},
+    {"target": "userPrincipalName", "expr": "user.email", "on": ALWAYS},
+    {"target": "cn", "expr": "user.displayName", "on": ALWAYS},
+    {"target": "displayName", "expr": "user.displayName", "on": ALWAYS},
+    {"target": "givenName", "expr": "user.firstName", "on": ALWAYS},
+    {"target": "sn", "expr": "user.lastName", "on": ALWAYS},
+    {"target": "mail", "expr": "user.email", "on": ALWAYS},
+    {"target": "title", "expr": "user.title", "on": ALWAYS},
+    {"target": "department", "expr": "user.department", "on": ALWAYS},
+)
+
+
+def default_mappings_for(app: dict) -> tuple[dict, ...]:
+    """The mappings an app starts with: by its kind (and LDAP flavour)."""
+    if app.get("kind") == "ldap":
+        return DEFAULT_AD_MAPPINGS if app["ldap"]["flavor"] == "ad" else DEFAULT_LDAP_MAPPINGS
+    return DEFAULT_SCIM_MAPPINGS
+
+
 @dataclass(frozen=True)
 class CompiledMapping:
     target: str

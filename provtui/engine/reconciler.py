@@ -133,7 +133,7 @@ class Reconciler:
         # passes the lock its own threads take, so they never see a half-applied commit.
         self.guard = guard or nullcontext()
         self.notify = notify  # email manual apps' new tasks at the end of each run
-        self._connector_factory = connector_factory or self._scim_connector
+        self._connector_factory = connector_factory or self._default_connector
         self._connectors: dict[str, ScimConnector] = {}
         self._limits: dict[str, AppLimits] = {}
         self._calls: list[dict] = []  # downstream-call audit events waiting for the next flush
@@ -147,12 +147,15 @@ class Reconciler:
 
     # -- connectors ------------------------------------------------------------------
 
-    def _scim_connector(self, app: dict) -> ScimConnector:
-        token = os.environ.get(app["token_env"] or "")
-        if not token:
-            raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
-        name = app["name"]
+    def _default_connector(self, app: dict):
+        """The connector for the app's kind; SCIM and LDAP connectors share one async interface."""
+        if app["kind"] == AppKind.LDAP:
+            from provtui.connectors.ldap_app import LdapAppConnector
 
+            return LdapAppConnector(app["ldap"], push_groups=bool(app["settings"].get("push_groups")), on_call=self._on_call(app["name"]))
+        return self._scim_connector(app)
+
+    def _on_call(self, name: str):
         def on_call(method: str, path: str, status: int | None, duration_ms: float) -> None:
             self._calls.append({
                 "actor": ENGINE_ACTOR, "action": "downstream.call", "target": name, "before": None,
@@ -160,8 +163,14 @@ class Reconciler:
                 "correlation": _correlation.get(),
             })
 
+        return on_call
+
+    def _scim_connector(self, app: dict) -> ScimConnector:
+        token = os.environ.get(app["token_env"] or "")
+        if not token:
+            raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
         concurrency = int(app["settings"].get("concurrency") or 4)
-        return ScimConnector(app["scim_url"], token, on_call=on_call, max_connections=concurrency)
+        return ScimConnector(app["scim_url"], token, on_call=self._on_call(app["name"]), max_connections=concurrency)
 
     def _connector(self, app: dict) -> ScimConnector:
         connector = self._connectors.get(app["id"])
@@ -460,10 +469,10 @@ class Reconciler:
                     remote = await connector.create_user(attributes, active=True)
                     return {"remote_id": remote.id, "active": True, "attributes": dict(attributes), "deactivated_at": None}
                 except Conflict as conflict:
-                    # Someone holds the userName already: link it rather than make a duplicate.
-                    remote = await connector.find_user(user_name=attributes.get("userName"))
+                    # Someone holds the name already: link it rather than make a duplicate.
+                    remote = await connector.find_user(user_name=attributes.get(connector.naming_attribute))
                     if remote is None:  # the server's search lags its writes: look again later
-                        raise DownstreamError(f"{conflict.message} (and no account found by userName yet)",
+                        raise DownstreamError(f"{conflict.message} (and no account found by {connector.naming_attribute} yet)",
                                               status=409, retryable=True) from None
             # An account existed: link it, then bring it to the desired state.
             changed = {k: v for k, v in attributes.items() if remote.attributes.get(k) != v}
