@@ -184,7 +184,27 @@ class Directory:
             return DesiredAccount(active=False, attributes={})
         mappings = self.mappings(self.store.get(APPS, app_id))
         paths = self.paths(user_id).get(app_id, [])
-        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings), create_only(mappings))
+        values = self.assignment_values(app_id, user_id)
+        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), create_only(mappings))
+
+    def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
+        """The app-specific values a user's assignments carry: group defaults by priority (lower wins;
+        then by group name), and a direct assignment's own values over them."""
+        reader = reader or self.store
+        groups = self.groups_of(user_id, reader)
+        ranked = []
+        for group_id, name in groups.items():
+            assignment = reader.get(ASSIGNMENTS, assignment_key(app_id, group_subject(group_id)))
+            if assignment is not None:
+                priority = assignment.get("priority")
+                ranked.append((priority if priority is not None else float("inf"), name, assignment.get("values") or {}))
+        values: dict[str, Any] = {}
+        for _, _, group_values in sorted(ranked, reverse=True):  # best last, so it wins
+            values.update(group_values)
+        direct = reader.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
+        if direct is not None:
+            values.update(direct.get("values") or {})
+        return values
 
     def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict]:
         """Where a group is pushed (or being unpushed)."""

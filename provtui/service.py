@@ -499,17 +499,23 @@ class Service:
         self._read()
         return {key: entry["value"] for key, entry in sorted(self.store.all(CONFIG).items())}
 
-    def assign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
-        """Assign an app to a user or a group.  Returns False if it already was."""
-        return self._set_assignment(app_name, login, group, assign=True)
+    def assign(self, app_name: str, *, login: str | None = None, group: str | None = None,
+               values: dict[str, Any] | None = None, priority: int | None = None) -> bool:
+        """Assign an app to a user or a group, with app-specific ``values`` (mappings read them as
+        ``assignment.<key>``) and, for a group, a ``priority`` (lower wins) for users several groups entitle.
+        Returns False if nothing changed."""
+        return self._set_assignment(app_name, login, group, assign=True, values=values, priority=priority)
 
     def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
         return self._set_assignment(app_name, login, group, assign=False)
 
-    def _set_assignment(self, app_name: str, login: str | None, group_name: str | None, *, assign: bool) -> bool:
+    def _set_assignment(self, app_name: str, login: str | None, group_name: str | None, *, assign: bool,
+                        values: dict[str, Any] | None = None, priority: int | None = None) -> bool:
         if (login is None) == (group_name is None):
             raise InvalidInput("--user", "give exactly one of --user or --group")
-        verb = "assign" if assign else "unassign"
+        if priority is not None and (login is not None or priority < 0):
+            raise InvalidInput("--priority", "is for group assignments: a whole number, 0 or more (lower wins)")
+        values = _validate_values(values or {})
         with self._change() as tx:
             app = self.directory.app(app_name, tx)
             if login is not None:
@@ -520,13 +526,22 @@ class Service:
             elsewhere = any(tx.get(ASSIGNMENTS, k)["subject"] != subject for k in tx.lookup(ASSIGNMENTS, "app", app["id"]))
             self._authorise(tx, Action.ASSIGN_APP, Scope(apps=frozenset({app["id"]}), groups=groups, app_assigned_elsewhere=elsewhere))
             key = assignment_key(app["id"], subject)
-            if (tx.get(ASSIGNMENTS, key) is not None) == assign:
-                return False
+            existing = tx.get(ASSIGNMENTS, key)
             if assign:
-                tx.put(ASSIGNMENTS, key, {"app": app["id"], "subject": subject, "created": utc_now_iso()})
+                doc = {"app": app["id"], "subject": subject, "created": existing["created"] if existing else utc_now_iso(),
+                       "values": {**(existing or {}).get("values", {}), **values},
+                       "priority": priority if priority is not None else (existing or {}).get("priority")}
+                doc["values"] = {k: v for k, v in doc["values"].items() if v != ""}  # KEY= clears a value
+                if existing == doc:
+                    return False
+                tx.put(ASSIGNMENTS, key, doc)
+                before = {k: existing.get(k) for k in ("values", "priority")} if existing else None
+                self._audit(tx, "app.assign", app["name"], before, {"subject": target, "values": doc["values"], "priority": doc["priority"]})
             else:
+                if existing is None:
+                    return False
                 tx.delete(ASSIGNMENTS, key)
-            self._audit(tx, f"app.{verb}", app["name"], None, {"subject": target})
+                self._audit(tx, "app.unassign", app["name"], None, {"subject": target})
             self._mark_dirty(tx, ((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx)))
         return True
 
@@ -621,7 +636,13 @@ class Service:
         return targets
 
     def check_password(self, password: str) -> str:
-        return validate_password(password)
+        """The password if it meets the store's policy (password.min-length, .classes, .blocklist)."""
+        policy = {k: e["value"] for k, e in self.store.all(CONFIG).items() if k.startswith("password.")}
+        password = validate_password(password, min_length=int(policy.get("password.min-length", 8)),
+                                     min_classes=int(policy.get("password.classes", 1)))
+        if password.lower() in set(policy.get("password.blocklist", ())):
+            raise InvalidInput("password", "is on the blocklist of common or forbidden passwords")
+        return password
 
     def record_password_change(self, login: str, results: list[dict], *, random: bool) -> None:
         """Audit a password change: which apps took it (never the password)."""
@@ -788,6 +809,13 @@ class Service:
         return Reports(self)
 
 
+def _validate_values(values: dict[str, Any]) -> dict[str, Any]:
+    for key in values:
+        if not key.replace("_", "").isalnum() or not key[:1].isalpha():
+            raise InvalidInput("--set", f"{key!r} is not a value name (letters, digits and _)")
+    return values
+
+
 def _validate_scim(scim_url: str, token_env: str | None) -> None:
     if not scim_url.startswith(("http://", "https://")):
         raise InvalidInput("--scim-url", f"{scim_url!r} is not an http(s) URL")
@@ -819,6 +847,7 @@ def _app_config(app: dict) -> dict:
 
 
 CONFIG_KEYS = {
+    "password.min-length": int, "password.classes": int, "password.blocklist": list,
     "safeguard.threshold": float,
     "smtp.host": str, "smtp.port": int, "smtp.from": str, "smtp.user": str, "smtp.password-env": str, "smtp.starttls": bool,
 }
@@ -835,6 +864,12 @@ def validate_config(key: str, value: str) -> dict:
             parsed = float(value)
             if not 0 <= parsed <= 1:
                 raise ValueError(value)
+        elif kind is list:  # a file of words, one a line: the file is read now, and kept lower-cased
+            try:
+                with open(value, encoding="utf-8", errors="replace") as f:
+                    parsed = sorted({line.strip().lower() for line in f if line.strip() and not line.startswith("#")})
+            except OSError as error:
+                raise InvalidInput(key, f"cannot read {value}: {error.strerror}") from None
         elif kind is bool:
             if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
                 raise ValueError(value)
@@ -843,6 +878,10 @@ def validate_config(key: str, value: str) -> dict:
             parsed = value
     except ValueError:
         raise InvalidInput(key, f"{value!r} is not a valid {kind.__name__}") from None
+    if key == "password.classes" and not 1 <= parsed <= 4:
+        raise InvalidInput(key, "is from 1 to 4 (lower case, upper case, digits, symbols)")
+    if key == "password.min-length" and not 1 <= parsed <= 256:
+        raise InvalidInput(key, "is from 1 to 256")
     if key == "smtp.password-env" and not value.replace("_", "").isalnum():
         raise InvalidInput(key, "name the environment variable that holds the SMTP password (the password itself is never stored)")
     return {"key": key, "value": parsed}

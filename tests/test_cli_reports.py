@@ -110,7 +110,7 @@ def test_audit_export_csv_escapes_formulas(cli, tmp_path):
     by_action = {r[3]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
     assert by_action["group.create"]["target"] == "'-1"
     assert by_action["config.set"]["after"] == "'" + EVIL
-    assert by_action["app.assign"]["after"] == '{"subject":"user:ada"}'
+    assert by_action["app.assign"]["after"] == '{"subject":"user:ada","values":{},"priority":null}'  # compact JSON in one cell
     target = tmp_path / "trail.csv"
     assert cli("audit", "export", "--format", "csv", "--output", str(target))[0] == 0
     assert target.read_bytes().decode() == out

@@ -6,6 +6,7 @@ import argparse
 
 from provtui.cli.output import emit
 from provtui.domain.errors import InvalidInput
+from provtui.domain.users import parse_assignments
 
 
 def _settings(args) -> dict:
@@ -47,8 +48,10 @@ def cmd_update(args, service) -> int:
 
 
 def cmd_assignment(args, service) -> int:
-    method = service.assign if args.verb == "assign" else service.unassign
-    changed = method(args.app, login=args.user, group=args.group)
+    if args.verb == "assign":
+        changed = service.assign(args.app, login=args.user, group=args.group, values=parse_assignments(args.set), priority=args.priority)
+    else:
+        changed = service.unassign(args.app, login=args.user, group=args.group)
     subject = f"user {args.user}" if args.user else f"group {args.group}"
     text = f"{args.verb} {args.app} {'to' if args.verb == 'assign' else 'from'} {subject}" + ("" if changed else ": no change")
     return emit(args, {"app": args.app, "subject": subject, "changed": changed}, text=text)
@@ -137,6 +140,9 @@ def register(cli) -> None:
         who = p.add_mutually_exclusive_group(required=True)
         who.add_argument("--user", metavar="LOGIN")
         who.add_argument("--group", metavar="GROUP")
+        if verb == "assign":
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an app-specific value (mappings: assignment.KEY)")
+            p.add_argument("--priority", type=int, metavar="N", help="for a group: lower wins when several groups entitle a user")
     command(app, "list", cmd_list, "list apps")
     p = command(app, "status", cmd_status, "queued, in flight, failed, quarantined and last success, per app")
     p.add_argument("app", nargs="?")
