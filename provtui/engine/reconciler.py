@@ -220,9 +220,11 @@ class Reconciler:
                 lease = doc.get("lease")
                 if lease and lease["owner"] != self.owner and parse_iso(lease["until"]) > now and _owner_alive(lease["owner"]):
                     continue
+                # Someone else held it and never finished: they may have sent a create we never heard back.
+                suspect = bool(lease) and lease["owner"] != self.owner
                 doc = {**doc, "lease": {"owner": self.owner, "until": until}}
                 tx.put(DIRTY, key, doc)
-                claimed.append({**doc, "key": key})
+                claimed.append({**doc, "key": key, "suspect": suspect})
                 if len(claimed) >= CLAIM_BATCH:
                     break
         self._held = {item["key"] for item in claimed}
@@ -369,17 +371,30 @@ class Reconciler:
                 base["last_error"] = None
             return _Outcome(key, token, [(ACCOUNTS, key, base)] if account or base["state"] != "none" else [])
         outcome = _Outcome(key, token)
-        result = await self._send(app, report, outcome, lambda: self._apply(app, known, change, desired.attributes),
-                                  what=change.action.value, who=user["login"] if user else user_id)
+        # Look the account up before creating only if a create may already have reached the app (a dead
+        # worker's lease, an earlier failed create, or a retry): otherwise it cannot exist, and the lookup
+        # would double the calls.  A 409 still leads to a lookup and a link, whatever the case.
+        tries = 0
+
+        async def call():
+            nonlocal tries
+            tries += 1
+            lookup_first = item.get("suspect") or bool(base.get("create_uncertain")) or tries > 1
+            return await self._apply(app, known, change, desired.attributes, lookup_first=lookup_first)
+
+        result = await self._send(app, report, outcome, call, what=change.action.value, who=user["login"] if user else user_id)
         if outcome.skipped:
             return outcome
         if result is None:
             base.update(state="failed", last_error=outcome.failure["error"], last_sync=utc_now_iso(),
                         attempts=(base.get("attempts") or 0) + outcome.failure["attempts"], last_action=change.action.value)
+            if change.action == Action.CREATE:
+                base["create_uncertain"] = True
         else:
             if result.get("remote_id", base["remote_id"]) != base["remote_id"]:
                 outcome.follow_up = self._pushed_groups_of(app_id, user_id)  # the account joins (or leaves) its groups there
             base.update(result)
+            base.pop("create_uncertain", None)
             state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted")
             base.update(state=state, last_error=None, attempts=0, last_sync=utc_now_iso(), last_action=change.action.value)
         outcome.writes.append((ACCOUNTS, key, base))
@@ -459,11 +474,12 @@ class Reconciler:
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
         return delay * (0.5 + random.random() / 2)  # jitter, so retries don't arrive in step
 
-    async def _apply(self, app: dict, known: KnownAccount | None, change: AccountChange, attributes: dict) -> dict:
+    async def _apply(self, app: dict, known: KnownAccount | None, change: AccountChange, attributes: dict,
+                     *, lookup_first: bool = True) -> dict:
         """Send one change; returns the new known state (remote_id, active, attributes)."""
         connector = self._connector(app)
         if change.action == Action.CREATE:
-            remote = await connector.find_user(external_id=attributes.get("externalId"))
+            remote = await connector.find_user(external_id=attributes.get("externalId")) if lookup_first else None
             if remote is None:
                 try:
                     remote = await connector.create_user(attributes, active=True)
