@@ -938,6 +938,25 @@ class LdapWriter:
             self._write(f"remove {member} from {group_dn}",
                         lambda c, m=member: c.modify(group_dn, {MEMBER: [(ldap3.MODIFY_DELETE, [m])]}), accept=(16,))
 
+    # ----------------------------------------------------------------- raw access (provtui.connectors.ldap_app)
+
+    @property
+    def connection(self) -> ldap3.Connection:
+        """The bound ldap3 connection (e.g. to instrument its operations); not thread-safe."""
+        return self._require()._require()
+
+    def search(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, list[Any]]]]:
+        """(dn, raw attributes) of every entry under ``base`` matching ``search_filter``, paged."""
+        return list(self._require().paged_search(base, search_filter, attributes))
+
+    def read(self, dn: str, attributes: Sequence[str], search_filter: str = "(objectClass=*)") -> dict[str, list[Any]] | None:
+        """One entry's raw attributes; None when it does not exist or does not match ``search_filter``."""
+        return self._require().read_entry(dn, search_filter, attributes)
+
+    def modify(self, dn: str, modification: Mapping[str, Any], *, accept: Iterable[int] = ()) -> int:
+        """A raw modify (attribute -> [(ldap3.MODIFY_*, values)]); the result code, 0 or one of ``accept``."""
+        return self._write(f"modify {dn}", lambda c: c.modify(dn, dict(modification)), accept=accept)
+
     # ----------------------------------------------------------------- internals
 
     def _require(self) -> _Session:

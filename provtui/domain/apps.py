@@ -71,11 +71,25 @@ def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 LDAP_FLAVORS = ("openldap", "ad")
+# Optional keys of app["ldap"] (see provtui.connectors.ldap_app); absent means the flavour's default.
+LDAP_OPTIONS = ("groups_dn", "external_id_attribute", "naming_attribute", "uuid_attribute", "user_filter",
+                "group_filter", "user_object_classes", "group_object_classes", "empty_member", "timeout", "tls",
+                "ca_file")
 
 
 def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str, *, flavor: str = "openldap",
-                         rdn_attr: str | None = None, disable_method: str | None = None) -> dict[str, Any]:
+                         rdn_attr: str | None = None, disable_method: str | None = None, **options: Any) -> dict[str, Any]:
     """An LDAP/AD app's connection: checked, with defaults per flavour; the password stays in the environment."""
+    unknown = sorted(set(options) - set(LDAP_OPTIONS))
+    if unknown:
+        raise InvalidInput(f"--{unknown[0].replace('_', '-')}", "is not an LDAP app option")
+    options = {k: v for k, v in options.items() if v not in (None, "", [], ())}
+    if "=" not in options.get("groups_dn", "="):
+        raise InvalidInput("--groups-dn", f"{options['groups_dn']!r} is not a DN")
+    if options.get("tls") not in (None, "ldaps", "starttls"):
+        raise InvalidInput("--tls", "is ldaps or starttls")
+    if "timeout" in options and (not isinstance(options["timeout"], (int, float)) or options["timeout"] <= 0):
+        raise InvalidInput("--timeout", "must be a positive number of seconds")
     if not uri.startswith(("ldap://", "ldaps://")):
         raise InvalidInput("--ldap-uri", f"{uri!r} is not an ldap:// or ldaps:// URI")
     for option, value in (("--bind-dn", bind_dn), ("--base-dn", base_dn)):
@@ -92,4 +106,4 @@ def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str
             disable_method.startswith("attr:") and "=" not in disable_method):
         raise InvalidInput("--disable-method", "OpenLDAP needs ou:DN (move disabled entries there) or attr:NAME=VALUE")
     return {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn, "flavor": flavor,
-            "rdn_attr": rdn_attr, "disable_method": disable_method}
+            "rdn_attr": rdn_attr, "disable_method": disable_method, **options}

@@ -1,0 +1,908 @@
+"""An LDAP or Active Directory directory as a provisioning *target* (issue #9): the reconciler's
+async connector interface (the one :class:`provtui.connectors.scim.ScimConnector` defines),
+on top of the synchronous :class:`provtui.connectors.ldap.LdapWriter`.
+
+The reconciler builds it as ``LdapAppConnector(app["ldap"], push_groups=..., on_call=...)``
+where ``app["ldap"]`` is what :func:`provtui.domain.apps.validate_ldap_target` returned, and
+hands it *flat* attributes keyed by LDAP attribute names (the app's mappings: ``uid``, ``cn``,
+``mail``... or ``sAMAccountName``, ``userPrincipalName``...) plus ``externalId``, provtui's user id.
+
+Design
+    remote_id
+        The entry's server-assigned UUID, never its DN: ``entryUUID`` (OpenLDAP, RFC 4530)
+        or ``objectGUID`` (AD, in its usual string form), so renames and moves (a login
+        change, a disable by moving to another OU, an admin reorganising OUs) never orphan
+        the account. Every operation on a remote_id first resolves it to the entry's
+        *current* DN with one indexed SEARCH ``(entryUUID=...)`` (``(objectGUID=\\xx...)``,
+        the GUID's little-endian bytes escaped) under the user bases; no DN is cached across
+        calls, so an entry renamed outside provtui is still the one modified.
+    externalId
+        Kept in ``employeeNumber`` for both flavours (inetOrgPerson has no free id attribute
+        besides employeeNumber/description; AD has employeeNumber too, and its employeeID is
+        usually HR's). ``find_user(external_id=)`` searches it. Override with the
+        ``external_id_attribute`` option; a mapping that targets the same attribute is refused
+        (it would overwrite the link).
+    naming_attribute
+        ``uid`` (OpenLDAP) / ``sAMAccountName`` (AD): what a create conflicts on and an
+        existing account is found by. Before an ADD the connector searches for it, so a
+        duplicate is refused even where the server does not enforce uniqueness (slapd, or
+        the same uid in another OU) and the reconciler links the existing entry instead.
+        New entries are named ``<rdn_attr>=<value>,<base_dn>`` (OpenLDAP, rdn_attr ``uid`` by
+        default) or ``cn=<cn>,<base_dn>`` (AD); a change of the RDN attribute is a MODRDN.
+    disabling (``disable_method``)
+        ``ou:DN`` moves the entry to DN and back to base_dn (LdapWriter.set_disabled);
+        ``attr:NAME=VALUE`` adds VALUE to NAME and removes it again (other values of NAME are
+        kept); ``uac`` flips AD's ACCOUNTDISABLE bit with a compare-and-swap modify. AD always
+        flips the bit, whatever else its method does: a moved but enabled AD account could
+        still sign in.
+    groups
+        groupOfNames (AD: group) named ``cn=<name>`` under ``groups_dn`` (default base_dn);
+        provtui's group id is kept as a ``description`` value ``provtui:<id>`` so a group
+        created before a crash is found again, and a same-named group that is not ours is
+        refused rather than taken over. Members are DNs in LDAP and remote ids (UUIDs) in
+        the interface: translated both ways. A groupOfNames must have a member, so an empty
+        one holds the empty DN (option ``empty_member``), which is never reported as a member.
+        Without a referential-integrity overlay slapd leaves a renamed, moved or deleted
+        entry's old DN in groups: the connector fixes the groups under ``groups_dn`` itself
+        (AD does it on its own; the extra SEARCH then finds nothing).
+    passwords
+        OpenLDAP: the Password Modify extended operation (the server hashes). AD: unicodePwd,
+        refused before anything is sent unless the connection is TLS (ldaps:// or
+        ``tls="starttls"``). A new AD account is given a random password when TLS is
+        available (AD will not enable an account without one); without TLS it is created
+        and then enabled, which real AD refuses if its policy needs a password: the error
+        says so.
+
+Concurrency: one ldap3 connection per connector (ldap3 connections are not thread-safe),
+opened at the first call; each interface call runs as one unit in a worker thread
+(``asyncio.to_thread``) under a lock, so calls are serialised. A retryable failure (server
+down, connection dropped, busy) closes the connection; the next call reconnects.
+
+Errors: LdapConflict -> :class:`Conflict`, LdapError -> :class:`DownstreamError` with
+``retryable`` kept. ``status`` is an HTTP-like class for the reconciler's app-wide fault
+accounting: None for transient and configuration faults (app-wide), 401/403 for credentials
+and access, 404 noSuchObject, 409 entryAlreadyExists, 400 for other entry-level refusals
+(schema, syntax, constraint). Messages keep the LDAP result code and never the password.
+
+Audit: ``on_call(method, path, status, duration_ms)`` once per LDAP operation: method is
+BIND/SEARCH/ADD/MODIFY/MODRDN/DELETE/EXTENDED, path the DN operated on (the search base, the
+Password Modify's user), status the LDAP result code (None when no reply came). Delivered on
+the event loop after each call, never from the worker thread.
+
+Options (``app["ldap"]`` keys beyond validate_ldap_target's, all optional): ``groups_dn``,
+``external_id_attribute``, ``naming_attribute``, ``uuid_attribute``, ``user_filter``,
+``group_filter``, ``user_object_classes``, ``group_object_classes``, ``empty_member``,
+``timeout``, ``tls``, ``ca_file``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+import time
+import uuid as uuid_module
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import ldap3
+from ldap3.core import exceptions as ldap_exc
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from provtui.connectors.ldap import (
+    ACCOUNTDISABLE,
+    MEMBER,
+    USER_ACCOUNT_CONTROL,
+    UUID_ATTRIBUTES,
+    LdapConflict,
+    LdapError,
+    LdapSettings,
+    LdapWriter,
+    dn_within,
+    first_value,
+    format_uuid,
+    normalise_dn,
+    split_dn,
+)
+from provtui.connectors.scim import (
+    AmbiguousMatch,
+    Conflict,
+    DownstreamError,
+    OnCall,
+    RemoteGroup,
+    RemoteUser,
+)
+
+EXTERNAL_ID = "externalId"
+DEFAULT_EXTERNAL_ID_ATTRIBUTES = {"openldap": "employeeNumber", "ad": "employeeNumber"}
+DEFAULT_NAMING_ATTRIBUTES = {"openldap": "uid", "ad": "sAMAccountName"}
+GROUP_MARKER = "provtui:"  # description value prefix carrying provtui's group id
+GROUP_ID_ATTRIBUTE = "description"
+_NOT_ATTRIBUTES = frozenset({"objectclass", "userpassword", "unicodepwd"})
+_UUID_CHUNK = 50  # remote ids per (|(entryUUID=...)...) search
+_STATUS_BY_CODE = {32: 404, 68: 409, 48: 401, 49: 401, 50: 403}
+_PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
+
+Event = tuple[str, str, int | None, float]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class LdapTarget:
+    """An LDAP app's connection and conventions, with every default filled in."""
+
+    uri: str
+    bind_dn: str
+    password_env: str
+    base_dn: str
+    flavor: str
+    rdn_attr: str
+    disable_kind: str  # "ou" | "attr" | "uac"
+    disabled_dn: str | None
+    disable_attribute: str | None
+    disable_value: str | None
+    groups_dn: str
+    naming_attribute: str
+    external_id_attribute: str
+    uuid_attribute: str
+    user_filter: str | None
+    group_filter: str | None
+    user_object_classes: tuple[str, ...] | None
+    group_object_classes: tuple[str, ...] | None
+    empty_member: str
+    timeout: float
+    tls: str | None
+    ca_file: str | None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LdapTarget:
+        """Read ``app["ldap"]``; raises ValueError naming what is wrong."""
+        missing = [k for k in ("uri", "bind_dn", "password_env", "base_dn") if not config.get(k)]
+        if missing:
+            raise ValueError(f"the LDAP target has no {', '.join(missing)}")
+        flavor = config.get("flavor") or "openldap"
+        if flavor not in DEFAULT_NAMING_ATTRIBUTES:
+            raise ValueError(f"flavor must be openldap or ad, not {flavor!r}")
+        ad = flavor == "ad"
+        rdn_attr = config.get("rdn_attr") or ("cn" if ad else "uid")
+        if ad and rdn_attr.lower() != "cn":
+            raise ValueError(f"Active Directory users are named cn=...: rdn_attr {rdn_attr!r} is not supported")
+        method = config.get("disable_method") or ("uac" if ad else "")
+        disabled_dn = attribute = value = None
+        if method == "uac":
+            if not ad:
+                raise ValueError("disable_method uac (userAccountControl) is for Active Directory only")
+            kind = "uac"
+        elif method.startswith("ou:") and "=" in method[3:]:
+            kind, disabled_dn = "ou", method[3:].strip()
+        elif method.startswith("attr:") and "=" in method[5:]:
+            kind = "attr"
+            attribute, _, value = (part.strip() for part in method[5:].partition("="))
+            if not attribute or not value:
+                raise ValueError(f"disable_method {method!r} must be attr:NAME=VALUE")
+        else:
+            raise ValueError(f"disable_method must be ou:DN, attr:NAME=VALUE or (AD) uac, not {method!r}")
+        tls = config.get("tls")
+        classes = config.get("user_object_classes")
+        group_classes = config.get("group_object_classes")
+        return cls(
+            uri=config["uri"], bind_dn=config["bind_dn"], password_env=config["password_env"], base_dn=config["base_dn"],
+            flavor=flavor, rdn_attr=rdn_attr, disable_kind=kind, disabled_dn=disabled_dn, disable_attribute=attribute,
+            disable_value=value, groups_dn=config.get("groups_dn") or config["base_dn"],
+            naming_attribute=config.get("naming_attribute") or DEFAULT_NAMING_ATTRIBUTES[flavor],
+            external_id_attribute=config.get("external_id_attribute") or DEFAULT_EXTERNAL_ID_ATTRIBUTES[flavor],
+            uuid_attribute=config.get("uuid_attribute") or UUID_ATTRIBUTES[flavor],
+            user_filter=config.get("user_filter"), group_filter=config.get("group_filter"),
+            user_object_classes=tuple(classes) if classes else None,
+            group_object_classes=tuple(group_classes) if group_classes else None,
+            empty_member=config.get("empty_member", ""), timeout=float(config.get("timeout") or 10.0),
+            tls=tls, ca_file=config.get("ca_file"),
+        )
+
+    @property
+    def ad(self) -> bool:
+        return self.flavor == "ad"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls in ("ldaps", "starttls") or self.uri.lower().startswith("ldaps://")
+
+    @property
+    def login_attribute(self) -> str:
+        """What LdapWriter calls the login: the RDN attribute (OpenLDAP) or sAMAccountName (AD)."""
+        return self.naming_attribute if self.ad else self.rdn_attr
+
+    def settings(self) -> LdapSettings:
+        return LdapSettings(
+            uri=self.uri, bind_dn=self.bind_dn, password_env=self.password_env, base_dn=self.base_dn,
+            user_filter=self.user_filter, group_base=self.groups_dn, flavor=self.flavor,  # type: ignore[arg-type]
+            attribute_map={"login": self.login_attribute}, timeout=self.timeout, group_filter=self.group_filter,
+            disabled_bases=(self.disabled_dn,) if self.disabled_dn else (), tls=self.tls, ca_file=self.ca_file,
+        )
+
+    @property
+    def user_bases(self) -> tuple[str, ...]:
+        """Where users are looked for: base_dn, and the disabled OU when it lies outside it."""
+        if self.disabled_dn and not dn_within(self.disabled_dn, self.base_dn):
+            return self.base_dn, self.disabled_dn
+        return (self.base_dn,)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def uuid_filter(attribute: str, remote_id: str) -> str | None:
+    """The filter matching the entry whose UUID attribute is ``remote_id``; None if it is no UUID.
+
+    objectGUID is an octet string: AD (and our test schema) match its 16 little-endian bytes.
+    """
+    try:
+        value = uuid_module.UUID(str(remote_id))
+    except ValueError:
+        return None
+    if attribute.lower() == "objectguid":
+        escaped = "".join("\\" + format(b, "02x") for b in value.bytes_le)
+        return f"({attribute}={escaped})"
+    return f"({attribute}={value})"
+
+
+def _text(value: Any) -> str | None:
+    """An attribute value as text; None for binary values (photos, SIDs, GUIDs)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _values(raw: Mapping[str, Any], attribute: str) -> list[str]:
+    """Every text value of ``attribute`` (case-insensitive, options such as ;range ignored)."""
+    wanted = attribute.lower()
+    out: list[str] = []
+    for name, values in raw.items():
+        if name.split(";", 1)[0].lower() == wanted:
+            out.extend(t for t in (_text(v) for v in values or ()) if t is not None)
+    return out
+
+
+def _first_raw(raw: Mapping[str, Any], attribute: str) -> Any:
+    wanted = attribute.lower()
+    for name, values in raw.items():
+        if name.split(";", 1)[0].lower() == wanted and values:
+            return values[0] if isinstance(values, (list, tuple)) else values
+    return None
+
+
+def _get(values: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """``values[name]`` with the key matched case-insensitively (LDAP attribute names are)."""
+    lower = name.lower()
+    for key, value in values.items():
+        if key.lower() == lower:
+            return value
+    return default
+
+
+def _single(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
+class AttributeValues(dict):
+    """A RemoteUser's attributes: looked up case-insensitively, as LDAP compares attribute names."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self._names = {key.lower(): key for key in values}
+
+    def _key(self, key: object) -> object:
+        return self._names.get(key.lower(), key) if isinstance(key, str) else key
+
+    def get(self, key: object, default: Any = None) -> Any:
+        return super().get(self._key(key), default)
+
+    def __getitem__(self, key: object) -> Any:
+        return super().__getitem__(self._key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._key(key))
+
+
+def to_downstream(error: LdapError) -> DownstreamError:
+    """An LdapError as the reconciler's error (see the module docstring for ``status``)."""
+    code = error.result_code
+    if isinstance(error, LdapConflict):
+        return Conflict(error.message, status=409)
+    if error.retryable or code is None:
+        status = None
+    else:
+        status = _STATUS_BY_CODE.get(code, 400)
+    return DownstreamError(error.message, status=status, retryable=error.retryable)
+
+
+def _initial_password() -> str:
+    """An unguessable password meeting AD's complexity rules (four character classes)."""
+    return f"{secrets.token_urlsafe(24)}aZ9!"
+
+
+# --------------------------------------------------------------------------- the synchronous core
+
+
+class _Writer(LdapWriter):
+    """LdapWriter plus the raw reads and modifies this target needs.
+
+    These use LdapWriter's session internals; the report proposes making them public there.
+    """
+
+    def search_entries(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._require().paged_search(base, search_filter, attributes))
+
+    def read_entry(self, dn: str, attributes: Sequence[str], search_filter: str = "(objectClass=*)") -> dict[str, Any] | None:
+        return self._require().read_entry(dn, search_filter, attributes)
+
+    def modify_entry(self, dn: str, modification: Mapping[str, Any], *, accept: Iterable[int] = ()) -> int:
+        return self._write(f"modify {dn}", lambda c: c.modify(dn, dict(modification)), accept=accept)
+
+    def connection(self) -> ldap3.Connection:
+        return self._require()._require()
+
+
+_OPERATIONS = (("search", "SEARCH"), ("add", "ADD"), ("modify", "MODIFY"), ("modify_dn", "MODRDN"),
+               ("delete", "DELETE"), ("extended", "EXTENDED"))
+
+
+def _operation_path(method: str, args: tuple, kwargs: dict) -> str:
+    """The DN an operation works on; for Password Modify its user, never the request's password."""
+    if method != "EXTENDED":
+        target = args[0] if args else kwargs.get("search_base", kwargs.get("dn", ""))
+        return str(target)
+    name = args[0] if args else kwargs.get("request_name")
+    value = args[1] if len(args) > 1 else kwargs.get("request_value")
+    if str(name) == _PASSWORD_MODIFY_OID and value is not None:
+        with contextlib.suppress(Exception):  # pyasn1 raises assorted errors for an absent component
+            identity = value["userIdentity"]
+            if identity.hasValue():
+                return str(identity)
+    return str(name)
+
+
+def _instrument(conn: ldap3.Connection, record: Callable[[str, str, int | None, float], None]) -> None:
+    """Report every LDAP operation on ``conn``: wrap its methods on the instance."""
+    for attribute, method in _OPERATIONS:
+        original = getattr(conn, attribute)
+
+        def wrapper(*args: Any, _original: Callable = original, _method: str = method, **kwargs: Any) -> Any:
+            path = _operation_path(_method, args, kwargs)
+            started = time.perf_counter()
+            status: int | None = None
+            try:
+                result = _original(*args, **kwargs)
+                status = (conn.result or {}).get("result")
+                return result
+            finally:
+                record(_method, path, status, (time.perf_counter() - started) * 1000)
+
+        setattr(conn, attribute, wrapper)
+
+
+class _Directory:
+    """The target's operations, synchronous, on one lazily opened connection (one thread at a time)."""
+
+    def __init__(self, target: LdapTarget) -> None:
+        self.t = target
+        self.settings = target.settings()
+        self._writer: _Writer | None = None
+        self._lock = threading.Lock()
+        self._events: list[Event] | None = None
+        ad_classes = ("top", "person", "organizationalPerson", "user")
+        self._user_attributes = ["*", target.uuid_attribute]
+        self._group_attributes = ["cn", MEMBER, GROUP_ID_ATTRIBUTE, target.uuid_attribute]
+        group_classes = target.group_object_classes or (("top", "group") if target.ad else ("groupOfNames",))
+        self._user_classes = target.user_object_classes or (ad_classes if target.ad else None)
+        self._group_classes = group_classes
+        self._needs_member = any(c.lower() in ("groupofnames", "groupofuniquenames") for c in group_classes)
+
+    # ----------------------------------------------------------------- plumbing
+
+    def run(self, events: list[Event], function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one interface call; LDAP failures leave as DownstreamError (Conflict)."""
+        with self._lock:
+            self._events = events
+            try:
+                return function(*args, **kwargs)
+            except LdapError as error:
+                if error.retryable:
+                    self._disconnect()  # a dropped or dead connection: reconnect next time
+                raise to_downstream(error) from None
+            except (ldap_exc.LDAPException, OSError) as exc:  # not wrapped by the session (should not happen)
+                self._disconnect()
+                raise DownstreamError(f"LDAP client error ({type(exc).__name__})", retryable=True) from None
+            finally:
+                self._events = None
+
+    def _record(self, method: str, path: str, status: int | None, duration_ms: float) -> None:
+        if self._events is not None:
+            self._events.append((method, path, status, duration_ms))
+
+    def _w(self) -> _Writer:
+        if self._writer is None:
+            writer = _Writer(self.settings, people_dn=self.t.base_dn, groups_dn=self.t.groups_dn,
+                             user_object_classes=self._user_classes, group_object_classes=self._group_classes)
+            started = time.perf_counter()
+            try:
+                writer.__enter__()
+            except LdapError as error:
+                self._record("BIND", self.t.bind_dn, error.result_code, (time.perf_counter() - started) * 1000)
+                raise
+            self._record("BIND", self.t.bind_dn, 0, (time.perf_counter() - started) * 1000)
+            _instrument(writer.connection(), self._record)
+            self._writer = writer
+        return self._writer
+
+    def _disconnect(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.__exit__(None, None, None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._disconnect()
+
+    def _search(self, bases: Iterable[str], search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict]]:
+        found: dict[str, tuple[str, dict]] = {}
+        for base in bases:
+            for dn, raw in self._w().search_entries(base, search_filter, attributes):
+                found.setdefault(normalise_dn(dn), (dn, raw))
+        return list(found.values())
+
+    # ----------------------------------------------------------------- users: lookups
+
+    def _search_users(self, search_filter: str) -> list[tuple[str, dict]]:
+        return self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}{search_filter})",
+                            self._user_attributes)
+
+    def _resolve_user(self, remote_id: str) -> tuple[str, dict] | None:
+        """The entry (current DN, attributes) whose UUID is ``remote_id``, or None."""
+        search_filter = uuid_filter(self.t.uuid_attribute, remote_id)
+        if search_filter is None:
+            return None
+        found = self._search_users(search_filter)
+        if len(found) > 1:
+            raise AmbiguousMatch(f"{len(found)} entries have {self.t.uuid_attribute}={remote_id}", status=409)
+        return found[0] if found else None
+
+    def _require_user(self, remote_id: str) -> tuple[str, dict]:
+        found = self._resolve_user(remote_id)
+        if found is None:
+            raise DownstreamError(f"no entry with {self.t.uuid_attribute}={remote_id} under "
+                                  f"{' or '.join(self.t.user_bases)} (deleted or moved outside provtui?)", status=404)
+        return found
+
+    def _remote_user(self, dn: str, raw: Mapping[str, Any]) -> RemoteUser:
+        remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute))
+        if not remote_id:
+            raise DownstreamError(f"{dn} has no {self.t.uuid_attribute}: provtui cannot keep track of it", status=400)
+        external = self.t.external_id_attribute.lower()
+        skip = _NOT_ATTRIBUTES | {self.t.uuid_attribute.lower()}
+        attributes: dict[str, Any] = {}
+        external_id = None
+        for name, values in raw.items():
+            base = name.split(";", 1)[0]
+            if base.lower() in skip:
+                continue
+            texts = [_text(v) for v in values or ()]
+            if not texts or any(t is None for t in texts):
+                continue  # binary: not something a mapping sends
+            if base.lower() == external:
+                external_id = texts[0]
+                continue
+            attributes[base] = texts[0] if len(texts) == 1 else texts
+        attributes[EXTERNAL_ID] = external_id
+        return RemoteUser(id=remote_id, active=not self._disabled(dn, raw), attributes=AttributeValues(attributes))
+
+    def _disabled(self, dn: str, raw: Mapping[str, Any]) -> bool:
+        t = self.t
+        if t.ad:
+            control = first_value(raw, USER_ACCOUNT_CONTROL)
+            if control and control.lstrip("-").isdigit() and int(control) & ACCOUNTDISABLE:
+                return True
+        if t.disable_kind == "ou":
+            return dn_within(dn, t.disabled_dn or "")
+        if t.disable_kind == "attr":
+            return self._has_disable_value(raw)
+        return False
+
+    def _has_disable_value(self, raw: Mapping[str, Any]) -> bool:
+        wanted = (self.t.disable_value or "").lower()
+        return any(v.lower() == wanted for v in _values(raw, self.t.disable_attribute or ""))
+
+    def find_user(self, external_id: str | None, user_name: str | None) -> RemoteUser | None:
+        """By provtui's id (authoritative) first, then by the naming attribute."""
+        for attribute, value in ((self.t.external_id_attribute, external_id), (self.t.naming_attribute, user_name)):
+            if not value:
+                continue
+            found = self._search_users(f"({attribute}={escape_filter_chars(str(value))})")
+            if len(found) > 1:
+                raise AmbiguousMatch(f"{len(found)} entries have {attribute}={value!r}; refusing to pick one", status=409)
+            if found:
+                return self._remote_user(*found[0])
+        return None
+
+    def get_user(self, remote_id: str) -> RemoteUser | None:
+        found = self._resolve_user(remote_id)
+        return self._remote_user(*found) if found else None
+
+    # ----------------------------------------------------------------- users: changes
+
+    def _ldap_values(self, attributes: Mapping[str, Any], *, keep_none: bool) -> dict[str, Any]:
+        """The attributes to write: externalId under its LDAP attribute, empty values dropped
+        (or kept as None, "remove", when ``keep_none``)."""
+        external = self.t.external_id_attribute
+        if EXTERNAL_ID in attributes and any(k.lower() == external.lower() for k in attributes if k != EXTERNAL_ID):
+            raise DownstreamError(f"the app's mappings write {external}, which holds provtui's user id in this "
+                                  f"directory: map another attribute or set the external_id_attribute option")
+        values: dict[str, Any] = {}
+        for key, value in attributes.items():
+            name = external if key == EXTERNAL_ID else key
+            if isinstance(value, (list, tuple, set, frozenset)):
+                value = [str(v) for v in value if v not in (None, "")] or None
+            elif isinstance(value, bool):
+                value = "TRUE" if value else "FALSE"
+            elif value is not None and not isinstance(value, (bytes, int)):
+                value = str(value)
+            if value is None or value == "":
+                if keep_none:
+                    values[name] = None
+                continue
+            values[name] = value
+        return values
+
+    def create_user(self, attributes: Mapping[str, Any], active: bool) -> RemoteUser:
+        t, w = self.t, self._w()
+        values = self._ldap_values(attributes, keep_none=False)
+        naming = _single(_get(values, t.naming_attribute))
+        if not naming:
+            raise DownstreamError(f"the account has no {t.naming_attribute}: map it (e.g. from user.login)", status=400)
+        naming_filter = f"({t.naming_attribute}={escape_filter_chars(str(naming))})"
+        if self._search_users(naming_filter):
+            raise Conflict(f"an entry with {t.naming_attribute}={naming!r} already exists", status=409)
+        login = naming if t.ad else _single(_get(values, t.rdn_attr))
+        if not login:
+            raise DownstreamError(f"the account has no {t.rdn_attr}, which names its entry", status=400)
+        profile: dict[str, Any] = {"login": str(login)}
+        display = _single(_get(values, "cn")) or _single(_get(values, "displayName"))
+        if display:
+            profile["displayName"] = str(display)
+        surname = _single(_get(values, "sn"))
+        if surname:
+            profile["lastName"] = str(surname)
+        extra = {k: v for k, v in values.items() if k.lower() != t.login_attribute.lower()}
+        writer_disabled = not active and (t.ad or t.disable_kind == "ou")
+        if not active and t.disable_kind == "attr":
+            name = t.disable_attribute or ""
+            current = _get(extra, name)
+            extra = {k: v for k, v in extra.items() if k.lower() != name.lower()}
+            extra[name] = ([] if current is None else list(current) if isinstance(current, list) else [current]) + [t.disable_value]
+        password = _initial_password() if t.ad and active and t.uses_tls else None
+        try:
+            dn = w.create_user(profile, disabled=writer_disabled, password=password, extra=extra)
+        except LdapConflict as conflict:
+            if self._search_users(naming_filter):  # added meanwhile: the reconciler links it
+                raise Conflict(conflict.message, status=409) from None
+            raise DownstreamError(f"{conflict.message}: the name is taken by an entry with another "
+                                  f"{t.naming_attribute}; change what {t.rdn_attr} is mapped from", status=409) from None
+        if t.ad and active and password is None:
+            try:
+                w.set_disabled(dn, False)
+            except LdapError as error:
+                if error.retryable:
+                    raise
+                raise DownstreamError(f"{dn} was created disabled and the directory would not enable it "
+                                      f"({error.message}); Active Directory needs a password first, which provtui "
+                                      f"sets only over TLS (ldaps://)", status=400) from None
+        if t.ad and not active and t.disable_kind == "ou":
+            dn = self._move(dn, new_parent=t.disabled_dn)
+        raw = w.read_entry(dn, self._user_attributes)
+        if raw is None:
+            raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
+        return self._remote_user(dn, raw)
+
+    def update_user(self, remote_id: str, changed: Mapping[str, Any], active: bool | None) -> None:
+        t, w = self.t, self._w()
+        dn, raw = self._require_user(remote_id)
+        new_external = changed.get(EXTERNAL_ID)
+        current_external = next(iter(_values(raw, t.external_id_attribute)), None)
+        if new_external and current_external and current_external != str(new_external):
+            # Linking must not overwrite another user's link, nor data the directory keeps there.
+            raise DownstreamError(f"{dn} already has {t.external_id_attribute}={current_external!r}, not this user's "
+                                  f"provtui id: it is another user's account, or the directory uses "
+                                  f"{t.external_id_attribute} for something else (then set the external_id_attribute "
+                                  f"option to an unused attribute)", status=409)
+        values = self._ldap_values(changed, keep_none=True)
+        rdn_key = next((k for k in values if k.lower() == t.rdn_attr.lower()), None)
+        if rdn_key is not None:
+            current_rdn = split_dn(dn)[0]
+            if current_rdn.partition("=")[0].strip().lower() == t.rdn_attr.lower():
+                new_value = _single(values.pop(rdn_key))
+                if not new_value:
+                    raise DownstreamError(f"{t.rdn_attr} names the entry {dn}: it cannot be removed", status=400)
+                new_rdn = f"{t.rdn_attr}={escape_rdn(str(new_value))}"
+                if normalise_dn(new_rdn) != normalise_dn(current_rdn):
+                    dn = self._move(dn, new_rdn=new_rdn)
+            # else: the entry is named by another attribute (linked, not created by us): a plain modify
+        if values:
+            modification = {name: [(ldap3.MODIFY_REPLACE, [] if value is None else
+                                    value if isinstance(value, list) else [value])]
+                            for name, value in values.items()}
+            w.modify_entry(dn, modification)
+        if active is not None:
+            self._set_active(dn, raw, active)
+
+    def _set_active(self, dn: str, raw: Mapping[str, Any], active: bool) -> str:
+        """Enable or disable by the app's method (each step a no-op when already so); returns the DN."""
+        t, w = self.t, self._w()
+        if t.ad:
+            w.set_disabled(dn, not active)  # compare-and-swap on userAccountControl
+        if t.disable_kind == "ou":
+            within = dn_within(dn, t.disabled_dn or "")
+            if active == within:
+                if t.ad:
+                    dn = self._move(dn, new_parent=t.base_dn if active else t.disabled_dn)
+                else:
+                    new_dn = w.set_disabled(dn, not active)  # moves to disabled_bases[0] / back to base_dn
+                    if normalise_dn(new_dn) != normalise_dn(dn):
+                        self._retarget_members(dn, new_dn)
+                    dn = new_dn
+        elif t.disable_kind == "attr":
+            name, value = t.disable_attribute or "", t.disable_value or ""
+            if not active and not self._has_disable_value(raw):
+                try:
+                    w.modify_entry(dn, {name: [(ldap3.MODIFY_ADD, [value])]}, accept=(20,))
+                except LdapError as error:
+                    if error.result_code != 19:  # constraintViolation: a single-valued attribute in use
+                        raise
+                    w.modify_entry(dn, {name: [(ldap3.MODIFY_REPLACE, [value])]})
+            elif active and self._has_disable_value(raw):
+                w.modify_entry(dn, {name: [(ldap3.MODIFY_DELETE, [value])]}, accept=(16,))
+        return dn
+
+    def _move(self, dn: str, *, new_rdn: str | None = None, new_parent: str | None = None) -> str:
+        """Rename/move an entry and point the groups that list it at its new DN."""
+        new_dn = self._w().rename(dn, new_rdn, new_parent=new_parent)
+        if normalise_dn(new_dn) != normalise_dn(dn):
+            self._retarget_members(dn, new_dn)
+        return new_dn
+
+    def delete_user(self, remote_id: str) -> None:
+        found = self._resolve_user(remote_id)
+        if found is None:
+            return  # already gone: the goal
+        dn = found[0]
+        self._retarget_members(dn, None)
+        self._w().delete(dn)
+
+    def set_password(self, remote_id: str, password: str) -> None:
+        if self.t.ad and not self.t.uses_tls:
+            raise DownstreamError("Active Directory accepts passwords (unicodePwd) only over TLS: "
+                                  "use an ldaps:// URI or tls=starttls")
+        dn, _ = self._require_user(remote_id)
+        self._w().set_password(dn, password)
+
+    # ----------------------------------------------------------------- groups
+
+    def _search_groups(self, search_filter: str) -> list[tuple[str, dict]]:
+        return self._search((self.t.groups_dn,), f"(&{self.settings.effective_group_filter}{search_filter})",
+                            self._group_attributes)
+
+    def _resolve_group(self, remote_id: str) -> tuple[str, dict] | None:
+        search_filter = uuid_filter(self.t.uuid_attribute, remote_id)
+        if search_filter is None:
+            return None
+        found = self._search_groups(search_filter)
+        return found[0] if found else None
+
+    def _is_placeholder(self, member: str) -> bool:
+        return normalise_dn(member) == normalise_dn(self.t.empty_member)
+
+    def _remote_group(self, dn: str, raw: Mapping[str, Any]) -> RemoteGroup:
+        remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute))
+        if not remote_id:
+            raise DownstreamError(f"{dn} has no {self.t.uuid_attribute}: provtui cannot keep track of it", status=400)
+        external_id = next((v[len(GROUP_MARKER):] for v in _values(raw, GROUP_ID_ATTRIBUTE) if v.startswith(GROUP_MARKER)), None)
+        rdn = split_dn(dn)[0].partition("=")[2]
+        names = _values(raw, "cn")
+        name = next((n for n in names if escape_rdn(n) == rdn), names[0] if names else rdn)
+        return RemoteGroup(id=remote_id, display_name=name, external_id=external_id,
+                           members=self._uuids_of(m for m in _values(raw, MEMBER) if not self._is_placeholder(m)))
+
+    def _uuids_of(self, member_dns: Iterable[str]) -> set[str]:
+        """The remote ids of the user entries among ``member_dns`` (groups, dangling DNs are left out)."""
+        uuids = set()
+        for dn in member_dns:
+            raw = self._w().read_entry(dn, [self.t.uuid_attribute], self.settings.effective_user_filter)
+            remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute)) if raw else None
+            if remote_id:
+                uuids.add(remote_id)
+        return uuids
+
+    def _dns_of(self, remote_ids: Iterable[str]) -> list[str]:
+        """The current DNs of the users with these remote ids; ids no longer found are left out."""
+        filters = sorted(f for f in (uuid_filter(self.t.uuid_attribute, r) for r in remote_ids) if f)
+        dns: list[str] = []
+        for start in range(0, len(filters), _UUID_CHUNK):
+            chunk = "".join(filters[start:start + _UUID_CHUNK])
+            dns += [dn for dn, _ in self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}(|{chunk}))",
+                                                 [self.t.uuid_attribute])]
+        return dns
+
+    def find_group(self, external_id: str | None, display_name: str | None) -> RemoteGroup | None:
+        for search_filter in (
+            f"({GROUP_ID_ATTRIBUTE}={escape_filter_chars(GROUP_MARKER + external_id)})" if external_id else None,
+            f"(cn={escape_filter_chars(display_name)})" if display_name else None,
+        ):
+            if search_filter is None:
+                continue
+            found = self._search_groups(search_filter)
+            if len(found) > 1:
+                raise AmbiguousMatch(f"{len(found)} groups match {search_filter}", status=409)
+            if found:
+                return self._remote_group(*found[0])
+        return None
+
+    def get_group(self, remote_id: str) -> RemoteGroup | None:
+        found = self._resolve_group(remote_id)
+        return self._remote_group(*found) if found else None
+
+    def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup:
+        w = self._w()
+        dns = self._dns_of(members)
+        if not dns and self._needs_member:
+            dns = [self.t.empty_member]
+        try:
+            dn = w.create_group(display_name, dns, description=GROUP_MARKER + external_id if external_id else None)
+        except LdapConflict as conflict:
+            raise Conflict(f"{conflict.message}: a group named {display_name!r} exists there and is not this provtui "
+                           f"group; rename one of them", status=409) from None
+        raw = w.read_entry(dn, self._group_attributes)
+        if raw is None:
+            raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
+        return self._remote_group(dn, raw)
+
+    def update_group(self, remote_id: str, display_name: str | None, add: set[str], remove: set[str]) -> None:
+        w = self._w()
+        found = self._resolve_group(remote_id)
+        if found is None:
+            raise DownstreamError(f"no group with {self.t.uuid_attribute}={remote_id} under {self.t.groups_dn}", status=404)
+        dn, raw = found
+        if display_name and normalise_dn(f"cn={escape_rdn(display_name)}") != normalise_dn(split_dn(dn)[0]):
+            dn = w.rename(dn, f"cn={escape_rdn(display_name)}")
+            if self.t.ad:
+                w.modify_entry(dn, {"sAMAccountName": [(ldap3.MODIFY_REPLACE, [display_name])]})
+        add_dns, remove_dns = self._dns_of(add), self._dns_of(remove)
+        self._update_members(dn, _values(raw, MEMBER), add_dns, remove_dns)
+
+    def _update_members(self, group_dn: str, current: list[str], add: list[str], remove: list[str]) -> None:
+        """Add, then remove members; a groupOfNames keeps the placeholder exactly while it has no one else."""
+        add, remove = list(add), list(remove)
+        if self._needs_member:
+            removing = {normalise_dn(d) for d in remove}
+            remaining = {normalise_dn(d) for d in current if not self._is_placeholder(d)} - removing
+            remaining |= {normalise_dn(d) for d in add}
+            has_placeholder = any(self._is_placeholder(d) for d in current)
+            if not remaining and not has_placeholder:
+                add.append(self.t.empty_member)
+            elif remaining and has_placeholder:
+                remove.append(self.t.empty_member)
+        if add or remove:
+            self._w().update_members(group_dn, add=add, remove=remove)
+
+    def delete_group(self, remote_id: str) -> None:
+        found = self._resolve_group(remote_id)
+        if found is not None:
+            self._w().delete(found[0])
+
+    def _retarget_members(self, old_dn: str, new_dn: str | None) -> None:
+        """Point the groups under groups_dn that list ``old_dn`` at ``new_dn`` (None: drop it) —
+        what slapd's refint overlay (or AD itself) would do; with either, nothing is found."""
+        for group_dn, raw in self._search_groups(f"({MEMBER}={escape_filter_chars(old_dn)})"):
+            self._update_members(group_dn, _values(raw, MEMBER), [new_dn] if new_dn else [], [old_dn])
+
+
+# --------------------------------------------------------------------------- the async connector
+
+
+class LdapAppConnector:
+    """An LDAP/AD directory behind the reconciler's async connector interface (see the module docstring)."""
+
+    def __init__(self, config: Mapping[str, Any], *, push_groups: bool = False, on_call: OnCall | None = None) -> None:
+        try:
+            self.target = LdapTarget.from_config(config)
+            directory = _Directory(self.target)
+        except (ValueError, TypeError, KeyError) as exc:
+            # Raised inside the reconciler's call: a failure of the app, not a crash of the run.
+            raise DownstreamError(f"the LDAP app is misconfigured: {exc}") from None
+        self._directory = directory
+        self.naming_attribute = self.target.naming_attribute
+        self.push_groups = push_groups
+        self._on_call = on_call
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"LdapAppConnector({self.target.uri!r}, base_dn={self.target.base_dn!r}, flavor={self.target.flavor!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+        events: list[Event] = []
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(self._directory.run, events, function, *args)
+            finally:
+                if self._on_call is not None:
+                    for event in events:
+                        self._on_call(*event)
+
+    def _groups(self) -> None:
+        if not self.push_groups:
+            raise DownstreamError("group push is not turned on for this app")
+
+    # ----------------------------------------------------------------- users
+
+    async def find_user(self, *, external_id: str | None = None, user_name: str | None = None) -> RemoteUser | None:
+        return await self._call(self._directory.find_user, external_id, user_name)
+
+    async def get_user(self, remote_id: str) -> RemoteUser | None:
+        return await self._call(self._directory.get_user, remote_id)
+
+    async def create_user(self, attributes: dict[str, Any], *, active: bool = True) -> RemoteUser:
+        return await self._call(self._directory.create_user, attributes, active)
+
+    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any],
+                          active: bool | None = None) -> None:
+        """Modify what changed (LDAP modifies are partial: ``full`` is not needed), rename when the
+        RDN attribute changed, then enable/disable by the app's method."""
+        await self._call(self._directory.update_user, remote_id, changed, active)
+
+    async def delete_user(self, remote_id: str) -> None:
+        await self._call(self._directory.delete_user, remote_id)
+
+    async def set_password(self, remote_id: str, password: str, *, full: dict[str, Any]) -> None:
+        await self._call(self._directory.set_password, remote_id, password)
+
+    # ----------------------------------------------------------------- groups
+
+    async def find_group(self, *, external_id: str | None = None, display_name: str | None = None) -> RemoteGroup | None:
+        self._groups()
+        return await self._call(self._directory.find_group, external_id, display_name)
+
+    async def get_group(self, remote_id: str) -> RemoteGroup | None:
+        self._groups()
+        return await self._call(self._directory.get_group, remote_id)
+
+    async def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup:
+        self._groups()
+        return await self._call(self._directory.create_group, display_name, external_id, set(members))
+
+    async def update_group(self, remote_id: str, *, display_name: str | None, add: set[str], remove: set[str],
+                           full_name: str, external_id: str | None, full_members: set[str]) -> None:
+        self._groups()
+        await self._call(self._directory.update_group, remote_id, display_name, set(add), set(remove))
+
+    async def delete_group(self, remote_id: str) -> None:
+        self._groups()
+        await self._call(self._directory.delete_group, remote_id)
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._directory.close)
