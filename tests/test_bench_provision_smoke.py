@@ -20,8 +20,8 @@ def run(*args: str) -> str:
 
 def test_bench_prints_both_baselines_and_the_ratio():
     out = run()
-    assert re.search(r"^ratio c=4: provtui / bare GET\+POST = [\d.]+ \(target >= 0\.8: (PASS|FAIL)\); "
-                     r"provtui / bare POST-only = [\d.]+", out, re.MULTILINE), out
+    assert re.search(r"^ratio c=4: provtui / bare POST = [\d.]+ \(the same creates; target >= 0\.8: (PASS|FAIL)\); "
+                     r"provtui / bare GET\+POST = [\d.]+", out, re.MULTILINE), out
     for side in ("bare POST", "bare GET+POST", "provtui"):
         assert re.search(rf"^{re.escape(side)}\s+4\s+30\s.*\syes\b", out, re.MULTILINE), (side, out)
 
