@@ -36,7 +36,7 @@ class InvariantReport:
 
 async def check(service) -> InvariantReport:
     """Compare what should be with what is, app by app (SCIM apps are read in full)."""
-    store, directory = service.store, service.directory
+    store = service.store
     report = InvariantReport()
     service.refresh()
     users = store.all(USERS)
