@@ -23,6 +23,8 @@ APP_HEALTH = "app_health"  # the engine's record of each app: failures, quaranti
 PUSHES = "pushes"  # which groups an admin pushes to which apps (directory intent)
 PUSHED_GROUPS = "pushed_groups"  # the engine's record of each pushed group downstream
 SOURCES = "sources"  # sources of truth: HR exports, LDAP directories
+SOURCE_ENTRIES = "source_entries"  # per LDAP source: the DN -> login of its entries (member DNs of incremental imports)
+ORPHANS = "orphans"  # app import: downstream accounts that match no user
 RULES = "rules"  # group rules
 HELD = "held"  # big changes held by a safeguard until an admin approves or rejects them
 

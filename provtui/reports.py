@@ -31,14 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from provtui.audit_trail import DOWNSTREAM_CALL
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, USERS, account_key
+from provtui.directory import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, ORPHANS, USERS, account_key
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
 
 if TYPE_CHECKING:
     from provtui.service import Service
 
-ORPHANS = "orphans"  # written by app import: {"app", "remote_id", "userName", "email", "seen"}
 DEFAULT_STALE_DAYS = 90
 DEFAULT_CHANGES = 50
 

@@ -565,6 +565,15 @@ class Service:
                    full: bool = True) -> dict:
         return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full)
 
+    def add_ldap_source(self, name: str, **settings: Any) -> dict:
+        return self.importer().add_ldap_source(name, **settings)
+
+    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None) -> dict:
+        return self.importer().import_ldap(name, dry_run=dry_run, confirm=confirm, full=full)
+
+    def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict:
+        return self.importer().import_app(app, match=match, dry_run=dry_run, confirm=confirm)
+
     # -- admins ----------------------------------------------------------------------
 
     def grant(self, os_user: str, role: str, *, apps: list[str] = (), groups: list[str] = ()) -> dict:

@@ -59,7 +59,11 @@ def cmd_worker(args, service) -> int:
             print(f"provisioned {report.done}, {len(report.failed)} failed, {len(report.deferred)} deferred", flush=True)
             report_problems(report)
 
-    asyncio.run(run_worker(service, on_report=log))
+    def log_import(outcome: dict) -> None:
+        if outcome.get("outcome") != "applied":
+            warn(f"scheduled import from {outcome['source']}: {outcome['outcome']}: {outcome.get('message', '')}")
+
+    asyncio.run(run_worker(service, on_report=log, on_import=log_import))
     return EXIT_OK
 
 

@@ -1,7 +1,26 @@
-"""`provtui source ...` and `provtui import ...`: sources of truth and imports from them."""
+"""`provtui source ...` and `provtui import ...`: sources of truth and imports from them.
+
+    provtui source add-csv NAME [--mapping FILE]
+    provtui source add-ldap NAME --uri URI --bind-dn DN --password-env VAR --base-dn DN
+                           [--user-filter F] [--group-base DN] [--flavor openldap|ad] [--interval MINUTES]
+    provtui source list [--json]
+    provtui source priority ATTRIBUTE SOURCE[,SOURCE...]
+    provtui import csv FILE [--source NAME] [--partial] [--dry-run] [--confirm] [--json]
+    provtui import ldap NAME [--full] [--dry-run] [--confirm] [--json]
+    provtui import app APP [--match userName|email|externalId] [--dry-run] [--confirm] [--json]
+
+Imports exit 3 when held (a mass deactivation, or an app import that would link accounts,
+waits for --confirm); `import ldap` exits 1 when the directory cannot be reached and 2 when
+it refuses the configuration (credentials, base DN, filter).  `--json` on `import csv|ldap`
+prints the counts {"created", "updated", "unchanged", "suspended", "deactivated",
+"reactivated"} and "rejected": [{"line", "column", "reason"}]; an LDAP rejection's "line"
+is the entry's position in the read, its "column" the LDAP attribute at fault, and it adds
+"dn".  LDAP runs add "mode" (full or incremental) and "groups" (counts).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -27,8 +46,16 @@ def cmd_add_csv(args, service) -> int:
     return emit(args, source, text=f"added CSV source {source['name']}")
 
 
+def cmd_add_ldap(args, service) -> int:
+    source = service.importer().add_ldap_source(
+        args.name, uri=args.uri, bind_dn=args.bind_dn, password_env=args.password_env, base_dn=args.base_dn,
+        user_filter=args.user_filter, group_base=args.group_base, flavor=args.flavor, interval=args.interval)
+    every = f", imported every {args.interval} min by the worker" if args.interval else ""
+    return emit(args, source, text=f"added LDAP source {source['name']} ({args.flavor}){every}")
+
+
 def cmd_list(args, service) -> int:
-    return emit(args, service.list_sources(), ["name", "kind", "last_run"])
+    return emit(args, service.list_sources(), ["name", "kind", "interval", "last_run", "last_outcome"])
 
 
 def cmd_priority(args, service) -> int:
@@ -38,6 +65,10 @@ def cmd_priority(args, service) -> int:
 
 def report_import(args, result: dict) -> None:
     for rejection in result["rejected"]:
+        if rejection.get("dn"):  # an LDAP entry: its DN says more than its position in the read
+            column = f", attribute {rejection['column']}" if rejection.get("column") else ""
+            warn(f"entry {rejection['line']} ({rejection['dn']}){column}: {rejection['reason']}")
+            continue
         column = f", column {rejection['column']}" if rejection.get("column") else ""
         warn(f"line {rejection['line']}{column}: {rejection['reason']}")
     if args.json:
@@ -45,14 +76,41 @@ def report_import(args, result: dict) -> None:
         return
     counts = ", ".join(f"{result[k]} {k}" for k in ("created", "updated", "unchanged", "suspended", "deactivated", "reactivated"))
     prefix = "would import (dry run)" if result.get("dry_run") else "imported"
-    print(f"{prefix} from {result['source']}: {counts}, {len(result['rejected'])} rejected")
+    mode = f" ({result['mode']} read)" if result.get("mode") else ""
+    print(f"{prefix} from {result['source']}{mode}: {counts}, {len(result['rejected'])} rejected")
+    if result.get("groups"):
+        g = result["groups"]
+        print(f"groups: {g['created']} created, {g['updated']} updated, {g['unchanged']} unchanged, {g['removed']} removed, "
+              f"{g['skipped']} skipped; {g['members_added']} memberships added, {g['members_removed']} removed")
     for action in result.get("actions", []):
         changes = ", ".join(f"{k}: {b!r} -> {a!r}" for k, (b, a) in action["changes"].items())
-        where = f"line {action['line']}" if action["line"] else "missing from the file"
+        where = action.get("dn") or (f"line {action['line']}" if action["line"] else "missing from the source")
         print(f"  {'/'.join(action['outcomes'])} {action['login']} ({where}){': ' + changes if changes else ''}")
+    for op in result.get("group_actions", []):
+        if op["action"] == "unchanged":
+            continue
+        members = "".join(f" +{login}" for login in op["add"]) + "".join(f" -{login}" for login in op["remove"])
+        print(f"  group {op['action']} {op['group']}{members}{' (' + op['reason'] + ')' if op.get('reason') else ''}")
 
 
-def run_import(args, do) -> int:
+def report_app_import(args, result: dict) -> None:
+    if args.json:
+        print_json(result)
+        return
+    prefix = "would link (dry run)" if result.get("dry_run") else "linked"
+    print(f"{prefix} {result['linked']} of {result['accounts']} accounts of {result['app']} (match: {result['match']}): "
+          f"{result['already_linked']} already linked, {result['conflicts']} conflicts, {result['orphans']} orphans")
+    details = result["details"]
+    for entry in details["linked"]:
+        note = "" if entry["entitled"] else " (not entitled: the next sync deactivates it)"
+        print(f"  link {entry['remote_id']} {entry['userName'] or ''} -> {entry['login']}{note}")
+    for entry in details["conflicts"]:
+        print(f"  conflict {entry['remote_id']} {entry['userName'] or ''}: {entry['reason']}")
+    for entry in details["orphans"]:
+        print(f"  orphan {entry['remote_id']} {entry['userName'] or ''} {entry['email'] or ''}".rstrip())
+
+
+def run_import(args, do, report=report_import) -> int:
     """Run an import; print the plan or result; a safeguard hold exits 3 with the counts."""
     try:
         result = do(confirm=False) if args.dry_run else do(confirm=args.confirm)
@@ -61,7 +119,7 @@ def run_import(args, do) -> int:
         if args.json:
             print_json({**held.details, "held": True})
         return EXIT_HELD
-    report_import(args, result)
+    report(args, result)
     return 0
 
 
@@ -69,6 +127,28 @@ def cmd_import_csv(args, service) -> int:
     data = _read(args.file, "FILE")
     return run_import(args, lambda confirm: service.import_csv(data, source=args.source, dry_run=args.dry_run,
                                                               confirm=confirm, full=not args.partial))
+
+
+def cmd_import_ldap(args, service) -> int:
+    importer = service.importer()
+    return run_import(args, lambda confirm: importer.import_ldap(args.name, dry_run=args.dry_run, confirm=confirm,
+                                                                 full=True if args.full else None))
+
+
+def cmd_import_app(args, service) -> int:
+    importer = service.importer()
+    return run_import(args, lambda confirm: importer.import_app(args.app, match=args.match, dry_run=args.dry_run,
+                                                                confirm=confirm), report_app_import)
+
+
+def _minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes (1 or more)")
+    return value
 
 
 def add_import_options(p) -> None:
@@ -81,6 +161,17 @@ def register(cli) -> None:
     p = command(source, "add-csv", cmd_add_csv, "add an HR CSV source")
     p.add_argument("name")
     p.add_argument("--mapping", metavar="FILE", help="column-to-attribute mapping (see fixtures/hr/mapping.example)")
+    p = command(source, "add-ldap", cmd_add_ldap, "add an LDAP / Active Directory source (users and groups)")
+    p.add_argument("name")
+    p.add_argument("--uri", required=True, help="ldap://host[:port] or ldaps://host[:port]")
+    p.add_argument("--bind-dn", required=True, metavar="DN", help="the account provtui reads the directory as")
+    p.add_argument("--password-env", required=True, metavar="VAR",
+                   help="the environment variable holding the bind password (the password is never stored)")
+    p.add_argument("--base-dn", required=True, metavar="DN", help="where the users are")
+    p.add_argument("--user-filter", metavar="F", help="LDAP filter of the users (default: the flavor's)")
+    p.add_argument("--group-base", metavar="DN", help="where the groups are (default: the base DN)")
+    p.add_argument("--flavor", choices=("openldap", "ad"), default="openldap", help="attribute defaults (default: openldap)")
+    p.add_argument("--interval", type=_minutes, metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
     command(source, "list", cmd_list, "list sources")
     p = command(source, "priority", cmd_priority, "which sources win an attribute several supply, highest first")
     p.add_argument("attribute")
@@ -91,3 +182,15 @@ def register(cli) -> None:
     p.add_argument("--source", help="the CSV source (default: 'csv', made on first use)")
     p.add_argument("--partial", action="store_true", help="the file is not everyone: deactivate no one missing from it")
     add_import_options(p)
+    p = command(imports, "ldap", cmd_import_ldap,
+                "import users and groups from an LDAP/AD source (incremental when it can; a full read deactivates who is gone)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--full", action="store_true", help="read every entry, not only those changed since the last run")
+    add_import_options(p)
+    p = command(imports, "app", cmd_import_app, "link an app's existing accounts to users; list the orphans")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--match", choices=("userName", "email", "externalId"), default="userName",
+                   help="how an account finds its user: userName = login, email = the profile's email, "
+                        "externalId = the user's id (default: userName)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be linked, change nothing")
+    p.add_argument("--confirm", action="store_true", help="link the matched accounts (without it, a run that links is held)")

@@ -178,6 +178,14 @@ class Reconciler:
             connector = self._connectors[app["id"]] = self._connector_factory(app)
         return connector
 
+    def connector(self, app: dict) -> ScimConnector:
+        """The app's connector; its calls are audited at the next flush (or record_calls)."""
+        return self._connector(app)
+
+    def record_calls(self) -> None:
+        """Write the downstream-call audit events gathered so far."""
+        self._flush([], SyncReport())
+
     async def aclose(self) -> None:
         for connector in self._connectors.values():
             await connector.aclose()

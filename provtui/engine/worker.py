@@ -28,7 +28,7 @@ def _next_due(service) -> float | None:
 
 
 async def run_worker(service, *, stop: asyncio.Event | None = None, on_report: Callable | None = None,
-                     poll: float = POLL_SECONDS) -> None:
+                     on_import: Callable | None = None, poll: float = POLL_SECONDS) -> None:
     stop = stop or asyncio.Event()
     reconciler = service.reconciler()
     loop = asyncio.get_running_loop()
@@ -44,6 +44,9 @@ async def run_worker(service, *, stop: asyncio.Event | None = None, on_report: C
             report = await reconciler.run_until_idle()
             if on_report is not None:
                 on_report(report)
+            for outcome in service.importer().run_due_imports():  # scheduled LDAP imports (source --interval)
+                if on_import is not None:
+                    on_import(outcome)
             due = _next_due(service)
             deadline = time.monotonic() + min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
             while not stop.is_set() and time.monotonic() < deadline:
