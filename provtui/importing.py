@@ -491,12 +491,14 @@ class Importer:
                 return candidate
         return None
 
-    def _apply_groups(self, tx: Transaction, source: str, ops: list[GroupOp]) -> dict:
+    def _apply_groups(self, tx: Transaction, source: str, ops: list[GroupOp], *, via: str | None = None) -> dict:
         """Write the group changes.  A membership change queues (app, user) for the apps assigned to
         the group (the entitlements it changes), the group's pushed copies, and tells the service
-        (note_user_change) so rules reading the group run again and what they change is queued."""
+        (note_user_change) so rules reading the group run again and what they change is queued.
+
+        ``via`` is the groups' kind and membership path: ``source:<NAME>`` (default) or ``app:<APP>``."""
         service, directory = self.service, self.service.directory
-        via = f"source:{source}"
+        via = via or f"source:{source}"
         now = utc_now_iso()
         for op in ops:
             if op.action in ("skipped", "unchanged"):
@@ -541,6 +543,79 @@ class Importer:
             if op.add or op.remove or op.rename:
                 service._mark_groups(tx, group_id)
         return _group_counts(ops)
+
+    # -- app groups ---------------------------------------------------------------------
+
+    def import_app_groups(self, app_name: str, *, dry_run: bool = False, groups: list | None = None) -> dict:
+        """An app's own groups, as app groups (kind ``app:<APP>``): kept apart from provtui's groups,
+        their membership exactly the app's for the accounts provtui has linked; rules can read them
+        (isMemberOfGroupName), so their members can be placed in provtui groups and inherit their apps."""
+        self.service._authorise(None, Action.MANAGE_SOURCES)
+        app = self.service.directory.app(app_name)
+        if app["kind"] != AppKind.SCIM:
+            raise InvalidInput("APP", f"{app_name} is a {app['kind']} app: app groups are read from SCIM apps")
+        if groups is None:
+            groups = asyncio.run(self.read_app_groups(app))
+        via = f"app:{app['name']}"
+        owners = {a["remote_id"]: a["user"] for a in self.store.all(ACCOUNTS).values() if a["app"] == app["id"] and a.get("remote_id")}
+        with self.store.transaction() as tx:  # the lock: plan against the state we will change
+            ops = self._plan_app_groups(tx, app, via, groups, owners)
+            if not dry_run:
+                tx.correlation = new_id()
+                tx.user_changes = {}
+                counts = self._apply_groups(tx, app["name"], ops, via=via)
+                self.service._audit(tx, "import.app-groups", app["name"], None, counts)
+                self.service._settle(tx)
+        result = {"app": app["name"], **_group_counts(ops)}
+        if dry_run:
+            result.update(dry_run=True, groups=[op.as_dict() for op in ops])
+        return result
+
+    async def read_app_groups(self, app: dict) -> list:
+        from provtui.connectors.scim import DownstreamError
+
+        reconciler = self.service.reconciler()
+        try:
+            return [group async for group in reconciler.connector(app).list_groups()]
+        except DownstreamError as error:
+            raise SourceFailed(f"reading {app['name']}'s groups failed: {error.message}", retryable=error.retryable) from None
+        finally:
+            reconciler.record_calls()
+            await reconciler.aclose()
+
+    def _plan_app_groups(self, reader: Any, app: dict, via: str, groups: list, owners: dict[str, str]) -> list[GroupOp]:
+        existing = {(g.get("source_ref") or {}).get("id"): g for g in self.store.all(GROUPS).values() if g.get("kind") == via}
+        ops: list[GroupOp] = []
+        claimed: set[str] = set()
+        seen: set[str] = set()
+        for group in groups:
+            if group.id in seen or (group.external_id and reader.get(GROUPS, group.external_id)):
+                continue  # a group provtui pushed there itself is not an app group
+            seen.add(group.id)
+            current = existing.get(group.id)
+            name = self._group_name(reader, group.display_name, app["name"], current["id"] if current else None, claimed)
+            if name is None:
+                ops.append(GroupOp("skipped", group.id, group.display_name, reason=f"no free name for {group.display_name!r}"))
+                continue
+            claimed.add(name.lower())
+            logins = {reader.get(USERS, owners[m])["login"]: owners[m] for m in group.members if m in owners and reader.get(USERS, owners[m])}
+            have = _source_members(reader, current["id"], via) if current else {}
+            op = GroupOp("create" if current is None else "update", group.id, name, group_id=current["id"] if current else None,
+                         ref={"id": group.id}, add=sorted(set(logins) - set(have)), remove=sorted(set(have) - set(logins)))
+            if current is not None:
+                op.rename = current["name"] if current["name"] != name else None
+                op.changed = op.rename is not None or bool(current.get("removed_from_source"))
+                if not (op.changed or op.add or op.remove):
+                    op.action = "unchanged"
+            op.user_ids = {**{login: logins[login] for login in op.add}, **{login: have[login] for login in op.remove}}
+            ops.append(op)
+        for remote_id, group in existing.items():
+            if remote_id not in seen and not group.get("removed_from_source"):
+                have = _source_members(reader, group["id"], via)
+                op = GroupOp("removed", remote_id or "", group["name"], group_id=group["id"], remove=sorted(have))
+                op.user_ids = dict(have)
+                ops.append(op)
+        return ops
 
     # -- app import ------------------------------------------------------------------------
 

@@ -343,6 +343,8 @@ class Service:
         with self._change() as tx:
             group = self.directory.group(group_name, tx)
             self._authorise(tx, Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({group["id"]})))
+            if group.get("kind", "provtui") != "provtui":
+                raise InvalidInput("GROUP", f"{group_name} is a {group['kind']} group: its membership comes from there")
             changed = []
             for login in logins:
                 user_id = self.directory.user_id(login, tx)
@@ -573,6 +575,9 @@ class Service:
 
     def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict:
         return self.importer().import_app(app, match=match, dry_run=dry_run, confirm=confirm)
+
+    def import_app_groups(self, app: str, *, dry_run: bool = False) -> dict:
+        return self.importer().import_app_groups(app, dry_run=dry_run)
 
     # -- admins ----------------------------------------------------------------------
 

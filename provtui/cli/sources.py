@@ -141,6 +141,12 @@ def cmd_import_app(args, service) -> int:
                                                                 confirm=confirm), report_app_import)
 
 
+def cmd_import_app_groups(args, service) -> int:
+    result = service.import_app_groups(args.app, dry_run=args.dry_run)
+    counts = ", ".join(f"{result[k]} {k.replace('_', ' ')}" for k in ("created", "updated", "unchanged", "removed", "members_added", "members_removed"))
+    return emit(args, result, text=f"{'would import' if args.dry_run else 'imported'} {args.app}'s groups: {counts}")
+
+
 def _minutes(text: str) -> int:
     try:
         value = int(text)
@@ -194,3 +200,6 @@ def register(cli) -> None:
                         "externalId = the user's id (default: userName)")
     p.add_argument("--dry-run", action="store_true", help="print what would be linked, change nothing")
     p.add_argument("--confirm", action="store_true", help="link the matched accounts (without it, a run that links is held)")
+    p = command(imports, "app-groups", cmd_import_app_groups, "import an app's groups as app groups (kind app:APP)")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")

@@ -416,6 +416,19 @@ class ScimConnector:
                     return self._group(resources[0])
         return None
 
+    async def list_groups(self, *, page_size: int = 100) -> AsyncIterator[RemoteGroup]:
+        """Every group with its members, paged with startIndex/count."""
+        start = 1
+        while True:
+            page = self._json(await self._request("GET", "/Groups", params={"startIndex": start, "count": page_size}))
+            resources = self._resources(page)
+            for resource in resources:
+                yield self._group(resource)
+            start += len(resources)
+            total = page.get("totalResults")
+            if not resources or (isinstance(total, int) and start > total):
+                return
+
     async def get_group(self, remote_id: str) -> RemoteGroup | None:
         response = await self._request("GET", _group_path(remote_id))
         if response.status_code == 404:
