@@ -14,3 +14,19 @@ def scim_server() -> Iterator[ScimServerProcess]:
     """One real scim2-server for the session (token "test-token"); tests must use unique userNames."""
     with ScimServerProcess(token="test-token") as server:
         yield server
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """`provtui ARGS` in-process on a new store in tmp_path: returns (exit code, stdout, stderr)."""
+    from provtui.cli.main import main
+
+    monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("init")[0] == 0
+    return run

@@ -12,17 +12,6 @@ from provtui.cli.main import main
 TOKEN_ENV = "PROVTUI_CLI_ENGINE_TOKEN"
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    assert run("init")[0] == 0
-    return run
 
 
 def test_app_create_and_update_settings(cli):

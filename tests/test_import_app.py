@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from provtui.cli.main import main
 from provtui.connectors.scim import ScimConnector
 from provtui.connectors.scim_server import ScimServerProcess
 from provtui.directory import ACCOUNTS, DIRTY, account_key
@@ -166,17 +165,6 @@ def test_errors(org, server, monkeypatch):
     assert failed.value.exit_code == 1  # may pass
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "cli-store"))
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    assert run("init")[0] == 0
-    return run
 
 
 def test_cli_app_import_contract(cli, server):

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from provtui.cli.main import main
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.service import Service
 
@@ -103,17 +102,6 @@ def test_named_sources_with_a_mapping(service, tmp_path):
     assert [s["name"] for s in service.list_sources()] == ["workday"]
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    assert run("init")[0] == 0
-    return run
 
 
 def test_cli_import_contract(cli, tmp_path):

@@ -10,7 +10,6 @@ import ldap3
 import pytest
 from ldap_fixtures import PASSWORD_ENV, ldap_ou, ldap_settings, slapd  # noqa: F401
 
-from provtui.cli.main import main
 from provtui.clock import parse_iso, utc_now
 from provtui.connectors.ldap import normalise_dn
 from provtui.directory import DIRTY, MEMBERS, account_key, group_key
@@ -294,20 +293,9 @@ def test_settings_are_checked_when_the_source_is_added(service):
 # --------------------------------------------------------------------------- the CLI
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys, ldap_settings):
-    monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    assert run("init")[0] == 0
-    return run
 
 
-def test_cli_ldap_contract(cli, slapd, ldap_ou, monkeypatch):
+def test_cli_ldap_contract(ldap_settings, cli, slapd, ldap_ou, monkeypatch):
     alice, bob = people(slapd, ldap_ou, "alice", "bob")
     bad = person_entry(ldap_ou, "bad", "Bad", "Mail", mail="nope")
     slapd.add_ldif([bad, group_entry(ldap_ou, "eng", [alice])])
@@ -353,7 +341,7 @@ def test_cli_ldap_contract(cli, slapd, ldap_ou, monkeypatch):
     assert cli("import", "ldap", "nope")[0] == 2
 
 
-def test_cli_server_down_exits_1(cli, slapd, ldap_ou):
+def test_cli_server_down_exits_1(ldap_settings, cli, slapd, ldap_ou):  # ldap_settings: sets the password variable
     from provtui.connectors.scim_server import free_port
 
     assert cli("source", "add-ldap", "down", "--uri", f"ldap://127.0.0.1:{free_port()}", "--bind-dn", slapd.reader_dn,
