@@ -11,6 +11,7 @@ from tui_helpers import big, demo, frozen_clock, settle  # noqa: F401  (fixtures
 
 from provtui.service import Service
 from provtui.tui.app import build_app
+from provtui.tui.screens.user_detail import UserDetailScreen
 from provtui.tui.widgets.user_detail import UserDetail
 from provtui.tui.widgets.user_table import UserTable, layout
 
@@ -84,7 +85,7 @@ async def test_state_filter(demo):
         assert table(app).row_count == 36
 
 
-async def test_enter_posts_user_selected(demo):
+async def test_enter_opens_the_user_page_and_escape_returns(demo):
     app = build_app(demo, label="demo")
     selected: dict[int, str] = {}
 
@@ -95,9 +96,14 @@ async def test_enter_posts_user_selected(demo):
     async with app.run_test(message_hook=record) as pilot:
         await settle(pilot)
         await pilot.press("down", "down", "enter")
-        await pilot.pause()
-        assert list(selected.values()) == [logins(app)[2]]
-        assert isinstance(app.focused, UserDetail)
+        await settle(pilot)
+        chosen = list(selected.values())
+        assert len(chosen) == 1
+        assert isinstance(app.screen, UserDetailScreen) and app.screen.login == chosen[0]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.focused, UserTable)
+        assert table(app).highlighted == chosen[0]
 
 
 async def test_enter_in_search_moves_to_the_list(demo):
@@ -254,3 +260,25 @@ async def test_50k_users_mount_and_show_rows(big):
         assert table(app).row_count == 10  # user049990 .. user049999
     print(f"\n50k users: app mounted in {mounted - started:.3f}s, first rows after {first_rows - started:.3f}s, "
           f"search shown {searched - typed:.3f}s after the last keystroke (debounce included)")
+
+
+async def test_50k_users_palette_dashboard_and_user_page(big):
+    app = build_app(big, label="big")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        started = time.perf_counter()
+        await pilot.press("ctrl+p", *"user04999")
+        await settle(pilot)
+        palette = time.perf_counter()
+        hits = [str(option.prompt) for option in app.screen.query_one("CommandList").options]
+        assert hits[0].startswith("user ") and "user049990" in hits[0]
+        assert any("more users" in hit for hit in hits)  # a page of people, not 10 (or 50,000) rows
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, UserDetailScreen) and app.screen.login == "user049990"
+        await pilot.press("d")
+        await settle(pilot)
+        dashboard = time.perf_counter()
+        assert app.screen.data["total"] == 50_000 and app.screen.data["states"]["active"] == 28_572
+    print(f"\n50k users: palette hits {palette - started:.3f}s after typing began; "
+          f"user page and dashboard {dashboard - palette:.3f}s")

@@ -62,10 +62,107 @@ def big(tmp_path_factory) -> Service:
 
 
 async def settle(pilot) -> None:
-    """Let debounced searches and the detail loads they trigger finish, and the screen repaint."""
+    """Let debounced searches and the detail loads they trigger finish, and the screen repaint.
+
+    The engine's worker runs for as long as the app: it is not waited for.
+    """
     for _ in range(20):  # a finished search posts a message that starts the detail load: go round until quiet
         await pilot.pause()
-        if not any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in pilot.app.workers):
+        busy = [w for w in pilot.app.workers
+                if w.group != "engine" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        if not busy:
             break
-        await pilot.app.workers.wait_for_complete()
+        await pilot.app.workers.wait_for_complete(busy)
     await pilot.pause()
+
+
+def screen_text(app) -> str:
+    """The screen as plain text (what a person would read), for assertions and debugging."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False, color_system=None)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens, simplify=True))
+    return console.export_text()
+
+
+class FakeConnector:
+    """An in-memory downstream for the real reconciler: deterministic, no network.
+
+    ``refuse``: userNames the app rejects (HTTP 400, as a server says it); ``down``: every call
+    fails as an unauthorised app does (HTTP 401), so the engine quarantines the app.
+    """
+
+    naming_attribute = "userName"
+
+    def __init__(self, name: str, refuse: dict[str, str] | None = None, down: bool = False) -> None:
+        self.name = name
+        self.refuse = refuse or {}
+        self.down = down
+        self.users: dict[str, dict] = {}
+
+    def _check(self, user_name: str | None = None) -> None:
+        from provtui.connectors.scim import DownstreamError
+
+        if self.down:
+            raise DownstreamError("invalid bearer token", status=401)
+        if user_name in self.refuse:
+            raise DownstreamError(self.refuse[user_name], status=400, scim_type="invalidValue")
+
+    async def find_user(self, *, external_id=None, user_name=None):
+        self._check()  # nothing is found: every account is created
+
+    async def create_user(self, attributes, *, active=True):
+        from provtui.connectors.scim import RemoteUser
+
+        self._check(attributes.get("userName"))
+        remote_id = f"{self.name.lower()}-{attributes['userName']}"
+        self.users[remote_id] = dict(attributes)
+        return RemoteUser(remote_id, active, dict(attributes))
+
+    async def update_user(self, remote_id, changed, *, full=None, active=None):
+        self._check()
+
+    async def delete_user(self, remote_id):
+        self._check()
+        self.users.pop(remote_id, None)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def lived_in_service(path: Path, monkeypatch) -> Service:
+    """The demo directory after a provisioning run against fake apps (the clock must be frozen first).
+
+    Ids are made deterministic, so the engine's order is too.  GitHub refuses alovelace,
+    Slack's token is wrong (quarantined after ten failures), Payroll (manual) has open
+    tasks, and kthompson is suspended with his GitHub account still active (a deprovision pending).
+    """
+    import asyncio
+    import itertools
+
+    import provtui.engine.reconciler
+    import provtui.service
+
+    counter = itertools.count(1)
+    monkeypatch.setattr(provtui.service, "new_id", lambda: f"{next(counter):012x}")
+    # Results are committed in batches of a size, never of an age: the trail's order does not depend on timing.
+    monkeypatch.setattr(provtui.engine.reconciler, "FLUSH_SECONDS", 3600.0)
+    service = demo_service(path)
+    connectors = {
+        "GitHub": FakeConnector("GitHub", refuse={"alovelace": "userName 'alovelace' is reserved for an organisation"}),
+        "Slack": FakeConnector("Slack", down=True),
+    }
+
+    async def no_wait(_: float) -> None:
+        pass
+
+    async def provision() -> None:
+        engine = service.reconciler(notify=False, connector_factory=lambda app: connectors[app["name"]], sleep=no_wait)
+        await engine.run_until_idle()
+
+    asyncio.run(provision())
+    service.change_state("kthompson", "suspend")
+    return service

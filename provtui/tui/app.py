@@ -20,13 +20,25 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from provtui.domain.errors import NotAllowed, ProvtuiError
 from provtui.service import Service
+from provtui.tui.commands import ProvtuiCommands
 from provtui.tui.messages import StoreChanged
+from provtui.tui.screens.activity import ActivityScreen
+from provtui.tui.screens.apps import AppDetailScreen, AppsScreen
+from provtui.tui.screens.audit import AuditScreen
+from provtui.tui.screens.dashboard import DashboardScreen
 from provtui.tui.screens.directory import DirectoryScreen
+from provtui.tui.screens.group_detail import GroupDetailScreen, GroupsScreen
 from provtui.tui.screens.help import HelpScreen
+from provtui.tui.screens.reports import ReportsScreen
+from provtui.tui.screens.tasks import TasksScreen
+from provtui.tui.screens.user_detail import UserDetailScreen
+from provtui.tui.widgets.nav import NAV
 
 T = TypeVar("T")
 POLL_SECONDS = 1.0
@@ -40,14 +52,27 @@ class Engine(Protocol):
 
 class ProvtuiApp(App):
     TITLE = "provtui"
-    CSS_PATH = "app.tcss"
-    MODES = {"directory": DirectoryScreen}  # a mode per top-level screen; modes load their screen's CSS_PATH
+    # Every screen's stylesheet, read once at start: a screen whose CSS is new makes Textual re-parse all the
+    # CSS and restyle every widget of every screen (measured: ~0.2 s a screen, more as screens accumulate).
+    CSS_PATH = ["app.tcss", *(f"screens/{name}.tcss" for name in (
+        "directory", "help", "modals", "dashboard", "user_detail", "group_detail", "apps", "activity", "tasks",
+        "audit", "reports"))]
+    # A mode per top-level screen: each keeps its own stack of detail screens (a user's page, an app's).
+    MODES = {
+        "dashboard": DashboardScreen, "directory": DirectoryScreen, "groups": GroupsScreen, "apps": AppsScreen,
+        "activity": ActivityScreen, "tasks": TasksScreen, "audit": AuditScreen, "reports": ReportsScreen,
+    }
     DEFAULT_MODE = "directory"
+    COMMANDS = App.COMMANDS | {ProvtuiCommands}
+    # The screens' keys are shown in the line of screens under the header (widgets.nav), not the footer:
+    # at 80 columns the footer is for what the current screen can do.
     BINDINGS = [
+        Binding("escape", "back", "Back", id="app.back"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="app.command_palette", priority=True),
-        Binding("slash", "focus_search", "Search", id="app.focus_search"),
+        Binding("slash", "focus_search", "Search", id="app.focus_search", show=False),
+        *(Binding(key, f"go('{mode}')", label, id=f"app.go.{mode}", show=False) for mode, key, label in NAV),
     ]
 
     def __init__(self, service: Service, *, engine: Engine | None = None, label: str | None = None) -> None:
@@ -58,6 +83,7 @@ class ProvtuiApp(App):
         if engine is not None:
             engine.guard = self.service_lock
         self.sub_title = label if label is not None else _store_label(service)
+        self._mode_history: list[str] = []
 
     def on_mount(self) -> None:
         # The store's documents live as long as the app; without this, each full
@@ -103,8 +129,13 @@ class ProvtuiApp(App):
 
     def _store_changed(self) -> None:
         # Every screen in the stack, not just the top one: a modal (help) may cover the directory.
+        # Screens of other modes catch up when they are shown again (BaseScreen reloads on resume).
         for screen in self.screen_stack:
             screen.post_message(StoreChanged())
+
+    def store_changed(self) -> None:
+        """A screen changed the store: every screen shown re-reads it."""
+        self._store_changed()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.report_worker_error(event.worker)
@@ -113,8 +144,14 @@ class ProvtuiApp(App):
 
     def report_worker_error(self, worker: Worker) -> None:
         """The one place worker failures surface: a notification, not a crash."""
-        if worker.state == WorkerState.ERROR:
-            self.notify(f"{type(worker.error).__name__}: {worker.error}", title=f"{worker.group} failed", severity="error")
+        if worker.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        if isinstance(error, ProvtuiError):  # refused by the service: its message says why
+            title = "Not allowed" if isinstance(error, NotAllowed) else "Not done"
+            self.notify(str(error), title=title, severity="error", markup=False)
+        else:
+            self.notify(f"{type(error).__name__}: {error}", title=f"{worker.group} failed", severity="error", markup=False)
 
     # -- actions -----------------------------------------------------------------------
 
@@ -122,8 +159,44 @@ class ProvtuiApp(App):
         if isinstance(self.screen, HelpScreen):
             return
         # Our bindings all have ids; Textual's inherited ones (scrolling, focus) mostly do not and are left out.
-        nodes = [self, self.screen, *self.screen.walk_children()]
+        # What this screen can do first, then the keys that work everywhere.
+        nodes = [self.screen, *self.screen.walk_children(), self]
         self.push_screen(HelpScreen([b for node in nodes for _, b in node._bindings if b.id]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":  # shown only where there is somewhere to go back to
+            return len(self.screen_stack) > 1 or bool(getattr(self, "_mode_history", ()))
+        # a dialog is answered (or escaped) first
+        return not (action in ("go", "focus_search") and isinstance(self.screen, ModalScreen))
+
+    def action_go(self, mode: str) -> None:
+        """Show a top-level screen (its detail screens, if any were open, stay on its stack)."""
+        if mode != self.current_mode:
+            self._mode_history.append(self.current_mode)
+            del self._mode_history[:-20]
+            self.switch_mode(mode)
+            self.refresh_bindings()
+
+    def action_back(self) -> None:
+        self.go_back()
+
+    def go_back(self) -> None:
+        """escape: close a detail screen, else return to the previous top-level screen."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self._mode_history:
+            self.switch_mode(self._mode_history.pop())
+            self.refresh_bindings()
+
+    def open_user(self, login: str, *, then: str | None = None) -> None:
+        """A user's page; ``then``: one of its actions to start once it has loaded."""
+        self.push_screen(UserDetailScreen(login, then=then))
+
+    def open_group(self, name: str) -> None:
+        self.push_screen(GroupDetailScreen(name))
+
+    def open_app(self, name: str) -> None:
+        self.push_screen(AppDetailScreen(name))
 
     def action_focus_search(self) -> None:
         try:

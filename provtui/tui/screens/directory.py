@@ -16,6 +16,7 @@ from textual.worker import Worker
 from provtui.domain.errors import NotFound
 from provtui.service import Service
 from provtui.tui.messages import StoreChanged
+from provtui.tui.widgets.nav import NavBar
 from provtui.tui.widgets.user_detail import UserDetail
 from provtui.tui.widgets.user_table import UserTable
 
@@ -35,12 +36,13 @@ class DirectoryScreen(Screen):
     CSS_PATH = "directory.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        Binding("escape", "clear_search", "Clear", id="directory.clear_search"),
+        Binding("escape", "clear_search", "Clear/Back", id="directory.clear_search"),
         Binding("ctrl+t", "cycle_state", "State filter", id="directory.cycle_state"),
     ]
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("directory")
         with Horizontal(id="bar"):
             yield Input(placeholder="Search login, name, email  (/)", id="search")
             yield Select([(s.title(), s) for s in STATE_FILTERS], value="all", allow_blank=False, id="state")
@@ -85,7 +87,12 @@ class DirectoryScreen(Screen):
         self.query_one(UserTable).focus()
 
     def action_clear_search(self) -> None:
-        self.query_one("#search", Input).value = ""
+        """escape: clear the search; with nothing to clear, back to the previous screen."""
+        field = self.query_one("#search", Input)
+        if not field.value and self.state_filter is None and not field.has_focus:
+            self.app.go_back()
+            return
+        field.value = ""
         self.query_one(UserTable).focus()
 
     def action_cycle_state(self) -> None:
@@ -100,7 +107,7 @@ class DirectoryScreen(Screen):
 
     @on(UserTable.UserSelected)
     def _user_selected(self, event: UserTable.UserSelected) -> None:
-        self.query_one(UserDetail).focus()
+        self.app.open_user(event.login)
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def load_detail(self, login: str, debounce: float = DETAIL_DEBOUNCE) -> None:
@@ -112,6 +119,10 @@ class DirectoryScreen(Screen):
         self.query_one(UserDetail).show_user(view, f"{login} no longer exists")
 
     # -- keeping up with the store ----------------------------------------------------------
+
+    def on_screen_resume(self) -> None:
+        if self.query_one(UserTable).row_count:  # back from a user's page, or another screen: catch up
+            self.on_store_changed(StoreChanged())
 
     def on_store_changed(self, _: StoreChanged) -> None:
         self.run_search(debounce=0)

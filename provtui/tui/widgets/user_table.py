@@ -97,7 +97,7 @@ class UserTable(ScrollView, can_focus=True):
         overflow-x: hidden;
         scrollbar-size-vertical: 1;
         background: $surface;
-        & > .user-table--header { text-style: bold; color: $text-accent; background: $panel; }
+        & > .user-table--header { text-style: bold; color: $foreground; background: $panel; }
         & > .user-table--cursor { background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground; }
         &:focus > .user-table--cursor {
             background: $block-cursor-background; color: $block-cursor-foreground; text-style: $block-cursor-text-style;

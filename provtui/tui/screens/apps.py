@@ -1,0 +1,279 @@
+"""Apps: the list with health, and one app's settings, capabilities, status (quarantine and resume),
+assignments, attribute mappings and a payload preview for one user."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from provtui.service import Service
+from provtui.tui import queries
+from provtui.tui.screens.base import BaseScreen
+from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
+from provtui.tui.screens.user_detail import short_time
+from provtui.tui.widgets.row_table import Col, RowTable, tone_by
+from provtui.tui.widgets.user_detail import HEADING, MUTED
+
+HEALTH_TONES = {"ok": "good", "syncing": "info", "failing": "bad", "quarantined": "bad"}
+HEALTH_STYLE = {"ok": "$text-success", "syncing": "$text-primary", "failing": "$text-error", "quarantined": "bold $text-error"}
+APP_COLUMNS = [
+    Col("app", "App", 8, 18),
+    Col("kind", "Kind", 6, 6, priority=2),
+    Col("accounts", "Accounts", 8, 8, right=True, priority=1),
+    Col("active", "Active", 6, 8, right=True, priority=3),
+    Col("queued", "Queued", 6, 8, right=True, priority=1),
+    Col("in_flight", "In flight", 9, 9, right=True, priority=4),
+    Col("failed", "Failed", 6, 8, right=True, priority=1, tone=lambda r: "bad" if r["failed"] else "muted"),
+    Col("health", "Health", 11, 14, tone=tone_by("health", HEALTH_TONES)),
+]
+# Settings an admin edits here, with how the typed text becomes a value (None: unset).
+SETTINGS = {
+    "concurrency": int, "rate": float, "push_groups": bool, "sync_password": bool, "delete_after_days": int, "licenses": int,
+}
+MASKED = {"externalId": "‹provtui's user id›"}  # ids are random: the preview names them instead
+
+
+def parse_setting(key: str, text: str) -> Any:
+    kind = SETTINGS[key]
+    text = text.strip()
+    if text == "" or text.lower() == "none":
+        return None
+    if kind is bool:
+        return text.lower() in ("yes", "true", "1", "on")
+    try:
+        return kind(text)
+    except ValueError:
+        from provtui.domain.errors import InvalidInput
+
+        raise InvalidInput(key, f"{text!r} is not a {kind.__name__}") from None
+
+
+class AppsScreen(BaseScreen):
+    CSS_PATH = "apps.tcss"
+    NAV = "apps"
+
+    def compose_body(self) -> ComposeResult:
+        yield RowTable(APP_COLUMNS, row_key=lambda r: r["app"], empty="No apps yet (provtui app create)", id="apps")
+        yield Static(id="status")
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def read(self, service: Service) -> dict:
+        return queries.apps_page(service)
+
+    def show(self, data: dict) -> None:
+        self.query_one(RowTable).set_rows(data["apps"])
+        self.query_one("#status", Static).update(f"{len(data['apps'])} apps · enter opens one")
+
+    @on(RowTable.RowSelected, "#apps")
+    def _open(self, event: RowTable.RowSelected) -> None:
+        self.app.open_app(event.row["app"])
+
+
+def _kv(rows: list[tuple[str, Any]], width: int = 18) -> list[Any]:
+    parts: list[Any] = []
+    for key, value in rows:
+        text = value if isinstance(value, (tuple, Content)) else ("—", MUTED) if value in (None, "", []) else str(value)
+        parts += [(key.ljust(width), MUTED), text, "\n"]
+    return parts
+
+
+def _yes(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def render_app(data: dict) -> Content:
+    app, status, usage = data["app"], data["status"], data["usage"]
+    settings = app["settings"]
+    parts: list[Any] = [(app["name"], "bold"), "  ", (app["kind"], MUTED), "  ",
+                        (status["health"], HEALTH_STYLE.get(status["health"], "")), "\n"]
+    if status["quarantined"]:
+        parts += [("Quarantined: ", "bold $text-error"), status["quarantine_reason"] or "", ("  (R resumes)", MUTED), "\n"]
+    parts += ["\n", ("Status", HEADING), "\n"]
+    parts += _kv([
+        ("accounts active", f"{status['active']:,}" + (f" of {usage['licenses']:,} licenses" if usage.get("licenses") is not None else "")),
+        ("entitled users", f"{usage.get('entitled', 0):,}"),
+        ("queued", f"{status['queued']:,}"), ("in flight", f"{status['in_flight']:,}"),
+        ("failed", (f"{status['failed']:,}", "$text-error") if status["failed"] else "0"),
+        ("last success", short_time(status["last_success"])), ("last failure", short_time(status["last_failure"])),
+    ])
+    parts += ["\n", ("Connection", HEADING), "\n"]
+    if app["kind"] == "scim":
+        parts += _kv([("SCIM URL", app["scim_url"]), ("token from", f"${app['token_env']}" if app["token_env"] else None)])
+    else:
+        parts += _kv([("manual", "an admin does each change (tasks)"), ("notify", ", ".join(app["notify"] or []))])
+    parts += ["\n", ("Settings", HEADING), ("  e edits", MUTED), "\n"]
+    parts += _kv([
+        ("concurrency", settings.get("concurrency")), ("rate", f"{settings['rate']}/s" if settings.get("rate") else "unlimited"),
+        ("push groups", _yes(settings.get("push_groups"))), ("sync passwords", _yes(settings.get("sync_password"))),
+        ("delete after", f"{settings['delete_after_days']} days" if settings.get("delete_after_days") is not None else "never"),
+        ("licenses", settings.get("licenses")),
+    ])
+    parts += ["\n", ("Capabilities", HEADING), "\n", ", ".join(app["capabilities"]), "\n"]
+    parts += ["\n", ("Assigned to", HEADING), "\n"]
+    if data["assignments"]:
+        groups = [a["name"] for a in data["assignments"] if a["kind"] == "group"]
+        users = [a["name"] for a in data["assignments"] if a["kind"] == "user"]
+        if groups:
+            parts += [("groups  ", MUTED), ", ".join(groups), "\n"]
+        if users:
+            parts += [("users   ", MUTED), ", ".join(users), "\n"]
+    else:
+        parts += [("nobody", MUTED), "\n"]
+    if data["mapping"]:
+        parts += ["\n", ("Mappings", HEADING), ("  v previews one user's payload", MUTED), "\n"]
+        width = min(28, max(len(_short_target(m["target"])) for m in data["mapping"]))
+        for m in data["mapping"]:
+            parts += [_short_target(m["target"]).ljust(width), (" ← ", MUTED), m["expr"],
+                      ("  on create" if m.get("on") == "create" else "", MUTED), "\n"]
+    return Content.assemble(*parts).rstrip()
+
+
+def _short_target(target: str) -> str:
+    """The enterprise extension's long URN shortened for display."""
+    return target.replace("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:", "enterprise:")
+
+
+def render_preview(preview: dict | None, login: str) -> Content:
+    if preview is None:
+        return Content.styled("This store cannot preview payloads yet.", MUTED)
+    payload = {k: MASKED.get(k, v) if k in MASKED else v for k, v in preview["payload"].items()}
+    state = "entitled: an account is created or kept" if preview["entitled"] else "not entitled: no account (or it is deactivated)"
+    return Content.assemble(("Payload for ", HEADING), (login, "bold"), "  ", (state, MUTED), "\n",
+                            json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+class AppDetailScreen(BaseScreen):
+    CSS_PATH = "apps.tcss"
+    NAV = "apps"
+    BINDINGS = [
+        Binding("n", "assign", "Assign", id="app_detail.assign"),
+        Binding("x", "unassign", "Unassign", id="app_detail.unassign"),
+        Binding("v", "preview", "Preview payload", id="app_detail.preview"),
+        Binding("e", "edit", "Edit setting", id="app_detail.edit"),
+        Binding("R", "resume", "Resume", id="app_detail.resume"),
+        Binding("ctrl+r", "retry", "Retry failed", id="app_detail.retry"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.app_name = name
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="body", can_focus=True):
+            yield Static(Content.styled(f"Loading {self.app_name}…", MUTED), id="detail")
+            yield Static(id="preview")
+
+    def on_mount(self) -> None:
+        self.query_one("#body").focus()
+        self.query_one("#preview").display = False
+
+    def read(self, service: Service) -> dict:
+        return queries.app_page(service, self.app_name)
+
+    def show(self, data: dict) -> None:
+        self.sub_title = f"app {self.app_name}"
+        self.query_one("#detail", Static).update(render_app(data))
+        may, status = data["may"], data["status"]
+        self.allowed = {
+            "assign": may["assign"], "unassign": may["assign"] and bool(data["assignments"]),
+            "preview": True if data["mapping"] else None, "edit": may["manage"],
+            "resume": may["manage"] if status["quarantined"] else None,
+            "retry": may["manage"] if status["failed"] else None,
+        }
+
+    # -- assignments ---------------------------------------------------------------------------
+
+    def action_assign(self) -> None:
+        def kind_chosen(kind: str | None) -> None:
+            if kind == "group":
+                self._assign_group()
+            elif kind == "user":
+                self.app.push_screen(UserPickModal(f"Assign {self.app_name} to a user"), lambda login: login and self.act(
+                    self.app.service.assign, self.app_name, login=login, done=f"{self.app_name} assigned to {login}"))
+
+        self.app.push_screen(PickModal(f"Assign {self.app_name} to", [("a group", "group"), ("a user", "user")]), kind_chosen)
+
+    def _assign_group(self) -> None:
+        async def pick() -> None:
+            groups = await self.app.call_service(self.app.service.list_groups)
+            assigned = {a["name"] for a in self.data["assignments"] if a["kind"] == "group"}
+            options = [(g["name"], g["name"]) for g in groups if g["name"] not in assigned]
+            self.app.push_screen(PickModal(f"Assign {self.app_name} to a group", options), lambda group: group and self.act(
+                self.app.service.assign, self.app_name, group=group, done=f"{self.app_name} assigned to {group}"))
+
+        self.run_worker(pick(), group="action", exit_on_error=False)
+
+    def action_unassign(self) -> None:
+        options = [(Content.assemble((a["kind"] + " ", MUTED), a["name"]), (a["kind"], a["name"])) for a in self.data["assignments"]]
+
+        def chosen(subject: tuple[str, str] | None) -> None:
+            if not subject:
+                return
+            kind, name = subject
+            self.confirm("Unassign", f"Stop giving {self.app_name} to {kind} {name}?\n\n"
+                         "Users without another path to it lose their account (deactivated).",
+                         lambda: self.act(self.app.service.unassign, self.app_name, **{"login" if kind == "user" else "group": name},
+                                          done=f"{self.app_name} unassigned from {name}"), confirm="Unassign")
+
+        self.app.push_screen(PickModal(f"Unassign {self.app_name}", options), chosen)
+
+    # -- preview, settings, quarantine -----------------------------------------------------------
+
+    def action_preview(self) -> None:
+        def chosen(login: str | None) -> None:
+            if not login:
+                return
+
+            async def load() -> None:
+                preview = await self.app.call_service(queries.payload_preview, self.app.service, self.app_name, login)
+                widget = self.query_one("#preview", Static)
+                widget.update(render_preview(preview, login))
+                widget.display = True
+                self.call_after_refresh(widget.scroll_visible, animate=False, top=True)
+
+            self.run_worker(load(), group="action", exit_on_error=False)
+
+        self.app.push_screen(UserPickModal(f"Preview {self.app_name}'s payload for"), chosen)
+
+    def action_edit(self) -> None:
+        settings = self.data["app"]["settings"]
+        options = [(Content.assemble(key.ljust(20), str(settings.get(key))), key) for key in SETTINGS]
+
+        def chosen(key: str | None) -> None:
+            if not key:
+                return
+            hint = "yes or no" if SETTINGS[key] is bool else "a number"
+            current = settings.get(key)
+            self.app.push_screen(InputModal(f"{self.app_name}: {key}", value="" if current is None else str(current),
+                                            note=hint), lambda text: text is not None and self._set(key, text))
+
+        self.app.push_screen(PickModal(f"Edit {self.app_name}", options), chosen)
+
+    def _set(self, key: str, text: str) -> None:
+        def update(service: Service) -> dict:
+            value = parse_setting(key, text)
+            if value is None:  # update_app reads None as "not given"
+                from provtui.domain.errors import InvalidInput
+
+                raise InvalidInput(key, "clearing a setting is not supported yet")
+            return service.update_app(self.app_name, **{key: value})
+
+        self.act(update, self.app.service, done=f"{self.app_name}: {key} changed")
+
+    def action_resume(self) -> None:
+        reason = self.data["status"]["quarantine_reason"] or "repeated failures"
+        self.confirm("Resume app", f"Lift {self.app_name}'s quarantine ({reason})?\n\nIts queued work runs again.",
+                     lambda: self.act(self.app.service.resume_app, self.app_name, done=f"{self.app_name} resumed"),
+                     confirm="Resume", destructive=False)
+
+    def action_retry(self) -> None:
+        self.act(self.app.service.retry, app_name=self.app_name, done=lambda n: f"{n} failed account(s) queued again")

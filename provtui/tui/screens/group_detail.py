@@ -1,0 +1,231 @@
+"""Groups: the list, and one group's members, rule, apps assigned and push state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.widgets import Input, Static
+
+from provtui.service import Service
+from provtui.tui import queries
+from provtui.tui.screens.base import BaseScreen
+from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
+from provtui.tui.widgets.row_table import Col, RowTable, tone_by
+from provtui.tui.widgets.user_detail import HEADING, MUTED
+
+STATE_TONES = {"active": "good", "staged": "info", "suspended": "warn", "deprovisioned": "bad", "deleted": "muted"}
+PUSH_STYLE = {"pushed": "$text-success", "unpushed": "$text-warning", "not pushed": MUTED}
+
+GROUP_COLUMNS = [
+    Col("name", "Group", 10, 20),
+    Col("members", "Members", 7, 8, right=True),
+    Col("apps", "Apps", 8, 24, priority=1),
+    Col("rules", "Rules", 6, 16, priority=3),
+    Col("description", "Description", 10, 60, priority=2),
+]
+MEMBER_COLUMNS = [
+    Col("login", "Login", 8, 14),
+    Col("displayName", "Name", 10, 20, priority=1),
+    Col("state", "State", 13, 13, tone=tone_by("state", STATE_TONES)),
+    Col("department", "Department", 10, 14, priority=2),
+    Col("email", "Email", 14, 30, priority=3),
+    Col("via", "Via", 6, 20, priority=4),  # manual, rule:…, source:… (when the service says)
+]
+
+
+class GroupsScreen(BaseScreen):
+    CSS_PATH = "group_detail.tcss"
+    NAV = "groups"
+    BINDINGS = [
+        Binding("n", "create", "New group", id="groups.create"),
+        Binding("escape", "back", "Clear/Back", id="groups.back"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="Filter groups  (/)", id="search", compact=True)
+        yield RowTable(GROUP_COLUMNS, row_key=lambda r: r["name"], empty="No groups", id="groups")
+        yield Static(id="status")
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def read(self, service: Service) -> dict:
+        return queries.groups_page(service)
+
+    def show(self, data: dict) -> None:
+        self.allowed = {"create": data["may_create"]}
+        self._filter()
+
+    @on(Input.Changed, "#search")
+    def _filter(self) -> None:
+        if self.data is None:
+            return
+        needle = self.query_one("#search", Input).value.strip().lower()
+        rows = [g for g in self.data["groups"] if needle in g["name"].lower() or needle in g["description"].lower()]
+        self.query_one(RowTable).set_rows(rows, empty="No groups match" if needle else "No groups yet")
+        self.query_one("#status", Static).update(f"{len(rows)} of {len(self.data['groups'])} groups · enter opens one")
+
+    @on(Input.Submitted, "#search")
+    def _to_list(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def action_back(self) -> None:
+        field = self.query_one("#search", Input)
+        if field.value:
+            field.value = ""
+            self.query_one(RowTable).focus()
+        else:
+            super().action_back()
+
+    @on(RowTable.RowSelected, "#groups")
+    def _open(self, event: RowTable.RowSelected) -> None:
+        self.app.open_group(event.row["name"])
+
+    def action_create(self) -> None:
+        def named(name: str | None) -> None:
+            if name:
+                self.act(self.app.service.create_group, name, done=f"group {name} created",
+                         then=lambda group: self.app.open_group(group["name"]))
+
+        self.app.push_screen(InputModal("New group", placeholder="name (letters, digits, space, - _ .)"), named)
+
+
+def render_group(data: dict) -> Content:
+    parts: list[Any] = [(data["name"], "bold"), "  ", (f"{data['members']:,} members", MUTED)]
+    if data["description"]:
+        parts += ["  ", (data["description"], MUTED)]
+    parts += ["\n"]
+    if data["rules"]:
+        for rule in data["rules"]:
+            parts += [("Rule ", HEADING), (rule["name"], "bold"), "  ", rule.get("expr", ""),
+                      (f"  ({rule.get('state', '')})", MUTED), "\n"]
+    else:
+        parts += [("Rule ", HEADING), ("none: members are added by hand", MUTED), "\n"]
+    parts += [("Apps ", HEADING), ", ".join(data["apps"]) or ("none assigned", MUTED), "\n"]
+    parts += [("Push ", HEADING)]
+    if data["pushes"]:
+        for i, push in enumerate(data["pushes"]):
+            state = push["state"] + (" (deleted there)" if push["delete"] else "")
+            parts += [", " if i else "", (push["app"], "bold"), " ", (state, PUSH_STYLE.get(push["state"], ""))]
+            if push.get("last_error"):  # what the app said, when the service reports the state downstream
+                parts += [(f" failed: {push['last_error']}", "$text-error")]
+            elif push.get("queued"):
+                parts += [(" (syncing)", MUTED)]
+    else:
+        parts += [("no app takes pushed groups", MUTED)]
+    return Content.assemble(*parts)
+
+
+class GroupDetailScreen(BaseScreen):
+    CSS_PATH = "group_detail.tcss"
+    NAV = "groups"
+    BINDINGS = [
+        Binding("plus", "add_member", "Add member", id="group.add_member"),
+        Binding("minus", "remove_member", "Remove member", id="group.remove_member"),
+        Binding("n", "assign", "Assign app", id="group.assign"),
+        Binding("p", "push", "Push", id="group.push"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.group = name
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Content.styled(f"Loading {self.group}…", MUTED), id="summary")
+        yield RowTable(MEMBER_COLUMNS, row_key=lambda r: r["login"], empty="No members", id="members")
+        yield Static(id="status")
+
+    def on_mount(self) -> None:
+        self.query_one(RowTable).focus()
+
+    def read(self, service: Service) -> dict:
+        return queries.group_page(service, self.group)
+
+    def show(self, data: dict) -> None:
+        self.sub_title = f"group {data['name']}"
+        self.query_one("#summary", Static).update(render_group(data))
+        page = data["member_page"]
+        self.query_one(RowTable).set_rows(page)
+        more = f" (the first {len(page):,} shown)" if data["members"] > len(page) else ""
+        self.query_one("#status", Static).update(f"{data['members']:,} members{more} · enter opens a member")
+        may = data["may"]
+        self.allowed = {
+            "add_member": may["membership"], "remove_member": may["membership"] and bool(page),
+            "assign": bool(may["assign"]),
+            "push": bool(set(may["push"]) & {p["app"] for p in data["pushes"]}) if data["pushes"] else None,
+        }
+
+    @on(RowTable.RowSelected, "#members")
+    def _open(self, event: RowTable.RowSelected) -> None:
+        self.app.open_user(event.row["login"])
+
+    def action_add_member(self) -> None:
+        def chosen(login: str | None) -> None:
+            if login:
+                self.act(self.app.service.add_members, self.group, [login], done=f"{login} added to {self.group}")
+
+        members = [m["login"] for m in self.data["member_page"]] if self.data else []
+        self.app.push_screen(UserPickModal(f"Add to {self.group}", exclude=members), chosen)
+
+    def action_remove_member(self) -> None:
+        row = self.query_one(RowTable).highlighted
+        if row is None:
+            return
+        login = row["login"]
+        apps = self.data["apps"] if self.data else []
+        body = f"Remove {login} from {self.group}?"
+        if apps:
+            body += f"\n\nAccess that comes only through {self.group} is taken away: {', '.join(apps)}."
+        self.confirm("Remove member", body, lambda: self.act(
+            self.app.service.remove_members, self.group, [login], done=f"{login} removed from {self.group}"),
+            confirm="Remove")
+
+    def action_assign(self) -> None:
+        data = self.data
+        assigned = set(data["apps"])
+        options = [(Content.assemble(a, ("  assigned: enter removes it", MUTED)) if a in assigned else a, a)
+                   for a in data["all_apps"]]
+        denied = [a for a in data["all_apps"] if a not in data["may"]["assign"]]
+
+        def chosen(app: str | None) -> None:
+            if not app:
+                return
+            if app in assigned:
+                self.confirm("Unassign app", f"Stop giving {app} to the members of {self.group}?\n\n"
+                             "Members without another path to it lose their account.",
+                             lambda: self.act(self.app.service.unassign, app, group=self.group, done=f"{app} unassigned"),
+                             confirm="Unassign")
+            else:
+                self.act(self.app.service.assign, app, group=self.group, done=f"{app} assigned to {self.group}")
+
+        self.app.push_screen(PickModal(f"Assign an app to {self.group}", options, disabled_values=denied), chosen)
+
+    def action_push(self) -> None:
+        data = self.data
+        options = []
+        for push in data["pushes"]:
+            if push["state"] == "pushed":
+                options.append((Content.assemble(push["app"], ("  pushed: enter stops it", MUTED)), push["app"]))
+            else:
+                options.append((push["app"], push["app"]))
+        denied = [p["app"] for p in data["pushes"] if p["app"] not in data["may"]["push"]]
+        pushed = {p["app"] for p in data["pushes"] if p["state"] == "pushed"}
+
+        def chosen(app: str | None) -> None:
+            if not app:
+                return
+            if app not in pushed:
+                self.act(self.app.service.push_group, self.group, app, done=f"{self.group} pushed to {app}")
+                return
+            self.app.push_screen(PickModal(f"Stop pushing {self.group} to {app}", [
+                (f"Stop, and leave the group in {app}", False), (f"Stop, and delete the group in {app}", True)]),
+                lambda delete: delete is not None and self.confirm(
+                    "Stop pushing", f"Stop pushing {self.group} to {app}" + (" and delete it there?" if delete else "?"),
+                    lambda: self.act(self.app.service.unpush_group, self.group, app, delete=delete,
+                                     done=f"{self.group} no longer pushed to {app}"), confirm="Stop"))
+
+        self.app.push_screen(PickModal(f"Push {self.group} to an app", options, disabled_values=denied), chosen)

@@ -1,0 +1,322 @@
+"""One user: profile, lifecycle, groups (move, join, leave), apps with their entitlement paths and
+downstream accounts, and the user's history from the audit trail.
+
+The helpdesk's screen: ``m`` moves the user from one group to another, and the
+apps section then shows the provisioning that follows (accounts going pending,
+then active or deactivated as the engine runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from provtui.domain.users import CORE_ATTRIBUTES
+from provtui.service import Service
+from provtui.tui import queries
+from provtui.tui.screens.base import BaseScreen
+from provtui.tui.screens.modals import InputModal, MoveGroupModal, PickModal
+from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user
+
+DESTRUCTIVE = {"suspend", "deactivate", "delete"}  # lifecycle actions that take access away: confirmed first
+LIFECYCLE_TEXT = {
+    "activate": "Activate: accounts are created in the apps the user is entitled to",
+    "suspend": "Suspend: accounts are deactivated until unsuspended",
+    "unsuspend": "Unsuspend: accounts are reactivated",
+    "deactivate": "Deactivate (deprovision): every account is deactivated",
+    "reactivate": "Reactivate: accounts are reactivated",
+    "delete": "Delete: the user is marked deleted",
+}
+EVENT_TEXT = {
+    "user.create": "created", "user.update": "profile changed", "user.activate": "activated", "user.suspend": "suspended",
+    "user.unsuspend": "unsuspended", "user.deactivate": "deactivated", "user.reactivate": "reactivated",
+    "user.delete": "deleted", "user.password": "password set", "group.add-member": "joined {target}",
+    "group.remove-member": "left {target}", "app.assign": "assigned {target}", "app.unassign": "unassigned {target}",
+    "downstream.failed": "{target} failed", "task.done": "{target} task done", "provisioning.retry": "retry {target}",
+}
+
+
+def _literal_params(action: str) -> tuple[object, ...]:
+    from provtui.tui.commands import action_params
+
+    return action_params(action)
+
+
+def short_time(text: str | None) -> str:
+    """2026-01-15T09:00:00.000Z -> 2026-01-15 09:00"""
+    return (text or "")[:16].replace("T", " ")
+
+
+def describe_event(event: dict) -> str:
+    action = event.get("action", "")
+    text = EVENT_TEXT.get(action, f"{action} {event.get('target') or ''}").format(target=event.get("target") or "")
+    after = event.get("after") if isinstance(event.get("after"), dict) else {}
+    if action == "user.update" and after:
+        text = f"changed {', '.join(sorted(after))}"
+    elif action == "downstream.failed" and after.get("error"):
+        text = f"{text}: {after['error']}"
+    return text
+
+
+def render_history(events: list[dict]) -> Content:
+    parts: list[Any] = [("History", HEADING), "\n"]
+    if not events:
+        parts += [("nothing recorded", MUTED)]
+    for event in events:
+        tone = "$text-error" if event.get("action") == "downstream.failed" else ""
+        parts += [(short_time(event.get("time")), MUTED), "  ", (describe_event(event), tone), "  ",
+                  (event.get("actor") or "", MUTED), "\n"]
+    return Content.assemble(*parts).rstrip()
+
+
+class UserDetailScreen(BaseScreen):
+    CSS_PATH = "user_detail.tcss"
+    NAV = "directory"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding("m", "move", "Move group", id="user.move"),
+        Binding("plus", "join", "Join group", id="user.join"),
+        Binding("minus", "leave", "Leave group", id="user.leave"),
+        Binding("s", "lifecycle('suspend')", "Suspend", id="user.suspend"),
+        Binding("s", "lifecycle('unsuspend')", "Unsuspend", id="user.unsuspend"),
+        Binding("c", "choose_lifecycle", "Lifecycle", id="user.lifecycle"),
+        Binding("e", "edit", "Edit", id="user.edit"),
+        Binding("n", "assign", "Assign app", id="user.assign"),
+        Binding("ctrl+r", "retry", "Retry failed", id="user.retry"),
+    ]
+
+    def __init__(self, login: str, *, then: str | None = None) -> None:
+        """``then``: an action to run once the user is loaded (the palette's "Suspend a user…")."""
+        super().__init__()
+        self.login = login
+        self.banner: Content | None = None
+        self._then = then
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="banner")
+        with VerticalScroll(id="body", can_focus=True):
+            yield Static(Content.styled(f"Loading {self.login}…", MUTED), id="main")
+            yield Static(id="history")
+
+    def on_mount(self) -> None:
+        self.query_one("#body").focus()
+        self.query_one("#banner").display = False
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(self, service: Service) -> dict:
+        return queries.user_page(service, self.login)
+
+    def show(self, data: dict) -> None:
+        view = data["view"]
+        self.login = view["login"]  # renamed by an edit
+        self.sub_title = view["login"]
+        self.query_one("#main", Static).update(render_user(view))
+        self.query_one("#history", Static).update(render_history(data["history"]))
+        may = data["may"]
+        membership = set(may["membership"])
+        current = set(view["groups"])
+        self.allowed = {
+            "move": bool(current & membership) and bool((set(data["groups"]) - current) & membership),
+            "join": bool((set(data["groups"]) - current) & membership),
+            "leave": bool(current & membership),
+            "choose_lifecycle": may["manage"] or may["suspend"],
+            "edit": may["manage"],
+            "assign": bool(may["assign"]),
+            "retry": may["retry"] and any(a["account"]["state"] == "failed" for a in view["apps"]),
+        }
+        self.refresh_bindings()
+        if self._then is not None:
+            action, self._then = self._then, None
+            if self.check_action(action.partition("(")[0], _literal_params(action)):
+                self.call_after_refresh(self.run_action, action)
+            else:
+                self.notify(f"{self.login}: not possible here ({action.partition('(')[0].replace('_', ' ')})",
+                            severity="warning")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lifecycle" and self.data is not None:
+            wanted = parameters[0] if parameters else None
+            state = self.data["view"]["state"]
+            fits = (wanted, state) in (("suspend", "active"), ("unsuspend", "suspended"))
+            if not fits:
+                return False
+            return True if self.data["may"]["suspend"] else None
+        if action == "lifecycle":
+            return False
+        return super().check_action(action, parameters)
+
+    def set_banner(self, content: Content | None) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.display = content is not None
+        if content is not None:
+            banner.update(content)
+
+    # -- groups --------------------------------------------------------------------------------
+
+    def action_move(self) -> None:
+        if self.data is None:
+            return
+        view, groups = self.data["view"], self.data["groups"]
+        others = [g for g in groups if g not in view["groups"]]
+        self.app.push_screen(MoveGroupModal(view["login"], view["groups"], others, allowed=self.data["may"]["membership"]),
+                             self._move_chosen)
+
+    def _move_chosen(self, choice: tuple[str, str] | None) -> None:
+        if choice is not None:
+            self.preview_move(*choice)
+
+    def _move_preview_text(self, leave: str, join: str, preview: dict) -> Content:
+        parts: list[Any] = [f"{self.login}: leave ", (leave, "bold"), ", join ", (join, "bold"), "\n\n"]
+        if preview["gains"]:
+            parts += [("Gains ", "$text-success"), ", ".join(preview["gains"]), "\n"]
+        if preview["losses"]:
+            parts += [("Loses ", "$text-error"), ", ".join(preview["losses"]), " (accounts deactivated)", "\n"]
+        if not preview["gains"] and not preview["losses"]:
+            parts += [("No app access changes", MUTED), "\n"]
+        if not preview["active"]:
+            parts += [("The user is not active: nothing is provisioned until they are", "$text-warning")]
+        return Content.assemble(*parts).rstrip()
+
+    def preview_move(self, leave: str, join: str) -> None:
+        async def preview() -> None:
+            result = await self.app.call_service(queries.move_preview, self.app.service, self.login, leave, join)
+            body = self._move_preview_text(leave, join, result)
+            self.confirm("Move to another group", body, lambda: self._move(leave, join, result),
+                         confirm="Move", destructive=bool(result["losses"]))
+
+        self.run_worker(preview(), group="action", exit_on_error=False)
+
+    def _move(self, leave: str, join: str, preview: dict) -> None:
+        parts: list[Any] = [("Moved ", "bold"), f"from {leave} to {join}"]
+        if preview["gains"]:
+            parts += [" · ", ("+ " + ", ".join(preview["gains"]), "$text-success")]
+        if preview["losses"]:
+            parts += [" · ", ("− " + ", ".join(preview["losses"]), "$text-error")]
+        parts += [(" — provisioning below", MUTED)]
+        self.act(queries.move_user, self.app.service, self.login, leave, join,
+                 then=lambda _: self.set_banner(Content.assemble(*parts)))
+
+    def action_join(self) -> None:
+        if self.data is None:
+            return
+        view = self.data["view"]
+        options = [(g, g) for g in self.data["groups"] if g not in view["groups"]]
+        denied = [g for _, g in options if g not in self.data["may"]["membership"]]
+
+        def chosen(group: str | None) -> None:
+            if group:
+                self.act(self.app.service.add_members, group, [self.login], done=f"{self.login} joined {group}")
+
+        self.app.push_screen(PickModal(f"Add {self.login} to a group", options, disabled_values=denied), chosen)
+
+    def action_leave(self) -> None:
+        if self.data is None:
+            return
+        view = self.data["view"]
+        denied = [g for g in view["groups"] if g not in self.data["may"]["membership"]]
+
+        def chosen(group: str | None) -> None:
+            if not group:
+                return
+            apps = self.data["group_apps"].get(group, [])
+            body = f"Remove {self.login} from {group}?"
+            if apps:
+                body += f"\n\nAccess that comes only through {group} is taken away: {', '.join(apps)}."
+            self.confirm("Leave group", body, lambda: self.act(
+                self.app.service.remove_members, group, [self.login], done=f"{self.login} left {group}"), confirm="Remove")
+
+        self.app.push_screen(PickModal(f"Remove {self.login} from a group", [(g, g) for g in view["groups"]],
+                                       disabled_values=denied), chosen)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def action_lifecycle(self, action: str) -> None:
+        self.change_state(action)
+
+    def action_choose_lifecycle(self) -> None:
+        if self.data is None:
+            return
+        may = self.data["may"]
+        actions = queries.lifecycle_actions(self.data["view"]["state"])
+        denied = [a for a in actions if not (may["suspend"] if a in ("suspend", "unsuspend") else may["manage"])]
+        options = [(LIFECYCLE_TEXT[a], a) for a in actions]
+        self.app.push_screen(PickModal(f"{self.login} is {self.data['view']['state']}", options, disabled_values=denied),
+                             lambda action: action and self.change_state(action))
+
+    def change_state(self, action: str) -> None:
+        def run() -> None:
+            self.act(self.app.service.change_state, self.login, action,
+                     done=lambda view: f"{self.login} is now {view['state']}")
+
+        if action in DESTRUCTIVE:
+            self.confirm(f"{action.title()} {self.login}", LIFECYCLE_TEXT[action] + ".", run, confirm=action.title())
+        else:
+            run()
+
+    # -- profile -------------------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        if self.data is None:
+            return
+        view = self.data["view"]
+        profile = view["profile"]
+        mastered = view.get("mastered") or {}  # attribute -> the source that supplies it
+        fields = list(dict.fromkeys([*CORE_ATTRIBUTES, *sorted(profile)]))
+        options = []
+        for field in fields:
+            value = profile.get(field)
+            label = Content.assemble((field.ljust(16), "bold"), str(value) if value is not None else ("—", MUTED))
+            if field in mastered:
+                label = Content.assemble(label, (f"  from {mastered[field]}", MUTED))
+            options.append((label, field))
+        note = "" if view["source"] == "provtui" else Content.styled(
+            f"{self.login} comes from the source {view['source']}: what it supplies is changed there.", MUTED)
+        self.app.push_screen(PickModal(f"Edit {self.login}", options, note=note, disabled_values=list(mastered)),
+                             self._edit_field)
+
+    def _edit_field(self, field: str | None) -> None:
+        if not field:
+            return
+        current = self.data["view"]["profile"].get(field)
+
+        def typed(value: str | None) -> None:
+            if value is not None and value != (str(current) if current is not None else ""):
+                self.act(self.app.service.update_user, self.login, {field: value},
+                         done=f"{field} changed", then=lambda view: setattr(self, "login", view["login"]))
+
+        self.app.push_screen(InputModal(f"{self.login}: {field}", value="" if current is None else str(current),
+                                        note="An empty value removes the attribute."), typed)
+
+    # -- apps ----------------------------------------------------------------------------------
+
+    def action_assign(self) -> None:
+        if self.data is None:
+            return
+        direct = set(self.data["direct"])
+        options = []
+        for app in self.data["apps"]:
+            label = Content.assemble(app, ("  assigned directly: enter removes it", MUTED)) if app in direct else app
+            options.append((label, app))
+        denied = [a for a in self.data["apps"] if a not in self.data["may"]["assign"]]
+
+        def chosen(app: str | None) -> None:
+            if not app:
+                return
+            if app in direct:
+                self.confirm("Unassign app", f"Remove the direct assignment of {app} from {self.login}?\n\n"
+                             "Access through groups stays.", lambda: self.act(
+                                 self.app.service.unassign, app, login=self.login, done=f"{app} unassigned"),
+                             confirm="Unassign")
+            else:
+                self.act(self.app.service.assign, app, login=self.login, done=f"{app} assigned to {self.login}")
+
+        self.app.push_screen(PickModal(f"Assign an app to {self.login}", options, disabled_values=denied), chosen)
+
+    def action_retry(self) -> None:
+        self.act(self.app.service.retry, login=self.login, done=lambda n: f"{n} failed account(s) queued again")
