@@ -1,7 +1,6 @@
 """A virtual table of dict rows: draws only the rows in view, so 100,000 rows cost nothing to show.
 
-The generic sibling of ``UserTable`` for the other screens (apps, accounts, audit
-events, report rows): columns are declared with a minimum and maximum width and
+Used for users (``UserTable``), apps, accounts, audit events and report rows: columns are declared with a minimum and maximum width and
 a priority (which columns survive a narrow terminal), cells may take a tone
 (good, warn, bad, muted, accent) from the row, and the cursor stays on the same
 row (by key) when the rows are replaced.
@@ -13,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -22,10 +22,15 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from provtui.tui.widgets.user_table import fit
-
-TONES = ("good", "warn", "bad", "muted", "accent", "info")
+TONES = ("good", "warn", "bad", "muted", "accent", "info", "gone")
 GAP = 1
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` padded or cut to ``width`` cells (not characters: names may be wide), with an ellipsis when cut."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 1) + "…" if width > 0 else ""
 
 
 def _text(value: Any) -> str:
@@ -113,6 +118,7 @@ class RowTable(ScrollView, can_focus=True):
         & > .row-table--muted { color: $text-muted; }
         & > .row-table--accent { color: $text-accent; }
         & > .row-table--info { color: $text-primary; }
+        & > .row-table--gone { color: $text-muted; text-style: strike; }
     }
     """
 
@@ -159,12 +165,23 @@ class RowTable(ScrollView, can_focus=True):
         return len(self._rows)
 
     @property
-    def highlighted(self) -> dict | None:
+    def highlighted_row(self) -> dict | None:
         return self._rows[self.cursor] if self._rows else None
+
+    @property
+    def highlighted(self) -> Any:
+        """What the cursor is on (here the row; a subclass may answer with its key)."""
+        return self.highlighted_row
+
+    def _highlight_message(self, row: dict) -> Message:
+        return self.RowHighlighted(self, row)
+
+    def _select_message(self, row: dict) -> Message:
+        return self.RowSelected(self, row)
 
     def set_rows(self, rows: Sequence[dict], *, empty: str | None = None) -> None:
         """Show ``rows``; the cursor stays on the same row (by ``row_key``) if it is still there."""
-        current = self.highlighted
+        current = self.highlighted_row
         current_key = self.row_key(current) if current is not None else None
         self._rows = rows
         if empty is not None:
@@ -198,11 +215,11 @@ class RowTable(ScrollView, can_focus=True):
         elif self.cursor >= top + self._page:
             self.scroll_to(y=self.cursor - self._page + 1, animate=False)
         self.refresh()
-        row_now = self.highlighted
+        row_now = self.highlighted_row
         key = self.row_key(row_now) if row_now is not None else None
         if row_now is not None and key != self._highlighted:
             self._highlighted = key
-            self.post_message(self.RowHighlighted(self, row_now))
+            self.post_message(self._highlight_message(row_now))
 
     def action_cursor_up(self) -> None:
         self.move_cursor(self.cursor - 1)
@@ -223,8 +240,8 @@ class RowTable(ScrollView, can_focus=True):
         self.move_cursor(len(self._rows) - 1)
 
     def action_select(self) -> None:
-        if self.highlighted is not None:
-            self.post_message(self.RowSelected(self, self.highlighted))
+        if self.highlighted_row is not None:
+            self.post_message(self._select_message(self.highlighted_row))
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
