@@ -122,7 +122,7 @@ class RowTable(ScrollView, can_focus=True):
     }
     """
 
-    class RowHighlighted(Message):
+    class _RowMessage(Message):
         def __init__(self, table: RowTable, row: dict) -> None:
             super().__init__()
             self.table = table
@@ -132,15 +132,11 @@ class RowTable(ScrollView, can_focus=True):
         def control(self) -> RowTable:
             return self.table
 
-    class RowSelected(Message):
-        def __init__(self, table: RowTable, row: dict) -> None:
-            super().__init__()
-            self.table = table
-            self.row = row
+    class RowHighlighted(_RowMessage):
+        """The cursor moved to another row."""
 
-        @property
-        def control(self) -> RowTable:
-            return self.table
+    class RowSelected(_RowMessage):
+        """Enter (or a double click) on a row."""
 
     def __init__(self, columns: Sequence[Col], *, row_key: Callable[[dict], Any] | None = None,
                  empty: str = "Nothing to show", name: str | None = None, id: str | None = None,
