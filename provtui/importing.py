@@ -74,6 +74,7 @@ from provtui.directory import (
     GROUPS,
     MEMBERS,
     ORPHANS,
+    PUSHED_GROUPS,
     PUSHES,
     SOURCE_ENTRIES,
     SOURCES,
@@ -552,8 +553,8 @@ class Importer:
         (isMemberOfGroupName), so their members can be placed in provtui groups and inherit their apps."""
         self.service._authorise(None, Action.MANAGE_SOURCES)
         app = self.service.directory.app(app_name)
-        if app["kind"] != AppKind.SCIM:
-            raise InvalidInput("APP", f"{app_name} is a {app['kind']} app: app groups are read from SCIM apps")
+        if app["kind"] not in (AppKind.SCIM, AppKind.LDAP):
+            raise InvalidInput("APP", f"{app_name} is a {app['kind']} app: app groups are read from SCIM and LDAP apps")
         if groups is None:
             groups = asyncio.run(self.read_app_groups(app))
         via = f"app:{app['name']}"
@@ -585,11 +586,12 @@ class Importer:
 
     def _plan_app_groups(self, reader: Any, app: dict, via: str, groups: list, owners: dict[str, str]) -> list[GroupOp]:
         existing = {(g.get("source_ref") or {}).get("id"): g for g in self.store.all(GROUPS).values() if g.get("kind") == via}
+        pushed = {d["remote_id"] for d in self.store.all(PUSHED_GROUPS).values() if d.get("app") == app["id"] and d.get("remote_id")}
         ops: list[GroupOp] = []
         claimed: set[str] = set()
         seen: set[str] = set()
         for group in groups:
-            if group.id in seen or (group.external_id and reader.get(GROUPS, group.external_id)):
+            if group.id in seen or group.id in pushed or (group.external_id and reader.get(GROUPS, group.external_id)):
                 continue  # a group provtui pushed there itself is not an app group
             seen.add(group.id)
             current = existing.get(group.id)

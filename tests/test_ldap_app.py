@@ -11,7 +11,10 @@ from typing import Any
 
 import ldap3
 import pytest
-from ldap_fixtures import ldap_ou, slapd  # noqa: F401
+from ldap_fixtures import AD_TEST_OPTIONS, entries, ldap_ou, slapd, sync, tree  # noqa: F401
+from ldap_fixtures import LDAP_APP_PASSWORD_ENV as PW_ENV
+from ldap_fixtures import ldap_app_target as target
+from ldap_fixtures import make_ldap_service as make_service
 
 from provtui.connectors.ldap_app import LdapAppConnector, LdapTarget, uuid_filter
 from provtui.connectors.scim import DownstreamError
@@ -19,64 +22,21 @@ from provtui.connectors.scim_server import free_port
 from provtui.engine import reconciler as reconciler_module
 from provtui.service import Service
 from provtui.testing.slapd import (
-    AD_TEST_USER_FILTER,
     SlapdProcess,
     ad_user_entry,
     person_entry,
     slapd_available,
 )
 
-PW_ENV = "PROVTUI_TEST_LDAP_APP_PW"
 needs_slapd = pytest.mark.skipif(not slapd_available(), reason="slapd is not installed")
-AD_TEST_OPTIONS = {"user_object_classes": ["inetOrgPerson", "provtuiADUser"], "user_filter": AD_TEST_USER_FILTER}
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 @pytest.fixture
-def tree(slapd: SlapdProcess, ldap_ou: str, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:  # noqa: F811
-    """This test's own subtree: ou=people (the app's base) and ou=disabled beside it."""
-    monkeypatch.setenv(PW_ENV, slapd.admin_password)
-    return SimpleNamespace(base=ldap_ou, people=slapd.add_ou("people", ldap_ou), disabled=slapd.add_ou("disabled", ldap_ou))
-
-
-def target(server: SlapdProcess, tree: SimpleNamespace, **overrides: Any) -> dict[str, Any]:
-    return {"uri": server.uri, "bind_dn": server.bind_dn, "password_env": PW_ENV, "base_dn": tree.people,
-            "flavor": "openldap", "disable_method": f"ou:{tree.disabled}", **overrides}
-
-
-def make_service(path, ldap: dict[str, Any], **settings: Any) -> Service:
-    service = Service.init(path, actor="admin")
-    service.create_app("Directory", ldap=ldap, **settings)
-
-    def hire(login: str, first: str = "Ada", last: str = "Lovelace", **extra: Any) -> str:
-        service.create_user(login, f"{login}@example.org", first, last, extra, activate=True)
-        service.assign("Directory", login=login)
-        return login
-
-    service.hire = hire  # type: ignore[attr-defined]
-    return service
-
-
-@pytest.fixture
 def org(tmp_path, slapd: SlapdProcess, tree: SimpleNamespace) -> Service:  # noqa: F811
     return make_service(tmp_path / "store", target(slapd, tree), push_groups=True, sync_password=True)
-
-
-async def sync(service: Service, **kwargs: Any) -> reconciler_module.SyncReport:
-    reconciler = service.reconciler(**kwargs)
-    try:
-        return await reconciler.run_until_idle()
-    finally:
-        await reconciler.aclose()
-
-
-def entries(server: SlapdProcess, base: str, search_filter: str = "(objectClass=inetOrgPerson)") -> dict[str, dict]:
-    """DN -> attributes (lists of values) of the entries under ``base``, read as the rootdn."""
-    with server.connection() as conn:
-        conn.search(base, search_filter, attributes=["*", "entryUUID"])
-        return {entry.entry_dn: entry.entry_attributes_as_dict for entry in conn.entries}
 
 
 def calls(service: Service) -> list[dict]:

@@ -94,6 +94,9 @@ UUID_ATTRIBUTES = {"openldap": "entryUUID", "ad": "objectGUID"}
 USER_ACCOUNT_CONTROL = "userAccountControl"
 ACCOUNTDISABLE = 0x2
 MEMBER = "member"
+UNIQUE_MEMBER = "uniqueMember"  # groupOfUniqueNames' member list
+MEMBER_ATTRIBUTES = (MEMBER, UNIQUE_MEMBER)
+_UNIQUE_MEMBER_UID = re.compile(r"#'[01]*'B$")  # uniqueMember's optional "#'0101'B" suffix
 
 # Result codes worth retrying: timeLimitExceeded, busy, unavailable, other (AD's catch-all for
 # transient faults), and the client-side serverDown/timeout/connectError.
@@ -367,7 +370,10 @@ def parse_generalized_time(value: str) -> datetime:
     tz = match["tz"]
     if tz != "Z":
         sign = 1 if tz[0] == "+" else -1
-        when -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5] or 0))
+        try:
+            when -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5] or 0))
+        except OverflowError:  # the offset moves it past year 1 or 9999: as unreadable as a bad date
+            raise ValueError(f"not an LDAP GeneralizedTime within the calendar: {value!r}") from None
     return when
 
 
@@ -385,7 +391,8 @@ def next_mark(newest_seen: datetime | None, read_started: datetime, changed_sinc
               max_clock_skew: float) -> datetime:
     """The mark for the next incremental read (see the module docstring for why it is safe)."""
     cap = _floor_second(read_started - timedelta(seconds=max_clock_skew))
-    mark = cap if newest_seen is None else min(_floor_second(newest_seen) + timedelta(seconds=1), cap)
+    # newest + 1 s, only when below the cap: a server's "year 9999" plus a second would overflow.
+    mark = cap if newest_seen is None or _floor_second(newest_seen) >= cap else _floor_second(newest_seen) + timedelta(seconds=1)
     if changed_since is not None and newest_seen is None:
         mark = max(mark, _floor_second(changed_since))
     return mark
@@ -697,11 +704,10 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     range by range.
     """
     base = settings.group_base or settings.base_dn
-    attributes = ["cn", "description", MEMBER, settings.uuid_attribute]
+    attributes = ["cn", "description", settings.uuid_attribute]
     groups: list[LdapGroup] = []
     with _Session(settings) as session:
-        for dn, raw in session.paged_search(base, settings.effective_group_filter, attributes):
-            member_dns = _member_values(session, dn, raw)
+        for dn, raw, member_dns in group_entries(session, base, settings.effective_group_filter, attributes):
             groups.append(LdapGroup(
                 dn=dn,
                 name=first_value(raw, "cn") or dn,
@@ -722,13 +728,34 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     return resolved
 
 
+def group_entries(session: _Session, base: str, search_filter: str,
+                  attributes: Sequence[str]) -> Iterator[tuple[str, dict[str, list[Any]], list[str]]]:
+    """(dn, raw attributes, member DNs) of every group under ``base`` matching ``search_filter``,
+    paged; members are read from ``member`` and ``uniqueMember`` (see ``_member_values``).
+    Shared by imports (``read_groups``) and the LDAP app's group listing (ldap_app)."""
+    wanted = list(dict.fromkeys([*attributes, *MEMBER_ATTRIBUTES]))
+    for dn, raw in session.paged_search(base, search_filter, wanted):
+        yield dn, raw, _member_values(session, dn, raw)
+
+
 def _member_values(session: _Session, dn: str, raw: Mapping[str, Any]) -> list[str]:
-    """All ``member`` values, following AD's ranged retrieval when the server uses it."""
+    """All ``member`` and ``uniqueMember`` values (the latter without its optional ``#'...'B``
+    uid), following AD's ranged retrieval when the server uses it."""
+    values: list[str] = []
+    for attribute in MEMBER_ATTRIBUTES:
+        found = _ranged_values(session, dn, raw, attribute)
+        values += [_UNIQUE_MEMBER_UID.sub("", v) for v in found] if attribute == UNIQUE_MEMBER else found
+    return values
+
+
+def _ranged_values(session: _Session, dn: str, raw: Mapping[str, Any], attribute: str) -> list[str]:
+    """Every value of ``attribute``, fetching the further ranges (``attr;range=1500-*``) AD holds back."""
+    wanted = attribute.lower()
     values: list[str] = []
     ranged: tuple[str, int, int | None] | None = None
     for name, attribute_values in raw.items():
         option = parse_range_option(name)
-        if name.lower() == MEMBER or (option is not None and option[0].lower() == MEMBER):
+        if name.lower() == wanted or (option is not None and option[0].lower() == wanted):
             values.extend(_text(v) for v in attribute_values or [])
             if option is not None:
                 ranged = option
@@ -736,13 +763,13 @@ def _member_values(session: _Session, dn: str, raw: Mapping[str, Any]) -> list[s
     while ranged is not None and ranged[2] is not None:
         rounds += 1
         if rounds > _MAX_RANGE_ROUNDS:
-            raise LdapError(f"ranged retrieval of {dn} members did not end", retryable=False)
-        requested = f"{MEMBER};range={ranged[2] + 1}-*"
+            raise LdapError(f"ranged retrieval of {dn} {attribute} values did not end", retryable=False)
+        requested = f"{attribute};range={ranged[2] + 1}-*"
         page = session.read_entry(dn, "(objectClass=*)", [requested])
         ranged = None
         for name, attribute_values in (page or {}).items():
             option = parse_range_option(name)
-            if option is not None and option[0].lower() == MEMBER:
+            if option is not None and option[0].lower() == wanted:
                 values.extend(_text(v) for v in attribute_values or [])
                 ranged = option
     return values

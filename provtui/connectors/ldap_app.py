@@ -42,6 +42,12 @@ Design
         refused rather than taken over. Members are DNs in LDAP and remote ids (UUIDs) in
         the interface: translated both ways. A groupOfNames must have a member, so an empty
         one holds the empty DN (option ``empty_member``), which is never reported as a member.
+        ``list_groups`` (importing the app's own groups as app groups) reads every group under
+        ``groups_dn`` — groupOfNames and groupOfUniqueNames (AD: group), or ``group_filter`` —
+        paged, and resolves member DNs to the remote ids of the user entries under the user
+        bases with one paged search of those users; other members (groups, entries outside the
+        bases, dangling or malformed DNs) are left out. Groups provtui pushed carry their
+        ``provtui:<id>`` marker as external_id, so the importer can tell them apart.
         Without a referential-integrity overlay slapd leaves a renamed, moved or deleted
         entry's old DN in groups: the connector fixes the groups under ``groups_dn`` itself
         (AD does it on its own; the extra SEARCH then finds nothing).
@@ -83,7 +89,7 @@ import secrets
 import threading
 import time
 import uuid as uuid_module
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -94,6 +100,7 @@ from ldap3.utils.dn import escape_rdn
 
 from provtui.connectors.ldap import (
     ACCOUNTDISABLE,
+    DEFAULT_GROUP_FILTERS,
     MEMBER,
     USER_ACCOUNT_CONTROL,
     UUID_ATTRIBUTES,
@@ -104,7 +111,9 @@ from provtui.connectors.ldap import (
     dn_within,
     first_value,
     format_uuid,
+    group_entries,
     normalise_dn,
+    resolve_members,
     split_dn,
 )
 from provtui.connectors.scim import (
@@ -125,6 +134,8 @@ _NOT_ATTRIBUTES = frozenset({"objectclass", "userpassword", "unicodepwd"})
 _UUID_CHUNK = 50  # remote ids per (|(entryUUID=...)...) search
 _STATUS_BY_CODE = {32: 404, 68: 409, 48: 401, 49: 401, 50: 403}
 _PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
+# The groups listed for import: any OpenLDAP group with a member list, not only the groupOfNames it pushes.
+LISTED_GROUP_FILTERS = {**DEFAULT_GROUP_FILTERS, "openldap": "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"}
 
 Event = tuple[str, str, int | None, float]
 
@@ -271,6 +282,13 @@ def _values(raw: Mapping[str, Any], attribute: str) -> list[str]:
     return out
 
 
+def group_name(dn: str, raw: Mapping[str, Any]) -> str:
+    """A group's name: the ``cn`` value its RDN holds, else its first cn, else the RDN's value."""
+    rdn = split_dn(dn)[0].partition("=")[2]
+    names = _values(raw, "cn")
+    return next((n for n in names if escape_rdn(n) == rdn), names[0] if names else rdn)
+
+
 def _first_raw(raw: Mapping[str, Any], attribute: str) -> Any:
     wanted = attribute.lower()
     for name, values in raw.items():
@@ -342,6 +360,9 @@ class _Writer(LdapWriter):
 
     def search_entries(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         return list(self._require().paged_search(base, search_filter, attributes))
+
+    def group_entries(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
+        return list(group_entries(self._require(), base, search_filter, attributes))
 
     def read_entry(self, dn: str, attributes: Sequence[str], search_filter: str = "(objectClass=*)") -> dict[str, Any] | None:
         return self._require().read_entry(dn, search_filter, attributes)
@@ -711,16 +732,31 @@ class _Directory:
     def _is_placeholder(self, member: str) -> bool:
         return normalise_dn(member) == normalise_dn(self.t.empty_member)
 
-    def _remote_group(self, dn: str, raw: Mapping[str, Any]) -> RemoteGroup:
+    def _remote_group(self, dn: str, raw: Mapping[str, Any], members: set[str] | None = None) -> RemoteGroup:
+        """The group as the interface holds it; ``members`` (remote ids) when the caller resolved
+        them already, else each ``member`` DN is read."""
         remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute))
         if not remote_id:
             raise DownstreamError(f"{dn} has no {self.t.uuid_attribute}: provtui cannot keep track of it", status=400)
         external_id = next((v[len(GROUP_MARKER):] for v in _values(raw, GROUP_ID_ATTRIBUTE) if v.startswith(GROUP_MARKER)), None)
-        rdn = split_dn(dn)[0].partition("=")[2]
-        names = _values(raw, "cn")
-        name = next((n for n in names if escape_rdn(n) == rdn), names[0] if names else rdn)
-        return RemoteGroup(id=remote_id, display_name=name, external_id=external_id,
-                           members=self._uuids_of(m for m in _values(raw, MEMBER) if not self._is_placeholder(m)))
+        if members is None:
+            members = self._uuids_of(m for m in _values(raw, MEMBER) if not self._is_placeholder(m))
+        return RemoteGroup(id=remote_id, display_name=group_name(dn, raw), external_id=external_id, members=members)
+
+    def list_groups(self) -> list[RemoteGroup]:
+        """Every group under groups_dn with its user members' remote ids (see the module docstring);
+        an entry without a UUID attribute cannot be tracked and is left out."""
+        uuid_attribute = self.t.uuid_attribute
+        users = self._search(self.t.user_bases, self.settings.effective_user_filter, [uuid_attribute])
+        remote_ids = {normalise_dn(dn): remote_id for dn, raw in users if (remote_id := format_uuid(_first_raw(raw, uuid_attribute)))}
+        search_filter = self.settings.effective_group_filter if self.t.group_filter else LISTED_GROUP_FILTERS[self.t.flavor]
+        groups = []
+        for dn, raw, member_dns in self._w().group_entries(self.t.groups_dn, search_filter, self._group_attributes):
+            if not format_uuid(_first_raw(raw, uuid_attribute)):
+                continue
+            members, _, _ = resolve_members(member_dns, remote_ids)
+            groups.append(self._remote_group(dn, raw, set(members)))
+        return groups
 
     def _uuids_of(self, member_dns: Iterable[str]) -> set[str]:
         """The remote ids of the user entries among ``member_dns`` (groups, dangling DNs are left out)."""
@@ -889,6 +925,12 @@ class LdapAppConnector:
     async def get_group(self, remote_id: str) -> RemoteGroup | None:
         self._groups()
         return await self._call(self._directory.get_group, remote_id)
+
+    async def list_groups(self) -> AsyncIterator[RemoteGroup]:
+        """Every group of the directory (for importing them as app groups; needs no group push):
+        read in one call (paged underneath), then yielded."""
+        for group in await self._call(self._directory.list_groups):
+            yield group
 
     async def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup:
         self._groups()
