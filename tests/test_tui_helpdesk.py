@@ -6,32 +6,13 @@ move them from one group to another, and see the provisioning that follows.
 
 from __future__ import annotations
 
-import time
+from tui_helpers import frozen_clock, live, screen_text, settle, wait_for  # noqa: F401  (fixtures)
 
-import pytest
-from tui_helpers import frozen_clock, screen_text, settle  # noqa: F401  (fixtures)
-
-from provtui.demo_data import seed_demo
-from provtui.service import Service
 from provtui.tui.app import build_app
 from provtui.tui.screens.modals import ConfirmModal, MoveGroupModal
 from provtui.tui.screens.user_detail import UserDetailScreen
 
-TOKEN_ENV = "PROVTUI_TUI_TEST_TOKEN"
 KEY_BUDGET = 8
-
-
-@pytest.fixture
-async def live(tmp_path, frozen_clock, scim_server, monkeypatch) -> Service:
-    """The demo directory with Slack and GitHub on a real scim2-server, everyone provisioned already."""
-    monkeypatch.setenv(TOKEN_ENV, scim_server.token)
-    service = Service.init(tmp_path / "store", actor="admin")
-    seed_demo(service, [("Slack", scim_server.url, TOKEN_ENV), ("GitHub", scim_server.url, TOKEN_ENV)])
-    engine = service.reconciler(notify=False)
-    report = await engine.run_until_idle()
-    await engine.aclose()
-    assert report.ok
-    return service
 
 
 class KeyCounter:
@@ -49,14 +30,6 @@ class KeyCounter:
 
 def apps_of(app) -> str:
     return screen_text(app)
-
-
-async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; the screen shows:\n{screen_text(pilot.app)}")
-        await pilot.pause(0.05)
 
 
 async def test_palette_find_move_and_watch_provisioning_in_8_keys(live):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from provtui.domain.users import validate_profile
 from provtui.service import Service
 
 FROZEN_TIME = "2026-01-15T09:00:00+00:00"
+TOKEN_ENV = "PROVTUI_TUI_TEST_TOKEN"
 DEMO_APPS = [("Slack", "http://127.0.0.1:9/v2", "SLACK_TOKEN"), ("GitHub", "http://127.0.0.1:9/v2", "GH_TOKEN")]
 STATES = ("active", "active", "active", "active", "staged", "suspended", "deprovisioned")
 DEPARTMENTS = ("Engineering", "Sales", "Finance", "Support", "People", "Marketing", "Legal")
@@ -61,6 +63,19 @@ def big(tmp_path_factory) -> Service:
     return big_service(tmp_path_factory.mktemp("big") / "store")
 
 
+@pytest.fixture
+async def live(tmp_path, frozen_clock, scim_server, monkeypatch) -> Service:
+    """The demo directory with Slack and GitHub on a real scim2-server, everyone provisioned already."""
+    monkeypatch.setenv(TOKEN_ENV, scim_server.token)
+    service = Service.init(tmp_path / "store", actor="admin")
+    seed_demo(service, [("Slack", scim_server.url, TOKEN_ENV), ("GitHub", scim_server.url, TOKEN_ENV)])
+    engine = service.reconciler(notify=False)
+    report = await engine.run_until_idle()
+    await engine.aclose()
+    assert report.ok
+    return service
+
+
 async def settle(pilot) -> None:
     """Let debounced searches and the detail loads they trigger finish, and the screen repaint.
 
@@ -86,6 +101,14 @@ def screen_text(app) -> str:
     console = Console(width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False, color_system=None)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens, simplify=True))
     return console.export_text()
+
+
+async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; the screen shows:\n{screen_text(pilot.app)}")
+        await pilot.pause(0.05)
 
 
 class FakeConnector:

@@ -1,0 +1,71 @@
+"""Key flows of the console end to end, with the engine running inside it against a real scim2-server.
+
+Deactivating someone with a manual app: the console confirms, the engine turns the deprovision
+into a task for an admin, the task appears on the Tasks screen, and marking it done there
+deactivates the account in provtui's records.
+"""
+
+from __future__ import annotations
+
+from tui_helpers import frozen_clock, live, screen_text, settle, wait_for  # noqa: F401  (fixtures)
+
+from provtui.tui.app import build_app
+from provtui.tui.screens.modals import ConfirmModal, PickModal
+from provtui.tui.screens.tasks import TasksScreen
+from provtui.tui.screens.user_detail import UserDetailScreen
+
+
+def account(service, login: str, app: str) -> dict:
+    return next(a["account"] for a in service.user_view(login)["apps"] if a["app"] == app)
+
+
+async def test_deactivating_a_user_of_a_manual_app_opens_a_task_that_is_marked_done(live):
+    # Grace's Payroll account was made by hand: her provisioning task is done.
+    created = next(t for t in live.task_list(open_only=True) if t["user"] == "ghopper" and t["app"] == "Payroll")
+    live.complete_task(created["id"])
+    assert account(live, "ghopper", "Payroll")["state"] == "active"
+
+    engine = live.reconciler(notify=False)
+    app = build_app(live, engine=engine, label="live")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_user("ghopper")
+        await settle(pilot)
+        assert isinstance(app.screen, UserDetailScreen)
+        await pilot.press("c")  # every lifecycle action her state allows
+        await settle(pilot)
+        assert isinstance(app.screen, PickModal)
+        field = app.focused
+        field.insert_text_at_cursor("deprov")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)  # destructive: confirmed first
+        await pilot.press("enter")
+        await settle(pilot)
+        assert live.user_view("ghopper")["state"] == "deprovisioned"
+
+        # The engine in the console deactivates her Slack account and opens a Payroll task.
+        await wait_for(pilot, lambda: any(t["user"] == "ghopper" and t["action"] == "deprovision"
+                                          for t in live.task_list(open_only=True)))
+        await wait_for(pilot, lambda: account(live, "ghopper", "Slack")["state"] == "deactivated")
+
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, TasksScreen)
+        await wait_for(pilot, lambda: "ghopper" in screen_text(app))
+        tasks = app.screen.query_one("#tasks")
+        for _ in range(tasks.row_count):  # down the list to her task (the clock is frozen: by app, then user)
+            if tasks.highlighted_row["user"] == "ghopper":
+                break
+            await pilot.press("down")
+        assert tasks.highlighted_row["user"] == "ghopper"
+        await pilot.press("x")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert "ghopper" in screen_text(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert not [t for t in live.task_list(open_only=True) if t["user"] == "ghopper"]
+        assert account(live, "ghopper", "Payroll")["state"] == "deactivated"
+        await wait_for(pilot, lambda: "ghopper" not in screen_text(app))
