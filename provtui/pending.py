@@ -16,5 +16,8 @@ from provtui.store import Transaction
 
 def queue(tx: Transaction, key: str, fields: dict) -> None:
     previous = tx.get(DIRTY, key)
-    tx.put(DIRTY, key, {**fields, "token": uuid.uuid4().hex[:12], "correlation": tx.correlation,
+    # A lease survives re-marking: its holder may have a call in flight (or have died after sending one),
+    # so no one else may start on the key, and whoever takes it over after a crash must look up first.
+    lease = {"lease": previous["lease"]} if previous and previous.get("lease") else {}
+    tx.put(DIRTY, key, {**fields, **lease, "token": uuid.uuid4().hex[:12], "correlation": tx.correlation,
                         "since": previous["since"] if previous else utc_now_iso()})

@@ -286,6 +286,71 @@ async def test_lost_create_reply_then_conflict_is_resolved_by_linking(org, serve
     assert_provisioned_once(org, server, logins)
 
 
+async def remote_user(server: FaultServerProcess, user_id: str):
+    async with ScimConnector(server.url, server.token) as connector:
+        return await connector.find_user(external_id=user_id)
+
+
+async def test_a_lost_create_for_a_user_who_then_loses_the_app_is_found_and_deactivated(org, server):
+    """Found by the soak: the create's reply is lost and every lookup after it fails, then the user
+    leaves the group.  The account the create made must be found and deactivated, not left active."""
+    [login] = hire(org, 1)
+    server.set_faults(after_commit={"next": 1, "method": "POST", "path": "/Users"},
+                      unavailable={"next": engine.MAX_ATTEMPTS - 1, "method": "GET"})
+    assert not (await sync(org)).ok
+    user_id = org.user_view(login)["id"]
+    assert (await remote_user(server, user_id)).active  # created, but provtui never heard so
+    org.remove_members("eng", [login])
+    server.clear_faults()
+    assert (await sync(org)).ok
+    assert not (await remote_user(server, user_id)).active
+    assert org.user_view(login)["apps"][0]["account"]["state"] == "deactivated"
+
+
+async def test_a_create_lost_then_paused_mid_retry_is_looked_up_after_the_user_loses_the_app(org, server):
+    """Found by the soak: a create's reply is lost and the run stops (or the app is quarantined) before
+    the retry.  That a create may have reached the app must be kept, so that once the user is no longer
+    entitled the account is found and deactivated rather than forgotten."""
+    [login] = hire(org, 1)
+    server.set_faults(after_commit={"next": 1, "method": "POST", "path": "/Users"})
+    reconciler = org.reconciler(notify=False)
+
+    async def stop_during_backoff(seconds: float) -> None:
+        reconciler.stop()  # SIGTERM to a worker, in effect, while the key waits to retry
+
+    reconciler._sleep = stop_during_backoff
+    try:
+        await reconciler.run_until_idle()
+    finally:
+        await reconciler.aclose()
+    user_id = org.user_view(login)["id"]
+    assert (await remote_user(server, user_id)).active and org.pending_work() == 1
+    org.remove_members("eng", [login])
+    assert (await sync(org)).ok
+    assert not (await remote_user(server, user_id)).active
+
+
+async def test_a_dead_workers_create_for_a_user_who_then_loses_the_app_is_found_and_deactivated(org, server):
+    """Found by the soak: a worker SIGKILLed after its POST, before committing the result, leaves the
+    account downstream and the key leased to it; the user then leaves the group (which queues the key
+    again: the dead worker's lease must survive that).  The next worker must find the account and
+    deactivate it."""
+    import socket
+
+    from provtui.directory import DIRTY, account_key
+
+    [login] = hire(org, 1)
+    user_id, app_id = org.user_view(login)["id"], org.list_apps()[0]["id"]
+    async with ScimConnector(server.url, server.token) as connector:
+        await connector.create_user({"userName": login, "externalId": user_id}, active=True)
+    key = account_key(app_id, user_id)
+    with org.store.transaction() as tx:  # the dead worker's lease (no such process)
+        tx.put(DIRTY, key, {**tx.get(DIRTY, key), "lease": {"owner": f"{socket.gethostname()}:999999999:dead", "until": "2999-01-01T00:00:00Z"}})
+    org.remove_members("eng", [login])
+    assert (await sync(org)).ok
+    assert not (await remote_user(server, user_id)).active
+
+
 async def test_a_retry_after_longer_than_the_backoff_cap_is_not_cut_short(org, server, monkeypatch):
     """A long Retry-After is honoured in full: the key waits in the queue rather than in the run."""
     monkeypatch.setattr(engine, "BACKOFF_CAP", 30.0)  # its real value
@@ -428,6 +493,27 @@ def test_sync_killed_mid_run_then_run_again_provisions_each_user_once(tmp_path, 
 
 
 # ------------------------------------------------------------------- quarantine
+
+
+async def test_a_long_running_engine_works_on_an_app_again_once_another_process_resumes_it(org, server, monkeypatch):
+    """Found by the soak: a worker that quarantined an app kept skipping its keys after an admin
+    resumed it from another process, claiming and skipping them in a loop."""
+    monkeypatch.setattr(engine, "QUARANTINE_AFTER", 3)
+    logins = hire(org, 8)
+    server.set_faults(app_down={})
+    reconciler = org.reconciler(notify=False)  # one engine for both runs, as in `provtui worker`
+    try:
+        assert (await reconciler.run_until_idle()).quarantined == ["Slack"]
+        server.clear_faults()
+        Service.open(org.location, actor="admin").resume_app("Slack")
+        with org.store.transaction() as tx:  # deferred keys wait their backoff; make them due now
+            for key, doc in list(org.store.all("dirty").items()):
+                tx.put("dirty", key, {k: v for k, v in doc.items() if k != "not_before"})
+        report = await asyncio.wait_for(reconciler.run_until_idle(), 60)  # before the fix: claimed and skipped forever
+    finally:
+        await reconciler.aclose()
+    assert report.ok and report.done == len(logins)
+    assert_provisioned_once(org, server, logins)
 
 
 async def test_an_app_failing_persistently_is_quarantined_then_resumed(org, server, monkeypatch):

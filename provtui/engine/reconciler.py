@@ -220,6 +220,7 @@ class Reconciler:
         now = utc_now()
         until = (now + timedelta(seconds=LEASE_SECONDS)).isoformat()
         paused = self._quarantined_apps()
+        self._quarantined = set(paused)  # the store decides: an admin may have resumed an app since this process paused it
         claimed = []
         with self.store.transaction() as tx:
             for key, doc in list(self.store.all(DIRTY).items()):
@@ -372,6 +373,10 @@ class Reconciler:
         known = KnownAccount.from_doc(account)
         change = plan_account(desired, known, DeletionPolicy(app["settings"].get("delete_after_days")), utc_now())
         base = dict(account or _blank_account(app_id, user_id))
+        if change is None and known is None and not desired.active and (item.get("suspect") or base.get("create_uncertain")):
+            # A create may have reached the app (a dead worker's, or one whose reply was lost) before the
+            # user stopped being entitled: find that account and take it away.
+            change = AccountChange(Action.DEACTIVATE, {}, False)
         base["correlation"] = item.get("correlation")
         if change is None:
             if base.get("state") == "failed":  # nothing left to do: the earlier failure is moot
@@ -392,6 +397,8 @@ class Reconciler:
 
         result = await self._send(app, report, outcome, call, what=change.action.value, who=user["login"] if user else user_id)
         if outcome.skipped:
+            if tries and change.action == Action.CREATE:  # paused mid-retry: the lost create may exist, look it up next time
+                outcome.writes.append((ACCOUNTS, key, {**base, "create_uncertain": True}))
             return outcome
         if result is None:
             base.update(state="failed", last_error=outcome.failure["error"], last_sync=utc_now_iso(),
@@ -403,7 +410,7 @@ class Reconciler:
                 outcome.follow_up = self._pushed_groups_of(app_id, user_id)  # the account joins (or leaves) its groups there
             base.update(result)
             base.pop("create_uncertain", None)
-            state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted")
+            state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted" if base.get("deleted_at") else "none")
             base.update(state=state, last_error=None, attempts=0, last_sync=utc_now_iso(), last_action=change.action.value)
         outcome.writes.append((ACCOUNTS, key, base))
         return outcome
@@ -503,6 +510,13 @@ class Reconciler:
             if changed or not remote.active:
                 await connector.update_user(remote.id, changed, full=attributes, active=True)
             return {"remote_id": remote.id, "active": True, "attributes": dict(attributes), "linked": True, "deactivated_at": None}
+        if known is None and change.action == Action.DEACTIVATE:  # an unrecorded create: look it up
+            remote = await connector.find_user(external_id=attributes.get("externalId"))
+            if remote is None:
+                return {"remote_id": None, "active": False}
+            if remote.active:
+                await connector.update_user(remote.id, {}, full=attributes, active=False)
+            return {"remote_id": remote.id, "active": False, "attributes": dict(attributes), "linked": True, "deactivated_at": utc_now_iso()}
         assert known is not None and known.remote_id is not None
         if change.action == Action.DEACTIVATE:
             await connector.update_user(known.remote_id, {}, full={**known.attributes}, active=False)
