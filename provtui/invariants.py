@@ -5,7 +5,9 @@
   change is still queued or failed (and so visible);
 - no duplicate accounts (two accounts with one externalId or userName);
 - every manual app's missing provisions and deprovisions are open tasks;
-- the audit trail's hash chain verifies up to the store's head.
+- the audit trail's hash chain verifies up to the store's head;
+- every change a writer was told succeeded (``acknowledged``) left its audit event, and what it set
+  still holds unless a later change to the same thing may have replaced it.
 
 Used by the soak and by tests; `check()` returns the violations, an empty list when all hold.
 """
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from provtui.audit_trail import verify_chain
 from provtui.connectors.scim import ScimConnector
-from provtui.directory import ACCOUNTS, APPS, DIRTY, TASKS, USERS, account_key
+from provtui.directory import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, GROUPS, RULES, TASKS, USERS, account_key, assignment_key, user_subject
 from provtui.domain.apps import AppKind
 from provtui.domain.errors import InvalidInput
 
@@ -34,8 +37,8 @@ class InvariantReport:
         return not self.violations
 
 
-async def check(service) -> InvariantReport:
-    """Compare what should be with what is, app by app (SCIM apps are read in full)."""
+async def check(service, acknowledged: Iterable[dict] = ()) -> InvariantReport:
+    """Compare what should be with what is, app by app (SCIM apps are read in full); see check_acknowledged."""
     store = service.store
     report = InvariantReport()
     service.refresh()
@@ -49,7 +52,60 @@ async def check(service) -> InvariantReport:
     chain = verify_chain(store.audit_events(), expected_head=store.audit_head)
     if not chain.ok:
         report.violations.append(f"audit trail: {chain.first_broken}")
+    report.violations += check_acknowledged(service, acknowledged)
     return report
+
+
+def check_acknowledged(service, changes: Iterable[dict]) -> list[str]:
+    """Acknowledged changes, each ``{"audit": [action, target], "holds": fact or None}``, are not lost.
+
+    Audit events are counted per (action, target): n acknowledged changes need n events.  A fact is
+    what must be true now: {"user", "state"}, {"user", "attribute", "value"}, {"user", "group",
+    "manual_member"}, {"user", "app", "assigned"}, {"rule", "expr"}, {"group", "exists"} or
+    {"task", "state"}; None when a later change may have replaced it.
+    """
+    store, directory = service.store, service.directory
+    changes = list(changes)
+    if not changes:
+        return []
+    audited = Counter((e["action"], e["target"]) for e in store.audit_events())
+    wanted = Counter(tuple(c["audit"]) for c in changes)
+    violations = [f"acknowledged {n} x {action} {target!r}, audited {audited[(action, target)]}"
+                  for (action, target), n in sorted(wanted.items()) if audited[(action, target)] < n]
+    users = {u["login"]: u for u in store.all(USERS).values()}
+    for change in changes:
+        fact = change["holds"]
+        if fact is None:
+            continue
+        user = users.get(fact.get("user"))
+        if "user" in fact and user is None:
+            violations.append(f"acknowledged {change['audit'][0]} of {fact['user']}: no such user")
+            continue
+        if "state" in fact and "user" in fact:
+            actual = user["state"]
+        elif "attribute" in fact:
+            actual = user["profile"].get(fact["attribute"])
+        elif "manual_member" in fact:
+            group = _named(store, GROUPS, fact["group"])
+            actual = group is not None and "manual" in directory.membership_paths(group["id"], user["id"])
+        elif "assigned" in fact:
+            app = _named(store, APPS, fact["app"])
+            actual = app is not None and store.get(ASSIGNMENTS, assignment_key(app["id"], user_subject(user["id"]))) is not None
+        elif "expr" in fact:
+            actual = (_named(store, RULES, fact["rule"]) or {}).get("expr")
+        elif "exists" in fact:
+            actual = _named(store, GROUPS, fact["group"]) is not None
+        else:
+            actual = (store.get(TASKS, fact["task"]) or {}).get("state")
+        expected = next(v for k, v in fact.items() if k in ("state", "value", "manual_member", "assigned", "expr", "exists"))
+        if actual != expected:
+            violations.append(f"acknowledged {change['audit'][0]} {change['audit'][1]!r} is lost: {fact}, but it is {actual!r}")
+    return violations
+
+
+def _named(store, table: str, name: str) -> dict | None:
+    key = next(iter(store.lookup(table, "name", name)), None)
+    return store.get(table, key) if key is not None else None
 
 
 def _visible(store, app_id: str, user_id: str) -> bool:
