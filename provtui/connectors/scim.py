@@ -39,6 +39,9 @@ _VALUE_PATH = re.compile(
     r"\.(?P<sub>[A-Za-z][\w$-]*)"
 )
 _EXCERPT_CHARS = 200
+MAX_MESSAGE_CHARS = 1000  # of a server's error detail: it is stored, audited and shown
+MAX_RETRY_AFTER = 86_400.0  # a longer Retry-After is read as a day (an absurd one would overflow dates)
+MAX_DEPTH = 32  # nesting of a reply's attributes: real ones nest two or three deep
 
 
 # --------------------------------------------------------------------------- pure mapping
@@ -95,11 +98,13 @@ def to_resource(attributes: dict[str, Any], active: bool = True) -> dict[str, An
     return resource
 
 
-def _flatten(out: dict[str, Any], name: str, value: Any) -> None:
+def _flatten(out: dict[str, Any], name: str, value: Any, depth: int = 0) -> None:
     """Add ``value`` under ``name`` to ``out``, descending into complex and multi-valued attributes."""
+    if depth > MAX_DEPTH:  # recursing as deep as a hostile reply goes would overflow the stack
+        raise ValueError(f"SCIM resource is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
         for sub, sub_value in value.items():
-            _flatten(out, f"{name}.{sub}", sub_value)
+            _flatten(out, f"{name}.{sub}", sub_value, depth + 1)
     elif isinstance(value, list) and value and all(isinstance(e, dict) for e in value):
         # Entries are addressed by type, as the mapping does; when a type repeats, the primary wins.
         seen: set[str] = set()
@@ -137,7 +142,7 @@ def from_resource(resource: dict[str, Any]) -> RemoteUser:
         if key.startswith("urn:") and isinstance(value, dict):
             prefix = "" if key == CORE_USER else f"{key}:"
             for name, sub_value in value.items():
-                _flatten(attributes, prefix + name, sub_value)
+                _flatten(attributes, prefix + name, sub_value, 1)
         else:
             _flatten(attributes, key, value)
     # A provider that does not support ``active`` omits it: such users are active.
@@ -186,9 +191,12 @@ def group_from_resource(resource: dict[str, Any]) -> RemoteGroup:
     remote_id = resource.get("id")
     if not isinstance(remote_id, str) or not remote_id:
         raise ValueError("SCIM group has no id")
-    members = resource.get("members") or []
+    members = resource.get("members")
+    members = members if isinstance(members, list) else []
+    name, external_id = resource.get("displayName"), resource.get("externalId")
     return RemoteGroup(
-        id=remote_id, display_name=str(resource.get("displayName") or ""), external_id=resource.get("externalId"),
+        id=remote_id, display_name=name if isinstance(name, str) else "",
+        external_id=external_id if isinstance(external_id, str) and external_id else None,
         members={m["value"] for m in members if isinstance(m, dict) and isinstance(m.get("value"), str)},
     )
 
@@ -254,23 +262,33 @@ def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # isdigit alone admits "²", which float() refuses
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         until = parsedate_to_datetime(value)
         sent = response.headers.get("Date")
         now = parsedate_to_datetime(sent) if sent else datetime.now(UTC)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    return max(0.0, (until - now).total_seconds())
+    return min(max(0.0, (until - now).total_seconds()), MAX_RETRY_AFTER)
+
+
+def _readable(text: str, limit: int) -> str:
+    """One line of at most ``limit`` characters: whitespace runs and control characters become one space."""
+    return " ".join(_CONTROL.sub(" ", text[: limit * 4]).split())[:limit]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _excerpt(response: httpx.Response) -> str:
-    return " ".join(response.text.split())[:_EXCERPT_CHARS]
+    # Not response.text: a charset the body does not match (utf-16 without a BOM) raises there.
+    # JSON is UTF-8 (RFC 8259 §8.1), and this is only for reading.
+    return _readable(response.content[: _EXCERPT_CHARS * 8].decode("utf-8", "replace"), _EXCERPT_CHARS)
 
 
 # --------------------------------------------------------------------------- connector
@@ -382,17 +400,8 @@ class ScimConnector:
 
     async def list_users(self, *, page_size: int = 100) -> AsyncIterator[RemoteUser]:
         """Every user, paged with startIndex/count (the provider may cap a page below page_size)."""
-        start = 1
-        while True:
-            params = {"startIndex": start, "count": page_size}
-            page = self._json(await self._request("GET", "/Users", params=params))
-            resources = self._resources(page)
-            for resource in resources:
-                yield self._from_resource(resource)
-            start += len(resources)
-            total = page.get("totalResults")
-            if not resources or (isinstance(total, int) and start > total):
-                return
+        async for resource in self._pages("/Users", page_size):
+            yield self._from_resource(resource)
 
     async def set_password(self, remote_id: str, password: str, *, full: dict[str, Any]) -> None:
         """Set a user's password (write-only in SCIM: never read back, never logged)."""
@@ -418,16 +427,8 @@ class ScimConnector:
 
     async def list_groups(self, *, page_size: int = 100) -> AsyncIterator[RemoteGroup]:
         """Every group with its members, paged with startIndex/count."""
-        start = 1
-        while True:
-            page = self._json(await self._request("GET", "/Groups", params={"startIndex": start, "count": page_size}))
-            resources = self._resources(page)
-            for resource in resources:
-                yield self._group(resource)
-            start += len(resources)
-            total = page.get("totalResults")
-            if not resources or (isinstance(total, int) and start > total):
-                return
+        async for resource in self._pages("/Groups", page_size):
+            yield self._group(resource)
 
     async def get_group(self, remote_id: str) -> RemoteGroup | None:
         response = await self._request("GET", _group_path(remote_id))
@@ -465,6 +466,29 @@ class ScimConnector:
             return group_from_resource(resource)
         except (ValueError, TypeError, AttributeError) as exc:
             raise DownstreamError(f"malformed group in reply: {exc}", retryable=True) from None
+
+    async def _pages(self, path: str, page_size: int) -> AsyncIterator[dict[str, Any]]:
+        """Every resource of a listing, page by page with startIndex/count, until totalResults.
+
+        A page holding only resources already seen means the server ignores startIndex: with a
+        totalResults it never reaches, following it would never end.
+        """
+        start = 1
+        seen: set[Any] = set()
+        while True:
+            page = self._json(await self._request("GET", path, params={"startIndex": start, "count": page_size}))
+            resources = self._resources(page)
+            ids = {r.get("id") for r in resources if isinstance(r.get("id"), str)}
+            if resources and ids and ids <= seen:
+                raise DownstreamError(f"GET {path} at startIndex={start} repeated a page already read: the server "
+                                      "ignores startIndex", retryable=False)
+            seen |= ids
+            for resource in resources:
+                yield resource
+            start += len(resources)
+            total = page.get("totalResults")
+            if not resources or (isinstance(total, int) and start > total):
+                return
 
     async def _find_one(self, attribute: str, value: str) -> RemoteUser | None:
         params = {"filter": f"{attribute} eq {quote_filter_value(value)}", "count": 2}
@@ -519,8 +543,8 @@ class ScimConnector:
         except orjson.JSONDecodeError:
             payload = None
         scim_type = None
-        if isinstance(payload, dict) and isinstance(payload.get("detail"), str):
-            message = payload["detail"]
+        if isinstance(payload, dict) and isinstance(payload.get("detail"), str) and _readable(payload["detail"], 1):
+            message = _readable(payload["detail"], MAX_MESSAGE_CHARS)
             scim_type = payload.get("scimType") if isinstance(payload.get("scimType"), str) else None
         else:
             message = _excerpt(response) or response.reason_phrase or "no detail"

@@ -39,6 +39,10 @@ terminal one that fires answers the request):
                    search index;
 ``after_commit``   the SCIM app serves the request (a create happens), then the reply is
                    lost: ``reply`` "drop" (default), "reset" or "malformed" (truncated).
+``scripted``       any reply at all, for fuzzing clients: ``status``, the exact body bytes as
+                   ``body_b64`` (base64, so invalid UTF-8 can be sent), and ``headers`` as
+                   ``[[name, value], ...]`` (default: the SCIM content type; a Content-Length
+                   given is sent as is, even when it lies).
 
 Run it as ``python -m provtui.testing.fault_server --port P --bearer-token T``, or from
 tests with :class:`FaultServerProcess`; :func:`set_faults` and :func:`stats` talk to the
@@ -48,6 +52,7 @@ control endpoints.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -58,8 +63,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from http import HTTPStatus
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_plus
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -87,6 +92,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "malformed": {"status": 200, "body": '{"schemas": ["' + LIST_SCHEMA + '"], "totalResults": 1, "Resources": [{"id": "2819c2'},
     "stale_search": {},
     "after_commit": {"reply": "drop"},
+    "scripted": {"status": 200, "body_b64": "", "headers": None},
 }
 _CHOICES = {"mode": {"503", "reset"}, "when": {"before", "after"}, "reply": {"drop", "reset", "malformed"}}
 
@@ -137,6 +143,8 @@ class _Fault:
         for name, choices in _CHOICES.items():
             if name in p and str(p[name]) not in choices:
                 raise FaultSpecError(f"{kind}: {name} must be one of {sorted(choices)}")
+        if kind == "scripted":
+            _check_scripted(p)
         methods = p["method"]
         if methods is not None:
             methods = [methods] if isinstance(methods, str) else list(methods)
@@ -168,7 +176,8 @@ class _Fault:
         return True
 
     def view(self) -> dict[str, Any]:
-        return {**self.params, "remaining": self.remaining, "fired": self.fired}
+        shown = {k: v for k, v in self.params.items() if k != "body"}  # the decoded bytes: body_b64 shows them
+        return {**shown, "remaining": self.remaining, "fired": self.fired}
 
 
 class FaultInjector:
@@ -308,6 +317,9 @@ class FaultInjector:
         if fires("stale_search") is not None:
             empty = {"schemas": [LIST_SCHEMA], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []}
             return _reply(start_response, 200, json.dumps(empty).encode())
+        if (spec := fires("scripted")) is not None:
+            _read_body(environ)
+            return _scripted_reply(start_response, spec)
         return None
 
     def _call_app(self, environ: dict[str, Any], start_response: Callable, kind: str, fires: Callable) -> Iterable[bytes]:
@@ -369,6 +381,38 @@ class FaultInjector:
         return _json(start_response, 200, self.faults())
 
 
+def _check_scripted(params: dict[str, Any]) -> None:
+    status = params["status"]
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 999:
+        raise FaultSpecError("scripted: status must be an integer from 200 to 999")  # 1xx are not final replies
+    try:
+        params["body"] = base64.b64decode(params["body_b64"], validate=True)
+    except (TypeError, ValueError) as error:
+        raise FaultSpecError(f"scripted: body_b64 is not base64 ({error})") from None
+    headers = params["headers"]
+    if headers is None:
+        params["headers"] = [["Content-Type", SCIM_JSON]]
+    elif not isinstance(headers, list) or not all(
+        isinstance(h, list) and len(h) == 2 and all(isinstance(part, str) for part in h) for h in headers
+    ):
+        raise FaultSpecError("scripted: headers must be a list of [name, value] string pairs")
+    else:
+        for name, value in headers:
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise FaultSpecError(f"scripted: header {name} is not Latin-1, which HTTP/1.1 cannot carry") from None
+
+
+def _scripted_reply(start_response: Callable, spec: dict[str, Any]) -> list[bytes]:
+    body: bytes = spec["body"]
+    headers = [(name, value) for name, value in spec["headers"]]
+    if not any(name.lower() == "content-length" for name, _ in headers):
+        headers.append(("Content-Length", str(len(body))))
+    start_response(f"{spec['status']} Scripted", headers)
+    return [body]
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     """Read the request body, so a dropped connection drops a fully received request."""
     length = environ.get("CONTENT_LENGTH")
@@ -407,8 +451,15 @@ def build_scim_app(bearer_tokens: Iterable[str]) -> Callable:
     from scim2_models import ScimProvider
     from scim2_server.memory import InMemoryStorage
     from scim2_server.service import ScimService
-    from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
-    from scim2_server.utils import load_default_resource_types, load_default_schemas, load_default_service_provider_config
+    from scim2_server.testserver.application import (
+        BEARER_TOKEN_SCHEME,
+        BearerTokenApplication,
+    )
+    from scim2_server.utils import (
+        load_default_resource_types,
+        load_default_schemas,
+        load_default_service_provider_config,
+    )
 
     tokens = list(bearer_tokens)
     config = load_default_service_provider_config()
