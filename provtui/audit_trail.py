@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -114,6 +115,62 @@ def filter_events(events: Iterable[dict], *, actor: str | None = None, target: s
     if limit is not None:
         matched = matched[-limit:] if limit > 0 else []
     return matched
+
+
+# -- whom an event concerns (a user's history) ----------------------------------------------
+
+USER_EVENT_ACTIONS = ("user.", "account.link")  # events whose target is a user's login
+_LOGIN_LISTS = ("users", "added", "removed")  # membership events: the logins that joined or left
+
+
+def event_logins(event: dict) -> set[str]:
+    """The logins (casefolded) an event concerns: its target when it is about a user, and the users a
+    membership, assignment, task or downstream failure names."""
+    logins: set[str] = set()
+    action = str(event.get("action") or "")
+    if action.startswith(USER_EVENT_ACTIONS) and isinstance(event.get("target"), str):
+        logins.add(event["target"])
+    for side in (event.get("before"), event.get("after")):
+        if not isinstance(side, dict):
+            continue
+        if isinstance(side.get("user"), str):
+            logins.add(side["user"])
+        for key in _LOGIN_LISTS:
+            if isinstance(side.get(key), list):
+                logins.update(login for login in side[key] if isinstance(login, str))
+        subject = side.get("subject")
+        if isinstance(subject, str) and subject.startswith("user:"):
+            logins.add(subject.partition(":")[2])
+    return {login.casefold() for login in logins}
+
+
+def event_rename(event: dict) -> tuple[str, str] | None:
+    """(old, new) casefolded login when the event renames a user, else None."""
+    before, after = event.get("before"), event.get("after")
+    if not (str(event.get("action") or "").startswith("user.") and isinstance(before, dict) and isinstance(after, dict)):
+        return None
+    old, new = before.get("login"), after.get("login")
+    if isinstance(old, str) and isinstance(new, str) and old.casefold() != new.casefold():
+        return old.casefold(), new.casefold()
+    return None
+
+
+def account_key(app: str, remote_id: str) -> str:
+    """How a user's account in an app is named in the history index (see call_account)."""
+    return f"{app}\x00{remote_id.casefold()}"
+
+
+def call_account(event: dict) -> str | None:
+    """The account a downstream call worked on, as ``account_key``: a SCIM call on ``/Users/<id>``.
+
+    None for calls on no one account (a create, a search) and for LDAP operations: their path is
+    the entry's DN, which changes, while an LDAP account's remote id is its UUID."""
+    if event.get("action") != DOWNSTREAM_CALL or not isinstance(event.get("after"), dict):
+        return None
+    path, app = event["after"].get("path"), event.get("target")
+    if not isinstance(path, str) or not isinstance(app, str) or not path.startswith("/Users/"):
+        return None
+    return account_key(app, unquote(path.removeprefix("/Users/")))
 
 
 # -- the hash chain --------------------------------------------------------------------

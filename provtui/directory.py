@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from provtui.domain.entitlement import entitlement_paths
+from provtui.domain.entitlement import direct_path, entitlement_paths, group_path
 from provtui.domain.errors import NotFound
 from provtui.domain.group_push import DesiredGroup
 from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
-from provtui.domain.users import normalise_login, search_text
+from provtui.domain.users import normalise_login, search_text, user_summary
 from provtui.store import Store
 
 USERS, GROUPS, MEMBERS, APPS, ASSIGNMENTS = "users", "groups", "members", "apps", "assignments"
@@ -88,18 +88,24 @@ class Directory:
         self._search: dict[str, str] | None = None
         self._mappings: dict[tuple, list[CompiledMapping]] = {}
         self._sorted_ids: list[str] | None = None
+        # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
+        self._summaries: dict[str, dict] | None = None
         store.on_apply(self._invalidate)
 
     def _invalidate(self, ops: list[list]) -> None:
         for op in ops:
             if op[1] == USERS:
+                doc = op[3] if op[0] == "put" else None
                 if self._search is not None:
-                    doc = op[3] if op[0] == "put" else None
                     if doc is None:
                         self._search.pop(op[2], None)
                     else:
                         self._search[op[2]] = search_text(doc["profile"])
-                self._sorted_ids = None
+                before = self._summaries.pop(op[2], None) if self._summaries is not None else None
+                if self._summaries is not None and doc is not None:
+                    self._summaries[op[2]] = user_summary(doc)
+                if before is None or doc is None or before["login"] != doc["login"]:
+                    self._sorted_ids = None  # a user came, went or was renamed: the order by login changed
 
     # -- finding things by name ----------------------------------------------------
 
@@ -192,21 +198,35 @@ class Directory:
     def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
         """The app-specific values a user's assignments carry: group defaults by priority (lower wins;
         then by group name), and a direct assignment's own values over them."""
+        values: dict[str, Any] = {}
+        for _, layer in self.assignment_layers(app_id, user_id, reader):
+            values.update(layer)
+        return values
+
+    def assignment_layers(self, app_id: str, user_id: str, reader: Reader | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(entitlement path, values) of each of the user's assignments of the app, weakest first: a later
+        one wins the keys it shares with an earlier one (see assignment_values)."""
         reader = reader or self.store
-        groups = self.groups_of(user_id, reader)
         ranked = []
-        for group_id, name in groups.items():
+        for group_id, name in self.groups_of(user_id, reader).items():
             assignment = reader.get(ASSIGNMENTS, assignment_key(app_id, group_subject(group_id)))
             if assignment is not None:
                 priority = assignment.get("priority")
                 ranked.append((priority if priority is not None else float("inf"), name, assignment.get("values") or {}))
-        values: dict[str, Any] = {}
-        for _, _, group_values in sorted(ranked, reverse=True):  # best last, so it wins
-            values.update(group_values)
+        layers = [(group_path(name), values) for _, name, values in sorted(ranked, reverse=True)]
         direct = reader.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
         if direct is not None:
-            values.update(direct.get("values") or {})
-        return values
+            layers.append((direct_path(), direct.get("values") or {}))
+        return layers
+
+    def subject_name(self, subject: str, reader: Reader | None = None) -> tuple[str, str]:
+        """("user", login) or ("group", name) of an assignment's subject, by its current name."""
+        reader = reader or self.store
+        kind, _, ident = subject.partition(":")
+        doc = reader.get(USERS if kind == "user" else GROUPS, ident)
+        if doc is None:
+            return kind, ident
+        return kind, doc["login"] if kind == "user" else doc["name"]
 
     def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict]:
         """Where a group is pushed (or being unpushed)."""
@@ -230,14 +250,30 @@ class Directory:
 
     def search_users(self, text: str = "", *, state: str | None = None, offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
         """(number of matches, one page of user docs sorted by login)."""
-        if self._search is None:
-            self._search = {uid: search_text(doc["profile"]) for uid, doc in self.store.all(USERS).items()}
-        if self._sorted_ids is None:
-            users = self.store.all(USERS)
-            self._sorted_ids = sorted(users, key=lambda uid: users[uid]["login"])
+        matches = self._matching_ids(text, state)
         users = self.store.all(USERS)
-        needle = text.strip().lower()
-        search = self._search
-        matches = [uid for uid in self._sorted_ids if (not needle or needle in search[uid]) and (state is None or users[uid]["state"] == state)]
         end = None if limit is None else offset + limit
         return len(matches), [users[uid] for uid in matches[offset:end]]
+
+    def search_summaries(self, text: str = "", *, state: str | None = None, offset: int = 0,
+                         limit: int | None = None) -> tuple[int, list[dict]]:
+        """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
+        matches = self._matching_ids(text, state)
+        if self._summaries is None:
+            self._summaries = {uid: user_summary(doc) for uid, doc in self.store.all(USERS).items()}
+        summaries = self._summaries
+        end = None if limit is None else offset + limit
+        return len(matches), [summaries[uid] for uid in matches[offset:end]]
+
+    def _matching_ids(self, text: str, state: str | None) -> list[str]:
+        """Ids of the users whose login, name or email holds ``text`` (in ``state``), sorted by login."""
+        if self._search is None:
+            self._search = {uid: search_text(doc["profile"]) for uid, doc in self.store.all(USERS).items()}
+        users = self.store.all(USERS)
+        if self._sorted_ids is None:
+            self._sorted_ids = sorted(users, key=lambda uid: users[uid]["login"])
+        needle = text.strip().lower()
+        if not needle and state is None:
+            return self._sorted_ids
+        search = self._search
+        return [uid for uid in self._sorted_ids if (not needle or needle in search[uid]) and (state is None or users[uid]["state"] == state)]

@@ -28,7 +28,9 @@ from provtui.directory import (
     GROUPS,
     MEMBERS,
     META,
+    PUSHED_GROUPS,
     PUSHES,
+    RULES,
     SOURCES,
     TASKS,
     USERS,
@@ -47,7 +49,7 @@ from provtui.domain.lifecycle import State, transition
 from provtui.domain.mapping import ALWAYS, compile_mapping, default_mappings_for
 from provtui.domain.passwords import validate_password
 from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed, parse_role, validate_grant
-from provtui.domain.users import validate_profile
+from provtui.domain.users import user_summary, validate_profile
 from provtui.group_rules import UserChange
 from provtui.pending import queue
 from provtui.reports import Reports
@@ -93,6 +95,7 @@ class Service:
         self.store = store
         self.actor = actor or current_os_user()
         self.directory = Directory(store)
+        self._history = None  # the user-history index, built on first use (provtui.history_index)
 
     # -- opening -------------------------------------------------------------------
 
@@ -248,16 +251,22 @@ class Service:
 
     def _check_mastered(self, tx: Transaction, user: dict, changes: dict[str, Any]) -> None:
         """An attribute a source of truth supplies is changed there, not here."""
+        mastered = self._mastered(tx, user)
+        for key in changes:
+            if key in mastered:
+                raise InvalidInput(key, f"{user['login']}'s {key} is mastered by the source {mastered[key]!r}: change it there")
+
+    def _mastered(self, reader, user: dict) -> dict[str, str]:
+        """Attribute -> the source that masters it, for a user a source supplies: what the source's imports
+        write (its attributes), or who last won it by priority (the user's attribute_sources)."""
         source_name = user.get("source", "provtui")
         if source_name == "provtui":
-            return
-        source = tx.get(SOURCES, source_name)
+            return {}
+        source = reader.get(SOURCES, source_name)
         owned = set(source.get("attributes", ())) if source else set()
         provenance = user.get("attribute_sources") or {}
-        for key in changes:
-            owner = provenance.get(key) or (source_name if key in owned else None)
-            if owner and owner != "provtui":
-                raise InvalidInput(key, f"{user['login']}'s {key} is mastered by the source {owner!r}: change it there")
+        owners = {key: provenance.get(key) or (source_name if key in owned else None) for key in owned | set(provenance)}
+        return {key: owner for key, owner in sorted(owners.items()) if owner and owner != "provtui"}
 
     def change_state(self, login: str, action: str) -> dict:
         """Run a lifecycle action (activate, suspend, unsuspend, deactivate, reactivate, delete)."""
@@ -339,34 +348,63 @@ class Service:
     def _set_membership(self, group_name: str, logins: list[str], *, add: bool) -> list[str]:
         if not logins:
             raise InvalidInput("LOGIN", "name at least one user")
-        verb = "add-member" if add else "remove-member"
         with self._change() as tx:
-            group = self.directory.group(group_name, tx)
-            self._authorise(tx, Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({group["id"]})))
-            if group.get("kind", "provtui") != "provtui":
-                raise InvalidInput("GROUP", f"{group_name} is a {group['kind']} group: its membership comes from there")
-            changed = []
-            for login in logins:
-                user_id = self.directory.user_id(login, tx)
-                key = member_key(group["id"], user_id)
-                present = tx.get(MEMBERS, key) is not None
-                if not add and not present and (others := self.directory.membership_paths(group["id"], user_id, tx)):
-                    raise InvalidInput("LOGIN", f"{login} is in {group_name} by {', '.join(others)}, not by hand: "
-                                       "change the rule or the source instead")
-                if present == add:
-                    continue
-                before_apps = self.directory.apps_touching(user_id, tx)
-                if add:
-                    tx.put(MEMBERS, key, {"group": group["id"], "user": user_id, "via": "manual"})
-                else:
-                    tx.delete(MEMBERS, key)
-                changed.append(tx.get(USERS, user_id)["login"])
-                self._mark_user(tx, user_id, before_apps)
-                self.note_user_change(tx, user_id, groups={group["name"]})  # rules reading this group look again
-            if changed:
-                self._audit(tx, f"group.{verb}", group["name"], None, {"users": changed})
-                self._mark_groups(tx, group["id"])
+            group = self._manual_group(tx, group_name)
+            changed = [login for login in (self._membership(tx, group, self.directory.user_id(login, tx), add=add)
+                                           for login in logins) if login]
+            self._audit_membership(tx, group, changed, add=add)
         return changed
+
+    def move_member(self, login: str, leave: str, join: str) -> dict:
+        """Take a user out of one group and into another in one transaction: both or neither."""
+        if leave == join:
+            raise InvalidInput("join", f"{join} is the group to leave: choose another")
+        with self._change() as tx:
+            old = self._manual_group(tx, leave, field="leave")
+            new = self._manual_group(tx, join, field="join")
+            user_id = self.directory.user_id(login, tx)
+            if not self.directory.membership_paths(old["id"], user_id, tx):
+                raise InvalidInput("leave", f"{login} is not a member of {leave}")
+            left = self._membership(tx, old, user_id, add=False, field="leave")
+            joined = self._membership(tx, new, user_id, add=True, field="join")
+            self._audit_membership(tx, old, [left] if left else [], add=False)
+            self._audit_membership(tx, new, [joined] if joined else [], add=True)
+            login = tx.get(USERS, user_id)["login"]
+        return self.user_view(login)
+
+    def _manual_group(self, tx: Transaction, name: str, *, field: str = "GROUP") -> dict:
+        """A group whose membership the actor may change by hand (a provtui group, in the actor's scope)."""
+        group = self.directory.group(name, tx)
+        self._authorise(tx, Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({group["id"]})))
+        if group.get("kind", "provtui") != "provtui":
+            raise InvalidInput(field, f"{name} is a {group['kind']} group: its membership comes from there")
+        return group
+
+    def _membership(self, tx: Transaction, group: dict, user_id: str, *, add: bool, field: str = "LOGIN") -> str | None:
+        """Add or remove one user's manual membership of ``group``; their login if that changed anything.
+
+        Removing refuses a membership a rule or a source holds: that is changed there."""
+        key = member_key(group["id"], user_id)
+        present = tx.get(MEMBERS, key) is not None
+        login = tx.get(USERS, user_id)["login"]
+        if not add and not present and (others := self.directory.membership_paths(group["id"], user_id, tx)):
+            raise InvalidInput(field, f"{login} is in {group['name']} by {', '.join(others)}, not by hand: "
+                               "change the rule or the source instead")
+        if present == add:
+            return None
+        before_apps = self.directory.apps_touching(user_id, tx)
+        if add:
+            tx.put(MEMBERS, key, {"group": group["id"], "user": user_id, "via": "manual"})
+        else:
+            tx.delete(MEMBERS, key)
+        self._mark_user(tx, user_id, before_apps)
+        self.note_user_change(tx, user_id, groups={group["name"]})  # rules reading this group look again
+        return login
+
+    def _audit_membership(self, tx: Transaction, group: dict, logins: list[str], *, add: bool) -> None:
+        if logins:
+            self._audit(tx, f"group.{'add-member' if add else 'remove-member'}", group["name"], None, {"users": logins})
+            self._mark_groups(tx, group["id"])
 
     # -- apps ------------------------------------------------------------------------
 
@@ -710,16 +748,43 @@ class Service:
         for app_id in sorted(d.apps_touching(user_id), key=lambda a: self.store.get(APPS, a)["name"]):
             app = self.store.get(APPS, app_id)
             via = paths.get(app_id, [])
+            values: dict[str, Any] = {}
+            values_via: dict[str, str] = {}  # value name -> the entitlement path whose value wins
+            for path, layer in d.assignment_layers(app_id, user_id):
+                values.update(layer)
+                values_via.update(dict.fromkeys(layer, path))
             apps.append({
                 "app": app["name"],
                 "entitled": user["state"] == State.ACTIVE and bool(via),
                 "via": via,
+                "values": values,
+                "values_via": values_via,
                 "account": self._account_view(app_id, user_id),
             })
         return {
             "id": user_id, "login": user["login"], "state": user["state"], "source": user.get("source", "provtui"),
             "profile": user["profile"], "groups": sorted(d.groups_of(user_id).values()), "apps": apps,
+            "mastered": self._mastered(self.store, user),
         }
+
+    def user_history(self, login: str, limit: int = 60) -> list[dict]:
+        """The user's audit events, newest first: about them by login (followed through renames), the
+        memberships, assignments, tasks and failures that name them, and the downstream calls on their
+        SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
+        from provtui.audit_trail import account_key as call_key
+        from provtui.history_index import HistoryIndex
+
+        self._read()
+        user_id = self.directory.user_id(login)
+        keys = [self.store.get(USERS, user_id)["login"].casefold()]
+        for key in self.store.lookup(ACCOUNTS, "user", user_id):
+            account = self.store.get(ACCOUNTS, key)
+            app = self.store.get(APPS, account["app"])
+            if app is not None and account.get("remote_id"):
+                keys.append(call_key(app["name"], account["remote_id"]))
+        if self._history is None:
+            self._history = HistoryIndex(self.store)
+        return self._history.newest(keys, limit)
 
     def _account_view(self, app_id: str, user_id: str) -> dict:
         key = account_key(app_id, user_id)
@@ -738,8 +803,7 @@ class Service:
         """(matches, one page of summaries); ``where``: a condition in the rules' expression language."""
         self._read()
         if where is None:
-            total, users = self.directory.search_users(search, state=state, offset=offset, limit=limit)
-            return total, [user_summary(u) for u in users]
+            return self.directory.search_summaries(search, state=state, offset=offset, limit=limit)
         condition = self.rules().compiled(where, field="--where")
         _, candidates = self.directory.search_users(search, state=state, limit=None)
         groups = self.rules()._group_names_by_user()
@@ -752,6 +816,70 @@ class Service:
         self._read()
         groups = sorted(self.store.all(GROUPS).values(), key=lambda g: g["name"])
         return [{**g, "members": len(self.store.lookup(MEMBERS, "group", g["id"]))} for g in groups]
+
+    def app_assignments(self, app: str | None = None) -> list[dict]:
+        """Every assignment (of one app, or all), by app then groups before users: the subject's kind and
+        current name, its values and, for a group, its priority (lower wins; None: after those with one)."""
+        self._read()
+        if app is None:
+            docs = self.store.all(ASSIGNMENTS).values()
+        else:
+            docs = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "app", self.directory.app(app)["id"])]
+        rows = []
+        for doc in docs:
+            kind, name = self.directory.subject_name(doc["subject"])
+            rows.append({"app": self.store.get(APPS, doc["app"])["name"], "kind": kind, "name": name,
+                         "values": doc.get("values") or {}, "priority": doc.get("priority"), "created": doc.get("created")})
+        return sorted(rows, key=lambda r: (r["app"], r["kind"], r["name"]))
+
+    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict:
+        """One group: what it is, one page of members (by login, with how each is in it), the apps
+        assigned to it, where it is pushed (as the engine last left it), and the rules that fill it."""
+        from provtui.domain.rules import rule_via
+
+        self._read()
+        group = self.directory.group(name)
+        vias: dict[str, list[str]] = {}
+        for key in self.store.lookup(MEMBERS, "group", group["id"]):
+            member = self.store.get(MEMBERS, key)
+            vias.setdefault(member["user"], []).append(member["via"])
+        users = sorted((self.store.get(USERS, uid) for uid in vias), key=lambda u: u["login"])
+        page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset:offset + limit]]
+        rules = [r for r in self.store.all(RULES).values() if group["id"] in r["groups"]]
+        assigned = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
+        return {
+            "name": group["name"], "description": group.get("description") or "", "kind": group.get("kind", "provtui"),
+            "source": group.get("source"), "members": len(users), "offset": offset, "member_page": page,
+            "apps": sorted(({"app": self.store.get(APPS, a["app"])["name"], "values": a.get("values") or {},
+                             "priority": a.get("priority")} for a in assigned), key=lambda a: a["app"]),
+            "pushes": self._pushes(group),
+            "rules": [{**self.rules().view(r), "via": rule_via(r["id"])} for r in sorted(rules, key=lambda r: r["name"])],
+        }
+
+    def _pushes(self, group: dict) -> list[dict]:
+        """Per app that takes pushed groups or holds this one: the admin's intent and the engine's record of it."""
+        rows = []
+        for app in sorted(self.store.all(APPS).values(), key=lambda a: a["name"]):
+            key = group_key(app["id"], group["id"])
+            intent, known = self.store.get(PUSHES, key), self.store.get(PUSHED_GROUPS, key) or {}
+            can_push = Capability.PUSH_GROUPS in app["capabilities"]
+            if intent is None and not known and not can_push:
+                continue
+            if known.get("state") == "failed":
+                state = "failed"
+            elif intent is None:
+                state = "not pushed"
+            elif intent["state"] == "pushed":
+                state = "pushed" if known.get("state") == "pushed" else "pushing"
+            else:
+                state = "unpushing" if known else "unpushed"
+            rows.append({
+                "app": app["name"], "state": state, "intent": intent["state"] if intent else None,
+                "delete": bool(intent and intent.get("delete")), "since": intent["since"] if intent else None,
+                "remote_id": known.get("remote_id"), "last_sync": known.get("last_sync"), "last_error": known.get("last_error"),
+                "queued": self.store.get(DIRTY, key) is not None, "can_push": can_push,
+            })
+        return rows
 
     def list_apps(self) -> list[dict]:
         self._read()
@@ -900,11 +1028,3 @@ def validate_config(key: str, value: str) -> dict:
         raise InvalidInput(key, "name the environment variable that holds the SMTP password (the password itself is never stored)")
     return {"key": key, "value": parsed}
 
-
-def user_summary(user: dict) -> dict:
-    profile = user["profile"]
-    return {
-        "id": user["id"], "login": user["login"], "state": user["state"],
-        "displayName": profile.get("displayName"), "email": profile.get("email"), "department": profile.get("department"),
-        "source": user.get("source", "provtui"),
-    }

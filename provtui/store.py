@@ -515,6 +515,32 @@ class Store:
                 return decode_lines(data[start:])[0][-1:]
             return decode_lines(f.read())[0]
 
+    def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict]], int]:
+        """audit.jsonl's intact events from byte ``offset`` on, each with its own offset, and the offset
+        after the last one: an append-only file, so a reader can keep its place (provtui.history_index)."""
+        path = self.path / AUDIT
+        if not path.exists():
+            return [], offset
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        events, used = decode_lines(data)
+        offsets, pos = [], 0
+        for _ in events:
+            offsets.append(offset + pos)
+            pos = data.index(b"\n", pos) + 1
+        return list(zip(offsets, events)), offset + used
+
+    def audit_file_event(self, offset: int) -> dict:
+        """The one audit.jsonl event at byte ``offset`` (as audit_file_tail gave it)."""
+        with open(self.path / AUDIT, "rb") as f:
+            f.seek(offset)
+            return decode_lines(f.readline())[0][0]
+
+    def journal_audit_events(self, after: dict | None) -> list[dict]:
+        """The audit events still in the journal that follow ``after`` (audit.jsonl's newest event)."""
+        return _after(after, self._journal_events)
+
     def audit_events(self) -> list[dict]:
         """The whole audit trail, oldest first."""
         moved = self._read_audit_file()

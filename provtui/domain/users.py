@@ -65,3 +65,13 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
 def search_text(profile: dict[str, Any]) -> str:
     parts = (profile.get("login"), profile.get("email"), profile.get("firstName"), profile.get("lastName"), profile.get("displayName"))
     return "\x00".join(str(p).lower() for p in parts if p)
+
+
+def user_summary(user: dict) -> dict:
+    """What lists of users show: no profile beyond name, email and department."""
+    profile = user["profile"]
+    return {
+        "id": user["id"], "login": user["login"], "state": user["state"],
+        "displayName": profile.get("displayName"), "email": profile.get("email"), "department": profile.get("department"),
+        "source": user.get("source", "provtui"),
+    }

@@ -1,5 +1,5 @@
-"""Apps: the list with health, and one app's settings, capabilities, status (quarantine and resume),
-assignments, attribute mappings and a payload preview for one user."""
+"""Apps: the list with health, and one app's connection (SCIM, LDAP/AD or manual), settings, capabilities,
+status (quarantine and resume), assignments with their values, attribute mappings and a payload preview."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from provtui.service import Service
 from provtui.tui import queries
+from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
 from provtui.tui.screens.user_detail import short_time
@@ -108,6 +109,8 @@ def render_app(data: dict) -> Content:
     parts += ["\n", ("Connection", HEADING), "\n"]
     if app["kind"] == "scim":
         parts += _kv([("SCIM URL", app["scim_url"]), ("token from", f"${app['token_env']}" if app["token_env"] else None)])
+    elif data["ldap"] is not None:
+        parts += _kv(_ldap_rows(data["ldap"]))
     else:
         parts += _kv([("manual", "an admin does each change (tasks)"), ("notify", ", ".join(app["notify"] or []))])
     parts += ["\n", ("Settings", HEADING), ("  e edits", MUTED), "\n"]
@@ -120,12 +123,10 @@ def render_app(data: dict) -> Content:
     parts += ["\n", ("Capabilities", HEADING), "\n", ", ".join(app["capabilities"]), "\n"]
     parts += ["\n", ("Assigned to", HEADING), "\n"]
     if data["assignments"]:
-        groups = [a["name"] for a in data["assignments"] if a["kind"] == "group"]
-        users = [a["name"] for a in data["assignments"] if a["kind"] == "user"]
-        if groups:
-            parts += [("groups  ", MUTED), ", ".join(groups), "\n"]
-        if users:
-            parts += [("users   ", MUTED), ", ".join(users), "\n"]
+        width = min(24, max(len(a["name"]) for a in data["assignments"]))
+        for a in data["assignments"]:
+            parts += [(a["kind"].ljust(7), MUTED), a["name"].ljust(width), "  ",
+                      queries.assignment_text(a) or ("no values", MUTED), "\n"]
     else:
         parts += [("nobody", MUTED), "\n"]
     if data["mapping"]:
@@ -137,15 +138,25 @@ def render_app(data: dict) -> Content:
     return Content.assemble(*parts).rstrip()
 
 
+LDAP_LABELS = {"uri": "URI", "base_dn": "base DN", "flavor": "flavor", "rdn_attr": "RDN attribute",
+               "disable_method": "disable by", "groups_dn": "groups DN", "tls": "TLS", "bind_dn": "bind DN",
+               "password_env": "password from"}
+
+
+def _ldap_rows(ldap: dict) -> list[tuple[str, Any]]:
+    return [(LDAP_LABELS[key], f"${value}" if key == "password_env" else value)
+            for key, value in ldap.items() if key in LDAP_LABELS]
+
+
 def _short_target(target: str) -> str:
     """The enterprise extension's long URN shortened for display."""
     return target.replace("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:", "enterprise:")
 
 
-def render_preview(preview: dict | None, login: str) -> Content:
-    if preview is None:
-        return Content.styled("This store cannot preview payloads yet.", MUTED)
-    payload = {k: MASKED.get(k, v) if k in MASKED else v for k, v in preview["payload"].items()}
+def render_preview(preview: dict, login: str, kind: str = "scim") -> Content:
+    """The SCIM resource, or an LDAP app's entry attributes: what the connector is handed."""
+    sent = preview["attributes"] if kind == "ldap" else preview["payload"]
+    payload = {k: MASKED.get(k, v) if k in MASKED else v for k, v in sent.items()}
     state = "entitled: an account is created or kept" if preview["entitled"] else "not entitled: no account (or it is deactivated)"
     return Content.assemble(("Payload for ", HEADING), (login, "bold"), "  ", (state, MUTED), "\n",
                             json.dumps(payload, indent=2, ensure_ascii=False))
@@ -156,6 +167,7 @@ class AppDetailScreen(BaseScreen):
     NAV = "apps"
     BINDINGS = [
         Binding("n", "assign", "Assign", id="app_detail.assign"),
+        Binding("N", "assign_values", "Assign with values", id="app_detail.assign_values"),
         Binding("x", "unassign", "Unassign", id="app_detail.unassign"),
         Binding("v", "preview", "Preview payload", id="app_detail.preview"),
         Binding("e", "edit", "Edit setting", id="app_detail.edit"),
@@ -184,7 +196,7 @@ class AppDetailScreen(BaseScreen):
         self.query_one("#detail", Static).update(render_app(data))
         may, status = data["may"], data["status"]
         self.allowed = {
-            "assign": may["assign"], "unassign": may["assign"] and bool(data["assignments"]),
+            "assign": may["assign"], "assign_values": may["assign"], "unassign": may["assign"] and bool(data["assignments"]),
             "preview": True if data["mapping"] else None, "edit": may["manage"],
             "resume": may["manage"] if status["quarantined"] else None,
             "retry": may["manage"] if status["failed"] else None,
@@ -212,6 +224,31 @@ class AppDetailScreen(BaseScreen):
 
         self.run_worker(pick(), group="action", exit_on_error=False)
 
+    def action_assign_values(self) -> None:
+        """Assign with values (and a group's priority), or change an assignment's: its subject first."""
+        def ask(kind: str, name: str | None) -> None:
+            if name:
+                current = next((a for a in self.data["assignments"] if a["kind"] == kind and a["name"] == name), None)
+                ask_and_assign(self, self.app_name, **{"login" if kind == "user" else "group": name}, current=current)
+
+        async def pick_group() -> None:
+            groups = await self.app.call_service(self.app.service.list_groups)
+            assigned = {a["name"]: a for a in self.data["assignments"] if a["kind"] == "group"}
+            options = [(Content.assemble(g["name"], ("  " + (queries.assignment_text(assigned[g["name"]]) or "no values"), MUTED))
+                        if g["name"] in assigned else g["name"], g["name"]) for g in groups]
+            self.app.push_screen(PickModal(f"Assign {self.app_name} to a group, with values", options),
+                                 lambda group: ask("group", group))
+
+        def kind_chosen(kind: str | None) -> None:
+            if kind == "group":
+                self.run_worker(pick_group(), group="action", exit_on_error=False)
+            elif kind == "user":
+                self.app.push_screen(UserPickModal(f"Assign {self.app_name} to a user, with values"),
+                                     lambda login: ask("user", login))
+
+        self.app.push_screen(PickModal(f"Assign {self.app_name} with values to", [("a group", "group"), ("a user", "user")]),
+                             kind_chosen)
+
     def action_unassign(self) -> None:
         options = [(Content.assemble((a["kind"] + " ", MUTED), a["name"]), (a["kind"], a["name"])) for a in self.data["assignments"]]
 
@@ -234,9 +271,9 @@ class AppDetailScreen(BaseScreen):
                 return
 
             async def load() -> None:
-                preview = await self.app.call_service(queries.payload_preview, self.app.service, self.app_name, login)
+                preview = await self.app.call_service(self.app.service.preview_payload, self.app_name, login)
                 widget = self.query_one("#preview", Static)
-                widget.update(render_preview(preview, login))
+                widget.update(render_preview(preview, login, self.data["app"]["kind"]))
                 widget.display = True
                 self.call_after_refresh(widget.scroll_visible, animate=False, top=True)
 

@@ -1,4 +1,5 @@
-"""Groups: the list, and one group's members, rule, apps assigned and push state."""
+"""Groups: the list (provtui's own, and the read-only groups of sources and apps), and one group's
+members (with how each is in it), rules, apps assigned with their values, and where it is pushed."""
 
 from __future__ import annotations
 
@@ -12,16 +13,27 @@ from textual.widgets import Input, Static
 
 from provtui.service import Service
 from provtui.tui import queries
+from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
 
 STATE_TONES = {"active": "good", "staged": "info", "suspended": "warn", "deprovisioned": "bad", "deleted": "muted"}
-PUSH_STYLE = {"pushed": "$text-success", "unpushed": "$text-warning", "not pushed": MUTED}
+PUSH_STYLE = {"pushed": "$text-success", "pushing": "$text-primary", "unpushing": "$text-primary",
+              "unpushed": "$text-warning", "failed": "$text-error", "not pushed": MUTED}
+PUSH_PENDING = {"pushing": "syncing", "unpushing": "syncing"}  # the engine has not done it yet
+
+
+def kind_text(kind: str) -> str:
+    """provtui, ``source corp``, ``app Slack``: where a group and its membership come from."""
+    origin, _, name = kind.partition(":")
+    return f"{origin} {name}" if name else origin
+
 
 GROUP_COLUMNS = [
     Col("name", "Group", 10, 20),
+    Col("kind", "Kind", 7, 16, priority=2, format=kind_text, tone=lambda r: None if r["kind"] == "provtui" else "info"),
     Col("members", "Members", 7, 8, right=True),
     Col("apps", "Apps", 8, 24, priority=1),
     Col("rules", "Rules", 6, 16, priority=3),
@@ -99,22 +111,30 @@ def render_group(data: dict) -> Content:
     if data["description"]:
         parts += ["  ", (data["description"], MUTED)]
     parts += ["\n"]
+    if data["kind"] != "provtui":
+        parts += [("From ", HEADING), kind_text(data["kind"]),
+                  ("  read-only: its members change there, and at the next import here", MUTED), "\n"]
     if data["rules"]:
         for rule in data["rules"]:
             parts += [("Rule ", HEADING), (rule["name"], "bold"), "  ", rule.get("expr", ""),
                       (f"  ({rule.get('state', '')})", MUTED), "\n"]
-    else:
+    elif data["kind"] == "provtui":
         parts += [("Rule ", HEADING), ("none: members are added by hand", MUTED), "\n"]
-    parts += [("Apps ", HEADING), ", ".join(data["apps"]) or ("none assigned", MUTED), "\n"]
-    parts += [("Push ", HEADING)]
+    parts += [("Apps ", HEADING)]
+    for i, app in enumerate(data["apps"]):
+        values = queries.assignment_text(app)
+        parts += [", " if i else "", (app["app"], "bold"), (f" ({values})", MUTED) if values else ""]
+    parts += [] if data["apps"] else [("none assigned", MUTED)]
+    parts += ["\n", ("Push ", HEADING)]
     if data["pushes"]:
         for i, push in enumerate(data["pushes"]):
-            state = push["state"] + (" (deleted there)" if push["delete"] else "")
-            parts += [", " if i else "", (push["app"], "bold"), " ", (state, PUSH_STYLE.get(push["state"], ""))]
-            if push.get("last_error"):  # what the app said, when the service reports the state downstream
+            asked = push["intent"] or "not pushed"  # what an admin asked for; then how far the engine got
+            parts += [", " if i else "", (push["app"], "bold"), " ",
+                      (asked + (" (deleted there)" if push["delete"] else ""), PUSH_STYLE.get(asked, ""))]
+            if push["state"] == "failed":
                 parts += [(f" failed: {push['last_error']}", "$text-error")]
-            elif push.get("queued"):
-                parts += [(" (syncing)", MUTED)]
+            elif push["state"] in PUSH_PENDING:
+                parts += [(f" ({PUSH_PENDING[push['state']]})", PUSH_STYLE[push["state"]])]
     else:
         parts += [("no app takes pushed groups", MUTED)]
     return Content.assemble(*parts)
@@ -127,6 +147,7 @@ class GroupDetailScreen(BaseScreen):
         Binding("plus", "add_member", "Add member", id="group.add_member"),
         Binding("minus", "remove_member", "Remove member", id="group.remove_member"),
         Binding("n", "assign", "Assign app", id="group.assign"),
+        Binding("N", "assign_values", "Assign with values", id="group.assign_values"),
         Binding("p", "push", "Push", id="group.push"),
     ]
 
@@ -153,9 +174,12 @@ class GroupDetailScreen(BaseScreen):
         more = f" (the first {len(page):,} shown)" if data["members"] > len(page) else ""
         self.query_one("#status", Static).update(f"{data['members']:,} members{more} · enter opens a member")
         may = data["may"]
+        by_hand = data["kind"] == "provtui"  # a source's or an app's group: no add or remove offered
         self.allowed = {
-            "add_member": may["membership"], "remove_member": may["membership"] and bool(page),
+            "add_member": may["membership"] if by_hand else None,
+            "remove_member": (may["membership"] and bool(page)) if by_hand else None,
             "assign": bool(may["assign"]),
+            "assign_values": bool(may["assign"]),
             "push": bool(set(may["push"]) & {p["app"] for p in data["pushes"]}) if data["pushes"] else None,
         }
 
@@ -176,7 +200,7 @@ class GroupDetailScreen(BaseScreen):
         if row is None:
             return
         login = row["login"]
-        apps = self.data["apps"] if self.data else []
+        apps = [a["app"] for a in self.data["apps"]] if self.data else []
         body = f"Remove {login} from {self.group}?"
         if apps:
             body += f"\n\nAccess that comes only through {self.group} is taken away: {', '.join(apps)}."
@@ -186,7 +210,7 @@ class GroupDetailScreen(BaseScreen):
 
     def action_assign(self) -> None:
         data = self.data
-        assigned = set(data["apps"])
+        assigned = {a["app"] for a in data["apps"]}
         options = [(Content.assemble(a, ("  assigned: enter removes it", MUTED)) if a in assigned else a, a)
                    for a in data["all_apps"]]
         denied = [a for a in data["all_apps"] if a not in data["may"]["assign"]]
@@ -204,16 +228,26 @@ class GroupDetailScreen(BaseScreen):
 
         self.app.push_screen(PickModal(f"Assign an app to {self.group}", options, disabled_values=denied), chosen)
 
+    def action_assign_values(self) -> None:
+        """Assign an app with values and a priority, or change an assignment's."""
+        data = self.data
+        assigned = {a["app"]: a for a in data["apps"]}
+        options = [(Content.assemble(a, ("  " + (queries.assignment_text(assigned[a]) or "no values"), MUTED))
+                    if a in assigned else a, a) for a in data["all_apps"]]
+        denied = [a for a in data["all_apps"] if a not in data["may"]["assign"]]
+        self.app.push_screen(PickModal(f"Assign an app to {self.group}, with values", options, disabled_values=denied),
+                             lambda app: app and ask_and_assign(self, app, group=self.group, current=assigned.get(app)))
+
     def action_push(self) -> None:
         data = self.data
         options = []
         for push in data["pushes"]:
-            if push["state"] == "pushed":
+            if push["intent"] == "pushed":
                 options.append((Content.assemble(push["app"], ("  pushed: enter stops it", MUTED)), push["app"]))
             else:
                 options.append((push["app"], push["app"]))
         denied = [p["app"] for p in data["pushes"] if p["app"] not in data["may"]["push"]]
-        pushed = {p["app"] for p in data["pushes"] if p["state"] == "pushed"}
+        pushed = {p["app"] for p in data["pushes"] if p["intent"] == "pushed"}
 
         def chosen(app: str | None) -> None:
             if not app:

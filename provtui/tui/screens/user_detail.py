@@ -1,5 +1,5 @@
-"""One user: profile, lifecycle, groups (move, join, leave), apps with their entitlement paths and
-downstream accounts, and the user's history from the audit trail.
+"""One user: profile, lifecycle, groups (move, join, leave), apps with their entitlement paths,
+downstream accounts and assignment values (which path's value wins), and the user's history.
 
 The helpdesk's screen: ``m`` moves the user from one group to another, and the
 apps section then shows the provisioning that follows (accounts going pending,
@@ -12,13 +12,14 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
 from provtui.domain.users import CORE_ATTRIBUTES
 from provtui.service import Service
 from provtui.tui import queries
+from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import InputModal, MoveGroupModal, PickModal
 from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user
@@ -63,6 +64,22 @@ def describe_event(event: dict) -> str:
     return text
 
 
+def render_values(apps: list[dict]) -> Content | None:
+    """Per app, the values its mappings read (``assignment.KEY``) and the path each comes from; None: no values."""
+    rows = [app for app in apps if app["values"]]
+    if not rows:
+        return None
+    parts: list[Any] = [("Assignment values", HEADING), ("  each from the path that wins it", MUTED), "\n"]
+    width = max(len(app["app"]) for app in rows)
+    pairs = [f"{key}={value}" for app in rows for key, value in app["values"].items()]
+    value_width = min(32, max(map(len, pairs)))
+    for app in rows:
+        for i, (key, value) in enumerate(sorted(app["values"].items())):
+            parts += [(app["app"] if i == 0 else "").ljust(width), "  ", f"{key}={value}".ljust(value_width), "  ",
+                      (app["values_via"][key], MUTED), "\n"]
+    return Content.assemble(*parts).rstrip()
+
+
 def render_history(events: list[dict]) -> Content:
     parts: list[Any] = [("History", HEADING), "\n"]
     if not events:
@@ -87,6 +104,7 @@ class UserDetailScreen(BaseScreen):
         Binding("c", "choose_lifecycle", "Lifecycle", id="user.lifecycle"),
         Binding("e", "edit", "Edit", id="user.edit"),
         Binding("n", "assign", "Assign app", id="user.assign"),
+        Binding("N", "assign_values", "Assign with values", id="user.assign_values"),
         Binding("ctrl+r", "retry", "Retry failed", id="user.retry"),
     ]
 
@@ -100,7 +118,9 @@ class UserDetailScreen(BaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="banner")
         with VerticalScroll(id="body", can_focus=True):
-            yield Static(Content.styled(f"Loading {self.login}…", MUTED), id="main")
+            with Vertical(id="profile"):
+                yield Static(Content.styled(f"Loading {self.login}…", MUTED), id="main")
+                yield Static(id="values")
             yield Static(id="history")
 
     def on_mount(self) -> None:
@@ -117,6 +137,9 @@ class UserDetailScreen(BaseScreen):
         self.login = view["login"]  # renamed by an edit
         self.sub_title = view["login"]
         self.query_one("#main", Static).update(render_user(view))
+        values = render_values(view["apps"])
+        self.query_one("#values", Static).display = values is not None
+        self.query_one("#values", Static).update(values or "")
         self.query_one("#history", Static).update(render_history(data["history"]))
         may = data["may"]
         membership = set(may["membership"])
@@ -128,6 +151,7 @@ class UserDetailScreen(BaseScreen):
             "choose_lifecycle": may["manage"] or may["suspend"],
             "edit": may["manage"],
             "assign": bool(may["assign"]),
+            "assign_values": bool(may["assign"]),
             "retry": may["retry"] and any(a["account"]["state"] == "failed" for a in view["apps"]),
         }
         self.refresh_bindings()
@@ -199,7 +223,7 @@ class UserDetailScreen(BaseScreen):
         if preview["losses"]:
             parts += [" · ", ("− " + ", ".join(preview["losses"]), "$text-error")]
         parts += [(" — provisioning below", MUTED)]
-        self.act(queries.move_user, self.app.service, self.login, leave, join,
+        self.act(self.app.service.move_member, self.login, leave, join,
                  then=lambda _: self.set_banner(Content.assemble(*parts)))
 
     def action_join(self) -> None:
@@ -317,6 +341,18 @@ class UserDetailScreen(BaseScreen):
                 self.act(self.app.service.assign, app, login=self.login, done=f"{app} assigned to {self.login}")
 
         self.app.push_screen(PickModal(f"Assign an app to {self.login}", options, disabled_values=denied), chosen)
+
+    def action_assign_values(self) -> None:
+        """Assign an app directly with values, or change a direct assignment's values."""
+        if self.data is None:
+            return
+        current = self.data["direct_values"]
+        options = [(Content.assemble(app, ("  " + (queries.assignment_text({"values": current[app]}) or "no values"), MUTED))
+                    if app in current else app, app) for app in self.data["apps"]]
+        denied = [a for a in self.data["apps"] if a not in self.data["may"]["assign"]]
+        self.app.push_screen(PickModal(f"Assign an app to {self.login}, with values", options, disabled_values=denied),
+                             lambda app: app and ask_and_assign(self, app, login=self.login,
+                                                                current={"values": current.get(app, {})}))
 
     def action_retry(self) -> None:
         self.act(self.app.service.retry, login=self.login, done=lambda n: f"{n} failed account(s) queued again")
