@@ -91,7 +91,6 @@ class GroupRules:
         """Edit or (de)activate a rule; its memberships follow in the same transaction, unless held."""
         if expr is not None:
             self.compiled(expr)
-        held: HeldForConfirmation | None = None
         with self.service._change() as tx:
             rule = self._rule(tx, name)
             updated = dict(rule)
@@ -103,16 +102,20 @@ class GroupRules:
                 updated["exclude"] = self._user_ids(tx, exclude)
             if state is not None:
                 updated["state"] = state.value
-            self._authorise(tx, set(rule["groups"]) | set(updated["groups"]))
-            preview, diff = self._plan(tx, rule, updated)
-            breaches = self._breaches(tx, preview) if preview.losses else []
-            if breaches and not confirm:
-                held = self._hold(tx, rule, updated, preview, breaches)
-            else:
-                self._apply(tx, rule, updated, diff)
+            held, preview = self._change_in(tx, rule, updated, confirm=confirm)
         if held is not None:
             raise held
         return {"rule": self.view(updated), "preview": self.preview_view(preview)}
+
+    def _change_in(self, tx: Transaction, rule: dict, updated: dict, *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
+        """Apply ``updated`` in ``tx``, or hold it (returned, to raise after the hold is committed)."""
+        self._authorise(tx, set(rule["groups"]) | set(updated["groups"]))
+        preview, diff = self._plan(tx, rule, updated)
+        breaches = self._breaches(tx, preview) if preview.losses else []
+        if breaches and not confirm:
+            return self._hold(tx, rule, updated, preview, breaches), preview
+        self._apply(tx, rule, updated, diff)
+        return None, preview
 
     def delete(self, name: str) -> None:
         with self.service._change() as tx:
@@ -162,23 +165,25 @@ class GroupRules:
             {"held": held["id"], **summary})
 
     def decide(self, held_id: str, approve: bool) -> dict:
-        """Approve (apply now, as it is now) or reject a held rule change."""
+        """Approve (apply now, as the directory is now) or reject a held rule change: decided and applied in one
+        transaction, so an approval that cannot be applied leaves the change held."""
         with self.service._change(Action.APPROVE) as tx:
             held = tx.get(HELD, held_id)
             if held is None or held["state"] != "held":
                 raise InvalidInput("ID", f"no held change {held_id!r}")
+            if approve:
+                rule = tx.get(RULES, held["rule"])
+                if rule is None:
+                    raise InvalidInput("ID", f"the rule of {held_id} was deleted since; reject it")
+                updated = {**rule, **held["change"]}  # stored as the rule stores them (group and user ids)
+                if any(tx.get(GROUPS, g) is None for g in updated["groups"]):
+                    raise InvalidInput("ID", f"a group of {held_id} was deleted since; reject it")
+                _, preview = self._change_in(tx, rule, updated, confirm=True)
             tx.put(HELD, held_id, {**held, "state": "approved" if approve else "rejected", "decided_by": self.service.actor,
                                    "decided": utc_now_iso()})
             self.service._audit(tx, "held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
         if approve:
-            rule = self.store.get(RULES, held["rule"])
-            if rule is None:
-                raise InvalidInput("ID", f"the rule of {held_id} was deleted since")
-            change = held["change"]
-            groups = [self.store.get(GROUPS, g)["name"] for g in change["groups"]] if "groups" in change else None
-            excluded = [self.store.get(USERS, u)["login"] for u in change["exclude"]] if "exclude" in change else None
-            return self.change(rule["name"], expr=change.get("expr"), groups=groups, exclude=excluded,
-                               state=RuleState(change["state"]) if "state" in change else None, confirm=True)
+            return {"rule": self.view(updated), "preview": self.preview_view(preview)}
         return {"held": held_id, "state": "rejected"}
 
     def held(self) -> list[dict]:

@@ -112,6 +112,20 @@ def test_the_safeguard_holds_a_change_taking_access_from_too_many(org):
     org.rules().change("sales-dept", state=RuleState.INACTIVE)  # 100% loss, but the threshold now allows it
 
 
+def test_approving_a_held_change_decides_and_applies_it_in_one_commit(org):
+    org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
+    org.rules().change("sales-dept", state=RuleState.ACTIVE)
+    with pytest.raises(HeldForConfirmation):
+        org.rules().change("sales-dept", expr='user.department == "Nobody"')
+    [record] = org.rules().held()
+    org.rules().delete("sales-dept")  # since: the change can no longer be applied
+    seq = org.store.seq
+    with pytest.raises(InvalidInput, match="deleted since"):
+        org.rules().decide(record["id"], approve=True)
+    assert org.store.seq == seq and org.rules().held()[0]["state"] == "held"  # not marked approved and left undone
+    assert org.rules().decide(record["id"], approve=False) == {"held": record["id"], "state": "rejected"}
+
+
 def test_invalid_expressions_are_refused_with_the_column(org):
     with pytest.raises(ExpressionError) as error:
         org.rules().create("bad", groups=["sales"], expr='user.department == == "x"', exclude=[])

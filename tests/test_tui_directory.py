@@ -6,11 +6,13 @@ import asyncio
 import time
 
 import pytest
+from textual import events
 from textual.widgets import Input, Select, Static
 from tui_helpers import big, demo, frozen_clock, settle  # noqa: F401  (fixtures)
 
 from provtui.service import Service
 from provtui.tui.app import build_app
+from provtui.tui.screens.directory import DirectoryScreen
 from provtui.tui.screens.user_detail import UserDetailScreen
 from provtui.tui.widgets.user_detail import UserDetail
 from provtui.tui.widgets.user_table import UserTable, layout
@@ -39,6 +41,20 @@ async def test_slash_focuses_search(demo):
         assert isinstance(app.focused, UserTable)
         await pilot.press("slash")
         assert app.focused is app.screen.query_one("#search", Input)
+
+
+async def test_keys_typed_right_after_slash_go_to_the_search_not_the_shortcuts(demo):
+    app = build_app(demo, label="demo")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        # One burst, as a paste or a fast typist over SSH arrives: all queued before any is handled.
+        for key, character in [("slash", "/"), *((c, c) for c in "lovel")]:  # "l" is also the Audit screen's key
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert isinstance(app.screen, DirectoryScreen)
+        assert app.screen.query_one("#search", Input).value == "lovel"
+        await pilot.press("slash")  # in a field, "/" is typed
+        assert app.screen.query_one("#search", Input).value == "lovel/"
 
 
 async def test_typing_filters_and_detail_shows_entitlement_paths(demo):

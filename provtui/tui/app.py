@@ -36,6 +36,7 @@ from provtui.tui.screens.directory import DirectoryScreen
 from provtui.tui.screens.group_detail import GroupDetailScreen, GroupsScreen
 from provtui.tui.screens.help import HelpScreen
 from provtui.tui.screens.reports import ReportsScreen
+from provtui.tui.screens.rules import RulesScreen
 from provtui.tui.screens.tasks import TasksScreen
 from provtui.tui.screens.user_detail import UserDetailScreen
 from provtui.tui.widgets.nav import NAV
@@ -56,11 +57,12 @@ class ProvtuiApp(App):
     # CSS and restyle every widget of every screen (measured: ~0.2 s a screen, more as screens accumulate).
     CSS_PATH = ["app.tcss", *(f"screens/{name}.tcss" for name in (
         "directory", "help", "modals", "dashboard", "user_detail", "group_detail", "apps", "activity", "tasks",
-        "audit", "reports"))]
+        "audit", "reports", "rules"))]
     # A mode per top-level screen: each keeps its own stack of detail screens (a user's page, an app's).
     MODES = {
         "dashboard": DashboardScreen, "directory": DirectoryScreen, "groups": GroupsScreen, "apps": AppsScreen,
         "activity": ActivityScreen, "tasks": TasksScreen, "audit": AuditScreen, "reports": ReportsScreen,
+        "rules": RulesScreen,
     }
     DEFAULT_MODE = "directory"
     COMMANDS = App.COMMANDS | {ProvtuiCommands}
@@ -71,7 +73,9 @@ class ProvtuiApp(App):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="app.command_palette", priority=True),
-        Binding("slash", "focus_search", "Search", id="app.focus_search", show=False),
+        # Priority: handled as the key arrives, so keys typed right after it already go to the search
+        # (a non-priority binding runs only once the key has bubbled up from the focused widget).
+        Binding("slash", "focus_search", "Search", id="app.focus_search", show=False, priority=True),
         *(Binding(key, f"go('{mode}')", label, id=f"app.go.{mode}", show=False) for mode, key, label in NAV),
     ]
 
@@ -166,6 +170,8 @@ class ProvtuiApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":  # shown only where there is somewhere to go back to
             return len(self.screen_stack) > 1 or bool(getattr(self, "_mode_history", ()))
+        if action == "focus_search" and isinstance(self.focused, Input):
+            return False  # typing "/" in a field (a DN, a path, an expression): the key goes to the field
         # a dialog is answered (or escaped) first
         return not (action in ("go", "focus_search") and isinstance(self.screen, ModalScreen))
 
@@ -198,11 +204,19 @@ class ProvtuiApp(App):
     def open_app(self, name: str) -> None:
         self.push_screen(AppDetailScreen(name))
 
+    def open_rule(self, name: str) -> None:
+        """The rules screen with ``name`` in the editor."""
+        self.action_go("rules")
+        self.call_later(lambda: self.screen.select_rule(name) if isinstance(self.screen, RulesScreen) else None)
+
     def action_focus_search(self) -> None:
         try:
-            self.screen.query_one("#search", Input).focus()
+            search = self.screen.query_one("#search", Input)
         except NoMatches:
-            pass
+            return
+        # At once, not on the next turn (as Widget.focus does): keys typed right after "/" (a paste, a fast
+        # typist over SSH) must reach the search, not fire the screen's shortcuts.
+        self.screen.set_focus(search)
 
 
 def _store_label(service: Service) -> str:

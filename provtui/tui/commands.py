@@ -1,7 +1,7 @@
-"""The command palette (ctrl+p): users, groups, apps, screens and actions, by name.
+"""The command palette (ctrl+p): users, groups, apps, group rules, screens and actions, by name.
 
 Users are searched in the store (``service.list_users``, a page at a time) on
-each keystroke, in a worker thread; groups and apps are read once when the
+each keystroke, in a worker thread; groups, apps and rules are read once when the
 palette opens.  Actions are the current screen's own key bindings (so "Move
 group" or "Suspend" act on the user shown), plus the top-level screens.
 """
@@ -32,10 +32,11 @@ class ProvtuiCommands(Provider):
     async def startup(self) -> None:
         service = self.app.service
 
-        def names() -> tuple[list[str], list[str]]:
-            return [g["name"] for g in service.list_groups()], [a["name"] for a in service.list_apps()]
+        def names() -> tuple[list[str], list[str], list[str]]:
+            return ([g["name"] for g in service.list_groups()], [a["name"] for a in service.list_apps()],
+                    [r["name"] for r in service.rules().list()])
 
-        self.groups, self.apps = await self.app.call_service(names)
+        self.groups, self.apps, self.rules = await self.app.call_service(names)
 
     def _actions(self) -> list[tuple[str, str, str]]:
         """(description, key, action) of the current screen's enabled bindings that have ids."""
@@ -66,6 +67,7 @@ class ProvtuiCommands(Provider):
         actions: list[tuple[str, object]] = [(title, partial(self._on_someone, title, action)) for title, action in PERSON_ACTIONS]
         actions += [
             ("Create a group…", partial(self._on_screen, "groups", "create")),
+            ("Create a group rule…", partial(self._on_screen, "rules", "create")),
             ("Verify the audit trail's hash chain", partial(self._on_screen, "audit", "verify")),
             ("Retry all failed provisioning", partial(self._on_screen, "activity", "retry_all")),
         ]
@@ -105,6 +107,11 @@ class ProvtuiCommands(Provider):
             if score > 0:
                 yield Hit(score * 0.85, Content.assemble(("app ", "dim"), matcher.highlight(app)),
                           partial(self.app.open_app, app), text=app)
+        for rule in self.rules:
+            score = matcher.match(rule)
+            if score > 0:
+                yield Hit(score * 0.85, Content.assemble(("rule ", "dim"), matcher.highlight(rule)),
+                          partial(self.app.open_rule, rule), text=rule)
         for description, key, action in self._actions():
             score = matcher.match(description)
             if score > 0:

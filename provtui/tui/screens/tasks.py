@@ -1,4 +1,5 @@
-"""Pending work for people: manual apps' open tasks (mark done), deprovisions not done yet, held changes."""
+"""Pending work for people: manual apps' open tasks (mark done), deprovisions not done yet, and the rule
+changes a safeguard held (approve or reject; held imports are not stored: they are re-run with --confirm)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ class TasksScreen(BaseScreen):
     NAV = "tasks"
     BINDINGS = [
         Binding("x", "done", "Mark done", id="tasks.done"),
+        Binding("A", "decide(True)", "Approve", id="tasks.approve"),
+        Binding("R", "decide(False)", "Reject", id="tasks.reject"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -78,12 +81,13 @@ class TasksScreen(BaseScreen):
         if has_held:
             self.query_one("#held", RowTable).set_rows(held)
             self.query_one("#held-title", Label).update(
-                f"Held changes ({len(held)})" + (" · approve or reject with the CLI for now" if held else ""))
+                f"Held changes ({len(held)})" + (" · A approves, R rejects the highlighted one" if held else ""))
         deprovisions = sum(1 for t in tasks if t["action"] == "deprovision")
         self.query_one("#status", Static).update(
             f"{len(tasks)} open tasks ({deprovisions} deprovisions) · {len(pending)} accounts still to deactivate")
         may = set(data["may_complete"])
-        self.allowed = {"done": bool(may & {t["app"] for t in tasks}) if tasks else None}
+        may_decide = bool(data["may_approve"]) if held else None
+        self.allowed = {"done": bool(may & {t["app"] for t in tasks}) if tasks else None, "decide": may_decide}
 
     @on(RowTable.RowSelected, "#pending")
     def _open_user(self, event: RowTable.RowSelected) -> None:
@@ -92,6 +96,27 @@ class TasksScreen(BaseScreen):
     @on(RowTable.RowSelected, "#tasks")
     def _task_chosen(self, event: RowTable.RowSelected) -> None:
         self.action_done()
+
+    @on(RowTable.RowSelected, "#held")
+    def _open_rule(self, event: RowTable.RowSelected) -> None:
+        self.app.open_rule(event.row["name"])
+
+    def action_decide(self, approve: bool) -> None:
+        held = self.query_one("#held", RowTable).highlighted
+        if held is None:
+            return
+        what = f"Rule {held['name']} (held {short_time(held['created'])}, by {held['by']}): {_summary(held['summary'])}."
+        breaches = "\n".join(f"{b['app']}: {b['losing']:,} of {b['entitled']:,} entitled users lose access"
+                             for b in (held.get("summary") or {}).get("breaches", []))
+        if approve:
+            body = f"{what}\n{breaches}\n\nApply it now, to the directory as it is now?"
+        else:
+            body = f"{what}\n\nReject it? The rule stays as it is."
+        decide = self.app.service.rules().decide
+        self.confirm("Approve held change" if approve else "Reject held change", body,
+                     lambda: self.act(decide, held["id"], approve,
+                                      done=f"{'approved' if approve else 'rejected'} the change to rule {held['name']}"),
+                     confirm="Approve" if approve else "Reject", destructive=approve)
 
     def action_done(self) -> None:
         task = self.query_one("#tasks", RowTable).highlighted
