@@ -21,7 +21,6 @@ from provtui.tui.widgets.user_detail import UserDetail
 from provtui.tui.widgets.user_table import UserTable
 
 STATE_FILTERS = ("all", "active", "staged", "suspended", "deprovisioned")
-SEARCH_DEBOUNCE = 0.15  # seconds of quiet typing before a search runs
 DETAIL_DEBOUNCE = 0.05  # holding down an arrow should not load every user on the way
 
 
@@ -54,7 +53,7 @@ class DirectoryScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(UserTable).focus()
-        self.run_search(debounce=0)
+        self.run_search()
 
     @property
     def state_filter(self) -> str | None:
@@ -63,12 +62,23 @@ class DirectoryScreen(Screen):
 
     # -- searching -----------------------------------------------------------------------
 
+    _searches_asked = 0  # the latest search asked for is the only one worth running
+
+    def run_search(self) -> None:
+        """Search with the current filters now, not after a pause in typing: a search of 50,000 users takes
+        milliseconds.  A newer search supersedes this one (see ``_search``)."""
+        self._searches_asked += 1
+        self._search(self._searches_asked)
+
     @work(exclusive=True, group="search", exit_on_error=False)
-    async def run_search(self, debounce: float = SEARCH_DEBOUNCE) -> None:
-        # exclusive: a newer keystroke cancels this search while it sleeps or runs.
-        await asyncio.sleep(debounce)
+    async def _search(self, asked: int) -> None:
+        # A newer search cancels this worker (exclusive), so stale rows are never shown, and one still waiting
+        # for the service lock when a newer one is asked for is skipped: a burst of keys costs no stale scans.
         text, state = self.query_one("#search", Input).value, self.state_filter
-        rows, everyone, queued = await self.app.call_service(search, self.app.service, text, state)
+        found = await self.app.call_service(self._search_if_latest, asked, text, state)
+        if found is None:
+            return
+        rows, everyone, queued = found
         table = self.query_one(UserTable)
         table.set_rows(rows)
         if table.highlighted is None:
@@ -76,6 +86,10 @@ class DirectoryScreen(Screen):
         filters = "".join([f" matching “{text}”" if text else "", f" · {state}" if state else ""])
         self.query_one("#status", Static).update(  # Content, not markup: the search text may hold "["
             Content(f"{len(rows):,} of {everyone:,} users{filters} · {queued:,} queued for sync"))
+
+    def _search_if_latest(self, asked: int, text: str, state: str | None) -> tuple[list[dict], int, int] | None:
+        """In the service thread: ``search``, unless a newer search was asked for while this one waited."""
+        return search(self.app.service, text, state) if asked == self._searches_asked else None
 
     @on(Input.Changed, "#search")
     @on(Select.Changed, "#state")
@@ -125,7 +139,7 @@ class DirectoryScreen(Screen):
             self.on_store_changed(StoreChanged())
 
     def on_store_changed(self, _: StoreChanged) -> None:
-        self.run_search(debounce=0)
+        self.run_search()
         login = self.query_one(UserTable).highlighted
         if login is not None:
             self.load_detail(login, debounce=0)

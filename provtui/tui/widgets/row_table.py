@@ -185,7 +185,10 @@ class RowTable(ScrollView, can_focus=True):
         self.virtual_size = Size(0, len(rows) + 1)
         index = None
         if current_key is not None:
-            index = next((i for i, row in enumerate(rows) if self.row_key(row) == current_key), None)
+            if self.cursor < len(rows) and self.row_key(rows[self.cursor]) == current_key:
+                index = self.cursor  # where it was (a refresh, a search that keeps the top rows): no scan of 50,000 rows
+            else:
+                index = next((i for i, row in enumerate(rows) if self.row_key(row) == current_key), None)
         self._highlighted = current_key if index is not None else object()  # a fresh row is announced
         self.move_cursor(index if index is not None else 0, center=index is not None)
         self.refresh()
