@@ -166,6 +166,17 @@ def payload_of(reply: dict) -> Any:
 # --------------------------------------------------------------------------- checks
 
 
+def refused_delete(server: FaultServerProcess) -> DownstreamError:
+    """The fault a DELETE meets under the scripted reply (the reply is one no success can come from)."""
+    async def scenario():
+        async with ScimConnector(server.url, TOKEN, timeout=5) as scim:
+            with pytest.raises(DownstreamError) as caught:
+                await scim.delete_user("x")
+            return caught.value
+
+    return asyncio.run(scenario())
+
+
 def check_error(error: DownstreamError) -> None:
     """A clean fault: a short, readable message without the token, and sane retry fields."""
     assert isinstance(error.message, str) and error.message.strip(), repr(error)
@@ -276,14 +287,7 @@ def test_a_server_that_ignores_start_index_cannot_page_forever(server):
 def test_an_odd_retry_after_is_a_bounded_number_of_seconds(server, retry_after):
     """Regression: a Unicode digit crashed float(); a huge wait overflowed the engine's not_before."""
     script(server, {"status": 503, "body": b"", "content_type": None, "retry_after": retry_after, "length_lies": False})
-
-    async def scenario():
-        async with ScimConnector(server.url, TOKEN, timeout=5) as scim:
-            with pytest.raises(DownstreamError) as caught:
-                await scim.delete_user("x")
-            return caught.value
-
-    error = asyncio.run(scenario())
+    error = refused_delete(server)
     assert error.retryable and (error.retry_after is None or 0 <= error.retry_after <= MAX_RETRY_AFTER)
     server.clear_faults()
 
@@ -306,14 +310,7 @@ def test_a_huge_error_detail_is_cut_to_a_readable_message(server):
     detail = "bad\x00value\n" * 100_000
     body = orjson.dumps({"schemas": [ERROR_SCHEMA], "detail": detail, "status": "400"})
     script(server, {"status": 400, "body": body, "content_type": None, "retry_after": None, "length_lies": False})
-
-    async def scenario():
-        async with ScimConnector(server.url, TOKEN, timeout=5) as scim:
-            with pytest.raises(DownstreamError) as caught:
-                await scim.delete_user("x")
-            return caught.value
-
-    error = asyncio.run(scenario())
+    error = refused_delete(server)
     check_error(error)
     assert error.message.startswith("bad value bad value")
     server.clear_faults()
@@ -415,14 +412,7 @@ def test_a_body_that_does_not_match_its_charset_is_a_clean_fault(server):
     """Regression: reading the excerpt of a reply labelled utf-16 without a BOM raised UnicodeError."""
     script(server, {"status": 400, "body": b"null", "content_type": "application/json; charset=utf-16",
                     "retry_after": None, "length_lies": False})
-
-    async def scenario():
-        async with ScimConnector(server.url, TOKEN, timeout=5) as scim:
-            with pytest.raises(DownstreamError) as caught:
-                await scim.delete_user("x")
-            return caught.value
-
-    error = asyncio.run(scenario())
+    error = refused_delete(server)
     check_error(error)
     assert error.status == 400 and error.message == "null"
     server.clear_faults()

@@ -984,6 +984,10 @@ class LdapWriter:
         """A raw modify (attribute -> [(ldap3.MODIFY_*, values)]); the result code, 0 or one of ``accept``."""
         return self._write(f"modify {dn}", lambda c: c.modify(dn, dict(modification)), accept=accept)
 
+    def groups(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, list[Any]], list[str]]]:
+        """Group entries under ``base`` with their member DNs (paged; AD's ranged members read whole)."""
+        return list(group_entries(self._require(), base, search_filter, attributes))
+
     # ----------------------------------------------------------------- internals
 
     def _require(self) -> _Session:

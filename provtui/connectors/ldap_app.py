@@ -111,7 +111,6 @@ from provtui.connectors.ldap import (
     dn_within,
     first_value,
     format_uuid,
-    group_entries,
     normalise_dn,
     resolve_members,
     split_dn,
@@ -352,28 +351,6 @@ def _initial_password() -> str:
 # --------------------------------------------------------------------------- the synchronous core
 
 
-class _Writer(LdapWriter):
-    """LdapWriter plus the raw reads and modifies this target needs.
-
-    These use LdapWriter's session internals; the report proposes making them public there.
-    """
-
-    def search_entries(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
-        return list(self._require().paged_search(base, search_filter, attributes))
-
-    def group_entries(self, base: str, search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict[str, Any], list[str]]]:
-        return list(group_entries(self._require(), base, search_filter, attributes))
-
-    def read_entry(self, dn: str, attributes: Sequence[str], search_filter: str = "(objectClass=*)") -> dict[str, Any] | None:
-        return self._require().read_entry(dn, search_filter, attributes)
-
-    def modify_entry(self, dn: str, modification: Mapping[str, Any], *, accept: Iterable[int] = ()) -> int:
-        return self._write(f"modify {dn}", lambda c: c.modify(dn, dict(modification)), accept=accept)
-
-    def connection(self) -> ldap3.Connection:
-        return self._require()._require()
-
-
 _OPERATIONS = (("search", "SEARCH"), ("add", "ADD"), ("modify", "MODIFY"), ("modify_dn", "MODRDN"),
                ("delete", "DELETE"), ("extended", "EXTENDED"))
 
@@ -418,7 +395,7 @@ class _Directory:
     def __init__(self, target: LdapTarget) -> None:
         self.t = target
         self.settings = target.settings()
-        self._writer: _Writer | None = None
+        self._writer: LdapWriter | None = None
         self._lock = threading.Lock()
         self._events: list[Event] | None = None
         ad_classes = ("top", "person", "organizationalPerson", "user")
@@ -451,9 +428,9 @@ class _Directory:
         if self._events is not None:
             self._events.append((method, path, status, duration_ms))
 
-    def _w(self) -> _Writer:
+    def _w(self) -> LdapWriter:
         if self._writer is None:
-            writer = _Writer(self.settings, people_dn=self.t.base_dn, groups_dn=self.t.groups_dn,
+            writer = LdapWriter(self.settings, people_dn=self.t.base_dn, groups_dn=self.t.groups_dn,
                              user_object_classes=self._user_classes, group_object_classes=self._group_classes)
             started = time.perf_counter()
             try:
@@ -462,7 +439,7 @@ class _Directory:
                 self._record("BIND", self.t.bind_dn, error.result_code, (time.perf_counter() - started) * 1000)
                 raise
             self._record("BIND", self.t.bind_dn, 0, (time.perf_counter() - started) * 1000)
-            _instrument(writer.connection(), self._record)
+            _instrument(writer.connection, self._record)
             self._writer = writer
         return self._writer
 
@@ -479,7 +456,7 @@ class _Directory:
     def _search(self, bases: Iterable[str], search_filter: str, attributes: Sequence[str]) -> list[tuple[str, dict]]:
         found: dict[str, tuple[str, dict]] = {}
         for base in bases:
-            for dn, raw in self._w().search_entries(base, search_filter, attributes):
+            for dn, raw in self._w().search(base, search_filter, attributes):
                 found.setdefault(normalise_dn(dn), (dn, raw))
         return list(found.values())
 
@@ -630,7 +607,7 @@ class _Directory:
                                       f"sets only over TLS (ldaps://)", status=400) from None
         if t.ad and not active and t.disable_kind == "ou":
             dn = self._move(dn, new_parent=t.disabled_dn)
-        raw = w.read_entry(dn, self._user_attributes)
+        raw = w.read(dn, self._user_attributes)
         if raw is None:
             raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
         return self._remote_user(dn, raw)
@@ -662,7 +639,7 @@ class _Directory:
             modification = {name: [(ldap3.MODIFY_REPLACE, [] if value is None else
                                     value if isinstance(value, list) else [value])]
                             for name, value in values.items()}
-            w.modify_entry(dn, modification)
+            w.modify(dn, modification)
         if active is not None:
             self._set_active(dn, raw, active)
 
@@ -685,13 +662,13 @@ class _Directory:
             name, value = t.disable_attribute or "", t.disable_value or ""
             if not active and not self._has_disable_value(raw):
                 try:
-                    w.modify_entry(dn, {name: [(ldap3.MODIFY_ADD, [value])]}, accept=(20,))
+                    w.modify(dn, {name: [(ldap3.MODIFY_ADD, [value])]}, accept=(20,))
                 except LdapError as error:
                     if error.result_code != 19:  # constraintViolation: a single-valued attribute in use
                         raise
-                    w.modify_entry(dn, {name: [(ldap3.MODIFY_REPLACE, [value])]})
+                    w.modify(dn, {name: [(ldap3.MODIFY_REPLACE, [value])]})
             elif active and self._has_disable_value(raw):
-                w.modify_entry(dn, {name: [(ldap3.MODIFY_DELETE, [value])]}, accept=(16,))
+                w.modify(dn, {name: [(ldap3.MODIFY_DELETE, [value])]}, accept=(16,))
         return dn
 
     def _move(self, dn: str, *, new_rdn: str | None = None, new_parent: str | None = None) -> str:
@@ -751,7 +728,7 @@ class _Directory:
         remote_ids = {normalise_dn(dn): remote_id for dn, raw in users if (remote_id := format_uuid(_first_raw(raw, uuid_attribute)))}
         search_filter = self.settings.effective_group_filter if self.t.group_filter else LISTED_GROUP_FILTERS[self.t.flavor]
         groups = []
-        for dn, raw, member_dns in self._w().group_entries(self.t.groups_dn, search_filter, self._group_attributes):
+        for dn, raw, member_dns in self._w().groups(self.t.groups_dn, search_filter, self._group_attributes):
             if not format_uuid(_first_raw(raw, uuid_attribute)):
                 continue
             members, _, _ = resolve_members(member_dns, remote_ids)
@@ -762,7 +739,7 @@ class _Directory:
         """The remote ids of the user entries among ``member_dns`` (groups, dangling DNs are left out)."""
         uuids = set()
         for dn in member_dns:
-            raw = self._w().read_entry(dn, [self.t.uuid_attribute], self.settings.effective_user_filter)
+            raw = self._w().read(dn, [self.t.uuid_attribute], self.settings.effective_user_filter)
             remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute)) if raw else None
             if remote_id:
                 uuids.add(remote_id)
@@ -806,7 +783,7 @@ class _Directory:
         except LdapConflict as conflict:
             raise Conflict(f"{conflict.message}: a group named {display_name!r} exists there and is not this provtui "
                            f"group; rename one of them", status=409) from None
-        raw = w.read_entry(dn, self._group_attributes)
+        raw = w.read(dn, self._group_attributes)
         if raw is None:
             raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
         return self._remote_group(dn, raw)
@@ -820,7 +797,7 @@ class _Directory:
         if display_name and normalise_dn(f"cn={escape_rdn(display_name)}") != normalise_dn(split_dn(dn)[0]):
             dn = w.rename(dn, f"cn={escape_rdn(display_name)}")
             if self.t.ad:
-                w.modify_entry(dn, {"sAMAccountName": [(ldap3.MODIFY_REPLACE, [display_name])]})
+                w.modify(dn, {"sAMAccountName": [(ldap3.MODIFY_REPLACE, [display_name])]})
         add_dns, remove_dns = self._dns_of(add), self._dns_of(remove)
         self._update_members(dn, _values(raw, MEMBER), add_dns, remove_dns)
 

@@ -97,6 +97,12 @@ def caret_line(error: ExpressionError, value: str, scrolled: int, width: int) ->
     return Content.assemble((" " * pad + "^", "bold $text-error"), "\n", (error.message, "$text-error"))
 
 
+def _field(label: str, input_id: str, placeholder: str, *, row_id: str | None = None) -> Horizontal:
+    """A labelled one-line field of the editor."""
+    return Horizontal(Label(label, classes="field-label"), Input(placeholder=placeholder, id=input_id, compact=True),
+                      id=row_id, classes="field")
+
+
 class RulesScreen(BaseScreen):
     CSS_PATH = "rules.tcss"
     NAV = "rules"
@@ -122,19 +128,11 @@ class RulesScreen(BaseScreen):
         yield RowTable(RULE_COLUMNS, row_key=lambda r: r["name"], empty="No rules yet: n makes one", id="rules")
         with Vertical(id="editor"):
             yield Label(id="editor-title", classes="title")
-            with Horizontal(id="name-row", classes="field"):
-                yield Label("Name", classes="field-label")
-                yield Input(placeholder="the new rule's name", id="name", compact=True)
-            with Horizontal(classes="field"):
-                yield Label("Expr", classes="field-label")
-                yield Input(placeholder='e.g. user.department == "Sales"', id="expr", compact=True)
+            yield _field("Name", "name", "the new rule's name", row_id="name-row")
+            yield _field("Expr", "expr", 'e.g. user.department == "Sales"')
             yield Static(id="expr-error", classes="under-field")
-            with Horizontal(classes="field"):
-                yield Label("Groups", classes="field-label")
-                yield Input(placeholder="target groups, comma-separated", id="groups", compact=True)
-            with Horizontal(classes="field"):
-                yield Label("Exclude", classes="field-label")
-                yield Input(placeholder="logins never matched, comma-separated", id="exclude", compact=True)
+            yield _field("Groups", "groups", "target groups, comma-separated")
+            yield _field("Exclude", "exclude", "logins never matched, comma-separated")
             yield Static(id="problem", classes="under-field")
         yield Label(id="preview-title", classes="title")
         with Horizontal(id="preview"):
