@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -95,26 +95,52 @@ def target_matches(pattern: str, target: Any) -> bool:
 
 def filter_events(events: Iterable[dict], *, actor: str | None = None, target: str | None = None,
                   action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                  limit: int | None = None) -> list[dict]:
-    """The events that match every filter given (see the module docstring), oldest first."""
-    since = _aware(since) if since is not None else None
-    until = _aware(until) if until is not None else None
-    matched = []
-    for event in events:
-        if actor is not None and event.get("actor") != actor:
-            continue
-        if action is not None and not action_matches(action, event.get("action")):
-            continue
-        if target is not None and not target_matches(target, event.get("target")):
-            continue
-        if since is not None or until is not None:
-            when = event_time(event)
-            if when is None or (since is not None and when < since) or (until is not None and when >= until):
-                continue
-        matched.append(event)
+                  limit: int | None = None, calls: bool = True) -> list[dict]:
+    """The events that match every filter given (see the module docstring), oldest first; ``calls``:
+    False leaves out downstream calls."""
+    matches = event_filter(actor=actor, target=target, action=action, since=since, until=until, calls=calls)
+    matched = [event for event in events if matches(event)]
     if limit is not None:
         matched = matched[-limit:] if limit > 0 else []
     return matched
+
+
+def newest_events(newest_first: Iterable[dict], limit: int, **filters: Any) -> list[dict]:
+    """The newest ``limit`` events that match (filters as for filter_events), oldest first; reads
+    ``newest_first`` only as far as it must."""
+    matches = event_filter(**filters)
+    found = []
+    if limit > 0:
+        for event in newest_first:
+            if matches(event):
+                found.append(event)
+                if len(found) == limit:
+                    break
+    return found[::-1]
+
+
+def event_filter(*, actor: str | None = None, target: str | None = None, action: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 calls: bool = True) -> Callable[[dict], bool]:
+    since = _aware(since) if since is not None else None
+    until = _aware(until) if until is not None else None
+
+    def matches(event: dict) -> bool:
+        if not calls and event.get("action") == DOWNSTREAM_CALL:
+            return False
+        if actor is not None and event.get("actor") != actor:
+            return False
+        if action is not None and not action_matches(action, event.get("action")):
+            return False
+        if target is not None and not target_matches(target, event.get("target")):
+            return False
+        if since is not None or until is not None:
+            when = event_time(event)
+            if when is None or (since is not None and when < since) or (until is not None and when >= until):
+                return False
+        return True
+
+    return matches
 
 
 # -- whom an event concerns (a user's history) ----------------------------------------------

@@ -30,7 +30,7 @@ class HistoryIndex:
 
     def newest(self, keys: Iterable[str], limit: int) -> list[dict]:
         """The newest ``limit`` events about any of ``keys`` (logins casefolded, audit_trail.account_key), newest first."""
-        self._catch_up()
+        self.catch_up()
         lists = [reversed(self._positions[k]) for k in dict.fromkeys(keys) if k in self._positions]
         chosen: list[int] = []
         for position in heapq.merge(*lists, reverse=True):
@@ -45,7 +45,8 @@ class HistoryIndex:
             return self.store.audit_file_event(self._offsets[position])
         return self._journal[position - len(self._offsets)]
 
-    def _catch_up(self) -> None:
+    def catch_up(self) -> None:
+        """Index what the trail gained since the last look."""
         tail, self._file_end = self.store.audit_file_tail(self._file_end)
         for offset, event in tail:
             self._offsets.append(offset)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from provtui.audit_trail import ChainReport, filter_events, verify_chain
+from provtui.audit_trail import ChainReport, filter_events, newest_events, verify_chain
 from provtui.clock import utc_now_iso
 from provtui.ids import new_id
 from provtui.directory import (
@@ -772,7 +772,6 @@ class Service:
         memberships, assignments, tasks and failures that name them, and the downstream calls on their
         SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
         from provtui.audit_trail import account_key as call_key
-        from provtui.history_index import HistoryIndex
 
         self._read()
         user_id = self.directory.user_id(login)
@@ -782,9 +781,19 @@ class Service:
             app = self.store.get(APPS, account["app"])
             if app is not None and account.get("remote_id"):
                 keys.append(call_key(app["name"], account["remote_id"]))
+        return self._history_index().newest(keys, limit)
+
+    def prepare_history(self) -> None:
+        """Read the audit trail into the user-history index now (the first history otherwise pays for it)."""
+        self._read()
+        self._history_index().catch_up()
+
+    def _history_index(self):
+        from provtui.history_index import HistoryIndex
+
         if self._history is None:
             self._history = HistoryIndex(self.store)
-        return self._history.newest(keys, limit)
+        return self._history
 
     def _account_view(self, app_id: str, user_id: str) -> dict:
         key = account_key(app_id, user_id)
@@ -933,11 +942,15 @@ class Service:
         }
 
     def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
-              action: str | None = None, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
-        """The audit trail, oldest first, filtered (see provtui.audit_trail); ``limit``: the newest N."""
+              action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+              calls: bool = True) -> list[dict]:
+        """The audit trail, oldest first, filtered (see provtui.audit_trail); ``limit``: the newest N,
+        read from the trail's end; ``calls``: False leaves out downstream calls."""
         self._read()
-        return filter_events(self.store.audit_events(), actor=actor, target=target, action=action,
-                             since=since, until=until, limit=limit or None)
+        filters = {"actor": actor, "target": target, "action": action, "since": since, "until": until, "calls": calls}
+        if limit:
+            return newest_events(self.store.audit_events_newest_first(), limit, **filters)
+        return filter_events(self.store.audit_events(), **filters)
 
     def audit_verify(self) -> ChainReport:
         """Check the trail's hash chain, and that it ends at the store's head (a cut-off tail)."""

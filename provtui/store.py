@@ -541,6 +541,30 @@ class Store:
         """The audit events still in the journal that follow ``after`` (audit.jsonl's newest event)."""
         return _after(after, self._journal_events)
 
+    def audit_events_newest_first(self, block: int = 1 << 20) -> Iterator[dict]:
+        """The audit trail, newest first, read lazily: audit.jsonl from its end a block at a time, so
+        the newest page of a long trail costs a block, not the whole file."""
+        path = self.path / AUDIT
+        moved_last = self._read_audit_file(tail_only=True)
+        yield from reversed(_after(moved_last[-1] if moved_last else None, self._journal_events))
+        if not path.exists():
+            return
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            carry = b""  # the start of a line whose beginning is in the block before
+            while end > 0:
+                start = max(0, end - block)
+                f.seek(start)
+                data = f.read(end - start) + carry
+                newline = data.find(b"\n")
+                if start > 0 and newline < 0:  # one line longer than a block: read on
+                    carry, end = data, start
+                    continue
+                cut = newline + 1 if start > 0 else 0
+                carry, whole = data[:cut], data[cut:]
+                yield from reversed(decode_lines(whole)[0])
+                end = start
+
     def audit_events(self) -> list[dict]:
         """The whole audit trail, oldest first."""
         moved = self._read_audit_file()

@@ -143,6 +143,26 @@ def test_service_audit_filters(org):
         Service.open(org.location, actor="mallory").audit()
 
 
+def test_the_newest_events_are_read_from_the_trails_end_across_the_file_and_the_journal(org):
+    org.update_user("ada", {"title": "x" * 3000})  # one line longer than the smallest block below
+    org.store.compact()  # ...into audit.jsonl, and newer events in the journal again
+    org.change_state("bob", "unsuspend")
+    everything = org.audit()
+    for block in (64, 1000, 1 << 20):  # every line split across blocks, some, none
+        assert list(org.store.audit_events_newest_first(block=block)) == everything[::-1]
+    for n in range(len(everything) + 2):
+        assert org.audit(n or None) == (everything[-n:] if n else everything)
+    assert org.audit(2, action="group") == [e for e in everything if e["action"].startswith("group.")][-2:]
+
+
+def test_downstream_calls_can_be_left_out(org):
+    with org.store.transaction() as tx:
+        tx.audit({"actor": "engine", "action": "downstream.call", "target": "Slack", "before": None, "after": {}})
+    assert org.audit(1)[0]["action"] == "downstream.call"
+    assert org.audit(1, calls=False) == [org.audit()[-2]]
+    assert "downstream.call" not in {e["action"] for e in org.audit(calls=False)}
+
+
 # -- exports -----------------------------------------------------------------------------
 
 

@@ -146,6 +146,16 @@ def test_user_history_reads_only_what_was_appended(org, monkeypatch):
     assert reads == [first_end, (org.location / "audit.jsonl").stat().st_size]  # each call from where the last stopped
 
 
+def test_prepare_history_reads_the_trail_ahead_of_the_first_history(org, monkeypatch):
+    org.store.compact()
+    org.prepare_history()  # what the console does in the background after start
+    reads = []
+    original = org.store.audit_file_tail
+    monkeypatch.setattr(org.store, "audit_file_tail", lambda offset: reads.append(offset) or original(offset))
+    assert org.user_history("ada")
+    assert reads == [(org.location / "audit.jsonl").stat().st_size]  # nothing left to read from the start
+
+
 def test_move_member_is_one_transaction_audited_and_queues_accounts(org):
     org.assign("Wiki", group="sales")
     org.assign("Chat", group="eng")

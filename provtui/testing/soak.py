@@ -357,6 +357,15 @@ def rule_expression(rng: random.Random) -> str:
 # --------------------------------------------------------------------------- processes
 
 
+def _die_with_parent() -> None:
+    """In the child: be SIGKILLed if the soak itself dies (its own session keeps it from the soak's signals),
+    so a killed soak leaves no writer or worker behind changing its store.  Linux only; elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Child:
     """A subprocess in its own session, so a SIGKILL takes its children (a CLI writer's command) with it."""
 
@@ -369,7 +378,8 @@ class Child:
         self.starts += 1
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen([*self.argv, *self._extra()], stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, env=self.env, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
 
     def _extra(self) -> list[str]:
         return ["--incarnation", str(self.starts)] if "--writer" in self.argv else []

@@ -43,6 +43,7 @@ from provtui.tui.widgets.nav import NAV
 
 T = TypeVar("T")
 POLL_SECONDS = 1.0
+HISTORY_WARMUP_SECONDS = 1.5  # after start, the user-history index is built in the background
 
 
 class Engine(Protocol):
@@ -96,6 +97,12 @@ class ProvtuiApp(App):
         self.set_interval(POLL_SECONDS, self._poll_store)
         if self.engine is not None:
             self._run_engine()
+        # Once the first screen is up: the first user page would otherwise read the whole audit trail.
+        self.set_timer(HISTORY_WARMUP_SECONDS, self._prepare_history)
+
+    @work(group="warmup", exit_on_error=False)
+    async def _prepare_history(self) -> None:
+        await self.call_service(self.service.prepare_history)
 
     # -- talking to the service --------------------------------------------------------
 

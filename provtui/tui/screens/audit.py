@@ -18,7 +18,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from provtui.audit_trail import DOWNSTREAM_CALL
 from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
@@ -62,10 +61,7 @@ EVENT_COLUMNS = [
 def audit_page(service: Service, filters: dict, page: int, calls: bool) -> dict:
     """One page of matching events, newest first, and whether older ones exist."""
     wanted = (page + 1) * PAGE + 1
-    if calls:
-        events = service.audit(wanted, **filters)
-    else:  # calls cannot be left out by the service's filter: take all matches, then drop them
-        events = [e for e in service.audit(None, **filters) if e.get("action") != DOWNSTREAM_CALL][-wanted:]
+    events = service.audit(wanted, calls=calls, **filters)
     newest_first = events[::-1]
     return {"events": newest_first[page * PAGE:(page + 1) * PAGE], "older": len(newest_first) > (page + 1) * PAGE}
 
