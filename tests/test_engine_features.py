@@ -184,3 +184,34 @@ async def test_rate_limit_setting_spaces_calls(org):
     assert report.ok and report.done == 10
     print(f"10 users, 20 calls at 20/s: {elapsed:.2f} s")  # reported, not asserted (timing never decides a test)
     assert org.directory.app("Slack")["settings"] == {**org.directory.app("Slack")["settings"], "rate": 20.0, "concurrency": 2}
+
+
+# -- manual apps: the engine's decisions never overwrite what an admin did meanwhile ------------------
+
+
+async def test_a_task_done_while_the_engine_decides_is_kept_and_the_leaver_gets_a_deprovision_task(tmp_path, monkeypatch):
+    from provtui.engine import reconciler as engine
+
+    service = Service.init(tmp_path / "store", actor="admin")
+    service.create_app("Payroll", manual=True, notify=["it@example.com"])
+    service.create_user("ada", "ada@example.com", "Ada", "L", activate=True)
+    service.assign("Payroll", login="ada")
+    assert (await sync(service, notify=False)).ok
+    [provision] = service.task_list(open_only=True)
+    service.change_state("ada", "deactivate")  # she leaves before the account is made...
+
+    decide = engine.Reconciler._manual
+
+    def admin_closes_the_task_meanwhile(self, item, app, account, desired):
+        outcome = decide(self, item, app, account, desired)  # the engine decides: cancel the provision task
+        if outcome.writes and service.task_list(open_only=True):
+            service.complete_task(provision["id"])  # ...but the admin made it, and says so, before that is written
+        return outcome
+
+    monkeypatch.setattr(engine.Reconciler, "_manual", admin_closes_the_task_meanwhile)
+    assert (await sync(service, notify=False)).ok
+    tasks = {t["id"]: t for t in service.task_list()}
+    assert tasks[provision["id"]]["state"] == "done"  # not overwritten as cancelled
+    [deprovision] = [t for t in tasks.values() if t["state"] == "open"]
+    assert deprovision["action"] == "deprovision" and deprovision["user"] == "ada"  # the account made is taken away
+    assert service.user_view("ada")["apps"][0]["account"]["state"] == "task-open"

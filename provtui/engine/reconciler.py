@@ -101,6 +101,9 @@ class _Outcome:
     app_fault: bool = False  # the failure was app-wide: it counts towards quarantine
     skipped: bool = False  # not attempted (app quarantined meanwhile): leave it queued
     not_before: str | None = None  # a transient fault outlasted this run: stay queued, try again after this
+    # (table, key, doc as read): the writes are decisions made on these reads, with no call sent; if any changed
+    # before the result is written (an admin closed the task meanwhile), they are dropped and the key re-planned
+    expects: list[tuple[str, str, dict | None]] = field(default_factory=list)
 
 
 def _owner_alive(owner: str) -> bool:
@@ -298,22 +301,24 @@ class Reconciler:
                 dirty = tx.get(DIRTY, outcome.key)
                 if dirty is not None and (dirty.get("lease") or {}).get("owner") != self.owner:
                     continue  # our lease was taken over: the new holder reconciles from the store
-                for table, key, doc in outcome.writes:
-                    if doc is None:
-                        tx.delete(table, key)
-                    else:
-                        tx.put(table, key, doc)
-                for key, fields in outcome.follow_up:
-                    queue(tx, key, fields)
+                stale = any(tx.get(table, key) != doc for table, key, doc in outcome.expects)
+                if not stale:
+                    for table, key, doc in outcome.writes:
+                        if doc is None:
+                            tx.delete(table, key)
+                        else:
+                            tx.put(table, key, doc)
+                    for key, fields in outcome.follow_up:
+                        queue(tx, key, fields)
                 if dirty is not None:
-                    if dirty["token"] == outcome.token and not outcome.skipped and not outcome.not_before:
+                    if dirty["token"] == outcome.token and not (outcome.skipped or outcome.not_before or stale):
                         tx.delete(DIRTY, outcome.key)
-                    else:  # changed again while we worked, never tried, or deferred: leave it queued
+                    else:  # changed again while we worked, never tried, deferred or stale: leave it queued
                         requeued = {k: v for k, v in dirty.items() if k != "lease"}
                         if outcome.not_before:
                             requeued["not_before"] = outcome.not_before
                         tx.put(DIRTY, outcome.key, requeued)
-                if outcome.skipped:
+                if outcome.skipped or stale:
                     continue
                 app_id = outcome.key.partition("|")[0]
                 health = dict(tx.get(APP_HEALTH, app_id) or {"app": app_id, "consecutive_failures": 0, "quarantined": False})
@@ -578,9 +583,9 @@ class Reconciler:
         key, token = item["key"], item["token"]
         base = dict(account or _blank_account(app["id"], item["user"]))
         with self.guard:
-            open_task = self.store.get(TASKS, base["task"]) if base.get("task") else None
-        if open_task is not None and open_task["state"] != "open":
-            open_task = None
+            task = self.store.get(TASKS, base["task"]) if base.get("task") else None
+        expects = [(ACCOUNTS, key, account)] + ([(TASKS, task["id"], task)] if task is not None else [])
+        open_task = task if task is not None and task["state"] == "open" else None
         wanted = "provision" if desired.active else "deprovision"
         has_access = bool(base.get("active"))
         nothing_to_take = not desired.active and not base.get("remote_id")
@@ -588,11 +593,11 @@ class Reconciler:
             if open_task is not None:  # e.g. the user came back before the deprovision was done
                 base.update(task=None, state="active" if has_access else ("deactivated" if base.get("remote_id") else "none"))
                 cancelled = {**open_task, "state": "cancelled", "closed": utc_now_iso()}
-                return _Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, open_task["id"], cancelled)])
-            return _Outcome(key, token)
+                return _Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, open_task["id"], cancelled)], expects=expects)
+            return _Outcome(key, token, expects=expects)
         if open_task is not None and open_task["action"] == wanted:
-            return _Outcome(key, token)
-        task = {"id": os.urandom(4).hex(), "app": app["id"], "user": item["user"], "action": wanted, "state": "open",
-                "created": utc_now_iso(), "correlation": item.get("correlation")}
-        base.update(task=task["id"], state="task-open", correlation=item.get("correlation"))
-        return _Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, task["id"], task)])
+            return _Outcome(key, token, expects=expects)
+        new_task = {"id": os.urandom(4).hex(), "app": app["id"], "user": item["user"], "action": wanted, "state": "open",
+                    "created": utc_now_iso(), "correlation": item.get("correlation")}
+        base.update(task=new_task["id"], state="task-open", correlation=item.get("correlation"))
+        return _Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, new_task["id"], new_task)], expects=expects)
