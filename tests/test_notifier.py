@@ -396,3 +396,19 @@ def test_every_reconcile_run_mails_the_tasks_it_opened(tmp_path, mail_server):
     assert report.ok and [s["app"] for s in report.digests.sent] == ["Payroll"]
     assert [m["subject"] for m in mail_server.messages] == ["provtui: 1 task for Payroll"]
     assert asyncio.run(service.reconciler().run_until_idle()).digests.sent == []  # nothing new: no second email
+
+
+def test_a_run_whose_queue_stays_busy_still_mails_the_tasks_it_opened(tmp_path, mail_server, monkeypatch):
+    """Regression (found by the soak): digests went out only when the queue emptied, so a worker kept busy
+    by a stream of changes never mailed anyone."""
+    from provtui.engine import reconciler as engine
+
+    monkeypatch.setattr(engine, "CLAIM_BATCH", 1)  # one key a batch: the run has several batches
+    monkeypatch.setattr(engine, "DIGEST_EVERY_SECONDS", 0)  # and mails after each
+    service = _service(tmp_path)
+    _smtp(service, mail_server.port)
+    service.assign("Payroll", login="ada")
+    service.assign("Payroll", login="bob")
+    report = asyncio.run(service.reconciler().run_until_idle())
+    assert report.ok and [len(s["tasks"]) for s in report.digests.sent] == [1, 1]  # each batch's task, as it opened
+    assert [m["subject"] for m in mail_server.messages] == ["provtui: 1 task for Payroll"] * 2

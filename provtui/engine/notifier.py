@@ -51,6 +51,13 @@ class DigestReport:
     def ok(self) -> bool:
         return not self.failed
 
+    def add(self, other: DigestReport) -> None:
+        """Fold a later sending's report into this one (one run may send several times)."""
+        self.sent += other.sent
+        self.failed += other.failed
+        self.skipped_no_smtp = other.skipped_no_smtp  # what still waits, as of the latest sending
+        self.no_recipients = sorted(set(self.no_recipients) | set(other.no_recipients))
+
 
 def send_task_digests(store: Store, *, guard: AbstractContextManager | None = None,
                       send: SendMail = send_mail) -> DigestReport:

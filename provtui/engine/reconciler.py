@@ -56,6 +56,7 @@ LEASE_SECONDS = 120
 CLAIM_BATCH = 500
 FLUSH_EVERY = 200  # results per commit, at most
 FLUSH_SECONDS = 0.25
+DIGEST_EVERY_SECONDS = 60.0  # while the queue stays busy, manual apps' new tasks are mailed at least this often
 MAX_ATTEMPTS = 5  # per key, per run, for retryable faults
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
@@ -200,6 +201,7 @@ class Reconciler:
         """Reconcile every dirty key this process can claim, until none is left."""
         report = SyncReport()
         self._deferred = set()
+        last_digest = time.monotonic()
         with self.guard:
             self.store.refresh()
             self._mark_due_deletions()
@@ -211,10 +213,21 @@ class Reconciler:
             if not claimed:
                 break
             await self._run_batch(claimed, report, total)
-        # New tasks for manual apps: one email per app for the batch (network I/O, off the loop).
+            if self.notify and time.monotonic() - last_digest >= DIGEST_EVERY_SECONDS:
+                # a queue that never empties (a busy directory) must not keep admins from their tasks
+                await self._send_digests(report)
+                last_digest = time.monotonic()
         if self.notify:
-            report.digests = await asyncio.to_thread(send_task_digests, self.store, guard=self.guard)
+            await self._send_digests(report)
         return report
+
+    async def _send_digests(self, report: SyncReport) -> None:
+        """Email each manual app's new tasks, one digest per app (network I/O, off the loop)."""
+        digests = await asyncio.to_thread(send_task_digests, self.store, guard=self.guard)
+        if report.digests is None:
+            report.digests = digests
+        else:
+            report.digests.add(digests)
 
     def _quarantined_apps(self) -> set[str]:
         return {app_id for app_id, health in self.store.all(APP_HEALTH).items() if health.get("quarantined")}
