@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_console.py"
+BENCH = Path(__file__).resolve().parent / "bench" / "bench_console.py"
 SMALL = ("--users", "300", "--repeat", "1", "--pages", "3", "--gap", "0.01")
 
 

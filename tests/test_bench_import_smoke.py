@@ -12,7 +12,7 @@ import pytest
 
 from provtui.testing.slapd import slapd_available
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_import.py"
+BENCH = Path(__file__).resolve().parent / "bench" / "bench_import.py"
 pytestmark = pytest.mark.skipif(not slapd_available(), reason="slapd is not installed")
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_rules.py"
+BENCH = Path(__file__).resolve().parent / "bench" / "bench_rules.py"
 
 
 def run(*args: str) -> str:

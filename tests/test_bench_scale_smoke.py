@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_scale.py"
+BENCH = Path(__file__).resolve().parent / "bench" / "bench_scale.py"
 SMALL = ("--users", "300", "--groups", "12", "--apps", "4", "--rules", "4", "--commits", "5", "--opens", "1")
 
 

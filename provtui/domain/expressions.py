@@ -17,7 +17,7 @@ with ``expression.evaluate_all(Population(scopes, groups))``, which works column
 column and evaluates each part once per distinct value it reads.  ``attributes_read``
 and ``groups_read`` tell a rules engine which expressions a change can affect.
 :class:`TreeInterpreter` walks the same checked tree on every call: the baseline the
-benchmark (bench/bench_rules.py) measures against, and the tests' oracle.
+benchmark (tests/bench/bench_rules.py) measures against, and the tests' oracle.
 
 Semantics (null-safe: missing data is never an exception):
 

@@ -1,6 +1,6 @@
 """Benchmark: provtui's store against stock TinyDB (JSONStorage), on the same users.
 
-    python bench/bench_store.py [--sizes 5000,50000] [--commits 200] [--quick] [--json]
+    python tests/bench/bench_store.py [--sizes 5000,50000] [--commits 200] [--quick] [--json]
 
 For each size it builds a provtui store (users shaped as ``Service.create_user``
 writes them, one audit event each, written in batched transactions, then
@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -1,6 +1,6 @@
 """Benchmark: provtui at scale: 50,000 users, 500 groups, 50 apps, 50 rules.
 
-    python bench/bench_scale.py [--users 50000] [--groups 500] [--apps 50] [--rules 50] [--commits 200] [--json]
+    python tests/bench/bench_scale.py [--users 50000] [--groups 500] [--apps 50] [--rules 50] [--commits 200] [--json]
 
 Builds one organisation: users (put in batched transactions, as bench_store.py does), groups
 (``--rules`` of them rule-set, the rest each holding about 2/``--groups`` of the users), SCIM
@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -1,6 +1,6 @@
 """Benchmark: provisioning throughput of provtui against a bare httpx client, on scim2-server.
 
-    python bench/bench_provision.py [--users 2000] [--concurrency 8|4,8,16] [--repeat 3] [--quick] [--json]
+    python tests/bench/bench_provision.py [--users 2000] [--concurrency 8|4,8,16] [--repeat 3] [--quick] [--json]
                                     [--profile [--profile-out DIR]]
 
 For each concurrency C it starts one fresh scim2-server per side (so no side pays
@@ -75,7 +75,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

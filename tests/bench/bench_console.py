@@ -1,6 +1,6 @@
 """Benchmark: the console (headless ``App.run_test``) on a 50,000-user store, against a stock DataTable.
 
-    python bench/bench_console.py [--users 50000] [--repeat 3] [--gap 0.08] [--json]
+    python tests/bench/bench_console.py [--users 50000] [--repeat 3] [--gap 0.08] [--json]
 
 The store: ``--users`` users (tests/tui_helpers.big_service), an audit event for each, a
 group holding a fifth of them (10,000 at 50,000), a manual app assigned to that group with
@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 for entry in (ROOT, ROOT / "tests"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))

@@ -1,6 +1,6 @@
 """Benchmark: HR CSV and LDAP imports, against their targets.
 
-    python bench/bench_import.py [--csv-rows 50000] [--ldap-entries 10000] [--groups 10] [--repeat 3]
+    python tests/bench/bench_import.py [--csv-rows 50000] [--ldap-entries 10000] [--groups 10] [--repeat 3]
                                  [--quick] [--json] [--skip-csv] [--skip-ldap]
 
 CSV (target: dry run + apply of 50,000 rows in under 10 s in all)
@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -1,6 +1,6 @@
 """Benchmark: group rules (compiled expressions) against a tree-walking interpreter, on the same users.
 
-    python bench/bench_rules.py [--users 50000] [--rules 50] [--changes 500] [--quick] [--json]
+    python tests/bench/bench_rules.py [--users 50000] [--rules 50] [--changes 500] [--quick] [--json]
 
 It builds synthetic user profiles (department, title, location, country, division,
 costCenter, employeeType, level, startYear, tags, isManager, mobilePhone, unique logins,
@@ -39,7 +39,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
