@@ -248,32 +248,46 @@ class Directory:
 
     # -- search ----------------------------------------------------------------------
 
-    def search_users(self, text: str = "", *, state: str | None = None, offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
-        """(number of matches, one page of user docs sorted by login)."""
-        matches = self._matching_ids(text, state)
+    def search_users(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
+                     offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
+        """(number of matches, one page of user docs sorted by login); ``among``: only these user ids."""
+        matches = self._matching_ids(text, state, among)
         users = self.store.all(USERS)
         end = None if limit is None else offset + limit
         return len(matches), [users[uid] for uid in matches[offset:end]]
 
-    def search_summaries(self, text: str = "", *, state: str | None = None, offset: int = 0,
-                         limit: int | None = None) -> tuple[int, list[dict]]:
+    def search_summaries(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
+                         offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
         """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
-        matches = self._matching_ids(text, state)
+        matches = self._matching_ids(text, state, among)
         if self._summaries is None:
             self._summaries = {uid: user_summary(doc) for uid, doc in self.store.all(USERS).items()}
         summaries = self._summaries
         end = None if limit is None else offset + limit
         return len(matches), [summaries[uid] for uid in matches[offset:end]]
 
-    def _matching_ids(self, text: str, state: str | None) -> list[str]:
-        """Ids of the users whose login, name or email holds ``text`` (in ``state``), sorted by login."""
+    def _matching_ids(self, text: str, state: str | None, among: set[str] | None = None) -> list[str]:
+        """Ids of the users whose login, name or email holds ``text`` (in ``state``, of ``among``), sorted by login."""
         if self._search is None:
             self._search = {uid: search_text(doc["profile"]) for uid, doc in self.store.all(USERS).items()}
         users = self.store.all(USERS)
         if self._sorted_ids is None:
             self._sorted_ids = sorted(users, key=lambda uid: users[uid]["login"])
         needle = text.strip().lower()
-        if not needle and state is None:
+        if not needle and state is None and among is None:
             return self._sorted_ids
         search = self._search
-        return [uid for uid in self._sorted_ids if (not needle or needle in search[uid]) and (state is None or users[uid]["state"] == state)]
+        candidates = self._sorted_ids if among is None else sorted(among & users.keys(), key=lambda uid: users[uid]["login"])
+        return [uid for uid in candidates if (not needle or needle in search[uid]) and (state is None or users[uid]["state"] == state)]
+
+    def entitled_to(self, app_id: str, reader: Reader | None = None) -> set[str]:
+        """Ids of the users an assignment of the app reaches (directly or through a group), whatever their state."""
+        reader = reader or self.store
+        users: set[str] = set()
+        for key in reader.lookup(ASSIGNMENTS, "app", app_id):
+            users.update(self.users_of_subject(reader.get(ASSIGNMENTS, key)["subject"], reader))
+        return users
+
+    def sourced_by(self, source: str) -> set[str]:
+        """Ids of the users a source of truth masters ("provtui": those provtui itself masters)."""
+        return {uid for uid, user in self.store.all(USERS).items() if user.get("source", "provtui") == source}

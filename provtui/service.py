@@ -808,18 +808,34 @@ class Service:
         }
 
     def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
+                   group: str | None = None, app: str | None = None, source: str | None = None,
                    offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
-        """(matches, one page of summaries); ``where``: a condition in the rules' expression language."""
+        """(matches, one page of summaries); ``where``: a condition in the rules' expression language;
+        ``group``: its members; ``app``: the users an assignment of it reaches; ``source``: those it masters."""
         self._read()
+        among = self._users_among(group=group, app=app, source=source)
         if where is None:
-            return self.directory.search_summaries(search, state=state, offset=offset, limit=limit)
+            return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit)
         condition = self.rules().compiled(where, field="--where")
-        _, candidates = self.directory.search_users(search, state=state, limit=None)
+        _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
         groups = self.rules()._group_names_by_user()
         population = Population([{"user": u["profile"]} for u in candidates], [groups.get(u["id"], ()) for u in candidates])
         users = [u for u, hit in zip(candidates, condition.evaluate_all(population)) if hit is True]
         end = None if limit is None else offset + limit
         return len(users), [user_summary(u) for u in users[offset:end]]
+
+    def _users_among(self, *, group: str | None, app: str | None, source: str | None) -> set[str] | None:
+        """The user ids every filter given allows (None: no filter)."""
+        sets = []
+        if group is not None:
+            sets.append(set(self.directory.members_of(self.directory.group(group)["id"])))
+        if app is not None:
+            sets.append(self.directory.entitled_to(self.directory.app(app)["id"]))
+        if source is not None:
+            if source != "provtui" and self.store.get(SOURCES, source) is None:
+                raise InvalidInput("--source", f"no source named {source!r}")
+            sets.append(self.directory.sourced_by(source))
+        return set.intersection(*sets) if sets else None
 
     def list_groups(self) -> list[dict]:
         self._read()

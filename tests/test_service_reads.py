@@ -208,3 +208,41 @@ def test_user_view_names_what_each_source_masters(tmp_path):
     assert refused.value.field == "title" and "mastered by the source 'csv'" in refused.value.message
     native = service.create_user("bo", "bo@example.com", "Bo", "B")
     assert native["mastered"] == {}
+
+
+def test_users_are_filtered_by_group_app_and_source_as_well_as_text_and_state(org):
+    org.assign("Wiki", group="ops")
+    org.assign("Wiki", login="dee")
+    org.change_state("dee", "suspend")
+
+    def logins(**filters):
+        total, users = org.list_users(**filters)
+        assert total == len(users)
+        return [u["login"] for u in users]
+
+    assert logins(group="eng") == ["ada", "bob"]
+    assert logins(app="Wiki") == ["bob", "dee"]  # through ops, and directly
+    assert logins(app="Wiki", state="active") == ["bob"]
+    assert logins(group="eng", app="Wiki") == ["bob"]
+    assert logins(group="eng", search="ad") == ["ada"]
+    assert logins(source="provtui") == ["ada", "bob", "cy", "dee"]
+    assert logins(group="eng", where='user.login == "ada"') == ["ada"]
+    assert logins(app="Chat") == []
+    with pytest.raises(NotFound):
+        org.list_users(group="nobody")
+    with pytest.raises(InvalidInput, match="--source"):
+        org.list_users(source="hr")
+
+
+def test_user_list_filters_on_the_cli(org, monkeypatch, capsys):
+    import json
+
+    from provtui.cli.main import main
+
+    org.assign("Wiki", group="ops")
+    monkeypatch.setenv("PROVTUI_STORE", str(org.location))
+    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    assert main(["user", "list", "--app", "Wiki", "--json"]) == 0
+    assert [u["login"] for u in json.loads(capsys.readouterr().out)] == ["bob"]
+    assert main(["user", "list", "--source", "hr"]) == 2
+    assert "--source" in capsys.readouterr().err

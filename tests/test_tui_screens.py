@@ -374,3 +374,23 @@ def test_a_refused_move_changes_nothing(demo):
     with pytest.raises(NotAllowed):
         queries.move_user(desk, "ghopper", "finance", "sales")
     assert demo.user_view("ghopper")["groups"] == ["all-staff", "finance"]
+
+
+async def test_the_directory_filters_by_group_app_and_source(demo):
+    app = build_app(demo, label="demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "f")
+        assert isinstance(app.screen, PickModal)
+        await press(pilot, "=group", "enter", "=engin", "enter")
+        engineering = [u["login"] for u in demo.list_users(group="engineering")[1]]
+        assert [r["login"] for r in table(app).rows] == engineering
+        assert "· group engineering" in screen_text(app)
+        await press(pilot, "f", "=app", "enter", "=git", "enter")  # and GitHub, which engineering is given
+        assert [r["login"] for r in table(app).rows] == [u["login"] for u in demo.list_users(group="engineering", app="GitHub")[1]]
+        assert "· group engineering · app GitHub" in screen_text(app)
+        await press(pilot, "f", "=source", "enter", "=provtui", "enter")
+        assert len(table(app).rows) == len(engineering)
+        await press(pilot, "escape")  # clears the filters: everyone again
+        assert len(table(app).rows) == demo.user_count() and "· group" not in screen_text(app)
+        assert isinstance(app.screen, DirectoryScreen)

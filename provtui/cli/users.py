@@ -46,7 +46,8 @@ def cmd_show(args, service) -> int:
 
 
 def cmd_list(args, service) -> int:
-    _, users = service.list_users(args.search or "", state=args.state, where=args.where)
+    _, users = service.list_users(args.search or "", state=args.state, where=args.where, group=args.group,
+                                  app=args.app, source=args.source)
     return emit(args, users, ["login", "state", "displayName", "email", "department"])
 
 
@@ -105,6 +106,9 @@ def register(cli) -> None:
     p.add_argument("--search", help="login, name or email contains this")
     p.add_argument("--state", choices=STATES)
     p.add_argument("--where", metavar="EXPR", help='a condition, e.g. user.department == "Sales"')
+    p.add_argument("--group", help="members of this group")
+    p.add_argument("--app", help="users an assignment of this app reaches (directly or through a group)")
+    p.add_argument("--source", help='users this source of truth masters ("provtui": those provtui masters)')
     p = command(user, "password", cmd_password, "set a password in the apps that sync passwords (prompted, or from stdin)")
     p.add_argument("login")
     p.add_argument("--random", action="store_true", help="give each app its own random 16-character password")

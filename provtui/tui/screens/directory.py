@@ -13,9 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Select, Static
 from textual.worker import Worker
 
-from provtui.domain.errors import NotFound
+from provtui.domain.errors import NotFound, ProvtuiError
 from provtui.service import Service
 from provtui.tui.messages import StoreChanged
+from provtui.tui.screens.modals import PickModal
 from provtui.tui.widgets.nav import NavBar
 from provtui.tui.widgets.user_detail import UserDetail
 from provtui.tui.widgets.user_table import UserTable
@@ -24,11 +25,21 @@ STATE_FILTERS = ("all", "active", "staged", "suspended", "deprovisioned")
 DETAIL_DEBOUNCE = 0.05  # holding down an arrow should not load every user on the way
 
 
-def search(service: Service, text: str, state: str | None) -> tuple[list[dict], int, int]:
+SCOPES = ("group", "app", "source")  # the other filters: one name each, set with f
+
+
+def search(service: Service, text: str, state: str | None, scope: dict[str, str] | None = None) -> tuple[list[dict], int, int]:
     """(matching summaries, number of users in the store, queue length): one locked call."""
-    total, rows = service.list_users(text, state=state)
-    everyone = service.user_count() if text or state else total
+    scope = scope or {}
+    total, rows = service.list_users(text, state=state, **scope)
+    everyone = service.user_count() if text or state or scope else total
     return rows, everyone, service.pending_work()
+
+
+def scope_choices(service: Service) -> dict[str, list[str]]:
+    """The names each filter can take: groups, apps, sources (provtui itself among them)."""
+    return {"group": [g["name"] for g in service.list_groups()], "app": [a["name"] for a in service.list_apps()],
+            "source": ["provtui", *sorted(s["name"] for s in service.list_sources())]}
 
 
 class DirectoryScreen(Screen):
@@ -37,7 +48,12 @@ class DirectoryScreen(Screen):
     BINDINGS = [
         Binding("escape", "clear_search", "Clear/Back", id="directory.clear_search"),
         Binding("ctrl+t", "cycle_state", "State filter", id="directory.cycle_state"),
+        Binding("f", "filter", "Filter", id="directory.filter"),
     ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.scope: dict[str, str] = {}  # group / app / source filters (see SCOPES)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,8 +90,13 @@ class DirectoryScreen(Screen):
     async def _search(self, asked: int) -> None:
         # A newer search cancels this worker (exclusive), so stale rows are never shown, and one still waiting
         # for the service lock when a newer one is asked for is skipped: a burst of keys costs no stale scans.
-        text, state = self.query_one("#search", Input).value, self.state_filter
-        found = await self.app.call_service(self._search_if_latest, asked, text, state)
+        text, state, scope = self.query_one("#search", Input).value, self.state_filter, dict(self.scope)
+        try:
+            found = await self.app.call_service(self._search_if_latest, asked, text, state, scope)
+        except ProvtuiError as error:  # the group, app or source was renamed or removed meanwhile
+            self.notify(str(error), title="Filter cleared", severity="warning", markup=False)
+            self._set_scope({})
+            return
         if found is None:
             return
         rows, everyone, queued = found
@@ -83,13 +104,15 @@ class DirectoryScreen(Screen):
         table.set_rows(rows)
         if table.highlighted is None:
             self.query_one(UserDetail).show_user(None, "No users match")
-        filters = "".join([f" matching “{text}”" if text else "", f" · {state}" if state else ""])
+        filters = "".join([f" matching “{text}”" if text else "", f" · {state}" if state else "",
+                           *(f" · {kind} {name}" for kind, name in scope.items())])
         self.query_one("#status", Static).update(  # Content, not markup: the search text may hold "["
             Content(f"{len(rows):,} of {everyone:,} users{filters} · {queued:,} queued for sync"))
 
-    def _search_if_latest(self, asked: int, text: str, state: str | None) -> tuple[list[dict], int, int] | None:
+    def _search_if_latest(self, asked: int, text: str, state: str | None,
+                          scope: dict[str, str]) -> tuple[list[dict], int, int] | None:
         """In the service thread: ``search``, unless a newer search was asked for while this one waited."""
-        return search(self.app.service, text, state) if asked == self._searches_asked else None
+        return search(self.app.service, text, state, scope) if asked == self._searches_asked else None
 
     @on(Input.Changed, "#search")
     @on(Select.Changed, "#state")
@@ -103,11 +126,34 @@ class DirectoryScreen(Screen):
     def action_clear_search(self) -> None:
         """escape: clear the search; with nothing to clear, back to the previous screen."""
         field = self.query_one("#search", Input)
-        if not field.value and self.state_filter is None and not field.has_focus:
+        if not field.value and self.state_filter is None and not self.scope and not field.has_focus:
             self.app.go_back()
             return
+        if not field.value and not field.has_focus and self.scope:  # then the group, app and source filters
+            self._set_scope({})
         field.value = ""
         self.query_one(UserTable).focus()
+
+    @work(group="action", exit_on_error=False)
+    async def action_filter(self) -> None:
+        """f: show only the members of a group, the users an app reaches, or those a source masters."""
+        choices = await self.app.call_service(scope_choices, self.app.service)
+        kinds = [(f"By {kind}…" + (f"  (now {self.scope[kind]})" if kind in self.scope else ""), kind) for kind in SCOPES]
+        if self.scope:
+            kinds.append(("Clear these filters", "clear"))
+
+        def kind_chosen(kind: str | None) -> None:
+            if kind == "clear":
+                self._set_scope({})
+            elif kind is not None:
+                self.app.push_screen(PickModal(f"Users by {kind}", [(n, n) for n in choices[kind]]),
+                                     lambda name: name is not None and self._set_scope({**self.scope, kind: name}))
+
+        self.app.push_screen(PickModal("Filter users", kinds), kind_chosen)
+
+    def _set_scope(self, scope: dict[str, str]) -> None:
+        self.scope = scope
+        self.run_search()
 
     def action_cycle_state(self) -> None:
         select = self.query_one("#state", Select)
