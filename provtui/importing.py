@@ -558,7 +558,8 @@ class Importer:
         if groups is None:
             groups = asyncio.run(self.read_app_groups(app))
         via = f"app:{app['name']}"
-        owners = {a["remote_id"]: a["user"] for a in self.store.all(ACCOUNTS).values() if a["app"] == app["id"] and a.get("remote_id")}
+        accounts = (self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"]))
+        owners = {a["remote_id"]: a["user"] for a in accounts if a.get("remote_id")}
         with self.store.transaction() as tx:  # the lock: plan against the state we will change
             ops = self._plan_app_groups(tx, app, via, groups, owners)
             if not dry_run:
@@ -586,7 +587,8 @@ class Importer:
 
     def _plan_app_groups(self, reader: Any, app: dict, via: str, groups: list, owners: dict[str, str]) -> list[GroupOp]:
         existing = {(g.get("source_ref") or {}).get("id"): g for g in self.store.all(GROUPS).values() if g.get("kind") == via}
-        pushed = {d["remote_id"] for d in self.store.all(PUSHED_GROUPS).values() if d.get("app") == app["id"] and d.get("remote_id")}
+        pushed = {d["remote_id"] for d in (self.store.get(PUSHED_GROUPS, k) for k in self.store.lookup(PUSHED_GROUPS, "app", app["id"]))
+                  if d.get("remote_id")}
         ops: list[GroupOp] = []
         claimed: set[str] = set()
         seen: set[str] = set()
@@ -817,7 +819,7 @@ class Importer:
                 tx.put(USERS, user_id, doc)
                 after = {"state": action.state_after, **({k: a for k, (_, a) in action.changes.items()} if before else {"profile": action.profile})}
                 service._audit(tx, "user.import", action.login, before, {**after, "source": plan.source, "lifecycle": list(action.lifecycle)})
-                service._after_user_change(tx, user_id, set(action.changes) if before else None)
+                service.note_user_change(tx, user_id, attributes=set(action.changes) if before else None)
             more = extra(tx) if extra is not None else {}
             summary = {k: v for k, v in plan.summary().items() if k != "rejected"}
             source = {**source, "attributes": sorted(set(source.get("attributes", [])) | set(attributes)),
@@ -934,11 +936,9 @@ class DnIndex:
     def get(self, dn: str) -> str | None:
         login = self.exact.get(dn)
         if login is None:
-            from provtui.connectors.ldap import normalise_dn
-
             if self._normalised is None:
-                self._normalised = {normalise_dn(d): v for d, v in self.exact.items()}
-            login = self._normalised.get(normalise_dn(dn))
+                self._normalised = {_normalise_dn(d): v for d, v in self.exact.items()}
+            login = self._normalised.get(_normalise_dn(dn))
         return login
 
 

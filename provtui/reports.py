@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from provtui.audit_trail import DOWNSTREAM_CALL
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, ORPHANS, USERS, account_key
+from provtui.directory import (
+    ACCOUNTS,
+    APPS,
+    ASSIGNMENTS,
+    DIRTY,
+    ORPHANS,
+    TASKS,
+    USERS,
+    account_key,
+)
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
 
@@ -164,8 +173,6 @@ class Reports:
 
     def pending(self, app: str | None = None) -> list[dict]:
         """Deprovisions not done yet: open manual deprovision tasks, and active accounts of users not entitled."""
-        from provtui.directory import TASKS
-
         app_ids = {a["id"] for a in self._apps(app)}
         rows = []
         tasks = [self.store.get(TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]

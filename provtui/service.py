@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from provtui.audit_trail import ChainReport, filter_events, newest_events, verify_chain
-from provtui.clock import utc_now_iso
-from provtui.ids import new_id
+from provtui.audit_trail import account_key as call_key
+from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.directory import (
     ACCOUNTS,
     ADMINS,
     APP_HEALTH,
     APPS,
-    CONFIG,
     ASSIGNMENTS,
+    CONFIG,
     DIRTY,
     GROUPS,
     MEMBERS,
@@ -42,15 +42,35 @@ from provtui.directory import (
     member_key,
     user_subject,
 )
-from provtui.domain.apps import DEFAULT_CAPABILITIES, DEFAULT_SETTINGS, AppKind, Capability, validate_ldap_target, validate_settings
+from provtui.domain.apps import (
+    DEFAULT_CAPABILITIES,
+    DEFAULT_SETTINGS,
+    AppKind,
+    Capability,
+    validate_ldap_target,
+    validate_settings,
+)
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.expressions import Population
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.mapping import ALWAYS, compile_mapping, default_mappings_for
 from provtui.domain.passwords import validate_password
-from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed, parse_role, validate_grant
+from provtui.domain.roles import (
+    Action,
+    Grant,
+    Role,
+    Scope,
+    allowed,
+    needed,
+    parse_role,
+    validate_grant,
+)
+from provtui.domain.rules import rule_via
 from provtui.domain.users import user_summary, validate_profile
-from provtui.group_rules import UserChange
+from provtui.group_rules import GroupRules, UserChange
+from provtui.history_index import HistoryIndex
+from provtui.ids import new_id
+from provtui.importing import Importer
 from provtui.pending import queue
 from provtui.reports import Reports
 from provtui.store import Store, Transaction
@@ -159,8 +179,9 @@ class Service:
         self._authorise(None, Action.READ)
 
     def _scope_text(self, scope: Scope) -> str:
-        names = [f"app {self.store.get(APPS, a)['name']}" for a in sorted(scope.apps) if self.store.get(APPS, a)]
-        names += [f"group {self.store.get(GROUPS, g)['name']}" for g in sorted(scope.groups) if self.store.get(GROUPS, g)]
+        apps = (self.store.get(APPS, a) for a in sorted(scope.apps))
+        groups = (self.store.get(GROUPS, g) for g in sorted(scope.groups))
+        names = [f"app {app['name']}" for app in apps if app] + [f"group {group['name']}" for group in groups if group]
         return f" ({', '.join(names)})" if names else ""
 
     def _audit(self, tx: Transaction, action: str, target: str, before: Any, after: Any) -> None:
@@ -171,6 +192,10 @@ class Service:
         for app_id, user_id in pairs:
             queue(tx, account_key(app_id, user_id), {"app": app_id, "user": user_id})
 
+    def _mark_app_accounts(self, tx: Transaction, app_id: str) -> None:
+        """Queue every account the app holds: its settings or mappings changed."""
+        self._mark_dirty(tx, ((app_id, tx.get(ACCOUNTS, key)["user"]) for key in tx.lookup(ACCOUNTS, "app", app_id)))
+
     def _mark_groups(self, tx: Transaction, group_id: str) -> None:
         """Queue the group's pushed copies: its name or members changed."""
         for push in self.directory.pushes_of(group_id, tx):
@@ -180,13 +205,10 @@ class Service:
         apps = self.directory.apps_touching(user_id, tx) | (before_apps or set())
         self._mark_dirty(tx, ((app, user_id) for app in apps))
 
-    def _after_user_change(self, tx: Transaction, user_id: str, changed: set[str] | None) -> None:
-        """A user's profile or state changed: ``changed`` attributes (None: a new user, or everything)."""
-        self.note_user_change(tx, user_id, attributes=changed)
-
     def note_user_change(self, tx: Transaction, user_id: str, *, attributes: set[str] | None = frozenset(),
                          groups: set[str] = frozenset()) -> None:
-        """Remember what changed about a user; at the end of the transaction, _settle works out what follows."""
+        """Remember what changed about a user (``attributes`` None: a new user, or everything); at the end
+        of the transaction, _settle works out what follows."""
         change = tx.user_changes.get(user_id)
         if change is None:
             tx.user_changes[user_id] = UserChange(None if attributes is None else set(attributes), set(groups))
@@ -208,9 +230,7 @@ class Service:
             for gid in {g for gids in changed_groups.values() for g in gids}:
                 self._mark_groups(tx, gid)
 
-    def rules(self):
-        from provtui.group_rules import GroupRules
-
+    def rules(self) -> GroupRules:
         return GroupRules(self)
 
     # -- users -----------------------------------------------------------------------
@@ -226,7 +246,7 @@ class Service:
             doc = {"id": user_id, "login": profile["login"], "state": state.value, "source": "provtui", "profile": profile, "created": now, "state_changed": now}
             tx.put(USERS, user_id, doc)
             self._audit(tx, "user.create", profile["login"], None, {"state": doc["state"], "profile": profile})
-            self._after_user_change(tx, user_id, None)
+            self.note_user_change(tx, user_id, attributes=None)
         return self.user_view(profile["login"])
 
     def update_user(self, login: str, changes: dict[str, Any]) -> dict:
@@ -246,7 +266,7 @@ class Service:
                 return self.user_view(login)  # nothing changes: no audit event, no downstream work
             tx.put(USERS, user_id, {**user, "login": profile["login"], "profile": profile})
             self._audit(tx, "user.update", user["login"], before, after)
-            self._after_user_change(tx, user_id, {k for k in changes if before.get(k) != after.get(k)})
+            self.note_user_change(tx, user_id, attributes={k for k in changes if before.get(k) != after.get(k)})
         return self.user_view(profile["login"])
 
     def _check_mastered(self, tx: Transaction, user: dict, changes: dict[str, Any]) -> None:
@@ -276,7 +296,7 @@ class Service:
             target = transition(user["state"], action)
             tx.put(USERS, user_id, {**user, "state": target.value, "state_changed": utc_now_iso()})
             self._audit(tx, f"user.{action}", user["login"], {"state": user["state"]}, {"state": target.value})
-            self._after_user_change(tx, user_id, set())
+            self.note_user_change(tx, user_id, attributes=set())
         return self.user_view(login)
 
     # -- groups ----------------------------------------------------------------------
@@ -458,7 +478,7 @@ class Service:
             tx.put(APPS, app["id"], updated)
             self._audit(tx, "app.update", name, _app_config(app), _app_config(updated))
             # A new endpoint or retention period may change what every account needs.
-            self._mark_dirty(tx, ((app["id"], tx.get(ACCOUNTS, key)["user"]) for key in tx.lookup(ACCOUNTS, "app", app["id"])))
+            self._mark_app_accounts(tx, app["id"])
         return updated
 
     def mappings(self, app_name: str) -> list[dict]:
@@ -487,7 +507,7 @@ class Service:
             tx.put(APPS, app["id"], {**app, "mappings": after})
             self._audit(tx, "app.map", app_name, {"target": target, "mapping": next((m for m in before if m["target"] == target), None)},
                         {"target": target, "mapping": next((m for m in after if m["target"] == target), None)})
-            self._mark_dirty(tx, ((app["id"], tx.get(ACCOUNTS, k)["user"]) for k in tx.lookup(ACCOUNTS, "app", app["id"])))
+            self._mark_app_accounts(tx, app["id"])
         return after
 
     def preview_payload(self, app_name: str, login: str) -> dict:
@@ -519,7 +539,12 @@ class Service:
             app_id = self.directory.app(app_name, tx)["id"] if app_name else None
             self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app_id} if app_id else self.store.all(APPS))))
             user_id = self.directory.user_id(login, tx) if login else None
-            failed = [a for a in self.store.all(ACCOUNTS).values()
+            if user_id is not None or app_id is not None:  # by index, not a scan of every account
+                by, value = ("user", user_id) if user_id is not None else ("app", app_id)
+                accounts = [tx.get(ACCOUNTS, k) for k in sorted(tx.lookup(ACCOUNTS, by, value))]
+            else:
+                accounts = self.store.all(ACCOUNTS).values()
+            failed = [a for a in accounts
                       if a.get("state") == "failed" and app_id in (None, a["app"]) and user_id in (None, a["user"])]
             if failed:
                 self._mark_dirty(tx, ((a["app"], a["user"]) for a in failed))
@@ -587,9 +612,7 @@ class Service:
 
     # -- sources and imports ---------------------------------------------------------
 
-    def importer(self):
-        from provtui.importing import Importer
-
+    def importer(self) -> Importer:
         return Importer(self)
 
     def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict:
@@ -771,8 +794,6 @@ class Service:
         """The user's audit events, newest first: about them by login (followed through renames), the
         memberships, assignments, tasks and failures that name them, and the downstream calls on their
         SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
-        from provtui.audit_trail import account_key as call_key
-
         self._read()
         user_id = self.directory.user_id(login)
         keys = [self.store.get(USERS, user_id)["login"].casefold()]
@@ -788,9 +809,7 @@ class Service:
         self._read()
         self._history_index().catch_up()
 
-    def _history_index(self):
-        from provtui.history_index import HistoryIndex
-
+    def _history_index(self) -> HistoryIndex:
         if self._history is None:
             self._history = HistoryIndex(self.store)
         return self._history
@@ -799,12 +818,13 @@ class Service:
         key = account_key(app_id, user_id)
         account = self.store.get(ACCOUNTS, key) or {}
         state = account.get("state", "none")
-        if self.store.get(DIRTY, key) is not None and state in ("none", "active", "deactivated"):
-            state = "pending" if state == "none" else state
+        queued = self.store.get(DIRTY, key) is not None
+        if queued and state == "none":
+            state = "pending"
         return {
             "state": state, "remote_id": account.get("remote_id"), "last_error": account.get("last_error"),
             "last_sync": account.get("last_sync"), "attempts": account.get("attempts", 0),
-            "queued": self.store.get(DIRTY, key) is not None,
+            "queued": queued,
         }
 
     def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
@@ -860,8 +880,6 @@ class Service:
     def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict:
         """One group: what it is, one page of members (by login, with how each is in it), the apps
         assigned to it, where it is pushed (as the engine last left it), and the rules that fill it."""
-        from provtui.domain.rules import rule_via
-
         self._read()
         group = self.directory.group(name)
         vias: dict[str, list[str]] = {}
@@ -942,8 +960,6 @@ class Service:
         return [self._app_status(app) for app in apps]
 
     def _app_status(self, app: dict) -> dict:
-        from provtui.clock import parse_iso, utc_now
-
         now = utc_now()
         dirty = [self.store.get(DIRTY, k) for k in self.store.lookup(DIRTY, "app", app["id"])]
         in_flight = sum(1 for d in dirty if d.get("lease") and parse_iso(d["lease"]["until"]) > now)

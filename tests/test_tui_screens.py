@@ -372,7 +372,7 @@ def test_a_refused_move_changes_nothing(demo):
     demo.grant("desk", "helpdesk", groups=["sales"])  # may join sales, may not leave finance
     desk = Service.open(demo.location, actor="desk")
     with pytest.raises(NotAllowed):
-        queries.move_user(desk, "ghopper", "finance", "sales")
+        desk.move_member("ghopper", "finance", "sales")
     assert demo.user_view("ghopper")["groups"] == ["all-staff", "finance"]
 
 

@@ -108,6 +108,7 @@ from provtui.connectors.ldap import (
     LdapError,
     LdapSettings,
     LdapWriter,
+    _first_raw,
     dn_within,
     first_value,
     format_uuid,
@@ -288,14 +289,6 @@ def group_name(dn: str, raw: Mapping[str, Any]) -> str:
     return next((n for n in names if escape_rdn(n) == rdn), names[0] if names else rdn)
 
 
-def _first_raw(raw: Mapping[str, Any], attribute: str) -> Any:
-    wanted = attribute.lower()
-    for name, values in raw.items():
-        if name.split(";", 1)[0].lower() == wanted and values:
-            return values[0] if isinstance(values, (list, tuple)) else values
-    return None
-
-
 def _get(values: Mapping[str, Any], name: str, default: Any = None) -> Any:
     """``values[name]`` with the key matched case-insensitively (LDAP attribute names are)."""
     lower = name.lower()
@@ -398,11 +391,9 @@ class _Directory:
         self._writer: LdapWriter | None = None
         self._lock = threading.Lock()
         self._events: list[Event] | None = None
-        ad_classes = ("top", "person", "organizationalPerson", "user")
         self._user_attributes = ["*", target.uuid_attribute]
         self._group_attributes = ["cn", MEMBER, GROUP_ID_ATTRIBUTE, target.uuid_attribute]
         group_classes = target.group_object_classes or (("top", "group") if target.ad else ("groupOfNames",))
-        self._user_classes = target.user_object_classes or (ad_classes if target.ad else None)
         self._group_classes = group_classes
         self._needs_member = any(c.lower() in ("groupofnames", "groupofuniquenames") for c in group_classes)
 
@@ -431,7 +422,7 @@ class _Directory:
     def _w(self) -> LdapWriter:
         if self._writer is None:
             writer = LdapWriter(self.settings, people_dn=self.t.base_dn, groups_dn=self.t.groups_dn,
-                             user_object_classes=self._user_classes, group_object_classes=self._group_classes)
+                             user_object_classes=self.t.user_object_classes, group_object_classes=self._group_classes)
             started = time.perf_counter()
             try:
                 writer.__enter__()

@@ -209,7 +209,7 @@ class Reconciler:
             with self.guard:
                 self.store.refresh()
                 claimed = self._claim()
-                total = sum(1 for doc in self.store.all(DIRTY).values() if doc["app"] not in self._quarantined_apps())
+                total = sum(1 for doc in self.store.all(DIRTY).values() if doc["app"] not in self._quarantined)
             if not claimed:
                 break
             await self._run_batch(claimed, report, total)
@@ -277,9 +277,10 @@ class Reconciler:
             if policy.delete_after_days is None:
                 continue
             for key in self.store.lookup(ACCOUNTS, "app", app["id"]):
-                known = KnownAccount.from_doc(self.store.get(ACCOUNTS, key))
+                account = self.store.get(ACCOUNTS, key)
+                known = KnownAccount.from_doc(account)
                 if known is not None and policy.due(known, now) and self.store.get(DIRTY, key) is None:
-                    due.append(self.store.get(ACCOUNTS, key))
+                    due.append(account)
         if due:
             with self.store.transaction() as tx:
                 for account in due:

@@ -211,7 +211,7 @@ def ad_user_entry(
         "objectGUID": object_guid if object_guid is not None else secrets.token_bytes(16),
     }
     attributes.update(extra)
-    return f"cn={_escape_rdn_value(cn)},{parent_dn}", attributes
+    return f"cn={escape_rdn(cn)},{parent_dn}", attributes
 
 
 def ad_group_entry(parent_dn: str, cn: str, member_dns: Sequence[str] = (), **extra: Any) -> Entry:
@@ -221,7 +221,7 @@ def ad_group_entry(parent_dn: str, cn: str, member_dns: Sequence[str] = (), **ex
         "member": list(member_dns) or None, "whenChanged": generalized_time(),
     }
     attributes.update(extra)
-    return f"cn={_escape_rdn_value(cn)},{parent_dn}", attributes
+    return f"cn={escape_rdn(cn)},{parent_dn}", attributes
 
 
 def generate_people(parent_dn: str, count: int, prefix: str = "user", start: int = 0) -> Iterator[Entry]:
@@ -231,10 +231,6 @@ def generate_people(parent_dn: str, count: int, prefix: str = "user", start: int
         uid = f"{prefix}{index:05d}"
         yield person_entry(parent_dn, uid, f"Given{index}", f"Family{index}", title=f"Title {index % 7}",
                            departmentNumber=departments[index % len(departments)])
-
-
-def _escape_rdn_value(value: str) -> str:
-    return escape_rdn(value)
 
 
 # --------------------------------------------------------------------------- the process

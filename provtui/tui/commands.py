@@ -97,21 +97,13 @@ class ProvtuiCommands(Provider):
         if total > len(users):
             yield Hit(USER_SCORE - 0.01, Content.styled(f"… {total - len(users):,} more users: search the directory", "dim"),
                       partial(self._search_directory, query), text=query)
-        for group in self.groups:
-            score = matcher.match(group)
-            if score > 0:
-                yield Hit(score * 0.85, Content.assemble(("group ", "dim"), matcher.highlight(group)),
-                          partial(self.app.open_group, group), text=group)
-        for app in self.apps:
-            score = matcher.match(app)
-            if score > 0:
-                yield Hit(score * 0.85, Content.assemble(("app ", "dim"), matcher.highlight(app)),
-                          partial(self.app.open_app, app), text=app)
-        for rule in self.rules:
-            score = matcher.match(rule)
-            if score > 0:
-                yield Hit(score * 0.85, Content.assemble(("rule ", "dim"), matcher.highlight(rule)),
-                          partial(self.app.open_rule, rule), text=rule)
+        for kind, found, open_ in (("group", self.groups, self.app.open_group), ("app", self.apps, self.app.open_app),
+                                   ("rule", self.rules, self.app.open_rule)):
+            for name in found:
+                score = matcher.match(name)
+                if score > 0:
+                    yield Hit(score * 0.85, Content.assemble((f"{kind} ", "dim"), matcher.highlight(name)),
+                              partial(open_, name), text=name)
         for description, key, action in self._actions():
             score = matcher.match(description)
             if score > 0:

@@ -27,6 +27,11 @@ def _ids(rows: list[dict]) -> dict[str, str]:
     return {row["name"]: row["id"] for row in rows}
 
 
+def _may_manage_apps(service: Service) -> list[str]:
+    """The names of the apps the actor may manage (retry, complete tasks), sorted."""
+    return sorted(a for a, i in _ids(service.list_apps()).items() if service.may(Action.MANAGE_APP, Scope(apps=frozenset({i}))))
+
+
 def held_changes(service: Service) -> list[dict]:
     """Changes a safeguard holds until an admin approves or rejects them."""
     return [h for h in service.rules().held() if h.get("state") == "held"]
@@ -59,11 +64,7 @@ def assignment_text(assignment: dict) -> str:
 
 def dashboard(service: Service) -> dict:
     states = {state: service.list_users("", state=state, limit=0)[0] for state in USER_STATES}
-    accounts = {a["name"]: a["accounts"] for a in service.list_apps()}
-    apps = []
-    for status in service.app_status():
-        apps.append({**status, "accounts": accounts.get(status["app"], 0),
-                     "health": health(status)})
+    apps = apps_page(service)["apps"]
     pending, _ = service.reports().run("pending")
     return {
         "total": service.user_count(), "states": states, "apps": apps,
@@ -208,17 +209,14 @@ def ldap_settings(app: dict) -> dict[str, Any] | None:
 def activity_page(service: Service) -> dict:
     failures, _ = service.reports().run("failures")
     apps = [{**s, "health": health(s)} for s in service.app_status()]
-    app_ids = _ids(service.list_apps())
-    return {"apps": apps, "failures": failures, "queued": service.pending_work(),
-            "may_retry": sorted(a for a, i in app_ids.items() if service.may(Action.MANAGE_APP, Scope(apps=frozenset({i}))))}
+    return {"apps": apps, "failures": failures, "queued": service.pending_work(), "may_retry": _may_manage_apps(service)}
 
 
 def tasks_page(service: Service) -> dict:
     # oldest first; tasks made in one run share a time: then by app and user, so the list reads the same each time
     tasks = sorted(service.task_list(open_only=True), key=lambda t: (t["created"], t["app"], t["user"]))
     pending, _ = service.reports().run("pending")
-    app_ids = _ids(service.list_apps())
-    may_complete = sorted(a for a, i in app_ids.items() if service.may(Action.MANAGE_APP, Scope(apps=frozenset({i}))))
+    may_complete = _may_manage_apps(service)
     held = held_changes(service)
     return {"tasks": tasks, "pending": [p for p in pending if p["kind"] == "account"], "may_complete": may_complete,
             "held": held, "may_approve": service.may(Action.APPROVE)}
@@ -240,8 +238,3 @@ def move_preview(service: Service, login: str, leave: str, join: str) -> dict:
         if paths.get(app, set()) - {f"group:{leave}"} == set() and app not in assigned.get(join, []):
             losses.append(app)
     return {"gains": sorted(gains), "losses": sorted(losses), "active": view["state"] == "active"}
-
-
-def move_user(service: Service, login: str, leave: str, join: str) -> dict:
-    """Leave one group and join another: one transaction, both or neither."""
-    return service.move_member(login, leave, join)

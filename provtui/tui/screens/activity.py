@@ -10,7 +10,7 @@ from textual.widgets import Label, Static
 
 from provtui.service import Service
 from provtui.tui import queries
-from provtui.tui.screens.apps import HEALTH_TONES
+from provtui.tui.screens.apps import HEALTH_TONES, confirm_resume
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
@@ -117,7 +117,4 @@ class ActivityScreen(BaseScreen):
         quarantined = [a for a in self.data["apps"] if a["quarantined"]]
         row = self.query_one("#apps", RowTable).highlighted
         app = row if row is not None and row["quarantined"] else quarantined[0]
-        self.confirm("Resume app", f"Lift {app['app']}'s quarantine ({app['quarantine_reason'] or 'repeated failures'})?\n\n"
-                     "Its queued work runs again.", lambda: self.act(
-                         self.app.service.resume_app, app["app"], done=f"{app['app']} resumed"), confirm="Resume",
-                     destructive=False)
+        confirm_resume(self, app["app"], app["quarantine_reason"])

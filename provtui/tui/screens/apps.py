@@ -56,6 +56,13 @@ def parse_setting(key: str, text: str) -> Any:
         raise InvalidInput(key, f"{text!r} is not a {kind.__name__}") from None
 
 
+def confirm_resume(screen: BaseScreen, app: str, reason: str | None) -> None:
+    """Ask, then lift ``app``'s quarantine: the app page's and the activity screen's resume."""
+    screen.confirm("Resume app", f"Lift {app}'s quarantine ({reason or 'repeated failures'})?\n\nIts queued work runs again.",
+                   lambda: screen.act(screen.app.service.resume_app, app, done=f"{app} resumed"),
+                   confirm="Resume", destructive=False)
+
+
 class AppsScreen(BaseScreen):
     CSS_PATH = "apps.tcss"
     NAV = "apps"
@@ -307,10 +314,7 @@ class AppDetailScreen(BaseScreen):
         self.act(update, self.app.service, done=f"{self.app_name}: {key} changed")
 
     def action_resume(self) -> None:
-        reason = self.data["status"]["quarantine_reason"] or "repeated failures"
-        self.confirm("Resume app", f"Lift {self.app_name}'s quarantine ({reason})?\n\nIts queued work runs again.",
-                     lambda: self.act(self.app.service.resume_app, self.app_name, done=f"{self.app_name} resumed"),
-                     confirm="Resume", destructive=False)
+        confirm_resume(self, self.app_name, self.data["status"]["quarantine_reason"])
 
     def action_retry(self) -> None:
         self.act(self.app.service.retry, app_name=self.app_name, done=lambda n: f"{n} failed account(s) queued again")

@@ -13,11 +13,11 @@ from textual.widgets import Static
 
 from provtui.service import Service
 from provtui.tui import queries
+from provtui.tui.screens.apps import HEALTH_TONES
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED, STATE_STYLE
 
-HEALTH_TONES = {"ok": "good", "syncing": "info", "failing": "bad", "quarantined": "bad"}
 BAR = 10  # cells of the widest bar
 
 

@@ -31,6 +31,14 @@ def kind_text(kind: str) -> str:
     return f"{origin} {name}" if name else origin
 
 
+def leave_text(login: str, group: str, apps: list[str]) -> str:
+    """The question before ``login`` leaves ``group``, naming the apps the group gives."""
+    body = f"Remove {login} from {group}?"
+    if apps:
+        body += f"\n\nAccess that comes only through {group} is taken away: {', '.join(apps)}."
+    return body
+
+
 GROUP_COLUMNS = [
     Col("name", "Group", 10, 20),
     Col("kind", "Kind", 7, 16, priority=2, format=kind_text, tone=lambda r: None if r["kind"] == "provtui" else "info"),
@@ -201,10 +209,7 @@ class GroupDetailScreen(BaseScreen):
             return
         login = row["login"]
         apps = [a["app"] for a in self.data["apps"]] if self.data else []
-        body = f"Remove {login} from {self.group}?"
-        if apps:
-            body += f"\n\nAccess that comes only through {self.group} is taken away: {', '.join(apps)}."
-        self.confirm("Remove member", body, lambda: self.act(
+        self.confirm("Remove member", leave_text(login, self.group, apps), lambda: self.act(
             self.app.service.remove_members, self.group, [login], done=f"{login} removed from {self.group}"),
             confirm="Remove")
 

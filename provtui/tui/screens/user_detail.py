@@ -21,6 +21,7 @@ from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
+from provtui.tui.screens.group_detail import leave_text
 from provtui.tui.screens.modals import InputModal, MoveGroupModal, PickModal
 from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user
 
@@ -248,10 +249,7 @@ class UserDetailScreen(BaseScreen):
         def chosen(group: str | None) -> None:
             if not group:
                 return
-            apps = self.data["group_apps"].get(group, [])
-            body = f"Remove {self.login} from {group}?"
-            if apps:
-                body += f"\n\nAccess that comes only through {group} is taken away: {', '.join(apps)}."
+            body = leave_text(self.login, group, self.data["group_apps"].get(group, []))
             self.confirm("Leave group", body, lambda: self.act(
                 self.app.service.remove_members, group, [self.login], done=f"{self.login} left {group}"), confirm="Remove")
 
