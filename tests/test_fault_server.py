@@ -274,3 +274,23 @@ def test_runs_as_a_module_with_initial_faults():
         process.terminate()
         process.wait(timeout=5)
         process.stdout.close()
+
+
+@pytest.mark.parametrize("launcher", ["scim2-server", "fault server"])
+def test_a_token_starting_with_a_dash_is_a_token_not_an_option(launcher):
+    """secrets.token_urlsafe begins with "-" about once in 32 draws; the soak's CI run drew one."""
+    from provtui.connectors.scim_server import ScimServerProcess
+
+    kind = ScimServerProcess if launcher == "scim2-server" else FaultServerProcess
+    with kind(token="-starts-with-a-dash") as server:
+        reply = httpx.get(f"{server.url}/ServiceProviderConfig", headers={"Authorization": "Bearer -starts-with-a-dash"})
+        assert reply.status_code == 200
+
+
+def test_a_server_that_exits_at_once_is_reported_with_its_exit_code(tmp_path):
+    class Broken(FaultServerProcess):
+        def _command(self):
+            return [sys.executable, "-c", "import sys; sys.exit(7)"]
+
+    with pytest.raises(RuntimeError, match="exited with code 7"):
+        Broken(token="t", log_file=tmp_path / "log").start()

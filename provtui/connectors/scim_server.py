@@ -74,7 +74,7 @@ class ScimServerProcess:
             self._spawn()
             if self._wait_ready(deadline):
                 return self
-            code = self._process.poll() if self._process else None
+            code = self._exit_code()
             self.stop()
             if code is None or self._fixed_port or attempt == _PORT_ATTEMPTS:
                 reason = "did not answer in time" if code is None else f"exited with code {code}"
@@ -111,7 +111,9 @@ class ScimServerProcess:
         return _server_command()
 
     def _spawn(self) -> None:
-        command = [*self._command(), "--hostname", self.host, "--port", str(self.port), "--bearer-token", self.token]
+        # ``--bearer-token=T``, not ``--bearer-token T``: a random token may start with "-",
+        # which argparse would take for an option (a 1-in-32 chance per token_urlsafe token).
+        command = [*self._command(), "--hostname", self.host, "--port", str(self.port), f"--bearer-token={self.token}"]
         # stdout is a pipe: the server prints one line there once it has bound the port.
         # Request logs go to stderr, kept only when a log file is asked for.
         if self._log_file is None:
@@ -119,6 +121,18 @@ class ScimServerProcess:
             return
         with open(self._log_file, "ab") as log:  # the child keeps its own descriptor
             self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+
+    def _exit_code(self) -> int | None:
+        """The code the server exited with, or None if it still runs.
+
+        Its stdout reaches EOF a moment before the process is reaped, so wait briefly for that.
+        """
+        if self._process is None:
+            return None
+        try:
+            return self._process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return None
 
     def _wait_ready(self, deadline: float) -> bool:
         """Wait for the bound-port line, then for an answer to our token; False if it died or time ran out.
