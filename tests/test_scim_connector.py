@@ -413,7 +413,28 @@ async def test_several_matches_are_refused() -> None:
     page = {"totalResults": 2, "Resources": resources}
     async with mock_connector(lambda request: httpx.Response(200, content=orjson.dumps(page))) as conn:
         with pytest.raises(AmbiguousMatch):
-            await conn.find_user(external_id="x")
+            await conn.find_user(user_name="X")  # userName compares without case (RFC 7643 §4.1.1)
+
+
+async def test_a_search_answered_with_users_that_do_not_match_it_links_no_one() -> None:
+    """Found by the reply fuzzer: an app (or a proxy) that ignores the filter answers with whatever
+    users it lists first; linking the first would hand our user someone else's account."""
+    others = {"totalResults": 1, "Resources": [{"id": "someone-else", "userName": "mallory", "externalId": "u-9"}]}
+    async with mock_connector(lambda request: httpx.Response(200, content=orjson.dumps(others))) as conn:
+        with pytest.raises(DownstreamError, match="do not match") as caught:
+            await conn.find_user(external_id="u-1", user_name="ada")
+        assert caught.value.retryable
+        with pytest.raises(DownstreamError, match="do not match"):
+            await conn.find_group(display_name="Engineering")
+        with pytest.raises(DownstreamError, match="do not match"):  # externalId is case-exact
+            await conn.find_user(external_id="U-9")
+
+
+async def test_a_search_keeps_only_the_resources_that_match_it() -> None:
+    page = {"totalResults": 2, "Resources": [{"id": "a", "userName": "mallory"}, {"id": "b", "userName": "Ada"}]}
+    async with mock_connector(lambda request: httpx.Response(200, content=orjson.dumps(page))) as conn:
+        found = await conn.find_user(user_name="ada")
+    assert found is not None and found.id == "b"
 
 
 async def test_without_service_provider_config_updates_use_put() -> None:

@@ -355,9 +355,9 @@ class ScimConnector:
         """Match by externalId (our own id, so authoritative) first, then by userName."""
         for attribute, value in (("externalId", external_id), ("userName", user_name)):
             if value:
-                user = await self._find_one(attribute, value)
-                if user is not None:
-                    return user
+                resource = await self._find_one("/Users", attribute, value)
+                if resource is not None:
+                    return self._from_resource(resource)
         return None
 
     async def get_user(self, remote_id: str) -> RemoteUser | None:
@@ -417,12 +417,9 @@ class ScimConnector:
         """Match by externalId (provtui's group id) first, then by displayName."""
         for attribute, value in (("externalId", external_id), ("displayName", display_name)):
             if value:
-                params = {"filter": f"{attribute} eq {quote_filter_value(value)}", "count": 2}
-                resources = self._resources(self._json(await self._request("GET", "/Groups", params=params)))
-                if len(resources) > 1:
-                    raise AmbiguousMatch(f"{len(resources)} groups match {attribute} eq {quote_filter_value(value)}")
-                if resources:
-                    return self._group(resources[0])
+                resource = await self._find_one("/Groups", attribute, value)
+                if resource is not None:
+                    return self._group(resource)
         return None
 
     async def list_groups(self, *, page_size: int = 100) -> AsyncIterator[RemoteGroup]:
@@ -490,12 +487,21 @@ class ScimConnector:
             if not resources or (isinstance(total, int) and start > total):
                 return
 
-    async def _find_one(self, attribute: str, value: str) -> RemoteUser | None:
-        params = {"filter": f"{attribute} eq {quote_filter_value(value)}", "count": 2}
-        resources = self._resources(self._json(await self._request("GET", "/Users", params=params)))
-        if len(resources) > 1:
-            raise AmbiguousMatch(f"{len(resources)} users match {attribute} eq {quote_filter_value(value)}")
-        return self._from_resource(resources[0]) if resources else None
+    async def _find_one(self, path: str, attribute: str, value: str) -> dict[str, Any] | None:
+        """The one resource under ``path`` whose ``attribute`` equals ``value``, or None.
+
+        What the app answers is checked against the filter: an app that ignores filters (or a proxy
+        that serves a cached listing) would otherwise have us link someone else's account."""
+        search = f"{attribute} eq {quote_filter_value(value)}"
+        resources = self._resources(self._json(await self._request("GET", path, params={"filter": search, "count": 2})))
+        found = [resource for resource in resources if _holds(resource, attribute, value)]
+        if resources and not found:
+            raise DownstreamError(f"malformed reply: the app answered {search} with {len(resources)} resource(s) "
+                                  f"that do not match it", retryable=True)
+        if len(found) > 1:
+            kind = path.strip("/").lower()
+            raise AmbiguousMatch(f"{len(found)} {kind} match {search}")
+        return found[0] if found else None
 
     async def _put(self, remote_id: str, attributes: dict[str, Any], active: bool | None) -> None:
         """PUT replaces the resource, and an omitted ``active`` would be dropped: keep the current one."""
@@ -594,6 +600,18 @@ class ScimConnector:
 
     def _user(self, response: httpx.Response) -> RemoteUser:
         return self._from_resource(self._json(response))
+
+
+# RFC 7643: externalId is case-exact; userName (§4.1.1) and a group's displayName are not.
+_CASE_EXACT = frozenset({"externalId"})
+
+
+def _holds(resource: dict[str, Any], attribute: str, value: str) -> bool:
+    """Whether the resource's single-valued top-level ``attribute`` equals ``value`` as SCIM compares it."""
+    held = resource.get(attribute)
+    if not isinstance(held, str):
+        return False
+    return held == value if attribute in _CASE_EXACT else held.casefold() == value.casefold()
 
 
 def _group_path(remote_id: str) -> str:
