@@ -190,7 +190,8 @@ def call_account(event: dict) -> str | None:
     """The account a downstream call worked on, as ``account_key``: a SCIM call on ``/Users/<id>``.
 
     None for calls on no one account (a create, a search) and for LDAP operations: their path is
-    the entry's DN, which changes, while an LDAP account's remote id is its UUID."""
+    the entry's DN, which changes, while an LDAP account's remote id is its UUID.  Calls the engine
+    made for a user also name them (``after.user``), which is how those reach the user's history."""
     if event.get("action") != DOWNSTREAM_CALL or not isinstance(event.get("after"), dict):
         return None
     path, app = event["after"].get("path"), event.get("target")

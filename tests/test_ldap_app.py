@@ -85,6 +85,10 @@ async def test_create_update_and_rename(org: Service, slapd: SlapdProcess, tree:
     assert "MODRDN" in [c["method"] for c in calls(org)[before:]]
     again = await sync(org)
     assert again.ok and again.calls == 0  # nothing left to do: no LDAP traffic at all
+    # Every LDAP operation made for her is in her history, under her new login: DNs name no account id.
+    history = [e["after"]["method"] for e in org.user_history("ada.l", limit=500) if e["action"] == "downstream.call"]
+    assert sorted(history) == sorted(c["method"] for c in calls(org) if c.get("user") in ("ada", "ada.l"))
+    assert {"ADD", "MODIFY", "MODRDN"} <= set(history)
 
 
 @needs_slapd

@@ -69,6 +69,19 @@ async def test_create_with_default_mapping_then_nothing_to_do(org, scim_server):
     assert again.calls == 0 and again.done == 0 and len(calls(org)) == sent  # nothing changed: no request
 
 
+async def test_every_call_made_for_a_user_names_them_and_is_in_their_history(org, scim_server):
+    ada, bob = org.hire("ada"), org.hire("bob")
+    await sync(org)
+    org.remove_members("eng", [ada])
+    await sync(org)
+    made = [c for c in calls(org) if c.get("user") == ada]
+    assert [(c["method"], c["path"].startswith("/Users")) for c in made if c["method"] != "GET"] == [("POST", True), ("PATCH", True)]
+    assert {c.get("user") for c in calls(org)} == {ada, bob}
+    history = [(e["action"], (e["after"] or {}).get("method")) for e in org.user_history(ada)]
+    assert history.count(("downstream.call", "POST")) == 1 and history.count(("downstream.call", "PATCH")) == 1
+    assert all(e["after"].get("user") != bob for e in org.user_history(ada) if e["action"] == "downstream.call")
+
+
 async def test_many_edits_become_one_patch(org, scim_server):
     login = org.hire("bo")
     await sync(org)

@@ -63,6 +63,9 @@ BACKOFF_CAP = 30.0
 QUARANTINE_AFTER = 10  # consecutive keys failed by app-wide faults
 
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation", default=None)
+# The login a call is made for: names the user in its audit event, so the user's history shows
+# every call made for them (creates and LDAP operations too, whose paths name no account id).
+_call_user: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_user", default=None)
 
 
 class ConfigError(DownstreamError):
@@ -161,10 +164,13 @@ class Reconciler:
 
     def _on_call(self, name: str):
         def on_call(method: str, path: str, status: int | None, duration_ms: float) -> None:
+            after = {"method": method, "path": path, "status": status, "duration_ms": round(duration_ms, 1)}
+            user = _call_user.get()
+            if user is not None:
+                after["user"] = user
             self._calls.append({
                 "actor": ENGINE_ACTOR, "action": "downstream.call", "target": name, "before": None,
-                "after": {"method": method, "path": path, "status": status, "duration_ms": round(duration_ms, 1)},
-                "correlation": _correlation.get(),
+                "after": after, "correlation": _correlation.get(),
             })
 
         return on_call
@@ -366,6 +372,7 @@ class Reconciler:
 
     async def _reconcile(self, item: dict, report: SyncReport) -> _Outcome:
         _correlation.set(item.get("correlation"))
+        _call_user.set(None)
         with self.guard:
             app = self.store.get(APPS, item["app"])
         if app is None:  # the app was removed: nothing to reconcile
@@ -387,6 +394,7 @@ class Reconciler:
                 failure = {"app": app["name"], "user": user["login"] if user else user_id, "action": "map",
                            "status": None, "error": str(error), "attempts": 0}
                 return _Outcome(key, token, [(ACCOUNTS, key, base)], failure=failure)
+        _call_user.set(user["login"] if user else None)
         if app["kind"] == AppKind.MANUAL:
             return self._manual(item, app, account, desired)
         known = KnownAccount.from_doc(account)
