@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from provtui.domain.entitlement import direct_path, entitlement_paths, group_path
 from provtui.domain.errors import NotFound
+from provtui.domain.expressions import Population
 from provtui.domain.group_push import DesiredGroup
 from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
@@ -287,6 +288,27 @@ class Directory:
         for key in reader.lookup(ASSIGNMENTS, "app", app_id):
             users.update(self.users_of_subject(reader.get(ASSIGNMENTS, key)["subject"], reader))
         return users
+
+    def population(self, users: list[dict], reader: Reader | None = None) -> Population:
+        """The users as rule expressions read them: ``user.*`` is the profile, ``groups`` the group names.
+
+        With a reader (a transaction), each user's groups are looked up in it; without, one pass
+        over every membership finds them all, which is cheaper for a large share of the directory."""
+        if reader is not None:
+            groups = [frozenset(self.groups_of(user["id"], reader).values()) for user in users]
+        else:
+            names = self._group_names_by_user()
+            groups = [names.get(user["id"], ()) for user in users]
+        return Population([{"user": user["profile"]} for user in users], groups)
+
+    def _group_names_by_user(self) -> dict[str, set[str]]:
+        names: dict[str, set[str]] = {}
+        groups = self.store.all(GROUPS)
+        for member in self.store.all(MEMBERS).values():
+            group = groups.get(member["group"])
+            if group is not None:
+                names.setdefault(member["user"], set()).add(group["name"])
+        return names
 
     def sourced_by(self, source: str) -> set[str]:
         """Ids of the users a source of truth masters ("provtui": those provtui itself masters)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from provtui.clock import utc_now_iso
 from provtui.directory import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
-from provtui.domain.expressions import CompiledExpression, Population, compile_expression
+from provtui.domain.expressions import CompiledExpression, compile_expression
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope
 from provtui.domain.rules import (
@@ -217,9 +217,7 @@ class GroupRules:
 
     def _matching_users(self, tx: Transaction, rule: dict) -> list[str]:
         users = [u for u in self.store.all(USERS).values() if u["state"] != State.DELETED]
-        names = self._group_names_by_user()
-        population = Population([{"user": u["profile"]} for u in users], [names.get(u["id"], ()) for u in users])
-        results = self.compiled(rule["expr"]).evaluate_all(population)
+        results = self.compiled(rule["expr"]).evaluate_all(self.service.directory.population(users))
         excluded = set(rule["exclude"])
         return [u["id"] for u, result in zip(users, results) if matches(result, u["id"], excluded, u["state"])]
 
@@ -277,9 +275,7 @@ class GroupRules:
                 if not user_ids:
                     continue
                 users = [tx.get(USERS, u) for u in user_ids]
-                population = Population([{"user": u["profile"]} for u in users],
-                                        [self._group_names(tx, u["id"]) for u in users])
-                results = self.compiled(rule["expr"]).evaluate_all(population)
+                results = self.compiled(rule["expr"]).evaluate_all(self.service.directory.population(users, tx))
                 via = rule_via(rule["id"])
                 for user, result in zip(users, results):
                     want = matches(result, user["id"], rule["exclude"], user["state"])
@@ -326,18 +322,6 @@ class GroupRules:
 
     def _groups_of(self, tx: Transaction, user_id: str) -> set[str]:
         return set(self.service.directory.groups_of(user_id, tx))
-
-    def _group_names(self, tx: Transaction, user_id: str) -> frozenset[str]:
-        return frozenset(self.service.directory.groups_of(user_id, tx).values())
-
-    def _group_names_by_user(self) -> dict[str, set[str]]:
-        names: dict[str, set[str]] = {}
-        groups = self.store.all(GROUPS)
-        for member in self.store.all(MEMBERS).values():
-            group = groups.get(member["group"])
-            if group is not None:
-                names.setdefault(member["user"], set()).add(group["name"])
-        return names
 
     def _group_apps(self) -> dict[str, set[str]]:
         apps: dict[str, set[str]] = {}

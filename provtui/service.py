@@ -51,7 +51,6 @@ from provtui.domain.apps import (
     validate_settings,
 )
 from provtui.domain.errors import InvalidInput, NotAllowed
-from provtui.domain.expressions import Population
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.mapping import ALWAYS, compile_mapping, default_mappings_for
 from provtui.domain.passwords import validate_password
@@ -792,8 +791,8 @@ class Service:
 
     def user_history(self, login: str, limit: int = 60) -> list[dict]:
         """The user's audit events, newest first: about them by login (followed through renames), the
-        memberships, assignments, tasks and failures that name them, and the downstream calls on their
-        SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
+        memberships, assignments, tasks and failures that name them, and the downstream calls made for
+        them or on their SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
         self._read()
         user_id = self.directory.user_id(login)
         keys = [self.store.get(USERS, user_id)["login"].casefold()]
@@ -838,9 +837,8 @@ class Service:
             return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit)
         condition = self.rules().compiled(where, field="--where")
         _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
-        groups = self.rules()._group_names_by_user()
-        population = Population([{"user": u["profile"]} for u in candidates], [groups.get(u["id"], ()) for u in candidates])
-        users = [u for u, hit in zip(candidates, condition.evaluate_all(population)) if hit is True]
+        hits = condition.evaluate_all(self.directory.population(candidates))
+        users = [u for u, hit in zip(candidates, hits) if hit is True]
         end = None if limit is None else offset + limit
         return len(users), [user_summary(u) for u in users[offset:end]]
 

@@ -57,7 +57,7 @@ def test_rule_memberships_cannot_be_removed_by_hand_and_coexist_with_manual_ones
 
 
 def test_profile_changes_reevaluate_only_rules_that_read_them(org, monkeypatch):
-    import provtui.group_rules as group_rules
+    import provtui.directory as directory_module
 
     org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
     org.rules().create("vps", groups=["vps"], expr='String.startsWith(user.title, "VP")', exclude=[])
@@ -66,12 +66,12 @@ def test_profile_changes_reevaluate_only_rules_that_read_them(org, monkeypatch):
     assert groups_of(org, "cy") == ["sales", "vps"]
     built = []
 
-    class Counting(group_rules.Population):
+    class Counting(directory_module.Population):
         def __init__(self, scopes, groups=None):
             built.append(len(scopes))
             super().__init__(scopes, groups)
 
-    monkeypatch.setattr(group_rules, "Population", Counting)
+    monkeypatch.setattr(directory_module, "Population", Counting)
     org.update_user("dee", {"department": "Sales"})  # only the department rule reads this
     assert built == [1] and groups_of(org, "dee") == ["sales"]
     built.clear()
