@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from provtui.connectors.scim_server import ScimServerProcess
+
+# In CI the property tests draw the same examples on every run, so a red run is reproducible from
+# its log; elsewhere they explore new ones and keep any failure in .hypothesis/ to replay first.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
