@@ -69,3 +69,18 @@ async def test_deactivating_a_user_of_a_manual_app_opens_a_task_that_is_marked_d
         assert not [t for t in live.task_list(open_only=True) if t["user"] == "ghopper"]
         assert account(live, "ghopper", "Payroll")["state"] == "deactivated"
         await wait_for(pilot, lambda: "ghopper" not in screen_text(app))
+
+
+async def test_the_user_history_says_what_each_call_made_for_them_did(live):
+    from provtui.tui.screens.user_detail import CALL_PATH_WIDTH, describe_event
+
+    lines = [describe_event(event) for event in live.user_history("ghopper")]
+    # The server is shared by the session: her account is created, or found (an earlier test made it) and linked.
+    calls = [line for line in lines if line.startswith("Slack ")]
+    assert calls and all(" /Users" in line and line.rsplit("→ ", 1)[1].isdigit() for line in calls)
+    assert calls[-1] in ("Slack POST /Users → 201", "Slack POST /Users → 409")
+    assert lines[len(calls):] == ["joined finance", "joined all-staff", "created"]
+    dn = "uid=ghopper,ou=people,ou=engineering,dc=example,dc=org"
+    ldap = describe_event({"action": "downstream.call", "target": "Corp LDAP",
+                           "after": {"method": "MODIFY", "path": dn, "status": None, "user": "ghopper"}})
+    assert ldap == f"Corp LDAP MODIFY {dn[:CALL_PATH_WIDTH - 1]}… → no reply"

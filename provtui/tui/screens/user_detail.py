@@ -49,6 +49,9 @@ def _literal_params(action: str) -> tuple[object, ...]:
     return action_params(action)
 
 
+CALL_PATH_WIDTH = 36  # a downstream call's path (an LDAP DN can be long) as the history shows it
+
+
 def short_time(text: str | None) -> str:
     """2026-01-15T09:00:00.000Z -> 2026-01-15 09:00"""
     return (text or "")[:16].replace("T", " ")
@@ -62,6 +65,11 @@ def describe_event(event: dict) -> str:
         text = f"changed {', '.join(sorted(after))}"
     elif action == "downstream.failed" and after.get("error"):
         text = f"{text}: {after['error']}"
+    elif action == "downstream.call":
+        path = str(after.get("path") or "")
+        path = path if len(path) <= CALL_PATH_WIDTH else path[:CALL_PATH_WIDTH - 1] + "…"
+        status = after.get("status")
+        text = f"{event.get('target') or ''} {after.get('method', '')} {path} → {'no reply' if status is None else status}"
     return text
 
 
