@@ -7,12 +7,12 @@ import stat
 
 import orjson
 import pytest
+from tinydb import Query
 
 import provtui.store
 from provtui.directory import USERS
 from provtui.service import Service
 from provtui.store import AUDIT, GENESIS_HASH, LOCK, SNAPSHOT, Store, StoreError, audit_hash, decode_lines, encode_line
-from tinydb import Query
 
 
 @pytest.fixture

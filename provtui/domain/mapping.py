@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from provtui.domain.errors import InvalidInput

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from provtui.connectors.scim_server import free_port
-from provtui.directory import ACCOUNTS, APP_HEALTH, DIRTY, ASSIGNMENTS, RULES, TASKS, USERS, assignment_key, user_subject
+from provtui.directory import ACCOUNTS, APP_HEALTH, ASSIGNMENTS, DIRTY, RULES, TASKS, USERS, assignment_key, user_subject
 from provtui.domain.errors import ProvtuiError
 from provtui.service import Service
 
