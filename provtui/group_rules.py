@@ -11,6 +11,7 @@ the rules that read what changed, in one batch per transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -144,7 +145,12 @@ class GroupRules:
 
     def list(self) -> list[dict]:
         self.service._read()
-        return [self.view(r) for r in sorted(self.store.all(RULES).values(), key=lambda r: r["name"])]
+        return self.views(sorted(self.store.all(RULES).values(), key=lambda r: r["name"]))
+
+    def views(self, rules: list[dict]) -> list[dict]:
+        """``view`` of each rule, counting memberships in one pass for them all."""
+        counts = self._member_counts() if rules else Counter()
+        return [self.view(rule, counts) for rule in rules]
 
     # -- held changes ------------------------------------------------------------------
 
@@ -203,13 +209,17 @@ class GroupRules:
         add, remove = wanted - current, current - wanted
         preview = RulePreview()
         preview.joins, preview.leaves = membership_diff({u for _, u in current}, {u for _, u in wanted})
-        affected = {u for _, u in add | remove}
+        added, removed = _groups_by_user(add), _groups_by_user(remove)
+        affected = added.keys() | removed.keys()
         if affected:
             group_apps = self._group_apps()
             for user_id in sorted(affected):
                 user = tx.get(USERS, user_id)
                 groups_before = self._groups_of(tx, user_id)
-                groups_after = (groups_before - {g for g, u in remove if u == user_id}) | {g for g, u in add if u == user_id}
+                # A group this rule stops filling stays the user's when another path (by hand, a source,
+                # another rule) also holds them in it.
+                left = {g for g in removed.get(user_id, ()) if self.service.directory.membership_paths(g, user_id, tx) == [via]}
+                groups_after = (groups_before - left) | added.get(user_id, set())
                 gained, lost = access_delta(user["state"], self._direct_apps(tx, user_id), groups_before, groups_after, group_apps)
                 preview.gains += [AccessChange(user_id, a) for a in sorted(gained)]
                 preview.losses += [AccessChange(user_id, a) for a in sorted(lost)]
@@ -361,10 +371,14 @@ class GroupRules:
                 "groups": sorted(tx.get(GROUPS, g)["name"] for g in rule["groups"] if tx.get(GROUPS, g)),
                 "exclude": sorted(tx.get(USERS, u)["login"] for u in rule["exclude"] if tx.get(USERS, u))}
 
-    def view(self, rule: dict) -> dict:
+    def view(self, rule: dict, member_counts: Counter[str] | None = None) -> dict:
+        """The rule as admins read it; ``member_counts`` (memberships by ``via``) saves a pass per rule when listing many."""
         config = self._rule_config(Transaction(self.store), rule)
-        members = sum(1 for m in self.store.all(MEMBERS).values() if m["via"] == rule_via(rule["id"]))
-        return {"name": rule["name"], **config, "members": members}
+        counts = self._member_counts() if member_counts is None else member_counts
+        return {"name": rule["name"], **config, "members": counts[rule_via(rule["id"])]}
+
+    def _member_counts(self) -> Counter[str]:
+        return Counter(m["via"] for m in self.store.all(MEMBERS).values())
 
     def preview_view(self, preview: RulePreview) -> dict[str, Any]:
         def login(user_id: str) -> str:
@@ -380,3 +394,10 @@ class GroupRules:
         return {"joins": sorted(login(u) for u in preview.joins), "leaves": sorted(login(u) for u in preview.leaves),
                 "gains": changes(preview.gains), "losses": changes(preview.losses)}
 
+
+def _groups_by_user(memberships: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """(group, user) pairs as each user's groups."""
+    by_user: dict[str, set[str]] = {}
+    for group_id, user_id in memberships:
+        by_user.setdefault(user_id, set()).add(group_id)
+    return by_user

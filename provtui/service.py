@@ -886,7 +886,7 @@ class Service:
             vias.setdefault(member["user"], []).append(member["via"])
         users = sorted((self.store.get(USERS, uid) for uid in vias), key=lambda u: u["login"])
         page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset:offset + limit]]
-        rules = [r for r in self.store.all(RULES).values() if group["id"] in r["groups"]]
+        rules = sorted((r for r in self.store.all(RULES).values() if group["id"] in r["groups"]), key=lambda r: r["name"])
         assigned = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
         return {
             "name": group["name"], "description": group.get("description") or "", "kind": group.get("kind", "provtui"),
@@ -894,7 +894,7 @@ class Service:
             "apps": sorted(({"app": self.store.get(APPS, a["app"])["name"], "values": a.get("values") or {},
                              "priority": a.get("priority")} for a in assigned), key=lambda a: a["app"]),
             "pushes": self._pushes(group),
-            "rules": [{**self.rules().view(r), "via": rule_via(r["id"])} for r in sorted(rules, key=lambda r: r["name"])],
+            "rules": [{**view, "via": rule_via(rule["id"])} for rule, view in zip(rules, self.rules().views(rules))],
         }
 
     def _pushes(self, group: dict) -> list[dict]:

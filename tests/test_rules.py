@@ -174,3 +174,25 @@ def test_cli_rules_contract(cli):
     assert [u["login"] for u in json.loads(out)] == ["ada", "dee"]
     code, _, err = cli("user", "list", "--where", "user.")
     assert code == 2 and "--where" in err
+
+
+def test_a_preview_over_several_groups_counts_each_users_own_moves(org):
+    """Each affected user's groups after the edit come from their own moves (the preview once matched
+    every user against every moved membership: quadratic at 50,000 users), and a group the rule stops
+    filling stays theirs when they are in it by hand too (the preview, and so the safeguard, once
+    counted that as a loss of the group's apps)."""
+    org.create_app("Wiki", scim_url="http://127.0.0.1:9/v2", token_env="T")
+    org.assign("Wiki", group="vps")
+    org.add_members("sales", ["ada"])  # by hand: she keeps CRM whatever the rule does
+    rules = org.rules()
+    rules.create("leaders", groups=["sales", "vps"], expr='String.startsWith(user.title, "VP")', exclude=[])
+    rules.change("leaders", state=RuleState.ACTIVE)
+    assert groups_of(org, "ada") == ["sales", "vps"] and groups_of(org, "cy") == ["sales", "vps"]
+    preview = rules.preview("leaders", expr='user.department == "Sales"')
+    assert preview == {"joins": ["bob"], "leaves": ["ada"],
+                       "gains": [{"user": "bob", "app": "CRM"}, {"user": "bob", "app": "Wiki"}],
+                       "losses": [{"user": "ada", "app": "Wiki"}]}
+    assert [(r["name"], r["members"]) for r in rules.list()] == [("leaders", 4)]  # ada and cy, in two groups each
+    rules.change("leaders", expr='user.department == "Sales"', confirm=True)  # Wiki loses 1 of 2: held without
+    assert groups_of(org, "ada") == ["sales"] and groups_of(org, "bob") == ["sales", "vps"]
+    assert {a["app"]: a["entitled"] for a in org.user_view("ada")["apps"]} == {"CRM": True}  # Wiki gone, CRM kept
