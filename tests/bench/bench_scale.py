@@ -207,6 +207,30 @@ def plan(path: Path) -> dict:
             "plan_us_per_pair": round(planned / max(1, len(pairs)) * 1e6, 2), "found": found}
 
 
+def rule_preview(path: Path) -> dict:
+    """Previewing a rule edit that moves thousands of users, vs. only evaluating its new expression
+    over everyone (what no preview can skip); and listing every rule with its member count."""
+    from provtui.domain.expressions import Population, compile_expression
+
+    service = Service.open(path, actor=ACTOR)
+    rules = service.rules()
+    name = rules.list()[0]["name"]
+    expr = f'user.department == "{DEPARTMENTS[1]}"'
+    t = time.perf_counter()
+    preview = rules.preview(name, expr=expr)
+    previewed = time.perf_counter() - t
+    t = time.perf_counter()
+    users = list(service.store.all(USERS).values())
+    compile_expression(expr).evaluate_all(Population([{"user": u["profile"]} for u in users]))
+    evaluated = time.perf_counter() - t
+    t = time.perf_counter()
+    listed = len(rules.list())
+    listing = time.perf_counter() - t
+    return {"preview_s": round(previewed, 4), "evaluate_s": round(evaluated, 4), "preview_ratio": ratio(previewed, evaluated),
+            "preview_moves": len(preview["joins"]) + len(preview["leaves"]),
+            "rule_list_ms": round(listing * 1000, 2), "rules_listed": listed}
+
+
 def ratio(a: float, b: float) -> float:
     return round(a / b, 1) if b else float("inf")
 
@@ -218,6 +242,7 @@ def run(args: argparse.Namespace) -> dict:
         committed = commits(path, args.commits)  # also leaves the journal non-empty: opens replay it
         opened, baseline = cold(OPEN_PROVTUI, path, args.opens), cold(OPEN_BASELINE, path, args.opens)
         planned = plan(path)
+        previewed = rule_preview(path) if args.rules else None
         files_mb = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
     return {
         "users": args.users, "groups": args.groups, "apps": args.apps, "rules": args.rules, "store_mb": round(files_mb, 1),
@@ -229,6 +254,7 @@ def run(args: argparse.Namespace) -> dict:
         "allocated_mb": round(opened["allocated"] / 2**20, 1),
         **committed, "commit_ratio": ratio(committed["commit_p50_ms"], committed["append_p50_ms"]),
         **planned, "plan_ratio": ratio(planned["plan_s"], planned["reads_s"]),
+        **(previewed or {}),
     }
 
 
@@ -239,6 +265,9 @@ def table(r: dict) -> str:
         ("one commit p50 (ms)", f"{r['commit_p50_ms']:.2f}", f"{r['append_p50_ms']:.2f}", f"{r['commit_ratio']}x"),
         ("one commit p95 (ms)", f"{r['commit_p95_ms']:.2f}", f"{r['append_p95_ms']:.2f}", ""),
         (f"full plan, {r['pairs']:,} keys (s)", f"{r['plan_s']:.3f}", f"{r['reads_s']:.4f}", f"{r['plan_ratio']}x"),
+        *([(f"rule preview, {r['preview_moves']:,} users move (s)", f"{r['preview_s']:.3f}", f"{r['evaluate_s']:.4f}",
+             f"{r['preview_ratio']}x"),
+           (f"list {r['rules_listed']} rules with members (ms)", f"{r['rule_list_ms']:.1f}", "", "")] if "preview_s" in r else []),
         ("peak RSS after open (MB)", f"{r['rss_mb']}", f"{r['rss_baseline_mb']}", ""),
         ("allocated by the open (MB)", f"{r['allocated_mb']}", "", ""),
     ]
