@@ -122,3 +122,24 @@ def test_sync_prints_no_progress_when_not_a_terminal(tmp_path):
     subprocess.run([sys.executable, "-m", "provtui", "init"], env=env, check=True, capture_output=True)
     done = subprocess.run([sys.executable, "-m", "provtui", "sync"], env=env, capture_output=True, text=True)
     assert done.returncode == 0 and "provisioning:" not in done.stderr and done.stderr == ""
+
+
+def test_user_history_lists_what_happened_newest_first_with_every_call_made_for_them(cli, scim_server, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, scim_server.token)
+    login = f"hist-{uuid.uuid4().hex[:6]}"
+    cli("user", "create", login, "--email", f"{login}@example.com", "--first", "H", "--last", "Ist", "--activate")
+    cli("app", "create", "Slack", "--scim-url", scim_server.url, "--token-env", TOKEN_ENV)
+    cli("app", "assign", "Slack", "--user", login)
+    assert cli("sync")[0] == 0
+    code, out, _ = cli("user", "history", login, "--json")
+    events = json.loads(out)
+    assert code == 0 and events[-1]["action"] == "user.create" and "app.assign" in [e["action"] for e in events]
+    calls = [e for e in events if e["action"] == "downstream.call"]
+    assert [(c["target"], c["after"]["method"], c["after"]["user"]) for c in calls][-1] == ("Slack", "POST", login)
+    assert scim_server.token not in out
+    assert [e["seq"] for e in events] == sorted((e["seq"] for e in events), reverse=True)
+    code, out, _ = cli("user", "history", login, "--limit", "1")
+    assert code == 0 and out.splitlines() == [f"{events[0]['time']}  {events[0]['actor']:<16} {events[0]['action']:<20} Slack"]
+    code, _, err = cli("user", "history", login, "--limit", "0")
+    assert code == 2 and "--limit" in err
+    assert cli("user", "history", "nobody-at-all")[0] == 2

@@ -45,9 +45,14 @@ def cmd_audit(args, service) -> int:
         return _export(args, events)
     if args.json:
         return emit(args, events)
-    for e in events:
-        print(f"{e['time']}  {e['actor']:<16} {e['action']:<20} {e['target']}")
+    for event in events:
+        print(event_line(event))
     return EXIT_OK
+
+
+def event_line(event: dict) -> str:
+    """One audit event as a line of text: time, actor, action, target."""
+    return f"{event['time']}  {event['actor']:<16} {event['action']:<20} {event['target']}"
 
 
 def _export(args, events: list[dict]) -> int:

@@ -45,6 +45,19 @@ def cmd_show(args, service) -> int:
     return show_user(args, service.user_view(args.login))
 
 
+def cmd_history(args, service) -> int:
+    from provtui.cli.audit import event_line
+
+    if args.limit < 1:
+        raise InvalidInput("--limit", "must be 1 or more")
+    events = service.user_history(args.login, limit=args.limit)
+    if args.json:
+        return emit(args, events)
+    for event in events:
+        print(event_line(event))
+    return EXIT_OK
+
+
 def cmd_list(args, service) -> int:
     _, users = service.list_users(args.search or "", state=args.state, where=args.where, group=args.group,
                                   app=args.app, source=args.source)
@@ -102,6 +115,10 @@ def register(cli) -> None:
     for verb in LIFECYCLE_ACTIONS:
         command(user, verb, cmd_lifecycle, f"{verb} a user").add_argument("login")
     command(user, "show", cmd_show, "a user's profile, groups and apps").add_argument("login")
+    p = command(user, "history", cmd_history, "what happened to a user, newest first: changes, memberships, tasks and "
+                                              "every downstream call made for them")
+    p.add_argument("login")
+    p.add_argument("--limit", type=int, default=60, metavar="N", help="the newest N events (default 60)")
     p = command(user, "list", cmd_list, "list users")
     p.add_argument("--search", help="login, name or email contains this")
     p.add_argument("--state", choices=STATES)
