@@ -7,6 +7,7 @@ service call validates against the state it is about to change.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from provtui.domain.entitlement import direct_path, entitlement_paths, group_path
@@ -25,6 +26,7 @@ PUSHES = "pushes"  # which groups an admin pushes to which apps (directory inten
 PUSHED_GROUPS = "pushed_groups"  # the engine's record of each pushed group downstream
 SOURCES = "sources"  # sources of truth: HR exports, LDAP directories
 SOURCE_ENTRIES = "source_entries"  # per LDAP source: the DN -> login of its entries (member DNs of incremental imports)
+FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
 ORPHANS = "orphans"  # app import: downstream accounts that match no user
 RULES = "rules"  # group rules
 HELD = "held"  # big changes held by a safeguard until an admin approves or rejects them
@@ -289,26 +291,24 @@ class Directory:
             users.update(self.users_of_subject(reader.get(ASSIGNMENTS, key)["subject"], reader))
         return users
 
-    def population(self, users: list[dict], reader: Reader | None = None) -> Population:
-        """The users as rule expressions read them: ``user.*`` is the profile, ``groups`` the group names.
+    def population(self, users: list[dict], groups_read: Collection[str], reader: Reader | None = None) -> Population:
+        """The users as an expression reading ``groups_read`` sees them: ``user.*`` is the profile, and
+        each user's groups are those of ``groups_read`` they are in (no other group can change a result).
 
-        With a reader (a transaction), each user's groups are looked up in it; without, one pass
-        over every membership finds them all, which is cheaper for a large share of the directory."""
-        if reader is not None:
-            groups = [frozenset(self.groups_of(user["id"], reader).values()) for user in users]
-        else:
-            names = self._group_names_by_user()
-            groups = [names.get(user["id"], ()) for user in users]
-        return Population([{"user": user["profile"]} for user in users], groups)
-
-    def _group_names_by_user(self) -> dict[str, set[str]]:
+        For a few users each one's groups are looked up; for many, the members of each group read."""
+        reader = reader or self.store
+        profiles = [{"user": user["profile"]} for user in users]
+        if not groups_read:
+            return Population(profiles)
+        if len(users) <= FEW_USERS:
+            return Population(profiles, [{name for name in self.groups_of(user["id"], reader).values() if name in groups_read}
+                                         for user in users])
         names: dict[str, set[str]] = {}
-        groups = self.store.all(GROUPS)
-        for member in self.store.all(MEMBERS).values():
-            group = groups.get(member["group"])
-            if group is not None:
-                names.setdefault(member["user"], set()).add(group["name"])
-        return names
+        for name in groups_read:
+            for group_id in reader.lookup(GROUPS, "name", name):
+                for key in reader.lookup(MEMBERS, "group", group_id):
+                    names.setdefault(reader.get(MEMBERS, key)["user"], set()).add(name)
+        return Population(profiles, [names.get(user["id"], ()) for user in users])
 
     def sourced_by(self, source: str) -> set[str]:
         """Ids of the users a source of truth masters ("provtui": those provtui itself masters)."""

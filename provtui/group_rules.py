@@ -227,7 +227,8 @@ class GroupRules:
 
     def _matching_users(self, tx: Transaction, rule: dict) -> list[str]:
         users = [u for u in self.store.all(USERS).values() if u["state"] != State.DELETED]
-        results = self.compiled(rule["expr"]).evaluate_all(self.service.directory.population(users))
+        expression = self.compiled(rule["expr"])
+        results = expression.evaluate_all(self.service.directory.population(users, expression.groups_read))
         excluded = set(rule["exclude"])
         return [u["id"] for u, result in zip(users, results) if matches(result, u["id"], excluded, u["state"])]
 
@@ -285,7 +286,8 @@ class GroupRules:
                 if not user_ids:
                     continue
                 users = [tx.get(USERS, u) for u in user_ids]
-                results = self.compiled(rule["expr"]).evaluate_all(self.service.directory.population(users, tx))
+                expression = self.compiled(rule["expr"])
+                results = expression.evaluate_all(self.service.directory.population(users, expression.groups_read, tx))
                 via = rule_via(rule["id"])
                 for user, result in zip(users, results):
                     want = matches(result, user["id"], rule["exclude"], user["state"])

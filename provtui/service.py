@@ -837,7 +837,7 @@ class Service:
             return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit)
         condition = self.rules().compiled(where, field="--where")
         _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
-        hits = condition.evaluate_all(self.directory.population(candidates))
+        hits = condition.evaluate_all(self.directory.population(candidates, condition.groups_read))
         users = [u for u, hit in zip(candidates, hits) if hit is True]
         end = None if limit is None else offset + limit
         return len(users), [user_summary(u) for u in users[offset:end]]

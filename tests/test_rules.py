@@ -196,3 +196,25 @@ def test_a_preview_over_several_groups_counts_each_users_own_moves(org):
     rules.change("leaders", expr='user.department == "Sales"', confirm=True)  # Wiki loses 1 of 2: held without
     assert groups_of(org, "ada") == ["sales"] and groups_of(org, "bob") == ["sales", "vps"]
     assert {a["app"]: a["entitled"] for a in org.user_view("ada")["apps"]} == {"CRM": True}  # Wiki gone, CRM kept
+
+
+def test_population_gives_each_user_the_groups_an_expression_reads_for_few_users_and_many(org):
+    """Few users: each one's groups looked up; many: the members of each group read. Same answer."""
+    from provtui.directory import FEW_USERS, USERS
+    from provtui.domain.expressions import compile_expression
+
+    logins = [f"p{n:03d}" for n in range(FEW_USERS + 36)]
+    for login in logins:
+        org.create_user(login, f"{login}@example.com", "P", "Q", {"department": "Ops"}, activate=True)
+    org.add_members("eng", logins[::3])
+    org.add_members("vps", logins[::5])
+    expression = compile_expression('isMemberOfGroupName("eng") and not isMemberOfGroupName("vps")', kind="boolean")
+    users = [org.store.get(USERS, org.directory.user_id(login)) for login in logins]
+    many = org.directory.population(users, expression.groups_read)
+    few = [org.directory.population([user], expression.groups_read) for user in users]
+    assert [set(g) for g in many.groups] == [set(g) for p in few for g in p.groups]
+    assert many.groups[15] == {"eng", "vps"} and many.groups[3] == {"eng"} and not many.groups[1]
+    assert expression.evaluate_all(many) == [n % 3 == 0 and n % 5 != 0 for n in range(len(logins))]
+    org.add_members("sales", logins[:2])  # a group no expression here reads: never looked at
+    assert org.directory.population(users[:2], expression.groups_read).groups == [{"eng", "vps"}, set()]
+    assert not any(org.directory.population(users, frozenset()).groups)  # an expression reading no group
