@@ -49,7 +49,7 @@ def _literal_params(action: str) -> tuple[object, ...]:
     return action_params(action)
 
 
-CALL_PATH_WIDTH = 36  # a downstream call's path (an LDAP DN can be long) as the history shows it
+CALL_PATH_WIDTH = 24  # a downstream call's path (an LDAP DN can be long) as the history shows it: a line fits 80 columns
 
 
 def short_time(text: str | None) -> str:
