@@ -430,6 +430,18 @@ async def test_a_search_answered_with_users_that_do_not_match_it_links_no_one() 
             await conn.find_user(external_id="U-9")
 
 
+async def test_an_app_that_leaves_external_id_out_of_its_answers_is_matched_by_user_name() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        resource = {"id": "ada-1", "userName": "ada"}  # found by externalId, returned without it
+        return httpx.Response(200, content=orjson.dumps({"totalResults": 1, "Resources": [resource]}))
+
+    async with mock_connector(handler) as conn:
+        found = await conn.find_user(external_id="u-1", user_name="ada")
+        assert found is not None and found.id == "ada-1"
+        with pytest.raises(DownstreamError, match="do not match"):  # userName is the last word: never linked blind
+            await conn.find_user(external_id="u-1", user_name="bob")
+
+
 async def test_a_search_keeps_only_the_resources_that_match_it() -> None:
     page = {"totalResults": 2, "Resources": [{"id": "a", "userName": "mallory"}, {"id": "b", "userName": "Ada"}]}
     async with mock_connector(lambda request: httpx.Response(200, content=orjson.dumps(page))) as conn:

@@ -353,11 +353,11 @@ class ScimConnector:
 
     async def find_user(self, *, external_id: str | None = None, user_name: str | None = None) -> RemoteUser | None:
         """Match by externalId (our own id, so authoritative) first, then by userName."""
-        for attribute, value in (("externalId", external_id), ("userName", user_name)):
-            if value:
-                resource = await self._find_one("/Users", attribute, value)
-                if resource is not None:
-                    return self._from_resource(resource)
+        searches = [(attribute, value) for attribute, value in (("externalId", external_id), ("userName", user_name)) if value]
+        for n, (attribute, value) in enumerate(searches, 1):
+            resource = await self._find_one("/Users", attribute, value, last=n == len(searches))
+            if resource is not None:
+                return self._from_resource(resource)
         return None
 
     async def get_user(self, remote_id: str) -> RemoteUser | None:
@@ -415,11 +415,11 @@ class ScimConnector:
 
     async def find_group(self, *, external_id: str | None = None, display_name: str | None = None) -> RemoteGroup | None:
         """Match by externalId (provtui's group id) first, then by displayName."""
-        for attribute, value in (("externalId", external_id), ("displayName", display_name)):
-            if value:
-                resource = await self._find_one("/Groups", attribute, value)
-                if resource is not None:
-                    return self._group(resource)
+        searches = [(attribute, value) for attribute, value in (("externalId", external_id), ("displayName", display_name)) if value]
+        for n, (attribute, value) in enumerate(searches, 1):
+            resource = await self._find_one("/Groups", attribute, value, last=n == len(searches))
+            if resource is not None:
+                return self._group(resource)
         return None
 
     async def list_groups(self, *, page_size: int = 100) -> AsyncIterator[RemoteGroup]:
@@ -487,15 +487,17 @@ class ScimConnector:
             if not resources or (isinstance(total, int) and start > total):
                 return
 
-    async def _find_one(self, path: str, attribute: str, value: str) -> dict[str, Any] | None:
+    async def _find_one(self, path: str, attribute: str, value: str, *, last: bool = True) -> dict[str, Any] | None:
         """The one resource under ``path`` whose ``attribute`` equals ``value``, or None.
 
         What the app answers is checked against the filter: an app that ignores filters (or a proxy
-        that serves a cached listing) would otherwise have us link someone else's account."""
+        that serves a cached listing) would otherwise have us link someone else's account.  An answer
+        of resources none of which match is a malformed reply on the ``last`` search; before it, the
+        next search decides (some apps filter on externalId but leave it out of what they return)."""
         search = f"{attribute} eq {quote_filter_value(value)}"
         resources = self._resources(self._json(await self._request("GET", path, params={"filter": search, "count": 2})))
         found = [resource for resource in resources if _holds(resource, attribute, value)]
-        if resources and not found:
+        if resources and not found and last:
             raise DownstreamError(f"malformed reply: the app answered {search} with {len(resources)} resource(s) "
                                   f"that do not match it", retryable=True)
         if len(found) > 1:
