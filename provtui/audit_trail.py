@@ -26,7 +26,7 @@ import csv
 import fnmatch
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -36,6 +36,7 @@ import orjson
 from provtui.store import GENESIS_HASH, audit_hash
 
 DOWNSTREAM_CALL = "downstream.call"
+REPAIRED = "store.repaired"  # its ``after.gaps`` name where the chain jumps over records a repair dropped
 COLUMNS = ["seq", "time", "actor", "action", "target", "before", "after", "correlation", "prev", "hash"]
 
 # OWASP "CSV Injection": a cell starting with one of these is run as a formula by
@@ -209,7 +210,7 @@ class ChainReport:
 
     ``index`` counts from 0 in the list checked; ``seq`` is that entry's commit
     number (one commit's events share a seq, so the index is what pins it down).
-    ``kind`` is one of: edited, deleted, reordered, truncated, extra.
+    ``kind`` is one of: edited, deleted, inserted, reordered, truncated, extra.
     """
 
     ok: bool
@@ -217,17 +218,42 @@ class ChainReport:
     first_broken: dict | None = None
     head: str = GENESIS_HASH  # the last entry's hash
     expected_head: str | None = None
+    repairs: list[dict] = field(default_factory=list)  # store.repaired events whose declared gaps the chain crossed
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "first_broken": self.first_broken,
-                "head": self.head, "expected_head": self.expected_head}
+                "head": self.head, "expected_head": self.expected_head, "repairs": self.repairs}
 
     def describe(self) -> str:
+        if self.ok and self.repairs:
+            last = self.repairs[-1]
+            lost = "; ".join(_lost_text(r) for r in self.repairs)
+            return (f"audit trail intact since the repair at {last['time']}: {lost}; "
+                    f"{self.entries} entries, head {self.head[:12]}")
         if self.ok:
             return f"audit trail intact: {self.entries} entries, head {self.head[:12]}"
         b = self.first_broken or {}
+        if b.get("index") is None:
+            return f"audit trail not vouched for: {b.get('reason')}"
         where = f"seq {b.get('seq')}" if b.get("seq") is not None else "the end"
         return f"audit trail broken at {where} (entry {b.get('index', 0) + 1} of {self.entries}): {b.get('reason')}"
+
+
+def _lost_text(repair: dict) -> str:
+    lost = repair.get("events_lost")
+    where = ", ".join(f"record {d.get('record')} of {d.get('file')}" for d in repair.get("dropped", []) if d.get("record"))
+    count = "an unknown number of" if lost is None else str(lost)
+    return f"{count} event(s) lost at {where or 'the repair'}"
+
+
+def _declared_gaps(events: Sequence[dict]) -> dict[tuple[str, str], dict]:
+    """The chain's gaps that a ``store.repaired`` event declares: (hash before, prev after) -> that event."""
+    declared = {}
+    for event in events:
+        if isinstance(event, dict) and event.get("action") == REPAIRED and isinstance(event.get("after"), dict):
+            for gap in event["after"].get("gaps", []):
+                declared[(gap.get("after"), gap.get("resumes"))] = event
+    return declared
 
 
 def _label(event: dict) -> str:
@@ -257,6 +283,7 @@ def verify_chain(events: Sequence[dict], expected_head: str | None = None) -> Ch
     def broken(i: int, kind: str, reason: str, seq: Any = None, head: str = GENESIS_HASH) -> ChainReport:
         return ChainReport(False, len(events), {"seq": seq, "index": i, "kind": kind, "reason": reason}, head, expected_head)
 
+    declared = _declared_gaps(events)
     prev = GENESIS_HASH
     for i, event in enumerate(events):
         if not isinstance(event, dict) or not isinstance(event.get("hash"), str) or not isinstance(event.get("prev"), str):
@@ -265,8 +292,16 @@ def verify_chain(events: Sequence[dict], expected_head: str | None = None) -> Ch
         seq = event.get("seq")
         if audit_hash(event["prev"], event) != event["hash"]:
             return broken(i, "edited", f"{_label(event)} was edited: its content does not match its hash", seq, prev)
-        if event["prev"] != prev:
+        if event["prev"] != prev and declared.get((prev, event["prev"]), {}).get("seq", -1) >= seq:
+            pass  # a gap a later repair declared: the records it dropped are named in its event
+        elif event["prev"] != prev:
             before = "the start of the trail" if i == 0 else _label(events[i - 1])
+            following = events[i + 1] if i + 1 < len(events) and isinstance(events[i + 1], dict) else None
+            if following is not None and following.get("prev") == prev and event["prev"] not in by_hash:
+                return broken(i, "inserted", f"{_label(event)} was inserted: the entry after it follows {before}", seq, prev)
+            if i >= 2 and event["prev"] == events[i - 2].get("hash") and events[i - 1].get("prev") == events[i - 2].get("hash"):
+                return broken(i - 1, "inserted", f"{_label(events[i - 1])} was inserted: {_label(event)} follows "
+                                                 f"{_label(events[i - 2])}", events[i - 1].get("seq"), prev)
             found = by_hash.get(event["prev"])
             if found is not None and found != i - 1:
                 kind = "reordered"
@@ -288,7 +323,21 @@ def verify_chain(events: Sequence[dict], expected_head: str | None = None) -> Ch
         return broken(found + 1, "extra",
                       f"entries after {_label(events[found])} are not vouched for by the store's head: added outside the store",
                       events[found + 1].get("seq") if found + 1 < len(events) else None, prev)
-    return ChainReport(True, len(events), None, prev, expected_head)
+    repairs = [{"time": e.get("time"), **e["after"]} for e in events if e.get("action") == REPAIRED and isinstance(e.get("after"), dict)]
+    return ChainReport(True, len(events), None, prev, expected_head, repairs)
+
+
+def vouch_for(report: ChainReport, events: Sequence[dict], head: str) -> ChainReport:
+    """``report`` (of an intact chain) checked against a head kept elsewhere: the trail must still
+    hold the event with that hash (a prefix of 12 or more hex digits will do)."""
+    head = head.strip().lower()
+    matches = [i for i, e in enumerate(events) if str(e.get("hash", "")).startswith(head)] if len(head) >= 12 else []
+    if len(matches) == 1:
+        return report
+    reason = (f"the head {head[:12]} kept elsewhere is not in the trail: events up to it were changed, removed or "
+              f"re-chained since it was taken" if not matches else f"the head {head} matches {len(matches)} events: give more of it")
+    return ChainReport(False, report.entries, {"seq": None, "index": None, "kind": "head-not-found", "reason": reason},
+                       report.head, report.expected_head)
 
 
 # -- exports ---------------------------------------------------------------------------

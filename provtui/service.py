@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from provtui.audit_trail import ChainReport, filter_events, newest_events, verify_chain
+from provtui.audit_trail import ChainReport, filter_events, newest_events, verify_chain, vouch_for
 from provtui.audit_trail import account_key as call_key
 from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.directory import (
@@ -72,7 +72,9 @@ from provtui.ids import new_id
 from provtui.importing import Importer
 from provtui.pending import queue
 from provtui.reports import Reports
-from provtui.store import Store, Transaction
+from provtui.maintenance import RepairReport, check_store, missing_creation, repair_store
+from provtui.store import Store, StoreDamaged, Transaction
+from provtui.store.files import store_files
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
 
@@ -127,7 +129,9 @@ class Service:
         """
         path = Path(path)
         if Store.exists(path):
-            raise InvalidInput("--store", f"a store already exists at {path}")
+            present = ", ".join(store_files(path))
+            raise InvalidInput("--store", f"a store already exists at {path} ({present}): `provtui init` never starts "
+                                          f"a new one over it (a damaged store: `provtui store check`)")
         if group is not None:
             share_with_group(path, group)
         service = cls(Store.open(path, create=True), actor)
@@ -139,7 +143,23 @@ class Service:
 
     @classmethod
     def open(cls, path: str | Path, actor: str | None = None) -> Service:
-        return cls(Store.open(path), actor)
+        store = Store.open(path)
+        spot = missing_creation(store.tables, store.journal)
+        if spot is not None:
+            raise StoreDamaged(spot)
+        return cls(store, actor)
+
+    @staticmethod
+    def check_store(path: str | Path) -> dict:
+        """Every record of every store file checked, and the audit chain (provtui.maintenance); the
+        store need not open.  Open to anyone who can read the files: it shows no data, only where
+        damage is."""
+        return check_store(Path(path))
+
+    @classmethod
+    def repair_store(cls, path: str | Path, actor: str | None = None) -> RepairReport:
+        """Rebuild a damaged store from every intact record, after copying its files aside (super admin)."""
+        return repair_store(Path(path), actor or current_os_user(), cls)
 
     def refresh(self) -> bool:
         return self.store.refresh()
@@ -982,11 +1002,21 @@ class Service:
             return newest_events(self.store.audit_events_newest_first(), limit, **filters)
         return filter_events(self.store.audit_events(), **filters)
 
-    def audit_verify(self) -> ChainReport:
-        """Check the trail's hash chain, and that it ends at the store's head (a cut-off tail)."""
-        with self.store.transaction():  # the lock: no compaction moves events while we read; writes nothing
+    def audit_verify(self, head: str | None = None) -> ChainReport:
+        """Check the trail's hash chain, and that it ends at the store's head (a cut-off tail).
+
+        ``head``: a head kept elsewhere (`audit head`, mailed away by a cron): the trail must still
+        hold that event, so that rewriting anything up to it -- even re-chained -- is caught."""
+        with self.store.reading():  # the shared lock: no compaction moves events while we read
             self._read()
-            return verify_chain(self.store.audit_events(), expected_head=self.store.audit_head)
+            report = verify_chain(self.store.audit_events(), expected_head=self.store.audit_head)
+        return report if head is None or not report.ok else vouch_for(report, self.store.audit_events(), head)
+
+    def audit_head(self) -> dict:
+        """The trail's newest hash and its length: what to keep elsewhere for `audit verify --head`."""
+        with self.store.reading():
+            self._read()
+            return {"events": sum(1 for _ in self.store.audit_events_newest_first()), "head": self.store.audit_head}
 
     def reports(self) -> Reports:
         """The reports (read-only), once the actor may read."""

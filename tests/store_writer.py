@@ -10,7 +10,7 @@ which must survive a kill -9 at any later moment.  ``READY`` is printed once the
 store is open, so a test can start its kill timer when commits begin.
 
 ``PROVTUI_TEST_COMPACT_EVERY`` (environment) is monkeypatched into
-``provtui.store.COMPACT_EVERY`` so that automatic compactions happen often;
+``provtui.store.journal_store.COMPACT_EVERY`` so that automatic compactions happen often;
 ``--compact-every-call K`` also calls ``store.compact()`` after every K commits.
 The store must exist (``Service.init`` it first for the ``service``/``mixed`` modes).
 """
@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 
-import provtui.store
+import provtui.store.journal_store
 
 DOCS = "docs"
 ACTOR = "tester"
@@ -39,7 +39,7 @@ def main() -> int:
 
     compact_every = os.environ.get("PROVTUI_TEST_COMPACT_EVERY")
     if compact_every:
-        provtui.store.COMPACT_EVERY = int(compact_every)
+        provtui.store.journal_store.COMPACT_EVERY = int(compact_every)
 
     if args.mode == "tx":
         store = provtui.store.Store.open(args.store)

@@ -28,7 +28,7 @@ from provtui.audit_trail import (
 )
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.service import Service
-from provtui.store import AUDIT, GENESIS_HASH, audit_hash, decode_lines, encode_line
+from provtui.store import AUDIT, GENESIS_HASH, StoreDamaged, audit_hash, decode_lines, encode_line
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -275,10 +275,10 @@ def test_deleted_entry_is_named(org):
     assert "seq 2" in broken["reason"] and "seq 4" in broken["reason"]  # between which entries
 
 
-def test_deleted_journal_line_is_named(org):
+def test_deleted_journal_line_is_damage_named_by_record(org):
     rewrite(journal(org), lambda records: records[:1] + records[2:])  # the config.set commit gone, data and all
-    broken = reopen(org).audit_verify().first_broken
-    assert broken["kind"] == "deleted" and broken["index"] == 7
+    with pytest.raises(StoreDamaged, match=r"journal-\d+\.jsonl at byte \d+ \(record 2\): out of sequence"):
+        reopen(org)
 
 
 def test_swapped_entries_are_named(org):
@@ -297,11 +297,13 @@ def test_truncated_tail_is_caught_by_the_head(org):
     assert not report.ok and report.first_broken["kind"] == "truncated" and report.first_broken["index"] == 7
 
 
-def test_edit_without_fixing_the_crc_is_caught_too(org):
+def test_edit_without_fixing_the_crc_is_damage(org):
     path = org.location / AUDIT
-    path.write_bytes(path.read_bytes().replace(b'"bob"', b'"eve"', 1))  # the store stops reading at the bad line
-    report = reopen(org).audit_verify()
-    assert not report.ok and report.first_broken["kind"] == "deleted"
+    before = path.read_bytes()
+    path.write_bytes(before.replace(b'"bob"', b'"eve"', 1))
+    with pytest.raises(StoreDamaged, match=r"audit.jsonl at byte \d+ \(record 3\): checksum mismatch"):
+        reopen(org).audit_verify()
+    assert path.read_bytes() == before.replace(b'"bob"', b'"eve"', 1)  # nothing cut away
 
 
 def test_verify_needs_read_access(org):

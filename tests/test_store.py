@@ -9,10 +9,10 @@ import orjson
 import pytest
 from tinydb import Query
 
-import provtui.store
+import provtui.store.journal_store
 from provtui.directory import USERS
 from provtui.service import Service
-from provtui.store import AUDIT, GENESIS_HASH, LOCK, SNAPSHOT, Store, StoreError, audit_hash, decode_lines, encode_line
+from provtui.store import AUDIT, GENESIS_HASH, LOCK, SNAPSHOT, Store, StoreDamaged, StoreError, audit_hash, decode_lines, encode_line
 
 
 @pytest.fixture
@@ -61,8 +61,10 @@ def test_create_then_reopen(path):
     again = Store.open(path)
     assert again.get("t", "a") == {"x": 1}
     assert again.seq == 1
-    # create=True on an existing store opens it; it does not wipe it.
-    assert Store.open(path, create=True).get("t", "a") == {"x": 1}
+    # create=True never makes a store over an existing one (it would hide the old journal).
+    with pytest.raises(StoreError, match="already exists"):
+        Store.open(path, create=True)
+    assert Store.open(path).get("t", "a") == {"x": 1}
 
 
 def test_files_are_private(path):
@@ -335,7 +337,7 @@ def test_compact_keeps_data_and_audit(store):
 
 
 def test_automatic_compaction(store, monkeypatch):
-    monkeypatch.setattr(provtui.store, "COMPACT_EVERY", 4)
+    monkeypatch.setattr(provtui.store.journal_store, "COMPACT_EVERY", 4)
     names = set()
     for n in range(23):
         put(store, "t", f"k{n}", {"x": n}, n=n)
@@ -352,7 +354,7 @@ def test_automatic_compaction(store, monkeypatch):
 
 
 def test_audit_trail_is_append_only(store, monkeypatch):
-    monkeypatch.setattr(provtui.store, "COMPACT_EVERY", 3)
+    monkeypatch.setattr(provtui.store.journal_store, "COMPACT_EVERY", 3)
     put(store, "t", "a", {"x": 1})
     put(store, "t", "a", {"x": 2})
     put(store, "t", "a", {"x": 3})
@@ -419,7 +421,7 @@ def test_compaction_killed_after_audit_append_moves_nothing_twice(store, monkeyp
     for n in range(5):
         put(store, "t", f"k{n}", {"x": n})
     expected = store.audit_events()
-    monkeypatch.setattr(provtui.store, "_write_atomic", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(provtui.store.journal_store, "_write_atomic", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         store.compact()  # audit.jsonl written, the snapshot not
     monkeypatch.undo()
@@ -439,10 +441,8 @@ def test_compaction_killed_after_audit_append_moves_nothing_twice(store, monkeyp
 @pytest.mark.parametrize("tail", [
     b"3f2a",  # a few bytes of a line
     encode_line({"seq": 3, "time": "t", "ops": [["put", "t", "z", {"x": 9}]], "audit": []})[:-7],  # half a line
-    b"00000000 " + orjson.dumps({"seq": 3, "ops": [], "audit": []}) + b"\n",  # bad checksum
-    b"\x00" * 300,  # zeros from a crash before the data reached the disk
 ])
-def test_torn_journal_tail_is_ignored_and_truncated(store, tail):
+def test_torn_journal_tail_is_ignored_then_cut_by_the_next_writer(store, tail):
     put(store, "t", "a", {"x": 1})
     put(store, "t", "b", {"x": 2})
     good = os.path.getsize(journal(store))
@@ -451,12 +451,43 @@ def test_torn_journal_tail_is_ignored_and_truncated(store, tail):
     reopened = Store.open(store.path)
     assert reopened.tables == {"t": {"a": {"x": 1}, "b": {"x": 2}}}
     assert reopened.seq == 2
-    assert os.path.getsize(journal(store)) == good  # truncated on open
-    put(reopened, "t", "c", {"x": 3})
+    assert os.path.getsize(journal(store)) == good + len(tail)  # opening reads; it changes nothing
+    put(reopened, "t", "c", {"x": 3})  # the writer cuts the torn end, then appends
     again = Store.open(store.path)
     assert again.tables == {"t": {"a": {"x": 1}, "b": {"x": 2}, "c": {"x": 3}}}
     assert [e["seq"] for e in again.audit_events()] == [1, 2, 3]
     check_chain(again.audit_events())
+
+
+@pytest.mark.parametrize(("tail", "reason"), [
+    (b"00000000 " + orjson.dumps({"seq": 3, "ops": [], "audit": []}) + b"\n", "checksum mismatch"),  # a whole line: acknowledged once
+    (b"\x00" * 300, "zero bytes at the end"),  # not the start of a record
+    (b"garbage", "the file ends inside something that is not a record"),
+])
+def test_a_bad_last_record_that_is_not_a_torn_start_is_damage(store, tail, reason):
+    put(store, "t", "a", {"x": 1})
+    put(store, "t", "b", {"x": 2})
+    good = os.path.getsize(journal(store))
+    with open(journal(store), "ab") as f:
+        f.write(tail)
+    data = journal(store).read_bytes()
+    with pytest.raises(StoreDamaged, match=f"at byte {good} \\(record 3\\): {reason}"):
+        Store.open(store.path)
+    with pytest.raises(StoreDamaged):
+        put(store, "t", "c", {"x": 3})  # a writer that had it open refuses too
+    assert journal(store).read_bytes() == data
+
+
+def test_damage_before_intact_records_loses_nothing(store):
+    for n in range(10):
+        put(store, "t", f"k{n}", {"x": n})
+    data = bytearray(journal(store).read_bytes())
+    fifth = sum(len(line) + 1 for line in bytes(data).split(b"\n")[:4])
+    data[fifth + 30] ^= 0x01
+    journal(store).write_bytes(bytes(data))
+    with pytest.raises(StoreDamaged, match=f"at byte {fifth} \\(record 5\\): checksum mismatch"):
+        Store.open(store.path)
+    assert journal(store).read_bytes() == bytes(data)  # records 6 to 10 are still there
 
 
 def test_reader_ignores_a_half_written_line_until_it_completes(store):

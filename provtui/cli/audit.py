@@ -2,7 +2,8 @@
 
     provtui audit [--json] [--actor A] [--target T] [--action X] [--since ISO8601] [--until ISO8601] [--limit N]
     provtui audit export --format jsonl|csv [--output FILE] [the same filters]
-    provtui audit verify        # exit 0 intact; 1 with the first broken entry named
+    provtui audit verify [--head HASH]   # exit 0 intact; 1 with the first broken entry named
+    provtui audit head          # the newest hash and the trail's length, to keep elsewhere
 """
 
 from __future__ import annotations
@@ -36,8 +37,13 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def cmd_audit(args, service) -> int:
+    if args.head is not None and args.verb != "verify":
+        raise InvalidInput("--head", "only `audit verify` takes a head")
     if args.verb == "verify":
         return _verify(args, service)
+    if args.verb == "head":
+        head = service.audit_head()
+        return emit(args, head, text=f"{head['head']}  ({head['events']} events)")
     if args.verb != "export" and (args.format or args.output):
         raise InvalidInput("--format" if args.format else "--output", "only `audit export` writes a file")
     events = _events(args, service)
@@ -76,7 +82,9 @@ def _verify(args, service) -> int:
     given += [f"--{name}" for name in ("format", "output") if getattr(args, name) is not None]
     if given:
         raise InvalidInput(given[0], "`audit verify` checks the whole trail: it takes no filters")
-    report = service.audit_verify()
+    if args.head is not None and not (12 <= len(args.head) <= 64 and set(args.head.lower()) <= set("0123456789abcdef")):
+        raise InvalidInput("--head", "a head is the hex hash `provtui audit head` printed (12 to 64 hex digits)")
+    report = service.audit_verify(args.head)
     if args.json:
         print_json(report.to_dict())
     elif report.ok:
@@ -89,7 +97,8 @@ def _verify(args, service) -> int:
 
 def register(cli) -> None:
     p = cli.command(cli.nouns, "audit", cmd_audit, "the audit trail; `audit export` writes it out, `audit verify` checks its hash chain")
-    p.add_argument("verb", nargs="?", choices=["export", "verify"])
+    p.add_argument("verb", nargs="?", choices=["export", "verify", "head"])
+    p.add_argument("--head", metavar="HASH", help="verify: the trail must hold this head, kept elsewhere (`audit head`)")
     p.add_argument("--actor", help="who made the change (exact)")
     p.add_argument("--target", help="what it was made to: exact, or the name in kind:name (user:ada); * and ? glob")
     p.add_argument("--action", help="exact (user.create) or a dotted prefix (user)")

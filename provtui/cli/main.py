@@ -2,7 +2,7 @@
 
 Exit codes (a contract admins' scripts depend on): 0 done; 1 a downstream
 operation failed (each listed on stderr); 2 bad input or usage; 3 held for
-confirmation; 4 not allowed.
+confirmation; 4 not allowed; 5 the store is damaged or cannot be read.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from provtui.cli import admins, apps, audit, groups, ops, reports, rules, sources, users
-from provtui.cli.output import EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE
+from provtui.cli import admins, apps, audit, groups, ops, reports, rules, sources, store, users
+from provtui.cli.output import EXIT_DAMAGED, EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE
 from provtui.domain.errors import ProvtuiError
-from provtui.store import StoreError
+from provtui.store import StoreError, StoreUnreadable
 
 
 def default_store() -> Path:
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="share the store with this Unix group (files 0660)")
     p.set_defaults(needs_service=False)
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(needs_service=False)
-    for module in (users, groups, rules, apps, sources, ops, audit, reports, admins):
+    for module in (users, groups, rules, apps, sources, ops, audit, reports, admins, store):
         module.register(cli)
     return parser
 
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProvtuiError as error:
         print(f"provtui: error: {error}", file=sys.stderr)
         return error.exit_code
+    except StoreUnreadable as error:  # damaged, or a file that cannot be read: never a traceback
+        print(f"provtui: error: store: {error}", file=sys.stderr)
+        return EXIT_DAMAGED
     except StoreError as error:
         print(f"provtui: error: store: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,7 +6,7 @@ import sys
 
 import orjson
 
-EXIT_OK, EXIT_DOWNSTREAM, EXIT_USAGE, EXIT_HELD, EXIT_NOT_ALLOWED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_DOWNSTREAM, EXIT_USAGE, EXIT_HELD, EXIT_NOT_ALLOWED, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
 
 
 def print_json(data) -> None:

@@ -39,6 +39,7 @@ class Action(StrEnum):
     MANAGE_ADMINS = "grant or revoke admin roles"
     CONFIGURE = "change store-wide settings"
     APPROVE = "approve or reject held changes"
+    REPAIR_STORE = "repair a damaged store"
 
 
 # Which roles may take each action at all; scope is checked separately.
@@ -57,6 +58,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MANAGE_ADMINS: frozenset({Role.SUPER_ADMIN}),
     Action.CONFIGURE: frozenset({Role.SUPER_ADMIN}),
     Action.APPROVE: frozenset({Role.SUPER_ADMIN}),
+    Action.REPAIR_STORE: frozenset({Role.SUPER_ADMIN}),
 }
 
 

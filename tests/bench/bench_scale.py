@@ -9,9 +9,11 @@ assignments (each app to a run of static groups and to one rule group) so that m
 entitled to several apps and every entitlement is queued work.  Then, each beside a baseline
 measured in the same run on the same files or pairs:
 
-- store open, cold: a fresh process runs ``Service.open`` (snapshot + journal, indexes,
-  directory) vs. reading the same files and parsing them with orjson (each journal line past
-  its checksum prefix), nothing else;
+- store open, cold: a fresh process runs ``Service.open`` (snapshot + journal, checksums,
+  indexes, directory) vs. reading the same files and parsing them with orjson (each line past
+  its checksum prefix, no checksum checked), nothing else;
+- the snapshot's checks: decoding it as the store does (each line's checksum, the whole
+  content's checksum and count, duplicate keys) vs. the same parse with no check at all;
 - one committed change: ``service.update_user`` (authorise, validate, re-evaluate the rules,
   queue the apps, audit, fsync'd journal append) p50/p95 vs. a bare ``write`` + ``fsync`` of the
   same bytes to a file in the same directory;
@@ -167,8 +169,12 @@ from pathlib import Path
 import orjson
 t = time.perf_counter()
 path = Path(sys.argv[1])
-snapshot = orjson.loads((path / "snapshot.json").read_bytes())
-records = [orjson.loads(line[9:]) for line in (path / snapshot["journal"]).read_bytes().splitlines() if line.strip()]
+lines = (path / "snapshot.json").read_bytes().splitlines()
+header, tables = orjson.loads(lines[0][9:]), {}
+for line in lines[1:-1]:  # one document a line: table, key, document (no checksum checked)
+    table, key, doc = orjson.loads(line[9:])
+    tables.setdefault(table, {})[key] = doc
+records = [orjson.loads(line[9:]) for line in (path / header["journal"]).read_bytes().splitlines() if line.strip()]
 took = time.perf_counter() - t
 print(json.dumps({"open": took, "rss_kb": peak_rss_kb(), "records": len(records)}))
 """
@@ -236,6 +242,32 @@ def rule_preview(path: Path) -> dict:
             "rule_list_ms": round(listing * 1000, 2), "rules_listed": listed}
 
 
+def snapshot_checks(path: Path) -> dict:
+    """What checking the snapshot costs: the store's decode vs. the same lines parsed unchecked."""
+    import gc
+
+    import orjson
+
+    from provtui.store import snapshot
+
+    data = (path / "snapshot.json").read_bytes()
+    gc.collect()
+    gc.disable()
+    t = time.perf_counter()
+    checked = snapshot.decode(data)
+    took = time.perf_counter() - t
+    t = time.perf_counter()
+    tables: dict = {}
+    for line in data.splitlines()[1:-1]:
+        table, key, doc = orjson.loads(line[9:])
+        tables.setdefault(table, {})[key] = doc
+    bare = time.perf_counter() - t
+    gc.enable()
+    assert sum(map(len, tables.values())) == checked.documents
+    return {"snapshot_decode_s": round(took, 4), "snapshot_parse_s": round(bare, 4), "snapshot_ratio": ratio(took, bare),
+            "snapshot_documents": checked.documents}
+
+
 def ratio(a: float, b: float) -> float:
     return round(a / b, 1) if b else float("inf")
 
@@ -246,6 +278,7 @@ def run(args: argparse.Namespace) -> dict:
         built = build(path, args)
         committed = commits(path, args.commits)  # also leaves the journal non-empty: opens replay it
         opened, baseline = cold(OPEN_PROVTUI, path, args.opens), cold(OPEN_BASELINE, path, args.opens)
+        checks = snapshot_checks(path)
         planned = plan(path)
         previewed = rule_preview(path) if args.rules else None
         files_mb = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
@@ -256,7 +289,7 @@ def run(args: argparse.Namespace) -> dict:
         "open_s": round(opened["open"], 3), "open_baseline_s": round(baseline["open"], 3),
         "open_ratio": ratio(opened["open"], baseline["open"]),
         "rss_mb": round(opened["rss_kb"] / 1024, 1), "rss_baseline_mb": round(baseline["rss_kb"] / 1024, 1),
-        "allocated_mb": round(opened["allocated"] / 2**20, 1),
+        "allocated_mb": round(opened["allocated"] / 2**20, 1), **checks,
         **committed, "commit_ratio": ratio(committed["commit_p50_ms"], committed["append_p50_ms"]),
         **planned, "plan_ratio": ratio(planned["plan_s"], planned["reads_s"]),
         **(previewed or {}),
@@ -267,6 +300,8 @@ def table(r: dict) -> str:
     rows = [
         ("measure", "provtui", "baseline", "ratio"),
         ("store open, cold (s)", f"{r['open_s']:.3f}", f"{r['open_baseline_s']:.3f}", f"{r['open_ratio']}x"),
+        (f"snapshot checks, {r['snapshot_documents']:,} documents (s)", f"{r['snapshot_decode_s']:.3f}",
+         f"{r['snapshot_parse_s']:.3f}", f"{r['snapshot_ratio']}x"),
         ("one commit p50 (ms)", f"{r['commit_p50_ms']:.2f}", f"{r['append_p50_ms']:.2f}", f"{r['commit_ratio']}x"),
         ("one commit p95 (ms)", f"{r['commit_p95_ms']:.2f}", f"{r['append_p95_ms']:.2f}", ""),
         (f"full plan, {r['pairs']:,} keys (s)", f"{r['plan_s']:.3f}", f"{r['reads_s']:.4f}", f"{r['plan_ratio']}x"),

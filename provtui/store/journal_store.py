@@ -12,112 +12,49 @@ every write (quadratic, and a kill -9 mid-write corrupts it), and TinyDB's Table
 rebuilds its dict on every insert (measured: 20 ms per insert at 50,000 documents).
 Keyed reads and writes therefore go straight to the tables; TinyDB serves queries.
 
-Journal line format: ``<crc32 hex8> <json>\\n``.  A torn last line (no newline,
-or a bad checksum) was never acknowledged and is ignored, then truncated away by
-the next writer.
+Every file is made of checksummed records (provtui.store.records).  Only a torn end
+-- an unfinished last line that a crashed writer left, never acknowledged -- is
+dropped (and cut by the next writer).  Any other bad record, and a snapshot that
+does not add up, is damage: opening refuses with StoreDamaged and changes nothing.
+Journal records are numbered: each must follow the one before (seq + 1), so a line
+duplicated, lost or moved is damage too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from filelock import FileLock
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-SNAPSHOT = "snapshot.json"
-AUDIT = "audit.jsonl"
-LOCK = "store.lock"
+from provtui.store import snapshot as snapshots
+from provtui.store.errors import StoreDamaged, StoreError, StoreUnreadable
+from provtui.store.files import (
+    AUDIT,
+    LOCK,
+    SNAPSHOT,
+    check_lock_file,
+    file_mode,
+    fsync_dir,
+    open_private,
+    read_file,
+    shared_lock,
+    store_files,
+    write_atomic,
+)
+from provtui.store.records import GENESIS_HASH, Damage, audit_hash, encode_line, scan
+
 COMPACT_EVERY = 20_000  # journal records between snapshots
-GENESIS_HASH = "0" * 64
+_write_atomic = write_atomic  # one name the tests can replace to kill a compaction mid-way
 
-
-class StoreError(Exception):
-    """The store cannot be opened or written."""
-
-
-def file_mode(directory: Path) -> int:
-    """0600, or 0660 when the store directory is shared with a group (group-writable, as `init --group` makes it)."""
-    try:
-        shared = os.stat(directory).st_mode & stat.S_IWGRP
-    except FileNotFoundError:
-        shared = 0
-    return 0o660 if shared else 0o600
-
-
-def _open(path: Path, flags: int) -> int:
-    """Open (creating) a store file with the store's mode, whatever the umask: a group-shared
-    store's files must stay group-writable, a private one's private."""
-    mode = file_mode(path.parent)
-    fd = os.open(path, flags | os.O_CREAT, mode)
-    try:
-        if os.fstat(fd).st_uid == os.geteuid():
-            os.fchmod(fd, mode)
-    except OSError:
-        pass
-    return fd
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = _open(tmp, os.O_WRONLY | os.O_TRUNC)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def encode_line(record: dict) -> bytes:
-    body = orjson.dumps(record)
-    return b"%08x " % zlib.crc32(body) + body + b"\n"
-
-
-def decode_lines(data: bytes) -> tuple[list[dict], int]:
-    """Complete, intact records in ``data`` and the byte count they span."""
-    records: list[dict] = []
-    pos = 0
-    while True:
-        end = data.find(b"\n", pos)
-        if end < 0:
-            break
-        line = data[pos:end]
-        if len(line) < 10 or line[8:9] != b" ":
-            break
-        body = line[9:]
-        try:
-            if int(line[:8], 16) != zlib.crc32(body):
-                break
-            records.append(orjson.loads(body))
-        except ValueError:
-            break
-        pos = end + 1
-    return records, pos
-
-
-def audit_hash(prev: str, event: dict) -> str:
-    body = orjson.dumps({k: v for k, v in event.items() if k != "hash"}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(prev.encode() + body).hexdigest()
+__all__ = ["AUDIT", "GENESIS_HASH", "LOCK", "SNAPSHOT", "Store", "StoreError", "Transaction", "audit_hash"]
 
 
 def _after(last: dict | None, events: list[dict]) -> list[dict]:
@@ -132,20 +69,6 @@ def _after(last: dict | None, events: list[dict]) -> list[dict]:
                 return events[i + 1:]
         return [e for e in events if e["seq"] > last["seq"]]
     return events
-
-
-def _cut_torn_tail(fd: int) -> None:
-    """Cut a partial last line (a compaction killed mid-append) so appends start on a fresh line."""
-    end = size = os.fstat(fd).st_size
-    while end > 0:
-        start = max(0, end - 65536)
-        newline = os.pread(fd, end - start, start).rfind(b"\n")
-        if newline >= 0:
-            end = start + newline + 1
-            break
-        end = start
-    if end != size:
-        os.ftruncate(fd, end)
 
 
 class _StrKeyTable(Table):
@@ -267,46 +190,91 @@ class Store:
 
     @classmethod
     def exists(cls, path: Path) -> bool:
-        return (Path(path) / SNAPSHOT).exists()
+        """Whether any of a store's files is in ``path`` (a damaged store still exists)."""
+        return bool(store_files(Path(path)))
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, create: bool = False, clock: Callable[[], str] | None = None) -> Store:
+        """Open the store in ``path``; with ``create``, make an empty one there first (never over another).
+
+        Opening only reads (under a shared lock): an admin who may read the files but not write
+        them can open it, and a torn end is left for the next writer to cut."""
         from provtui.clock import utc_now_iso
 
         path = Path(path)
         if create:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        elif not cls.exists(path):
-            raise StoreError(f"no store at {path} (run `provtui init` first)")
-        store = cls(path, clock or utc_now_iso)
-        with store._lock:
-            if not cls.exists(path):
+            store = cls(path, clock or utc_now_iso)
+            with store._writing():
+                if store_files(path):
+                    raise StoreError(f"a store already exists at {path}")
                 journal = "journal-0.jsonl"
                 store._create_journal(journal)
-                _write_atomic(path / SNAPSHOT, orjson.dumps({"seq": 0, "journal": journal, "audit_head": GENESIS_HASH, "tables": {}}))
-            store._load_snapshot()
-            store._catch_up(repair=True)
+                _write_atomic(path / SNAPSHOT, snapshots.encode(0, journal, GENESIS_HASH, {}))
+                store._load_snapshot()
+            return store
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"no store at {path}: it is a file, not a store directory")
+        present = store_files(path)
+        if not present:
+            raise StoreError(f"no store at {path} (run `provtui init` first)")
+        if SNAPSHOT not in present:
+            raise StoreDamaged(Damage(SNAPSHOT, 0, 0, f"{SNAPSHOT} is missing, yet {', '.join(present)} "
+                                                      f"{'is' if len(present) == 1 else 'are'} here"))
+        store = cls(path, clock or utc_now_iso)
+        with store.reading():
+            pass
         return store
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The store's lock, held exclusively: one writer at a time, across processes."""
+        check_lock_file(self.path)
+        with self._lock:
+            yield
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the lock shared and bring the tables up to date: a consistent view for reading the
+        trail (no compaction moves events meanwhile), with no write access needed."""
+        with shared_lock(self.path):
+            if self._snapshot_id is None or self._snapshot_identity() != self._snapshot_id:
+                self._load_snapshot()
+            self._catch_up()
+            yield
+
     def _create_journal(self, name: str) -> None:
-        fd = _open(self.path / name, os.O_WRONLY | os.O_APPEND)
+        fd = open_private(self.path / name, os.O_WRONLY | os.O_APPEND)
         os.fsync(fd)
         os.close(fd)
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def _snapshot_identity(self) -> tuple[int, int]:
-        st = os.stat(self.path / SNAPSHOT)
+        try:
+            st = os.stat(self.path / SNAPSHOT)
+        except FileNotFoundError:
+            raise StoreDamaged(Damage(SNAPSHOT, 0, 0, f"{SNAPSHOT} is missing")) from None
         return (st.st_ino, st.st_mtime_ns)
 
     def _load_snapshot(self) -> None:
-        identity = self._snapshot_identity()
-        snap = orjson.loads((self.path / SNAPSHOT).read_bytes())
+        for _ in range(3):  # without a lock (none we may read), a compaction can replace both meanwhile
+            identity = self._snapshot_identity()
+            try:
+                snap = snapshots.decode(read_file(self.path / SNAPSHOT))
+            except snapshots.SnapshotDamaged as error:
+                if identity == self._snapshot_identity():
+                    raise StoreDamaged(error.damage) from None
+                continue
+            if (self.path / snap.journal).is_file():
+                break
+            if identity == self._snapshot_identity():
+                raise StoreDamaged(Damage(snap.journal, 0, 0, f"the journal that {SNAPSHOT} names is missing"))
         old = dict(self.tables)
         self.tables.clear()
-        self.tables.update(snap["tables"])
-        self.seq = snap["seq"]
-        self.audit_head = snap["audit_head"]
-        self._journal_name = snap["journal"]
+        self.tables.update(snap.tables)
+        self.seq = snap.seq
+        self.audit_head = snap.audit_head
+        self._journal_name = snap.journal
         self._offset = 0
         self._journal_events = []
         self._journal_records = 0
@@ -327,6 +295,11 @@ class Store:
         if ops:
             for listener in self._listeners:
                 listener(ops)
+
+    @property
+    def journal(self) -> str:
+        """The name of the journal file commits go to now."""
+        return self._journal_name
 
     # -- reading -------------------------------------------------------------------
 
@@ -366,33 +339,35 @@ class Store:
         """Pick up commits made by other processes. Returns True if anything changed."""
         before = self.seq
         if self._snapshot_identity() != self._snapshot_id:
-            with self._lock:
-                self._load_snapshot()
-                self._catch_up()
-            return True
+            with self.reading():
+                return True
         try:
             self._catch_up()
         except FileNotFoundError:  # another process compacted the journal away since the check
-            with self._lock:
-                self._load_snapshot()
-                self._catch_up()
-            return True
+            with self.reading():
+                return True
         return self.seq != before
 
-    def _catch_up(self, repair: bool = False) -> None:
+    def _catch_up(self, writer: bool = False) -> None:
+        """Apply the journal's records past the ones we have.  A torn end is left alone, or cut by a
+        ``writer`` (who holds the lock, so no append is under way); anything else bad is damage."""
         journal = self.path / self._journal_name
-        with open(journal, "rb") as f:
-            f.seek(self._offset)
-            data = f.read()
-        records, used = decode_lines(data)
+        data = read_file(journal)[self._offset:]
+        records, used, damage = scan(data, self._journal_name, base_offset=self._offset, first_number=self._journal_records + 1)
+        pos = 0
         for record in records:
-            if record["seq"] <= self.seq:
-                continue  # already in the snapshot
+            if not isinstance(record, dict) or record.get("seq") != self.seq + 1 or not isinstance(record.get("ops"), list):
+                got = record.get("seq") if isinstance(record, dict) else None
+                raise StoreDamaged(Damage(self._journal_name, self._offset + pos, self._journal_records + 1,
+                                          f"out of sequence: record seq {got} where {self.seq + 1} should follow "
+                                          f"(a record duplicated, lost or moved)"))
             self._apply(record)
+            pos = data.index(b"\n", pos) + 1
         self._offset += used
-        if repair and used < len(data):
-            # A torn tail from a crashed writer: it was never acknowledged.
-            os.truncate(journal, self._offset)
+        if damage is not None:
+            raise StoreDamaged(damage)
+        if writer and used < len(data):
+            os.truncate(journal, self._offset)  # a torn end from a crashed writer: never acknowledged
 
     def _apply(self, record: dict) -> None:
         ops = record["ops"]
@@ -429,14 +404,17 @@ class Store:
         If the block raises, nothing is written.  When the block returns, the
         commit is on disk (fsync'd) before this returns: that is acknowledgement.
         """
-        with self._lock:
-            if self._snapshot_identity() != self._snapshot_id:
-                self._load_snapshot()
-            self._catch_up(repair=True)
+        with self._writing():
+            self._catch_up_writing()
             tx = Transaction(self)
             yield tx
             if tx.ops or tx.events:
                 self._commit(tx)
+
+    def _catch_up_writing(self) -> None:
+        if self._snapshot_id is None or self._snapshot_identity() != self._snapshot_id:
+            self._load_snapshot()
+        self._catch_up(writer=True)
 
     def _commit(self, tx: Transaction) -> None:
         now = self.clock()
@@ -462,10 +440,8 @@ class Store:
             self._compact()
 
     def compact(self) -> None:
-        with self._lock:
-            if self._snapshot_identity() != self._snapshot_id:
-                self._load_snapshot()
-            self._catch_up(repair=True)
+        with self._writing():
+            self._catch_up_writing()
             self._compact()
 
     def _compact(self) -> None:
@@ -475,8 +451,7 @@ class Store:
         old = self._journal_name
         if journal != old:
             self._create_journal(journal)
-        snap = {"seq": self.seq, "journal": journal, "audit_head": self.audit_head, "tables": self.tables}
-        _write_atomic(self.path / SNAPSHOT, orjson.dumps(snap))
+        _write_atomic(self.path / SNAPSHOT, snapshots.encode(self.seq, journal, self.audit_head, self.tables))
         self._snapshot_id = self._snapshot_identity()
         self._journal_name = journal
         self._offset = 0
@@ -490,30 +465,57 @@ class Store:
         if not events:
             return
         path = self.path / AUDIT
-        tail = self._read_audit_file(tail_only=True)
-        fresh = _after(tail[-1] if tail else None, events)  # a crashed compaction may have moved some
+        last, good_end, size = self._audit_tail()
+        fresh = _after(last, events)  # a crashed compaction may have moved some
         if not fresh:
             return
-        fd = _open(path, os.O_RDWR | os.O_APPEND)
+        fd = open_private(path, os.O_RDWR | os.O_APPEND)
         try:
-            _cut_torn_tail(fd)
+            if good_end != size:
+                os.ftruncate(fd, good_end)  # a torn end: a compaction killed mid-append (the journal still has it)
             os.write(fd, b"".join(encode_line(e) for e in fresh))
             os.fsync(fd)
         finally:
             os.close(fd)
 
-    def _read_audit_file(self, tail_only: bool = False) -> list[dict]:
+    # -- the audit trail's file: strict reads ------------------------------------------
+
+    def _audit_records(self, data: bytes, offset: int, number: int | None = None) -> tuple[list[dict], int]:
+        """The events in ``data`` (read from audit.jsonl at ``offset``) and the bytes they span; a torn
+        end is left out, damage raises StoreDamaged."""
+        events, used, damage = scan(data, AUDIT, base_offset=offset, first_number=number or 1)
+        if damage is not None:
+            if number is None:  # the record's number: count the lines before it (only when damaged)
+                damage = Damage(AUDIT, damage.offset, read_file(self.path / AUDIT)[:damage.offset].count(b"\n") + 1, damage.reason)
+            raise StoreDamaged(damage)
+        return events, used
+
+    def _audit_tail(self) -> tuple[dict | None, int, int]:
+        """audit.jsonl's newest event, where its intact records end, and its size."""
+        path = self.path / AUDIT
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                start = max(0, size - 65536)
+                f.seek(start)
+                data = f.read()
+        except FileNotFoundError:
+            return None, 0, 0
+        except (IsADirectoryError, PermissionError):
+            read_file(path)  # raises StoreUnreadable, saying why
+            raise
+        skip = data.find(b"\n") + 1 if start > 0 else 0
+        events, used = self._audit_records(data[skip:], start + skip)
+        if not events and start > 0:  # one event longer than the block: read it whole
+            events, used = self._audit_records(read_file(path), 0, 1)
+            return (events[-1] if events else None), used, size
+        return (events[-1] if events else None), start + skip + used, size
+
+    def _read_audit_file(self) -> list[dict]:
         path = self.path / AUDIT
         if not path.exists():
             return []
-        with open(path, "rb") as f:
-            if tail_only:
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(0, size - 65536))
-                data = f.read()
-                start = data.find(b"\n") + 1 if size > 65536 else 0
-                return decode_lines(data[start:])[0][-1:]
-            return decode_lines(f.read())[0]
+        return self._audit_records(read_file(path), 0, 1)[0]
 
     def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict]], int]:
         """audit.jsonl's intact events from byte ``offset`` on, each with its own offset, and the offset
@@ -521,10 +523,8 @@ class Store:
         path = self.path / AUDIT
         if not path.exists():
             return [], offset
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-        events, used = decode_lines(data)
+        data = read_file(path)[offset:]
+        events, used = self._audit_records(data, offset)
         offsets, pos = [], 0
         for _ in events:
             offsets.append(offset + pos)
@@ -535,7 +535,7 @@ class Store:
         """The one audit.jsonl event at byte ``offset`` (as audit_file_tail gave it)."""
         with open(self.path / AUDIT, "rb") as f:
             f.seek(offset)
-            return decode_lines(f.readline())[0][0]
+            return self._audit_records(f.readline(), offset)[0][0]
 
     def journal_audit_events(self, after: dict | None) -> list[dict]:
         """The audit events still in the journal that follow ``after`` (audit.jsonl's newest event)."""
@@ -545,12 +545,12 @@ class Store:
         """The audit trail, newest first, read lazily: audit.jsonl from its end a block at a time, so
         the newest page of a long trail costs a block, not the whole file."""
         path = self.path / AUDIT
-        moved_last = self._read_audit_file(tail_only=True)
-        yield from reversed(_after(moved_last[-1] if moved_last else None, self._journal_events))
+        moved_last, good_end, _ = self._audit_tail()
+        yield from reversed(_after(moved_last, self._journal_events))
         if not path.exists():
             return
         with open(path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
+            end = good_end
             carry = b""  # the start of a line whose beginning is in the block before
             while end > 0:
                 start = max(0, end - block)
@@ -562,7 +562,7 @@ class Store:
                     continue
                 cut = newline + 1 if start > 0 else 0
                 carry, whole = data[:cut], data[cut:]
-                yield from reversed(decode_lines(whole)[0])
+                yield from reversed(self._audit_records(whole, start + cut)[0])
                 end = start
 
     def audit_events(self) -> list[dict]:
