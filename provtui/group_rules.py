@@ -94,25 +94,50 @@ class GroupRules:
             self.compiled(expr)
         with self.service._change() as tx:
             rule = self._rule(tx, name)
-            updated = dict(rule)
-            if expr is not None:
-                updated["expr"] = expr
-            if groups:
-                updated["groups"] = self._group_ids(tx, groups)
-            if exclude is not None:
-                updated["exclude"] = self._user_ids(tx, exclude)
-            if state is not None:
-                updated["state"] = state.value
+            updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
             held, preview = self._change_in(tx, rule, updated, confirm=confirm)
         if held is not None:
             raise held
         return {"rule": self.view(updated), "preview": self.preview_view(preview)}
 
-    def _change_in(self, tx: Transaction, rule: dict, updated: dict, *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
-        """Apply ``updated`` in ``tx``, or hold it (returned, to raise after the hold is committed)."""
+    def check_change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
+                     exclude: list[str] | None = None, state: RuleState | None = None) -> dict:
+        """What ``change`` with these arguments (and no confirm) would do, by its own steps, writing nothing:
+        the rule as it would be, who joins and leaves and what access they gain and lose, and the safeguard's
+        breaches (``held``: empty when it would apply, else it would be held).  For asking before a change."""
+        self.service._read()
+        if expr is not None:
+            self.compiled(expr)
+        tx = Transaction(self.store)  # read-only view: nothing is committed
+        rule = self._rule(tx, name)
+        updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
+        preview, _, breaches = self._assess(tx, rule, updated)
+        return {"rule": self.view(updated), "preview": self.preview_view(preview), "held": self._breach_views(breaches),
+                "threshold": self._threshold(tx)}
+
+    def _updated(self, tx: Transaction, rule: dict, *, expr: str | None, groups: list[str] | None,
+                 exclude: list[str] | None, state: RuleState | None) -> dict:
+        """``rule`` as a change would leave it (names resolved to ids); what is not given stays (no groups: the rule's)."""
+        updated = dict(rule)
+        if expr is not None:
+            updated["expr"] = expr
+        if groups:
+            updated["groups"] = self._group_ids(tx, groups)
+        if exclude is not None:
+            updated["exclude"] = self._user_ids(tx, exclude)
+        if state is not None:
+            updated["state"] = state.value
+        return updated
+
+    def _assess(self, tx: Transaction, rule: dict, updated: dict) -> tuple[RulePreview, tuple[set, set], list]:
+        """Authorise a change from ``rule`` to ``updated``, plan it and check it against the safeguard."""
         self._authorise(tx, set(rule["groups"]) | set(updated["groups"]))
         preview, diff = self._plan(tx, rule, updated)
-        breaches = self._breaches(tx, preview) if preview.losses else []
+        return preview, diff, self._breaches(tx, preview) if preview.losses else []
+
+    def _change_in(self, tx: Transaction, rule: dict, updated: dict, *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
+        """Apply ``updated`` in ``tx``, or hold it (returned, to raise after the hold is committed)."""
+        preview, diff, breaches = self._assess(tx, rule, updated)
         if breaches and not confirm:
             return self._hold(tx, rule, updated, preview, breaches), preview
         self._apply(tx, rule, updated, diff)
@@ -133,13 +158,9 @@ class GroupRules:
             self.compiled(expr)
         tx = Transaction(self.store)  # read-only view: nothing is committed
         rule = self._rule(tx, name)
-        updated = {**rule, **({"expr": expr} if expr is not None else {}),
-                   **({"groups": self._group_ids(tx, groups)} if groups else {}),
-                   **({"exclude": self._user_ids(tx, exclude)} if exclude is not None else {})}
-        if state is not None:
-            updated["state"] = state.value
-        elif rule["state"] == RuleState.INACTIVE:
-            updated["state"] = RuleState.ACTIVE.value  # previewing an inactive rule: what activating it does
+        if state is None and rule["state"] == RuleState.INACTIVE:
+            state = RuleState.ACTIVE  # previewing an inactive rule: what activating it does
+        updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
         preview, _ = self._plan(tx, rule, updated)
         return self.preview_view(preview)
 
@@ -159,8 +180,7 @@ class GroupRules:
         counts = "; ".join(f"{app_names[b.app]}: {b.losing} of {b.entitled} entitled users would lose access" for b in breaches)
         change = {k: updated[k] for k in ("expr", "groups", "exclude", "state") if updated[k] != rule[k]}
         summary = {"joins": len(preview.joins), "leaves": len(preview.leaves), "gains": len(preview.gains),
-                   "losses": len(preview.losses),
-                   "breaches": [{"app": app_names[b.app], "losing": b.losing, "entitled": b.entitled} for b in breaches]}
+                   "losses": len(preview.losses), "breaches": self._breach_views(breaches)}
         held = {"id": new_id()[:8], "kind": "rule", "rule": rule["id"], "name": rule["name"], "change": change,
                 "summary": summary, "state": "held", "created": utc_now_iso(), "by": self.service.actor}
         tx.put(HELD, held["id"], held)
@@ -378,6 +398,9 @@ class GroupRules:
         config = self._rule_config(Transaction(self.store), rule)
         counts = self._member_counts() if member_counts is None else member_counts
         return {"name": rule["name"], **config, "members": counts[rule_via(rule["id"])]}
+
+    def _breach_views(self, breaches) -> list[dict]:
+        return [{"app": self.store.get(APPS, b.app)["name"], "losing": b.losing, "entitled": b.entitled} for b in breaches]
 
     def _member_counts(self) -> Counter[str]:
         return Counter(m["via"] for m in self.store.all(MEMBERS).values())

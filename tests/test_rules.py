@@ -112,6 +112,27 @@ def test_the_safeguard_holds_a_change_taking_access_from_too_many(org):
     org.rules().change("sales-dept", state=RuleState.INACTIVE)  # 100% loss, but the threshold now allows it
 
 
+def test_check_change_says_what_change_then_does_and_whether_the_safeguard_holds_it(org):
+    """The console asks before (de)activating with this: the same steps as change, nothing written."""
+    rules = org.rules()
+    rules.create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
+    seq = org.store.seq
+    check = rules.check_change("sales-dept", state=RuleState.ACTIVE)
+    assert org.store.seq == seq and rules.list()[0]["state"] == "inactive"  # nothing written
+    assert check["held"] == [] and check["rule"]["state"] == "active" and check["threshold"] == 0.2
+    assert check["preview"] == rules.change("sales-dept", state=RuleState.ACTIVE)["preview"]
+
+    check = rules.check_change("sales-dept", state=RuleState.INACTIVE)
+    assert check["preview"]["leaves"] == ["bob", "cy"] and len(check["preview"]["losses"]) == 2
+    assert check["held"] == [{"app": "CRM", "losing": 2, "entitled": 2}]
+    with pytest.raises(HeldForConfirmation) as held:
+        rules.change("sales-dept", state=RuleState.INACTIVE)
+    assert held.value.details["breaches"] == check["held"] and held.value.details["leaves"] == 2
+    assert groups_of(org, "bob") == ["sales"]
+    with pytest.raises(InvalidInput, match="no rule named"):
+        rules.check_change("ghost", state=RuleState.ACTIVE)
+
+
 def test_approving_a_held_change_decides_and_applies_it_in_one_commit(org):
     org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
     org.rules().change("sales-dept", state=RuleState.ACTIVE)
