@@ -1,4 +1,5 @@
-"""Modal dialogs: confirm, pick from a filterable list, type a value, move a user between groups.
+"""Modal dialogs: confirm (plainly, or showing what a change does), pick from a filterable list, type a value,
+move a user between groups.
 
 Each works with the keyboard alone (enter accepts, escape cancels, tab moves
 between fields) and with the mouse (buttons, clickable options).
@@ -13,7 +14,7 @@ from typing import Any
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
@@ -59,6 +60,42 @@ class ConfirmModal(Dialog, ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class ChangeModal(ConfirmModal):
+    """Ask before a change, showing what it would do: a line or two, then columns of names (scrolled
+    together with up/down, page up/down, as the confirm button keeps the focus), then a warning if any."""
+
+    BINDINGS = [
+        Binding("up", "scroll_columns('up')", "Scroll up", show=False),
+        Binding("down", "scroll_columns('down')", "Scroll down", show=False),
+        Binding("pageup", "scroll_columns('page_up')", "Page up", show=False),
+        Binding("pagedown", "scroll_columns('page_down')", "Page down", show=False),
+    ]
+
+    def __init__(self, title: str, body: str | Content, columns: Sequence[tuple[str | Content, str | Content]], *,
+                 warning: str | Content | None = None, confirm: str = "Confirm", destructive: bool = True) -> None:
+        super().__init__(title, body, confirm=confirm, destructive=destructive)
+        self._columns = list(columns)
+        self._warning = warning
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm change") as dialog:
+            dialog.border_title = self._title
+            dialog.border_subtitle = "↑↓ pgup pgdn scroll the lists"
+            yield Static(self._body, id="body")
+            with VerticalScroll(id="columns", can_focus=False):
+                with Horizontal(id="column-row"):
+                    for heading, text in self._columns:
+                        yield Static(Content.assemble((heading, "bold"), "\n", text), classes="column")
+            if self._warning is not None:
+                yield Static(self._warning, id="warning")
+            with Horizontal(id="buttons"):
+                yield Button(f"{self._confirm} (y)", variant="error" if self._destructive else "primary", id="confirm")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def action_scroll_columns(self, how: str) -> None:
+        getattr(self.query_one("#columns", VerticalScroll), f"scroll_{how}")(animate=False)
 
 
 class FilteredList(Vertical):

@@ -4,9 +4,14 @@ The expression is compiled in a worker a moment after each keystroke and its err
 shown under the field, a caret under the offending column.  The preview (who joins,
 who leaves, which app access people gain and lose) is the service's own, run in a
 worker too, for what the editor holds: for an active rule, what saving would change;
-for an inactive one, what activating would.  Save, Activate and Deactivate send
-what the editor holds; a change the safeguard holds is reported with where to
-approve it, not as a failure.
+for an inactive one, what saving and activating would.
+
+Only Save (ctrl+s) writes what the editor holds.  Escape with unsaved edits asks,
+then puts the saved rule back in the editor.  Activate and Deactivate (ctrl+t) act
+on the saved rule, never the draft, and ask first: the dialog shows the service's
+check of that very change (``GroupRules.check_change``, the steps ``change`` runs),
+who joins and leaves, who gains and loses which app, and whether the safeguard
+will hold it.  A held change is reported with where to approve it, not as a failure.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
 
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.expressions import ExpressionError
@@ -29,6 +35,7 @@ from provtui.domain.roles import Action, Scope
 from provtui.domain.rules import RuleState
 from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
+from provtui.tui.screens.modals import ChangeModal
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import MUTED
 
@@ -69,6 +76,27 @@ def expression_error(service: Service, text: str) -> ExpressionError | None:
 def names(text: str) -> list[str]:
     """A comma-separated field's entries."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def saved_fields(rule: dict) -> dict[str, Any]:
+    """What the editor holds when it holds ``rule`` unchanged, as ``RulesScreen.draft`` compares it."""
+    return {"expr": rule["expr"], "groups": sorted(rule["groups"]), "exclude": sorted(rule["exclude"])}
+
+
+def preview_columns(preview: dict, limit: int = PREVIEW_NAMES) -> list[tuple[str, Content]]:
+    """A preview's four lists (joins, leaves, gains, losses) as (heading with its count, names) columns."""
+    columns = []
+    for key, label in PREVIEW_PANES:
+        items = preview[key]
+        lines = [c if isinstance(c, str) else f"{c['user']} {c['app']}" for c in items[:limit]]
+        if len(items) > limit:
+            lines.append(f"… {len(items) - limit:,} more")
+        columns.append((f"{label} ({len(items):,})", Content("\n".join(lines)) if lines else Content.styled("nobody", MUTED)))
+    return columns
+
+
+def preview_counts(preview: dict) -> str:
+    return " · ".join(f"{len(preview[key]):,} {label.lower()}" for key, label in PREVIEW_PANES)
 
 
 def say(widget: Static, content: Content | None) -> None:
@@ -123,6 +151,7 @@ class RulesScreen(BaseScreen):
         self.wanted: str | None = None  # a rule to select once the list has loaded (from the palette)
         self.expression_problem: ExpressionError | None = None
         self.notice: Content | None = None  # said in the status line until the next change (a held change)
+        self.shown: dict[str, Any] | None = None  # saved_fields() of the rule as last put in the editor
 
     def compose_body(self) -> ComposeResult:
         yield RowTable(RULE_COLUMNS, row_key=lambda r: r["name"], empty="No rules yet: n makes one", id="rules")
@@ -155,17 +184,23 @@ class RulesScreen(BaseScreen):
         table.set_rows(data["rules"])
         if self.wanted is not None:
             self.select_rule(self.wanted)
-        active = sum(1 for r in data["rules"] if r["state"] == RuleState.ACTIVE)
-        count = len(data["rules"])
-        self.query_one("#status", Static).update(self.notice or Content(
-            f"{count} rule{'' if count == 1 else 's'} ({active} active) · e edits · held changes wait in Tasks (t)"))
+        self.query_one("#status", Static).update(self.notice or self._status_text())
         rule = self.rule
-        if rule is not None:
+        if rule is not None and not self.drafting and saved_fields(rule) != self.shown and self.draft() in (
+                self.shown, saved_fields(rule)):
+            self._show_editor(rule)  # changed (here, or elsewhere) under an editor without edits: show it as it is now
+        elif rule is not None:
             self._title(rule)
             self.run_preview(debounce=0)  # the directory, or the rule, changed under the preview
         elif self.editing is not None and not self.drafting:  # deleted (here or elsewhere)
             self._show_editor(table.highlighted_row)
         self._permissions()
+
+    def _status_text(self) -> Content:
+        rules = self.data["rules"] if self.data else []
+        active = sum(1 for r in rules if r["state"] == RuleState.ACTIVE)
+        return Content(f"{len(rules)} rule{'' if len(rules) == 1 else 's'} ({active} active) · e edits · "
+                       "held changes wait in Tasks (t)")
 
     def select_rule(self, name: str) -> None:
         """Put the cursor (and the editor) on ``name``; remembered until the list has loaded."""
@@ -216,12 +251,14 @@ class RulesScreen(BaseScreen):
 
     @on(RowTable.RowSelected, "#rules")
     def _rule_selected(self, event: RowTable.RowSelected) -> None:
-        self._show_editor(event.row)
+        if event.row["name"] != self.editing or not self.dirty:  # enter on the rule being edited keeps the edits
+            self._show_editor(event.row)
         self.action_edit()
 
     def _show_editor(self, rule: dict | None) -> None:
         """Fill the editor with ``rule`` (None: empty, for a new rule)."""
         self.editing = None if rule is None else rule["name"]
+        self.shown = None if rule is None else saved_fields(rule)
         self.query_one("#name-row").display = self.drafting
         self.query_one("#name", Input).value = ""
         self.query_one("#expr", Input).value = "" if rule is None else rule["expr"]
@@ -243,20 +280,37 @@ class RulesScreen(BaseScreen):
             tone = "$text-success" if rule["state"] == RuleState.ACTIVE else MUTED
             text = Content.assemble(("Rule ", MUTED), (rule["name"], "bold"), "  ", (rule["state"], tone),
                                     (f"  {rule['members']:,} members", MUTED))
+            if self.dirty:
+                text = Content.assemble(text, ("  edited: ctrl+s saves, esc reverts", "$text-warning"))
         self.query_one("#editor-title", Label).update(text)
 
     def _fields(self) -> dict[str, Any]:
         return {"expr": self.query_one("#expr", Input).value, "groups": names(self.query_one("#groups", Input).value),
                 "exclude": names(self.query_one("#exclude", Input).value)}
 
+    def draft(self) -> dict[str, Any]:
+        """What the editor holds, comparable with ``saved_fields``."""
+        fields = self._fields()
+        return {"expr": fields["expr"], "groups": sorted(set(fields["groups"])), "exclude": sorted(set(fields["exclude"]))}
+
+    @property
+    def dirty(self) -> bool:
+        """The editor holds what is not saved: a new rule with anything typed, or edits to the rule."""
+        if self.drafting:
+            return any(self.query_one(f"#{field}", Input).value.strip() for field in ("name", "expr", "groups", "exclude"))
+        rule = self.rule
+        return rule is not None and self.draft() != saved_fields(rule)
+
     @on(Input.Changed, "#expr")
     def _expression_typed(self) -> None:
         self.check_expression()
         self.run_preview()
+        self._title(self.rule)
 
     @on(Input.Changed, "#groups, #exclude")
     def _targets_typed(self) -> None:
         self.run_preview()
+        self._title(self.rule)
 
     @on(Input.Submitted, "#name, #expr, #groups, #exclude")
     def _next_field(self) -> None:
@@ -294,7 +348,10 @@ class RulesScreen(BaseScreen):
             self._show_preview(None, "Preview: fix the groups or exclusions first")
             return
         say(problem, None)
-        when = "If saved" if rule["state"] == RuleState.ACTIVE else "If activated"
+        if rule["state"] == RuleState.ACTIVE:
+            when = "If saved"
+        else:
+            when = "If saved and activated" if self.dirty else "If activated"
         self._show_preview(preview, when)
 
     def _show_preview(self, preview: dict | None, heading: str) -> None:
@@ -303,17 +360,9 @@ class RulesScreen(BaseScreen):
             for key, _ in PREVIEW_PANES:
                 self.query_one(f"#preview-{key}", Static).update("")
             return
-        counts = [f"{len(preview[key]):,} {label.lower()}" for key, label in PREVIEW_PANES]
-        self.query_one("#preview-title", Label).update(
-            Content.assemble((f"{heading}: ", "bold"), " · ".join(counts)))
-        for key, label in PREVIEW_PANES:
-            items = preview[key]
-            lines = [c if isinstance(c, str) else f"{c['user']} {c['app']}" for c in items[:PREVIEW_NAMES]]
-            if len(items) > PREVIEW_NAMES:
-                lines.append(f"… {len(items) - PREVIEW_NAMES:,} more")
-            body = Content.assemble((f"{label} ({len(items):,})", "bold"), "\n",
-                                    "\n".join(lines) if lines else Content.styled("nobody", MUTED))
-            self.query_one(f"#preview-{key}", Static).update(body)
+        self.query_one("#preview-title", Label).update(Content.assemble((f"{heading}: ", "bold"), preview_counts(preview)))
+        for (key, _), (heading_, names_) in zip(PREVIEW_PANES, preview_columns(preview)):
+            self.query_one(f"#preview-{key}", Static).update(Content.assemble((heading_, "bold"), "\n", names_))
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -321,16 +370,41 @@ class RulesScreen(BaseScreen):
         self.query_one("#name" if self.drafting else "#expr", Input).focus()
 
     def action_back(self) -> None:
-        """escape: from a field back to the list (dropping a new rule not saved), else the previous screen."""
-        table = self.query_one("#rules", RowTable)
-        if self.drafting:
-            self.drafting = False
-            self._show_editor(table.highlighted_row)
-            table.focus()
+        """escape: unsaved edits are dropped (asking first) and the saved rule put back, then from a field back
+        to the list, then the previous screen."""
+        if self.dirty:
+            self._ask_discard()
+        elif self.drafting:
+            self._revert()
         elif isinstance(self.focused, Input):
-            table.focus()
+            self.query_one("#rules", RowTable).focus()
         else:
             super().action_back()
+
+    def _ask_discard(self) -> None:
+        rule = self.rule
+        if self.drafting or rule is None:
+            self.confirm("Discard the new rule", "Discard the new rule? It has not been created.", self._revert,
+                         confirm="Discard")
+            return
+        def text(value: str | list[str]) -> str:
+            return value if isinstance(value, str) else ", ".join(value) or "(none)"
+
+        draft, saved = self.draft(), saved_fields(rule)
+        lines = [Content.assemble("Rule ", (rule["name"], "bold"), " has edits not saved:")]
+        for key, label in (("expr", "Expression"), ("groups", "Groups"), ("exclude", "Exclude")):
+            if draft[key] != saved[key]:
+                lines += [Content(""), Content.assemble((f"{label} saved: ", MUTED), text(saved[key])),
+                          Content.assemble((f"{label} edited: ", MUTED), text(draft[key]))]
+        lines += [Content(""), Content("Discard the edits and put the saved rule back in the editor?")]
+        self.confirm("Discard edits", Content("\n").join(lines), self._revert, confirm="Discard")
+
+    def _revert(self) -> None:
+        """The editor shows the saved rule (a new rule not created is dropped); the list has the focus."""
+        table = self.query_one("#rules", RowTable)
+        self.drafting = False
+        self._show_editor(self.rule or table.highlighted_row)
+        table.focus()
 
     def action_create(self) -> None:
         self.drafting = True
@@ -345,32 +419,73 @@ class RulesScreen(BaseScreen):
             self.act(rules.create, name, groups=fields["groups"], expr=fields["expr"], exclude=fields["exclude"],
                      done=f"rule {name} created, inactive: ctrl+t activates it", then=self._created)
         elif self.editing is not None:
-            self._change(f"rule {self.editing} saved", **fields)
+            if not self.dirty:
+                self.notify("Nothing to save: the editor holds the saved rule", markup=False)
+                return
+            # no groups typed: keep the rule's
+            self._change(f"rule {self.editing} saved", self.editing, expr=fields["expr"],
+                         groups=fields["groups"] or None, exclude=fields["exclude"])
 
     def action_set_state(self, state: str) -> None:
-        if self.editing is None:
+        rule = self.rule
+        if rule is None or self.drafting:
             return
-        verb = "activated" if state == RuleState.ACTIVE else "deactivated"
-        self._change(f"rule {self.editing} {verb}", state=RuleState(state), **self._fields())
+        self.ask_state(rule["name"], RuleState(state))
 
-    def _change(self, done: str, **change: Any) -> None:
-        """A change to the rule in the editor, as the editor holds it (a held change is reported, not failed)."""
-        assert self.editing is not None
+    @work(exclusive=True, group="ask", exit_on_error=False)
+    async def ask_state(self, name: str, state: RuleState) -> None:
+        """Ask before (de)activating the saved rule ``name``, showing the service's check of that change."""
+        self.query_one("#status", Static).update(Content.styled(f"Working out what this changes for {name}…", MUTED))
+        try:
+            check = await self.app.call_service(self.app.service.rules().check_change, name, state=state)
+        finally:
+            if not get_current_worker().is_cancelled:
+                self.query_one("#status", Static).update(self.notice or self._status_text())
+        preview = check["preview"]
+        verb = "activate" if state == RuleState.ACTIVE else "deactivate"
+        groups = ", ".join(check["rule"]["groups"])
+        effect = f" puts who matches it in {groups}:" if state == RuleState.ACTIVE else f"'s members leave {groups}:"
+        body = [Content.assemble(f"If {verb}d, rule ", (name, "bold"), effect), Content(preview_counts(preview))]
+        if self.dirty and self.editing == name:
+            body.append(Content.styled("Your unsaved edits are not part of this: cancel, then ctrl+s saves them.",
+                                       "$text-warning"))
+        warning = None
+        if check["held"]:
+            over = "; ".join(f"{b['app']}: {b['losing']:,} of {b['entitled']:,} entitled users" for b in check["held"])
+            warning = Content.assemble(
+                ("Above the safeguard: ", "bold"),
+                f"more than {check['threshold']:.0%} of an app's users would lose access ({over}). "
+                "Confirming holds the change for approval on the Tasks screen (t); nothing changes until it is approved.")
+        modal = ChangeModal(f"{verb.title()} rule {name}", Content("\n").join(body), preview_columns(preview, 50),
+                            warning=warning, confirm="Hold for approval" if check["held"] else verb.title(),
+                            destructive=bool(preview["leaves"] or preview["losses"]))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._change(f"rule {name} {verb}d", name, shown=preview, state=state)
+
+        self.app.push_screen(modal, answered)
+
+    def _change(self, done: str, name: str, *, shown: dict | None = None, **change: Any) -> None:
+        """Change rule ``name`` (a held change is reported, not failed); ``shown``: the preview the admin confirmed."""
         self.notice = None
-        change["groups"] = change["groups"] or None  # no groups typed: keep the rule's
-        self.act(held_or_result(self.app.service.rules().change), self.editing, then=self._changed(done), **change)
+        self.act(held_or_result(self.app.service.rules().change), name, then=self._changed(done, shown), **change)
 
-    def _changed(self, done: str) -> Callable[[Any], None]:
+    def _changed(self, done: str, shown: dict | None = None) -> Callable[[Any], None]:
         def then(result: Any) -> None:
             if isinstance(result, HeldForConfirmation):
                 self.notify(f"{result}\n\nApprove or reject it on the Tasks screen (t).", title="Held for approval",
                             severity="warning", markup=False, timeout=15)
                 self.notice = Content.styled(
-                    f"Held ({result.details.get('held')}): {result.details.get('losses', 0):,} would lose access"
-                    " · approve or reject it on the Tasks screen (t)", "$text-warning")
+                    f"Held ({result.details.get('held')}) for approval: {result.details.get('losses', 0):,} would lose"
+                    " access · see Tasks (t)", "$text-warning")  # fits 80 columns
                 self.query_one("#status", Static).update(self.notice)
                 return
             preview = result["preview"]
+            if shown is not None and preview != shown:  # the directory changed between the dialog and the change
+                self.notify(f"{done}, but the directory had changed since the preview: {preview_counts(preview)}",
+                            severity="warning", markup=False, timeout=15)
+                return
             self.notify(f"{done}: {len(preview['joins']):,} joined, {len(preview['leaves']):,} left", markup=False)
 
         return then
