@@ -83,7 +83,7 @@ def repair_store(path: Path, actor: str, service_factory) -> RepairReport:
     declared = gaps(found.events)
     known = [n for n in found.lost_events.values()]
     events_lost = None if any(n is None for n in known) else sum(known)  # type: ignore[arg-type]
-    dropped = [d.to_dict() for d in found.damage]
+    dropped = [d.to_dict() for d in found.damage if d.dropped]
     backup = rewrite(path, found)
     kept = {name: len(numbers) for name, numbers in found.intact.items()}
     service = service_factory(Store.open(path), actor)

@@ -12,7 +12,7 @@ from tinydb import Query
 import provtui.store.journal_store
 from provtui.directory import USERS
 from provtui.service import Service
-from provtui.store import AUDIT, GENESIS_HASH, LOCK, SNAPSHOT, Store, StoreDamaged, StoreError, audit_hash, decode_lines, encode_line
+from provtui.store import AUDIT, GENESIS_HASH, HEAD, LOCK, SNAPSHOT, Store, StoreDamaged, StoreError, audit_hash, decode_lines, encode_line
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_files_are_private(path):
     store.compact()
     put(store, "t", "b", {"x": 2})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
-    files = [SNAPSHOT, AUDIT, LOCK, store._journal_name]
+    files = [SNAPSHOT, AUDIT, LOCK, HEAD, store._journal_name]
     for name in files:
         assert stat.S_IMODE(os.stat(path / name).st_mode) == 0o600, name
     assert {p.name for p in path.iterdir()} == set(files)
@@ -181,13 +181,14 @@ def test_empty_transaction_commits_nothing(store):
     with store.transaction():
         pass
     assert store.seq == 0
-    assert os.path.getsize(journal(store)) == 0
+    assert decode_lines(journal(store).read_bytes())[0] == [{"journal": journal(store).name, "follows": 0}]  # its header alone
 
 
 def test_journal_lines_are_checksummed():
     line = encode_line({"seq": 1})
     assert decode_lines(line * 2) == ([{"seq": 1}, {"seq": 1}], 2 * len(line))
-    assert decode_lines(line + line[:-1]) == ([{"seq": 1}], len(line))  # no newline: torn
+    assert decode_lines(line + line[:-3]) == ([{"seq": 1}], len(line))  # cut inside: torn
+    assert decode_lines(line + line[:-1]) == ([{"seq": 1}, {"seq": 1}], 2 * len(line) - 1)  # whole but its newline: kept
     flipped = line[:-3] + b"2" + line[-2:]
     assert decode_lines(line + flipped + line) == ([{"seq": 1}], len(line))  # bad checksum: stop there
     assert decode_lines(b"garbage\n") == ([], 0)
@@ -317,7 +318,7 @@ def test_compact_keeps_data_and_audit(store):
     old_journal = journal(store)
     store.compact()
     assert not old_journal.exists()
-    assert os.path.getsize(journal(store)) == 0
+    assert len(decode_lines(journal(store).read_bytes())[0]) == 1  # the new journal holds its header alone
     assert store.audit_events() == before
     assert [p.name for p in store.path.glob("journal-*")] == [store._journal_name]
     store.compact()  # nothing new: harmless
@@ -471,7 +472,7 @@ def test_a_bad_last_record_that_is_not_a_torn_start_is_damage(store, tail, reaso
     with open(journal(store), "ab") as f:
         f.write(tail)
     data = journal(store).read_bytes()
-    with pytest.raises(StoreDamaged, match=f"at byte {good} \\(record 3\\): {reason}"):
+    with pytest.raises(StoreDamaged, match=f"at byte {good} \\(record 4\\): {reason}"):  # header, a, b, then this
         Store.open(store.path)
     with pytest.raises(StoreDamaged):
         put(store, "t", "c", {"x": 3})  # a writer that had it open refuses too
@@ -482,7 +483,7 @@ def test_damage_before_intact_records_loses_nothing(store):
     for n in range(10):
         put(store, "t", f"k{n}", {"x": n})
     data = bytearray(journal(store).read_bytes())
-    fifth = sum(len(line) + 1 for line in bytes(data).split(b"\n")[:4])
+    fifth = sum(len(line) + 1 for line in bytes(data).split(b"\n")[:4])  # the header is record 1
     data[fifth + 30] ^= 0x01
     journal(store).write_bytes(bytes(data))
     with pytest.raises(StoreDamaged, match=f"at byte {fifth} \\(record 5\\): checksum mismatch"):

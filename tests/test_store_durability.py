@@ -25,7 +25,7 @@ import pytest
 
 from provtui.directory import USERS
 from provtui.service import Service
-from provtui.store import AUDIT, GENESIS_HASH, LOCK, SNAPSHOT, Store, audit_hash
+from provtui.store import AUDIT, GENESIS_HASH, HEAD, LOCK, SNAPSHOT, Store, audit_hash
 
 WRITER = Path(__file__).with_name("store_writer.py")
 DOCS = "docs"
@@ -153,7 +153,7 @@ def test_sigkill_during_compaction(tmp_path):
     final = finish(start_writer(path, "after", "--count", "40", compact_every=5))
     store = check_store(path, acked + final)
     # The debris of killed compactions (new journals, temp snapshots) is swept by the next one.
-    assert sorted(p.name for p in path.iterdir()) == sorted([AUDIT, LOCK, SNAPSHOT, store._journal_name])
+    assert sorted(p.name for p in path.iterdir()) == sorted([AUDIT, HEAD, LOCK, SNAPSHOT, store._journal_name])
 
 
 # -- several processes at once ---------------------------------------------------------

@@ -16,6 +16,7 @@ from provtui.store.errors import StoreUnreadable
 SNAPSHOT = "snapshot.json"
 AUDIT = "audit.jsonl"
 LOCK = "store.lock"
+HEAD = "store.head"  # the newest committed seq: what a journal cut at a record boundary cannot show by itself
 JOURNAL = re.compile(r"journal-(\d+)\.jsonl")
 
 
@@ -76,7 +77,7 @@ def store_files(directory: Path) -> list[str]:
         present = set(os.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [n for n in (SNAPSHOT, AUDIT) if n in present] + journals(directory)
+    return [n for n in (SNAPSHOT, AUDIT, HEAD) if n in present] + journals(directory)
 
 
 def read_file(path: Path) -> bytes:
@@ -90,6 +91,34 @@ def read_file(path: Path) -> bytes:
         raise StoreUnreadable(f"{path.name} in {path.parent} is a directory, not a file: move it away") from None
     except PermissionError:
         raise StoreUnreadable(f"cannot read {path.name} in {path.parent}: permission denied") from None
+
+
+def write_head(directory: Path, seq: int, audit_head: str) -> None:
+    """Note the newest committed seq, after its journal record is fsync'd.  Not fsync'd itself: after a
+    power cut it can only lag the journal, never lead it, and a lagging note hides nothing."""
+    fd = open_private(directory / HEAD, os.O_WRONLY)
+    try:
+        line = f"{seq} {audit_head}\n".encode()
+        os.pwrite(fd, line.ljust(96), 0)  # fixed width: one write, never a shorter line over a longer one
+    finally:
+        os.close(fd)
+
+
+def read_head(directory: Path) -> int | None:
+    """The newest committed seq as noted, or None (no note: a store from before it was kept).
+    Raises ValueError when the note is not one."""
+    try:
+        with open(directory / HEAD, "rb") as f:
+            data = f.read(96)
+    except FileNotFoundError:
+        return None
+    except (IsADirectoryError, PermissionError):
+        read_file(directory / HEAD)
+        raise
+    seq, _, rest = data.strip().partition(b" ")
+    if not seq.isdigit() or len(rest) != 64:
+        raise ValueError(f"{HEAD} does not hold a commit number")
+    return int(seq)
 
 
 def check_lock_file(directory: Path) -> None:

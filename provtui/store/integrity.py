@@ -23,16 +23,19 @@ from provtui.store import snapshot as snapshots
 from provtui.store.errors import StoreError, StoreUnreadable
 from provtui.store.files import (
     AUDIT,
+    HEAD,
     LOCK,
     SNAPSHOT,
     file_mode,
     fsync_dir,
     journals,
     read_file,
+    read_head,
     store_files,
     write_atomic,
+    write_head,
 )
-from provtui.store.records import GENESIS_HASH, Damage, Line, encode_line, lines, tail_damage
+from provtui.store.records import GENESIS_HASH, Damage, Line, encode_line, is_journal_header, journal_header, lines, tail_damage
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Salvage:
     intact: dict[str, list[int]] = field(default_factory=dict)  # file -> numbers of its intact records
     lost_events: dict[int, int | None] = field(default_factory=dict)  # damaged record's number -> its events (None: unknown)
     stray_lock: bool = False  # store.lock is not a regular file
+    headed: bool = True  # the journal must begin with its header (all but pre-checksum stores)
 
     @property
     def head(self) -> str:
@@ -94,10 +98,21 @@ def salvage(path: Path) -> Salvage:
     except OSError:
         found.stray_lock = True
     if found.stray_lock:
-        found.damage.append(Damage(LOCK, 0, 0, "not a regular file (a directory or link where the lock file should be)"))
+        found.damage.append(Damage(LOCK, 0, 0, "not a regular file (a directory or link where the lock file should be)",
+                                   dropped=False))
+    try:
+        noted = read_head(path)
+    except ValueError as error:
+        found.damage.append(Damage(HEAD, 0, 1, str(error), dropped=False))
+        noted = None
     _salvage_snapshot(path, found)
     trail = _salvage_trail(path, found)
     _salvage_journal(path, found, trail)
+    if noted is not None and noted > found.seq and not any(d.file == found.journal for d in found.damage):
+        journal_lines = sum(1 for _ in found.intact.get(found.journal, []))
+        found.damage.append(Damage(found.journal, 0, journal_lines + 1, f"the journal ends at seq {found.seq} but seq "
+                                                                        f"{noted} was committed: records were cut off"))
+        found.lost_events[-1] = None
     return found
 
 
@@ -117,6 +132,7 @@ def _salvage_snapshot(path: Path, found: Salvage) -> None:
     bad = {d.record for d in snap.damage}
     found.intact[SNAPSHOT] = [n for n in range(2, snap.documents + len(bad) + 2) if n not in bad]
     found.tables = snap.tables
+    found.headed = not snap.legacy
     found.seq, found.snapshot_head = snap.seq, snap.audit_head or GENESIS_HASH
     found.stored_head = found.snapshot_head
     present = journals(path)
@@ -172,7 +188,13 @@ def _salvage_trail(path: Path, found: Salvage) -> list[dict]:
 def _salvage_journal(path: Path, found: Salvage, trail: list[dict]) -> None:
     name, intact, by_seq = found.journal, [], {}
     after_damage = False  # a seq that jumps right after a damaged record is that record's gap, not more damage
-    for line in _records(path, name, found) if name else []:
+    found_lines = _records(path, name, found) if name else []
+    if found_lines and is_journal_header(found_lines[0].record, name):
+        intact.append(found_lines.pop(0).number)
+    elif name and found.headed and not any(d.file == name for d in found.damage):
+        found.damage.append(Damage(name, 0, 1, "the journal's header record is gone: it was emptied, cut or replaced"))
+        found.lost_events[1] = None
+    for line in found_lines:
         record = line.record
         if line.reason is not None or not (isinstance(record, dict) and isinstance(record.get("seq"), int)
                                            and isinstance(record.get("ops"), list)):
@@ -195,7 +217,8 @@ def _salvage_journal(path: Path, found: Salvage, trail: list[dict]) -> None:
             continue
         if by_seq and seq != max(by_seq) + 1 and not (jumped and seq > max(by_seq)):
             found.damage.append(Damage(name, line.offset, line.number,
-                                       f"out of sequence: seq {seq} follows seq {max(by_seq)} (a record lost or moved)"))
+                                       f"out of sequence: seq {seq} follows seq {max(by_seq)} (a record lost or moved; "
+                                       f"kept, in seq order)", dropped=False))
         by_seq[seq] = record
         intact.append(line.number)
     found.intact[name] = intact
@@ -263,8 +286,9 @@ def rewrite(path: Path, found: Salvage, now: datetime | None = None) -> Path:
     journal = f"journal-{found.seq}.jsonl"
     with FileLock(str(path / LOCK), mode=file_mode(path)):
         write_atomic(path / AUDIT, b"".join(encode_line(e) for e in found.events))
-        write_atomic(path / journal, b"")
+        write_atomic(path / journal, encode_line(journal_header(journal, found.seq)))
         write_atomic(path / SNAPSHOT, snapshots.encode(found.seq, journal, found.head, found.tables))
+        write_head(path, found.seq, found.head)
         for stale in journals(path):
             if stale != journal:
                 (path / stale).unlink()

@@ -38,6 +38,7 @@ from provtui.store import snapshot as snapshots
 from provtui.store.errors import StoreDamaged, StoreError, StoreUnreadable
 from provtui.store.files import (
     AUDIT,
+    HEAD,
     LOCK,
     SNAPSHOT,
     check_lock_file,
@@ -45,11 +46,13 @@ from provtui.store.files import (
     fsync_dir,
     open_private,
     read_file,
+    read_head,
     shared_lock,
     store_files,
     write_atomic,
+    write_head,
 )
-from provtui.store.records import GENESIS_HASH, Damage, audit_hash, encode_line, scan
+from provtui.store.records import GENESIS_HASH, Damage, audit_hash, encode_line, is_journal_header, journal_header, scan
 
 COMPACT_EVERY = 20_000  # journal records between snapshots
 _write_atomic = write_atomic  # one name the tests can replace to kill a compaction mid-way
@@ -182,6 +185,9 @@ class Store:
         self.audit_head = GENESIS_HASH
         self._journal_events: list[dict] = []  # audit events not yet moved to audit.jsonl
         self._journal_records = 0
+        self._journal_lines = 0  # header included: how damage is numbered
+        self._headed = True
+        self._open_line = False  # the last journal record read had no newline (yet)
         self._listeners: list[Callable[[list[list]], None]] = []
         self.db = TinyDB(storage=_LiveStorage, tables=self.tables)
         self.db.table_class = _StrKeyTable
@@ -211,6 +217,7 @@ class Store:
                 journal = "journal-0.jsonl"
                 store._create_journal(journal)
                 _write_atomic(path / SNAPSHOT, snapshots.encode(0, journal, GENESIS_HASH, {}))
+                write_head(path, 0, GENESIS_HASH)
                 store._load_snapshot()
             return store
         if path.exists() and not path.is_dir():
@@ -238,13 +245,30 @@ class Store:
         """Hold the lock shared and bring the tables up to date: a consistent view for reading the
         trail (no compaction moves events meanwhile), with no write access needed."""
         with shared_lock(self.path):
+            noted = self._noted_head()
             if self._snapshot_id is None or self._snapshot_identity() != self._snapshot_id:
                 self._load_snapshot()
             self._catch_up()
+            self._check_head(noted)
             yield
 
+    def _noted_head(self) -> int | None:
+        try:
+            return read_head(self.path)
+        except ValueError as error:
+            raise StoreDamaged(Damage(HEAD, 0, 1, str(error))) from None
+
+    def _check_head(self, noted: int | None) -> None:
+        """Under the lock, the journal must reach the seq noted before it was read: else it was cut."""
+        if noted is not None and noted > self.seq:
+            raise StoreDamaged(Damage(self._journal_name, self._offset, self._journal_lines + 1,
+                                      f"the journal ends at seq {self.seq} but seq {noted} was committed: "
+                                      f"records were cut off"))
+
     def _create_journal(self, name: str) -> None:
-        fd = open_private(self.path / name, os.O_WRONLY | os.O_APPEND)
+        # O_TRUNC: a journal of this name can only be a killed compaction's, which no snapshot names
+        fd = open_private(self.path / name, os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, encode_line(journal_header(name, self.seq)))
         os.fsync(fd)
         os.close(fd)
         fsync_dir(self.path)
@@ -275,9 +299,12 @@ class Store:
         self.seq = snap.seq
         self.audit_head = snap.audit_head
         self._journal_name = snap.journal
+        self._headed = not snap.legacy  # journals written since snapshots carry checksums start with a header
+        self._open_line = False
         self._offset = 0
         self._journal_events = []
         self._journal_records = 0
+        self._journal_lines = 0  # header included: how damage is numbered
         self._snapshot_id = identity
         for (table, _), index in self._indexes.items():
             self._rebuild_index(index, table)
@@ -353,21 +380,44 @@ class Store:
         ``writer`` (who holds the lock, so no append is under way); anything else bad is damage."""
         journal = self.path / self._journal_name
         data = read_file(journal)[self._offset:]
-        records, used, damage = scan(data, self._journal_name, base_offset=self._offset, first_number=self._journal_records + 1)
+        if self._open_line and data[:1] == b"\n":  # the newline a writer added to the last record we read
+            self._offset += 1
+            data = data[1:]
+            self._open_line = False
+        records, used, damage = scan(data, self._journal_name, base_offset=self._offset, first_number=self._journal_lines + 1)
         pos = 0
+        if self._offset == 0 and self._headed:  # a journal begins with its header: an emptied one is damage, not "no commits"
+            if not records or not is_journal_header(records[0], self._journal_name):
+                if damage is not None and not records:
+                    raise StoreDamaged(damage)
+                raise StoreDamaged(Damage(self._journal_name, 0, 1, "the journal's header record is gone: it was emptied, cut or replaced"))
+            records.pop(0)
+            pos = data.find(b"\n") + 1 or len(data)
+            self._journal_lines += 1
         for record in records:
             if not isinstance(record, dict) or record.get("seq") != self.seq + 1 or not isinstance(record.get("ops"), list):
                 got = record.get("seq") if isinstance(record, dict) else None
-                raise StoreDamaged(Damage(self._journal_name, self._offset + pos, self._journal_records + 1,
+                raise StoreDamaged(Damage(self._journal_name, self._offset + pos, self._journal_lines + 1,
                                           f"out of sequence: record seq {got} where {self.seq + 1} should follow "
                                           f"(a record duplicated, lost or moved)"))
             self._apply(record)
-            pos = data.index(b"\n", pos) + 1
+            pos = data.find(b"\n", pos) + 1 or len(data)
         self._offset += used
         if damage is not None:
             raise StoreDamaged(damage)
+        if records and used == len(data) and not data.endswith(b"\n"):
+            self._open_line = True  # the last record is whole but for its newline
         if writer and used < len(data):
             os.truncate(journal, self._offset)  # a torn end from a crashed writer: never acknowledged
+        if writer and self._open_line:  # give the whole last record its newline before appending after it
+            fd = os.open(journal, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._offset += 1
+            self._open_line = False
 
     def _apply(self, record: dict) -> None:
         ops = record["ops"]
@@ -392,6 +442,7 @@ class Store:
             self._journal_events.extend(record["audit"])
             self.audit_head = record["audit"][-1]["hash"]
         self._journal_records += 1
+        self._journal_lines += 1
         for listener in self._listeners:
             listener(ops)
 
@@ -412,9 +463,11 @@ class Store:
                 self._commit(tx)
 
     def _catch_up_writing(self) -> None:
+        noted = self._noted_head()
         if self._snapshot_id is None or self._snapshot_identity() != self._snapshot_id:
             self._load_snapshot()
         self._catch_up(writer=True)
+        self._check_head(noted)
 
     def _commit(self, tx: Transaction) -> None:
         now = self.clock()
@@ -436,6 +489,7 @@ class Store:
             os.close(fd)
         self._offset += len(line)
         self._apply(record)
+        write_head(self.path, self.seq, self.audit_head)
         if self._journal_records >= COMPACT_EVERY:
             self._compact()
 
@@ -451,12 +505,17 @@ class Store:
         old = self._journal_name
         if journal != old:
             self._create_journal(journal)
+        elif not self._headed:  # an old store's journal, with no record since its snapshot: it gets its header
+            _write_atomic(self.path / journal, encode_line(journal_header(journal, self.seq)))
         _write_atomic(self.path / SNAPSHOT, snapshots.encode(self.seq, journal, self.audit_head, self.tables))
         self._snapshot_id = self._snapshot_identity()
         self._journal_name = journal
+        self._headed = True
         self._offset = 0
         self._journal_events = []
         self._journal_records = 0
+        self._journal_lines = 0  # header included: how damage is numbered
+        self._catch_up()  # past the new journal's header
         for stale in [*self.path.glob("journal-*.jsonl"), *self.path.glob(f".{SNAPSHOT}.*.tmp")]:  # + a killed compaction's temp file
             if stale.name != journal:
                 stale.unlink(missing_ok=True)
@@ -473,7 +532,8 @@ class Store:
         try:
             if good_end != size:
                 os.ftruncate(fd, good_end)  # a torn end: a compaction killed mid-append (the journal still has it)
-            os.write(fd, b"".join(encode_line(e) for e in fresh))
+            whole = good_end == 0 or os.pread(fd, 1, good_end - 1) == b"\n"
+            os.write(fd, (b"" if whole else b"\n") + b"".join(encode_line(e) for e in fresh))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -524,11 +584,13 @@ class Store:
         if not path.exists():
             return [], offset
         data = read_file(path)[offset:]
+        if offset and data[:1] == b"\n":  # the newline a compaction gave the whole last event we read
+            offset, data = offset + 1, data[1:]
         events, used = self._audit_records(data, offset)
         offsets, pos = [], 0
         for _ in events:
             offsets.append(offset + pos)
-            pos = data.index(b"\n", pos) + 1
+            pos = data.find(b"\n", pos) + 1 or len(data)
         return list(zip(offsets, events)), offset + used
 
     def audit_file_event(self, offset: int) -> dict:

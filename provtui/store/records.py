@@ -31,6 +31,7 @@ class Damage:
     record: int
     reason: str
     readable: dict | None = None  # what can still be read of it (table and key, seq), for the repair's list
+    dropped: bool = True  # whether a repair loses the record (False: it is kept, only its place was wrong)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -56,6 +57,16 @@ class Line:
 def encode_line(record: dict | list) -> bytes:
     body = orjson.dumps(record)
     return b"%08x " % zlib.crc32(body) + body + b"\n"
+
+
+def journal_header(name: str, follows: int) -> dict:
+    """A journal's first record: which file it is and the snapshot seq it follows.  Without it an
+    emptied journal would look like one with no commits yet."""
+    return {"journal": name, "follows": follows}
+
+
+def is_journal_header(record: object, name: str) -> bool:
+    return isinstance(record, dict) and record.get("journal") == name and "ops" not in record
 
 
 def audit_hash(prev: str, event: dict) -> str:
@@ -87,6 +98,17 @@ def _merged(body: bytes) -> bool:
     return False
 
 
+def complete_record(tail: bytes) -> dict | list | None:
+    """The record in an unfinished last line whose checksum holds: all was written but its newline
+    (a cut of one byte, or a write that stopped just short).  Kept, not dropped: it may have been acknowledged."""
+    if len(tail) >= 11 and tail[8:9] == b" " and _HEX.issuperset(tail[:8]) and int(tail[:8], 16) == zlib.crc32(tail[9:]):
+        try:
+            return orjson.loads(tail[9:])
+        except orjson.JSONDecodeError:
+            return None
+    return None
+
+
 def is_torn_start(tail: bytes) -> bool:
     """Whether the bytes after the last newline are the start of a record an append left unfinished."""
     if b"\x00" in tail or b"\n" in tail:
@@ -96,7 +118,15 @@ def is_torn_start(tail: bytes) -> bool:
     if len(tail) > 8 and tail[8:9] != b" ":
         return False
     body = tail[9:]
-    return body[:len(_RECORD_START)] == _RECORD_START[:len(body)]
+    if body[:len(_RECORD_START)] != _RECORD_START[:len(body)]:
+        return False
+    # A whole record followed by more bytes (its newline damaged) is not the start of one.
+    crc, end = int(tail[:8], 16) if len(tail) >= 8 else None, body.rfind(b"}")
+    while crc is not None and end >= 0:
+        if zlib.crc32(body[:end + 1]) == crc:
+            return False
+        end = body.rfind(b"}", 0, end)
+    return True
 
 
 def lines(data: bytes, *, base_offset: int = 0, first_number: int = 1) -> tuple[list[Line], bytes]:
@@ -106,7 +136,12 @@ def lines(data: bytes, *, base_offset: int = 0, first_number: int = 1) -> tuple[
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
-            return out, data[pos:]
+            tail = data[pos:]
+            record = complete_record(tail)
+            if record is None:
+                return out, tail
+            out.append(Line(base_offset + pos, number, record, None, tail))
+            return out, b""
         raw = data[pos:end]
         record, reason = _decode(raw)
         out.append(Line(base_offset + pos, number, record, reason, raw))
@@ -133,6 +168,10 @@ def scan(data: bytes, file: str, *, base_offset: int = 0, first_number: int = 1)
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
+            record = complete_record(data[pos:])
+            if record is not None:  # whole but for its newline: ``used`` then covers it, without a newline
+                records.append(record)
+                return records, len(data), None
             damage = tail_damage(file, data[pos:], base_offset + pos, number)
             return records, pos, damage
         line = data[pos:end]

@@ -78,16 +78,18 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
     header = found[0].record if _is_header(found[0]) else None
     if header is None:
         bad(_spot(found[0], "the first record is not the snapshot's header"))
-        header = {}
     trailer_line = found[-1] if len(found) > 1 and _is_trailer(found[-1]) else None
     if tail:
         bad(Damage(NAME, len(data) - len(tail), len(found) + 1, "the snapshot ends mid-record (cut short)"))
     elif trailer_line is None:
         bad(Damage(NAME, len(data), len(found) + 1, "the snapshot has no end record (cut short)"))
-    body = found[1:-1] if trailer_line is not None else found[1:]
+    body = found[1 if header is not None else 0:-1 if trailer_line is not None else None]
     tables: dict[str, dict[str, dict]] = {}
     for line in body:
         entry = line.record
+        if header is None and _is_header(line):  # a lenient read finds the header where it was moved to
+            header = entry
+            continue
         if line.reason is not None or not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], dict)):
             bad(_spot(line, line.reason or "not a document record"))
             continue
@@ -97,15 +99,16 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
             bad(_spot(line, f"a second copy of {table} {key}", {"table": table, "key": key}))
             continue
         docs[key] = doc
+    header = header or {}
     documents = sum(len(d) for d in tables.values())
     if trailer_line is not None:
         trailer = trailer_line.record
         assert isinstance(trailer, dict)
         crc = zlib.crc32(memoryview(data)[:trailer_line.offset])
-        if trailer.get("checksum") != f"{crc:08x}" or trailer.get("documents") != len(body):
-            bad(_spot(trailer_line, f"the snapshot's whole-content checksum or count does not match "
-                                    f"({len(body)} document records, {trailer.get('documents')} written): "
-                                    f"records were lost, added or moved"))
+        if trailer.get("checksum") != f"{crc:08x}" or trailer.get("documents") != len(found) - 2:
+            bad(Damage(NAME, trailer_line.offset, trailer_line.number,
+                       f"the snapshot's whole-content checksum or count does not match ({len(found) - 2} document records, "
+                       f"{trailer.get('documents')} written): records were lost, added or moved", dropped=False))
     return Snapshot(header.get("seq", 0), header.get("journal", ""), header.get("audit_head", ""), tables, documents, damage)
 
 
