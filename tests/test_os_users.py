@@ -11,6 +11,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -111,3 +112,64 @@ def test_a_private_store_is_0600(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "store").st_mode) == 0o700
     for path in (tmp_path / "store").iterdir():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def run_as_capturing(user: str, *args: str) -> tuple[int, str]:
+    """As run_as, with what the command wrote to stderr."""
+    with tempfile.TemporaryFile() as err:
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(err.fileno(), 2)
+            sys.stderr = open(2, "w", closefd=False)  # pytest's capture is not fd 2
+            code = 70
+            try:
+                entry = pwd.getpwnam(user)
+                os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
+                os.setgid(entry.pw_gid)
+                os.setuid(entry.pw_uid)
+                code = main(list(args))
+            except BaseException:  # a traceback is what the test looks for: let it reach stderr
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        err.seek(0)
+        return code, err.read().decode()
+
+
+@pytest.fixture
+def read_only_files(shared_store):
+    """The store's files readable by its group but writable by nobody in it (dir 2750, files 0640)."""
+    store, group, names = shared_store
+    assert run_as(None, "--store", str(store), "admin", "grant", names["member"], "read-only") == 0
+    for path in store.iterdir():
+        os.chmod(path, 0o640)
+    os.chmod(store, 0o2750)
+    return store, names
+
+
+def test_an_admin_who_may_only_read_the_files_can_read(read_only_files):
+    store, names = read_only_files
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    for args in (("user", "list"), ("user", "show", "ada"), ("audit",), ("audit", "verify"), ("audit", "head"),
+                 ("report", "orphans"), ("store", "check")):
+        code, err = run_as_capturing(names["member"], "--store", str(store), *args)
+        assert code == 0, (args, err)
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before  # reading wrote nothing, not even a lock
+
+
+def test_a_write_without_write_access_is_refused_clearly(read_only_files):
+    store, names = read_only_files
+    code, err = run_as_capturing(names["helpdesk"], "--store", str(store), "user", "suspend", "ada")  # the role allows it
+    assert code == 4, err
+    assert "Traceback" not in err and err.count("\n") == 1 and "Permission denied" in err
+
+
+def test_a_store_file_that_cannot_be_read_is_exit_5(shared_store):
+    store, _, names = shared_store
+    os.chmod(store / "snapshot.json", 0o600)  # root's alone
+    code, err = run_as_capturing(names["helpdesk"], "--store", str(store), "user", "list")
+    assert code == 5 and "cannot read snapshot.json" in err and "Traceback" not in err, err
