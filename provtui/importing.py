@@ -9,6 +9,8 @@ Three kinds of import:
 
 CSV (``import_csv``)
     An HR export; a full import deactivates this source's users missing from the file.
+    ``strict``: apply nothing when any row is rejected (else the valid rows are applied and
+    the rejected ones reported).  The result names the columns not imported (``ignored_columns``).
 
 LDAP / Active Directory (``import_ldap``)
     Users are read with a paged search (provtui.connectors.ldap) and become the same
@@ -41,8 +43,19 @@ LDAP / Active Directory (``import_ldap``)
     (table ``source_entries``), rebuilt by every full run.
 
     Scheduled imports: a source's ``interval`` (minutes); ``due_sources(now)`` names the
-    sources due, ``run_due_imports()`` runs them (a held or failed run is recorded on the
-    source as its ``last_attempt`` and counts as a run for the schedule).
+    sources due, ``run_due_imports()`` runs them (a held, refused or failed run is recorded on
+    the source as its ``last_attempt`` and counts as a run for the schedule; no scheduled run
+    is ever allowed to be empty).
+
+Refusals, holds and dry runs (CSV and LDAP alike, ``_gate``)
+    A full run that yields no valid person (``plan_import``'s ``plan.refused``: no row, every
+    row rejected, an LDAP search under the wrong base DN or filter) is refused: ImportRefused,
+    exit 2, with or without ``confirm``; nothing is written but the refusal's audit event
+    (``import.refused``; an LDAP source also records it as its ``last_attempt``).  Only
+    ``allow_empty`` lets such a run through, and the safeguard still holds it for ``confirm``.
+    A source that cannot be read (server down, bind refused) raises SourceFailed and changes
+    nothing either (``import.failed``).  A dry run goes through the same gate (refusal, strict,
+    safeguard: it raises what the real run would raise) and writes nothing at all.
 
 App import (``import_app``)
     An app's existing accounts (SCIM GET /Users, paged) are matched to users by one rule
@@ -129,6 +142,17 @@ _LDAP_OPTIONS = frozenset({"attribute_map", "group_filter", "disabled_bases", "p
 _LDAP_FIELDS = frozenset({"uri", "bind_dn", "password_env", "base_dn", "user_filter", "group_base", "flavor",
                           "attribute_map", "page_size", "timeout", "group_filter", "disabled_bases", "max_clock_skew",
                           "tls", "ca_file"})
+
+
+class ImportRefused(ProvtuiError):
+    """A run refused before it changed anything: it yields no valid person (without allow_empty),
+    or (strict) rows were rejected.  Exit 2; ``details`` has the counts and the rejected rows."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, details: dict):
+        super().__init__(message)
+        self.details = details
 
 
 class SourceFailed(ProvtuiError):
@@ -231,8 +255,11 @@ class Importer:
 
     # -- CSV ---------------------------------------------------------------------------
 
-    def import_csv(self, data: bytes, *, source: str | None, dry_run: bool, confirm: bool, full: bool = True) -> dict:
-        """Import an HR export.  Dry run: the plan only.  Held (exit 3) when it would deprovision too many."""
+    def import_csv(self, data: bytes, *, source: str | None, dry_run: bool, confirm: bool, full: bool = True,
+                   allow_empty: bool = False, strict: bool = False) -> dict:
+        """Import an HR export.  Dry run: the plan only.  Held (exit 3) when it would deprovision too many;
+        refused (ImportRefused, exit 2) when a full import yields no valid person (unless ``allow_empty``)
+        or, ``strict``, when any row is rejected.  The dry run raises what the real run would."""
         self.service._authorise(None, Action.MANAGE_SOURCES)
         name = source or DEFAULT_CSV_SOURCE
         doc = self.store.get(SOURCES, name)
@@ -242,22 +269,30 @@ class Importer:
             raise InvalidInput("--source", f"{name} is a {doc['kind']} source, not a CSV one")
         mapping = load_mapping(doc["settings"]["mapping"]) if doc and doc["settings"].get("mapping") else DEFAULT_MAPPING
         parsed = parse_csv(data, mapping)
-        plan = plan_import(parsed, self.store.all(USERS), source=name, full=full, priorities=self.priorities())
-        result = self._result(plan)
+        plan = plan_import(parsed, self.store.all(USERS), source=name, full=full, priorities=self.priorities(),
+                           allow_empty=allow_empty)
+        result = {**self._result(plan), "ignored_columns": list(parsed.ignored_columns),
+                  "unmapped_columns": list(parsed.unmapped_columns)}
         if dry_run:
-            return {**result, "dry_run": True, "actions": plan.details()}
-        self._check_safeguard(plan, confirm, result)
+            result.update(dry_run=True, actions=plan.details())
+        started = utc_now_iso()
+        self._gate(plan, result, dry_run=dry_run, confirm=confirm, strict=strict,
+                   record=lambda outcome, message, details: self._record_attempt(name, outcome, message, started, details))
+        if dry_run:
+            return result
         self.apply(plan, source_kind="csv", attributes=sorted(parsed.columns), create_source=doc is None)
         return result
 
     # -- LDAP / AD -----------------------------------------------------------------------
 
-    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None) -> dict:
+    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
+                    allow_empty: bool = False) -> dict:
         """Import users and groups from an LDAP source (see the module docstring).
 
         ``full``: None decides (first run, or the last full one too old: full; else
         incremental); True forces a full read; False asks for an incremental one (full
         anyway when no run was applied yet).  Dry run: the plan, with the group changes.
+        A full read that yields no valid person is refused (ImportRefused) unless ``allow_empty``.
         """
         service = self.service
         service._authorise(None, Action.MANAGE_SOURCES)
@@ -283,22 +318,32 @@ class Importer:
                 self._record_attempt(name, "failed", message, started)
             raise SourceFailed(message, retryable=error.retryable) from None
         parsed, dns = ldap_rows(users, settings)
-        plan = plan_import(parsed, self.store.all(USERS), source=name, full=is_full, priorities=self.priorities())
+        plan = plan_import(parsed, self.store.all(USERS), source=name, full=is_full, priorities=self.priorities(),
+                           allow_empty=allow_empty)
         accepted = _accepted_logins(parsed, plan)
         index = self._entry_index(name, users, full=is_full)
         result = self._ldap_result(plan, dns, is_full)
-        if dry_run:
-            group_ops = self._plan_groups(self.store, name, groups, index, accepted)
-            actions = [{**a, "dn": dns.get(a["line"]), "reason": _LDAP_REASONS.get(a["reason"], a["reason"])}
-                       for a in plan.details()]
-            return {**result, "groups": _group_counts(group_ops), "dry_run": True, "actions": actions,
-                    "group_actions": [op.as_dict() for op in group_ops]}
+        if dry_run or plan.refused:
+            # a refused run changes no group either: what it would have done is not planned
+            group_ops = [] if plan.refused else self._plan_groups(self.store, name, groups, index, accepted)
+            result["groups"] = _group_counts(group_ops)
+            if dry_run:
+                actions = [{**a, "dn": dns.get(a["line"]), "reason": _LDAP_REASONS.get(a["reason"], a["reason"])}
+                           for a in plan.details()]
+                result.update(dry_run=True, actions=actions, group_actions=[op.as_dict() for op in group_ops])
+
+        def record(outcome: str, message: str, details: dict) -> None:
+            self._record_attempt(name, outcome, message, started, {**details, "mode": result["mode"]})
+
         try:
-            self._check_safeguard(plan, confirm, result)
+            self._gate(plan, result, dry_run=dry_run, confirm=confirm, strict=False, record=record)
         except HeldForConfirmation as held:
-            held.details["groups"] = _group_counts(self._plan_groups(self.store, name, groups, index, accepted))
-            self._record_attempt(name, "held", str(held), started)
+            if not dry_run:
+                held.details["groups"] = _group_counts(self._plan_groups(self.store, name, groups, index, accepted))
+                self._record_attempt(name, "held", str(held), started)
             raise
+        if dry_run:
+            return result
         now = utc_now_iso()
         ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"),
                       "last_mode": result["mode"]}
@@ -330,8 +375,10 @@ class Importer:
     def run_due_imports(self, now: datetime | None = None) -> list[dict]:
         """Run every due LDAP import (as the worker does); never raises for one source's trouble.
 
-        Returns one {"source", "outcome": "applied"|"held"|"failed", "result"|"message"} per source run.
-        A held run waits for an admin: ``provtui import ldap NAME --confirm``.
+        Returns one {"source", "outcome": "applied"|"held"|"refused"|"failed", "result"|"message"} per
+        source run.  A held run waits for an admin: ``provtui import ldap NAME --confirm``; a refused one
+        (a full read that found no valid person) changes nothing, and no scheduled run passes allow_empty:
+        only an admin can (``provtui import ldap NAME --allow-empty``).
         """
         outcomes = []
         for name in self.due_sources(now):
@@ -339,6 +386,8 @@ class Importer:
                 outcomes.append({"source": name, "outcome": "applied", "result": self.import_ldap(name)})
             except HeldForConfirmation as held:
                 outcomes.append({"source": name, "outcome": "held", "message": str(held)})
+            except ImportRefused as refused:  # a scheduled run never deprovisions from an empty read
+                outcomes.append({"source": name, "outcome": "refused", "message": str(refused)})
             except ProvtuiError as error:
                 outcomes.append({"source": name, "outcome": "failed", "message": str(error)})
         return outcomes
@@ -359,15 +408,15 @@ class Importer:
         hours = doc["settings"].get("full_every_hours") or FULL_EVERY_HOURS
         return parse_iso(last_full) + timedelta(hours=hours) <= now
 
-    def _record_attempt(self, name: str, outcome: str, message: str, started: str) -> None:
-        """A run that did not apply: recorded on the source (for the schedule and `source list`) and audited."""
+    def _record_attempt(self, name: str, outcome: str, message: str, started: str, details: dict | None = None) -> None:
+        """A run that did not apply: audited, and recorded on the source when it exists (for the
+        schedule and `source list`; the CSV source made on first use is not made by a refusal)."""
         with self.service._change(Action.MANAGE_SOURCES) as tx:
             source = tx.get(SOURCES, name)
-            if source is None:
-                return
-            tx.put(SOURCES, name, {**source, "last_attempt": {"time": utc_now_iso(), "started": started,
-                                                              "outcome": outcome, "message": message}})
-            self.service._audit(tx, f"import.{outcome}", name, None, {"message": message})
+            if source is not None:
+                tx.put(SOURCES, name, {**source, "last_attempt": {"time": utc_now_iso(), "started": started,
+                                                                  "outcome": outcome, "message": message}})
+            self.service._audit(tx, f"import.{outcome}", name, None, {"message": message, **(details or {})})
 
     def _ldap_result(self, plan: ImportPlan, dns: dict[int, str], is_full: bool) -> dict:
         result = self._result(plan)
@@ -770,6 +819,37 @@ class Importer:
     def threshold(self) -> float:
         entry = self.store.get(CONFIG, "safeguard.threshold")
         return float(entry["value"]) if entry else DEFAULT_THRESHOLD
+
+    def _gate(self, plan: ImportPlan, result: dict, *, dry_run: bool, confirm: bool, strict: bool,
+              record: Callable[[str, str, dict], None]) -> None:
+        """Whether the run may apply, for the real run and its dry run alike: raise what stops it.
+
+        1. the plan is refused (a full run yielding no valid person, without allow_empty):
+           ImportRefused, whatever ``confirm`` says;
+        2. ``strict`` and a row was rejected: ImportRefused;
+        3. the safeguard: HeldForConfirmation unless ``confirm``.
+        A refusal of a real run is recorded (``record(outcome, message, audit details)``); a dry
+        run records nothing.
+        """
+        if plan.refused:
+            would = plan.would_deactivate
+            message = f"source {plan.source}: {plan.refused}" + (
+                f"; it would have deactivated {len(would)} {'user' if len(would) == 1 else 'users'}" if would else "") + (
+                "; if the source really has nobody left, run it again with --allow-empty "
+                "(a mass deactivation is still held for --confirm)")
+            details = {**result, "refused": True, "reason": "empty", "would_deactivate": would}
+            if not dry_run:
+                record("refused", message, {"reason": "empty", "rows": plan.rows, "rejected": len(plan.rejected),
+                                            "would_deactivate": len(would)})
+            raise ImportRefused(message, details)
+        if strict and plan.rejected:
+            count = len(plan.rejected)
+            message = (f"source {plan.source}: {count} {'row was' if count == 1 else 'rows were'} rejected "
+                       f"and --strict applies nothing then; nothing was changed")
+            if not dry_run:
+                record("refused", message, {"reason": "strict", "rows": plan.rows, "rejected": count})
+            raise ImportRefused(message, {**result, "refused": True, "reason": "strict"})
+        self._check_safeguard(plan, confirm, result)
 
     def _check_safeguard(self, plan: ImportPlan, confirm: bool, result: dict) -> None:
         active = sum(1 for u in self.store.all(USERS).values() if u["state"] == State.ACTIVE)

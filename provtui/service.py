@@ -644,14 +644,16 @@ class Service:
         return self.importer().set_priority(attribute, sources)
 
     def import_csv(self, data: bytes, *, source: str | None = None, dry_run: bool = False, confirm: bool = False,
-                   full: bool = True) -> dict:
-        return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full)
+                   full: bool = True, allow_empty: bool = False, strict: bool = False) -> dict:
+        return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full,
+                                          allow_empty=allow_empty, strict=strict)
 
     def add_ldap_source(self, name: str, **settings: Any) -> dict:
         return self.importer().add_ldap_source(name, **settings)
 
-    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None) -> dict:
-        return self.importer().import_ldap(name, dry_run=dry_run, confirm=confirm, full=full)
+    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
+                    allow_empty: bool = False) -> dict:
+        return self.importer().import_ldap(name, dry_run=dry_run, confirm=confirm, full=full, allow_empty=allow_empty)
 
     def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict:
         return self.importer().import_app(app, match=match, dry_run=dry_run, confirm=confirm)

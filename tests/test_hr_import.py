@@ -712,7 +712,7 @@ def test_full_import_never_deactivates_a_user_a_rejected_row_names():
         "1,Ada,Lovelace,ada.lovelace@example.com,Eng,R&D,Whatever",  # unknown status
         "2,Alan,Turing,alan.turing@example.com,Eng,R&D",  # wrong number of fields
         "GRACE.HOPPER@EXAMPLE.COM,x,y",  # garbage, but it names Grace
-        existing=existing, full=True,
+        existing=existing, full=True, allow_empty=True,  # every row rejected: refused without allow_empty (issue #14)
     )
     assert [a.user_id for a in plan.actions] == ["u4"]
     assert [r["line"] for r in plan.summary()["rejected"]] == [2, 3, 4]
@@ -853,7 +853,14 @@ def test_plan_invariants(rows, users, full):
         if action.line is None:
             assert full and action.lifecycle == ("deactivate",)
     summary = plan.summary()
-    rows_accounted = summary["unchanged"] + len(summary["rejected"]) + sum(1 for a in plan.actions if a.line is not None)
+    if plan.refused:  # a full run with no valid person changes nothing (issue #14); what it would do is withheld
+        assert full and plan.people == 0 and plan.actions == () and "no valid person" in plan.refused
+        assert not any(row[1] in ("Active", "On Leave", "Pre-Hire") and line not in {r["line"] for r in summary["rejected"]}
+                       for line, row in enumerate(rows, start=2))
+    else:
+        assert not plan.withheld and not (full and plan.people == 0)
+    decided = plan.withheld if plan.refused else plan.actions
+    rows_accounted = summary["unchanged"] + len(summary["rejected"]) + sum(1 for a in decided if a.line is not None)
     assert rows_accounted == len(rows)
 
 

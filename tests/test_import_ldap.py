@@ -327,10 +327,12 @@ def test_cli_ldap_contract(ldap_settings, cli, slapd, ldap_ou, monkeypatch):
     assert json.loads(cli("user", "show", "alice", "--json")[1])["groups"] == []
     assert json.loads(cli("user", "show", "bob", "--json")[1])["groups"] == ["eng"]
 
-    delete(slapd, alice, bob)
-    code, out, err = cli("import", "ldap", "corp", "--full", "--json")
+    delete(slapd, alice, bob)  # only the rejected entry is left: no valid person (issue #14)
+    code, out, err = cli("import", "ldap", "corp", "--full", "--confirm", "--json")
+    assert code == 2 and json.loads(out)["refused"] is True and "no valid person" in err
+    code, out, err = cli("import", "ldap", "corp", "--full", "--allow-empty", "--json")
     assert code == 3 and json.loads(out)["held"] is True and "2 of 2" in err
-    assert cli("import", "ldap", "corp", "--full", "--confirm")[0] == 0
+    assert cli("import", "ldap", "corp", "--full", "--allow-empty", "--confirm")[0] == 0
 
     monkeypatch.setenv(PASSWORD_ENV, "Wr0ng-S3cret-Value")
     code, out, err = cli("import", "ldap", "corp")

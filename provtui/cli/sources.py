@@ -5,17 +5,26 @@
                            [--user-filter F] [--group-base DN] [--flavor openldap|ad] [--interval MINUTES]
     provtui source list [--json]
     provtui source priority ATTRIBUTE SOURCE[,SOURCE...]
-    provtui import csv FILE [--source NAME] [--partial] [--dry-run] [--confirm] [--json]
-    provtui import ldap NAME [--full] [--dry-run] [--confirm] [--json]
+    provtui import csv FILE [--source NAME] [--partial] [--strict] [--allow-empty] [--dry-run] [--confirm] [--json]
+    provtui import ldap NAME [--full] [--allow-empty] [--dry-run] [--confirm] [--json]
     provtui import app APP [--match userName|email|externalId] [--dry-run] [--confirm] [--json]
 
 Imports exit 3 when held (a mass deactivation, or an app import that would link accounts,
 waits for --confirm); `import ldap` exits 1 when the directory cannot be reached and 2 when
-it refuses the configuration (credentials, base DN, filter).  `--json` on `import csv|ldap`
+it refuses the configuration (credentials, base DN, filter).  A full `import csv|ldap` that
+yields no valid person (no rows, every row rejected, a search that finds nobody) is refused:
+exit 2, nothing changed but its audit event, with or without --confirm; only --allow-empty
+lets it through (and the safeguard still holds it for --confirm).  `import csv` with rejected
+rows applies the valid ones and exits 2 (each rejected row on stderr: line, column, reason);
+with --strict it applies nothing.  A dry run exits as the real run would: 3 held, 2 refused
+or rows rejected (csv), else 0.  `--json` on `import csv|ldap`
 prints the counts {"created", "updated", "unchanged", "suspended", "deactivated",
 "reactivated"} and "rejected": [{"line", "column", "reason"}]; an LDAP rejection's "line"
 is the entry's position in the read, its "column" the LDAP attribute at fault, and it adds
-"dn".  LDAP runs add "mode" (full or incremental) and "groups" (counts).
+"dn".  LDAP runs add "mode" (full or incremental) and "groups" (counts).  CSV runs add
+"ignored_columns" (every column not imported) and "unmapped_columns" (those the mapping does
+not mark @ignore: each is warned about on stderr).  A held run adds "held": true; a refused
+one "refused": true, "reason" ("empty" or "strict") and "would_deactivate" (logins, empty runs).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from provtui.cli.output import EXIT_HELD, emit, print_json, warn
+from provtui.cli.output import EXIT_HELD, EXIT_OK, EXIT_USAGE, emit, print_json, warn
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.hr_import import load_mapping
 
@@ -63,14 +72,25 @@ def cmd_priority(args, service) -> int:
     return emit(args, value, text=f"{args.attribute}: {', '.join(value[args.attribute])}")
 
 
-def report_import(args, result: dict) -> None:
-    for rejection in result["rejected"]:
+def warn_rejections(result: dict) -> None:
+    """Each rejected row (line, column, reason) and each column not imported, on stderr."""
+    for rejection in result.get("rejected", ()):
         if rejection.get("dn"):  # an LDAP entry: its DN says more than its position in the read
             column = f", attribute {rejection['column']}" if rejection.get("column") else ""
             warn(f"entry {rejection['line']} ({rejection['dn']}){column}: {rejection['reason']}")
             continue
         column = f", column {rejection['column']}" if rejection.get("column") else ""
         warn(f"line {rejection['line']}{column}: {rejection['reason']}")
+    unmapped = result.get("unmapped_columns")
+    if unmapped:
+        warn(f"ignored {'column' if len(unmapped) == 1 else 'columns'} (no attribute is mapped to "
+             f"{'it' if len(unmapped) == 1 else 'them'}; map it, or mark it @ignore in the source's mapping): "
+             + ", ".join(repr(c) for c in unmapped))
+
+
+def report_import(args, result: dict, *, warned: bool = False) -> None:
+    if not warned:
+        warn_rejections(result)
     if args.json:
         print_json(result)
         return
@@ -110,29 +130,56 @@ def report_app_import(args, result: dict) -> None:
         print(f"  orphan {entry['remote_id']} {entry['userName'] or ''} {entry['email'] or ''}".rstrip())
 
 
-def run_import(args, do, report=report_import) -> int:
-    """Run an import; print the plan or result; a safeguard hold exits 3 with the counts."""
+def run_import(args, do, report=report_import, *, rejected_exit: bool = False) -> int:
+    """Run an import (or its dry run, with the same --confirm); print the plan or result.
+
+    Exit 3 when the safeguard holds it (the counts, and a dry run's plan, printed); 2 when it
+    is refused (ImportRefused: no valid person, or --strict and rows rejected); with
+    ``rejected_exit`` (CSV), 2 when rows were rejected, the valid ones applied.
+    """
+    from provtui.importing import ImportRefused
+
     try:
-        result = do(confirm=False) if args.dry_run else do(confirm=args.confirm)
+        result = do(confirm=args.confirm)
     except HeldForConfirmation as held:
+        details = {**held.details, "held": True}
+        warn_rejections(details)
         warn(str(held))
         if args.json:
-            print_json({**held.details, "held": True})
+            print_json(details)
+        elif details.get("dry_run"):
+            report(args, details, warned=True)
         return EXIT_HELD
+    except ImportRefused as refused:
+        warn_rejections(refused.details)
+        warn(f"error: {refused}")
+        if args.json:
+            print_json(refused.details)
+        return refused.exit_code
     report(args, result)
-    return 0
+    rejected = len(result.get("rejected") or ())
+    if rejected_exit and rejected:
+        rows = f"{rejected} {'row was' if rejected == 1 else 'rows were'} rejected (listed above)"
+        done = "the other rows would be imported" if result.get("dry_run") else "the other rows were imported"
+        warn(f"error: {rows}; {done} (--strict applies nothing when a row is rejected)")
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def cmd_import_csv(args, service) -> int:
     data = _read(args.file, "FILE")
-    return run_import(args, lambda confirm: service.import_csv(data, source=args.source, dry_run=args.dry_run,
-                                                              confirm=confirm, full=not args.partial))
+    importer = service.importer()
+    return run_import(args, lambda confirm: importer.import_csv(data, source=args.source, dry_run=args.dry_run,
+                                                               confirm=confirm, full=not args.partial,
+                                                               allow_empty=args.allow_empty, strict=args.strict),
+                      rejected_exit=True)
 
 
 def cmd_import_ldap(args, service) -> int:
     importer = service.importer()
     return run_import(args, lambda confirm: importer.import_ldap(args.name, dry_run=args.dry_run, confirm=confirm,
-                                                                 full=True if args.full else None))
+                                                                 full=True if args.full else None,
+                                                                 allow_empty=args.allow_empty))
 
 
 def cmd_import_app(args, service) -> int:
@@ -158,8 +205,12 @@ def _minutes(text: str) -> int:
 
 
 def add_import_options(p) -> None:
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan, change nothing; exit as the real run would (3 held, 2 refused)")
     p.add_argument("--confirm", action="store_true", help="apply even if the safeguard would hold it")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="let a full run that yields no valid person deactivate everyone this source masters "
+                        "(refused without it, even with --confirm; the safeguard still applies)")
 
 
 def register(cli) -> None:
@@ -187,6 +238,7 @@ def register(cli) -> None:
     p.add_argument("file", metavar="FILE", help="the CSV file, or - for stdin")
     p.add_argument("--source", help="the CSV source (default: 'csv', made on first use)")
     p.add_argument("--partial", action="store_true", help="the file is not everyone: deactivate no one missing from it")
+    p.add_argument("--strict", action="store_true", help="apply nothing when any row is rejected (exit 2)")
     add_import_options(p)
     p = command(imports, "ldap", cmd_import_ldap,
                 "import users and groups from an LDAP/AD source (incremental when it can; a full read deactivates who is gone)")

@@ -30,6 +30,12 @@ Rules where the issue is silent:
   and they are provtui's own.
 - Full import: this source's users that no row names (accepted or rejected: a rejected row's
   cells protect whoever they name) are deactivated.
+- A full import that yields no valid person (no row accepted, or only terminated / disabled
+  ones: an export with a header and no rows, every row rejected, an LDAP search under the wrong
+  base or filter) is *refused*: its plan changes nothing (``plan.refused`` says why, the actions
+  it would have taken are ``plan.withheld``), unless ``allow_empty`` is set.  A partial or
+  incremental run is never refused for this: it deactivates no one for being absent, and an
+  empty delta is an ordinary one.
 """
 
 from __future__ import annotations
@@ -326,6 +332,13 @@ class ParsedFile:
     key: str  # "login" or "employeeNumber"
     login_derived: bool  # no login column: each login is the (lowercased) work email
     ignored_columns: tuple[str, ...] = ()  # headers of columns that are not imported
+    ignored_by_mapping: tuple[str, ...] = ()  # those of them the mapping marks @ignore (deliberately not imported)
+
+    @property
+    def unmapped_columns(self) -> tuple[str, ...]:
+        """The ignored columns the mapping says nothing about (worth a warning: a renamed header?)."""
+        deliberate = set(self.ignored_by_mapping)
+        return tuple(c for c in self.ignored_columns if c not in deliberate)
 
     def column_for(self, attribute: str) -> str:
         """The CSV header to name in a message about ``attribute``."""
@@ -395,6 +408,7 @@ def parse_csv(data: bytes, mapping: ColumnMapping = DEFAULT_MAPPING) -> ParsedFi
     return ParsedFile(
         rows=tuple(rows), rejections=tuple(rejections), columns=layout.columns, status_column=layout.status_header,
         key=layout.key, login_derived=layout.login_derived, ignored_columns=tuple(layout.ignored),
+        ignored_by_mapping=tuple(layout.ignored_by_mapping),
     )
 
 
@@ -425,12 +439,15 @@ class _Layout:
         candidates: dict[str, list[tuple[int, int]]] = {}  # target -> [(preference, index)]
         used_at: dict[str, int] = {}
         self.ignored: list[str] = []
+        self.ignored_by_mapping: list[str] = []
         for index, name in enumerate(header):
             norm = _norm_header(name)
             hit = wanted.get(norm) if norm else None
             if hit is None or hit[1] == IGNORE:
                 if name:
                     self.ignored.append(name)
+                    if hit is not None:
+                        self.ignored_by_mapping.append(name)
                 continue
             if norm in used_at:
                 raise ImportFileError(name, f"the header has two columns named {header[used_at[norm]]!r} and {name!r}: which one to import is unclear", line)
@@ -633,6 +650,10 @@ class ImportPlan:
     actions: tuple[UserAction, ...]
     unchanged: int  # rows with nothing to do (terminated rows for unknown users included)
     rejected: tuple[Rejection, ...]  # sorted by line
+    people: int = 0  # valid persons: accepted rows that are not terminated / disabled
+    rows: int = 0  # rows (entries) read that were not rejected
+    refused: str | None = None  # why this run must change nothing (it yields no valid person); None: it may apply
+    withheld: tuple[UserAction, ...] = ()  # a refused plan: the actions it would have taken (never applied)
 
     def count(self, outcome: str) -> int:
         if outcome == "unchanged":
@@ -651,6 +672,11 @@ class ImportPlan:
     @property
     def deactivations(self) -> int:
         return sum(1 for a in self.actions if "deactivated" in a.outcomes)
+
+    @property
+    def would_deactivate(self) -> list[str]:
+        """The logins this plan deactivates, or (refused) would have deactivated."""
+        return [a.login for a in (self.withheld if self.refused else self.actions) if "deactivated" in a.outcomes]
 
     def details(self) -> list[dict]:
         """Every action as JSON-ready dicts, in file order (missing users last), for the dry run."""
@@ -689,6 +715,7 @@ def plan_import(
     owned_attributes: frozenset[str] | None = None,
     priorities: Mapping[str, tuple[str, ...] | list[str]] | None = None,
     adopt: bool = False,
+    allow_empty: bool = False,
 ) -> ImportPlan:
     """Compare the rows with ``existing`` users (user id -> user doc, every source; or the docs).
 
@@ -698,6 +725,8 @@ def plan_import(
     ``priorities``: attribute -> sources, highest first, deciding who writes an attribute several
     sources supply.  ``adopt``: rows matching a user created in provtui take it over instead of
     being rejected.  ``full``: this source's users missing from the file are deactivated.
+    A full run that yields no valid person is refused (``plan.refused``; nothing to apply)
+    unless ``allow_empty``: an empty or broken export must never deprovision everyone.
     """
     if not _SOURCE_NAME.match(source or "") or source == NATIVE_SOURCE:
         raise InvalidInput("source", f"{source!r} is not an import source name (letters, digits and . _ -; not {NATIVE_SOURCE!r})")
@@ -707,7 +736,29 @@ def plan_import(
     if full:
         planner.plan_missing()
     rejected = sorted(planner.rejected, key=lambda r: r.line)
-    return ImportPlan(source=source, full=full, actions=tuple(planner.actions), unchanged=planner.unchanged, rejected=tuple(rejected))
+    rejected_lines = {r.line for r in rejected}
+    accepted = [row for row in planner.rows if row.line not in rejected_lines]
+    people = sum(1 for row in accepted if row.intent is not Intent.DEACTIVATED)
+    actions = tuple(planner.actions)
+    refused = None
+    if full and people == 0 and not allow_empty:
+        refused = empty_reason(len(accepted), len(rejected))
+    return ImportPlan(source=source, full=full, actions=() if refused else actions, unchanged=planner.unchanged,
+                      rejected=tuple(rejected), people=people, rows=len(accepted), refused=refused,
+                      withheld=actions if refused else ())
+
+
+def empty_reason(accepted: int, rejected: int) -> str:
+    """Why a full run that yields no valid person is refused, with what it did read."""
+    if accepted and rejected:
+        what = f"{rejected} rejected, {accepted} terminated or disabled"
+    elif accepted:
+        what = "the one it returned is terminated or disabled" if accepted == 1 else f"the {accepted} it returned are all terminated or disabled"
+    elif rejected:
+        what = "the one it returned was rejected" if rejected == 1 else f"the {rejected} it returned were all rejected"
+    else:
+        what = "it returned nobody"
+    return f"the source returned no valid person; nothing was changed ({what})"
 
 
 def _same(before: Any, after: Any) -> bool:
