@@ -84,3 +84,20 @@ async def test_the_user_history_says_what_each_call_made_for_them_did(live):
     ldap = describe_event({"action": "downstream.call", "target": "Corp LDAP",
                            "after": {"method": "MODIFY", "path": dn, "status": None, "user": "ghopper"}})
     assert ldap == f"Corp LDAP MODIFY {dn[:CALL_PATH_WIDTH - 1]}… → no reply"
+
+
+async def test_damage_found_while_the_console_runs_stops_it_with_exit_5(tmp_path):
+    from provtui.service import Service
+
+    service = Service.init(tmp_path / "s", actor="admin")
+    service.create_user("ada", "ada@example.com", "Ada", "L")
+    app = build_app(service)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        [journal] = (tmp_path / "s").glob("journal-*.jsonl")
+        with open(journal, "ab") as f:
+            f.write(b"00000000 {\"seq\": 99}\n")  # a record another process "committed", damaged
+        await pilot.pause()
+        app._refresh_store()
+        await wait_for(pilot, lambda: app.return_code == 5)
+    assert app.return_code == 5

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from provtui.domain.errors import NotAllowed, ProvtuiError
 from provtui.service import Service
+from provtui.store.errors import StoreUnreadable
 from provtui.tui.commands import ProvtuiCommands
 from provtui.tui.messages import StoreChanged
 from provtui.tui.screens.activity import ActivityScreen
@@ -158,6 +159,9 @@ class ProvtuiApp(App):
         if worker.state != WorkerState.ERROR:
             return
         error = worker.error
+        if isinstance(error, StoreUnreadable):  # damage found while running: stop, as the CLI does (exit 5)
+            self.exit(return_code=5, message=f"provtui: error: store: {error}")
+            return
         if isinstance(error, ProvtuiError):  # refused by the service: its message says why
             title = "Not allowed" if isinstance(error, NotAllowed) else "Not done"
             self.notify(str(error), title=title, severity="error", markup=False)
