@@ -164,3 +164,13 @@ def test_verify_against_the_head_passes_on_an_honest_trail_that_grew(store):
     Service.open(store, actor="root").create_user("later", "later@example.com", "L", "A")
     done = provtui(store, "audit", "verify", "--head", head)
     assert done.returncode == 0, done.stderr
+
+
+def test_store_check_says_the_records_are_intact_but_the_chain_is_not(store):
+    rewrite(store / AUDIT, edit_trail)
+    done = provtui(store, "store", "check", "--json")
+    assert done.returncode == 1
+    report = orjson.loads(done.stdout)
+    assert report["damage"] == [] and report["audit"]["intact"] is False and report["intact"] is False
+    assert "edited" in report["audit"]["reason"]
+    assert provtui(store, "store", "repair").returncode == 2  # tampering is not damage a repair could mend
