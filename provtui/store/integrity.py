@@ -113,7 +113,18 @@ def salvage(path: Path) -> Salvage:
         found.damage.append(Damage(found.journal, 0, journal_lines + 1, f"the journal ends at seq {found.seq} but seq "
                                                                         f"{noted} was committed: records were cut off"))
         found.lost_events[-1] = None
+    _check_trail_end(found, trail)
     return found
+
+
+def _check_trail_end(found: Salvage, trail: list[dict]) -> None:
+    """The trail file must reach the head the snapshot vouches for (the journal's events follow it):
+    a file that stops short of it lost its newest events (audit.jsonl cut), which is damage to repair."""
+    head = found.snapshot_head
+    if head != GENESIS_HASH and not any(e.get("hash") == head for e in reversed(trail)) and not found.damage:
+        found.damage.append(Damage(AUDIT, 0, len(trail) + 1, f"the trail ends before the event the snapshot vouches for "
+                                                             f"({head[:12]}): events were cut off"))
+        found.lost_events[-2] = None
 
 
 def _salvage_snapshot(path: Path, found: Salvage) -> None:
