@@ -774,10 +774,31 @@ class Service:
     # -- provisioning ------------------------------------------------------------------
 
     def reconciler(self, **kwargs):
-        """The engine that provisions this store's pending work."""
+        """The engine that provisions this store's pending work.  Each run is authorised when it starts
+        (provisioning_scope): it touches only the apps the actor may provision, and names the actor in its audit."""
         from provtui.engine import Reconciler
 
-        return Reconciler(self.store, self.directory, **kwargs)
+        return Reconciler(self.store, self.directory, run_by=self.actor, scope=self.provisioning_scope, **kwargs)
+
+    def provisioning_scope(self, reader=None) -> frozenset[str] | None:
+        """The apps the actor may provision (sync, worker, the console's engine): None for all (a super
+        admin), else the apps they are app admin of; NotAllowed when there are none."""
+        grants = self.grants(reader)
+        if any(g.role == Role.SUPER_ADMIN for g in grants):
+            return None
+        apps = frozenset(a for a in self.store.all(APPS) if allowed(grants, Action.MANAGE_APP, Scope(apps=frozenset({a}))))
+        if not apps:
+            raise NotAllowed(f"{self.actor} may not run provisioning: it needs the {needed(Action.MANAGE_APP)} role "
+                             f"(an app-admin provisions only their apps)")
+        return apps
+
+    def may_provision(self) -> bool:
+        """Whether the actor may run provisioning at all (the console runs its engine only then)."""
+        try:
+            self.provisioning_scope()
+        except NotAllowed:
+            return False
+        return True
 
     # -- reading ---------------------------------------------------------------------
 
@@ -991,6 +1012,12 @@ class Service:
             "active": sum(1 for a in accounts if a.get("state") == "active"),
             "quarantined": bool(health.get("quarantined")), "quarantine_reason": health.get("reason"),
             "last_success": health.get("last_success"), "last_failure": health.get("last_failure"),
+            # 401/403: the app refused provtui's credentials; paused (accounts stay queued) until a probe gets through
+            "credentials_rejected": bool(health.get("credentials_rejected")),
+            "credentials_error": health.get("credentials_error") if health.get("credentials_rejected") else None,
+            "credentials_status": health.get("credentials_status") if health.get("credentials_rejected") else None,
+            "credentials_rejected_at": health.get("credentials_rejected_at") if health.get("credentials_rejected") else None,
+            "next_probe": health.get("probe_at") if health.get("credentials_rejected") else None,
         }
 
     def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,

@@ -27,7 +27,7 @@ import pytest
 from provtui.clock import parse_iso, utc_now
 from provtui.connectors.scim import ScimConnector
 from provtui.engine import reconciler as engine
-from provtui.service import Service
+from provtui.service import Service, current_os_user
 from provtui.testing.fault_server import FaultServerProcess
 
 TOKEN_ENV = "PROVTUI_TEST_FAULT_TOKEN"
@@ -74,6 +74,7 @@ def patient(monkeypatch):
 
 def make_org(path, server: FaultServerProcess) -> Service:
     service = Service.init(path, actor="admin")
+    service.grant(current_os_user(), "super-admin")  # `provtui sync` subprocesses run as this OS user: they need a role
     service.create_app("Slack", scim_url=server.url, token_env=TOKEN_ENV)
     service.create_group("eng")
     service.assign("Slack", group="eng")

@@ -361,6 +361,16 @@ def check_failure_surfaced(service: Service, key: str, account: dict, report: en
     assert (service.store.get(DIRTY, key) is not None) == bool(report.deferred)  # a transient fault stays queued
 
 
+def check_credentials_rejected(service: Service, key: str, reply: dict, report: engine.SyncReport) -> None:
+    """A 401/403 is about the app: it is paused with the server's (clean) message; the account stays queued, not failed."""
+    assert reply["status"] in (401, 403) and not report.failed and not report.deferred
+    [rejected] = report.credentials_rejected
+    assert isinstance(rejected["error"], str) and rejected["error"].strip() and TOKEN not in rejected["error"]
+    [status] = service.app_status()
+    assert status["credentials_rejected"] and status["credentials_error"] == rejected["error"] and status["failed"] == 0
+    assert service.store.get(DIRTY, key) is not None
+
+
 @given(reply=replies)
 @settings(SETTINGS, max_examples=25)
 def test_a_create_under_any_reply_links_the_right_account_or_fails_cleanly(server, monkeypatch, reply):
@@ -373,7 +383,10 @@ def test_a_create_under_any_reply_links_the_right_account_or_fails_cleanly(serve
         report = sync(service)
         key, account = account_of(service, login)
         payload = payload_of(reply)
-        if account["state"] == "active":
+        if report.credentials_rejected:
+            check_credentials_rejected(service, key, reply, report)
+            assert account is None or (account["remote_id"] is None and account["state"] != "failed")
+        elif account["state"] == "active":
             assert 200 <= reply["status"] < 300 and not report.failed and not report.deferred
             # The id the reply gave, never one made up or left over.
             assert isinstance(payload, dict) and account["remote_id"] == payload["id"]
@@ -399,7 +412,10 @@ def test_an_update_under_any_reply_keeps_the_link_and_fails_cleanly(server, monk
         report = sync(service)
         _, account = account_of(service, login)
         assert account["remote_id"] == before["remote_id"]  # an update never relinks
-        if account["state"] == "active":
+        if report.credentials_rejected:
+            check_credentials_rejected(service, key, reply, report)
+            assert account["attributes"] == before["attributes"]  # what was last sent, not what was wanted
+        elif account["state"] == "active":
             assert 200 <= reply["status"] < 300 and not report.failed and not report.deferred
             assert account["attributes"]["title"] == "Principal"
         else:

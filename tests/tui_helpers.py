@@ -115,7 +115,9 @@ class FakeConnector:
     """An in-memory downstream for the real reconciler: deterministic, no network.
 
     ``refuse``: userNames the app rejects (HTTP 400, as a server says it); ``down``: every call
-    fails as an unauthorised app does (HTTP 401), so the engine quarantines the app.
+    fails before any HTTP answer, for good (as an app the engine cannot use at all), so the engine
+    fails each account and quarantines the app.  (A real 401 would pause the app as "credentials
+    rejected" instead, its accounts left queued: tests/test_sync_convergence.py.)
     """
 
     naming_attribute = "userName"
@@ -130,7 +132,7 @@ class FakeConnector:
         from provtui.connectors.scim import DownstreamError
 
         if self.down:
-            raise DownstreamError("invalid bearer token", status=401)
+            raise DownstreamError("invalid bearer token", status=None)
         if user_name in self.refuse:
             raise DownstreamError(self.refuse[user_name], status=400, scim_type="invalidValue")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from provtui.cli.output import emit
+from provtui.cli.output import EXIT_OK, emit
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import parse_assignments
 
@@ -65,7 +65,14 @@ def cmd_list(args, service) -> int:
 
 def cmd_status(args, service) -> int:
     status = service.app_status(args.app)
-    return emit(args, status, ["app", "kind", "queued", "in_flight", "failed", "active", "quarantined", "last_success"])
+    emit(args, status, ["app", "kind", "queued", "in_flight", "failed", "active", "quarantined", "last_success"])
+    if not args.json:
+        for app in status:
+            if app.get("credentials_rejected"):
+                code = f"HTTP {app['credentials_status']}: " if app.get("credentials_status") else ""
+                print(f"{app['app']}: credentials rejected ({code}{app['credentials_error']}) since {app['credentials_rejected_at']}; "
+                      f"paused, {app['queued']} queued; next probe {app['next_probe']} (or at the next sync)")
+    return EXIT_OK
 
 
 def cmd_resume(args, service) -> int:

@@ -51,7 +51,8 @@ class Commands:
 def cmd_console(args, service) -> int:
     from provtui.tui.app import build_app
 
-    build_app(service, engine=service.reconciler()).run()
+    # the engine runs only for an actor who may provision (it then touches only their apps)
+    build_app(service, engine=service.reconciler() if service.may_provision() else None).run()
     return EXIT_OK
 
 

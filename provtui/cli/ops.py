@@ -17,6 +17,10 @@ def report_problems(report) -> None:
              f"{failure['retry_at']}: {failure['error']}")
     for app in report.quarantined:
         warn(f"{app} is quarantined after repeated failures (`provtui app resume {app}` when it is fixed)")
+    for rejected in report.credentials_rejected:
+        status = f"HTTP {rejected['status']}: " if rejected.get("status") else ""
+        warn(f"{rejected['app']}: credentials rejected ({status}{rejected['error']}); its accounts stay queued and "
+             f"proceed once a sync (or the worker, next at {rejected['next_probe']}) finds the credentials work")
     digests = report.digests
     if digests is not None:
         for failure in digests.failed:
@@ -30,13 +34,21 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+DEFAULT_MAX_WAIT = 300.0
+
+
 def cmd_sync(args, service) -> int:
+    max_wait = args.max_wait
+    if not max_wait >= 0 or max_wait == float("inf"):  # NaN and negatives
+        raise InvalidInput("--max-wait", f"{args.max_wait!r} is not a number of seconds (0 or more; 0: one attempt each)")
+
     async def run():
         reconciler = service.reconciler()
         if sys.stderr.isatty():  # progress for people, not for logs and pipes
             reconciler.progress = _progress
         try:
-            return await reconciler.run_until_idle()
+            # the service's engine authorises the run first (NotAllowed: exit 4, nothing touched)
+            return await reconciler.run_until_idle(max_wait=max_wait, probe=True)
         finally:
             await reconciler.aclose()
             if reconciler.progress is not None:
@@ -45,9 +57,11 @@ def cmd_sync(args, service) -> int:
     report = asyncio.run(run())
     report_problems(report)
     data = {"done": report.done, "failed": report.failed, "deferred": report.deferred, "quarantined": report.quarantined,
-            "calls": report.calls, "retries": report.retries}
+            "calls": report.calls, "retries": report.retries, "credentials_rejected": report.credentials_rejected}
+    rejected = f", credentials rejected by {', '.join(r['app'] for r in report.credentials_rejected)}" \
+        if report.credentials_rejected else ""
     emit(args, data, text=f"synced: {report.done} done, {len(report.failed)} failed, {len(report.deferred)} deferred, "
-                          f"{report.calls} calls, {report.retries} retries")
+                          f"{report.calls} calls, {report.retries} retries{rejected}")
     return EXIT_OK if report.ok else EXIT_DOWNSTREAM
 
 
@@ -90,7 +104,9 @@ def cmd_config(args, service) -> int:
 
 def register(cli) -> None:
     command = cli.command
-    command(cli.nouns, "sync", cmd_sync, "run all pending provisioning to completion")
+    p = command(cli.nouns, "sync", cmd_sync, "run all pending provisioning to completion")
+    p.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT, metavar="SECONDS",
+                   help="retry transient faults (timeouts, 429, 5xx) for up to this long (default 300; 0: one attempt each)")
     command(cli.nouns, "worker", cmd_worker, "provision continuously until SIGTERM/SIGINT")
     p = command(cli.nouns, "retry", cmd_retry, "queue failed accounts again")
     p.add_argument("--app")

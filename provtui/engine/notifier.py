@@ -60,10 +60,13 @@ class DigestReport:
 
 
 def send_task_digests(store: Store, *, guard: AbstractContextManager | None = None,
-                      send: SendMail = send_mail) -> DigestReport:
+                      send: SendMail = send_mail, apps: frozenset[str] | None = None,
+                      run_by: str | None = None) -> DigestReport:
     """Send one digest per manual app of its open, not yet notified tasks.
 
     ``guard`` is held around every store access (none by default), never across a send.
+    ``apps``: only these apps' tasks (a run scoped to an app admin's apps); ``run_by``: who started the
+    run, named in the audit events beside the engine.
     ``send`` is injectable for tests (same signature as
     :func:`provtui.connectors.smtp.send_mail`; it raises MailError on failure and
     may return the recipients the server refused).
@@ -73,7 +76,7 @@ def send_task_digests(store: Store, *, guard: AbstractContextManager | None = No
     with guard:
         store.refresh()
         config = {key: entry["value"] for key, entry in store.all(CONFIG).items()}
-        waiting = _waiting(store)
+        waiting = _waiting(store, apps)
     if not waiting:
         return report
     try:
@@ -89,7 +92,7 @@ def send_task_digests(store: Store, *, guard: AbstractContextManager | None = No
 
     owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
     with guard, store.transaction() as tx:
-        batches = _claim(store, tx, owner, report)
+        batches = _claim(store, tx, owner, report, apps)
 
     for batch in batches:
         subject, body = compose_digest(batch["app"], batch["tasks"])
@@ -111,27 +114,29 @@ def send_task_digests(store: Store, *, guard: AbstractContextManager | None = No
                 task = tx.get(TASKS, task_id)
                 if task is not None:  # done or cancelled meanwhile: it was still mailed, so say so
                     tx.put(TASKS, task_id, {**_unclaimed(task), "notified": now})
-            tx.audit({"actor": ENGINE_ACTOR, "action": "task.notify", "target": batch["app"], "before": None,
-                      "after": after, "correlation": None})
+            event = {"actor": ENGINE_ACTOR, "action": "task.notify", "target": batch["app"], "before": None,
+                     "after": after, "correlation": None}
+            tx.audit(event if run_by is None else {**event, "run_by": run_by})
         report.sent.append({"app": batch["app"], "to": batch["to"], "tasks": ids, "refused": sorted(refused)})
     return report
 
 
-def _waiting(reader) -> dict[str, list[dict]]:
-    """App id -> its open tasks that have not been mailed (apps that still exist)."""
+def _waiting(reader, apps: frozenset[str] | None = None) -> dict[str, list[dict]]:
+    """App id -> its open tasks that have not been mailed (apps that still exist; of ``apps`` only, if given)."""
     waiting: dict[str, list[dict]] = {}
     for task in reader.all(TASKS).values():
-        if task.get("state") == "open" and not task.get("notified") and reader.get(APPS, task["app"]) is not None:
+        if task.get("state") == "open" and not task.get("notified") and reader.get(APPS, task["app"]) is not None \
+                and (apps is None or task["app"] in apps):
             waiting.setdefault(task["app"], []).append(task)
     return waiting
 
 
-def _claim(store: Store, tx, owner: str, report: DigestReport) -> list[dict]:
+def _claim(store: Store, tx, owner: str, report: DigestReport, apps: frozenset[str] | None = None) -> list[dict]:
     """Claim the waiting tasks not claimed by another live sender; one batch per app with recipients."""
     now = utc_now()
     until = (now + timedelta(seconds=CLAIM_SECONDS)).isoformat()
     batches = []
-    waiting = _waiting(store)  # the transaction has caught up with other processes: this is current
+    waiting = _waiting(store, apps)  # the transaction has caught up with other processes: this is current
     for app_id, tasks in waiting.items():
         app = store.get(APPS, app_id)
         to = list(dict.fromkeys(app.get("notify") or []))

@@ -10,8 +10,20 @@ and is reconciled once more against the fresh state.
 Faults: retryable ones (timeouts, dropped connections, 429, 5xx, malformed
 replies) are retried with exponential backoff and jitter, honouring
 Retry-After; an app whose calls keep failing that way is quarantined (paused,
-its work kept queued) until an admin resumes it.  Other 4xx fail the account at
-once with the server's message; they are retried on request (`provtui retry`).
+its work kept queued) until an admin resumes it.  A run given a time budget
+(``run_until_idle(max_wait=...)``, `provtui sync --max-wait`) goes on retrying
+the keys it deferred, as each comes due, until all is done or the budget would
+be overrun.  A 401 or 403 is about the app's credentials, not one account: the
+app is marked "credentials rejected" (paused, the server's message kept), its
+accounts stay queued, and later runs probe it with one call (a sync at once, a
+worker or console after a growing back-off) until the credentials work again.
+Other 4xx fail the account at once with the server's message; they are retried
+on request (`provtui retry`).
+
+A run is authorised: the service's engine resolves, at the start of each run,
+the apps its actor may provision (all for a super admin, their own for an app
+admin, NotAllowed otherwise) and touches only those; every audit event it writes
+names the actor who started it (``run_by``) beside the engine.
 """
 
 from __future__ import annotations
@@ -61,6 +73,10 @@ MAX_ATTEMPTS = 5  # per key, per run, for retryable faults
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 QUARANTINE_AFTER = 10  # consecutive keys failed by app-wide faults
+CREDENTIALS_REJECTED = (401, 403)  # the app refuses our credentials: pause the app, keep its accounts queued
+PROBE_BASE = 5.0  # a worker's first probe of an app whose credentials were rejected, in seconds; doubling...
+PROBE_CAP = 300.0  # ...up to this
+PROBE_ID = "provtui-credentials-probe"  # the externalId a probe looks up: one authenticated read, no change
 
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation", default=None)
 # The login a call is made for: names the user in its audit event, so the user's history shows
@@ -88,11 +104,18 @@ class SyncReport:
     calls: int = 0
     retries: int = 0
     quarantined: list[str] = field(default_factory=list)
+    # apps paused because they refused our credentials (401/403): {"app","status","error","since","next_probe"}
+    credentials_rejected: list[dict] = field(default_factory=list)
     digests: DigestReport | None = None  # manual apps' task emails sent at the end of the run
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.deferred and not self.quarantined and (self.digests is None or self.digests.ok)
+        return (not self.failed and not self.deferred and not self.quarantined and not self.credentials_rejected
+                and (self.digests is None or self.digests.ok))
+
+    def note_rejected(self, entry: dict) -> None:
+        """One entry per app: the latest word on its credentials."""
+        self.credentials_rejected = [e for e in self.credentials_rejected if e["app"] != entry["app"]] + [entry]
 
 
 @dataclass
@@ -104,6 +127,7 @@ class _Outcome:
     failure: dict | None = None
     app_fault: bool = False  # the failure was app-wide: it counts towards quarantine
     skipped: bool = False  # not attempted (app quarantined meanwhile): leave it queued
+    credentials: dict | None = None  # the app refused our credentials ({"status","error"}): skipped, the app paused
     not_before: str | None = None  # a transient fault outlasted this run: stay queued, try again after this
     # (table, key, doc as read): the writes are decisions made on these reads, with no call sent; if any changed
     # before the result is written (an admin closed the task meanwhile), they are dropped and the key re-planned
@@ -132,7 +156,10 @@ class Reconciler:
     def __init__(self, store: Store, directory: Directory | None = None,
                  connector_factory: Callable[[dict], ScimConnector] | None = None,
                  sleep: Callable[[float], object] = asyncio.sleep,
-                 guard: AbstractContextManager | None = None, notify: bool = True):
+                 guard: AbstractContextManager | None = None, notify: bool = True,
+                 run_by: str | None = None, scope: Callable[[], frozenset[str] | None] | None = None):
+        """``run_by``: who started the run, named beside the engine in its audit events.  ``scope``: called
+        at the start of each run, the apps it may touch (None: all); raises NotAllowed if the run may not go."""
         self.store = store
         self.directory = directory or Directory(store)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
@@ -145,8 +172,17 @@ class Reconciler:
         self._limits: dict[str, AppLimits] = {}
         self._calls: list[dict] = []  # downstream-call audit events waiting for the next flush
         self._quarantined: set[str] = set()
+        self._rejected: set[str] = set()  # apps whose credentials were refused: paused, probed now and then
+        self._rejections: dict[str, dict] = {}  # app id -> the refusal seen, written at the next flush
+        self.run_by = run_by
+        self._scope_of = scope
+        self._scope: frozenset[str] | None = None  # the apps this run may touch (None: all)
         self._held: set[str] = set()  # keys claimed and not yet flushed
-        self._deferred: set[str] = set()  # keys this run gave up on for now: not claimed again before it ends
+        # keys this run gave up on for now, with their report entries: not claimed again before it ends, unless
+        # it has a time budget (then claimed again once due)
+        self._deferred: dict[str, dict] = {}
+        self._deadline: float | None = None  # time.monotonic() by which a budgeted run ends
+        self._one_attempt = False  # a budget of 0: one attempt per key, no retry within the run
         self._lease_until = utc_now()
         self._sleep = sleep
         self._stopping = False
@@ -168,10 +204,10 @@ class Reconciler:
             user = _call_user.get()
             if user is not None:
                 after["user"] = user
-            self._calls.append({
+            self._calls.append(self._event({
                 "actor": ENGINE_ACTOR, "action": "downstream.call", "target": name, "before": None,
                 "after": after, "correlation": _correlation.get(),
-            })
+            }))
 
         return on_call
 
@@ -181,6 +217,10 @@ class Reconciler:
             raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
         concurrency = int(app["settings"].get("concurrency") or 4)
         return ScimConnector(app["scim_url"], token, on_call=self._on_call(app["name"]), max_connections=concurrency)
+
+    def _event(self, event: dict) -> dict:
+        """An engine audit event, naming who started the run (when known) beside the engine."""
+        return event if self.run_by is None else {**event, "run_by": self.run_by}
 
     def _connector(self, app: dict) -> ScimConnector:
         connector = self._connectors.get(app["id"])
@@ -203,21 +243,40 @@ class Reconciler:
 
     # -- the loop --------------------------------------------------------------------
 
-    async def run_until_idle(self) -> SyncReport:
-        """Reconcile every dirty key this process can claim, until none is left."""
+    async def run_until_idle(self, *, max_wait: float | None = None, probe: bool = False) -> SyncReport:
+        """Reconcile every dirty key this process can claim, until none is left.
+
+        ``max_wait`` None: each key gets up to MAX_ATTEMPTS tries for transient faults, then is deferred to a
+        later run (the worker's way).  A number of seconds: keys deferred (by this run or an earlier one) are
+        tried again as they come due, until nothing is left or the next try would come after the budget; 0
+        makes one attempt per key.  ``probe``: probe every app whose credentials were rejected now, rather
+        than when its back-off says (a sync does; a worker and the console wait their back-off).
+        """
         report = SyncReport()
-        self._deferred = set()
+        self._deferred = {}
+        self._deadline = None if max_wait is None else time.monotonic() + max(0.0, max_wait)
+        self._one_attempt = max_wait is not None and max_wait <= 0
         last_digest = time.monotonic()
         with self.guard:
             self.store.refresh()
+            self._scope = self._scope_of() if self._scope_of is not None else None  # NotAllowed: nothing is touched
             self._mark_due_deletions()
+        await self._probe_rejected(report, force=probe)
         while not self._stopping:
             with self.guard:
                 self.store.refresh()
                 claimed = self._claim()
-                total = sum(1 for doc in self.store.all(DIRTY).values() if doc["app"] not in self._quarantined)
+                paused = self._quarantined | self._rejected
+                total = sum(1 for doc in self.store.all(DIRTY).values() if doc["app"] not in paused and self._in_scope(doc["app"]))
             if not claimed:
-                break
+                if self._deadline is None:
+                    break
+                with self.guard:
+                    wait = self._next_retry()
+                if wait is None:  # nothing more is due within the budget
+                    break
+                await self._nap(max(wait, 0.05))
+                continue
             await self._run_batch(claimed, report, total)
             if self.notify and time.monotonic() - last_digest >= DIGEST_EVERY_SECONDS:
                 # a queue that never empties (a busy directory) must not keep admins from their tasks
@@ -225,11 +284,63 @@ class Reconciler:
                 last_digest = time.monotonic()
         if self.notify:
             await self._send_digests(report)
+        report.deferred = list(self._deferred.values())
+        if self._deadline is not None:  # a budgeted run answers for everything still waiting in its scope
+            with self.guard:
+                report.deferred += self._waiting_deferrals()
         return report
+
+    def _in_scope(self, app_id: str) -> bool:
+        return self._scope is None or app_id in self._scope
+
+    async def _nap(self, seconds: float) -> None:
+        """Wait (a budgeted run, for its next deferred key to come due), ending early on stop()."""
+        end = time.monotonic() + seconds
+        while not self._stopping and (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.25))
+
+    def _claimable_later(self, now) -> list[tuple[str, dict]]:
+        """Deferred keys (not_before set) this run could claim once due: in scope, app not paused, not another's."""
+        paused = self._quarantined | self._rejected
+        keys = []
+        for key, doc in self.store.all(DIRTY).items():
+            if not doc.get("not_before") or doc["app"] in paused or not self._in_scope(doc["app"]):
+                continue
+            lease = doc.get("lease")
+            if lease and lease["owner"] != self.owner and parse_iso(lease["until"]) > now and _owner_alive(lease["owner"]):
+                continue
+            keys.append((key, doc))
+        return keys
+
+    def _next_retry(self) -> float | None:
+        """Seconds until the earliest deferred key comes due, if that is within the budget."""
+        now = utc_now()
+        due = [parse_iso(doc["not_before"]) for _, doc in self._claimable_later(now)]
+        if not due:
+            return None
+        wait = max(0.0, (min(due) - now).total_seconds())
+        return wait if time.monotonic() + wait <= self._deadline else None
+
+    def _waiting_deferrals(self) -> list[dict]:
+        """Deferred keys this run never got to try (an earlier run's, due after the budget), as report entries."""
+        entries = []
+        for key, doc in self._claimable_later(utc_now()):
+            if key in self._deferred:
+                continue
+            app = self.store.get(APPS, doc["app"]) or {"name": doc["app"]}
+            if "group" in doc:
+                who, account = f"group:{doc['group']}", self.store.get(PUSHED_GROUPS, key) or {}
+            else:
+                user = self.store.get(USERS, doc["user"])
+                who, account = user["login"] if user else doc["user"], self.store.get(ACCOUNTS, key) or {}
+            entries.append({"app": app["name"], "user": who, "action": account.get("last_action") or "sync", "status": None,
+                            "error": account.get("last_error") or "deferred by an earlier run", "attempts": 0,
+                            "retry_at": doc["not_before"]})
+        return entries
 
     async def _send_digests(self, report: SyncReport) -> None:
         """Email each manual app's new tasks, one digest per app (network I/O, off the loop)."""
-        digests = await asyncio.to_thread(send_task_digests, self.store, guard=self.guard)
+        digests = await asyncio.to_thread(send_task_digests, self.store, guard=self.guard, apps=self._scope, run_by=self.run_by)
         if report.digests is None:
             report.digests = digests
         else:
@@ -238,15 +349,23 @@ class Reconciler:
     def _quarantined_apps(self) -> set[str]:
         return {app_id for app_id, health in self.store.all(APP_HEALTH).items() if health.get("quarantined")}
 
+    def _rejected_apps(self) -> set[str]:
+        return {app_id for app_id, health in self.store.all(APP_HEALTH).items() if health.get("credentials_rejected")}
+
     def _claim(self) -> list[dict]:
         now = utc_now()
         until = (now + timedelta(seconds=LEASE_SECONDS)).isoformat()
-        paused = self._quarantined_apps()
-        self._quarantined = set(paused)  # the store decides: an admin may have resumed an app since this process paused it
+        # the store decides: an admin may have resumed an app since this process paused it, another process's
+        # probe may have found its credentials working again
+        self._quarantined = self._quarantined_apps()
+        self._rejected = self._rejected_apps()
+        paused = self._quarantined | self._rejected
+        retry_deferred = self._deadline is not None  # a budgeted run tries its deferred keys again once due
         claimed = []
         with self.store.transaction() as tx:
             for key, doc in list(self.store.all(DIRTY).items()):
-                if doc["app"] in paused or key in self._deferred or (doc.get("not_before") and parse_iso(doc["not_before"]) > now):
+                if doc["app"] in paused or not self._in_scope(doc["app"]) or (key in self._deferred and not retry_deferred) \
+                        or (doc.get("not_before") and parse_iso(doc["not_before"]) > now):
                     continue
                 lease = doc.get("lease")
                 if lease and lease["owner"] != self.owner and parse_iso(lease["until"]) > now and _owner_alive(lease["owner"]):
@@ -280,7 +399,7 @@ class Reconciler:
         due = []
         for app in self.store.all(APPS).values():
             policy = DeletionPolicy(app["settings"].get("delete_after_days"))
-            if policy.delete_after_days is None:
+            if policy.delete_after_days is None or not self._in_scope(app["id"]):
                 continue
             for key in self.store.lookup(ACCOUNTS, "app", app["id"]):
                 account = self.store.get(ACCOUNTS, key)
@@ -311,11 +430,14 @@ class Reconciler:
         self._flush(outcomes, report)
 
     def _flush(self, outcomes: list[_Outcome], report: SyncReport) -> None:
-        if not outcomes and not self._calls:
+        if not outcomes and not self._calls and not self._rejections:
             return
         calls, self._calls = self._calls, []
+        rejections, self._rejections = self._rejections, {}
         now = utc_now_iso()
         with self.guard, self.store.transaction() as tx:
+            for app_id, refusal in rejections.items():
+                self._write_rejection(tx, app_id, refusal, report)
             for outcome in outcomes:
                 self._held.discard(outcome.key)
                 dirty = tx.get(DIRTY, outcome.key)
@@ -339,17 +461,19 @@ class Reconciler:
                             requeued["not_before"] = outcome.not_before
                         tx.put(DIRTY, outcome.key, requeued)
                 if outcome.skipped or stale:
+                    if outcome.skipped:
+                        self._deferred.pop(outcome.key, None)  # paused meanwhile: the app's pause answers for it
                     continue
                 app_id = outcome.key.partition("|")[0]
                 health = dict(tx.get(APP_HEALTH, app_id) or {"app": app_id, "consecutive_failures": 0, "quarantined": False})
+                self._deferred.pop(outcome.key, None)  # this attempt's result supersedes an earlier deferral
                 if outcome.failure:
                     if outcome.not_before:
-                        self._deferred.add(outcome.key)
-                        report.deferred.append({**outcome.failure, "retry_at": outcome.not_before})
+                        self._deferred[outcome.key] = {**outcome.failure, "retry_at": outcome.not_before}
                     else:
                         report.failed.append(outcome.failure)
-                    tx.audit({"actor": ENGINE_ACTOR, "action": "downstream.failed", "target": outcome.failure["app"],
-                              "before": None, "after": outcome.failure, "correlation": dirty and dirty.get("correlation")})
+                    tx.audit(self._event({"actor": ENGINE_ACTOR, "action": "downstream.failed", "target": outcome.failure["app"],
+                                          "before": None, "after": outcome.failure, "correlation": dirty and dirty.get("correlation")}))
                     health["last_failure"] = now
                     if outcome.app_fault:
                         health["consecutive_failures"] += 1
@@ -357,8 +481,8 @@ class Reconciler:
                             health.update(quarantined=True, quarantined_at=now, reason=outcome.failure["error"])
                             self._quarantined.add(app_id)
                             report.quarantined.append(outcome.failure["app"])
-                            tx.audit({"actor": ENGINE_ACTOR, "action": "app.quarantine", "target": outcome.failure["app"],
-                                      "before": None, "after": {"reason": outcome.failure["error"]}, "correlation": None})
+                            tx.audit(self._event({"actor": ENGINE_ACTOR, "action": "app.quarantine", "target": outcome.failure["app"],
+                                                  "before": None, "after": {"reason": outcome.failure["error"]}, "correlation": None}))
                 else:
                     report.done += 1
                     health.update(consecutive_failures=0, last_success=now)
@@ -367,6 +491,94 @@ class Reconciler:
                 tx.audit(event)
             self._renew_leases(tx)
         report.calls += len(calls)
+
+    # -- credentials rejected ----------------------------------------------------------
+
+    def _refused(self, app: dict, error: DownstreamError) -> dict:
+        """Note that ``app`` refused our credentials: paused at once in this process, written at the next flush."""
+        refusal = {"app": app["name"], "status": error.status, "error": error.message}
+        self._rejected.add(app["id"])
+        self._rejections[app["id"]] = refusal
+        return refusal
+
+    def _write_rejection(self, tx, app_id: str, refusal: dict, report: SyncReport, *, probed: bool = False) -> None:
+        """Mark the app "credentials rejected" (audited when it starts), with when to probe it next."""
+        now = utc_now()
+        health = dict(tx.get(APP_HEALTH, app_id) or {"app": app_id, "consecutive_failures": 0, "quarantined": False})
+        already = bool(health.get("credentials_rejected"))
+        probes = (health.get("probes") or 0) + 1 if already and probed else 0
+        next_probe = (now + timedelta(seconds=min(PROBE_CAP, PROBE_BASE * 2 ** probes))).isoformat()
+        health.update(credentials_rejected=True, credentials_status=refusal["status"], credentials_error=refusal["error"],
+                      credentials_checked=now.isoformat(), probes=probes, probe_at=next_probe,
+                      last_failure=now.isoformat())
+        if not already:
+            health["credentials_rejected_at"] = now.isoformat()
+            tx.audit(self._event({"actor": ENGINE_ACTOR, "action": "app.credentials_rejected", "target": refusal["app"],
+                                  "before": None, "after": {"status": refusal["status"], "error": refusal["error"]},
+                                  "correlation": None}))
+        tx.put(APP_HEALTH, app_id, health)
+        report.note_rejected({**refusal, "since": health["credentials_rejected_at"], "next_probe": next_probe})
+
+    async def _probe_rejected(self, report: SyncReport, *, force: bool) -> None:
+        """Probe, with one call each, the apps in scope whose credentials were rejected and whose probe is due
+        (all of them with ``force``): those that answer lift their pause, and their queued work proceeds."""
+        now = utc_now()
+        with self.guard:
+            due = [(self.store.get(APPS, app_id), health) for app_id, health in self.store.all(APP_HEALTH).items()
+                   if health.get("credentials_rejected") and self._in_scope(app_id) and self.store.get(APPS, app_id)
+                   and (force or not health.get("probe_at") or parse_iso(health["probe_at"]) <= now)]
+        for app, health in due:
+            if self._stopping:
+                break
+            await self._probe(app, health, report)  # the report names each app still rejected
+
+    async def _probe(self, app: dict, health: dict, report: SyncReport) -> None:
+        """One authenticated read (a lookup that changes nothing), retried like any call for transient faults."""
+        _correlation.set(None)
+        _call_user.set(None)
+        refusal: dict | None = None
+        accepted = False
+        attempts = 0
+        while not self._stopping:
+            attempts += 1
+            try:
+                await self._connector(app).find_user(external_id=PROBE_ID)
+                accepted = True
+            except DownstreamError as error:
+                if error.status in CREDENTIALS_REJECTED:
+                    refusal = {"app": app["name"], "status": error.status, "error": error.message}
+                elif error.status is not None and not error.retryable:
+                    accepted = True  # the app answered something other than a refusal: it took our credentials
+                elif error.status is not None and error.status < 500 and error.status not in (408, 429):
+                    accepted = True  # a garbled but successful answer: authenticated all the same
+                elif isinstance(error, ConfigError):  # e.g. the token's variable is not set (here): still paused
+                    refusal = {"app": app["name"], "status": None, "error": error.message}
+                else:
+                    wait = self._backoff(attempts, error.retry_after)
+                    if error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP and self._may_wait(wait):
+                        report.retries += 1
+                        await self._sleep(wait)
+                        continue
+                    # no answer either way: still paused, probed again after the back-off
+                    refusal = {"app": app["name"], "status": health.get("credentials_status"),
+                               "error": health.get("credentials_error") or error.message}
+            break
+        with self.guard, self.store.transaction() as tx:
+            if accepted:
+                current = dict(tx.get(APP_HEALTH, app["id"]) or {})
+                if current.get("credentials_rejected"):
+                    for name in ("credentials_rejected", "credentials_status", "credentials_error", "credentials_rejected_at",
+                                 "probes", "probe_at"):
+                        current.pop(name, None)
+                    current.update(credentials_accepted_at=utc_now_iso(), last_success=utc_now_iso())
+                    tx.put(APP_HEALTH, app["id"], current)
+                    tx.audit(self._event({"actor": ENGINE_ACTOR, "action": "app.credentials_accepted", "target": app["name"],
+                                          "before": {"status": health.get("credentials_status"), "error": health.get("credentials_error")},
+                                          "after": None, "correlation": None}))
+                self._rejected.discard(app["id"])
+            elif refusal is not None:
+                self._write_rejection(tx, app["id"], refusal, report, probed=True)
+        self._flush([], report)  # the probe's call, audited
 
     # -- one key ---------------------------------------------------------------------
 
@@ -488,15 +700,21 @@ class Reconciler:
             attempts += 1
             try:
                 async with limits.semaphore:
-                    # Checked once a slot is ours: a quarantine or a stop while we queued means don't start.
-                    if app["id"] in self._quarantined or self._stopping:
+                    # Checked once a slot is ours: a quarantine, a refusal of our credentials or a stop while we
+                    # queued means don't start.
+                    if app["id"] in self._quarantined or app["id"] in self._rejected or self._stopping:
                         outcome.skipped = True
                         return None
                     await limits.rate.acquire()
                     return await call()
             except DownstreamError as error:
+                if error.status in CREDENTIALS_REJECTED:
+                    # About the app, not this account: pause the app, leave the account queued (not failed).
+                    outcome.skipped = True
+                    outcome.credentials = self._refused(app, error)
+                    return None
                 wait = self._backoff(attempts, error.retry_after)
-                if error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP:
+                if error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP and self._may_wait(wait):
                     report.retries += 1
                     await self._sleep(wait)
                     continue
@@ -507,6 +725,12 @@ class Reconciler:
                 if error.retryable:
                     outcome.not_before = (utc_now() + timedelta(seconds=wait)).isoformat()
                 return None
+
+    def _may_wait(self, wait: float) -> bool:
+        """Whether a retry after ``wait`` seconds fits this run (a budgeted run's, or always for an unbudgeted one)."""
+        if self._deadline is None:
+            return True
+        return not self._one_attempt and time.monotonic() + wait <= self._deadline
 
     @staticmethod
     def _backoff(attempt: int, retry_after: float | None) -> float:
@@ -592,6 +816,9 @@ class Reconciler:
             outcome = _Outcome(target["app_id"], "")
             send = lambda: self._connector(app).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])  # noqa: E731
             await self._send(app, report, outcome, send, what="password", who=target["remote_id"])
+            if outcome.credentials is not None:
+                return {"app": app["name"], "error": f"credentials rejected (HTTP {outcome.credentials['status']}): "
+                                                     f"{outcome.credentials['error']}"}
             return {"app": app["name"], "error": outcome.failure["error"] if outcome.failure else None}
 
         results = await asyncio.gather(*(push(t) for t in targets))

@@ -3,6 +3,11 @@
 No cycles to wait for: the worker polls the store's journal (a stat and a read
 of what is new) a few times a second and reconciles as soon as anything is
 committed.  SIGTERM/SIGINT finish the calls in flight, then stop.
+
+Each run is authorised (the service's engine: super admin, or app admin for the
+apps it then touches, else NotAllowed before anything is done); scheduled
+imports run only for an actor who may run imports.  An app whose credentials
+were rejected is probed again when its back-off comes due.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import time
 from collections.abc import Callable
 
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import DIRTY
+from provtui.directory import APP_HEALTH, DIRTY
+from provtui.domain.roles import Action
 
 POLL_SECONDS = 0.25
 SWEEP_SECONDS = 30.0  # even with no commits: deferred retries, deletions that come due
 
 
 def _next_due(service) -> float | None:
-    """Seconds until the earliest deferred key may be tried again."""
+    """Seconds until the earliest deferred key may be tried again, or an app whose credentials were rejected probed."""
     times = [parse_iso(d["not_before"]) for d in service.store.all(DIRTY).values() if d.get("not_before")]
+    times += [parse_iso(h["probe_at"]) for h in service.store.all(APP_HEALTH).values()
+              if h.get("credentials_rejected") and h.get("probe_at")]
     if not times:
         return None
     return max(0.0, (min(times) - utc_now()).total_seconds())
@@ -44,7 +52,8 @@ async def run_worker(service, *, stop: asyncio.Event | None = None, on_report: C
             report = await reconciler.run_until_idle()
             if on_report is not None:
                 on_report(report)
-            for outcome in service.importer().run_due_imports():  # scheduled LDAP imports (source --interval)
+            imports = service.importer().run_due_imports() if service.may(Action.MANAGE_SOURCES) else []
+            for outcome in imports:  # scheduled LDAP imports (source --interval)
                 if on_import is not None:
                     on_import(outcome)
             due = _next_due(service)

@@ -70,12 +70,15 @@ def dashboard(service: Service) -> dict:
         "total": service.user_count(), "states": states, "apps": apps,
         "queued": sum(a["queued"] for a in apps), "in_flight": sum(a["in_flight"] for a in apps),
         "failed": sum(a["failed"] for a in apps), "quarantined": [a["app"] for a in apps if a["quarantined"]],
+        "credentials_rejected": [a["app"] for a in apps if a.get("credentials_rejected")],
         "open_tasks": len(service.task_list(open_only=True)), "pending_deprovisions": len(pending),
         "held": len(held_changes(service)),
     }
 
 
 def health(status: dict) -> str:
+    if status.get("credentials_rejected"):  # paused until a probe finds the credentials work again
+        return "rejected"
     if status["quarantined"]:
         return "quarantined"
     if status["failed"]:
@@ -170,7 +173,10 @@ def apps_page(service: Service) -> dict:
     rows = []
     for status in service.app_status():
         app = accounts[status["app"]]
-        rows.append({**status, "accounts": app["accounts"], "health": health(status)})
+        row = {**status, "accounts": app["accounts"], "health": health(status)}
+        if status.get("credentials_rejected") and not status["quarantined"]:  # the "why" column: the server's word
+            row["quarantine_reason"] = f"credentials rejected: {status['credentials_error']}"
+        rows.append(row)
     return {"apps": rows}
 
 

@@ -22,8 +22,9 @@ from provtui.tui.screens.user_detail import short_time
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
 
-HEALTH_TONES = {"ok": "good", "syncing": "info", "failing": "bad", "quarantined": "bad"}
-HEALTH_STYLE = {"ok": "$text-success", "syncing": "$text-primary", "failing": "$text-error", "quarantined": "bold $text-error"}
+HEALTH_TONES = {"ok": "good", "syncing": "info", "failing": "bad", "quarantined": "bad", "rejected": "bad"}
+HEALTH_STYLE = {"ok": "$text-success", "syncing": "$text-primary", "failing": "$text-error", "quarantined": "bold $text-error",
+                "rejected": "bold $text-error"}
 APP_COLUMNS = [
     Col("app", "App", 8, 18),
     Col("kind", "Kind", 6, 6, priority=2),
@@ -105,6 +106,11 @@ def render_app(data: dict) -> Content:
                         (status["health"], HEALTH_STYLE.get(status["health"], "")), "\n"]
     if status["quarantined"]:
         parts += [("Quarantined: ", "bold $text-error"), status["quarantine_reason"] or "", ("  (R resumes)", MUTED), "\n"]
+    if status.get("credentials_rejected"):
+        code = f"HTTP {status['credentials_status']}: " if status.get("credentials_status") else ""
+        parts += [("Credentials rejected: ", "bold $text-error"), f"{code}{status['credentials_error'] or ''}",
+                  (f"  (paused since {short_time(status['credentials_rejected_at'])}; accounts stay queued, "
+                   f"next check {short_time(status['next_probe'])})", MUTED), "\n"]
     parts += ["\n", ("Status", HEADING), "\n"]
     parts += _kv([
         ("accounts active", f"{status['active']:,}" + (f" of {usage['licenses']:,} licenses" if usage.get("licenses") is not None else "")),

@@ -63,7 +63,9 @@ def render_attention(data: dict) -> Content:
     parts += line("Pending deprovisions", data["pending_deprovisions"], "$text-warning", "t")
     parts += line("Held changes", data["held"], "$text-warning", "t" if data["held"] is not None else "")
     if data["quarantined"]:
-        parts += [("Quarantined: " + ", ".join(data["quarantined"]), "$text-error")]
+        parts += [("Quarantined: " + ", ".join(data["quarantined"]), "$text-error"), "\n"]
+    if data.get("credentials_rejected"):
+        parts += [("Credentials rejected: " + ", ".join(data["credentials_rejected"]), "$text-error"), "\n"]
     return Content.assemble(*parts).rstrip()
 
 
