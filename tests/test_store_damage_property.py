@@ -106,9 +106,8 @@ def reference_after_repair(original: dict[str, bytes], damaged: dict[str, bytes]
     tables: dict[str, dict] = {}
     for line in surviving(names["snapshot"]):
         entry = orjson.loads(line[9:])
-        if isinstance(entry, list):
-            table, key, doc = entry
-            tables.setdefault(table, {})[key] = doc
+        if isinstance(entry, list):  # [table, {key: document, ...}]
+            tables.setdefault(entry[0], {}).update(entry[1])
     records = [orjson.loads(line[9:]) for line in surviving(names["journal"])]
     for record in sorted((r for r in records if "ops" in r), key=lambda r: r["seq"]):
         for op in record["ops"]:

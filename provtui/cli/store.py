@@ -56,7 +56,8 @@ def cmd_repair(args) -> int:
 
 def _readable_text(readable: dict) -> str:
     if "table" in readable:
-        return f"{readable['table']} {readable['key']}"
+        keys = readable.get("keys")
+        return f"{readable['table']}: {', '.join(keys)}" if keys else f"{readable['table']} (keys unreadable)"
     writes = ", ".join(f"{w['table']} {w['key']}" for w in readable.get("writes", []))
     return f"seq {readable.get('seq')}: {writes or 'no writes'}"
 

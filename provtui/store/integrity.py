@@ -141,7 +141,7 @@ def _salvage_snapshot(path: Path, found: Salvage) -> None:
         snap = snapshots.Snapshot(0, "", GENESIS_HASH, {})
     found.damage += snap.damage
     bad = {d.record for d in snap.damage}
-    found.intact[SNAPSHOT] = [n for n in range(2, snap.documents + len(bad) + 2) if n not in bad]
+    found.intact[SNAPSHOT] = [n for n in range(2, snap.records + 2) if n not in bad]
     found.tables = snap.tables
     found.headed = not snap.legacy
     found.seq, found.snapshot_head = snap.seq, snap.audit_head or GENESIS_HASH

@@ -1,20 +1,23 @@
-"""The snapshot file: the tables as of one commit, checksummed line by line and as a whole.
+"""The snapshot file: the tables as of one commit, checksummed record by record and as a whole.
 
 Format (version 2), each line a record (provtui.store.records)::
 
     {"format": "provtui-snapshot", "version": 2, "seq": S, "journal": NAME, "audit_head": H}
-    ["table", "key", {document}]            one line per document
-    {"end": true, "documents": N, "checksum": "<crc32 of every line before this one>"}
+    ["table", {"key": {document}, ...}]     up to CHUNK documents of one table a record
+    {"end": true, "records": R, "documents": N, "checksum": "<crc32 of every line before this one>"}
 
-A line per document keeps damage local: a flipped byte costs one document, which
-``store repair`` names, not the whole snapshot.  The trailer's count and checksum catch
-what per-line checks cannot: a line lost, duplicated or moved, or a file cut short.
-A version 1 snapshot (one JSON object, no checksum, written before provtui 0.2) is still
-read; the next compaction writes version 2.
+Small records keep damage local: a flipped byte costs the few documents of one record, which
+``store repair`` names (table and keys, when they can still be read), not the whole snapshot.
+Why not a record per document: 450,000 separate parses cost twice one parse of the same bytes
+(0.75 s against 0.32 s at 50,000 users, measured); 32 a record costs what one parse does.  The
+trailer's counts and checksum catch what per-record checks cannot: a record lost, duplicated or
+moved, or a file cut short.  A version 1 snapshot (one JSON object, no checksum, written before
+provtui 0.2) is still read; the next compaction writes version 2.
 """
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from dataclasses import dataclass, field
 
@@ -25,6 +28,7 @@ from provtui.store.records import Damage, Line, encode_line, lines
 NAME = "snapshot.json"
 FORMAT = "provtui-snapshot"
 VERSION = 2
+CHUNK = 32  # documents a record
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Snapshot:
     audit_head: str
     tables: dict[str, dict[str, dict]]
     documents: int = 0
+    records: int = 0  # document records (lines between the header and the trailer)
     damage: list[Damage] = field(default_factory=list)  # filled only by a lenient read (salvage)
     legacy: bool = False
 
@@ -42,14 +47,15 @@ def encode(seq: int, journal: str, audit_head: str, tables: dict[str, dict[str, 
     header = encode_line({"format": FORMAT, "version": VERSION, "seq": seq, "journal": journal, "audit_head": audit_head})
     parts = [header]
     crc = zlib.crc32(header)
-    count = 0
+    documents = 0
     for table, docs in tables.items():
-        for key, doc in docs.items():
-            line = encode_line([table, key, doc])
+        items = iter(docs.items())
+        while chunk := dict(itertools.islice(items, CHUNK)):
+            line = encode_line([table, chunk])
             crc = zlib.crc32(line, crc)
             parts.append(line)
-            count += 1
-    parts.append(encode_line({"end": True, "documents": count, "checksum": f"{crc:08x}"}))
+            documents += len(chunk)
+    parts.append(encode_line({"end": True, "records": len(parts) - 1, "documents": documents, "checksum": f"{crc:08x}"}))
     return b"".join(parts)
 
 
@@ -61,9 +67,14 @@ class SnapshotDamaged(Exception):
 
 def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
     """The snapshot in ``data``.  Strict: raises SnapshotDamaged at the first damage.  Lenient
-    (for repair): keeps every intact document and lists the damage in ``Snapshot.damage``."""
+    (for repair): keeps every intact record's documents and lists the damage in ``Snapshot.damage``."""
     if data[:1] == b"{":
         return _legacy(data)
+    if not lenient:
+        try:
+            return _decode_intact(data)
+        except _NotIntact:
+            pass  # the careful read below names the first damaged spot
     found, tail = lines(data)
     damage: list[Damage] = []
 
@@ -90,41 +101,94 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
         if header is None and _is_header(line):  # a lenient read finds the header where it was moved to
             header = entry
             continue
-        if line.reason is not None or not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], dict)):
+        if line.reason is not None or not _is_chunk(entry):
             bad(_spot(line, line.reason or "not a document record"))
             continue
-        table, key, doc = entry
+        table, chunk = entry  # type: ignore[misc]
         docs = tables.setdefault(table, {})
-        if key in docs:
-            bad(_spot(line, f"a second copy of {table} {key}", {"table": table, "key": key}))
+        again = [key for key in chunk if key in docs]
+        if again:
+            bad(_spot(line, f"a second copy of {table} {', '.join(again[:3])}", {"table": table, "keys": list(chunk)}))
             continue
-        docs[key] = doc
+        docs.update(chunk)
     header = header or {}
     documents = sum(len(d) for d in tables.values())
     if trailer_line is not None:
         trailer = trailer_line.record
         assert isinstance(trailer, dict)
         crc = zlib.crc32(memoryview(data)[:trailer_line.offset])
-        if trailer.get("checksum") != f"{crc:08x}" or trailer.get("documents") != len(found) - 2:
+        if trailer.get("checksum") != f"{crc:08x}" or trailer.get("records") != len(found) - 2:
             bad(Damage(NAME, trailer_line.offset, trailer_line.number,
-                       f"the snapshot's whole-content checksum or count does not match ({len(found) - 2} document records, "
-                       f"{trailer.get('documents')} written): records were lost, added or moved", dropped=False))
-    return Snapshot(header.get("seq", 0), header.get("journal", ""), header.get("audit_head", ""), tables, documents, damage)
+                       f"the snapshot's whole-content checksum or count does not match ({len(found) - 2} records, "
+                       f"{trailer.get('records')} written): records were lost, added or moved", dropped=False))
+    return Snapshot(header.get("seq", 0), header.get("journal", ""), header.get("audit_head", ""), tables, documents,
+                    len(body), damage)
+
+
+class _NotIntact(Exception):
+    pass
+
+
+def _decode_intact(data: bytes) -> Snapshot:
+    """The fast read of an intact snapshot (every open): each record's checksum, the counts and the
+    whole-content checksum, with no per-record bookkeeping; any doubt raises _NotIntact."""
+    rows = data.split(b"\n")
+    if len(rows) < 3 or rows.pop() != b"":
+        raise _NotIntact
+    crc32, loads = zlib.crc32, orjson.loads
+    documents = 0
+    try:
+        for row in (rows[0], rows[-1]):
+            if row[8:9] != b" " or int(row[:8], 16) != crc32(row[9:]):
+                raise _NotIntact
+        header, trailer = loads(rows[0][9:]), loads(rows[-1][9:])
+        tables: dict[str, dict[str, dict]] = {}
+        for i in range(1, len(rows) - 1):
+            row = rows[i]
+            body = row[9:]
+            if int(row[:8], 16) != crc32(body) or row[8:9] != b" ":
+                raise _NotIntact
+            table, chunk = loads(body)
+            docs = tables.get(table)
+            if docs is None:
+                docs = tables[table] = {}
+            before = len(docs)
+            docs.update(chunk)
+            if len(docs) != before + len(chunk):  # a key twice: a duplicated record
+                raise _NotIntact
+            documents += len(chunk)
+    except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
+        raise _NotIntact from None
+    trailer_offset = len(data) - len(rows[-1]) - 1
+    if (not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(trailer, dict)
+            or trailer.get("records") != len(rows) - 2 or trailer.get("documents") != documents
+            or trailer.get("checksum") != f"{crc32(memoryview(data)[:trailer_offset]):08x}"):
+        raise _NotIntact
+    return Snapshot(header["seq"], header["journal"], header["audit_head"], tables, documents, len(rows) - 2)
 
 
 def readable_parts(line: Line) -> dict | None:
-    """What can still be read of a damaged document line: its table and key."""
-    try:
-        start = line.raw.index(b"[")
-        table, _, rest = line.raw[start + 1:].partition(b",")
-        key = rest.partition(b",")[0]
-        return {"table": orjson.loads(table), "key": orjson.loads(key)}
-    except (ValueError, orjson.JSONDecodeError):
+    """What can still be read of a damaged record: its table, and its keys if the JSON still parses."""
+    start = line.raw.find(b"[")
+    if start < 0:
         return None
+    try:
+        table, chunk = orjson.loads(line.raw[start:])
+        return {"table": table, "keys": list(chunk)} if isinstance(chunk, dict) else {"table": table}
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        try:
+            return {"table": orjson.loads(line.raw[start + 1:].partition(b",")[0])}
+        except orjson.JSONDecodeError:
+            return None
 
 
 def _spot(line: Line, reason: str, readable: dict | None = None) -> Damage:
     return Damage(NAME, line.offset, line.number, reason, readable if readable is not None else readable_parts(line))
+
+
+def _is_chunk(entry: object) -> bool:
+    return (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], dict)
+            and all(isinstance(doc, dict) for doc in entry[1].values()))
 
 
 def _is_header(line: Line) -> bool:

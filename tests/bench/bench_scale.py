@@ -171,9 +171,9 @@ t = time.perf_counter()
 path = Path(sys.argv[1])
 lines = (path / "snapshot.json").read_bytes().splitlines()
 header, tables = orjson.loads(lines[0][9:]), {}
-for line in lines[1:-1]:  # one document a line: table, key, document (no checksum checked)
-    table, key, doc = orjson.loads(line[9:])
-    tables.setdefault(table, {})[key] = doc
+for line in lines[1:-1]:  # a few documents of one table a line (no checksum checked)
+    table, docs = orjson.loads(line[9:])
+    tables.setdefault(table, {}).update(docs)
 records = [orjson.loads(line[9:]) for line in (path / header["journal"]).read_bytes().splitlines() if line.strip()]
 took = time.perf_counter() - t
 print(json.dumps({"open": took, "rss_kb": peak_rss_kb(), "records": len(records)}))
@@ -259,8 +259,8 @@ def snapshot_checks(path: Path) -> dict:
     t = time.perf_counter()
     tables: dict = {}
     for line in data.splitlines()[1:-1]:
-        table, key, doc = orjson.loads(line[9:])
-        tables.setdefault(table, {})[key] = doc
+        table, docs = orjson.loads(line[9:])
+        tables.setdefault(table, {}).update(docs)
     bare = time.perf_counter() - t
     gc.enable()
     assert sum(map(len, tables.values())) == checked.documents
