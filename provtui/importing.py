@@ -114,6 +114,7 @@ from provtui.domain.hr_import import (
 )
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope
+from provtui.domain.secrets import validate_env_name
 from provtui.domain.users import _ATTR_NAME, _EMAIL, normalise_login, validate_login
 from provtui.ids import new_id
 from provtui.pending import queue
@@ -130,7 +131,6 @@ FULL_EVERY_HOURS = 24  # an LDAP source's incremental runs fall back to a full o
 MATCH_RULES = ("userName", "email", "externalId")
 APP_PAGE_SIZE = 200
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _GROUP_NAME_BAD = re.compile(r"[^A-Za-z0-9 ._-]+")
 # The planner speaks of HR files; an LDAP dry run says what it means there.
@@ -200,9 +200,7 @@ class Importer:
         unknown = sorted(set(options) - _LDAP_OPTIONS)
         if unknown:
             raise InvalidInput(unknown[0], f"not an LDAP source setting (known: {', '.join(sorted(_LDAP_OPTIONS))})")
-        if not _ENV_NAME.match(password_env or ""):
-            raise InvalidInput("--password-env", "name the environment variable that holds the bind password "
-                                                 "(the password itself is never stored)")
+        validate_env_name("--password-env", password_env, "the bind password")
         if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 525_600):
             raise InvalidInput("--interval", "must be a whole number of minutes, 1 or more")
         hours = options.get("full_every_hours")
@@ -704,6 +702,8 @@ class Importer:
         with service._change() as tx:
             service._authorise(tx, Action.MANAGE_APP, scope)
             plan = self._plan_links(tx, app, accounts, match)  # under the lock: links made meanwhile are respected
+            if plan.linked:  # linking is held for --confirm, which needs the role `held approve` needs
+                service._authorise(tx, Action.CONFIRM)
             for link in plan.linked:
                 key = account_key(app["id"], link.user_id)
                 old = tx.get(ACCOUNTS, key) or {"app": app["id"], "user": link.user_id}
@@ -859,6 +859,8 @@ class Importer:
                 f"held: this import would deactivate {plan.deactivations} of {active} active users "
                 f"({ratio:.0%}, above the {self.threshold():.0%} safeguard); run it again with --confirm to apply",
                 {**result, "would_deactivate": [a.login for a in plan.actions if "deactivated" in a.outcomes], "active": active})
+        if ratio > self.threshold():  # --confirm past the safeguard: the role `held approve` needs
+            self.service._authorise(None, Action.CONFIRM)
 
     @staticmethod
     def _result(plan: ImportPlan) -> dict:

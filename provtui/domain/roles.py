@@ -5,7 +5,9 @@ settings, mappings, assignments, tasks); group-admin scoped to groups (their
 membership, and assigning to them apps already assigned elsewhere); helpdesk
 (suspend/unsuspend, password resets, and moving users between the groups in its
 scope); read-only.  Every admin may read the directory, the audit trail and the
-reports.  The service asks ``allowed`` before every change.
+reports.  The service asks ``allowed`` before every change.  Only a super admin
+changes where an app's calls go or which secret they carry (APP_CONNECTION), and
+``--confirm`` past the safeguard needs what approving a held change needs (CONFIRM).
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ class Action(StrEnum):
     MANAGE_RULES = "change group rules"
     CREATE_APPS = "create apps"
     MANAGE_APP = "change an app's settings, mappings or provisioning"
+    APP_CONNECTION = "change an app's endpoint or secret reference"
     ASSIGN_APP = "assign apps"
     MANAGE_SOURCES = "manage and run imports"
     MANAGE_ADMINS = "grant or revoke admin roles"
     CONFIGURE = "change store-wide settings"
     APPROVE = "approve or reject held changes"
+    CONFIRM = "confirm a change the safeguard holds (--confirm)"
     REPAIR_STORE = "repair a damaged store"
 
 
@@ -53,6 +57,9 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MANAGE_RULES: frozenset({Role.SUPER_ADMIN, Role.GROUP_ADMIN}),
     Action.CREATE_APPS: frozenset({Role.SUPER_ADMIN}),
     Action.MANAGE_APP: frozenset({Role.SUPER_ADMIN, Role.APP_ADMIN}),
+    # Where an app's calls go (SCIM URL, LDAP URI, bind DN) and which secret they carry: an app admin
+    # pointing the endpoint at their own server would be sent the secret by the next sync.
+    Action.APP_CONNECTION: frozenset({Role.SUPER_ADMIN}),
     Action.ASSIGN_APP: frozenset({Role.SUPER_ADMIN, Role.APP_ADMIN, Role.GROUP_ADMIN}),
     Action.MANAGE_SOURCES: frozenset({Role.SUPER_ADMIN}),
     Action.MANAGE_ADMINS: frozenset({Role.SUPER_ADMIN}),
@@ -60,6 +67,8 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.APPROVE: frozenset({Role.SUPER_ADMIN}),
     Action.REPAIR_STORE: frozenset({Role.SUPER_ADMIN}),
 }
+# --confirm is an approval given in advance: exactly the roles `held approve` needs, by construction.
+POLICY[Action.CONFIRM] = POLICY[Action.APPROVE]
 
 
 @dataclass(frozen=True)
