@@ -57,7 +57,7 @@ def test_rule_memberships_cannot_be_removed_by_hand_and_coexist_with_manual_ones
 
 
 def test_profile_changes_reevaluate_only_rules_that_read_them(org, monkeypatch):
-    import provtui.directory as directory_module
+    import provtui.model.directory as directory_module
 
     org.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
     org.rules().create("vps", groups=["vps"], expr='String.startsWith(user.title, "VP")', exclude=[])

@@ -1,0 +1,394 @@
+"""The audit trail, read: filters, exports and the hash-chain check.
+
+Pure functions over lists of audit events (as ``Store.audit_events()`` returns
+them, oldest first); nothing here touches the store.
+
+Filters (all optional, combined with AND):
+
+* ``actor``: exact.
+* ``action``: exact, or a dotted prefix: ``user`` matches ``user.create`` and
+  ``user.deactivate`` but not ``userx.y``; ``user.`` does the same.
+* ``target``: case-insensitive, exact, or exact on the name after a ``kind:``
+  prefix, so ``ada`` finds the targets ``ada`` and ``user:ada`` (an assignment)
+  but not ``adam``.  A ``*`` or ``?`` in the filter makes it a shell-style glob
+  over the whole target (``--target 'ad*'``).
+* ``since`` / ``until``: event time at or after / before the given instant.
+* ``limit``: the newest N matches (still returned oldest first).
+
+Exports carry every field (prev and hash included), so an exported JSON-lines
+file can itself be checked with ``verify_chain(from_jsonl(data))``.  CSV cells a
+spreadsheet would run as a formula are escaped (see ``csv_cell``).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from provtui.store import GENESIS_HASH, audit_hash
+
+DOWNSTREAM_CALL = "downstream.call"
+REPAIRED = "store.repaired"  # its ``after.gaps`` name where the chain jumps over records a repair dropped
+COLUMNS = ["seq", "time", "actor", "action", "target", "before", "after", "correlation", "prev", "hash"]
+
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by
+# Excel, LibreOffice or Google Sheets.  The full-width forms are read as the ASCII
+# ones by some locales' spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+# -- time ------------------------------------------------------------------------------
+
+
+def parse_time(text: str, option: str = "--since") -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is UTC.  Raises InvalidInput naming ``option``."""
+    from provtui.domain.errors import InvalidInput
+
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(option, f"{text!r} is not an ISO 8601 date or time (e.g. 2024-05-01 or 2024-05-01T09:30:00Z)") from None
+    return _aware(moment)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def event_time(event: dict) -> datetime | None:
+    try:
+        return _aware(datetime.fromisoformat(str(event["time"])))
+    except (KeyError, ValueError):
+        return None
+
+
+# -- filters ---------------------------------------------------------------------------
+
+
+def action_matches(pattern: str, action: str | None) -> bool:
+    if action is None:
+        return False
+    if action == pattern:
+        return True
+    prefix = pattern if pattern.endswith(".") else pattern + "."
+    return action.startswith(prefix)
+
+
+def target_matches(pattern: str, target: Any) -> bool:
+    if target is None:
+        return False
+    target, pattern = str(target).casefold(), pattern.casefold()
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(target, pattern)
+    if target == pattern:
+        return True
+    _, colon, name = target.partition(":")
+    return bool(colon) and name == pattern and ":" not in pattern
+
+
+def filter_events(events: Iterable[dict], *, actor: str | None = None, target: str | None = None,
+                  action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                  limit: int | None = None, calls: bool = True) -> list[dict]:
+    """The events that match every filter given (see the module docstring), oldest first; ``calls``:
+    False leaves out downstream calls."""
+    matches = event_filter(actor=actor, target=target, action=action, since=since, until=until, calls=calls)
+    matched = [event for event in events if matches(event)]
+    if limit is not None:
+        matched = matched[-limit:] if limit > 0 else []
+    return matched
+
+
+def newest_events(newest_first: Iterable[dict], limit: int, **filters: Any) -> list[dict]:
+    """The newest ``limit`` events that match (filters as for filter_events), oldest first; reads
+    ``newest_first`` only as far as it must."""
+    matches = event_filter(**filters)
+    found = []
+    if limit > 0:
+        for event in newest_first:
+            if matches(event):
+                found.append(event)
+                if len(found) == limit:
+                    break
+    return found[::-1]
+
+
+def event_filter(*, actor: str | None = None, target: str | None = None, action: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 calls: bool = True) -> Callable[[dict], bool]:
+    since = _aware(since) if since is not None else None
+    until = _aware(until) if until is not None else None
+
+    def matches(event: dict) -> bool:
+        if not calls and event.get("action") == DOWNSTREAM_CALL:
+            return False
+        if actor is not None and event.get("actor") != actor:
+            return False
+        if action is not None and not action_matches(action, event.get("action")):
+            return False
+        if target is not None and not target_matches(target, event.get("target")):
+            return False
+        if since is not None or until is not None:
+            when = event_time(event)
+            if when is None or (since is not None and when < since) or (until is not None and when >= until):
+                return False
+        return True
+
+    return matches
+
+
+# -- whom an event concerns (a user's history) ----------------------------------------------
+
+USER_EVENT_ACTIONS = ("user.", "account.link")  # events whose target is a user's login
+_LOGIN_LISTS = ("users", "added", "removed")  # membership events: the logins that joined or left
+
+
+def event_logins(event: dict) -> set[str]:
+    """The logins (casefolded) an event concerns: its target when it is about a user, and the users a
+    membership, assignment, task or downstream failure names."""
+    logins: set[str] = set()
+    action = str(event.get("action") or "")
+    if action.startswith(USER_EVENT_ACTIONS) and isinstance(event.get("target"), str):
+        logins.add(event["target"])
+    for side in (event.get("before"), event.get("after")):
+        if not isinstance(side, dict):
+            continue
+        if isinstance(side.get("user"), str):
+            logins.add(side["user"])
+        for key in _LOGIN_LISTS:
+            if isinstance(side.get(key), list):
+                logins.update(login for login in side[key] if isinstance(login, str))
+        subject = side.get("subject")
+        if isinstance(subject, str) and subject.startswith("user:"):
+            logins.add(subject.partition(":")[2])
+    return {login.casefold() for login in logins}
+
+
+def event_rename(event: dict) -> tuple[str, str] | None:
+    """(old, new) casefolded login when the event renames a user, else None."""
+    before, after = event.get("before"), event.get("after")
+    if not (str(event.get("action") or "").startswith("user.") and isinstance(before, dict) and isinstance(after, dict)):
+        return None
+    old, new = before.get("login"), after.get("login")
+    if isinstance(old, str) and isinstance(new, str) and old.casefold() != new.casefold():
+        return old.casefold(), new.casefold()
+    return None
+
+
+def account_key(app: str, remote_id: str) -> str:
+    """How a user's account in an app is named in the history index (see call_account)."""
+    return f"{app}\x00{remote_id.casefold()}"
+
+
+def call_account(event: dict) -> str | None:
+    """The account a downstream call worked on, as ``account_key``: a SCIM call on ``/Users/<id>``.
+
+    None for calls on no one account (a create, a search) and for LDAP operations: their path is
+    the entry's DN, which changes, while an LDAP account's remote id is its UUID.  Calls the engine
+    made for a user also name them (``after.user``), which is how those reach the user's history."""
+    if event.get("action") != DOWNSTREAM_CALL or not isinstance(event.get("after"), dict):
+        return None
+    path, app = event["after"].get("path"), event.get("target")
+    if not isinstance(path, str) or not isinstance(app, str) or not path.startswith("/Users/"):
+        return None
+    return account_key(app, unquote(path.removeprefix("/Users/")))
+
+
+# -- the hash chain --------------------------------------------------------------------
+
+
+@dataclass
+class ChainReport:
+    """What ``verify_chain`` found.  ``first_broken``: {"seq", "index", "kind", "reason"} or None.
+
+    ``index`` counts from 0 in the list checked; ``seq`` is that entry's commit
+    number (one commit's events share a seq, so the index is what pins it down).
+    ``kind`` is one of: edited, deleted, inserted, reordered, truncated, extra.
+    """
+
+    ok: bool
+    entries: int
+    first_broken: dict | None = None
+    head: str = GENESIS_HASH  # the last entry's hash
+    expected_head: str | None = None
+    repairs: list[dict] = field(default_factory=list)  # store.repaired events whose declared gaps the chain crossed
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "entries": self.entries, "first_broken": self.first_broken,
+                "head": self.head, "expected_head": self.expected_head, "repairs": self.repairs}
+
+    def describe(self) -> str:
+        if self.ok and self.repairs:
+            last = self.repairs[-1]
+            lost = "; ".join(_lost_text(r) for r in self.repairs)
+            return (f"audit trail intact since the repair at {last['time']}: {lost}; "
+                    f"{self.entries} entries, head {self.head[:12]}")
+        if self.ok:
+            return f"audit trail intact: {self.entries} entries, head {self.head[:12]}"
+        b = self.first_broken or {}
+        if b.get("index") is None:
+            return f"audit trail not vouched for: {b.get('reason')}"
+        where = f"seq {b.get('seq')}" if b.get("seq") is not None else "the end"
+        return f"audit trail broken at {where} (entry {b.get('index', 0) + 1} of {self.entries}): {b.get('reason')}"
+
+
+def _lost_text(repair: dict) -> str:
+    lost = repair.get("events_lost")
+    where = ", ".join(f"record {d.get('record')} of {d.get('file')}" for d in repair.get("dropped", []) if d.get("record"))
+    count = "an unknown number of" if lost is None else str(lost)
+    return f"{count} event(s) lost at {where or 'the repair'}"
+
+
+def _declared_gaps(events: Sequence[dict]) -> dict[tuple[str, str], dict]:
+    """The chain's gaps that a ``store.repaired`` event declares: (hash before, prev after) -> that event."""
+    declared = {}
+    for event in events:
+        if isinstance(event, dict) and event.get("action") == REPAIRED and isinstance(event.get("after"), dict):
+            for gap in event["after"].get("gaps", []):
+                declared[(gap.get("after"), gap.get("resumes"))] = event
+    return declared
+
+
+def _label(event: dict) -> str:
+    return f"seq {event.get('seq')} ({event.get('time')} {event.get('actor')} {event.get('action')} {event.get('target')})"
+
+
+def verify_chain(events: Sequence[dict], expected_head: str | None = None) -> ChainReport:
+    """Check that each entry's hash covers its content and chains the hash of the one before.
+
+    Finds, and names the first of: an edited entry (its content no longer gives
+    its hash), a deleted entry (an entry's ``prev`` is a hash no entry here has:
+    something between it and the entry before is gone), reordered entries (an
+    entry's ``prev`` is the hash of an entry found elsewhere in the list).
+
+    A chain alone cannot show that its newest entries were cut off: what is left
+    is still a valid chain.  Pass ``expected_head`` (the store keeps the newest
+    hash as ``audit_head`` in its snapshot and journal) to catch that too.  Nor
+    can it catch an attacker who rewrites an entry *and* re-hashes every entry
+    after it *and* the head; keep exports, or the head, somewhere else for that.
+    """
+    events = list(events)
+    by_hash: dict[str, int] = {}
+    for i, event in enumerate(events):
+        if isinstance(event, dict) and isinstance(event.get("hash"), str):
+            by_hash.setdefault(event["hash"], i)
+
+    def broken(i: int, kind: str, reason: str, seq: Any = None, head: str = GENESIS_HASH) -> ChainReport:
+        return ChainReport(False, len(events), {"seq": seq, "index": i, "kind": kind, "reason": reason}, head, expected_head)
+
+    declared = _declared_gaps(events)
+    prev = GENESIS_HASH
+    for i, event in enumerate(events):
+        if not isinstance(event, dict) or not isinstance(event.get("hash"), str) or not isinstance(event.get("prev"), str):
+            seq = event.get("seq") if isinstance(event, dict) else None
+            return broken(i, "edited", f"entry {i + 1} has no hash or prev: it is not an entry the store wrote", seq, prev)
+        seq = event.get("seq")
+        if audit_hash(event["prev"], event) != event["hash"]:
+            return broken(i, "edited", f"{_label(event)} was edited: its content does not match its hash", seq, prev)
+        if event["prev"] != prev and declared.get((prev, event["prev"]), {}).get("seq", -1) >= seq:
+            pass  # a gap a later repair declared: the records it dropped are named in its event
+        elif event["prev"] != prev:
+            before = "the start of the trail" if i == 0 else _label(events[i - 1])
+            following = events[i + 1] if i + 1 < len(events) and isinstance(events[i + 1], dict) else None
+            if following is not None and following.get("prev") == prev and event["prev"] not in by_hash:
+                return broken(i, "inserted", f"{_label(event)} was inserted: the entry after it follows {before}", seq, prev)
+            if i >= 2 and event["prev"] == events[i - 2].get("hash") and events[i - 1].get("prev") == events[i - 2].get("hash"):
+                return broken(i - 1, "inserted", f"{_label(events[i - 1])} was inserted: {_label(event)} follows "
+                                                 f"{_label(events[i - 2])}", events[i - 1].get("seq"), prev)
+            found = by_hash.get(event["prev"])
+            if found is not None and found != i - 1:
+                kind = "reordered"
+                reason = (f"{_label(event)} is out of order: it should follow {_label(events[found])}, "
+                          f"which is entry {found + 1}, but follows {before}")
+            else:
+                kind = "deleted"
+                reason = f"an entry is missing between {before} and {_label(event)}: it was deleted"
+            return broken(i, kind, reason, seq, prev)
+        prev = event["hash"]
+    if expected_head is not None and prev != expected_head:
+        last = events[-1] if events else None
+        found = by_hash.get(expected_head)
+        if found is None:
+            after = _label(last) if last else "the start of the trail"
+            return broken(len(events), "truncated",
+                          f"the trail ends at {after} but the store's newest entry is {expected_head[:12]}: "
+                          f"entries after it were cut off", None, prev)
+        return broken(found + 1, "extra",
+                      f"entries after {_label(events[found])} are not vouched for by the store's head: added outside the store",
+                      events[found + 1].get("seq") if found + 1 < len(events) else None, prev)
+    repairs = [{"time": e.get("time"), **e["after"]} for e in events if e.get("action") == REPAIRED and isinstance(e.get("after"), dict)]
+    return ChainReport(True, len(events), None, prev, expected_head, repairs)
+
+
+def vouch_for(report: ChainReport, events: Sequence[dict], head: str) -> ChainReport:
+    """``report`` (of an intact chain) checked against a head kept elsewhere: the trail must still
+    hold the event with that hash (a prefix of 12 or more hex digits will do)."""
+    head = head.strip().lower()
+    matches = [i for i, e in enumerate(events) if str(e.get("hash", "")).startswith(head)] if len(head) >= 12 else []
+    if len(matches) == 1:
+        return report
+    reason = (f"the head {head[:12]} kept elsewhere is not in the trail: events up to it were changed, removed or "
+              f"re-chained since it was taken" if not matches else f"the head {head} matches {len(matches)} events: give more of it")
+    return ChainReport(False, report.entries, {"seq": None, "index": None, "kind": "head-not-found", "reason": reason},
+                       report.head, report.expected_head)
+
+
+# -- exports ---------------------------------------------------------------------------
+
+
+def to_jsonl(events: Iterable[dict]) -> bytes:
+    """One JSON object per line, every field kept (so the file can be verified later)."""
+    return b"".join(orjson.dumps(event) + b"\n" for event in events)
+
+
+def from_jsonl(data: bytes) -> list[dict]:
+    return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def compact_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a safe CSV cell.
+
+    None is empty; dicts and lists become compact JSON; a text cell that starts
+    with = + - @ TAB or CR (OWASP's CSV-injection list, plus the full-width
+    forms) gets a leading single quote so a spreadsheet shows it as text instead
+    of running it.  Numbers and booleans are left alone (a number is not a formula).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        value = compact_json(value)
+    text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    """Rows as CSV (RFC 4180: CRLF line ends, quoted where needed), header first, every cell escaped."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([csv_cell(c) for c in columns])
+    for row in rows:
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
+    return out.getvalue()
+
+
+def to_csv(events: Iterable[dict]) -> str:
+    """The events as CSV: one column per field; before and after as compact JSON."""
+    return csv_text(events, COLUMNS)
+

@@ -1,0 +1,271 @@
+"""Read model over the store: lookups the service, the engine and reports share.
+
+Everything here reads; writes go through ``provtui.service`` (directory) or
+``provtui.engine`` (downstream state).  Reads accept a Transaction too, so a
+service call validates against the state it is about to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from provtui.domain.entitlement import direct_path, entitlement_paths, group_path
+from provtui.domain.errors import NotFound
+from provtui.domain.expressions import Population
+from provtui.domain.group_push import DesiredGroup
+from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
+from provtui.domain.plan import DesiredAccount, desired_account
+from provtui.domain.users import normalise_login, search_text, user_summary
+from provtui.model.schema import (
+    ACCOUNTS,
+    APPS,
+    ASSIGNMENTS,
+    GROUPS,
+    INDEXES,
+    MEMBERS,
+    PUSHES,
+    Reader,
+    USERS,
+    account_key,
+    assignment_key,
+    group_key,
+    group_subject,
+    user_subject,
+)
+from provtui.store import Store
+
+FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
+
+class Directory:
+    """Queries over one store.  Keeps a search cache that follows every commit."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        for table, fieldname in INDEXES:
+            store.add_index(table, fieldname)
+        self._search: dict[str, str] | None = None
+        self._mappings: dict[tuple, list[CompiledMapping]] = {}
+        self._sorted_ids: list[str] | None = None
+        # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
+        self._summaries: dict[str, dict] | None = None
+        store.on_apply(self._invalidate)
+
+    def _invalidate(self, ops: list[list]) -> None:
+        for op in ops:
+            if op[1] == USERS:
+                doc = op[3] if op[0] == "put" else None
+                if self._search is not None:
+                    if doc is None:
+                        self._search.pop(op[2], None)
+                    else:
+                        self._search[op[2]] = search_text(doc["profile"])
+                before = self._summaries.pop(op[2], None) if self._summaries is not None else None
+                if self._summaries is not None and doc is not None:
+                    self._summaries[op[2]] = user_summary(doc)
+                if before is None or doc is None or before["login"] != doc["login"]:
+                    self._sorted_ids = None  # a user came, went or was renamed: the order by login changed
+
+    # -- finding things by name ----------------------------------------------------
+
+    def user_id(self, login: str, reader: Reader | None = None) -> str:
+        reader = reader or self.store
+        ids = reader.lookup(USERS, "login", normalise_login(login))
+        if not ids:
+            raise NotFound("user", login)
+        return next(iter(ids))
+
+    def named(self, table: str, kind: str, name: str, reader: Reader | None = None) -> dict:
+        reader = reader or self.store
+        ids = reader.lookup(table, "name", name)
+        if not ids:
+            raise NotFound(kind, name)
+        return reader.get(table, next(iter(ids)))
+
+    def group(self, name: str, reader: Reader | None = None) -> dict:
+        return self.named(GROUPS, "group", name, reader)
+
+    def app(self, name: str, reader: Reader | None = None) -> dict:
+        return self.named(APPS, "app", name, reader)
+
+    # -- relationships ---------------------------------------------------------------
+
+    def groups_of(self, user_id: str, reader: Reader | None = None) -> dict[str, str]:
+        """Group id -> name for the user's groups."""
+        reader = reader or self.store
+        groups = {}
+        for key in reader.lookup(MEMBERS, "user", user_id):
+            member = reader.get(MEMBERS, key)
+            group = reader.get(GROUPS, member["group"])
+            if group is not None:
+                groups[group["id"]] = group["name"]
+        return groups
+
+    def members_of(self, group_id: str, reader: Reader | None = None) -> list[str]:
+        """The group's members, each once, whatever paths put them there."""
+        reader = reader or self.store
+        return sorted({reader.get(MEMBERS, key)["user"] for key in reader.lookup(MEMBERS, "group", group_id)})
+
+    def membership_paths(self, group_id: str, user_id: str, reader: Reader | None = None) -> list[str]:
+        """How a user is in a group: "manual", "rule:<id>", "source:<name>"."""
+        reader = reader or self.store
+        return sorted(reader.get(MEMBERS, k)["via"] for k in reader.lookup(MEMBERS, "user", user_id)
+                      if reader.get(MEMBERS, k)["group"] == group_id)
+
+    def apps_assigned_to(self, subject: str, reader: Reader | None = None) -> set[str]:
+        reader = reader or self.store
+        return {reader.get(ASSIGNMENTS, key)["app"] for key in reader.lookup(ASSIGNMENTS, "subject", subject)}
+
+    def paths(self, user_id: str, reader: Reader | None = None) -> dict[str, list[str]]:
+        """App id -> entitlement paths for one user."""
+        reader = reader or self.store
+        groups = self.groups_of(user_id, reader)
+        group_apps = {gid: self.apps_assigned_to(group_subject(gid), reader) for gid in groups}
+        return entitlement_paths(self.apps_assigned_to(user_subject(user_id), reader), groups, group_apps)
+
+    def apps_touching(self, user_id: str, reader: Reader | None = None) -> set[str]:
+        """Apps where the user is entitled or has an account: what a change to the user may affect."""
+        reader = reader or self.store
+        apps = set(self.paths(user_id, reader))
+        for key in reader.lookup(ACCOUNTS, "user", user_id):
+            apps.add(reader.get(ACCOUNTS, key)["app"])
+        return apps
+
+    def users_of_subject(self, subject: str, reader: Reader | None = None) -> list[str]:
+        kind, _, ident = subject.partition(":")
+        return [ident] if kind == "user" else self.members_of(ident, reader)
+
+    def mappings(self, app: dict) -> list[CompiledMapping]:
+        """The app's attribute mappings, compiled once per distinct set."""
+        specs = app.get("mappings") or default_mappings_for(app)
+        key = tuple((m["target"], m["expr"], m["on"]) for m in specs)
+        compiled = self._mappings.get(key)
+        if compiled is None:
+            compiled = self._mappings[key] = [compile_mapping(*spec) for spec in key]
+        return compiled
+
+    def desired(self, app_id: str, user_id: str) -> DesiredAccount:
+        """The account the user should have in the app now; raises InvalidInput if a mapping fails on them."""
+        user = self.store.get(USERS, user_id)
+        if user is None:
+            return DesiredAccount(active=False, attributes={})
+        mappings = self.mappings(self.store.get(APPS, app_id))
+        paths = self.paths(user_id).get(app_id, [])
+        values = self.assignment_values(app_id, user_id)
+        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), create_only(mappings))
+
+    def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
+        """The app-specific values a user's assignments carry: group defaults by priority (lower wins;
+        then by group name), and a direct assignment's own values over them."""
+        values: dict[str, Any] = {}
+        for _, layer in self.assignment_layers(app_id, user_id, reader):
+            values.update(layer)
+        return values
+
+    def assignment_layers(self, app_id: str, user_id: str, reader: Reader | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(entitlement path, values) of each of the user's assignments of the app, weakest first: a later
+        one wins the keys it shares with an earlier one (see assignment_values)."""
+        reader = reader or self.store
+        ranked = []
+        for group_id, name in self.groups_of(user_id, reader).items():
+            assignment = reader.get(ASSIGNMENTS, assignment_key(app_id, group_subject(group_id)))
+            if assignment is not None:
+                priority = assignment.get("priority")
+                ranked.append((priority if priority is not None else float("inf"), name, assignment.get("values") or {}))
+        layers = [(group_path(name), values) for _, name, values in sorted(ranked, reverse=True)]
+        direct = reader.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
+        if direct is not None:
+            layers.append((direct_path(), direct.get("values") or {}))
+        return layers
+
+    def subject_name(self, subject: str, reader: Reader | None = None) -> tuple[str, str]:
+        """("user", login) or ("group", name) of an assignment's subject, by its current name."""
+        reader = reader or self.store
+        kind, _, ident = subject.partition(":")
+        doc = reader.get(USERS if kind == "user" else GROUPS, ident)
+        if doc is None:
+            return kind, ident
+        return kind, doc["login"] if kind == "user" else doc["name"]
+
+    def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict]:
+        """Where a group is pushed (or being unpushed)."""
+        reader = reader or self.store
+        return [reader.get(PUSHES, key) for key in reader.lookup(PUSHES, "group", group_id)]
+
+    def desired_group(self, app_id: str, group_id: str) -> DesiredGroup:
+        """The group as the app should hold it: its members' accounts there."""
+        push = self.store.get(PUSHES, group_key(app_id, group_id))
+        group = self.store.get(GROUPS, group_id)
+        if push is None or group is None or push["state"] != "pushed":
+            return DesiredGroup(False, group["name"] if group else "", frozenset(), bool(push and push.get("delete")))
+        members = set()
+        for user_id in self.members_of(group_id):
+            account = self.store.get(ACCOUNTS, account_key(app_id, user_id))
+            if account and account.get("remote_id") and account["remote_id"] != "manual":
+                members.add(account["remote_id"])
+        return DesiredGroup(True, group["name"], frozenset(members))
+
+    # -- search ----------------------------------------------------------------------
+
+    def search_users(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
+                     offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
+        """(number of matches, one page of user docs sorted by login); ``among``: only these user ids."""
+        matches = self._matching_ids(text, state, among)
+        users = self.store.all(USERS)
+        end = None if limit is None else offset + limit
+        return len(matches), [users[uid] for uid in matches[offset:end]]
+
+    def search_summaries(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
+                         offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+        """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
+        matches = self._matching_ids(text, state, among)
+        if self._summaries is None:
+            self._summaries = {uid: user_summary(doc) for uid, doc in self.store.all(USERS).items()}
+        summaries = self._summaries
+        end = None if limit is None else offset + limit
+        return len(matches), [summaries[uid] for uid in matches[offset:end]]
+
+    def _matching_ids(self, text: str, state: str | None, among: set[str] | None = None) -> list[str]:
+        """Ids of the users whose login, name or email holds ``text`` (in ``state``, of ``among``), sorted by login."""
+        if self._search is None:
+            self._search = {uid: search_text(doc["profile"]) for uid, doc in self.store.all(USERS).items()}
+        users = self.store.all(USERS)
+        if self._sorted_ids is None:
+            self._sorted_ids = sorted(users, key=lambda uid: users[uid]["login"])
+        needle = text.strip().lower()
+        if not needle and state is None and among is None:
+            return self._sorted_ids
+        search = self._search
+        candidates = self._sorted_ids if among is None else sorted(among & users.keys(), key=lambda uid: users[uid]["login"])
+        return [uid for uid in candidates if (not needle or needle in search[uid]) and (state is None or users[uid]["state"] == state)]
+
+    def entitled_to(self, app_id: str, reader: Reader | None = None) -> set[str]:
+        """Ids of the users an assignment of the app reaches (directly or through a group), whatever their state."""
+        reader = reader or self.store
+        users: set[str] = set()
+        for key in reader.lookup(ASSIGNMENTS, "app", app_id):
+            users.update(self.users_of_subject(reader.get(ASSIGNMENTS, key)["subject"], reader))
+        return users
+
+    def population(self, users: list[dict], groups_read: Collection[str], reader: Reader | None = None) -> Population:
+        """The users as an expression reading ``groups_read`` sees them: ``user.*`` is the profile, and
+        each user's groups are those of ``groups_read`` they are in (no other group can change a result).
+
+        For a few users each one's groups are looked up; for many, the members of each group read."""
+        reader = reader or self.store
+        profiles = [{"user": user["profile"]} for user in users]
+        if not groups_read:
+            return Population(profiles)
+        if len(users) <= FEW_USERS:
+            return Population(profiles, [{name for name in self.groups_of(user["id"], reader).values() if name in groups_read}
+                                         for user in users])
+        names: dict[str, set[str]] = {}
+        for name in groups_read:
+            for group_id in reader.lookup(GROUPS, "name", name):
+                for key in reader.lookup(MEMBERS, "group", group_id):
+                    names.setdefault(reader.get(MEMBERS, key)["user"], set()).add(name)
+        return Population(profiles, [names.get(user["id"], ()) for user in users])
+
+    def sourced_by(self, source: str) -> set[str]:
+        """Ids of the users a source of truth masters ("provtui": those provtui itself masters)."""
+        return {uid for uid, user in self.store.all(USERS).items() if user.get("source", "provtui") == source}

@@ -1,0 +1,70 @@
+"""The directory's schema in the store: table names, the indexes every process keeps, and the keys
+documents are stored under.  The one place that says how the directory is laid out; the read
+model (provtui.model.directory), the service and the engine all use these names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+USERS, GROUPS, MEMBERS, APPS, ASSIGNMENTS = "users", "groups", "members", "apps", "assignments"
+ACCOUNTS, DIRTY, TASKS, ADMINS, CONFIG, META = "accounts", "dirty", "tasks", "admins", "config", "meta"
+APP_HEALTH = "app_health"  # the engine's record of each app: failures, quarantine, last success
+PUSHES = "pushes"  # which groups an admin pushes to which apps (directory intent)
+PUSHED_GROUPS = "pushed_groups"  # the engine's record of each pushed group downstream
+SOURCES = "sources"  # sources of truth: HR exports, LDAP directories
+SOURCE_ENTRIES = "source_entries"  # per LDAP source: the DN -> login of its entries (member DNs of incremental imports)
+ORPHANS = "orphans"  # app import: downstream accounts that match no user
+RULES = "rules"  # group rules
+HELD = "held"  # big changes held by a safeguard until an admin approves or rejects them
+
+INDEXES = (
+    (USERS, "login"),
+    (GROUPS, "name"),
+    (APPS, "name"),
+    (MEMBERS, "user"),
+    (MEMBERS, "group"),
+    (ASSIGNMENTS, "app"),
+    (ASSIGNMENTS, "subject"),
+    (ACCOUNTS, "user"),
+    (ACCOUNTS, "app"),
+    (DIRTY, "app"),
+    (TASKS, "state"),
+    (PUSHES, "group"),
+    (RULES, "name"),
+    (HELD, "state"),
+    (PUSHED_GROUPS, "app"),
+)
+
+
+class Reader(Protocol):
+    def get(self, table: str, key: str) -> dict | None: ...
+    def lookup(self, table: str, fieldname: str, value: Any) -> set[str]: ...
+
+
+def account_key(app_id: str, user_id: str) -> str:
+    return f"{app_id}|{user_id}"
+
+
+def group_key(app_id: str, group_id: str) -> str:
+    """The pending-work and pushed-group key of a group in an app."""
+    return f"{app_id}|group:{group_id}"
+
+
+def member_key(group_id: str, user_id: str, via: str = "manual") -> str:
+    """One membership path: manual, ``rule:<id>`` or ``source:<name>``; a user may be in a group by several."""
+    return f"{group_id}|{user_id}" if via == "manual" else f"{group_id}|{user_id}|{via}"
+
+
+def user_subject(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def group_subject(group_id: str) -> str:
+    return f"group:{group_id}"
+
+
+def assignment_key(app_id: str, subject: str) -> str:
+    return f"{app_id}|{subject}"
+
+
