@@ -25,17 +25,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
-from tinydb import TinyDB
-from tinydb.storages import Storage
-from tinydb.table import Table
 
 from provtui.store import snapshot as snapshots
-from provtui.store.errors import StoreDamaged, StoreError, StoreUnreadable
+from provtui.store.errors import StoreDamaged, StoreError
 from provtui.store.files import (
     AUDIT,
     HEAD,
@@ -53,6 +48,7 @@ from provtui.store.files import (
     write_head,
 )
 from provtui.store.records import GENESIS_HASH, Damage, audit_hash, encode_line, is_journal_header, journal_header, scan
+from provtui.store.tables import Tables, Transaction, chain
 
 COMPACT_EVERY = 20_000  # journal records between snapshots
 _write_atomic = write_atomic  # one name the tests can replace to kill a compaction mid-way
@@ -74,109 +70,13 @@ def _after(last: dict | None, events: list[dict]) -> list[dict]:
     return events
 
 
-class _StrKeyTable(Table):
-    # Our documents are keyed by strings we choose (ids, "app|user" pairs).
-    document_id_class = str
-
-
-class _LiveStorage(Storage):
-    """Hands TinyDB the store's in-memory tables; TinyDB is used read-only."""
-
-    def __init__(self, tables: dict[str, dict[str, dict]]):
-        self.tables = tables
-
-    def read(self):
-        return self.tables
-
-    def write(self, data) -> None:
-        raise StoreError("write through Store.transaction(), not TinyDB")
-
-
-@dataclass
-class _Index:
-    field: str
-    entries: dict[Any, set[str]] = field(default_factory=dict)
-
-    def add(self, key: str, doc: dict) -> None:
-        value = doc.get(self.field)
-        if value is not None:
-            self.entries.setdefault(value, set()).add(key)
-
-    def remove(self, key: str, doc: dict) -> None:
-        value = doc.get(self.field)
-        keys = self.entries.get(value)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self.entries[value]
-
-
-class Transaction:
-    """Writes staged by one service call; applied only if the block succeeds."""
-
-    def __init__(self, store: Store):
-        self._store = store
-        self.ops: list[list] = []
-        self.events: list[dict] = []
-        self._pending: dict[str, dict[str, dict | None]] = {}  # table -> key -> new doc (None: deleted)
-        # (table, field) -> value -> keys, over this transaction's own writes; built on first lookup,
-        # then kept up to date, so a big import's lookups stay O(1) rather than O(writes so far).
-        self._overlays: dict[tuple[str, str], dict[Any, set[str]]] = {}
-        self.correlation: str | None = None  # links this change to the downstream calls it causes
-
-    def get(self, table: str, key: str) -> dict | None:
-        pending = self._pending.get(table)
-        if pending is not None and key in pending:
-            return pending[key]
-        return self._store.get(table, key)
-
-    def put(self, table: str, key: str, doc: dict) -> None:
-        self._stage(table, key, doc)
-        self.ops.append(["put", table, key, doc])
-
-    def delete(self, table: str, key: str) -> None:
-        self._stage(table, key, None)
-        self.ops.append(["del", table, key])
-
-    def _stage(self, table: str, key: str, doc: dict | None) -> None:
-        pending = self._pending.setdefault(table, {})
-        old = pending.get(key)
-        pending[key] = doc
-        for (t, fieldname), overlay in self._overlays.items():
-            if t != table:
-                continue
-            if old is not None and old.get(fieldname) is not None:
-                overlay.get(old.get(fieldname), set()).discard(key)
-            if doc is not None and doc.get(fieldname) is not None:
-                overlay.setdefault(doc.get(fieldname), set()).add(key)
-
-    def audit(self, event: dict) -> None:
-        self.events.append(event)
-
-    def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
-        """Index lookup that also sees this transaction's own writes."""
-        pending = self._pending.get(table)
-        if not pending:
-            return self._store.lookup(table, fieldname, value)
-        overlay = self._overlays.get((table, fieldname))
-        if overlay is None:
-            overlay = self._overlays[(table, fieldname)] = {}
-            for key, doc in pending.items():
-                if doc is not None and doc.get(fieldname) is not None:
-                    overlay.setdefault(doc.get(fieldname), set()).add(key)
-        # Stored matches not rewritten by us, plus our own writes that match.
-        keys = {k for k in self._store.lookup(table, fieldname, value) if k not in pending}
-        return keys | overlay.get(value, set())
-
-
-class Store:
+class Store(Tables):
     """One store directory, shared safely by several processes."""
 
     def __init__(self, path: Path, clock: Callable[[], str]):
+        super().__init__()
         self.path = path
         self.clock = clock
-        self.tables: dict[str, dict[str, dict]] = {}
-        self._indexes: dict[tuple[str, str], _Index] = {}
         self._lock = FileLock(str(path / LOCK), mode=file_mode(path))
         self._journal_name = ""
         self._offset = 0
@@ -188,9 +88,6 @@ class Store:
         self._journal_lines = 0  # header included: how damage is numbered
         self._headed = True
         self._open_line = False  # the last journal record read had no newline (yet)
-        self._listeners: list[Callable[[list[list]], None]] = []
-        self.db = TinyDB(storage=_LiveStorage, tables=self.tables)
-        self.db.table_class = _StrKeyTable
 
     # -- opening -------------------------------------------------------------------
 
@@ -330,38 +227,6 @@ class Store:
 
     # -- reading -------------------------------------------------------------------
 
-    def get(self, table: str, key: str) -> dict | None:
-        return self.tables.get(table, {}).get(key)
-
-    def all(self, table: str) -> dict[str, dict]:
-        return self.tables.get(table, {})
-
-    def table(self, name: str) -> Table:
-        """A TinyDB table over the live data, for queries."""
-        return self.db.table(name, cache_size=0)
-
-    def add_index(self, table: str, fieldname: str) -> None:
-        key = (table, fieldname)
-        if key not in self._indexes:
-            index = _Index(fieldname)
-            self._indexes[key] = index
-            self._rebuild_index(index, table)
-
-    def _rebuild_index(self, index: _Index, table: str) -> None:
-        index.entries.clear()
-        for key, doc in self.tables.get(table, {}).items():
-            index.add(key, doc)
-
-    def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
-        index = self._indexes.get((table, fieldname))
-        if index is None:
-            raise StoreError(f"no index on {table}.{fieldname}")
-        return index.entries.get(value, set())
-
-    def on_apply(self, listener: Callable[[list[list]], None]) -> None:
-        """Call ``listener(ops)`` after ops (ours or another process's) are applied."""
-        self._listeners.append(listener)
-
     def refresh(self) -> bool:
         """Pick up commits made by other processes. Returns True if anything changed."""
         before = self.seq
@@ -421,30 +286,14 @@ class Store:
 
     def _apply(self, record: dict) -> None:
         ops = record["ops"]
-        for op in ops:
-            table = self.tables.setdefault(op[1], {})
-            key = op[2]
-            old = table.get(key)
-            if old is not None:
-                for (t, _), index in self._indexes.items():
-                    if t == op[1]:
-                        index.remove(key, old)
-            if op[0] == "put":
-                doc = op[3]
-                table[key] = doc
-                for (t, _), index in self._indexes.items():
-                    if t == op[1]:
-                        index.add(key, doc)
-            else:
-                table.pop(key, None)
+        self._apply_ops(ops)
         self.seq = record["seq"]
         if record.get("audit"):
             self._journal_events.extend(record["audit"])
             self.audit_head = record["audit"][-1]["hash"]
         self._journal_records += 1
         self._journal_lines += 1
-        for listener in self._listeners:
-            listener(ops)
+        self._notify(ops)
 
     # -- writing -------------------------------------------------------------------
 
@@ -471,14 +320,7 @@ class Store:
 
     def _commit(self, tx: Transaction) -> None:
         now = self.clock()
-        head = self.audit_head
-        events = []
-        for event in tx.events:
-            event = {"seq": self.seq + 1, "time": now, **event}
-            event["prev"] = head
-            head = event["hash"] = audit_hash(head, event)
-            events.append(event)
-        record = {"seq": self.seq + 1, "time": now, "ops": tx.ops, "audit": events}
+        record = {"seq": self.seq + 1, "time": now, "ops": tx.ops, "audit": chain(tx.events, self.audit_head, self.seq + 1, now)}
         line = encode_line(record)
         journal = self.path / self._journal_name
         fd = os.open(journal, os.O_WRONLY | os.O_APPEND)

@@ -1,0 +1,133 @@
+"""The store contract (provtui.store.contract), proved against every backend by one suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from provtui.model.audit_trail import verify_chain
+from provtui.service import Service
+from provtui.store import Store
+from provtui.store.contract import StoreBackend, StoreTransaction
+from provtui.store.memory_store import MemoryStore
+
+BACKENDS = ["journal", "memory"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path) -> StoreBackend:
+    if request.param == "journal":
+        return Store.open(tmp_path / "store", create=True)
+    return MemoryStore()
+
+
+def put(store, table, key, doc, event=None):
+    with store.transaction() as tx:
+        tx.put(table, key, doc)
+        tx.audit(event or {"action": "put", "target": key})
+
+
+def test_implements_the_protocols(store):
+    assert isinstance(store, StoreBackend)
+    with store.transaction() as tx:
+        assert isinstance(tx, StoreTransaction)
+
+
+def test_commit_then_read(store):
+    put(store, "t", "a", {"x": 1})
+    put(store, "t", "b", {"x": 2})
+    with store.transaction() as tx:
+        tx.delete("t", "a")
+    assert store.get("t", "a") is None and store.get("t", "b") == {"x": 2}
+    assert store.all("t") == {"b": {"x": 2}} and store.seq == 3
+
+
+def test_a_block_that_raises_writes_nothing(store):
+    put(store, "t", "a", {"x": 1})
+    seq, head, events = store.seq, store.audit_head, store.audit_events()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as tx:
+            tx.put("t", "a", {"x": 99})
+            tx.put("t", "z", {"x": 0})
+            tx.audit({"action": "never"})
+            raise RuntimeError("refused")
+    assert store.get("t", "a") == {"x": 1} and store.get("t", "z") is None
+    assert (store.seq, store.audit_head, store.audit_events()) == (seq, head, events)
+
+
+def test_an_empty_transaction_commits_nothing(store):
+    with store.transaction():
+        pass
+    assert store.seq == 0 and store.audit_events() == []
+
+
+def test_a_transaction_reads_its_own_writes_through_indexes(store):
+    store.add_index("t", "colour")
+    put(store, "t", "a", {"colour": "red"})
+    with store.transaction() as tx:
+        tx.put("t", "b", {"colour": "red"})
+        tx.put("t", "a", {"colour": "blue"})
+        assert tx.get("t", "b") == {"colour": "red"}
+        assert tx.lookup("t", "colour", "red") == {"b"} and tx.lookup("t", "colour", "blue") == {"a"}
+        tx.delete("t", "b")
+        assert tx.lookup("t", "colour", "red") == set() and tx.get("t", "b") is None
+    assert store.lookup("t", "colour", "blue") == {"a"} and store.lookup("t", "colour", "red") == set()
+
+
+def test_an_index_added_late_covers_what_is_there(store):
+    put(store, "t", "a", {"colour": "red"})
+    store.add_index("t", "colour")
+    assert store.lookup("t", "colour", "red") == {"a"}
+
+
+def test_listeners_hear_every_applied_write(store):
+    heard = []
+    store.on_apply(heard.append)
+    put(store, "t", "a", {"x": 1})
+    with store.transaction() as tx:
+        tx.delete("t", "a")
+    assert heard == [[["put", "t", "a", {"x": 1}]], [["del", "t", "a"]]]
+
+
+def test_the_audit_trail_is_chained_and_reads_both_ways(store):
+    for n in range(5):
+        put(store, "t", f"k{n}", {"n": n}, {"actor": "alice", "action": "put", "target": f"k{n}"})
+    store.compact()
+    put(store, "t", "k5", {"n": 5})
+    events = store.audit_events()
+    assert [e["target"] for e in events] == [f"k{n}" for n in range(6)]
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5, 6]
+    report = verify_chain(events, expected_head=store.audit_head)
+    assert report.ok and report.head == store.audit_head
+    assert list(store.audit_events_newest_first()) == events[::-1]
+
+
+def test_trail_positions_read_back_the_same_events(store):
+    for n in range(3):
+        put(store, "t", f"k{n}", {"n": n})
+    store.compact()
+    put(store, "t", "k3", {"n": 3})
+    tail, end = store.audit_file_tail(0)
+    from_positions = [store.audit_file_event(position) for position, _ in tail]
+    later = store.journal_audit_events(from_positions[-1] if from_positions else None)
+    assert from_positions + later == store.audit_events()
+    assert store.audit_file_tail(end)[0] == []
+
+
+def test_reading_gives_a_consistent_view(store):
+    put(store, "t", "a", {"x": 1})
+    with store.reading():
+        assert store.get("t", "a") == {"x": 1}
+
+
+def test_the_service_runs_on_every_backend(store):
+    service = Service(store, actor="admin")
+    from provtui.model.schema import ADMINS
+
+    with store.transaction() as tx:
+        tx.put(ADMINS, "admin", {"user": "admin", "grants": [{"role": "super-admin", "apps": [], "groups": []}]})
+    service.create_user("ada", "ada@example.com", "Ada", "L", activate=True)
+    service.create_group("eng")
+    service.add_members("eng", ["ada"])
+    assert service.user_view("ada")["groups"] == ["eng"]
+    assert [e["action"] for e in service.audit()][-3:] == ["user.create", "group.create", "group.add-member"]
+    assert service.audit_verify().ok
