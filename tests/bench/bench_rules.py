@@ -43,7 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from provtui.domain.expressions import Population, TreeInterpreter, compile_expression
+from baseline_interpreter import TreeInterpreter  # tests/bench/, this script's directory
+
+from provtui.domain.expressions import Population, compile_expression
 
 FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
          "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Chris", "Karen")
