@@ -20,6 +20,7 @@ import orjson
 from filelock import FileLock
 
 from provtui.store import snapshot as snapshots
+from provtui.store.chain import verify_chain
 from provtui.store.errors import StoreError, StoreUnreadable
 from provtui.store.files import (
     AUDIT,
@@ -263,8 +264,6 @@ def gaps(events: list[dict]) -> list[dict]:
 
 def check(path: Path) -> tuple[CheckReport, Salvage]:
     """Every file read, every record checked, the chain verified against the stored head."""
-    from provtui.audit_trail import verify_chain
-
     found = salvage(path)
     report = verify_chain(found.events, expected_head=found.stored_head)
     audit = {"events": len(found.events), "head": report.head, "intact": report.ok}
