@@ -167,7 +167,8 @@ def test_a_partial_empty_export_is_not_refused(store, tmp_path):
 
 def test_the_refusal_is_decided_by_the_plan_once_for_every_caller():
     """plan_import (pure) decides it; the CLI, the worker and a dry run only act on ``plan.refused``."""
-    from provtui.domain.hr_import import parse_csv, plan_import
+    from provtui.domain.hr_import import parse_csv
+    from provtui.domain.import_plan import plan_import
 
     existing = {f"u{n}": {"id": f"u{n}", "login": f"p{n}@example.com", "state": "active", "source": "csv",
                           "profile": {"employeeNumber": str(1000 + n), "email": f"p{n}@example.com", "login": f"p{n}@example.com",
