@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from provtui.domain.digest import compose_digest, describe_task, format_time
 
 
@@ -63,11 +60,3 @@ def test_format_time():
     assert format_time("2026-01-02T09:30:59.123Z") == "2026-01-02 09:30 UTC"
     assert format_time(None) == ""
     assert format_time("yesterday") == "yesterday"
-
-
-def test_the_digest_module_is_pure():
-    code = ("import sys, provtui.domain.digest; "
-            "bad = [m for m in ('smtplib', 'socket', 'textual', 'tinydb', 'httpx', 'provtui.store', 'provtui.connectors') "
-            "if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]"

@@ -1,7 +1,4 @@
-"""The domain is pure: lifecycle, validation, entitlement and the plan, without I/O."""
-
-import subprocess
-import sys
+"""The domain: lifecycle, validation, entitlement and the plan (its purity: tests/test_domain_purity.py)."""
 
 import pytest
 
@@ -13,14 +10,6 @@ from provtui.domain.plan import Action, DesiredAccount, KnownAccount, desired_ac
 from provtui.domain.users import parse_assignments, validate_profile
 
 PROFILE = {"login": "ada", "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace"}
-
-
-def test_domain_imports_no_io_library():
-    code = ("import sys, provtui.domain.plan, provtui.domain.lifecycle, provtui.domain.users, provtui.domain.mapping, "
-            "provtui.domain.entitlement, provtui.domain.apps; "
-            "bad = [m for m in ('textual', 'tinydb', 'httpx', 'ldap3', 'provtui.store') if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "[]"
 
 
 @pytest.mark.parametrize(("start", "action", "end"), [
