@@ -26,6 +26,7 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from operator import itemgetter
 
 from provtui.domain.errors import InvalidInput
@@ -168,6 +169,7 @@ class _Layout:
                 raise ImportFileError(header[indexes[0]], f"{attribute!r} is not an attribute name", line)
         single = [(attribute, indexes[0]) for attribute, indexes in self.attributes if len(indexes) == 1]
         self._single_names = tuple(attribute for attribute, _ in single)
+        self._pick: Callable[[list[str]], tuple[str, ...]]
         if len(single) > 1:
             self._pick = itemgetter(*(index for _, index in single))
         else:

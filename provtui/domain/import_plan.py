@@ -42,6 +42,9 @@ from provtui.domain.import_rows import NATIVE_SOURCE, Intent, ParsedFile, Reject
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.users import REQUIRED_ATTRIBUTES, normalise_login, validate_profile
 
+UserDoc = dict[str, Any]
+"""A user as the store keeps it: id, login, state, source, profile, attribute_sources..."""
+
 OUTCOMES = ("created", "updated", "unchanged", "suspended", "deactivated", "reactivated")
 
 
@@ -67,7 +70,7 @@ class UserAction:
     def created(self) -> bool:
         return self.user_id is None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "line": self.line, "login": self.login, "outcomes": list(self.outcomes), "lifecycle": list(self.lifecycle),
             "state": [self.state_before, self.state_after], "changes": {k: [b, a] for k, (b, a) in self.changes.items()},
@@ -99,7 +102,7 @@ class ImportPlan:
             return self.unchanged
         return sum(1 for a in self.actions if outcome in a.outcomes)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The CLI's JSON: counts, and the rejected rows as a list."""
         counts = {outcome: 0 for outcome in OUTCOMES}
         for action in self.actions:
@@ -117,7 +120,7 @@ class ImportPlan:
         """The logins this plan deactivates, or (refused) would have deactivated."""
         return [a.login for a in (self.withheld if self.refused else self.actions) if "deactivated" in a.outcomes]
 
-    def details(self) -> list[dict]:
+    def details(self) -> list[dict[str, Any]]:
         """Every action as JSON-ready dicts, in file order (missing users last), for the dry run."""
         return [a.as_dict() for a in self.actions]
 
@@ -147,7 +150,7 @@ _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def plan_import(
     parsed: ParsedFile | Iterable[Row],
-    existing: Mapping[str, dict] | Iterable[dict],
+    existing: Mapping[str, UserDoc] | Iterable[UserDoc],
     *,
     source: str,
     full: bool = False,
@@ -207,7 +210,9 @@ def _same(before: Any, after: Any) -> bool:
 
 
 class _Planner:
-    def __init__(self, parsed, existing, source, owned, priorities, adopt):
+    def __init__(self, parsed: ParsedFile | Iterable[Row], existing: Mapping[str, UserDoc] | Iterable[UserDoc], source: str,
+                 owned: frozenset[str] | None, priorities: Mapping[str, tuple[str, ...] | list[str]], adopt: bool):
+        self.rejected: list[Rejection]
         if isinstance(parsed, ParsedFile):
             self.parsed: ParsedFile | None = parsed
             self.rows = parsed.rows
@@ -220,9 +225,9 @@ class _Planner:
             self.login_derived = False
         self.source, self.owned, self.priorities, self.adopt = source, owned, priorities, adopt
         self.users = list(existing.values()) if isinstance(existing, Mapping) else list(existing)
-        self.by_login: dict[str, dict] = {}
-        self.by_number: dict[str, list[dict]] = {}
-        self.by_email: dict[str, list[dict]] = {}
+        self.by_login: dict[str, UserDoc] = {}
+        self.by_number: dict[str, list[UserDoc]] = {}
+        self.by_email: dict[str, list[UserDoc]] = {}
         for user in self.users:
             self.by_login[normalise_login(user["login"])] = user
             if not self._mine(user):
@@ -240,7 +245,7 @@ class _Planner:
 
     # -- helpers
 
-    def _mine(self, user: dict) -> bool:
+    def _mine(self, user: UserDoc) -> bool:
         source = user.get("source", NATIVE_SOURCE)
         return source == self.source or (self.adopt and source == NATIVE_SOURCE)
 
@@ -251,7 +256,7 @@ class _Planner:
         column = self._column(attribute) if attribute else None
         self.rejected.append(Rejection(row.line, column, reason, cell_keys(v for v in row.profile.values() if v)))
 
-    def _may_write(self, attribute: str, user: dict, master: str) -> bool:
+    def _may_write(self, attribute: str, user: UserDoc, master: str) -> bool:
         if self.owned is not None and attribute not in self.owned:
             return False
         writer = (user.get("attribute_sources") or {}).get(attribute, master)
@@ -273,8 +278,8 @@ class _Planner:
         if len(by_number) > 1:
             self._reject(row, "employeeNumber", f"employeeNumber {number!r} belongs to {len(by_number)} users: "
                          + ", ".join(sorted(u["login"] for u in by_number)))
-            for user in by_number:
-                self.matched.setdefault(user["id"], row.line)
+            for other in by_number:
+                self.matched.setdefault(other["id"], row.line)
             return
         user_by_number = by_number[0] if by_number else None
         user_by_login = self.by_login.get(row.login)
@@ -282,9 +287,9 @@ class _Planner:
             self.matched.setdefault(user_by_number["id"], row.line)
             self.matched.setdefault(user_by_login["id"], row.line)
             return self._reject(row, "login", f"login {row.login!r} belongs to another user, not to employee {number} ({user_by_number['login']})")
-        user = user_by_number or user_by_login
-        if user is None and self.login_derived and row.profile.get("email"):
-            by_email = self.by_email.get(row.profile["email"].lower(), [])
+        user: UserDoc | None = user_by_number or user_by_login
+        if user is None and self.login_derived and (email := row.profile.get("email")):
+            by_email = self.by_email.get(email.lower(), [])
             if len(by_email) > 1:
                 return self._reject(row, "email", f"the email belongs to {len(by_email)} users: " + ", ".join(sorted(u["login"] for u in by_email)))
             user = by_email[0] if by_email else None
@@ -332,7 +337,7 @@ class _Planner:
             changes={}, profile=profile, outcomes=("created",), reason=_REASONS[row.intent] or "new",
         ))
 
-    def _plan_existing(self, row: Row, user: dict) -> None:
+    def _plan_existing(self, row: Row, user: UserDoc) -> None:
         master = user.get("source", NATIVE_SOURCE)
         mine = self._mine(user)
         adopting = mine and master != self.source
@@ -352,7 +357,7 @@ class _Planner:
         except InvalidInput as e:  # defensive: _PATHS only holds legal paths
             return self._reject(row, "status", e.message)
 
-        current = user.get("profile") or {}
+        current: dict[str, Any] = user.get("profile") or {}
         changes: dict[str, tuple[Any, Any]] = {}
         written = False
         # The master writing with no provenance recorded: only owned_attributes can hold it back.
@@ -415,8 +420,9 @@ class _Planner:
         if not outcomes:
             self.unchanged += 1
             return
+        login: str = user["login"]
         self.actions.append(UserAction(
-            line=row.line, user_id=user["id"], login=profile.get("login", user["login"]), state_before=state, state_after=state_after,
+            line=row.line, user_id=user["id"], login=profile.get("login", login), state_before=state, state_after=state_after,
             lifecycle=lifecycle, changes=changes, profile=profile, outcomes=tuple(outcomes), adopt=adopting,
             attribute_sources=sources, reason=_REASONS[row.intent] if mine else f"attributes only: mastered by {master}",
         ))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 NATIVE_SOURCE = "provtui"  # the source of users created in provtui itself
 
@@ -33,7 +34,7 @@ class Rejection:
     # Every cell of the row, lowercased: a full import never deactivates a user the row may name.
     keys: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"line": self.line, "column": self.column, "reason": self.reason}
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from typing import cast
 
 from lark import Token, Tree
 
@@ -49,7 +50,8 @@ class _Builder:
         return ExpressionError(message, self.text, pos, field=self.field, hint=hint)
 
     def build(self, t: Tree[Token]) -> Node:
-        return getattr(self, f"_{t.data}")(t)
+        method: Callable[[Tree[Token]], Node] = getattr(self, f"_{t.data}")
+        return method(t)
 
     def condition(self, node: Node, what: str) -> Node:
         if BOOLEAN not in node.kinds:
@@ -58,14 +60,15 @@ class _Builder:
 
     # literals
     def _string(self, t: Tree[Token]) -> Node:
-        token = t.children[0]
-        return Literal(token.start_pos, STRING_ONLY, self._decode(token))
+        token = _token(t)
+        return Literal(_at(token), STRING_ONLY, self._decode(token))
 
     def _decode(self, token: Token) -> str:
-        body = token.value[1:-1]
+        body: str = token.value[1:-1]
         if "\\" not in body:
             return body
-        out, i = [], 0
+        out: list[str] = []
+        i = 0
         while i < len(body):
             c = body[i]
             if c != "\\":
@@ -79,25 +82,25 @@ class _Builder:
             elif e == "u" and len(digits := body[i + 2:i + 6]) == 4 and all(d in _HEX for d in digits):
                 code = int(digits, 16)
                 if 0xD800 <= code <= 0xDFFF:
-                    raise self.error(f"\\u{digits} is not a character (a surrogate)", token.start_pos + 1 + i)
+                    raise self.error(f"\\u{digits} is not a character (a surrogate)", _at(token) + 1 + i)
                 out.append(chr(code))
                 i += 6
             else:
-                raise self.error(f"unknown escape {quote(chr(92) + e)}", token.start_pos + 1 + i,
+                raise self.error(f"unknown escape {quote(chr(92) + e)}", _at(token) + 1 + i,
                                  hint="use \\\\ \\\" \\' \\n \\r \\t or \\uXXXX")
         return "".join(out)
 
     def _number(self, t: Tree[Token]) -> Node:
-        token = t.children[0]
+        token = _token(t)
         if len(token.value) > MAX_NUMBER_LENGTH:
-            raise self.error(f"a number may have at most {MAX_NUMBER_LENGTH} characters", token.start_pos)
+            raise self.error(f"a number may have at most {MAX_NUMBER_LENGTH} characters", _at(token))
         if any(c in token.value for c in ".eE"):
             value: int | float = float(token.value)
             if not math.isfinite(value):
-                raise self.error("number out of range", token.start_pos)
+                raise self.error("number out of range", _at(token))
         else:
             value = int(token.value)
-        return Literal(token.start_pos, NUMBER_ONLY, value)
+        return Literal(_at(token), NUMBER_ONLY, value)
 
     def _true(self, t: Tree[Token]) -> Node:
         return Literal(start_of(t), BOOLEAN_ONLY, True)
@@ -110,42 +113,41 @@ class _Builder:
 
     # names
     def _attr(self, t: Tree[Token]) -> Node:
-        root, name = t.children
+        root, name = _token(t, 0), _token(t, 1)
         if root.value not in self.roots:
-            raise self.error(f"unknown name {quote(root.value)}", root.start_pos, hint=self._roots_hint())
+            raise self.error(f"unknown name {quote(root.value)}", _at(root), hint=self._roots_hint())
         if name.value.startswith("_"):
-            raise self.error("attribute names cannot start with '_'", name.start_pos)
+            raise self.error("attribute names cannot start with '_'", _at(name))
         self.attributes.add((root.value, name.value))
-        return Attribute(root.start_pos, ANY, root.value, name.value)
+        return Attribute(_at(root), ANY, root.value, name.value)
 
     def _bare(self, t: Tree[Token]) -> Node:
-        (name,) = t.children
+        name = _token(t)
         if name.value in self.roots:
-            raise self.error(f"{quote(name.value)} needs an attribute: {name.value}.<attribute>", name.start_pos)
+            raise self.error(f"{quote(name.value)} needs an attribute: {name.value}.<attribute>", _at(name))
         written = " or ".join(f"{root}.{name.value}" for root in sorted(self.roots))
         hint = f"did you mean {written}?" if written and not name.value.startswith("_") else ""
-        raise self.error(f"unknown name {quote(name.value)}", name.start_pos, hint=hint)
+        raise self.error(f"unknown name {quote(name.value)}", _at(name), hint=hint)
 
     def _roots_hint(self) -> str:
         return "attributes are read from " + (", ".join(f"{r}.<attribute>" for r in sorted(self.roots)) or "nothing here")
 
     # operators
     def _paren(self, t: Tree[Token]) -> Node:
-        return self.build(t.children[0])
+        return self.build(_subtree(t))
 
     def _not_op(self, t: Tree[Token]) -> Node:
-        operand = self.condition(self.build(t.children[0]), "NOT")
+        operand = self.condition(self.build(_subtree(t)), "NOT")
         return Not(start_of(t), BOOLEAN_ONLY, operand)
 
     def _and_expr(self, t: Tree[Token]) -> Node:
-        return Logical(start_of(t), BOOLEAN_ONLY, "and", tuple(self.condition(self.build(c), "AND") for c in t.children))
+        return Logical(start_of(t), BOOLEAN_ONLY, "and", tuple(self.condition(self.build(c), "AND") for c in _subtrees(t)))
 
     def _or_expr(self, t: Tree[Token]) -> Node:
-        return Logical(start_of(t), BOOLEAN_ONLY, "or", tuple(self.condition(self.build(c), "OR") for c in t.children))
+        return Logical(start_of(t), BOOLEAN_ONLY, "or", tuple(self.condition(self.build(c), "OR") for c in _subtrees(t)))
 
     def _comparison(self, t: Tree[Token]) -> Node:
-        left_t, op, right_t = t.children
-        left, right = self.build(left_t), self.build(right_t)
+        left, op, right = self.build(_subtree(t, 0)), _token(t, 1), self.build(_subtree(t, 2))
         if op.value not in ("==", "!="):
             for side in (left, right):
                 if not side.kinds & {NUMBER, STRING}:
@@ -153,26 +155,26 @@ class _Builder:
             lk, rk = left.kinds - {NULL}, right.kinds - {NULL}
             if len(lk) == 1 and len(rk) == 1 and lk != rk:
                 raise self.error(f"{quote(op.value)} between {describe(lk)} and {describe(rk)} is always false",
-                                 op.start_pos)
-        return Comparison(op.start_pos, BOOLEAN_ONLY, op.value, left, right)
+                                 _at(op))
+        return Comparison(_at(op), BOOLEAN_ONLY, op.value, left, right)
 
     def _sum(self, t: Tree[Token]) -> Node:
-        operands = tuple(self.build(c) for c in t.children[::2])
-        plus_at = tuple(token.start_pos for token in t.children[1::2])
+        operands = tuple(self.build(cast(Tree[Token], c)) for c in t.children[::2])
+        plus_at = tuple(_at(cast(Token, token)) for token in t.children[1::2])
         kinds: frozenset[str] = operands[0].kinds
         for operand in operands[1:]:
             kinds = _plus_kinds(kinds, operand.kinds)
         return Concat(operands[0].pos, kinds, operands, plus_at)
 
     def _ternary(self, t: Tree[Token]) -> Node:
-        test, then, otherwise = (self.build(c) for c in t.children)
+        test, then, otherwise = (self.build(c) for c in _subtrees(t))
         self.condition(test, "'?'")
         return Conditional(test.pos, then.kinds | otherwise.kinds, test, then, otherwise)
 
     def _call(self, t: Tree[Token]) -> Node:
         names = [c for c in t.children if isinstance(c, Token)]
         name = ".".join(n.value for n in names)
-        pos = names[0].start_pos
+        pos = _at(names[0])
         function = self.functions.get(name)
         if function is None:
             close = difflib.get_close_matches(name, list(self.functions), n=1)
@@ -193,6 +195,26 @@ class _Builder:
                     raise self.error(f"{name} takes a group name in quotes", arg.pos)
                 self.groups.add(arg.value)
         return Call(pos, function.returns, name, function, args)
+
+
+def _token(t: Tree[Token], i: int = 0) -> Token:
+    """``t.children[i]``, where the grammar puts a token."""
+    return cast(Token, t.children[i])
+
+
+def _subtree(t: Tree[Token], i: int = 0) -> Tree[Token]:
+    """``t.children[i]``, where the grammar puts a subtree (an expression)."""
+    return cast(Tree[Token], t.children[i])
+
+
+def _subtrees(t: Tree[Token]) -> list[Tree[Token]]:
+    """The children of a node whose children are all subtrees."""
+    return cast(list[Tree[Token]], t.children)
+
+
+def _at(token: Token) -> int:
+    """Where a token starts: the lexer sets it on every token it makes."""
+    return cast(int, token.start_pos)
 
 
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "r": "\r", "t": "\t"}

@@ -85,7 +85,8 @@ class Compiler:
         return ExpressionError(str(fault), self.text, pos, field=self.field)
 
     def compile(self, node: Node) -> _Code:
-        code = getattr(self, f"_{type(node).__name__}")(node)
+        method: Callable[[Node], _Code] = getattr(self, f"_{type(node).__name__}")
+        code = method(node)
         if not code.const and not isinstance(node, Attribute) and _pure(node):
             try:
                 code = _constant(code.fn(NO_SCOPE, NO_GROUPS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import (
@@ -68,7 +69,7 @@ def parse_tree(text: str, field: str) -> Tree[Token]:
     try:
         tree = _parser().parse(text)
     except UnexpectedCharacters as e:
-        pos = e.pos_in_stream
+        pos = cast(int, e.pos_in_stream)  # always set for a character the lexer could not match
         char = text[pos] if pos < len(text) else ""
         if char in ("'", '"'):
             raise ExpressionError("unterminated string", text, pos, field=field) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from provtui.domain.expressions.values import NO_GROUPS, Scope
 
@@ -69,7 +69,7 @@ class Population:
             if values is None:
                 values = self._roots[root] = [s.get(root) for s in self.scopes]
             if len(attrs) == 1 and all(type(d) is dict for d in values):
-                columns = [list(map(dict.get, values, repeat(attrs[0])))]  # the loop runs in C
+                columns = [list(map(dict.get, cast(list[dict[str, Any]], values), repeat(attrs[0])))]  # the loop runs in C
             else:
                 columns = [[] for _ in attrs]
                 appends = list(zip([c.append for c in columns], attrs))
@@ -130,8 +130,9 @@ class Population:
         pays (at most one distinct combination per two scopes), else None.  Codes are ints
         (mixed-radix over the encoded columns), so no tuple is built per scope."""
         self._load(keys)
-        encoded = [self._codes(key) for key in keys]
-        if any(e is None for e in encoded) or math.prod(len(e[0]) for e in encoded) > 1 << 62:
+        found = [self._codes(key) for key in keys]
+        encoded = [e for e in found if e is not None]
+        if len(encoded) < len(found) or math.prod(len(e[0]) for e in encoded) > 1 << 62:
             return None
         codes = encoded[0][1]
         for values, column in encoded[1:]:
@@ -140,7 +141,7 @@ class Population:
         distinct = set(codes)
         if 2 * len(distinct) > len(self.scopes):
             return None
-        combos = {}
+        combos: dict[int, tuple[Any, ...]] = {}
         for code in distinct:
             rest, picked = code, []
             for values, _ in reversed(encoded):
