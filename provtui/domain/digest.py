@@ -10,6 +10,7 @@ when known, ``name`` and ``email``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 # Deprovisions first: removing access that should be gone is the urgent half.
 ACTION_ORDER = ("deprovision", "provision")
@@ -17,14 +18,14 @@ _HEADINGS = {"deprovision": "To deprovision", "provision": "To provision"}
 _VERBS = {"deprovision": ("Deprovision", "from"), "provision": ("Provision", "in")}
 
 
-def compose_digest(app_name: str, tasks: list[dict]) -> tuple[str, str]:
+def compose_digest(app_name: str, tasks: list[dict[str, Any]]) -> tuple[str, str]:
     """(subject, body) of one digest listing ``tasks`` for the admins of ``app_name``."""
     app_name = _one_line(app_name)
     count = len(tasks)
     noun = "task" if count == 1 else "tasks"
     subject = f"provtui: {count} {noun} for {app_name}"
 
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
         groups.setdefault(str(task.get("action") or "other"), []).append(task)
     order = [a for a in ACTION_ORDER if a in groups] + sorted(a for a in groups if a not in ACTION_ORDER)
@@ -54,7 +55,7 @@ def compose_digest(app_name: str, tasks: list[dict]) -> tuple[str, str]:
     return subject, "\n".join(lines) + "\n"
 
 
-def describe_task(app_name: str, task: dict) -> str:
+def describe_task(app_name: str, task: dict[str, Any]) -> str:
     """'Deprovision ada (Ada Lovelace, ada@example.com) from Payroll — task 1a2b3c4d, opened 2026-01-02 09:30 UTC'."""
     action = str(task.get("action") or "")
     verb, preposition = _VERBS.get(action, (action.capitalize() or "Handle", "in"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ProvtuiError(Exception):
     exit_code = 2
@@ -30,6 +32,6 @@ class HeldForConfirmation(ProvtuiError):
 
     exit_code = 3
 
-    def __init__(self, message: str, details: dict | None = None):
+    def __init__(self, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.details = details or {}

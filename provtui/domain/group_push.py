@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class GroupAction(StrEnum):
@@ -33,7 +34,7 @@ class KnownGroup:
     members: frozenset[str]
 
     @classmethod
-    def from_doc(cls, doc: dict | None) -> KnownGroup | None:
+    def from_doc(cls, doc: dict[str, Any] | None) -> KnownGroup | None:
         if doc is None or not doc.get("remote_id"):
             return None
         return cls(doc["remote_id"], doc.get("display_name", ""), frozenset(doc.get("members", ())))

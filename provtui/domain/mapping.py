@@ -24,7 +24,7 @@ RESERVED_TARGETS = {"externalId": "provtui's user id: it links the account to th
                     "password": "passwords are set with `provtui user password`", "id": "the app assigns it"}
 _TARGET = re.compile(r'^(urn:[A-Za-z0-9:._-]+:)?[A-Za-z][A-Za-z0-9_]*(\[[A-Za-z]+ eq "[^"\\]*"\])?(\.[A-Za-z][A-Za-z0-9_]*)?$')
 
-DEFAULT_SCIM_MAPPINGS: tuple[dict, ...] = (
+DEFAULT_SCIM_MAPPINGS: tuple[dict[str, Any], ...] = (
     {"target": "userName", "expr": "user.login", "on": ALWAYS},
     {"target": "name.givenName", "expr": "user.firstName", "on": ALWAYS},
     {"target": "name.familyName", "expr": "user.lastName", "on": ALWAYS},
@@ -35,7 +35,7 @@ DEFAULT_SCIM_MAPPINGS: tuple[dict, ...] = (
 )
 
 
-DEFAULT_LDAP_MAPPINGS: tuple[dict, ...] = (  # OpenLDAP inetOrgPerson
+DEFAULT_LDAP_MAPPINGS: tuple[dict[str, Any], ...] = (  # OpenLDAP inetOrgPerson
     {"target": "uid", "expr": "user.login", "on": ALWAYS},
     {"target": "cn", "expr": "user.displayName", "on": ALWAYS},
     {"target": "givenName", "expr": "user.firstName", "on": ALWAYS},
@@ -45,7 +45,7 @@ DEFAULT_LDAP_MAPPINGS: tuple[dict, ...] = (  # OpenLDAP inetOrgPerson
     {"target": "departmentNumber", "expr": "user.department", "on": ALWAYS},
 )
 
-DEFAULT_AD_MAPPINGS: tuple[dict, ...] = (
+DEFAULT_AD_MAPPINGS: tuple[dict[str, Any], ...] = (
     {"target": "sAMAccountName", "expr": "user.login", "on": ALWAYS},
     {"target": "userPrincipalName", "expr": "user.email", "on": ALWAYS},
     {"target": "cn", "expr": "user.displayName", "on": ALWAYS},
@@ -58,7 +58,7 @@ DEFAULT_AD_MAPPINGS: tuple[dict, ...] = (
 )
 
 
-def default_mappings_for(app: dict) -> tuple[dict, ...]:
+def default_mappings_for(app: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     """The mappings an app starts with: by its kind (and LDAP flavour)."""
     if app.get("kind") == "ldap":
         return DEFAULT_AD_MAPPINGS if app["ldap"]["flavor"] == "ad" else DEFAULT_LDAP_MAPPINGS

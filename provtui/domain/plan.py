@@ -41,7 +41,7 @@ class KnownAccount:
     deactivated_at: datetime | None = None
 
     @classmethod
-    def from_doc(cls, doc: dict | None) -> KnownAccount | None:
+    def from_doc(cls, doc: dict[str, Any] | None) -> KnownAccount | None:
         if doc is None or not doc.get("remote_id"):
             return None
         deactivated = doc.get("deactivated_at")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from provtui.domain.errors import InvalidInput
 
@@ -80,10 +81,10 @@ class Grant:
     groups: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def from_doc(cls, doc: dict) -> Grant:
+    def from_doc(cls, doc: dict[str, Any]) -> Grant:
         return cls(Role(doc["role"]), frozenset(doc.get("apps", ())), frozenset(doc.get("groups", ())))
 
-    def to_doc(self) -> dict:
+    def to_doc(self) -> dict[str, Any]:
         return {"role": self.role.value, "apps": sorted(self.apps), "groups": sorted(self.groups)}
 
 
