@@ -17,9 +17,9 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from provtui.connectors.scim_server import ScimServerProcess
 from provtui.demo_data import seed_demo
 from provtui.service import Service
+from provtui.testing.scim_server import ScimServerProcess
 
 DEMO_APPS = (("Slack", "PROVTUI_DEMO_SLACK_TOKEN"), ("GitHub", "PROVTUI_DEMO_GITHUB_TOKEN"))
 

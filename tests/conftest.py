@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from provtui.connectors.scim_server import ScimServerProcess
+from provtui.testing.scim_server import ScimServerProcess
 
 # In CI the property tests draw the same examples on every run, so a red run is reproducible from
 # its log; elsewhere they explore new ones and keep any failure in .hypothesis/ to replay first.

@@ -8,10 +8,10 @@ import pytest
 
 from provtui.cli.main import main
 from provtui.connectors.scim import ScimConnector
-from provtui.connectors.scim_server import ScimServerProcess
 from provtui.domain.errors import InvalidInput
 from provtui.domain.rules import RuleState
 from provtui.service import Service
+from provtui.testing.scim_server import ScimServerProcess
 
 TOKEN_ENV = "PROVTUI_TEST_APPGROUPS_TOKEN"
 

@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from provtui.connectors.scim_server import free_port
 from provtui.testing.fault_server import FaultServerProcess, FaultSpecError, get_faults, request_kind
+from provtui.testing.scim_server import free_port
 
 TOKEN = "fault-token"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -279,7 +279,7 @@ def test_runs_as_a_module_with_initial_faults():
 @pytest.mark.parametrize("launcher", ["scim2-server", "fault server"])
 def test_a_token_starting_with_a_dash_is_a_token_not_an_option(launcher):
     """secrets.token_urlsafe begins with "-" about once in 32 draws; the soak's CI run drew one."""
-    from provtui.connectors.scim_server import ScimServerProcess
+    from provtui.testing.scim_server import ScimServerProcess
 
     kind = ScimServerProcess if launcher == "scim2-server" else FaultServerProcess
     with kind(token="-starts-with-a-dash") as server:

@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap_fixtures import PASSWORD_ENV, ldap_ou, ldap_settings, slapd  # noqa: F401
 
-from provtui.connectors import ldap as ldap_module
 from provtui.connectors.ldap import (
     AD_ATTRIBUTE_MAP,
     OPENLDAP_ATTRIBUTE_MAP,
@@ -33,6 +32,7 @@ from provtui.connectors.ldap import (
     resolve_members,
     split_dn,
 )
+from provtui.connectors.ldap import source as ldap_source
 from provtui.directory import USERS
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import validate_login
@@ -104,7 +104,7 @@ def test_any_entry_becomes_a_well_formed_user(flavored):
     flavor, entries = flavored
     settings_ = SETTINGS[flavor]
     for dn, raw in entries:
-        user = ldap_module._to_user(dn, raw, settings_, settings_.effective_attribute_map)
+        user = ldap_source._to_user(dn, raw, settings_, settings_.effective_attribute_map)
         assert user.dn == dn and isinstance(user.disabled, bool)
         assert all(isinstance(v, str) and v and v == v.strip() for v in user.profile.values())
         assert user.login is None or user.login == user.profile["login"]
@@ -118,7 +118,7 @@ def test_every_entry_is_imported_or_rejected_by_its_position(flavored):
     """ldap_rows: each entry is either a row with a valid login or a rejection naming its line and an attribute."""
     flavor, entries = flavored
     settings_ = SETTINGS[flavor]
-    read = [ldap_module._to_user(dn, raw, settings_, settings_.effective_attribute_map) for dn, raw in entries]
+    read = [ldap_source._to_user(dn, raw, settings_, settings_.effective_attribute_map) for dn, raw in entries]
     parsed, dns = ldap_rows(read, settings_)
     assert dns == {line: user.dn for line, user in enumerate(read, start=1)}
     lines = [row.line for row in parsed.rows] + [rejection.line for rejection in parsed.rejections]

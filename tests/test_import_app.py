@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from provtui.connectors.scim import ScimConnector
-from provtui.connectors.scim_server import ScimServerProcess
 from provtui.directory import ACCOUNTS, DIRTY, account_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.mapping import map_attributes
 from provtui.importing import SourceFailed
 from provtui.reports import Reports
 from provtui.service import Service
+from provtui.testing.scim_server import ScimServerProcess
 
 TOKEN_ENV = "PROVTUI_TEST_APP_IMPORT_TOKEN"
 WORK = 'emails[type eq "work"].value'

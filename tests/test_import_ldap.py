@@ -344,7 +344,7 @@ def test_cli_ldap_contract(ldap_settings, cli, slapd, ldap_ou, monkeypatch):
 
 
 def test_cli_server_down_exits_1(ldap_settings, cli, slapd, ldap_ou):  # ldap_settings: sets the password variable
-    from provtui.connectors.scim_server import free_port
+    from provtui.testing.scim_server import free_port
 
     assert cli("source", "add-ldap", "down", "--uri", f"ldap://127.0.0.1:{free_port()}", "--bind-dn", slapd.reader_dn,
                "--password-env", PASSWORD_ENV, "--base-dn", ldap_ou)[0] == 0

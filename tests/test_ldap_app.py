@@ -1,5 +1,5 @@
 """LDAP/AD apps end to end: the real reconciler, through the Service, into a real slapd
-(provtui.connectors.ldap_app.LdapAppConnector over LdapWriter)."""
+(provtui.connectors.ldap.LdapAppConnector over LdapWriter)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from ldap_fixtures import LDAP_APP_PASSWORD_ENV as PW_ENV
 from ldap_fixtures import ldap_app_target as target
 from ldap_fixtures import make_ldap_service as make_service
 
-from provtui.connectors.ldap_app import LdapAppConnector, LdapTarget, uuid_filter
-from provtui.connectors.scim import DownstreamError
-from provtui.connectors.scim_server import free_port
+from provtui.connectors.base import DownstreamError
+from provtui.connectors.ldap import LdapAppConnector, LdapTarget, uuid_filter
 from provtui.engine import reconciler as reconciler_module
 from provtui.service import Service
+from provtui.testing.scim_server import free_port
 from provtui.testing.slapd import (
     SlapdProcess,
     ad_user_entry,

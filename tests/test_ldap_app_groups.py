@@ -22,12 +22,11 @@ from ldap_fixtures import (  # noqa: F401
 )
 
 from provtui.cli.main import main
-from provtui.connectors.ldap import resolve_members
-from provtui.connectors.ldap_app import LdapAppConnector, group_name
+from provtui.connectors.ldap import LdapAppConnector, group_name, resolve_members
 from provtui.connectors.scim import ScimConnector
-from provtui.connectors.scim_server import ScimServerProcess, free_port
 from provtui.domain.rules import RuleState
 from provtui.service import Service
+from provtui.testing.scim_server import ScimServerProcess, free_port
 from provtui.testing.slapd import (
     SlapdProcess,
     ad_group_entry,

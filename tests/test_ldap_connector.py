@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ldap_fixtures import PASSWORD_ENV, ldap_ou, ldap_settings, slapd  # noqa: F401
 
-from provtui.connectors import ldap as ldap_module
 from provtui.connectors.ldap import (
     AD_ATTRIBUTE_MAP,
     OPENLDAP_ATTRIBUTE_MAP,
@@ -38,7 +37,9 @@ from provtui.connectors.ldap import (
     read_users,
     resolve_members,
 )
-from provtui.connectors.scim_server import free_port
+from provtui.connectors.ldap import entries as ldap_entries
+from provtui.connectors.ldap import source as ldap_source
+from provtui.testing.scim_server import free_port
 from provtui.testing.slapd import (
     AD_TEST_USER_FILTER,
     SlapdProcess,
@@ -373,7 +374,7 @@ def test_ad_ranged_member_retrieval_follows_every_range() -> None:
             return pages[attributes[0]]
 
     first = {"cn": [b"big"], "member;range=0-1499": [f"cn=u{i}".encode() for i in range(1500)]}
-    values = ldap_module._member_values(FakeSession(), "cn=big", first)  # type: ignore[arg-type]
+    values = ldap_source._member_values(FakeSession(), "cn=big", first)  # type: ignore[arg-type]
     assert values == [f"cn=u{i}" for i in range(3001)]
 
 
@@ -421,7 +422,7 @@ _rdn_part = st.text(alphabet=st.sampled_from("abcXYZ019 -._é"), min_size=1, max
 @settings(max_examples=150, deadline=None)
 def test_normalise_dn_fast_path_agrees_with_the_parser(parts: list[tuple[str, str]]) -> None:
     dn = ",".join(f"{name}={value}" for name, value in parts)
-    parsed = ldap_module.parse_dn(dn, escape=False, strip=True)
+    parsed = ldap_entries.parse_dn(dn, escape=False, strip=True)
     assert normalise_dn(dn) == ",".join(f"{a.strip().lower()}={v.strip().lower()}" for a, v, _ in parsed)
 
 

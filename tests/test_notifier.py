@@ -14,11 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from provtui.connectors.scim_server import free_port
 from provtui.connectors.smtp import MailError, SmtpSettings, send_mail
 from provtui.directory import TASKS
 from provtui.engine.notifier import CLAIM_FIELD, send_task_digests
 from provtui.service import Service
+from provtui.testing.scim_server import free_port
 
 # aiosmtpd warns that AUTH without TLS is unsafe: true, and irrelevant on 127.0.0.1 in a test.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

@@ -23,7 +23,7 @@ from provtui.connectors.scim import (
     quote_filter_value,
     to_resource,
 )
-from provtui.connectors.scim_server import ScimServerProcess
+from provtui.testing.scim_server import ScimServerProcess
 
 TOKEN = "test-token"
 WORK_EMAIL = 'emails[type eq "work"].value'

@@ -38,9 +38,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
-from provtui.connectors.scim import Conflict, DownstreamError, ScimConnector
+from provtui.connectors.base import Conflict, Connector, DownstreamError, GroupPush, OnCall, PasswordSync
+from provtui.connectors.config import ConfigError, connector_for
 from provtui.directory import (
     ACCOUNTS,
     APP_HEALTH,
@@ -58,12 +60,12 @@ from provtui.domain.apps import AppKind
 from provtui.domain.errors import InvalidInput
 from provtui.domain.group_push import GroupAction, GroupChange, KnownGroup, plan_group
 from provtui.domain.plan import AccountChange, Action, DeletionPolicy, KnownAccount, plan_account
+from provtui.engine.calls import ENGINE_ACTOR, call_event
 from provtui.engine.limits import AppLimits
 from provtui.engine.notifier import DigestReport, send_task_digests
 from provtui.pending import queue
 from provtui.store import Store
 
-ENGINE_ACTOR = "provtui-engine"
 LEASE_SECONDS = 120
 CLAIM_BATCH = 500
 FLUSH_EVERY = 200  # results per commit, at most
@@ -82,13 +84,6 @@ _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("corre
 # The login a call is made for: names the user in its audit event, so the user's history shows
 # every call made for them (creates and LDAP operations too, whose paths name no account id).
 _call_user: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_user", default=None)
-
-
-class ConfigError(DownstreamError):
-    """The app cannot be reached as configured (e.g. its token variable is unset)."""
-
-    def __init__(self, message: str):
-        super().__init__(message, status=None, retryable=False)
 
 
 def app_wide(error: DownstreamError) -> bool:
@@ -154,7 +149,7 @@ def _blank_account(app_id: str, user_id: str) -> dict:
 
 class Reconciler:
     def __init__(self, store: Store, directory: Directory | None = None,
-                 connector_factory: Callable[[dict], ScimConnector] | None = None,
+                 connector_factory: Callable[[dict], Connector] | None = None,
                  sleep: Callable[[float], object] = asyncio.sleep,
                  guard: AbstractContextManager | None = None, notify: bool = True,
                  run_by: str | None = None, scope: Callable[[], frozenset[str] | None] | None = None):
@@ -168,7 +163,7 @@ class Reconciler:
         self.guard = guard or nullcontext()
         self.notify = notify  # email manual apps' new tasks at the end of each run
         self._connector_factory = connector_factory or self._default_connector
-        self._connectors: dict[str, ScimConnector] = {}
+        self._connectors: dict[str, Connector] = {}
         self._limits: dict[str, AppLimits] = {}
         self._calls: list[dict] = []  # downstream-call audit events waiting for the next flush
         self._quarantined: set[str] = set()
@@ -190,45 +185,28 @@ class Reconciler:
 
     # -- connectors ------------------------------------------------------------------
 
-    def _default_connector(self, app: dict):
-        """The connector for the app's kind; SCIM and LDAP connectors share one async interface."""
-        if app["kind"] == AppKind.LDAP:
-            from provtui.connectors.ldap_app import LdapAppConnector
+    def _default_connector(self, app: dict) -> Connector:
+        """The connector for the app's kind (provtui.connectors.config), its calls audited by this run."""
+        return connector_for(app, on_call=self._on_call(app["name"]))
 
-            return LdapAppConnector(app["ldap"], push_groups=bool(app["settings"].get("push_groups")), on_call=self._on_call(app["name"]))
-        return self._scim_connector(app)
-
-    def _on_call(self, name: str):
+    def _on_call(self, name: str) -> OnCall:
         def on_call(method: str, path: str, status: int | None, duration_ms: float) -> None:
-            after = {"method": method, "path": path, "status": status, "duration_ms": round(duration_ms, 1)}
-            user = _call_user.get()
-            if user is not None:
-                after["user"] = user
-            self._calls.append(self._event({
-                "actor": ENGINE_ACTOR, "action": "downstream.call", "target": name, "before": None,
-                "after": after, "correlation": _correlation.get(),
-            }))
+            self._calls.append(call_event(name, method, path, status, duration_ms, user=_call_user.get(),
+                                          correlation=_correlation.get(), run_by=self.run_by))
 
         return on_call
-
-    def _scim_connector(self, app: dict) -> ScimConnector:
-        token = os.environ.get(app["token_env"] or "")
-        if not token:
-            raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
-        concurrency = int(app["settings"].get("concurrency") or 4)
-        return ScimConnector(app["scim_url"], token, on_call=self._on_call(app["name"]), max_connections=concurrency)
 
     def _event(self, event: dict) -> dict:
         """An engine audit event, naming who started the run (when known) beside the engine."""
         return event if self.run_by is None else {**event, "run_by": self.run_by}
 
-    def _connector(self, app: dict) -> ScimConnector:
+    def _connector(self, app: dict) -> Connector:
         connector = self._connectors.get(app["id"])
         if connector is None:
             connector = self._connectors[app["id"]] = self._connector_factory(app)
         return connector
 
-    def connector(self, app: dict) -> ScimConnector:
+    def connector(self, app: dict) -> Connector:
         """The app's connector; its calls are audited at the next flush (or record_calls)."""
         return self._connector(app)
 
@@ -781,7 +759,7 @@ class Reconciler:
 
     async def _apply_group(self, app: dict, group_id: str, desired, known: KnownGroup | None, change: GroupChange) -> dict:
         """Send one group change; returns the new known state of the group downstream."""
-        connector = self._connector(app)
+        connector = cast(GroupPush, self._connector(app))  # groups are pushed only where the app has PUSH_GROUPS
         if change.action == GroupAction.CREATE:
             remote = await connector.find_group(external_id=group_id)
             if remote is None:
@@ -814,7 +792,7 @@ class Reconciler:
         async def push(target: dict) -> dict:
             app = self.store.get(APPS, target["app_id"])
             outcome = _Outcome(target["app_id"], "")
-            send = lambda: self._connector(app).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])  # noqa: E731
+            send = lambda: cast(PasswordSync, self._connector(app)).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])  # noqa: E731
             await self._send(app, report, outcome, send, what="password", who=target["remote_id"])
             if outcome.credentials is not None:
                 return {"app": app["name"], "error": f"credentials rejected (HTTP {outcome.credentials['status']}): "

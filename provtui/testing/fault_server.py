@@ -71,7 +71,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 
-from provtui.connectors.scim_server import ScimServerProcess
+from provtui.testing.scim_server import ScimServerProcess
 
 SCIM_JSON = "application/scim+json"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provtui.connectors.scim_server import free_port
 from provtui.directory import ACCOUNTS, APP_HEALTH, ASSIGNMENTS, DIRTY, RULES, TASKS, USERS, assignment_key, user_subject
 from provtui.domain.errors import ProvtuiError
 from provtui.service import Service
+from provtui.testing.scim_server import free_port
 
 WRITERS = ("cli", "svc")  # index 0 drives the CLI in subprocesses, index 1 the Service in its own process
 TOKEN_ENV = "PROVTUI_SOAK_TOKEN_{n}"

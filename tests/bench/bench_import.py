@@ -50,12 +50,8 @@ if str(ROOT) not in sys.path:
 
 import ldap3
 
-from provtui.connectors.ldap import (
-    LdapSettings,
-    _user_attributes,
-    read_groups,
-    read_users,
-)
+from provtui.connectors.ldap import LdapSettings, read_groups, read_users
+from provtui.connectors.ldap.source import _user_attributes
 from provtui.directory import MEMBERS
 from provtui.service import Service
 

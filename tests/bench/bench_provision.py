@@ -82,12 +82,12 @@ if str(ROOT) not in sys.path:
 import httpx
 import orjson
 
+from provtui.connectors import config as connector_config
 from provtui.connectors.scim import SCIM_JSON, quote_filter_value, to_resource
-from provtui.connectors.scim_server import ScimServerProcess
 from provtui.directory import ACCOUNTS, USERS
 from provtui.domain.mapping import map_attributes
-from provtui.engine import reconciler as reconciler_module
 from provtui.service import Service
+from provtui.testing.scim_server import ScimServerProcess
 
 ACTOR = "bench"
 TOKEN = "bench-token"
@@ -329,19 +329,19 @@ def run_offline(side: str, concurrency: int, count: int, bodies, template: Path,
                 profiler: cProfile.Profile | None = None) -> dict:
     """One side against ``offline_transport``: the client's CPU per user with no server and no sockets.
 
-    provtui runs unchanged except that the reconciler's ScimConnector is handed the transport
-    (the module attribute is swapped for the run), so its audit hook and limits stay as shipped.
+    provtui runs unchanged except that the ScimConnector its connector factory builds is handed the
+    transport (the module attribute is swapped for the run), so its audit hook and limits stay as shipped.
     """
     transport = offline_transport()
     if side == "provtui":
         dest = work / f"store-offline-{concurrency}-{time.monotonic_ns()}"
         service = prepare_store(template, dest, None, concurrency)
-        original = reconciler_module.ScimConnector
-        reconciler_module.ScimConnector = functools.partial(original, transport=transport)
+        original = connector_config.ScimConnector
+        connector_config.ScimConnector = functools.partial(original, transport=transport)
         try:
             done, m, info = asyncio.run(provtui_side(service, None, profiler))
         finally:
-            reconciler_module.ScimConnector = original
+            connector_config.ScimConnector = original
             shutil.rmtree(dest, ignore_errors=True)
     else:
         done, m = asyncio.run(bare_client(None, bodies, concurrency, lookup=True, profiler=profiler, transport=transport))

@@ -1,385 +1,43 @@
-"""An LDAP or Active Directory directory as a provisioning *target* (issue #9): the reconciler's
-async connector interface (the one :class:`provtui.connectors.scim.ScimConnector` defines),
-on top of the synchronous :class:`provtui.connectors.ldap.LdapWriter`.
-
-The reconciler builds it as ``LdapAppConnector(app["ldap"], push_groups=..., on_call=...)``
-where ``app["ldap"]`` is what :func:`provtui.domain.apps.validate_ldap_target` returned, and
-hands it *flat* attributes keyed by LDAP attribute names (the app's mappings: ``uid``, ``cn``,
-``mail``... or ``sAMAccountName``, ``userPrincipalName``...) plus ``externalId``, provtui's user id.
-
-Design
-    remote_id
-        The entry's server-assigned UUID, never its DN: ``entryUUID`` (OpenLDAP, RFC 4530)
-        or ``objectGUID`` (AD, in its usual string form), so renames and moves (a login
-        change, a disable by moving to another OU, an admin reorganising OUs) never orphan
-        the account. Every operation on a remote_id first resolves it to the entry's
-        *current* DN with one indexed SEARCH ``(entryUUID=...)`` (``(objectGUID=\\xx...)``,
-        the GUID's little-endian bytes escaped) under the user bases; no DN is cached across
-        calls, so an entry renamed outside provtui is still the one modified.
-    externalId
-        Kept in ``employeeNumber`` for both flavours (inetOrgPerson has no free id attribute
-        besides employeeNumber/description; AD has employeeNumber too, and its employeeID is
-        usually HR's). ``find_user(external_id=)`` searches it. Override with the
-        ``external_id_attribute`` option; a mapping that targets the same attribute is refused
-        (it would overwrite the link).
-    naming_attribute
-        ``uid`` (OpenLDAP) / ``sAMAccountName`` (AD): what a create conflicts on and an
-        existing account is found by. Before an ADD the connector searches for it, so a
-        duplicate is refused even where the server does not enforce uniqueness (slapd, or
-        the same uid in another OU) and the reconciler links the existing entry instead.
-        New entries are named ``<rdn_attr>=<value>,<base_dn>`` (OpenLDAP, rdn_attr ``uid`` by
-        default) or ``cn=<cn>,<base_dn>`` (AD); a change of the RDN attribute is a MODRDN.
-    disabling (``disable_method``)
-        ``ou:DN`` moves the entry to DN and back to base_dn (LdapWriter.set_disabled);
-        ``attr:NAME=VALUE`` adds VALUE to NAME and removes it again (other values of NAME are
-        kept); ``uac`` flips AD's ACCOUNTDISABLE bit with a compare-and-swap modify. AD always
-        flips the bit, whatever else its method does: a moved but enabled AD account could
-        still sign in.
-    groups
-        groupOfNames (AD: group) named ``cn=<name>`` under ``groups_dn`` (default base_dn);
-        provtui's group id is kept as a ``description`` value ``provtui:<id>`` so a group
-        created before a crash is found again, and a same-named group that is not ours is
-        refused rather than taken over. Members are DNs in LDAP and remote ids (UUIDs) in
-        the interface: translated both ways. A groupOfNames must have a member, so an empty
-        one holds the empty DN (option ``empty_member``), which is never reported as a member.
-        ``list_groups`` (importing the app's own groups as app groups) reads every group under
-        ``groups_dn`` — groupOfNames and groupOfUniqueNames (AD: group), or ``group_filter`` —
-        paged, and resolves member DNs to the remote ids of the user entries under the user
-        bases with one paged search of those users; other members (groups, entries outside the
-        bases, dangling or malformed DNs) are left out. Groups provtui pushed carry their
-        ``provtui:<id>`` marker as external_id, so the importer can tell them apart.
-        Without a referential-integrity overlay slapd leaves a renamed, moved or deleted
-        entry's old DN in groups: the connector fixes the groups under ``groups_dn`` itself
-        (AD does it on its own; the extra SEARCH then finds nothing).
-    passwords
-        OpenLDAP: the Password Modify extended operation (the server hashes). AD: unicodePwd,
-        refused before anything is sent unless the connection is TLS (ldaps:// or
-        ``tls="starttls"``). A new AD account is given a random password when TLS is
-        available (AD will not enable an account without one); without TLS it is created
-        and then enabled, which real AD refuses if its policy needs a password: the error
-        says so.
-
-Concurrency: one ldap3 connection per connector (ldap3 connections are not thread-safe),
-opened at the first call; each interface call runs as one unit in a worker thread
-(``asyncio.to_thread``) under a lock, so calls are serialised. A retryable failure (server
-down, connection dropped, busy) closes the connection; the next call reconnects.
-
-Errors: LdapConflict -> :class:`Conflict`, LdapError -> :class:`DownstreamError` with
-``retryable`` kept. ``status`` is an HTTP-like class for the reconciler's app-wide fault
-accounting: None for transient and configuration faults (app-wide), 401/403 for credentials
-and access, 404 noSuchObject, 409 entryAlreadyExists, 400 for other entry-level refusals
-(schema, syntax, constraint). Messages keep the LDAP result code and never the password.
-
-Audit: ``on_call(method, path, status, duration_ms)`` once per LDAP operation: method is
-BIND/SEARCH/ADD/MODIFY/MODRDN/DELETE/EXTENDED, path the DN operated on (the search base, the
-Password Modify's user), status the LDAP result code (None when no reply came). Delivered on
-the event loop after each call, never from the worker thread.
-
-Options (``app["ldap"]`` keys beyond validate_ldap_target's, all optional): ``groups_dn``,
-``external_id_attribute``, ``naming_attribute``, ``uuid_attribute``, ``user_filter``,
-``group_filter``, ``user_object_classes``, ``group_object_classes``, ``empty_member``,
-``timeout``, ``tls``, ``ca_file``.
-"""
+"""The LDAP target's operations, synchronous, on one lazily opened connection (see connector.py's
+docstring for the design: remote ids are UUIDs, DNs resolved at each call, groups, disabling)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import secrets
 import threading
 import time
-import uuid as uuid_module
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Self
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from provtui.connectors.ldap import (
-    ACCOUNTDISABLE,
-    DEFAULT_GROUP_FILTERS,
-    MEMBER,
-    USER_ACCOUNT_CONTROL,
-    UUID_ATTRIBUTES,
-    LdapConflict,
-    LdapError,
-    LdapSettings,
-    LdapWriter,
-    _first_raw,
-    dn_within,
-    first_value,
-    format_uuid,
-    normalise_dn,
-    resolve_members,
-    split_dn,
+from provtui.connectors.base import AmbiguousMatch, Conflict, DownstreamError, RemoteGroup, RemoteUser
+from provtui.connectors.ldap.calls import Event, _instrument
+from provtui.connectors.ldap.entries import _first_raw, dn_within, first_value, format_uuid, normalise_dn, resolve_members, split_dn
+from provtui.connectors.ldap.errors import LdapConflict, LdapError
+from provtui.connectors.ldap.settings import ACCOUNTDISABLE, MEMBER, USER_ACCOUNT_CONTROL
+from provtui.connectors.ldap.target import (
+    _NOT_ATTRIBUTES,
+    _UUID_CHUNK,
+    EXTERNAL_ID,
+    GROUP_ID_ATTRIBUTE,
+    GROUP_MARKER,
+    LISTED_GROUP_FILTERS,
+    AttributeValues,
+    LdapTarget,
+    _get,
+    _initial_password,
+    _single,
+    _text,
+    _values,
+    group_name,
+    to_downstream,
+    uuid_filter,
 )
-from provtui.connectors.scim import (
-    AmbiguousMatch,
-    Conflict,
-    DownstreamError,
-    OnCall,
-    RemoteGroup,
-    RemoteUser,
-)
-
-EXTERNAL_ID = "externalId"
-DEFAULT_EXTERNAL_ID_ATTRIBUTES = {"openldap": "employeeNumber", "ad": "employeeNumber"}
-DEFAULT_NAMING_ATTRIBUTES = {"openldap": "uid", "ad": "sAMAccountName"}
-GROUP_MARKER = "provtui:"  # description value prefix carrying provtui's group id
-GROUP_ID_ATTRIBUTE = "description"
-_NOT_ATTRIBUTES = frozenset({"objectclass", "userpassword", "unicodepwd"})
-_UUID_CHUNK = 50  # remote ids per (|(entryUUID=...)...) search
-_STATUS_BY_CODE = {32: 404, 68: 409, 48: 401, 49: 401, 50: 403}
-_PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
-# The groups listed for import: any OpenLDAP group with a member list, not only the groupOfNames it pushes.
-LISTED_GROUP_FILTERS = {**DEFAULT_GROUP_FILTERS, "openldap": "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"}
-
-Event = tuple[str, str, int | None, float]
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class LdapTarget:
-    """An LDAP app's connection and conventions, with every default filled in."""
-
-    uri: str
-    bind_dn: str
-    password_env: str
-    base_dn: str
-    flavor: str
-    rdn_attr: str
-    disable_kind: str  # "ou" | "attr" | "uac"
-    disabled_dn: str | None
-    disable_attribute: str | None
-    disable_value: str | None
-    groups_dn: str
-    naming_attribute: str
-    external_id_attribute: str
-    uuid_attribute: str
-    user_filter: str | None
-    group_filter: str | None
-    user_object_classes: tuple[str, ...] | None
-    group_object_classes: tuple[str, ...] | None
-    empty_member: str
-    timeout: float
-    tls: str | None
-    ca_file: str | None
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> LdapTarget:
-        """Read ``app["ldap"]``; raises ValueError naming what is wrong."""
-        missing = [k for k in ("uri", "bind_dn", "password_env", "base_dn") if not config.get(k)]
-        if missing:
-            raise ValueError(f"the LDAP target has no {', '.join(missing)}")
-        flavor = config.get("flavor") or "openldap"
-        if flavor not in DEFAULT_NAMING_ATTRIBUTES:
-            raise ValueError(f"flavor must be openldap or ad, not {flavor!r}")
-        ad = flavor == "ad"
-        rdn_attr = config.get("rdn_attr") or ("cn" if ad else "uid")
-        if ad and rdn_attr.lower() != "cn":
-            raise ValueError(f"Active Directory users are named cn=...: rdn_attr {rdn_attr!r} is not supported")
-        method = config.get("disable_method") or ("uac" if ad else "")
-        disabled_dn = attribute = value = None
-        if method == "uac":
-            if not ad:
-                raise ValueError("disable_method uac (userAccountControl) is for Active Directory only")
-            kind = "uac"
-        elif method.startswith("ou:") and "=" in method[3:]:
-            kind, disabled_dn = "ou", method[3:].strip()
-        elif method.startswith("attr:") and "=" in method[5:]:
-            kind = "attr"
-            attribute, _, value = (part.strip() for part in method[5:].partition("="))
-            if not attribute or not value:
-                raise ValueError(f"disable_method {method!r} must be attr:NAME=VALUE")
-        else:
-            raise ValueError(f"disable_method must be ou:DN, attr:NAME=VALUE or (AD) uac, not {method!r}")
-        tls = config.get("tls")
-        classes = config.get("user_object_classes")
-        group_classes = config.get("group_object_classes")
-        return cls(
-            uri=config["uri"], bind_dn=config["bind_dn"], password_env=config["password_env"], base_dn=config["base_dn"],
-            flavor=flavor, rdn_attr=rdn_attr, disable_kind=kind, disabled_dn=disabled_dn, disable_attribute=attribute,
-            disable_value=value, groups_dn=config.get("groups_dn") or config["base_dn"],
-            naming_attribute=config.get("naming_attribute") or DEFAULT_NAMING_ATTRIBUTES[flavor],
-            external_id_attribute=config.get("external_id_attribute") or DEFAULT_EXTERNAL_ID_ATTRIBUTES[flavor],
-            uuid_attribute=config.get("uuid_attribute") or UUID_ATTRIBUTES[flavor],
-            user_filter=config.get("user_filter"), group_filter=config.get("group_filter"),
-            user_object_classes=tuple(classes) if classes else None,
-            group_object_classes=tuple(group_classes) if group_classes else None,
-            empty_member=config.get("empty_member", ""), timeout=float(config.get("timeout") or 10.0),
-            tls=tls, ca_file=config.get("ca_file"),
-        )
-
-    @property
-    def ad(self) -> bool:
-        return self.flavor == "ad"
-
-    @property
-    def uses_tls(self) -> bool:
-        return self.tls in ("ldaps", "starttls") or self.uri.lower().startswith("ldaps://")
-
-    @property
-    def login_attribute(self) -> str:
-        """What LdapWriter calls the login: the RDN attribute (OpenLDAP) or sAMAccountName (AD)."""
-        return self.naming_attribute if self.ad else self.rdn_attr
-
-    def settings(self) -> LdapSettings:
-        return LdapSettings(
-            uri=self.uri, bind_dn=self.bind_dn, password_env=self.password_env, base_dn=self.base_dn,
-            user_filter=self.user_filter, group_base=self.groups_dn, flavor=self.flavor,  # type: ignore[arg-type]
-            attribute_map={"login": self.login_attribute}, timeout=self.timeout, group_filter=self.group_filter,
-            disabled_bases=(self.disabled_dn,) if self.disabled_dn else (), tls=self.tls, ca_file=self.ca_file,
-        )
-
-    @property
-    def user_bases(self) -> tuple[str, ...]:
-        """Where users are looked for: base_dn, and the disabled OU when it lies outside it."""
-        if self.disabled_dn and not dn_within(self.disabled_dn, self.base_dn):
-            return self.base_dn, self.disabled_dn
-        return (self.base_dn,)
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def uuid_filter(attribute: str, remote_id: str) -> str | None:
-    """The filter matching the entry whose UUID attribute is ``remote_id``; None if it is no UUID.
-
-    objectGUID is an octet string: AD (and our test schema) match its 16 little-endian bytes.
-    """
-    try:
-        value = uuid_module.UUID(str(remote_id))
-    except ValueError:
-        return None
-    if attribute.lower() == "objectguid":
-        escaped = "".join("\\" + format(b, "02x") for b in value.bytes_le)
-        return f"({attribute}={escaped})"
-    return f"({attribute}={value})"
-
-
-def _text(value: Any) -> str | None:
-    """An attribute value as text; None for binary values (photos, SIDs, GUIDs)."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        try:
-            return bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _values(raw: Mapping[str, Any], attribute: str) -> list[str]:
-    """Every text value of ``attribute`` (case-insensitive, options such as ;range ignored)."""
-    wanted = attribute.lower()
-    out: list[str] = []
-    for name, values in raw.items():
-        if name.split(";", 1)[0].lower() == wanted:
-            out.extend(t for t in (_text(v) for v in values or ()) if t is not None)
-    return out
-
-
-def group_name(dn: str, raw: Mapping[str, Any]) -> str:
-    """A group's name: the ``cn`` value its RDN holds, else its first cn, else the RDN's value."""
-    rdn = split_dn(dn)[0].partition("=")[2]
-    names = _values(raw, "cn")
-    return next((n for n in names if escape_rdn(n) == rdn), names[0] if names else rdn)
-
-
-def _get(values: Mapping[str, Any], name: str, default: Any = None) -> Any:
-    """``values[name]`` with the key matched case-insensitively (LDAP attribute names are)."""
-    lower = name.lower()
-    for key, value in values.items():
-        if key.lower() == lower:
-            return value
-    return default
-
-
-def _single(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return value[0] if value else None
-    return value
-
-
-class AttributeValues(dict):
-    """A RemoteUser's attributes: looked up case-insensitively, as LDAP compares attribute names."""
-
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        super().__init__(values)
-        self._names = {key.lower(): key for key in values}
-
-    def _key(self, key: object) -> object:
-        return self._names.get(key.lower(), key) if isinstance(key, str) else key
-
-    def get(self, key: object, default: Any = None) -> Any:
-        return super().get(self._key(key), default)
-
-    def __getitem__(self, key: object) -> Any:
-        return super().__getitem__(self._key(key))
-
-    def __contains__(self, key: object) -> bool:
-        return super().__contains__(self._key(key))
-
-
-def to_downstream(error: LdapError) -> DownstreamError:
-    """An LdapError as the reconciler's error (see the module docstring for ``status``)."""
-    code = error.result_code
-    if isinstance(error, LdapConflict):
-        return Conflict(error.message, status=409)
-    if error.retryable or code is None:
-        status = None
-    else:
-        status = _STATUS_BY_CODE.get(code, 400)
-    return DownstreamError(error.message, status=status, retryable=error.retryable)
-
-
-def _initial_password() -> str:
-    """An unguessable password meeting AD's complexity rules (four character classes)."""
-    return f"{secrets.token_urlsafe(24)}aZ9!"
-
-
-# --------------------------------------------------------------------------- the synchronous core
-
-
-_OPERATIONS = (("search", "SEARCH"), ("add", "ADD"), ("modify", "MODIFY"), ("modify_dn", "MODRDN"),
-               ("delete", "DELETE"), ("extended", "EXTENDED"))
-
-
-def _operation_path(method: str, args: tuple, kwargs: dict) -> str:
-    """The DN an operation works on; for Password Modify its user, never the request's password."""
-    if method != "EXTENDED":
-        target = args[0] if args else kwargs.get("search_base", kwargs.get("dn", ""))
-        return str(target)
-    name = args[0] if args else kwargs.get("request_name")
-    value = args[1] if len(args) > 1 else kwargs.get("request_value")
-    if str(name) == _PASSWORD_MODIFY_OID and value is not None:
-        with contextlib.suppress(Exception):  # pyasn1 raises assorted errors for an absent component
-            identity = value["userIdentity"]
-            if identity.hasValue():
-                return str(identity)
-    return str(name)
-
-
-def _instrument(conn: ldap3.Connection, record: Callable[[str, str, int | None, float], None]) -> None:
-    """Report every LDAP operation on ``conn``: wrap its methods on the instance."""
-    for attribute, method in _OPERATIONS:
-        original = getattr(conn, attribute)
-
-        def wrapper(*args: Any, _original: Callable = original, _method: str = method, **kwargs: Any) -> Any:
-            path = _operation_path(_method, args, kwargs)
-            started = time.perf_counter()
-            status: int | None = None
-            try:
-                result = _original(*args, **kwargs)
-                status = (conn.result or {}).get("result")
-                return result
-            finally:
-                record(_method, path, status, (time.perf_counter() - started) * 1000)
-
-        setattr(conn, attribute, wrapper)
+from provtui.connectors.ldap.writer import LdapWriter
 
 
 class _Directory:
@@ -712,7 +370,7 @@ class _Directory:
         return RemoteGroup(id=remote_id, display_name=group_name(dn, raw), external_id=external_id, members=members)
 
     def list_groups(self) -> list[RemoteGroup]:
-        """Every group under groups_dn with its user members' remote ids (see the module docstring);
+        """Every group under groups_dn with its user members' remote ids (see connector.py's docstring);
         an entry without a UUID attribute cannot be tracked and is left out."""
         uuid_attribute = self.t.uuid_attribute
         users = self._search(self.t.user_bases, self.settings.effective_user_filter, [uuid_attribute])
@@ -817,102 +475,3 @@ class _Directory:
         what slapd's refint overlay (or AD itself) would do; with either, nothing is found."""
         for group_dn, raw in self._search_groups(f"({MEMBER}={escape_filter_chars(old_dn)})"):
             self._update_members(group_dn, _values(raw, MEMBER), [new_dn] if new_dn else [], [old_dn])
-
-
-# --------------------------------------------------------------------------- the async connector
-
-
-class LdapAppConnector:
-    """An LDAP/AD directory behind the reconciler's async connector interface (see the module docstring)."""
-
-    def __init__(self, config: Mapping[str, Any], *, push_groups: bool = False, on_call: OnCall | None = None) -> None:
-        try:
-            self.target = LdapTarget.from_config(config)
-            directory = _Directory(self.target)
-        except (ValueError, TypeError, KeyError) as exc:
-            # Raised inside the reconciler's call: a failure of the app, not a crash of the run.
-            raise DownstreamError(f"the LDAP app is misconfigured: {exc}") from None
-        self._directory = directory
-        self.naming_attribute = self.target.naming_attribute
-        self.push_groups = push_groups
-        self._on_call = on_call
-        self._lock = asyncio.Lock()
-
-    def __repr__(self) -> str:
-        return f"LdapAppConnector({self.target.uri!r}, base_dn={self.target.base_dn!r}, flavor={self.target.flavor!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
-        events: list[Event] = []
-        async with self._lock:
-            try:
-                return await asyncio.to_thread(self._directory.run, events, function, *args)
-            finally:
-                if self._on_call is not None:
-                    for event in events:
-                        self._on_call(*event)
-
-    def _groups(self) -> None:
-        if not self.push_groups:
-            raise DownstreamError("group push is not turned on for this app")
-
-    # ----------------------------------------------------------------- users
-
-    async def find_user(self, *, external_id: str | None = None, user_name: str | None = None) -> RemoteUser | None:
-        return await self._call(self._directory.find_user, external_id, user_name)
-
-    async def get_user(self, remote_id: str) -> RemoteUser | None:
-        return await self._call(self._directory.get_user, remote_id)
-
-    async def create_user(self, attributes: dict[str, Any], *, active: bool = True) -> RemoteUser:
-        return await self._call(self._directory.create_user, attributes, active)
-
-    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any],
-                          active: bool | None = None) -> None:
-        """Modify what changed (LDAP modifies are partial: ``full`` is not needed), rename when the
-        RDN attribute changed, then enable/disable by the app's method."""
-        await self._call(self._directory.update_user, remote_id, changed, active)
-
-    async def delete_user(self, remote_id: str) -> None:
-        await self._call(self._directory.delete_user, remote_id)
-
-    async def set_password(self, remote_id: str, password: str, *, full: dict[str, Any]) -> None:
-        await self._call(self._directory.set_password, remote_id, password)
-
-    # ----------------------------------------------------------------- groups
-
-    async def find_group(self, *, external_id: str | None = None, display_name: str | None = None) -> RemoteGroup | None:
-        self._groups()
-        return await self._call(self._directory.find_group, external_id, display_name)
-
-    async def get_group(self, remote_id: str) -> RemoteGroup | None:
-        self._groups()
-        return await self._call(self._directory.get_group, remote_id)
-
-    async def list_groups(self) -> AsyncIterator[RemoteGroup]:
-        """Every group of the directory (for importing them as app groups; needs no group push):
-        read in one call (paged underneath), then yielded."""
-        for group in await self._call(self._directory.list_groups):
-            yield group
-
-    async def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup:
-        self._groups()
-        return await self._call(self._directory.create_group, display_name, external_id, set(members))
-
-    async def update_group(self, remote_id: str, *, display_name: str | None, add: set[str], remove: set[str],
-                           full_name: str, external_id: str | None, full_members: set[str]) -> None:
-        self._groups()
-        await self._call(self._directory.update_group, remote_id, display_name, set(add), set(remove))
-
-    async def delete_group(self, remote_id: str) -> None:
-        self._groups()
-        await self._call(self._directory.delete_group, remote_id)
-
-    async def aclose(self) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._directory.close)
