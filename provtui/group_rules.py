@@ -33,6 +33,7 @@ from provtui.domain.rules import (
     rule_via,
     safeguard_breaches,
 )
+from provtui.domain.text import MAX_EXPRESSION, check_text
 from provtui.ids import new_id
 from provtui.store import Transaction
 
@@ -69,13 +70,18 @@ class GroupRules:
             self._compiled[text] = expression
         return expression
 
+    def typed(self, text: str, field: str = "--expr") -> CompiledExpression:
+        """An expression an admin typed: no control characters, at most MAX_EXPRESSION characters, and it compiles."""
+        check_text(field, text, MAX_EXPRESSION)
+        return self.compiled(text, field)
+
     # -- editing -----------------------------------------------------------------------
 
     def create(self, name: str, *, groups: list[str], expr: str, exclude: list[str]) -> dict:
         from provtui.service import _validate_name
 
         name = _validate_name("NAME", name)
-        self.compiled(expr)
+        self.typed(expr)
         with self.service._change() as tx:
             group_ids = self._group_ids(tx, groups)
             self._authorise(tx, group_ids)
@@ -91,7 +97,7 @@ class GroupRules:
                state: RuleState | None = None, confirm: bool = False) -> dict:
         """Edit or (de)activate a rule; its memberships follow in the same transaction, unless held."""
         if expr is not None:
-            self.compiled(expr)
+            self.typed(expr)
         with self.service._change() as tx:
             rule = self._rule(tx, name)
             updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
@@ -107,7 +113,7 @@ class GroupRules:
         breaches (``held``: empty when it would apply, else it would be held).  For asking before a change."""
         self.service._read()
         if expr is not None:
-            self.compiled(expr)
+            self.typed(expr)
         tx = Transaction(self.store)  # read-only view: nothing is committed
         rule = self._rule(tx, name)
         updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
@@ -155,7 +161,7 @@ class GroupRules:
         """Who would join and leave, and what access they would gain and lose (nothing is written)."""
         self.service._read()
         if expr is not None:
-            self.compiled(expr)
+            self.typed(expr)
         tx = Transaction(self.store)  # read-only view: nothing is committed
         rule = self._rule(tx, name)
         if state is None and rule["state"] == RuleState.INACTIVE:

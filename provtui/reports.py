@@ -43,6 +43,7 @@ from provtui.directory import (
 )
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
+from provtui.domain.numbers import LIMIT, STALE_DAYS
 
 if TYPE_CHECKING:
     from provtui.service import Service
@@ -227,8 +228,7 @@ class Reports:
 
     def stale(self, days: int = DEFAULT_STALE_DAYS, app: str | None = None, *, now: datetime | None = None) -> list[dict]:
         """Accounts deactivated, and users deprovisioned, more than ``days`` days ago (oldest first)."""
-        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-            raise InvalidInput("--days", "must be a whole number of days, 0 or more")
+        STALE_DAYS.check("--days", days)
         now = now or utc_now()
         rows = []
         for doc in self._apps(app):
@@ -260,8 +260,8 @@ class Reports:
         """One report by name, with its columns: what the CLI and the console call."""
         if name not in COLUMNS:
             raise InvalidInput("REPORT", f"no report {name!r} (reports: {', '.join(NAMES)})")
-        if limit is not None and limit < 0:
-            raise InvalidInput("--limit", "must be 0 or more")
+        if limit is not None:
+            LIMIT.check("--limit", limit)
         columns: list[str] = COLUMNS[name]
         rows: list[dict[str, Any]]
         if name == "access":

@@ -42,6 +42,7 @@ from provtui.directory import (
     member_key,
     user_subject,
 )
+from provtui.domain import numbers
 from provtui.domain.apps import (
     DEFAULT_CAPABILITIES,
     DEFAULT_SETTINGS,
@@ -65,7 +66,19 @@ from provtui.domain.roles import (
     validate_grant,
 )
 from provtui.domain.rules import rule_via
-from provtui.domain.users import user_summary, validate_profile
+from provtui.domain.text import (
+    MAX_ATTRIBUTE_NAME,
+    MAX_DESCRIPTION,
+    MAX_EMAIL,
+    MAX_ENV_NAME,
+    MAX_EXPRESSION,
+    MAX_NAME,
+    MAX_TARGET,
+    MAX_URL,
+    MAX_VALUE,
+    check_text,
+)
+from provtui.domain.users import check_typed_profile, user_summary, validate_profile
 from provtui.group_rules import GroupRules, UserChange
 from provtui.history_index import HistoryIndex
 from provtui.ids import new_id
@@ -77,6 +90,8 @@ from provtui.store import Store, StoreDamaged, Transaction
 from provtui.store.files import store_files
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
+# What create_user's fields are called where an admin types them (any other attribute: --set KEY).
+_TYPED_LABELS = {"login": "login", "email": "--email", "firstName": "--first", "lastName": "--last"}
 
 
 def share_with_group(path: Path, group: str) -> None:
@@ -105,8 +120,8 @@ def current_os_user() -> str:
 
 
 def _validate_name(field: str, name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 100 or not set(name) <= _NAME_OK:
+    name = check_text(field, name, MAX_NAME).strip()
+    if not name or not set(name) <= _NAME_OK:
         raise InvalidInput(field, f"{name!r} is not a valid name (letters, digits, space and - _ .)")
     return name
 
@@ -255,6 +270,8 @@ class Service:
     # -- users -----------------------------------------------------------------------
 
     def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
+        typed = {"login": login, "email": email, "firstName": first, "lastName": last}
+        check_typed_profile({**(extra or {}), **typed}, labels=_TYPED_LABELS)
         profile = validate_profile({**(extra or {}), "login": login, "email": email, "firstName": first, "lastName": last})
         with self._change(Action.MANAGE_USERS) as tx:
             if tx.lookup(USERS, "login", profile["login"]):
@@ -271,6 +288,7 @@ class Service:
     def update_user(self, login: str, changes: dict[str, Any]) -> dict:
         if not changes:
             raise InvalidInput("--set", "nothing to change")
+        check_typed_profile(changes)
         with self._change(Action.MANAGE_USERS) as tx:
             user_id = self.directory.user_id(login, tx)
             user = tx.get(USERS, user_id)
@@ -322,6 +340,7 @@ class Service:
 
     def create_group(self, name: str, description: str = "") -> dict:
         name = _validate_name("name", name)
+        check_text("--description", description, MAX_DESCRIPTION)
         with self._change(Action.MANAGE_GROUPS) as tx:
             if tx.lookup(GROUPS, "name", name):
                 raise InvalidInput("name", f"a group named {name!r} already exists")
@@ -508,7 +527,9 @@ class Service:
 
     def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict]:
         """Map a downstream attribute to an expression (``expr`` None: stop sending it); accounts are re-provisioned."""
+        check_text("TARGET", target, MAX_TARGET)
         if expr is not None:
+            check_text("EXPR", expr, MAX_EXPRESSION)
             compile_mapping(target, expr, on)  # refuse a bad one, with the column, before anything is written
         with self._change() as tx:
             app = self.directory.app(app_name, tx)
@@ -599,6 +620,8 @@ class Service:
             raise InvalidInput("--user", "give exactly one of --user or --group")
         if priority is not None and (login is not None or priority < 0):
             raise InvalidInput("--priority", "is for group assignments: a whole number, 0 or more (lower wins)")
+        if priority is not None:
+            numbers.PRIORITY.check("--priority", priority)
         values = _validate_values(values or {})
         with self._change() as tx:
             app = self.directory.app(app_name, tx)
@@ -878,7 +901,7 @@ class Service:
         among = self._users_among(group=group, app=app, source=source)
         if where is None:
             return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit)
-        condition = self.rules().compiled(where, field="--where")
+        condition = self.rules().typed(where, field="--where")
         _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
         hits = condition.evaluate_all(self.directory.population(candidates, condition.groups_read))
         users = [u for u, hit in zip(candidates, hits) if hit is True]
@@ -1054,13 +1077,18 @@ class Service:
 
 
 def _validate_values(values: dict[str, Any]) -> dict[str, Any]:
-    for key in values:
+    for key, value in values.items():
+        check_text("--set", key, MAX_ATTRIBUTE_NAME)
         if not key.replace("_", "").isalnum() or not key[:1].isalpha():
             raise InvalidInput("--set", f"{key!r} is not a value name (letters, digits and _)")
+        if isinstance(value, str):
+            check_text(f"--set {key}", value, MAX_VALUE)
     return values
 
 
 def _validate_scim(scim_url: str, token_env: str | None) -> None:
+    check_text("--scim-url", scim_url, MAX_URL)
+    check_text("--token-env", token_env or "", MAX_ENV_NAME)
     if not scim_url.startswith(("http://", "https://")):
         raise InvalidInput("--scim-url", f"{scim_url!r} is not an http(s) URL")
     if not token_env or not token_env.replace("_", "").isalnum():
@@ -1069,6 +1097,7 @@ def _validate_scim(scim_url: str, token_env: str | None) -> None:
 
 def _validate_emails(emails: list[str]) -> list[str]:
     for email in emails:
+        check_text("--notify", email, MAX_EMAIL)
         if "@" not in email or " " in email:
             raise InvalidInput("--notify", f"{email!r} is not an email address")
     return emails
@@ -1097,23 +1126,30 @@ CONFIG_KEYS = {
 }
 
 
+# The numeric settings' ranges (password.classes: lower case, upper case, digits, symbols), and how long a
+# text setting may be (any other: MAX_NAME); a blocklist is a path.
+_CONFIG_RANGES = {"password.min-length": numbers.PASSWORD_MIN_LENGTH, "password.classes": numbers.PASSWORD_CLASSES,
+                  "safeguard.threshold": numbers.THRESHOLD, "smtp.port": numbers.PORT}
+_CONFIG_LENGTHS = {"password.blocklist": 4096, "smtp.host": 253, "smtp.from": MAX_EMAIL, "smtp.user": 256,
+                   "smtp.password-env": MAX_ENV_NAME}
+
+
 def validate_config(key: str, value: str) -> dict:
     if key not in CONFIG_KEYS:
         raise InvalidInput("KEY", f"unknown setting {key!r} (known: {', '.join(sorted(CONFIG_KEYS))})")
     kind = CONFIG_KEYS[key]
     try:
-        if kind is int:
-            parsed: Any = int(value)
-        elif kind is float:
-            parsed = float(value)
-            if not 0 <= parsed <= 1:
-                raise ValueError(value)
-        elif kind is list:  # a file of words, one a line: the file is read now, and kept lower-cased
+        check_text(key, value, _CONFIG_LENGTHS.get(key, MAX_NAME))
+        if key in _CONFIG_RANGES:
             try:
-                with open(value, encoding="utf-8", errors="replace") as f:
-                    parsed = sorted({line.strip().lower() for line in f if line.strip() and not line.startswith("#")})
-            except OSError as error:
-                raise InvalidInput(key, f"cannot read {value}: {error.strerror}") from None
+                parsed: Any = _CONFIG_RANGES[key].check(key, _CONFIG_RANGES[key].parse(value))
+            except ValueError as error:
+                raise InvalidInput(key, str(error)) from None
+        elif kind is list:  # a file of words, one a line (a regular file, at most 16 MB): read now, kept lower-cased
+            from provtui.input_files import MAX_BLOCKLIST, read_input
+
+            lines = read_input(value, key, MAX_BLOCKLIST).decode("utf-8", errors="replace").splitlines()
+            parsed = sorted({line.strip().lower() for line in lines if line.strip() and not line.startswith("#")})
         elif kind is bool:
             if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
                 raise ValueError(value)
@@ -1122,10 +1158,6 @@ def validate_config(key: str, value: str) -> dict:
             parsed = value
     except ValueError:
         raise InvalidInput(key, f"{value!r} is not a valid {kind.__name__}") from None
-    if key == "password.classes" and not 1 <= parsed <= 4:
-        raise InvalidInput(key, "is from 1 to 4 (lower case, upper case, digits, symbols)")
-    if key == "password.min-length" and not 1 <= parsed <= 256:
-        raise InvalidInput(key, "is from 1 to 256")
     if key == "smtp.password-env" and not value.replace("_", "").isalnum():
         raise InvalidInput(key, "name the environment variable that holds the SMTP password (the password itself is never stored)")
     return {"key": key, "value": parsed}

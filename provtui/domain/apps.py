@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
+from provtui.domain.text import MAX_DN, MAX_ENV_NAME, MAX_URL, check_text
 
 
 class AppKind(StrEnum):
@@ -52,19 +54,15 @@ def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
     unknown = set(clean) - set(DEFAULT_SETTINGS) - set(OPTIONAL_SETTINGS)
     if unknown:
         raise InvalidInput(f"--{sorted(unknown)[0].replace('_', '-')}", "unknown app setting")
-    concurrency = clean["concurrency"]
-    if not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
-        raise InvalidInput("--concurrency", "must be a whole number from 1 to 64")
-    rate = clean["rate"]
-    if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
-        raise InvalidInput("--rate", "must be a positive number of calls per second")
-    days = clean["delete_after_days"]
-    if days is not None and (not isinstance(days, int) or days < 0):
-        raise InvalidInput("--delete-after-days", "must be a whole number of days, 0 or more")
+    numbers.CONCURRENCY.check("--concurrency", clean["concurrency"])
+    if clean["rate"] is not None:
+        numbers.RATE.check("--rate", clean["rate"])
+    if clean["delete_after_days"] is not None:
+        numbers.RETENTION_DAYS.check("--delete-after-days", clean["delete_after_days"])
     if clean.get("licenses") is None:
         clean.pop("licenses", None)
-    elif not isinstance(clean["licenses"], int) or isinstance(clean["licenses"], bool) or clean["licenses"] < 0:
-        raise InvalidInput("--licenses", "must be a whole number of licenses, 0 or more")
+    else:
+        numbers.LICENSES.check("--licenses", clean["licenses"])
     clean["push_groups"] = bool(clean["push_groups"])
     clean["sync_password"] = bool(clean["sync_password"])
     return clean
@@ -88,8 +86,14 @@ def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str
         raise InvalidInput("--groups-dn", f"{options['groups_dn']!r} is not a DN")
     if options.get("tls") not in (None, "ldaps", "starttls"):
         raise InvalidInput("--tls", "is ldaps or starttls")
-    if "timeout" in options and (not isinstance(options["timeout"], (int, float)) or options["timeout"] <= 0):
-        raise InvalidInput("--timeout", "must be a positive number of seconds")
+    if "timeout" in options:
+        numbers.LDAP_TIMEOUT.check("--timeout", options["timeout"])
+    for option, value, limit in (("--ldap-uri", uri, MAX_URL), ("--bind-dn", bind_dn, MAX_DN), ("--base-dn", base_dn, MAX_DN),
+                                 ("--password-env", password_env, MAX_ENV_NAME), ("--rdn-attr", rdn_attr, MAX_ENV_NAME),
+                                 ("--disable-method", disable_method, MAX_DN),
+                                 *((f"--{k.replace('_', '-')}", v, MAX_DN) for k, v in options.items() if isinstance(v, str))):
+        if isinstance(value, str):
+            check_text(option, value, limit)
     if not uri.startswith(("ldap://", "ldaps://")):
         raise InvalidInput("--ldap-uri", f"{uri!r} is not an ldap:// or ldaps:// URI")
     for option, value in (("--bind-dn", bind_dn), ("--base-dn", base_dn)):

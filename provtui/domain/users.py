@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from provtui.domain.errors import InvalidInput
+from provtui.domain.text import (
+    MAX_ATTRIBUTE_NAME,
+    MAX_DISPLAY_NAME,
+    MAX_EMAIL,
+    MAX_LOGIN,
+    MAX_PERSON_NAME,
+    MAX_VALUE,
+    check_text,
+    check_value,
+)
 
 CORE_ATTRIBUTES = ("login", "email", "firstName", "lastName", "displayName", "title", "department", "manager")
 REQUIRED_ATTRIBUTES = ("login", "email", "firstName", "lastName")
@@ -22,6 +33,8 @@ def normalise_login(login: str) -> str:
 
 def validate_login(login: str) -> str:
     login = normalise_login(login)
+    if len(login) > MAX_LOGIN:
+        raise InvalidInput("login", f"too long (max {MAX_LOGIN})")
     if not _LOGIN.match(login):
         raise InvalidInput("login", f"{login!r} is not a valid login (letters, digits and . _ @ + -)")
     return login
@@ -49,6 +62,25 @@ def validate_profile(profile: dict[str, Any]) -> dict[str, Any]:
     if not clean.get("displayName"):
         clean["displayName"] = f"{clean['firstName']} {clean['lastName']}"
     return {k: v for k, v in clean.items() if v is not None}
+
+
+# The longest each profile attribute an admin types may be (any other attribute: MAX_VALUE).
+MAX_LENGTHS = {"login": MAX_LOGIN, "email": MAX_EMAIL, "firstName": MAX_PERSON_NAME, "lastName": MAX_PERSON_NAME,
+               "displayName": MAX_DISPLAY_NAME}
+
+
+def check_typed_profile(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> None:
+    """Refuse profile values an admin typed (creating or changing a user, from any entry point) that hold a
+    control character or are too long, naming the field: ``labels`` maps an attribute to the name it was
+    typed under (``--first``), else it is ``--set KEY``.  Values from outside are not checked here (an import
+    has its own rules, provtui.domain.hr_import): what they bring is shown escaped (provtui.domain.text)."""
+    labels = labels or {}
+    for key, value in values.items():
+        label = labels.get(key)
+        if label is None:
+            check_text("--set", key, MAX_ATTRIBUTE_NAME)
+            label = f"--set {key}"
+        check_value(label, value, MAX_LENGTHS.get(key, MAX_VALUE))
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:
