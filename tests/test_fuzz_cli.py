@@ -165,3 +165,111 @@ def test_an_undecodable_argument_is_refused_by_name_and_never_stored(run):
     """Regression guard: a login made of undecodable bytes (a lone surrogate in argv) must be bad input."""
     code, _, err, before, after = run(["user", "create", "a\udc80b", "--email", "a@example.com", "--first", "A", "--last", "B"])
     assert code == 2 and "login" in err and after == before
+
+
+# -- hostile input, option by option (issue #14) ---------------------------------------------------------------
+#
+# The parser walk again, this time aiming at one argument at a time: every argument given as text (each
+# option and positional of each command) gets a value holding a control character, and every numeric option
+# a value out of range (NaN, infinities, negatives, zero, huge).  The rest of the command line is made
+# valid enough to parse, so that it is the aimed-at value that is judged.
+
+from provtui.cli.safe_input import label as argument_label  # noqa: E402
+from provtui.domain.text import CONTROL  # noqa: E402
+
+CONTROL_CHARACTERS = ["\x1b", "\r", "\n", "\x85", "\x7f", "\x9b", "\x07", "\x08", "\x00", "\x1f", "\x0b"]
+
+
+def _takes_value(action: argparse.Action) -> bool:
+    return not isinstance(action, (argparse._SubParsersAction, argparse._HelpAction)) and action.nargs != 0
+
+
+TEXT_TARGETS = [(words, a) for words, p in sorted(COMMANDS.items()) for a in p._actions
+                if _takes_value(a) and not hasattr(a.type, "range")]
+NUMERIC_TARGETS = [(words, a) for words, p in sorted(COMMANDS.items()) for a in p._actions if hasattr(a.type, "range")]
+
+
+def _placeholder(action: argparse.Action) -> str:
+    return sorted(action.choices)[0] if action.choices else "x"
+
+
+def argv_aimed_at(words: tuple[str, ...], target: argparse.Action, value: str) -> list[str]:
+    """``words``' command with ``target`` given ``value`` and everything it needs to parse given a placeholder."""
+    parser = COMMANDS[words]
+    excluded: set[argparse.Action] = set()
+    options: list[str] = []
+    for group in parser._mutually_exclusive_groups:
+        if target in group._group_actions:
+            excluded |= set(group._group_actions) - {target}
+        elif group.required:
+            first = group._group_actions[0]
+            excluded |= set(group._group_actions)
+            options.append(f"{first.option_strings[-1]}={_placeholder(first)}")
+    positionals: list[str] = []
+    positional_actions = [a for a in parser._actions if not a.option_strings and _takes_value(a)]
+    last = positional_actions.index(target) if target in positional_actions else -1
+    for index, action in enumerate(positional_actions):
+        if action is target:
+            positionals.append(value)
+        elif index < last or (action.required and action.nargs != "*"):  # earlier ones, to reach the target
+            positionals.append(_placeholder(action))
+    for action in parser._actions:
+        if action.option_strings and _takes_value(action) and action not in excluded:
+            if action is target:
+                options.append(f"{action.option_strings[-1]}={value}")  # =: a value like -inf is not an option
+            elif action.required:
+                options.append(f"{action.option_strings[-1]}={_placeholder(action)}")
+    return [*words, *options, *positionals]
+
+
+@given(target=st.sampled_from(TEXT_TARGETS), control=st.sampled_from(CONTROL_CHARACTERS),
+       before=st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7a), min_size=1, max_size=6),
+       after=st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7a), max_size=6))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_control_character_in_any_argument_is_refused_by_name_and_never_stored(run, target, control, before, after):
+    words, action = target
+    argv = argv_aimed_at(words, action, before + control + after)
+    code, out, err, before_files, after_files = run(argv)
+    assert code == 2, (argv, code, err)
+    assert argument_label(action) in err, (argv, err)
+    assert "Traceback" not in err and after_files == before_files
+    # the message shows what was refused escaped: no control character reaches the terminal but a line end
+    assert not CONTROL.search((out + err).replace("\n", "")), repr(err)
+
+
+def test_an_overlong_argument_is_refused_by_name(run):
+    code, _, err, before, after = run(["user", "list", "--search", "x" * 10_001])
+    assert code == 2 and "--search: too long (max 10000)" in err and after == before
+
+
+out_of_range = st.one_of(
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "-1", "0", "-0", "1e309", "-1e309", "1e-300", str(10**30),
+                     str(2**63), str(-(2**63)), "1e3", "0.5", "", " ", "1_000", "٣"]),
+    st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+
+
+@given(target=st.sampled_from(NUMERIC_TARGETS), value=out_of_range)
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(target=next(t for t in NUMERIC_TARGETS if t[1].dest == "rate"), value="1e-300")
+@example(target=next(t for t in NUMERIC_TARGETS if t[1].dest == "max_wait"), value="nan")
+def test_every_numeric_option_refuses_what_is_out_of_its_range_saying_the_range(run, target, value):
+    words, action = target
+    range_ = action.type.range
+    try:
+        in_range = range_.contains(range_.parse(value))
+    except ValueError:
+        in_range = False
+    code, out, err, before, after = run(argv_aimed_at(words, action, value))
+    assert code in EXIT_CODES and "Traceback" not in err
+    if not in_range:
+        assert code == 2, (words, value, code, err)
+        assert argument_label(action) in err and range_.describe() in err, err
+        assert after == before
+
+
+def test_every_numeric_option_has_a_range():
+    """A new numeric option must say its range (provtui.cli.safe_input.ranged), not take type=int or float."""
+    raw = [(words, a.dest) for words, p in COMMANDS.items() for a in p._actions if a.type in (int, float)]
+    assert raw == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from provtui.cli.output import EXIT_OK, emit
+from provtui.cli.safe_input import ranged
+from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import parse_assignments
 
@@ -104,26 +106,19 @@ def cmd_preview(args, service) -> int:
     return 0
 
 
-def _positive_float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
 def _add_settings(p, *, update: bool) -> None:
     p.add_argument("--scim-url")
     p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token")
     p.add_argument("--manual", action="store_true", help="an app with no API: provisioning becomes tasks")
     p.add_argument("--notify", metavar="EMAIL[,EMAIL...]", help="who is emailed a manual app's tasks")
-    p.add_argument("--concurrency", type=int, metavar="N", help="calls in flight at once (default 4)")
-    p.add_argument("--rate", type=_positive_float, metavar="PER_SECOND", help="calls per second at most")
+    p.add_argument("--concurrency", type=ranged(numbers.CONCURRENCY), metavar="N", help="calls in flight at once (default 4)")
+    p.add_argument("--rate", type=ranged(numbers.RATE), metavar="PER_SECOND", help="calls per second at most")
     flag = argparse.BooleanOptionalAction if update else "store_true"
     default = None if update else False
     p.add_argument("--push-groups", action=flag, default=default, help="the app receives pushed groups")
     p.add_argument("--sync-password", action=flag, default=default, help="the app receives password changes")
-    p.add_argument("--delete-after-days", type=int, metavar="N", help="delete accounts N days after deactivation")
-    p.add_argument("--licenses", type=int, metavar="N", help="licenses bought: `report apps` compares active accounts with it")
+    p.add_argument("--delete-after-days", type=ranged(numbers.RETENTION_DAYS), metavar="N", help="delete accounts N days after deactivation")
+    p.add_argument("--licenses", type=ranged(numbers.LICENSES), metavar="N", help="licenses bought: `report apps` compares active accounts with it")
 
 
 def register(cli) -> None:
@@ -149,7 +144,7 @@ def register(cli) -> None:
         who.add_argument("--group", metavar="GROUP")
         if verb == "assign":
             p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an app-specific value (mappings: assignment.KEY)")
-            p.add_argument("--priority", type=int, metavar="N", help="for a group: lower wins when several groups entitle a user")
+            p.add_argument("--priority", type=ranged(numbers.PRIORITY), metavar="N", help="for a group: lower wins when several groups entitle a user")
     command(app, "list", cmd_list, "list apps")
     p = command(app, "status", cmd_status, "queued, in flight, failed, quarantined and last success, per app")
     p.add_argument("app", nargs="?")

@@ -13,15 +13,17 @@ import sys
 from pathlib import Path
 
 from provtui.audit_trail import parse_time, to_csv, to_jsonl
-from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, print_json, warn
+from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, print_json, shown, warn, write_data
+from provtui.cli.safe_input import ranged
+from provtui.domain.numbers import LIMIT
 from provtui.domain.errors import InvalidInput
 
 _FILTERS = ("actor", "target", "action", "since", "until", "limit")
 
 
 def _events(args, service) -> list[dict]:
-    if args.limit is not None and args.limit < 0:
-        raise InvalidInput("--limit", "must be 0 or more")
+    if args.limit is not None:
+        LIMIT.check("--limit", args.limit)
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
     return service.audit(args.limit, actor=args.actor, target=args.target, action=args.action, since=since, until=until)
@@ -58,7 +60,7 @@ def cmd_audit(args, service) -> int:
 
 def event_line(event: dict) -> str:
     """One audit event as a line of text: time, actor, action, target."""
-    return f"{event['time']}  {event['actor']:<16} {event['action']:<20} {event['target']}"
+    return f"{event['time']}  {shown(event['actor']):<16} {shown(event['action']):<20} {shown(event['target'])}"
 
 
 def _export(args, events: list[dict]) -> int:
@@ -66,7 +68,7 @@ def _export(args, events: list[dict]) -> int:
         raise InvalidInput("--format", "give --format jsonl or --format csv")
     data = to_jsonl(events) if args.format == "jsonl" else to_csv(events).encode()
     if args.output is None:
-        sys.stdout.write(data.decode())
+        write_data(data.decode())
         sys.stdout.flush()
         return EXIT_OK
     try:
@@ -104,6 +106,6 @@ def register(cli) -> None:
     p.add_argument("--action", help="exact (user.create) or a dotted prefix (user)")
     p.add_argument("--since", metavar="ISO8601", help="at or after this time (UTC unless an offset is given)")
     p.add_argument("--until", metavar="ISO8601", help="before this time")
-    p.add_argument("--limit", type=int, metavar="N", help="the newest N events")
+    p.add_argument("--limit", type=ranged(LIMIT), metavar="N", help="the newest N events")
     p.add_argument("--format", choices=["jsonl", "csv"], help="export: JSON lines (every field, verifiable) or CSV")
     p.add_argument("--output", type=Path, metavar="FILE", help="export: write to FILE (mode 0600) instead of stdout")

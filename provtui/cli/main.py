@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provtui.cli import admins, apps, audit, groups, ops, reports, rules, sources, store, users
-from provtui.cli.output import EXIT_DAMAGED, EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE
+from provtui.cli.output import EXIT_DAMAGED, EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE, quiet_broken_pipe, terminal_text
+from provtui.cli.safe_input import check_arguments
 from provtui.domain.errors import ProvtuiError
+from provtui.domain.text import escape, escape_lines
 from provtui.store import StoreError, StoreUnreadable
 
 
@@ -28,7 +30,7 @@ def default_store() -> Path:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits 2 too; say it our way
         self.print_usage(sys.stderr)
-        print(f"provtui: error: {message}", file=sys.stderr)
+        print(f"provtui: error: {escape(message)}", file=sys.stderr)  # one line, which may quote what was typed
         raise SystemExit(EXIT_USAGE)
 
 
@@ -88,20 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit code.  Text output is escaped on its way out (cli/output.py), and a reader
+    closing the pipe early (``provtui user list | head -1``) ends the command quietly, with 141 as from SIGPIPE."""
+    try:
+        with terminal_text():
+            code = _main(argv)
+            sys.stdout.flush()  # now, not at exit: a closed pipe is noticed here
+        return code
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.store = getattr(args, "store", None) or default_store()
     args.json = getattr(args, "json", False)
     try:
+        check_arguments(parser, args)  # no control character, nothing too long, in any argument (exit 2)
         if not getattr(args, "needs_service", True):
             return args.handler(args)
         from provtui.service import Service
 
         return args.handler(args, Service.open(args.store))
     except ProvtuiError as error:
-        print(f"provtui: error: {error}", file=sys.stderr)
+        print(f"provtui: error: {escape_lines(str(error))}", file=sys.stderr)
         return error.exit_code
     except StoreUnreadable as error:  # damaged, or a file that cannot be read: never a traceback
-        print(f"provtui: error: store: {error}", file=sys.stderr)
+        print(f"provtui: error: store: {escape_lines(str(error))}", file=sys.stderr)
         return EXIT_DAMAGED
     except StoreError as error:
         print(f"provtui: error: store: {error}", file=sys.stderr)

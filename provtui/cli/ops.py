@@ -6,7 +6,9 @@ import asyncio
 import sys
 
 from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, warn
+from provtui.cli.safe_input import ranged
 from provtui.domain.errors import InvalidInput
+from provtui.domain.numbers import MAX_WAIT
 
 
 def report_problems(report) -> None:
@@ -38,9 +40,7 @@ DEFAULT_MAX_WAIT = 300.0
 
 
 def cmd_sync(args, service) -> int:
-    max_wait = args.max_wait
-    if not max_wait >= 0 or max_wait == float("inf"):  # NaN and negatives
-        raise InvalidInput("--max-wait", f"{args.max_wait!r} is not a number of seconds (0 or more; 0: one attempt each)")
+    max_wait = MAX_WAIT.check("--max-wait", args.max_wait)  # NaN, negatives and the infinities are not in range
 
     async def run():
         reconciler = service.reconciler()
@@ -105,7 +105,7 @@ def cmd_config(args, service) -> int:
 def register(cli) -> None:
     command = cli.command
     p = command(cli.nouns, "sync", cmd_sync, "run all pending provisioning to completion")
-    p.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT, metavar="SECONDS",
+    p.add_argument("--max-wait", type=ranged(MAX_WAIT), default=DEFAULT_MAX_WAIT, metavar="SECONDS",
                    help="retry transient faults (timeouts, 429, 5xx) for up to this long (default 300; 0: one attempt each)")
     command(cli.nouns, "worker", cmd_worker, "provision continuously until SIGTERM/SIGINT")
     p = command(cli.nouns, "retry", cmd_retry, "queue failed accounts again")

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-import sys
-
 from provtui.audit_trail import compact_json, csv_text
-from provtui.cli.output import EXIT_OK, print_json, print_table
+from provtui.cli.output import EXIT_OK, print_json, print_table, write_data
+from provtui.cli.safe_input import ranged
+from provtui.domain.numbers import LIMIT, STALE_DAYS
 from provtui.domain.errors import InvalidInput
 
 REPORTS = {
@@ -33,7 +33,7 @@ def cmd_report(args, service) -> int:
     rows, columns = service.reports().run(args.report, app=getattr(args, "app", None), days=getattr(args, "days", None),
                                           limit=args.limit, pivot=getattr(args, "pivot", False))
     if args.csv:
-        sys.stdout.write(csv_text(rows, columns))
+        write_data(csv_text(rows, columns))
     elif args.json:
         print_json(rows)
     else:
@@ -57,5 +57,5 @@ def register(cli) -> None:
         if name == "access":
             p.add_argument("--pivot", action="store_true", help="one row per user, one column per app")
         if name == "stale":
-            p.add_argument("--days", type=int, metavar="N", help="deactivated longer than N days (default 90)")
-        p.add_argument("--limit", type=int, metavar="N", help="at most N rows (changes: the newest N, default 50)")
+            p.add_argument("--days", type=ranged(STALE_DAYS), metavar="N", help="deactivated longer than N days (default 90)")
+        p.add_argument("--limit", type=ranged(LIMIT), metavar="N", help="at most N rows (changes: the newest N, default 50)")

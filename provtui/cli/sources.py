@@ -29,26 +29,23 @@ one "refused": true, "reason" ("empty" or "strict") and "would_deactivate" (logi
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+from provtui.cli.output import EXIT_HELD, EXIT_OK, EXIT_USAGE, emit, print_json, shown, warn
+from provtui.cli.safe_input import ranged
+from provtui.domain.errors import HeldForConfirmation
+from provtui.domain.hr_mapping import load_mapping
+from provtui.domain.numbers import INTERVAL
+from provtui.input_files import MAX_CSV, MAX_MAPPING, read_input
 
-from provtui.cli.output import EXIT_HELD, EXIT_OK, EXIT_USAGE, emit, print_json, warn
-from provtui.domain.errors import HeldForConfirmation, InvalidInput
-from provtui.domain.hr_import import load_mapping
 
-
-def _read(path: str, what: str) -> bytes:
-    try:
-        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as error:
-        raise InvalidInput(what, f"cannot read {path}: {error.strerror}") from None
+def _read(path: str, what: str, limit: int = MAX_CSV) -> bytes:
+    """A regular file (or stdin, ``-``) of at most ``limit`` bytes: /dev/zero or a FIFO is refused at once."""
+    return read_input(path, what, limit)
 
 
 def cmd_add_csv(args, service) -> int:
     settings = {}
     if args.mapping:
-        text = _read(args.mapping, "--mapping").decode("utf-8-sig", errors="replace")
+        text = _read(args.mapping, "--mapping", MAX_MAPPING).decode("utf-8-sig", errors="replace")
         load_mapping(text)  # refuse a broken mapping now, naming its line, not at the first import
         settings["mapping"] = text
     source = service.add_source(args.name, "csv", settings)
@@ -76,11 +73,11 @@ def warn_rejections(result: dict) -> None:
     """Each rejected row (line, column, reason) and each column not imported, on stderr."""
     for rejection in result.get("rejected", ()):
         if rejection.get("dn"):  # an LDAP entry: its DN says more than its position in the read
-            column = f", attribute {rejection['column']}" if rejection.get("column") else ""
-            warn(f"entry {rejection['line']} ({rejection['dn']}){column}: {rejection['reason']}")
+            column = f", attribute {shown(rejection['column'])}" if rejection.get("column") else ""
+            warn(f"entry {rejection['line']} ({shown(rejection['dn'])}){column}: {shown(rejection['reason'])}")
             continue
-        column = f", column {rejection['column']}" if rejection.get("column") else ""
-        warn(f"line {rejection['line']}{column}: {rejection['reason']}")
+        column = f", column {shown(rejection['column'])}" if rejection.get("column") else ""
+        warn(f"line {rejection['line']}{column}: {shown(rejection['reason'])}")
     unmapped = result.get("unmapped_columns")
     if unmapped:
         warn(f"ignored {'column' if len(unmapped) == 1 else 'columns'} (no attribute is mapped to "
@@ -104,13 +101,13 @@ def report_import(args, result: dict, *, warned: bool = False) -> None:
               f"{g['skipped']} skipped; {g['members_added']} memberships added, {g['members_removed']} removed")
     for action in result.get("actions", []):
         changes = ", ".join(f"{k}: {b!r} -> {a!r}" for k, (b, a) in action["changes"].items())
-        where = action.get("dn") or (f"line {action['line']}" if action["line"] else "missing from the source")
-        print(f"  {'/'.join(action['outcomes'])} {action['login']} ({where}){': ' + changes if changes else ''}")
+        where = shown(action.get("dn") or (f"line {action['line']}" if action["line"] else "missing from the source"))
+        print(f"  {'/'.join(action['outcomes'])} {shown(action['login'])} ({where}){': ' + shown(changes) if changes else ''}")
     for op in result.get("group_actions", []):
         if op["action"] == "unchanged":
             continue
-        members = "".join(f" +{login}" for login in op["add"]) + "".join(f" -{login}" for login in op["remove"])
-        print(f"  group {op['action']} {op['group']}{members}{' (' + op['reason'] + ')' if op.get('reason') else ''}")
+        members = "".join(f" +{shown(login)}" for login in op["add"]) + "".join(f" -{shown(login)}" for login in op["remove"])
+        print(f"  group {op['action']} {shown(op['group'])}{members}{' (' + shown(op['reason']) + ')' if op.get('reason') else ''}")
 
 
 def report_app_import(args, result: dict) -> None:
@@ -123,11 +120,11 @@ def report_app_import(args, result: dict) -> None:
     details = result["details"]
     for entry in details["linked"]:
         note = "" if entry["entitled"] else " (not entitled: the next sync deactivates it)"
-        print(f"  link {entry['remote_id']} {entry['userName'] or ''} -> {entry['login']}{note}")
+        print(f"  link {shown(entry['remote_id'])} {shown(entry['userName'] or '')} -> {shown(entry['login'])}{note}")
     for entry in details["conflicts"]:
-        print(f"  conflict {entry['remote_id']} {entry['userName'] or ''}: {entry['reason']}")
+        print(f"  conflict {shown(entry['remote_id'])} {shown(entry['userName'] or '')}: {shown(entry['reason'])}")
     for entry in details["orphans"]:
-        print(f"  orphan {entry['remote_id']} {entry['userName'] or ''} {entry['email'] or ''}".rstrip())
+        print(f"  orphan {shown(entry['remote_id'])} {shown(entry['userName'] or '')} {shown(entry['email'] or '')}".rstrip())
 
 
 def run_import(args, do, report=report_import, *, rejected_exit: bool = False) -> int:
@@ -194,16 +191,6 @@ def cmd_import_app_groups(args, service) -> int:
     return emit(args, result, text=f"{'would import' if args.dry_run else 'imported'} {args.app}'s groups: {counts}")
 
 
-def _minutes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes (1 or more)")
-    return value
-
-
 def add_import_options(p) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan, change nothing; exit as the real run would (3 held, 2 refused)")
@@ -228,7 +215,7 @@ def register(cli) -> None:
     p.add_argument("--user-filter", metavar="F", help="LDAP filter of the users (default: the flavor's)")
     p.add_argument("--group-base", metavar="DN", help="where the groups are (default: the base DN)")
     p.add_argument("--flavor", choices=("openldap", "ad"), default="openldap", help="attribute defaults (default: openldap)")
-    p.add_argument("--interval", type=_minutes, metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
+    p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
     command(source, "list", cmd_list, "list sources")
     p = command(source, "priority", cmd_priority, "which sources win an attribute several supply, highest first")
     p.add_argument("attribute")

@@ -6,7 +6,9 @@ import asyncio
 import getpass
 import sys
 
-from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, warn
+from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, shown, warn
+from provtui.cli.safe_input import ranged
+from provtui.domain.numbers import HISTORY_LIMIT
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import parse_assignments
 
@@ -17,15 +19,15 @@ STATES = ["staged", "active", "suspended", "deprovisioned", "deleted"]
 def show_user(args, view: dict) -> int:
     if args.json:
         return emit(args, view)
-    print(f"{view['login']}  ({view['state']}, source {view['source']})")
+    print(f"{shown(view['login'])}  ({view['state']}, source {shown(view['source'])})")
     for key, value in sorted(view["profile"].items()):
-        print(f"  {key}: {value}")
-    print(f"  groups: {', '.join(view['groups']) or '-'}")
+        print(f"  {shown(key)}: {shown(value)}")
+    print(f"  groups: {', '.join(map(shown, view['groups'])) or '-'}")
     for app in view["apps"]:
         account = app["account"]
-        error = f"  error: {account['last_error']}" if account.get("last_error") else ""
-        print(f"  app {app['app']}: {'entitled' if app['entitled'] else 'not entitled'} via {', '.join(app['via']) or '-'}; "
-              f"account {account['state']}{error}")
+        error = f"  error: {shown(account['last_error'])}" if account.get("last_error") else ""
+        print(f"  app {shown(app['app'])}: {'entitled' if app['entitled'] else 'not entitled'} via "
+              f"{', '.join(map(shown, app['via'])) or '-'}; account {account['state']}{error}")
     return EXIT_OK
 
 
@@ -48,8 +50,7 @@ def cmd_show(args, service) -> int:
 def cmd_history(args, service) -> int:
     from provtui.cli.audit import event_line
 
-    if args.limit < 1:
-        raise InvalidInput("--limit", "must be 1 or more")
+    HISTORY_LIMIT.check("--limit", args.limit)
     events = service.user_history(args.login, limit=args.limit)
     if args.json:
         return emit(args, events)
@@ -118,7 +119,7 @@ def register(cli) -> None:
     p = command(user, "history", cmd_history, "what happened to a user, newest first: changes, memberships, tasks and "
                                               "every downstream call made for them")
     p.add_argument("login")
-    p.add_argument("--limit", type=int, default=60, metavar="N", help="the newest N events (default 60)")
+    p.add_argument("--limit", type=ranged(HISTORY_LIMIT), default=60, metavar="N", help="the newest N events (default 60)")
     p = command(user, "list", cmd_list, "list users")
     p.add_argument("--search", help="login, name or email contains this")
     p.add_argument("--state", choices=STATES)
