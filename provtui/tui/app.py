@@ -40,6 +40,7 @@ from provtui.tui.screens.reports import ReportsScreen
 from provtui.tui.screens.rules import RulesScreen
 from provtui.tui.screens.tasks import TasksScreen
 from provtui.tui.screens.user_detail import UserDetailScreen
+from provtui.tui.text import ControlFilter
 from provtui.tui.widgets.nav import NAV
 
 T = TypeVar("T")
@@ -90,6 +91,11 @@ class ProvtuiApp(App):
             engine.guard = self.service_lock
         self.sub_title = label if label is not None else _store_label(service)
         self._mode_history: list[str] = []
+        self._control_filter = ControlFilter()
+
+    def get_line_filters(self):
+        # last, over every rendered line: no control character a value brought along reaches the terminal
+        return [*super().get_line_filters(), self._control_filter]
 
     def on_mount(self) -> None:
         # The store's documents live as long as the app; without this, each full

@@ -13,6 +13,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
+from provtui.tui.text import shown
 from provtui.tui.widgets.nav import NAV
 
 USER_HITS = 8
@@ -90,7 +91,7 @@ class ProvtuiCommands(Provider):
         service = self.app.service
         total, users = await self.app.call_service(service.list_users, query, limit=USER_HITS)
         for user in users:
-            name = user["displayName"] or user["login"]
+            name = shown(user["displayName"] or user["login"])
             display = Content.assemble(("user ", "dim"), matcher.highlight(name), ("  " + user["login"], "dim"),
                                        ("  " + user["state"], "dim"))
             yield Hit(USER_SCORE, display, partial(self.app.open_user, user["login"]), text=f"{name} {user['login']}")
@@ -102,7 +103,7 @@ class ProvtuiCommands(Provider):
             for name in found:
                 score = matcher.match(name)
                 if score > 0:
-                    yield Hit(score * 0.85, Content.assemble((f"{kind} ", "dim"), matcher.highlight(name)),
+                    yield Hit(score * 0.85, Content.assemble((f"{kind} ", "dim"), matcher.highlight(shown(name))),
                               partial(open_, name), text=name)
         for description, key, action in self._actions():
             score = matcher.match(description)

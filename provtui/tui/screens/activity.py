@@ -13,6 +13,7 @@ from provtui.tui import queries
 from provtui.tui.screens.apps import HEALTH_TONES, confirm_resume
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
+from provtui.tui.text import shown
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 
 APP_COLUMNS = [
@@ -87,7 +88,7 @@ class ActivityScreen(BaseScreen):
         if failure is not None:
             tries = f"{failure['attempts']} tr{'y' if failure['attempts'] == 1 else 'ies'}"
             widget.update(Content.assemble((f"{failure['user']} in {failure['app']}", "bold"), ": ",
-                                           (failure["last_error"] or "no message", "$text-error"),
+                                           (shown(failure["last_error"] or "no message"), "$text-error"),
                                            (f"  ({failure['last_action'] or 'sync'}, {tries})", "$text-muted")))
 
     @on(RowTable.RowSelected, "#failures")

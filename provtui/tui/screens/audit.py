@@ -21,6 +21,7 @@ from textual.widgets import Input, Static
 from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
+from provtui.tui.text import shown
 from provtui.tui.widgets.row_table import Col, RowTable
 from provtui.tui.widgets.user_detail import HEADING, MUTED
 
@@ -69,8 +70,8 @@ def audit_page(service: Service, filters: dict, page: int, calls: bool) -> dict:
 def render_event(event: dict | None) -> Content:
     if event is None:
         return Content.styled("No event selected", MUTED)
-    parts: list[Any] = [(event.get("action") or "", "bold"), "  ", event.get("target") or "", "  ",
-                        (f"by {event.get('actor')} at {event.get('time')} (commit {event.get('seq')})", MUTED), "\n"]
+    parts: list[Any] = [(shown(event.get("action") or ""), "bold"), "  ", shown(event.get("target") or ""), "  ",
+                        (f"by {shown(event.get('actor'))} at {event.get('time')} (commit {event.get('seq')})", MUTED), "\n"]
     for side in ("before", "after"):
         if event.get(side) not in (None, {}):
             parts += [(side.title(), HEADING), " ", json.dumps(event[side], ensure_ascii=False, default=str), "\n"]

@@ -16,6 +16,7 @@ from provtui.tui import queries
 from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
+from provtui.tui.text import shown
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
 
@@ -117,14 +118,14 @@ class GroupsScreen(BaseScreen):
 def render_group(data: dict) -> Content:
     parts: list[Any] = [(data["name"], "bold"), "  ", (f"{data['members']:,} members", MUTED)]
     if data["description"]:
-        parts += ["  ", (data["description"], MUTED)]
+        parts += ["  ", (shown(data["description"]), MUTED)]
     parts += ["\n"]
     if data["kind"] != "provtui":
         parts += [("From ", HEADING), kind_text(data["kind"]),
                   ("  read-only: its members change there, and at the next import here", MUTED), "\n"]
     if data["rules"]:
         for rule in data["rules"]:
-            parts += [("Rule ", HEADING), (rule["name"], "bold"), "  ", rule.get("expr", ""),
+            parts += [("Rule ", HEADING), (rule["name"], "bold"), "  ", shown(rule.get("expr", "")),
                       (f"  ({rule.get('state', '')})", MUTED), "\n"]
     elif data["kind"] == "provtui":
         parts += [("Rule ", HEADING), ("none: members are added by hand", MUTED), "\n"]
@@ -140,7 +141,7 @@ def render_group(data: dict) -> Content:
             parts += [", " if i else "", (push["app"], "bold"), " ",
                       (asked + (" (deleted there)" if push["delete"] else ""), PUSH_STYLE.get(asked, ""))]
             if push["state"] == "failed":
-                parts += [(f" failed: {push['last_error']}", "$text-error")]
+                parts += [(f" failed: {shown(push['last_error'])}", "$text-error")]
             elif push["state"] in PUSH_PENDING:
                 parts += [(f" ({PUSH_PENDING[push['state']]})", PUSH_STYLE[push["state"]])]
     else:

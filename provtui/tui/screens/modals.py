@@ -20,6 +20,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from provtui.tui.text import shown
+
 
 class Dialog(ModalScreen):
     """The modals' common base: their CSS is scoped to it."""
@@ -343,7 +345,7 @@ class UserPickModal(Dialog, ModalScreen[str | None]):
         found = self.query_one("#found", OptionList)
         options = []
         for user in users:
-            label = Content.assemble((user["login"], "bold"), "  ", user["displayName"] or "",
+            label = Content.assemble((user["login"], "bold"), "  ", shown(user["displayName"] or ""),
                                      ("  " + user["state"], "$text-muted"))
             options.append(Option(label, id=user["login"], disabled=user["login"] in self._exclude))
         found.clear_options().add_options(options)

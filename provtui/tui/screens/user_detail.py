@@ -23,6 +23,7 @@ from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.group_detail import leave_text
 from provtui.tui.screens.modals import InputModal, MoveGroupModal, PickModal
+from provtui.tui.text import shown
 from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user
 
 DESTRUCTIVE = {"suspend", "deactivate", "delete"}  # lifecycle actions that take access away: confirmed first
@@ -84,8 +85,8 @@ def render_values(apps: list[dict]) -> Content | None:
     value_width = min(32, max(map(len, pairs)))
     for app in rows:
         for i, (key, value) in enumerate(sorted(app["values"].items())):
-            parts += [(app["app"] if i == 0 else "").ljust(width), "  ", f"{key}={value}".ljust(value_width), "  ",
-                      (app["values_via"][key], MUTED), "\n"]
+            parts += [(app["app"] if i == 0 else "").ljust(width), "  ", shown(f"{key}={value}").ljust(value_width), "  ",
+                      (shown(app["values_via"][key]), MUTED), "\n"]
     return Content.assemble(*parts).rstrip()
 
 
@@ -95,8 +96,8 @@ def render_history(events: list[dict]) -> Content:
         parts += [("nothing recorded", MUTED)]
     for event in events:
         tone = "$text-error" if event.get("action") == "downstream.failed" else ""
-        parts += [(short_time(event.get("time")), MUTED), "  ", (describe_event(event), tone), "  ",
-                  (event.get("actor") or "", MUTED), "\n"]
+        parts += [(short_time(event.get("time")), MUTED), "  ", (shown(describe_event(event)), tone), "  ",
+                  (shown(event.get("actor") or ""), MUTED), "\n"]
     return Content.assemble(*parts).rstrip()
 
 
@@ -301,7 +302,7 @@ class UserDetailScreen(BaseScreen):
         options = []
         for field in fields:
             value = profile.get(field)
-            label = Content.assemble((field.ljust(16), "bold"), str(value) if value is not None else ("—", MUTED))
+            label = Content.assemble((shown(field).ljust(16), "bold"), shown(value) if value is not None else ("—", MUTED))
             if field in mastered:
                 label = Content.assemble(label, (f"  from {mastered[field]}", MUTED))
             options.append((label, field))

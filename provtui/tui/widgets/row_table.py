@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from provtui.tui.text import shown
+
 TONES = ("good", "warn", "bad", "muted", "accent", "info", "gone")
 GAP = 1
 
@@ -290,6 +292,7 @@ class RowTable(ScrollView, can_focus=True):
         segments = []
         for text, cell_width, cell_style, right in cells:
             segments.append(Segment(" " * GAP, style))
+            text = shown(text)  # a value from outside may hold ESC or a newline: shown as \x1b, \n
             if right and len(text) < cell_width:
                 text = text.rjust(cell_width)
             segments.append(Segment(fit(text, cell_width), cell_style))

@@ -7,6 +7,8 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from provtui.tui.text import shown
+
 # Shown in the summary lines at the top rather than in the profile list.
 SUMMARY_KEYS = {"displayName", "login", "email", "title", "department", "location", "firstName", "lastName"}
 STATE_STYLE = {"active": "$text-success", "staged": "$text-primary", "suspended": "$text-warning",
@@ -34,7 +36,14 @@ def _table(header: tuple[str, ...], rows: list[tuple[Part, ...]]) -> list[Part]:
 
 
 def render_user(view: dict) -> Content:
-    """``service.user_view`` as text: who, apps (with entitlement paths and accounts), groups, profile."""
+    """``service.user_view`` as text: who, apps (with entitlement paths and accounts), groups, profile.
+    Every value is ``shown``: a name from an import may hold ESC or a newline."""
+    view = {**view, "login": shown(view["login"]), "source": shown(view["source"]),
+            "profile": {shown(k): shown(v) for k, v in view["profile"].items()}, "groups": [shown(g) for g in view["groups"]],
+            "apps": [{**app, "app": shown(app["app"]), "via": [shown(v) for v in app["via"]],
+                      "account": {**app["account"], "last_error": shown(app["account"]["last_error"])
+                                  if app["account"].get("last_error") else app["account"].get("last_error")}}
+                     for app in view["apps"]]}
     profile = view["profile"]
     job = ", ".join(str(profile[k]) for k in ("title", "department") if profile.get(k))
     parts: list[Part] = [
