@@ -99,7 +99,7 @@ def search_text(profile: dict[str, Any]) -> str:
     return "\x00".join(str(p).lower() for p in parts if p)
 
 
-def user_summary(user: dict) -> dict:
+def user_summary(user: dict[str, Any]) -> dict[str, Any]:
     """What lists of users show: no profile beyond name, email and department."""
     profile = user["profile"]
     return {
