@@ -21,7 +21,7 @@ from provtui.directory import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, 
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.expressions import CompiledExpression, compile_expression
 from provtui.domain.lifecycle import State
-from provtui.domain.roles import Action, Scope
+from provtui.domain.roles import Action, Scope, needed
 from provtui.domain.rules import (
     AccessChange,
     RulePreview,
@@ -146,6 +146,8 @@ class GroupRules:
         preview, diff, breaches = self._assess(tx, rule, updated)
         if breaches and not confirm:
             return self._hold(tx, rule, updated, preview, breaches), preview
+        if breaches:  # confirming past the safeguard is approving in advance: the role `held approve` needs
+            self.service._authorise(tx, Action.CONFIRM)
         self._apply(tx, rule, updated, diff)
         return None, preview
 
@@ -191,9 +193,12 @@ class GroupRules:
                 "summary": summary, "state": "held", "created": utc_now_iso(), "by": self.service.actor}
         tx.put(HELD, held["id"], held)
         self.service._audit(tx, "rule.held", rule["name"], None, {"held": held["id"], **summary})
+        approve = f"`provtui held approve {held['id']}`"
+        then = (f"confirm with --confirm or {approve}" if self.service.may(Action.CONFIRM)
+                else f"a {needed(Action.APPROVE)} may approve it: {approve}")
         return HeldForConfirmation(
             f"held ({held['id']}): rule {rule['name']} would take access away from more than "
-            f"{self._threshold(tx):.0%} of an app's users — {counts}; confirm with --confirm or `provtui held approve {held['id']}`",
+            f"{self._threshold(tx):.0%} of an app's users — {counts}; {then}",
             {"held": held["id"], **summary})
 
     def decide(self, held_id: str, approve: bool) -> dict:

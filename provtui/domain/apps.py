@@ -8,6 +8,7 @@ from typing import Any
 from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
 from provtui.domain.text import MAX_DN, MAX_ENV_NAME, MAX_URL, check_text
+from provtui.domain.secrets import refuse_url_credentials, shown_url, validate_env_name
 
 
 class AppKind(StrEnum):
@@ -94,13 +95,10 @@ def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str
                                  *((f"--{k.replace('_', '-')}", v, MAX_DN) for k, v in options.items() if isinstance(v, str))):
         if isinstance(value, str):
             check_text(option, value, limit)
-    if not uri.startswith(("ldap://", "ldaps://")):
-        raise InvalidInput("--ldap-uri", f"{uri!r} is not an ldap:// or ldaps:// URI")
+    validate_ldap_uri(uri)
     for option, value in (("--bind-dn", bind_dn), ("--base-dn", base_dn)):
-        if "=" not in (value or ""):
-            raise InvalidInput(option, f"{value!r} is not a DN")
-    if not password_env or not password_env.replace("_", "").isalnum():
-        raise InvalidInput("--password-env", "name the environment variable that holds the bind password")
+        validate_dn(option, value)
+    validate_env_name("--password-env", password_env, "the bind password")
     if flavor not in LDAP_FLAVORS:
         raise InvalidInput("--flavor", "is openldap or ad")
     rdn_attr = rdn_attr or ("cn" if flavor == "ad" else "uid")
@@ -111,3 +109,25 @@ def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str
         raise InvalidInput("--disable-method", "OpenLDAP needs ou:DN (move disabled entries there) or attr:NAME=VALUE")
     return {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn, "flavor": flavor,
             "rdn_attr": rdn_attr, "disable_method": disable_method, **options}
+
+
+def validate_scim_url(url: object) -> str:
+    """A SCIM base URL: http(s), with no credentials in it (the token is named by --token-env)."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidInput("--scim-url", f"{shown_url(str(url))} is not an http(s) URL")
+    refuse_url_credentials("--scim-url", url, "--token-env")
+    return url
+
+
+def validate_ldap_uri(uri: object) -> str:
+    """An LDAP app's URI: ldap:// or ldaps://, with no credentials in it (--bind-dn and --password-env say who binds)."""
+    if not isinstance(uri, str) or not uri.startswith(("ldap://", "ldaps://")):
+        raise InvalidInput("--ldap-uri", f"{shown_url(str(uri))} is not an ldap:// or ldaps:// URI")
+    refuse_url_credentials("--ldap-uri", uri, "--bind-dn and --password-env")
+    return uri
+
+
+def validate_dn(option: str, value: object) -> str:
+    if not isinstance(value, str) or "=" not in value:
+        raise InvalidInput(option, f"{value!r} is not a DN")
+    return value
