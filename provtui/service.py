@@ -48,7 +48,10 @@ from provtui.domain.apps import (
     DEFAULT_SETTINGS,
     AppKind,
     Capability,
+    validate_dn,
     validate_ldap_target,
+    validate_ldap_uri,
+    validate_scim_url,
     validate_settings,
 )
 from provtui.domain.errors import InvalidInput, NotAllowed
@@ -66,6 +69,7 @@ from provtui.domain.roles import (
     validate_grant,
 )
 from provtui.domain.rules import rule_via
+from provtui.domain.secrets import validate_env_name
 from provtui.domain.text import (
     MAX_ATTRIBUTE_NAME,
     MAX_DESCRIPTION,
@@ -86,7 +90,7 @@ from provtui.importing import Importer
 from provtui.pending import queue
 from provtui.reports import Reports
 from provtui.maintenance import RepairReport, check_store, missing_creation, repair_store
-from provtui.store import Store, StoreDamaged, Transaction
+from provtui.store import Store, StoreDamaged, StoreError, StoreUnreadable, Transaction  # noqa: F401  (the faces catch these from here)
 from provtui.store.files import store_files
 
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. ")
@@ -497,27 +501,73 @@ class Service:
         return app
 
     def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
-                   notify: list[str] | None = None, **settings: Any) -> dict:
-        """Change an app's connection or settings; only what is given changes."""
+                   ldap: dict | None = None, notify: list[str] | None = None, **settings: Any) -> dict:
+        """Change an app's connection or settings; only what is given (not None) changes.
+
+        The connection is where the app's calls go (``scim_url``; ``ldap``'s ``uri`` and ``bind_dn``) and the
+        secret they carry (``token_env``; ``ldap``'s ``password_env``): only a super admin changes it
+        (Action.APP_CONNECTION), as an app admin could otherwise have the next sync send the app's secret to a
+        server of their own.  A changed endpoint drops the secret reference unless one is given with it, so a
+        secret never follows an app to a new endpoint.  Returns the app, with ``cleared``: the references dropped.
+        """
+        ldap = {k: v for k, v in (ldap or {}).items() if v is not None}
+        unknown = sorted(set(ldap) - set(_LDAP_CONNECTION))
+        if unknown:
+            raise InvalidInput(unknown[0], "is not an LDAP connection setting update_app changes (uri, bind_dn, password_env)")
+        # The shape of what is given first, so a secret typed where its name belongs is refused before anything is read.
+        if scim_url is not None:
+            validate_scim_url(scim_url)
+        if token_env is not None:
+            validate_env_name("--token-env", token_env, "the bearer token")
+        if "uri" in ldap:
+            validate_ldap_uri(ldap["uri"])
+        if "bind_dn" in ldap:
+            validate_dn("--bind-dn", ldap["bind_dn"])
+        if "password_env" in ldap:
+            validate_env_name("--password-env", ldap["password_env"], "the bind password")
         with self._change() as tx:
             app = self.directory.app(name, tx)
-            self._authorise(tx, Action.MANAGE_APP, Scope(apps=frozenset({app["id"]})))
+            scope = Scope(apps=frozenset({app["id"]}))
+            self._authorise(tx, Action.MANAGE_APP, scope)
+            kind = AppKind(app["kind"])
             updated = {**app, "settings": validate_settings({**app["settings"], **{k: v for k, v in settings.items() if v is not None}})}
-            if app["kind"] == AppKind.SCIM and (scim_url or token_env):
-                updated.update(scim_url=scim_url or app["scim_url"], token_env=token_env or app["token_env"])
-                _validate_scim(updated["scim_url"], updated["token_env"])
-            elif scim_url or token_env:
-                raise InvalidInput("--scim-url", f"{name} is a manual app: it has no SCIM endpoint")
+            cleared: list[str] = []
+            if (scim_url is not None or token_env is not None) and kind != AppKind.SCIM:
+                raise InvalidInput("--scim-url" if scim_url is not None else "--token-env",
+                                   f"{name} is a {kind.value} app: it has no SCIM endpoint")
+            if ldap and kind != AppKind.LDAP:
+                raise InvalidInput(_LDAP_CONNECTION[next(iter(ldap))], f"{name} is a {kind.value} app: it has no LDAP connection")
+            if kind == AppKind.SCIM:
+                given = {k: v for k, v in (("scim_url", scim_url), ("token_env", token_env)) if v is not None}
+                current = {"scim_url": app["scim_url"], "token_env": app["token_env"]}
+                updated.update(self._connection(tx, scope, current, given, ("scim_url",), "token_env", cleared))
+            elif ldap:
+                updated["ldap"] = self._connection(tx, scope, app["ldap"], ldap, ("uri", "bind_dn"), "password_env", cleared)
             if notify is not None:
                 updated["notify"] = _validate_emails(notify)
-            updated["capabilities"] = _capabilities(AppKind(app["kind"]), updated["settings"])
+            updated["capabilities"] = _capabilities(kind, updated["settings"])
             if updated == app:
-                return app
+                return {**app, "cleared": []}
             tx.put(APPS, app["id"], updated)
             self._audit(tx, "app.update", name, _app_config(app), _app_config(updated))
             # A new endpoint or retention period may change what every account needs.
             self._mark_app_accounts(tx, app["id"])
-        return updated
+        return {**updated, "cleared": cleared}
+
+    def _connection(self, tx: Transaction, scope: Scope, current: dict, given: dict, endpoint: tuple[str, ...],
+                    secret: str, cleared: list[str]) -> dict:
+        """``current`` (an app's SCIM fields or its ``ldap``) with ``given`` applied: authorised for a super admin
+        when anything changes; a changed endpoint takes the secret reference given with it, else none."""
+        changed = {k for k, v in given.items() if v != current.get(k)}
+        if not changed:
+            return dict(current)
+        self._authorise(tx, Action.APP_CONNECTION, scope)
+        result = {**current, **given}
+        if changed & set(endpoint) and secret not in given:
+            result[secret] = None  # the secret was the old endpoint's: it does not follow the app
+            if current.get(secret):
+                cleared.append(secret)
+        return result
 
     def mappings(self, app_name: str) -> list[dict]:
         """The app's attribute mappings: target, expression, and when it is sent."""
@@ -1086,13 +1136,17 @@ def _validate_values(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+# What update_app changes of an LDAP app's ``ldap``, and the option each is given by.
+_LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env": "--password-env"}
+
+
 def _validate_scim(scim_url: str, token_env: str | None) -> None:
     check_text("--scim-url", scim_url, MAX_URL)
     check_text("--token-env", token_env or "", MAX_ENV_NAME)
-    if not scim_url.startswith(("http://", "https://")):
-        raise InvalidInput("--scim-url", f"{scim_url!r} is not an http(s) URL")
-    if not token_env or not token_env.replace("_", "").isalnum():
+    validate_scim_url(scim_url)
+    if not token_env:
         raise InvalidInput("--token-env", "name the environment variable that holds the bearer token")
+    validate_env_name("--token-env", token_env, "the bearer token")
 
 
 def _validate_emails(emails: list[str]) -> list[str]:
@@ -1158,7 +1212,7 @@ def validate_config(key: str, value: str) -> dict:
             parsed = value
     except ValueError:
         raise InvalidInput(key, f"{value!r} is not a valid {kind.__name__}") from None
-    if key == "smtp.password-env" and not value.replace("_", "").isalnum():
-        raise InvalidInput(key, "name the environment variable that holds the SMTP password (the password itself is never stored)")
+    if key == "smtp.password-env":
+        validate_env_name(key, value, "the SMTP password")
     return {"key": key, "value": parsed}
 

@@ -45,6 +45,8 @@ MATRIX = {
     "create an app": (lambda s: s.create_app("Zoom", manual=True, notify=["x@example.com"]), {"root-admin"}),
     "update own app": (lambda s: s.update_app("Slack", rate=5.0), {"root-admin", "slack-admin"}),
     "update another app": (lambda s: s.update_app("GitHub", rate=5.0), {"root-admin"}),
+    "move own app to another endpoint": (lambda s: s.update_app("Slack", scim_url="http://127.0.0.1:8/v2"), {"root-admin"}),
+    "point own app at another secret": (lambda s: s.update_app("Slack", token_env="SMTP_PASSWORD"), {"root-admin"}),
     "assign own app to a user": (lambda s: s.assign("Slack", login="ada"), {"root-admin", "slack-admin"}),
     "assign an app given elsewhere to own group": (lambda s: s.assign("Slack", group="eng"), {"root-admin", "slack-admin", "eng-admin"}),
     "assign a new app to own group": (lambda s: s.assign("GitHub", group="eng"), {"root-admin"}),

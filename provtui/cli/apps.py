@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from provtui.cli.output import EXIT_OK, emit
+from provtui.cli.output import EXIT_OK, emit, warn
 from provtui.cli.safe_input import ranged
 from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
@@ -42,11 +42,38 @@ def cmd_create(args, service) -> int:
     return emit(args, app, text=f"created {app['kind']} app {app['name']}")
 
 
+_CLEARED = {"token_env": ("token", "--token-env"), "password_env": ("bind password", "--password-env")}
+
+
 def cmd_update(args, service) -> int:
     if args.manual:
         raise InvalidInput("--manual", "an app's kind cannot change")
-    app = service.update_app(args.name, scim_url=args.scim_url, token_env=args.token_env, notify=_notify(args), **_settings(args))
+    ldap = {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env}
+    app = service.update_app(args.name, scim_url=args.scim_url, token_env=args.token_env, notify=_notify(args),
+                             ldap={k: v for k, v in ldap.items() if v is not None} or None, **_settings(args))
+    for reference in app.get("cleared", ()):  # said on stderr, so --json output stays the app's document
+        secret, option = _CLEARED[reference]
+        warn(f"{app['name']}: its endpoint changed, so its {secret} reference was cleared (a secret does not follow "
+             f"an app to a new endpoint); name the variable for the new endpoint with {option}")
     return emit(args, app, text=f"updated {app['name']}")
+
+
+def cmd_show(args, service) -> int:
+    """An app's configuration: where its calls go and which environment variable holds its secret."""
+    app = next((a for a in service.list_apps() if a["name"] == args.app), None)
+    if app is None:
+        raise InvalidInput("APP", f"no app named {args.app!r}")
+    view = {k: app.get(k) for k in ("name", "kind", "scim_url", "token_env", "ldap", "notify", "capabilities", "settings",
+                                     "created", "accounts", "queued")}
+    if args.json:
+        return emit(args, view)
+    for key, value in view.items():
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                print(f"{key}.{sub}: {'' if item is None else item}")
+        else:
+            print(f"{key}: {'' if value is None else ', '.join(map(str, value)) if isinstance(value, list) else value}")
+    return EXIT_OK
 
 
 def cmd_assignment(args, service) -> int:
@@ -107,8 +134,8 @@ def cmd_preview(args, service) -> int:
 
 
 def _add_settings(p, *, update: bool) -> None:
-    p.add_argument("--scim-url")
-    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token")
+    p.add_argument("--scim-url", help="the SCIM base URL (no credentials in it)" + ("; a new one clears --token-env" if update else ""))
+    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token (its name, never the token)")
     p.add_argument("--manual", action="store_true", help="an app with no API: provisioning becomes tasks")
     p.add_argument("--notify", metavar="EMAIL[,EMAIL...]", help="who is emailed a manual app's tasks")
     p.add_argument("--concurrency", type=ranged(numbers.CONCURRENCY), metavar="N", help="calls in flight at once (default 4)")
@@ -133,9 +160,12 @@ def register(cli) -> None:
     p.add_argument("--flavor", choices=["openldap", "ad"], default="openldap")
     p.add_argument("--rdn-attr", metavar="ATTR", help="the naming attribute (default uid; cn for AD)")
     p.add_argument("--disable-method", metavar="ou:DN|attr:NAME=VALUE", help="how OpenLDAP entries are disabled (AD: the ACCOUNTDISABLE bit)")
-    p = command(app, "update", cmd_update, "change an app's connection or settings")
+    p = command(app, "update", cmd_update, "change an app's connection or settings (its endpoint and secret: super admin)")
     p.add_argument("name")
     _add_settings(p, update=True)
+    p.add_argument("--ldap-uri", metavar="URI", help="an LDAP app's directory (a new endpoint clears --password-env)")
+    p.add_argument("--bind-dn", metavar="DN", help="an LDAP app's bind DN (a new one clears --password-env)")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable holding an LDAP app's bind password")
     for verb in ("assign", "unassign"):
         p = command(app, verb, cmd_assignment, f"{verb} an app to a user or a group")
         p.add_argument("app")
@@ -146,6 +176,8 @@ def register(cli) -> None:
             p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an app-specific value (mappings: assignment.KEY)")
             p.add_argument("--priority", type=ranged(numbers.PRIORITY), metavar="N", help="for a group: lower wins when several groups entitle a user")
     command(app, "list", cmd_list, "list apps")
+    p = command(app, "show", cmd_show, "an app's configuration: endpoint, secret reference, settings")
+    p.add_argument("app")
     p = command(app, "status", cmd_status, "queued, in flight, failed, quarantined and last success, per app")
     p.add_argument("app", nargs="?")
     p = command(app, "resume", cmd_resume, "lift an app's quarantine")
