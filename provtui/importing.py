@@ -1,6 +1,6 @@
 """Imports through the service: sources of truth, dry runs, the safeguard, one transaction.
 
-The parsing and planning are pure (provtui.domain.hr_import); this module is
+The parsing and planning are pure (provtui.domain.hr_import, .import_plan); this module is
 the part of the service that reads the store to plan, holds a mass
 deprovisioning for confirmation, and applies a plan as one change, audited
 and followed by the provisioning it implies.
@@ -99,19 +99,10 @@ from provtui.directory import (
 )
 from provtui.domain.apps import AppKind
 from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
-from provtui.domain.hr_import import (
-    DEFAULT_MAPPING,
-    MAX_VALUE_LENGTH,
-    ImportPlan,
-    Intent,
-    ParsedFile,
-    Rejection,
-    Row,
-    deprovision_ratio,
-    load_mapping,
-    parse_csv,
-    plan_import,
-)
+from provtui.domain.hr_import import MAX_VALUE_LENGTH, parse_csv
+from provtui.domain.hr_mapping import DEFAULT_MAPPING, load_mapping
+from provtui.domain.import_plan import ImportPlan, deprovision_ratio, plan_import
+from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope
 from provtui.domain.secrets import validate_env_name
@@ -120,8 +111,8 @@ from provtui.ids import new_id
 from provtui.pending import queue
 
 if TYPE_CHECKING:
+    from provtui.connectors.base import Connector, RemoteUser
     from provtui.connectors.ldap import LdapGroup, LdapSettings, LdapUser
-    from provtui.connectors.scim import RemoteUser
     from provtui.service import Service
     from provtui.store import Transaction
 
@@ -621,16 +612,31 @@ class Importer:
         return result
 
     async def read_app_groups(self, app: dict) -> list:
-        from provtui.connectors.scim import DownstreamError
+        from provtui.connectors.base import DownstreamError
 
-        reconciler = self.service.reconciler()
+        async def read(connector: Connector) -> list:
+            return [group async for group in connector.list_groups()]
+
         try:
-            return [group async for group in reconciler.connector(app).list_groups()]
+            return await self._read_app(app, read)
         except DownstreamError as error:
             raise SourceFailed(f"reading {app['name']}'s groups failed: {error.message}", retryable=error.retryable) from None
+
+    async def _read_app(self, app: dict, read: Callable[[Connector], Any]) -> Any:
+        """``await read(connector)`` with a connector of ``app`` made for this read alone (no engine run);
+        its calls are audited in one commit, as the engine's are."""
+        from provtui.connectors.config import connector_for
+        from provtui.engine.calls import CallLog
+
+        calls = CallLog(run_by=self.service.actor)
+        connector = None
+        try:
+            connector = connector_for(app, on_call=calls.hook(app["name"]))
+            return await read(connector)
         finally:
-            reconciler.record_calls()
-            await reconciler.aclose()
+            calls.write(self.store)
+            if connector is not None:
+                await connector.aclose()
 
     def _plan_app_groups(self, reader: Any, app: dict, via: str, groups: list, owners: dict[str, str]) -> list[GroupOp]:
         existing = {(g.get("source_ref") or {}).get("id"): g for g in self.store.all(GROUPS).values() if g.get("kind") == via}
@@ -737,23 +743,21 @@ class Importer:
         return result
 
     async def read_app_accounts(self, app: dict) -> list[RemoteUser]:
-        """Every account of a SCIM app (GET /Users, paged), through the engine's connector (its calls audited)."""
-        from provtui.connectors.scim import DownstreamError
-        from provtui.engine.reconciler import ConfigError
+        """Every account of a SCIM app (GET /Users, paged), its calls audited."""
+        from provtui.connectors.base import AccountListing, DownstreamError
+        from provtui.connectors.config import ConfigError
 
-        reconciler = self.service.reconciler()
-        try:
-            connector = reconciler.connector(app)
+        async def read(connector: AccountListing) -> list[RemoteUser]:
             return [account async for account in connector.list_users(page_size=APP_PAGE_SIZE)]
+
+        try:
+            return await self._read_app(app, read)
         except ConfigError as error:
             raise SourceFailed(f"app {app['name']}: {error.message}", retryable=False) from None
         except DownstreamError as error:
             status = f" (HTTP {error.status})" if error.status else ""
             raise SourceFailed(f"could not read the accounts of {app['name']}{status}: {error.message}",
                                retryable=error.retryable) from None
-        finally:
-            reconciler.record_calls()
-            await reconciler.aclose()
 
     def _plan_links(self, reader: Any, app: dict, accounts: list[RemoteUser], match: str) -> LinkPlan:
         users = self.store.all(USERS)

@@ -26,7 +26,7 @@ from provtui.cli.main import main
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd to create OS users")
 
-CANARY = "Canary-" + uuid.uuid4().hex
+CANARY = "Canary-5f0c2d9e8a7b41c3a6d0e9f2b7c8a1d4"  # fixed: parametrised test ids must match across xdist workers
 
 
 @pytest.fixture(scope="module")

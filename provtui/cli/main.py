@@ -18,7 +18,7 @@ from provtui.cli.output import EXIT_DAMAGED, EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USA
 from provtui.cli.safe_input import check_arguments
 from provtui.domain.errors import ProvtuiError
 from provtui.domain.text import escape, escape_lines
-from provtui.store import StoreError, StoreUnreadable
+from provtui.service import StoreError, StoreUnreadable
 
 
 def default_store() -> Path:
@@ -54,8 +54,9 @@ def cmd_console(args, service) -> int:
     from provtui.tui.app import build_app
 
     # the engine runs only for an actor who may provision (it then touches only their apps)
-    build_app(service, engine=service.reconciler() if service.may_provision() else None).run()
-    return EXIT_OK
+    app = build_app(service, engine=service.reconciler() if service.may_provision() else None)
+    app.run()
+    return app.return_code or EXIT_OK  # 5 when the store was found damaged while the console ran
 
 
 def cmd_init(args) -> int:

@@ -25,8 +25,7 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from provtui.domain.errors import NotAllowed, ProvtuiError
-from provtui.service import Service
-from provtui.store.errors import StoreUnreadable
+from provtui.service import Service, StoreUnreadable
 from provtui.tui.commands import ProvtuiCommands
 from provtui.tui.messages import StoreChanged
 from provtui.tui.screens.activity import ActivityScreen
