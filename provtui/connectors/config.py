@@ -2,11 +2,15 @@
 
 Both the engine (a reconciler builds one connector per app) and the importer (reading one app's
 accounts or groups) call :func:`connector_for`.  A configuration that cannot work as it stands
-(e.g. the bearer token's environment variable is unset) raises :class:`ConfigError`.
+(e.g. the bearer token's environment variable is unset) raises :class:`ConfigError`; one whose record names
+no secret at all (a super admin moved the app and gave no new one) raises :class:`MissingSecretReference`.
+:func:`connection_fingerprint` says when a connector built from an earlier version of the record is stale.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 from provtui.connectors.base import Connector, DownstreamError, OnCall
@@ -23,18 +27,43 @@ class ConfigError(DownstreamError):
         super().__init__(message, status=None, retryable=False)
 
 
+class MissingSecretReference(ConfigError):
+    """The app record names no secret (its reference was cleared when its endpoint moved): the same for every
+    process, until an admin names one.  Its message names the app and the command that fixes it."""
+
+
 def connector_for(app: dict, *, on_call: OnCall | None = None) -> Connector:
     """The connector for ``app`` (an app record: its kind, connection and settings); ``on_call`` audits its calls.
 
-    Raises ConfigError for a SCIM app whose token variable is unset; an LDAP app's configuration is
-    checked by its connector (a DownstreamError naming what is wrong).
+    Raises MissingSecretReference for an app whose record names no token (SCIM) or bind password (LDAP)
+    variable, ConfigError for a SCIM app whose token variable is unset; the rest of an LDAP app's
+    configuration is checked by its connector (a DownstreamError naming what is wrong).  No message
+    carries a secret: only the app's name and the variable's name.
     """
     if app["kind"] == AppKind.LDAP:
         from provtui.connectors.ldap import LdapAppConnector  # ldap3 is loaded only for LDAP apps
 
+        if not (app.get("ldap") or {}).get("password_env"):
+            raise MissingSecretReference(f"app {app['name']} has no bind password: "
+                                         f"`provtui app update {app['name']} --password-env NAME`")
         return LdapAppConnector(app["ldap"], push_groups=bool(app["settings"].get("push_groups")), on_call=on_call)
-    token = os.environ.get(app["token_env"] or "")
+    if not app.get("token_env"):
+        raise MissingSecretReference(f"app {app['name']} has no token: `provtui app update {app['name']} --token-env NAME`")
+    token = os.environ.get(app["token_env"])
     if not token:
         raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
     concurrency = int(app["settings"].get("concurrency") or DEFAULT_CONCURRENCY)
     return ScimConnector(app["scim_url"], token, on_call=on_call, max_connections=concurrency)
+
+
+def connection_fingerprint(app: dict) -> str:
+    """What :func:`connector_for` builds from, as a digest: a connector built from a record with another
+    fingerprint uses an old endpoint, secret reference or setting, and must be built again.
+
+    Names and URLs only (the secret's variable name, never its value); the app's name is in, as the
+    connector's calls are audited under it.  Settings that only the engine's limits read (rate) are out.
+    """
+    settings = app.get("settings") or {}
+    read = {"name": app.get("name"), "kind": app.get("kind"), "scim_url": app.get("scim_url"), "token_env": app.get("token_env"),
+            "ldap": app.get("ldap"), "concurrency": settings.get("concurrency"), "push_groups": settings.get("push_groups")}
+    return hashlib.sha256(json.dumps(read, sort_keys=True, default=str).encode()).hexdigest()[:16]

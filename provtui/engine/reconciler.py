@@ -17,6 +17,11 @@ be overrun.  A 401 or 403 is about the app's credentials, not one account: the
 app is marked "credentials rejected" (paused, the server's message kept), its
 accounts stay queued, and later runs probe it with one call (a sync at once, a
 worker or console after a growing back-off) until the credentials work again.
+An app whose record names no secret (its endpoint was moved without a new one:
+MissingSecretReference) is paused the same way, once, with a message naming the
+command that fixes it; no call is sent.  A change to an app's record (its
+endpoint, secret reference or connection settings: connection_fingerprint) has
+the connector built again before the next call, and a paused app probed at once.
 Other 4xx fail the account at once with the server's message; they are retried
 on request (`provtui retry`).
 
@@ -42,7 +47,7 @@ from typing import cast
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.connectors.base import Conflict, Connector, DownstreamError, GroupPush, OnCall, PasswordSync
-from provtui.connectors.config import ConfigError, connector_for
+from provtui.connectors.config import ConfigError, MissingSecretReference, connection_fingerprint, connector_for
 from provtui.directory import (
     ACCOUNTS,
     APP_HEALTH,
@@ -164,11 +169,15 @@ class Reconciler:
         self.notify = notify  # email manual apps' new tasks at the end of each run
         self._connector_factory = connector_factory or self._default_connector
         self._connectors: dict[str, Connector] = {}
+        self._built_from: dict[str, str] = {}  # app id -> connection_fingerprint of the record its connector was built from
+        self._retired: list[Connector] = []  # built from an older record: closed once no call can be using them
         self._limits: dict[str, AppLimits] = {}
         self._calls: list[dict] = []  # downstream-call audit events waiting for the next flush
         self._quarantined: set[str] = set()
         self._rejected: set[str] = set()  # apps whose credentials were refused: paused, probed now and then
-        self._rejections: dict[str, dict] = {}  # app id -> the refusal seen, written at the next flush
+        # app id -> (the refusal seen, the fingerprint of the record refused, whether it names no secret), written
+        # at the next flush
+        self._rejections: dict[str, tuple[dict, str, bool]] = {}
         self.run_by = run_by
         self._scope_of = scope
         self._scope: frozenset[str] | None = None  # the apps this run may touch (None: all)
@@ -201,10 +210,24 @@ class Reconciler:
         return event if self.run_by is None else {**event, "run_by": self.run_by}
 
     def _connector(self, app: dict) -> Connector:
+        """The app's connector, built again if the app's record changed since (a new endpoint, secret reference
+        or connection setting); other apps' connectors are kept.  Raises what building it raises (ConfigError)."""
+        fingerprint = connection_fingerprint(app)
         connector = self._connectors.get(app["id"])
+        if connector is not None and self._built_from.get(app["id"]) != fingerprint:
+            # the old endpoint and secret are used no more: calls in flight finish, the next ones go to the new one
+            self._retired.append(self._connectors.pop(app["id"]))
+            connector = None
         if connector is None:
-            connector = self._connectors[app["id"]] = self._connector_factory(app)
+            connector = self._connector_factory(app)
+            self._connectors[app["id"]], self._built_from[app["id"]] = connector, fingerprint
         return connector
+
+    async def _close_retired(self) -> None:
+        """Close the connectors replaced since (when no call of this engine is in flight)."""
+        retired, self._retired = self._retired, []
+        for connector in retired:
+            await connector.aclose()
 
     def connector(self, app: dict) -> Connector:
         """The app's connector; its calls are audited at the next flush (or record_calls)."""
@@ -215,9 +238,11 @@ class Reconciler:
         self._flush([], SyncReport())
 
     async def aclose(self) -> None:
+        await self._close_retired()
         for connector in self._connectors.values():
             await connector.aclose()
         self._connectors.clear()
+        self._built_from.clear()
 
     # -- the loop --------------------------------------------------------------------
 
@@ -240,6 +265,7 @@ class Reconciler:
             self._scope = self._scope_of() if self._scope_of is not None else None  # NotAllowed: nothing is touched
             self._mark_due_deletions()
         await self._probe_rejected(report, force=probe)
+        await self._close_retired()
         while not self._stopping:
             with self.guard:
                 self.store.refresh()
@@ -406,6 +432,7 @@ class Reconciler:
                 outcomes = []
                 last_flush = time.monotonic()
         self._flush(outcomes, report)
+        await self._close_retired()  # the batch's calls are all done
 
     def _flush(self, outcomes: list[_Outcome], report: SyncReport) -> None:
         if not outcomes and not self._calls and not self._rejections:
@@ -414,8 +441,8 @@ class Reconciler:
         rejections, self._rejections = self._rejections, {}
         now = utc_now_iso()
         with self.guard, self.store.transaction() as tx:
-            for app_id, refusal in rejections.items():
-                self._write_rejection(tx, app_id, refusal, report)
+            for app_id, (refusal, fingerprint, misconfigured) in rejections.items():
+                self._write_rejection(tx, app_id, refusal, report, fingerprint=fingerprint, misconfigured=misconfigured)
             for outcome in outcomes:
                 self._held.discard(outcome.key)
                 dirty = tx.get(DIRTY, outcome.key)
@@ -473,14 +500,20 @@ class Reconciler:
     # -- credentials rejected ----------------------------------------------------------
 
     def _refused(self, app: dict, error: DownstreamError) -> dict:
-        """Note that ``app`` refused our credentials: paused at once in this process, written at the next flush."""
+        """Note that ``app`` refused our credentials (or has none: MissingSecretReference): paused at once in
+        this process, written at the next flush."""
         refusal = {"app": app["name"], "status": error.status, "error": error.message}
         self._rejected.add(app["id"])
-        self._rejections[app["id"]] = refusal
+        self._rejections[app["id"]] = (refusal, connection_fingerprint(app), isinstance(error, MissingSecretReference))
         return refusal
 
-    def _write_rejection(self, tx, app_id: str, refusal: dict, report: SyncReport, *, probed: bool = False) -> None:
-        """Mark the app "credentials rejected" (audited when it starts), with when to probe it next."""
+    def _write_rejection(self, tx, app_id: str, refusal: dict, report: SyncReport, *, fingerprint: str,
+                         misconfigured: bool = False, probed: bool = False) -> None:
+        """Mark the app "credentials rejected" (audited when it starts), with when to probe it next.
+
+        ``fingerprint``: of the app record refused (connection_fingerprint); once the record differs (an admin
+        changed its endpoint or secret reference), the app is probed at the next run, whatever the back-off.
+        ``misconfigured``: the record names no secret (MissingSecretReference), rather than a server refusing one."""
         now = utc_now()
         health = dict(tx.get(APP_HEALTH, app_id) or {"app": app_id, "consecutive_failures": 0, "quarantined": False})
         already = bool(health.get("credentials_rejected"))
@@ -488,7 +521,8 @@ class Reconciler:
         next_probe = (now + timedelta(seconds=min(PROBE_CAP, PROBE_BASE * 2 ** probes))).isoformat()
         health.update(credentials_rejected=True, credentials_status=refusal["status"], credentials_error=refusal["error"],
                       credentials_checked=now.isoformat(), probes=probes, probe_at=next_probe,
-                      last_failure=now.isoformat())
+                      last_failure=now.isoformat(), credentials_for=fingerprint,
+                      misconfigured=misconfigured)
         if not already:
             health["credentials_rejected_at"] = now.isoformat()
             tx.audit(self._event({"actor": ENGINE_ACTOR, "action": "app.credentials_rejected", "target": refusal["app"],
@@ -504,7 +538,8 @@ class Reconciler:
         with self.guard:
             due = [(self.store.get(APPS, app_id), health) for app_id, health in self.store.all(APP_HEALTH).items()
                    if health.get("credentials_rejected") and self._in_scope(app_id) and self.store.get(APPS, app_id)
-                   and (force or not health.get("probe_at") or parse_iso(health["probe_at"]) <= now)]
+                   and (force or not health.get("probe_at") or parse_iso(health["probe_at"]) <= now
+                        or health.get("credentials_for") not in (None, connection_fingerprint(self.store.get(APPS, app_id))))]
         for app, health in due:
             if self._stopping:
                 break
@@ -515,6 +550,7 @@ class Reconciler:
         _correlation.set(None)
         _call_user.set(None)
         refusal: dict | None = None
+        misconfigured = False
         accepted = False
         attempts = 0
         while not self._stopping:
@@ -531,6 +567,7 @@ class Reconciler:
                     accepted = True  # a garbled but successful answer: authenticated all the same
                 elif isinstance(error, ConfigError):  # e.g. the token's variable is not set (here): still paused
                     refusal = {"app": app["name"], "status": None, "error": error.message}
+                    misconfigured = isinstance(error, MissingSecretReference)
                 else:
                     wait = self._backoff(attempts, error.retry_after)
                     if error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP and self._may_wait(wait):
@@ -546,7 +583,7 @@ class Reconciler:
                 current = dict(tx.get(APP_HEALTH, app["id"]) or {})
                 if current.get("credentials_rejected"):
                     for name in ("credentials_rejected", "credentials_status", "credentials_error", "credentials_rejected_at",
-                                 "probes", "probe_at"):
+                                 "probes", "probe_at", "credentials_for", "misconfigured"):
                         current.pop(name, None)
                     current.update(credentials_accepted_at=utc_now_iso(), last_success=utc_now_iso())
                     tx.put(APP_HEALTH, app["id"], current)
@@ -555,7 +592,8 @@ class Reconciler:
                                           "after": None, "correlation": None}))
                 self._rejected.discard(app["id"])
             elif refusal is not None:
-                self._write_rejection(tx, app["id"], refusal, report, probed=True)
+                self._write_rejection(tx, app["id"], refusal, report, fingerprint=connection_fingerprint(app),
+                                      misconfigured=misconfigured, probed=True)
         self._flush([], report)  # the probe's call, audited
 
     # -- one key ---------------------------------------------------------------------
@@ -608,6 +646,7 @@ class Reconciler:
 
         async def call():
             nonlocal tries
+            self._connector(app)  # a configuration that cannot work fails here, before anything is sent
             tries += 1
             lookup_first = item.get("suspect") or bool(base.get("create_uncertain")) or tries > 1
             return await self._apply(app, known, change, desired.attributes, lookup_first=lookup_first)
@@ -686,8 +725,9 @@ class Reconciler:
                     await limits.rate.acquire()
                     return await call()
             except DownstreamError as error:
-                if error.status in CREDENTIALS_REJECTED:
+                if error.status in CREDENTIALS_REJECTED or isinstance(error, MissingSecretReference):
                     # About the app, not this account: pause the app, leave the account queued (not failed).
+                    # An app with no secret named is paused likewise, once: every account would fail the same way.
                     outcome.skipped = True
                     outcome.credentials = self._refused(app, error)
                     return None
@@ -795,8 +835,8 @@ class Reconciler:
             send = lambda: cast(PasswordSync, self._connector(app)).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])  # noqa: E731
             await self._send(app, report, outcome, send, what="password", who=target["remote_id"])
             if outcome.credentials is not None:
-                return {"app": app["name"], "error": f"credentials rejected (HTTP {outcome.credentials['status']}): "
-                                                     f"{outcome.credentials['error']}"}
+                status = f"HTTP {outcome.credentials['status']}: " if outcome.credentials["status"] else ""
+                return {"app": app["name"], "error": f"credentials rejected ({status}{outcome.credentials['error']})"}
             return {"app": app["name"], "error": outcome.failure["error"] if outcome.failure else None}
 
         results = await asyncio.gather(*(push(t) for t in targets))
