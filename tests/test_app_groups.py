@@ -83,7 +83,7 @@ def test_groups_provtui_pushed_are_not_app_groups(org, server):
 def test_cli_import_app_groups_and_group_kinds(org, server, monkeypatch, capsys):
     asyncio.run(make_remote_group(server, org, "editors", ["cy"]))
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
     org.create_group("eng")
     assert main(["import", "app-groups", "Wiki", "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["created"] == 1

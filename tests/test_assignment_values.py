@@ -77,7 +77,7 @@ def test_password_policy(org, tmp_path):
 
 def test_cli_assign_with_values(org, monkeypatch, capsys):
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
     assert main(["app", "assign", "CRM", "--group", "eng", "--set", "role=dev", "--set", "tier=silver", "--priority", "3"]) == 0
     capsys.readouterr()
     assert main(["app", "preview", "CRM", "ada", "--json"]) == 0

@@ -89,7 +89,7 @@ def test_illegal_transition_exits_2(cli):
 
 
 def test_not_allowed_exits_4(cli, monkeypatch):
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "mallory")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "mallory")
     code, _, err = cli("user", "create", "m", "--email", "m@example.com", "--first", "M", "--last", "M")
     assert code == 4 and "super-admin" in err
 

@@ -13,7 +13,7 @@ import pytest
 
 from provtui.cli.main import main
 from provtui.directory import ACCOUNTS, USERS, account_key
-from provtui.reports import COLUMNS, NAMES, ORPHANS
+from provtui.service.reports import COLUMNS, NAMES, ORPHANS
 from provtui.service import Service
 from provtui.store import AUDIT, decode_lines, encode_line
 
@@ -156,7 +156,7 @@ def test_audit_verify_takes_no_filters(cli):
 
 
 def test_audit_is_refused_to_outsiders(cli, monkeypatch):
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "mallory")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "mallory")
     for args in (("audit",), ("audit", "verify"), ("audit", "export", "--format", "csv"), ("report", "apps")):
         assert cli(*args)[0] == 4, args
 

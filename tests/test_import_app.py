@@ -13,8 +13,8 @@ from provtui.connectors.scim import ScimConnector
 from provtui.directory import ACCOUNTS, DIRTY, account_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.mapping import map_attributes
-from provtui.importing import SourceFailed
-from provtui.reports import Reports
+from provtui.service.imports import SourceFailed
+from provtui.service.reports import Reports
 from provtui.service import Service
 from provtui.testing.scim_server import ScimServerProcess
 
@@ -89,7 +89,7 @@ def test_match_by_user_name_dry_run_hold_confirm_and_orphans(org, server):
     assert result["linked"] == 2 and linked(org, "alice") == alice_id and linked(org, "dave") == dave_id
     view = {a["app"]: a for a in org.user_view("alice")["apps"]}["Chat"]["account"]
     assert view["remote_id"] == alice_id and view["state"] == "active"
-    assert {(r["userName"], r["remote_id"]) for r in Reports(org).orphans("Chat")} == {("ghost", ghost_id), ("robert", robert_id)}
+    assert {(r["userName"], r["remote_id"]) for r in org.reports().orphans("Chat")} == {("ghost", ghost_id), ("robert", robert_id)}
     assert [e["action"] for e in org.audit()].count("account.link") == 2
 
     again = importer.import_app("Chat")  # nothing new to link: applies without --confirm
@@ -97,7 +97,7 @@ def test_match_by_user_name_dry_run_hold_confirm_and_orphans(org, server):
 
     by_email = importer.import_app("Chat", match="email", confirm=True)  # robert's account is bob's by email
     assert by_email["linked"] == 1 and linked(org, "bob") == robert_id
-    assert [r["userName"] for r in Reports(org).orphans("Chat")] == ["ghost"]  # the orphans are replaced
+    assert [r["userName"] for r in org.reports().orphans("Chat")] == ["ghost"]  # the orphans are replaced
 
     org.store.refresh()
     before = len(calls(org))

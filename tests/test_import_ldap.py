@@ -14,7 +14,7 @@ from provtui.clock import parse_iso, utc_now
 from provtui.connectors.ldap import normalise_dn
 from provtui.directory import DIRTY, MEMBERS, account_key, group_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
-from provtui.importing import SOURCE_ENTRIES, SourceFailed
+from provtui.service.imports import SOURCE_ENTRIES, SourceFailed
 from provtui.service import Service
 from provtui.testing.slapd import (
     AD_TEST_USER_FILTER,

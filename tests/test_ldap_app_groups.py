@@ -156,7 +156,7 @@ def test_cli_output_matches_the_scim_case(org: Service, slapd: SlapdProcess, tre
                                           groups_dn: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     slapd.add_ldif([group_entry(groups_dn, "editors", [person(tree, "cy")])])
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
 
     def cli_json(*argv: str) -> dict | list:
         assert main([*argv, "--json"]) == 0

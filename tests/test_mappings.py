@@ -97,7 +97,7 @@ async def test_a_mapping_that_fails_on_one_user_fails_that_account_only(org):
 
 def test_cli_mapping_contract(org, monkeypatch, capsys):
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
     assert main(["app", "map", "Wiki", "displayName", 'user.lastName + ", " + user.firstName', "--on", "always"]) == 0
     capsys.readouterr()
     assert main(["app", "mappings", "Wiki", "--json"]) == 0

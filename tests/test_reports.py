@@ -9,7 +9,7 @@ import pytest
 
 from provtui.directory import ACCOUNTS, DIRTY, TASKS, USERS, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
-from provtui.reports import COLUMNS, NAMES, ORPHANS, Reports
+from provtui.service.reports import COLUMNS, NAMES, ORPHANS, Reports
 from provtui.service import Service
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
@@ -83,19 +83,19 @@ def test_reports_need_read_access(org):
 
 
 def test_apps_against_licenses(org):
-    assert Reports(org).apps() == [
+    assert org.reports().apps() == [
         {"app": "Slack", "kind": "scim", "entitled": 2, "active": 3, "deactivated": 1, "failed": 1,
          "licenses": 2, "over_license": True, "utilisation": 150.0},
         {"app": "Wiki", "kind": "manual", "entitled": 1, "active": 1, "deactivated": 0, "failed": 0,
          "licenses": None, "over_license": False, "utilisation": None},
     ]
-    assert [r["app"] for r in Reports(org).apps("Wiki")] == ["Wiki"]
+    assert [r["app"] for r in org.reports().apps("Wiki")] == ["Wiki"]
     with pytest.raises(NotFound):
-        Reports(org).apps("Nope")
+        org.reports().apps("Nope")
 
 
 def test_access_who_has_what_and_why(org):
-    rows = Reports(org).access()
+    rows = org.reports().access()
     assert [(r["user"], r["app"], r["entitled"], r["via"], r["account"]) for r in rows] == [
         ("ada", "Slack", True, "direct;group:eng", "active"),
         ("bob", "Slack", False, "", "active"),
@@ -105,11 +105,11 @@ def test_access_who_has_what_and_why(org):
         ("dee", "Wiki", True, "direct", "task-open"),
         ("eve", "Slack", False, "", "active"),
     ]
-    assert [r["user"] for r in Reports(org).access("Wiki")] == ["bob", "dee"]
+    assert [r["user"] for r in org.reports().access("Wiki")] == ["bob", "dee"]
 
 
 def test_access_pivot_is_a_user_by_app_table(org):
-    reports = Reports(org)
+    reports = org.reports()
     table = {r["user"]: r for r in reports.access(pivot=True)}
     assert reports.access_columns(pivot=True) == ["user", "user_state", "Slack", "Wiki"]
     assert list(table) == ["ada", "bob", "cy", "dee", "eve", "fay", "gus"]
@@ -122,37 +122,37 @@ def test_access_pivot_is_a_user_by_app_table(org):
 
 
 def test_pending_deprovisions(org):
-    rows = Reports(org).pending()
+    rows = org.reports().pending()
     assert [(r["kind"], r["app"], r["user"], r["action"], r["state"]) for r in rows] == [
         ("task", "Wiki", "bob", "deprovision", "task-open"),  # the provision task (dee) is not a deprovision
         ("account", "Slack", "bob", "deactivate", "queued"),
         ("account", "Slack", "eve", "deactivate", "not queued"),
     ]
     assert rows[0]["task"] == "t1" and rows[0]["since"] == iso(3)
-    assert [r["user"] for r in Reports(org).pending("Wiki")] == ["bob"]
+    assert [r["user"] for r in org.reports().pending("Wiki")] == ["bob"]
 
 
 def test_failures(org):
-    assert Reports(org).failures() == [{"app": "Slack", "user": "cy", "last_error": "HTTP 503 from Slack", "attempts": 3,
+    assert org.reports().failures() == [{"app": "Slack", "user": "cy", "last_error": "HTTP 503 from Slack", "attempts": 3,
                                         "last_sync": iso(1), "last_action": "create"}]
-    assert Reports(org).failures("Wiki") == []
+    assert org.reports().failures("Wiki") == []
 
 
 def test_orphans_from_app_import(org):
-    assert Reports(org).orphans() == []
+    assert org.reports().orphans() == []
     slack = org.directory.app("Slack")["id"]
     with org.store.transaction() as tx:
         tx.put(ORPHANS, "o1", {"app": slack, "remote_id": "x9", "userName": "zed", "email": "zed@example.com", "seen": iso(1)})
         tx.put(ORPHANS, "o2", {"app": slack, "remote_id": "x8", "userName": "amy", "email": None, "seen": iso(1)})
         tx.put(ORPHANS, "o3", {"app": org.directory.app("Wiki")["id"], "remote_id": "w1", "userName": "old", "email": None, "seen": iso(2)})
-    rows = Reports(org).orphans()
+    rows = org.reports().orphans()
     assert [(r["app"], r["userName"], r["remote_id"]) for r in rows] == [
         ("Slack", "amy", "x8"), ("Slack", "zed", "x9"), ("Wiki", "old", "w1")]
-    assert [r["userName"] for r in Reports(org).orphans("Wiki")] == ["old"]
+    assert [r["userName"] for r in org.reports().orphans("Wiki")] == ["old"]
 
 
 def test_stale(org):
-    reports = Reports(org)
+    reports = org.reports()
     assert reports.stale(now=NOW) == [
         {"kind": "account", "app": "Slack", "user": "dee", "since": iso(200), "days": 200},
         {"kind": "user", "app": None, "user": "fay", "since": iso(120), "days": 120},
@@ -171,17 +171,17 @@ def test_recent_changes_leave_out_downstream_calls(org):
                   "after": {"method": "PATCH", "path": "/Users/r-bob", "status": 200, "duration_ms": 3.0}, "correlation": "c"})
         tx.audit({"actor": "provtui-engine", "action": "downstream.failed", "target": "Slack", "before": None,
                   "after": {"error": "HTTP 503"}, "correlation": "c"})
-    rows = Reports(org).changes(3)
+    rows = org.reports().changes(3)
     assert [(r["action"], r["target"]) for r in rows] == [("user.deactivate", "gus"), ("group.remove-member", "eng"),
                                                           ("downstream.failed", "Slack")]
-    assert "downstream.call" not in [r["action"] for r in Reports(org).changes(None)]
+    assert "downstream.call" not in [r["action"] for r in org.reports().changes(None)]
     assert rows[-1]["action"] == "downstream.failed" and list(rows[-1]) == COLUMNS["changes"]
-    assert Reports(org).changes(0) == []
-    assert len(Reports(org).changes(None)) == len([e for e in org.audit() if e["action"] != "downstream.call"])
+    assert org.reports().changes(0) == []
+    assert len(org.reports().changes(None)) == len([e for e in org.audit() if e["action"] != "downstream.call"])
 
 
 def test_run_limits_and_names(org):
-    reports = Reports(org)
+    reports = org.reports()
     rows, _ = reports.run("access", limit=2)
     assert len(rows) == 2
     rows, columns = reports.run("access", pivot=True, app="Wiki")

@@ -163,7 +163,7 @@ def test_user_list_where(org):
 @pytest.fixture
 def cli(org, monkeypatch, capsys):
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
 
     def run(*args):
         code = main(list(args))

@@ -20,7 +20,7 @@ def test_canary_secrets_appear_nowhere(tmp_path, scim_server, monkeypatch, capsy
     monkeypatch.setenv("PT_LDAP_PASSWORD", canary_password)
     monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
     service = Service.init(tmp_path / "store", actor="admin")
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
     login = f"canary-{uuid.uuid4().hex[:6]}"
     service.create_user(login, f"{login}@example.com", "Can", "Ary", activate=True)
     service.create_app("Slack", scim_url=scim_server.url, token_env="PT_SCIM_TOKEN", sync_password=True)

@@ -241,7 +241,7 @@ def test_user_list_filters_on_the_cli(org, monkeypatch, capsys):
 
     org.assign("Wiki", group="ops")
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
-    monkeypatch.setattr("provtui.service.current_os_user", lambda: "admin")
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
     assert main(["user", "list", "--app", "Wiki", "--json"]) == 0
     assert [u["login"] for u in json.loads(capsys.readouterr().out)] == ["bob"]
     assert main(["user", "list", "--source", "hr"]) == 2

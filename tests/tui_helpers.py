@@ -172,7 +172,8 @@ def lived_in_service(path: Path, monkeypatch) -> Service:
     import provtui.service
 
     counter = itertools.count(1)
-    monkeypatch.setattr(provtui.service, "new_id", lambda: f"{next(counter):012x}")
+    for part in ("change", "users", "groups", "apps", "admins", "provisioning"):  # what service.py was: ids in order
+        monkeypatch.setattr(f"provtui.service.{part}.new_id", lambda: f"{next(counter):012x}", raising=False)
     # Results are committed in batches of a size, never of an age: the trail's order does not depend on timing.
     monkeypatch.setattr(provtui.engine.reconciler, "FLUSH_SECONDS", 3600.0)
     service = demo_service(path)

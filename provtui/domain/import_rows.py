@@ -1,6 +1,6 @@
 """What an import source yields: accepted rows, rejected rows, and the intent of each person.
 
-A CSV export (``provtui.domain.hr_import.parse_csv``) and an LDAP search (``provtui.importing``)
+A CSV export (``provtui.domain.hr_import.parse_csv``) and an LDAP search (``provtui.service.imports``)
 both read into a ``ParsedFile``; ``provtui.domain.import_plan.plan_import`` plans it against the
 directory, whichever source it came from.
 """

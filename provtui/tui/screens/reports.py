@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Label, Select, Static
 
-from provtui.reports import NAMES
+from provtui.service.reports import NAMES
 from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time

@@ -109,12 +109,14 @@ from provtui.domain.secrets import validate_env_name
 from provtui.domain.users import _ATTR_NAME, _EMAIL, normalise_login, validate_login
 from provtui.ids import new_id
 from provtui.pending import queue
+from provtui.service.part import Part
 
 if TYPE_CHECKING:
     from provtui.connectors.base import Connector, RemoteUser
     from provtui.connectors.ldap import LdapGroup, LdapSettings, LdapUser
-    from provtui.service import Service
-    from provtui.store import Transaction
+    from provtui.model.directory import Directory
+    from provtui.service.change import Access, Change, Changes
+    from provtui.service.reads import Reads
 
 DEFAULT_CSV_SOURCE = "csv"
 DEFAULT_THRESHOLD = 0.2  # Okta's: an import that deprovisions more than 20% of the org is held
@@ -162,21 +164,21 @@ def validate_source_name(name: str) -> str:
     return name
 
 
-class Importer:
-    def __init__(self, service: Service):
-        self.service = service
-        self.store = service.store
+class Importer(Part):
+    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads):
+        super().__init__(changes, directory, access)
+        self.reads = reads
 
     # -- sources -----------------------------------------------------------------------
 
     def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict:
         name = validate_source_name(name)
-        with self.service._change(Action.MANAGE_SOURCES) as tx:
+        with self.changes(Action.MANAGE_SOURCES) as tx:
             if tx.get(SOURCES, name) is not None:
                 raise InvalidInput("NAME", f"a source named {name!r} already exists")
             source = {"name": name, "kind": kind, "settings": settings, "created": utc_now_iso(), "attributes": []}
             tx.put(SOURCES, name, source)
-            self.service._audit(tx, "source.add", name, None, {"kind": kind, "settings": settings})
+            tx.audit("source.add", name, None, {"kind": kind, "settings": settings})
         return source
 
     def add_ldap_source(self, name: str, *, uri: str, bind_dn: str, password_env: str, base_dn: str,
@@ -209,7 +211,7 @@ class Importer:
         return self.add_source(name, "ldap", settings)
 
     def list_sources(self) -> list[dict]:
-        self.service._read()
+        self.access.read()
         return [self._source_view(s) for _, s in sorted(self.store.all(SOURCES).items())]
 
     @staticmethod
@@ -234,12 +236,12 @@ class Importer:
         for name in sources:
             if name != "provtui" and self.store.get(SOURCES, name) is None:
                 raise InvalidInput("SOURCES", f"no source named {name!r}")
-        with self.service._change(Action.MANAGE_SOURCES) as tx:
+        with self.changes(Action.MANAGE_SOURCES) as tx:
             entry = tx.get(CONFIG, "source.priorities") or {"key": "source.priorities", "value": {}}
             before = dict(entry["value"])
             value = {**before, attribute: sources}
             tx.put(CONFIG, "source.priorities", {"key": "source.priorities", "value": value})
-            self.service._audit(tx, "source.priority", attribute, before.get(attribute), sources)
+            tx.audit("source.priority", attribute, before.get(attribute), sources)
         return value
 
     # -- CSV ---------------------------------------------------------------------------
@@ -249,7 +251,7 @@ class Importer:
         """Import an HR export.  Dry run: the plan only.  Held (exit 3) when it would deprovision too many;
         refused (ImportRefused, exit 2) when a full import yields no valid person (unless ``allow_empty``)
         or, ``strict``, when any row is rejected.  The dry run raises what the real run would."""
-        self.service._authorise(None, Action.MANAGE_SOURCES)
+        self.access.authorise(None, Action.MANAGE_SOURCES)
         name = source or DEFAULT_CSV_SOURCE
         doc = self.store.get(SOURCES, name)
         if doc is None and source is not None:
@@ -283,8 +285,7 @@ class Importer:
         anyway when no run was applied yet).  Dry run: the plan, with the group changes.
         A full read that yields no valid person is refused (ImportRefused) unless ``allow_empty``.
         """
-        service = self.service
-        service._authorise(None, Action.MANAGE_SOURCES)
+        self.access.authorise(None, Action.MANAGE_SOURCES)
         doc = self._source(name, "ldap")
         settings = ldap_settings(doc["settings"])
         state = doc.get("ldap") or {}
@@ -337,7 +338,7 @@ class Importer:
         ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"),
                       "last_mode": result["mode"]}
 
-        def extra(tx: Transaction) -> dict:
+        def extra(tx: Change) -> dict:
             self._write_entries(tx, name, users, full=is_full)
             ops = self._plan_groups(tx, name, groups, index, accepted)  # under the lock, seeing the new users
             result["groups"] = self._apply_groups(tx, name, ops)
@@ -400,12 +401,12 @@ class Importer:
     def _record_attempt(self, name: str, outcome: str, message: str, started: str, details: dict | None = None) -> None:
         """A run that did not apply: audited, and recorded on the source when it exists (for the
         schedule and `source list`; the CSV source made on first use is not made by a refusal)."""
-        with self.service._change(Action.MANAGE_SOURCES) as tx:
+        with self.changes(Action.MANAGE_SOURCES) as tx:
             source = tx.get(SOURCES, name)
             if source is not None:
                 tx.put(SOURCES, name, {**source, "last_attempt": {"time": utc_now_iso(), "started": started,
                                                                   "outcome": outcome, "message": message}})
-            self.service._audit(tx, f"import.{outcome}", name, None, {"message": message, **(details or {})})
+            tx.audit(f"import.{outcome}", name, None, {"message": message, **(details or {})})
 
     def _ldap_result(self, plan: ImportPlan, dns: dict[int, str], is_full: bool) -> dict:
         result = self._result(plan)
@@ -430,7 +431,7 @@ class Importer:
                 index.add(user.dn, normalise_login(user.login))
         return index
 
-    def _write_entries(self, tx: Transaction, source: str, users: list[LdapUser], *, full: bool) -> None:
+    def _write_entries(self, tx: Change, source: str, users: list[LdapUser], *, full: bool) -> None:
         """Keyed by the DN as the server spells it (it spells one entry's DN one way): no parsing needed."""
         stored = self._stored_entries(source)
         wanted: dict[str, dict] = {}
@@ -530,13 +531,13 @@ class Importer:
                 return candidate
         return None
 
-    def _apply_groups(self, tx: Transaction, source: str, ops: list[GroupOp], *, via: str | None = None) -> dict:
+    def _apply_groups(self, tx: Change, source: str, ops: list[GroupOp], *, via: str | None = None) -> dict:
         """Write the group changes.  A membership change queues (app, user) for the apps assigned to
         the group (the entitlements it changes), the group's pushed copies, and tells the service
         (note_user_change) so rules reading the group run again and what they change is queued.
 
         ``via`` is the groups' kind and membership path: ``source:<NAME>`` (default) or ``app:<APP>``."""
-        service, directory = self.service, self.service.directory
+        directory = self.directory
         via = via or f"source:{source}"
         now = utc_now_iso()
         for op in ops:
@@ -547,18 +548,18 @@ class Importer:
                 doc = {"id": op.group_id, "name": op.name, "description": op.description, "kind": via, "source": source,
                        "source_ref": op.ref, "created": now}
                 tx.put(GROUPS, op.group_id, doc)
-                service._audit(tx, "group.create", op.name, None, {"description": op.description, "source": source, "dn": op.dn})
+                tx.audit("group.create", op.name, None, {"description": op.description, "source": source, "dn": op.dn})
             elif op.action == "update" and op.changed:
                 old = tx.get(GROUPS, op.group_id)
                 doc = {**old, "name": op.name, "description": op.description, "source_ref": op.ref}
                 doc.pop("removed_from_source", None)
                 tx.put(GROUPS, op.group_id, doc)
-                service._audit(tx, "group.update", op.name, {"name": old["name"], "description": old.get("description")},
+                tx.audit("group.update", op.name, {"name": old["name"], "description": old.get("description")},
                                {"name": op.name, "description": op.description, "source": source})
             elif op.action == "removed":
                 old = tx.get(GROUPS, op.group_id)
                 tx.put(GROUPS, op.group_id, {**old, "removed_from_source": now})
-                service._audit(tx, "group.source-removed", op.name, {"dn": op.dn}, {"members_removed": len(op.remove)})
+                tx.audit("group.source-removed", op.name, {"dn": op.dn}, {"members_removed": len(op.remove)})
             group_id = op.group_id
             apps = sorted(directory.apps_assigned_to(group_subject(group_id), tx)) if op.action != "create" else []
             names = {op.name, op.rename} - {None}
@@ -567,20 +568,20 @@ class Importer:
                 if user_id is None:
                     continue  # its row was planned but not applied (cannot happen within one transaction)
                 tx.put(MEMBERS, member_key(group_id, user_id, via), {"group": group_id, "user": user_id, "via": via})
-                service._mark_dirty(tx, ((app_id, user_id) for app_id in apps))
-                service.note_user_change(tx, user_id, groups=names)  # rules reading the group look again
+                tx.mark_dirty(((app_id, user_id) for app_id in apps))
+                tx.note_user_change(user_id, groups=names)  # rules reading the group look again
             for login in op.remove:
                 user_id = op.user_ids[login]
                 tx.delete(MEMBERS, member_key(group_id, user_id, via))
-                service._mark_dirty(tx, ((app_id, user_id) for app_id in apps))
-                service.note_user_change(tx, user_id, groups=names)
+                tx.mark_dirty(((app_id, user_id) for app_id in apps))
+                tx.note_user_change(user_id, groups=names)
             if op.rename:  # rules reading either name look again at every member
                 for user_id in directory.members_of(group_id, tx):
-                    service.note_user_change(tx, user_id, groups=names)
+                    tx.note_user_change(user_id, groups=names)
             if op.add or op.remove:
-                service._audit(tx, "group.source-sync", op.name, None, {"source": source, "added": op.add, "removed": op.remove})
+                tx.audit("group.source-sync", op.name, None, {"source": source, "added": op.add, "removed": op.remove})
             if op.add or op.remove or op.rename:
-                service._mark_groups(tx, group_id)
+                tx.mark_groups(group_id)
         return _group_counts(ops)
 
     # -- app groups ---------------------------------------------------------------------
@@ -589,8 +590,8 @@ class Importer:
         """An app's own groups, as app groups (kind ``app:<APP>``): kept apart from provtui's groups,
         their membership exactly the app's for the accounts provtui has linked; rules can read them
         (isMemberOfGroupName), so their members can be placed in provtui groups and inherit their apps."""
-        self.service._authorise(None, Action.MANAGE_SOURCES)
-        app = self.service.directory.app(app_name)
+        self.access.authorise(None, Action.MANAGE_SOURCES)
+        app = self.directory.app(app_name)
         if app["kind"] not in (AppKind.SCIM, AppKind.LDAP):
             raise InvalidInput("APP", f"{app_name} is a {app['kind']} app: app groups are read from SCIM and LDAP apps")
         if groups is None:
@@ -598,14 +599,13 @@ class Importer:
         via = f"app:{app['name']}"
         accounts = (self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"]))
         owners = {a["remote_id"]: a["user"] for a in accounts if a.get("remote_id")}
-        with self.store.transaction() as tx:  # the lock: plan against the state we will change
+        with self.store.transaction() as locked:  # the lock: plan against the state we will change
+            tx = self.changes.within(locked)
             ops = self._plan_app_groups(tx, app, via, groups, owners)
             if not dry_run:
-                tx.correlation = new_id()
-                tx.user_changes = {}
                 counts = self._apply_groups(tx, app["name"], ops, via=via)
-                self.service._audit(tx, "import.app-groups", app["name"], None, counts)
-                self.service._settle(tx)
+                tx.audit("import.app-groups", app["name"], None, counts)
+                self.changes.settle(tx)
         result = {"app": app["name"], **_group_counts(ops)}
         if dry_run:
             result.update(dry_run=True, groups=[op.as_dict() for op in ops])
@@ -628,7 +628,7 @@ class Importer:
         from provtui.connectors.config import connector_for
         from provtui.engine.calls import CallLog
 
-        calls = CallLog(run_by=self.service.actor)
+        calls = CallLog(run_by=self.access.actor)
         connector = None
         try:
             connector = connector_for(app, on_call=calls.hook(app["name"]))
@@ -685,11 +685,10 @@ class Importer:
         """
         if match not in MATCH_RULES:
             raise InvalidInput("--match", f"{match!r} is not a match rule (one of {', '.join(MATCH_RULES)})")
-        service = self.service
-        service._read()
-        app = service.directory.app(app_name)
+        self.access.read()
+        app = self.directory.app(app_name)
         scope = Scope(apps=frozenset({app["id"]}))
-        service._authorise(None, Action.MANAGE_APP, scope)
+        self.access.authorise(None, Action.MANAGE_APP, scope)
         if app["kind"] != AppKind.SCIM:
             raise InvalidInput("APP", f"{app['name']} is not a SCIM app ({app['kind']}): app import reads accounts over SCIM")
         if accounts is None:
@@ -705,11 +704,11 @@ class Importer:
                 + (f" ({not_entitled} of them not entitled to it: the next sync deactivates those)" if not_entitled else "")
                 + "; run it again with --confirm to link them", result)
         now = utc_now_iso()
-        with service._change() as tx:
-            service._authorise(tx, Action.MANAGE_APP, scope)
+        with self.changes() as tx:
+            tx.authorise(Action.MANAGE_APP, scope)
             plan = self._plan_links(tx, app, accounts, match)  # under the lock: links made meanwhile are respected
             if plan.linked:  # linking is held for --confirm, which needs the role `held approve` needs
-                service._authorise(tx, Action.CONFIRM)
+                tx.authorise(Action.CONFIRM)
             for link in plan.linked:
                 key = account_key(app["id"], link.user_id)
                 old = tx.get(ACCOUNTS, key) or {"app": app["id"], "user": link.user_id}
@@ -720,10 +719,10 @@ class Importer:
                     "last_error": None, "attempts": 0, "last_sync": now, "last_action": "link", "linked": True,
                     "task": None, "correlation": tx.correlation,
                 })
-                service._audit(tx, "account.link", link.login, None,
+                tx.audit("account.link", link.login, None,
                                {"app": app["name"], "remote_id": remote.id, "match": match, "active": remote.active})
-                service._mark_dirty(tx, [(app["id"], link.user_id)])
-                for group_id in service.directory.groups_of(link.user_id, tx):  # its pushed groups gain the account
+                tx.mark_dirty([(app["id"], link.user_id)])
+                for group_id in self.directory.groups_of(link.user_id, tx):  # its pushed groups gain the account
                     if (tx.get(PUSHES, group_key(app["id"], group_id)) or {}).get("state") == "pushed":
                         queue(tx, group_key(app["id"], group_id), {"app": app["id"], "group": group_id})
             previous = {k: d for k, d in self.store.all(ORPHANS).items() if d.get("app") == app["id"]}
@@ -738,7 +737,7 @@ class Importer:
             for key, doc in current.items():
                 tx.put(ORPHANS, key, doc)
             result = plan.result(app["name"], match)
-            service._audit(tx, "app.import", app["name"], None,
+            tx.audit("app.import", app["name"], None,
                            {k: result[k] for k in ("match", "accounts", "linked", "already_linked", "conflicts", "orphans")})
         return result
 
@@ -800,7 +799,7 @@ class Importer:
                 plan.conflicts.append({**entry, "login": None, "reason": f"matches {len(found)} users: {', '.join(logins)}"})
             else:
                 candidates.setdefault(found[0], []).append((remote, entry))
-        directory = self.service.directory
+        directory = self.directory
         for user_id, matched in candidates.items():
             login = users[user_id]["login"]
             if len(matched) > 1:
@@ -864,22 +863,21 @@ class Importer:
                 f"({ratio:.0%}, above the {self.threshold():.0%} safeguard); run it again with --confirm to apply",
                 {**result, "would_deactivate": [a.login for a in plan.actions if "deactivated" in a.outcomes], "active": active})
         if ratio > self.threshold():  # --confirm past the safeguard: the role `held approve` needs
-            self.service._authorise(None, Action.CONFIRM)
+            self.access.authorise(None, Action.CONFIRM)
 
     @staticmethod
     def _result(plan: ImportPlan) -> dict:
         return {"source": plan.source, **plan.summary()}
 
     def apply(self, plan: ImportPlan, *, source_kind: str, attributes: list[str], create_source: bool = False,
-              extra: Callable[[Transaction], dict] | None = None, source_updates: dict | None = None) -> None:
+              extra: Callable[[Change], dict] | None = None, source_updates: dict | None = None) -> None:
         """Every action of the plan in one transaction, each user change audited and its apps queued.
 
         ``extra(tx)``: more of the same change, after the users (an LDAP import's groups); what it
         returns goes into the run's audit event.  ``source_updates``: fields to set on the source.
         """
-        service = self.service
         now = utc_now_iso()
-        with service._change(Action.MANAGE_SOURCES) as tx:
+        with self.changes(Action.MANAGE_SOURCES) as tx:
             source = tx.get(SOURCES, plan.source)
             if source is None:
                 if not create_source:
@@ -904,14 +902,14 @@ class Importer:
                     doc["attribute_sources"] = action.attribute_sources
                 tx.put(USERS, user_id, doc)
                 after = {"state": action.state_after, **({k: a for k, (_, a) in action.changes.items()} if before else {"profile": action.profile})}
-                service._audit(tx, "user.import", action.login, before, {**after, "source": plan.source, "lifecycle": list(action.lifecycle)})
-                service.note_user_change(tx, user_id, attributes=set(action.changes) if before else None)
+                tx.audit("user.import", action.login, before, {**after, "source": plan.source, "lifecycle": list(action.lifecycle)})
+                tx.note_user_change(user_id, attributes=set(action.changes) if before else None)
             more = extra(tx) if extra is not None else {}
             summary = {k: v for k, v in plan.summary().items() if k != "rejected"}
             source = {**source, "attributes": sorted(set(source.get("attributes", [])) | set(attributes)),
                       "last_run": {"time": now, "summary": {**summary, **more}}, **(source_updates or {})}
             tx.put(SOURCES, plan.source, source)
-            service._audit(tx, "import.run", plan.source, None, {**self._result(plan), **more})
+            tx.audit("import.run", plan.source, None, {**self._result(plan), **more})
 
 
 # -- LDAP entries as import rows -------------------------------------------------------------

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provtui.clock import utc_now_iso
 from provtui.directory import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key
@@ -35,29 +34,20 @@ from provtui.domain.rules import (
 )
 from provtui.domain.text import MAX_EXPRESSION, check_text
 from provtui.ids import new_id
-from provtui.store import Transaction
-
-if TYPE_CHECKING:
-    from provtui.service import Service
+from provtui.model.directory import Directory
+from provtui.service.change import Access, Change, Changes, UserChange
+from provtui.service.part import Part
+from provtui.service.validation import validate_name
 
 DEFAULT_THRESHOLD = 0.2
 MAX_CHAIN = 5  # rules feeding rules (isMemberOfGroupName): rounds before we stop following
 
 
-@dataclass
-class UserChange:
-    """What changed about a user in this transaction: which rules must look again."""
-
-    attributes: set[str] | None = None  # None: everything (a new user)
-    groups: set[str] | None = None  # group names joined or left
-
-
-class GroupRules:
+class GroupRules(Part):
     _compiled: dict[str, CompiledExpression] = {}  # expression text -> compiled, shared: compiling is the slow part
 
-    def __init__(self, service: Service):
-        self.service = service
-        self.store = service.store
+    def __init__(self, changes: Changes, directory: Directory, access: Access):
+        super().__init__(changes, directory, access)
 
     # -- compiling -------------------------------------------------------------------
 
@@ -78,11 +68,10 @@ class GroupRules:
     # -- editing -----------------------------------------------------------------------
 
     def create(self, name: str, *, groups: list[str], expr: str, exclude: list[str]) -> dict:
-        from provtui.service import _validate_name
 
-        name = _validate_name("NAME", name)
+        name = validate_name("NAME", name)
         self.typed(expr)
-        with self.service._change() as tx:
+        with self.changes() as tx:
             group_ids = self._group_ids(tx, groups)
             self._authorise(tx, group_ids)
             if tx.lookup(RULES, "name", name):
@@ -90,7 +79,7 @@ class GroupRules:
             rule = {"id": new_id(), "name": name, "expr": expr, "groups": group_ids,
                     "exclude": self._user_ids(tx, exclude), "state": RuleState.INACTIVE.value, "created": utc_now_iso()}
             tx.put(RULES, rule["id"], rule)
-            self.service._audit(tx, "rule.create", name, None, self._rule_config(tx, rule))
+            tx.audit("rule.create", name, None, self._rule_config(tx, rule))
         return self.view(rule)
 
     def change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None, exclude: list[str] | None = None,
@@ -98,7 +87,7 @@ class GroupRules:
         """Edit or (de)activate a rule; its memberships follow in the same transaction, unless held."""
         if expr is not None:
             self.typed(expr)
-        with self.service._change() as tx:
+        with self.changes() as tx:
             rule = self._rule(tx, name)
             updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
             held, preview = self._change_in(tx, rule, updated, confirm=confirm)
@@ -111,17 +100,17 @@ class GroupRules:
         """What ``change`` with these arguments (and no confirm) would do, by its own steps, writing nothing:
         the rule as it would be, who joins and leaves and what access they gain and lose, and the safeguard's
         breaches (``held``: empty when it would apply, else it would be held).  For asking before a change."""
-        self.service._read()
+        self.access.read()
         if expr is not None:
             self.typed(expr)
-        tx = Transaction(self.store)  # read-only view: nothing is committed
+        tx = self.changes.preview()  # read-only view: nothing is committed
         rule = self._rule(tx, name)
         updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
         preview, _, breaches = self._assess(tx, rule, updated)
         return {"rule": self.view(updated), "preview": self.preview_view(preview), "held": self._breach_views(breaches),
                 "threshold": self._threshold(tx)}
 
-    def _updated(self, tx: Transaction, rule: dict, *, expr: str | None, groups: list[str] | None,
+    def _updated(self, tx: Change, rule: dict, *, expr: str | None, groups: list[str] | None,
                  exclude: list[str] | None, state: RuleState | None) -> dict:
         """``rule`` as a change would leave it (names resolved to ids); what is not given stays (no groups: the rule's)."""
         updated = dict(rule)
@@ -135,24 +124,24 @@ class GroupRules:
             updated["state"] = state.value
         return updated
 
-    def _assess(self, tx: Transaction, rule: dict, updated: dict) -> tuple[RulePreview, tuple[set, set], list]:
+    def _assess(self, tx: Change, rule: dict, updated: dict) -> tuple[RulePreview, tuple[set, set], list]:
         """Authorise a change from ``rule`` to ``updated``, plan it and check it against the safeguard."""
         self._authorise(tx, set(rule["groups"]) | set(updated["groups"]))
         preview, diff = self._plan(tx, rule, updated)
         return preview, diff, self._breaches(tx, preview) if preview.losses else []
 
-    def _change_in(self, tx: Transaction, rule: dict, updated: dict, *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
+    def _change_in(self, tx: Change, rule: dict, updated: dict, *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
         """Apply ``updated`` in ``tx``, or hold it (returned, to raise after the hold is committed)."""
         preview, diff, breaches = self._assess(tx, rule, updated)
         if breaches and not confirm:
             return self._hold(tx, rule, updated, preview, breaches), preview
         if breaches:  # confirming past the safeguard is approving in advance: the role `held approve` needs
-            self.service._authorise(tx, Action.CONFIRM)
+            tx.authorise(Action.CONFIRM)
         self._apply(tx, rule, updated, diff)
         return None, preview
 
     def delete(self, name: str) -> None:
-        with self.service._change() as tx:
+        with self.changes() as tx:
             rule = self._rule(tx, name)
             self._authorise(tx, set(rule["groups"]))
             _, diff = self._plan(tx, rule, None)
@@ -161,10 +150,10 @@ class GroupRules:
     def preview(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
                 exclude: list[str] | None = None, state: RuleState | None = None) -> dict:
         """Who would join and leave, and what access they would gain and lose (nothing is written)."""
-        self.service._read()
+        self.access.read()
         if expr is not None:
             self.typed(expr)
-        tx = Transaction(self.store)  # read-only view: nothing is committed
+        tx = self.changes.preview()  # read-only view: nothing is committed
         rule = self._rule(tx, name)
         if state is None and rule["state"] == RuleState.INACTIVE:
             state = RuleState.ACTIVE  # previewing an inactive rule: what activating it does
@@ -173,7 +162,7 @@ class GroupRules:
         return self.preview_view(preview)
 
     def list(self) -> list[dict]:
-        self.service._read()
+        self.access.read()
         return self.views(sorted(self.store.all(RULES).values(), key=lambda r: r["name"]))
 
     def views(self, rules: list[dict]) -> list[dict]:
@@ -183,18 +172,18 @@ class GroupRules:
 
     # -- held changes ------------------------------------------------------------------
 
-    def _hold(self, tx: Transaction, rule: dict, updated: dict, preview: RulePreview, breaches) -> HeldForConfirmation:
+    def _hold(self, tx: Change, rule: dict, updated: dict, preview: RulePreview, breaches) -> HeldForConfirmation:
         app_names = {b.app: self.store.get(APPS, b.app)["name"] for b in breaches}
         counts = "; ".join(f"{app_names[b.app]}: {b.losing} of {b.entitled} entitled users would lose access" for b in breaches)
         change = {k: updated[k] for k in ("expr", "groups", "exclude", "state") if updated[k] != rule[k]}
         summary = {"joins": len(preview.joins), "leaves": len(preview.leaves), "gains": len(preview.gains),
                    "losses": len(preview.losses), "breaches": self._breach_views(breaches)}
         held = {"id": new_id()[:8], "kind": "rule", "rule": rule["id"], "name": rule["name"], "change": change,
-                "summary": summary, "state": "held", "created": utc_now_iso(), "by": self.service.actor}
+                "summary": summary, "state": "held", "created": utc_now_iso(), "by": self.access.actor}
         tx.put(HELD, held["id"], held)
-        self.service._audit(tx, "rule.held", rule["name"], None, {"held": held["id"], **summary})
+        tx.audit("rule.held", rule["name"], None, {"held": held["id"], **summary})
         approve = f"`provtui held approve {held['id']}`"
-        then = (f"confirm with --confirm or {approve}" if self.service.may(Action.CONFIRM)
+        then = (f"confirm with --confirm or {approve}" if self.access.may(Action.CONFIRM)
                 else f"a {needed(Action.APPROVE)} may approve it: {approve}")
         return HeldForConfirmation(
             f"held ({held['id']}): rule {rule['name']} would take access away from more than "
@@ -204,7 +193,7 @@ class GroupRules:
     def decide(self, held_id: str, approve: bool) -> dict:
         """Approve (apply now, as the directory is now) or reject a held rule change: decided and applied in one
         transaction, so an approval that cannot be applied leaves the change held."""
-        with self.service._change(Action.APPROVE) as tx:
+        with self.changes(Action.APPROVE) as tx:
             held = tx.get(HELD, held_id)
             if held is None or held["state"] != "held":
                 raise InvalidInput("ID", f"no held change {held_id!r}")
@@ -216,20 +205,20 @@ class GroupRules:
                 if any(tx.get(GROUPS, g) is None for g in updated["groups"]):
                     raise InvalidInput("ID", f"a group of {held_id} was deleted since; reject it")
                 _, preview = self._change_in(tx, rule, updated, confirm=True)
-            tx.put(HELD, held_id, {**held, "state": "approved" if approve else "rejected", "decided_by": self.service.actor,
+            tx.put(HELD, held_id, {**held, "state": "approved" if approve else "rejected", "decided_by": self.access.actor,
                                    "decided": utc_now_iso()})
-            self.service._audit(tx, "held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
+            tx.audit("held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
         if approve:
             return {"rule": self.view(updated), "preview": self.preview_view(preview)}
         return {"held": held_id, "state": "rejected"}
 
     def held(self) -> list[dict]:
-        self.service._read()
+        self.access.read()
         return sorted(self.store.all(HELD).values(), key=lambda h: h["created"])
 
     # -- planning and applying -----------------------------------------------------------
 
-    def _plan(self, tx: Transaction, before: dict, after: dict | None) -> tuple[RulePreview, tuple[set, set]]:
+    def _plan(self, tx: Change, before: dict, after: dict | None) -> tuple[RulePreview, tuple[set, set]]:
         """The preview and the (group, user) memberships to add and remove."""
         via = rule_via(before["id"])
         current = {(m["group"], m["user"]) for m in self.store.all(MEMBERS).values() if m["via"] == via}
@@ -249,25 +238,25 @@ class GroupRules:
                 groups_before = self._groups_of(tx, user_id)
                 # A group this rule stops filling stays the user's when another path (by hand, a source,
                 # another rule) also holds them in it.
-                left = {g for g in removed.get(user_id, ()) if self.service.directory.membership_paths(g, user_id, tx) == [via]}
+                left = {g for g in removed.get(user_id, ()) if self.directory.membership_paths(g, user_id, tx) == [via]}
                 groups_after = (groups_before - left) | added.get(user_id, set())
                 gained, lost = access_delta(user["state"], self._direct_apps(tx, user_id), groups_before, groups_after, group_apps)
                 preview.gains += [AccessChange(user_id, a) for a in sorted(gained)]
                 preview.losses += [AccessChange(user_id, a) for a in sorted(lost)]
         return preview, (add, remove)
 
-    def _matching_users(self, tx: Transaction, rule: dict) -> list[str]:
+    def _matching_users(self, tx: Change, rule: dict) -> list[str]:
         users = [u for u in self.store.all(USERS).values() if u["state"] != State.DELETED]
         expression = self.compiled(rule["expr"])
-        results = expression.evaluate_all(self.service.directory.population(users, expression.groups_read))
+        results = expression.evaluate_all(self.directory.population(users, expression.groups_read))
         excluded = set(rule["exclude"])
         return [u["id"] for u, result in zip(users, results) if matches(result, u["id"], excluded, u["state"])]
 
-    def _apply(self, tx: Transaction, before: dict, after: dict | None, diff: tuple[set, set]) -> None:
+    def _apply(self, tx: Change, before: dict, after: dict | None, diff: tuple[set, set]) -> None:
         add, remove = diff
         via = rule_via(before["id"])
         touched = {u for _, u in add | remove}
-        before_apps = {u: self.service.directory.apps_touching(u, tx) for u in touched}
+        before_apps = {u: self.directory.apps_touching(u, tx) for u in touched}
         changed_groups: dict[str, set[str]] = {}
         for gid, user_id in add:
             tx.put(MEMBERS, member_key(gid, user_id, via), {"group": gid, "user": user_id, "via": via})
@@ -277,24 +266,24 @@ class GroupRules:
             changed_groups.setdefault(user_id, set()).add(gid)
         if after is None:
             tx.delete(RULES, before["id"])
-            self.service._audit(tx, "rule.delete", before["name"], self._rule_config(tx, before), None)
+            tx.audit("rule.delete", before["name"], self._rule_config(tx, before), None)
         else:
             tx.put(RULES, after["id"], {**after, "updated": utc_now_iso()})
-            self.service._audit(tx, "rule.update", after["name"], self._rule_config(tx, before), self._rule_config(tx, after))
+            tx.audit("rule.update", after["name"], self._rule_config(tx, before), self._rule_config(tx, after))
         if add or remove:
-            self.service._audit(tx, "rule.membership", before["name"], None,
+            tx.audit("rule.membership", before["name"], None,
                                 {"joined": len({u for _, u in add}), "left": len({u for _, u in remove})})
         for user_id in touched:
-            self.service._mark_user(tx, user_id, before_apps[user_id])
+            tx.mark_user(user_id, before_apps[user_id])
         for gid in {g for g, _ in add | remove}:
-            self.service._mark_groups(tx, gid)
+            tx.mark_groups(gid)
         for user_id, gids in changed_groups.items():  # rules that read these groups look again
             names = {tx.get(GROUPS, g)["name"] for g in gids if tx.get(GROUPS, g)}
-            self.service.note_user_change(tx, user_id, groups=names)
+            tx.note_user_change(user_id, groups=names)
 
     # -- keeping memberships current -----------------------------------------------------
 
-    def reevaluate(self, tx: Transaction, changes: dict[str, UserChange]) -> dict[str, set[str]]:
+    def reevaluate(self, tx: Change, changes: dict[str, UserChange]) -> dict[str, set[str]]:
         """Re-run the active rules that read what changed, for these users; returns user -> groups changed."""
         rules = [r for r in self.store.all(RULES).values() if r["state"] == RuleState.ACTIVE]
         if not rules:
@@ -318,7 +307,7 @@ class GroupRules:
                     continue
                 users = [tx.get(USERS, u) for u in user_ids]
                 expression = self.compiled(rule["expr"])
-                results = expression.evaluate_all(self.service.directory.population(users, expression.groups_read, tx))
+                results = expression.evaluate_all(self.directory.population(users, expression.groups_read, tx))
                 via = rule_via(rule["id"])
                 for user, result in zip(users, results):
                     want = matches(result, user["id"], rule["exclude"], user["state"])
@@ -340,16 +329,16 @@ class GroupRules:
 
     # -- reading helpers ---------------------------------------------------------------
 
-    def _rule(self, tx: Transaction, name: str) -> dict:
+    def _rule(self, tx: Change, name: str) -> dict:
         ids = tx.lookup(RULES, "name", name)
         if not ids:
             raise InvalidInput("NAME", f"no rule named {name!r}")
         return tx.get(RULES, next(iter(ids)))
 
-    def _group_ids(self, tx: Transaction, names: Iterable[str]) -> list[str]:
+    def _group_ids(self, tx: Change, names: Iterable[str]) -> list[str]:
         ids = []
         for name in names:
-            group = self.service.directory.group(name, tx)
+            group = self.directory.group(name, tx)
             if group.get("kind", "provtui") != "provtui":
                 raise InvalidInput("--group", f"{name} is a {group['kind']} group: a rule targets provtui's own groups")
             ids.append(group["id"])
@@ -357,14 +346,14 @@ class GroupRules:
             raise InvalidInput("--group", "a rule needs at least one target group")
         return sorted(set(ids))
 
-    def _user_ids(self, tx: Transaction, logins: Iterable[str]) -> list[str]:
-        return sorted({self.service.directory.user_id(login, tx) for login in logins})
+    def _user_ids(self, tx: Change, logins: Iterable[str]) -> list[str]:
+        return sorted({self.directory.user_id(login, tx) for login in logins})
 
-    def _authorise(self, tx: Transaction, group_ids: Iterable[str]) -> None:
-        self.service._authorise(tx, Action.MANAGE_RULES, Scope(groups=frozenset(group_ids)))
+    def _authorise(self, tx: Change, group_ids: Iterable[str]) -> None:
+        tx.authorise(Action.MANAGE_RULES, Scope(groups=frozenset(group_ids)))
 
-    def _groups_of(self, tx: Transaction, user_id: str) -> set[str]:
-        return set(self.service.directory.groups_of(user_id, tx))
+    def _groups_of(self, tx: Change, user_id: str) -> set[str]:
+        return set(self.directory.groups_of(user_id, tx))
 
     def _group_apps(self) -> dict[str, set[str]]:
         apps: dict[str, set[str]] = {}
@@ -374,14 +363,14 @@ class GroupRules:
                 apps.setdefault(ident, set()).add(assignment["app"])
         return apps
 
-    def _direct_apps(self, tx: Transaction, user_id: str) -> set[str]:
-        return self.service.directory.apps_assigned_to(f"user:{user_id}", tx)
+    def _direct_apps(self, tx: Change, user_id: str) -> set[str]:
+        return self.directory.apps_assigned_to(f"user:{user_id}", tx)
 
-    def _threshold(self, tx: Transaction) -> float:
+    def _threshold(self, tx: Change) -> float:
         entry = tx.get(CONFIG, "safeguard.threshold")
         return float(entry["value"]) if entry else DEFAULT_THRESHOLD
 
-    def _breaches(self, tx: Transaction, preview: RulePreview):
+    def _breaches(self, tx: Change, preview: RulePreview):
         group_apps = self._group_apps()
         names = {}
         for member in self.store.all(MEMBERS).values():
@@ -399,14 +388,14 @@ class GroupRules:
 
     # -- views -------------------------------------------------------------------------
 
-    def _rule_config(self, tx: Transaction, rule: dict) -> dict:
+    def _rule_config(self, tx: Change, rule: dict) -> dict:
         return {"expr": rule["expr"], "state": rule["state"],
                 "groups": sorted(tx.get(GROUPS, g)["name"] for g in rule["groups"] if tx.get(GROUPS, g)),
                 "exclude": sorted(tx.get(USERS, u)["login"] for u in rule["exclude"] if tx.get(USERS, u))}
 
     def view(self, rule: dict, member_counts: Counter[str] | None = None) -> dict:
         """The rule as admins read it; ``member_counts`` (memberships by ``via``) saves a pass per rule when listing many."""
-        config = self._rule_config(Transaction(self.store), rule)
+        config = self._rule_config(self.changes.preview(), rule)
         counts = self._member_counts() if member_counts is None else member_counts
         return {"name": rule["name"], **config, "members": counts[rule_via(rule["id"])]}
 

@@ -1,6 +1,6 @@
 """Reports: read-only views over a service's store, as flat rows (CSV columns = keys).
 
-Built from a Service (``Reports(service)``, or ``service.reports()`` which checks
+Built from the read model (``service.reports()`` checks
 that the actor may read first).  Nothing here writes.  Each method returns a list
 of dicts with the same keys in the same order; ``COLUMNS`` names them for an
 empty report.
@@ -46,7 +46,7 @@ from provtui.domain.lifecycle import State
 from provtui.domain.numbers import LIMIT, STALE_DAYS
 
 if TYPE_CHECKING:
-    from provtui.service import Service
+    from provtui.model.directory import Directory
 
 DEFAULT_STALE_DAYS = 90
 DEFAULT_CHANGES = 50
@@ -73,9 +73,9 @@ def _days_since(text: str | None, now: datetime) -> float | None:
 
 
 class Reports:
-    def __init__(self, service: Service):
-        self.store = service.store
-        self.directory = service.directory
+    def __init__(self, directory: Directory):
+        self.store = directory.store
+        self.directory = directory
 
     # -- helpers ---------------------------------------------------------------------
 

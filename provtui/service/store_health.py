@@ -18,7 +18,7 @@ from provtui.directory import ACCOUNTS, ADMINS, META, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.roles import Action, Grant, Role, allowed, needed
 from provtui.pending import queue
-from provtui.store import Damage, Store, StoreDamaged
+from provtui.store import Damage, Store
 from provtui.store.integrity import Salvage, check, gaps, rewrite, salvage
 
 

@@ -1,0 +1,305 @@
+"""The one API that changes the directory: the facade the faces (CLI, console) call.
+
+Every call: authorise the actor, validate (naming the field at fault), apply the change in one
+unit of work (provtui.service.change), audit it, and queue the downstream accounts it affects.
+A refused call writes nothing.  Each method is one part's (users, groups, apps, admins, settings,
+provisioning, rules, imports, reads, reports, the store's health); the facade only builds them
+and hands each the change factory, the read model and the actor's access.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from provtui.clock import utc_now_iso
+from provtui.domain.errors import InvalidInput
+from provtui.domain.mapping import ALWAYS
+from provtui.domain.roles import Action, Grant, Role, Scope
+from provtui.model.directory import Directory
+from provtui.model.schema import ADMINS, META
+from provtui.service.admins import Admins
+from provtui.service.apps import Apps
+from provtui.service.change import NO_SCOPE, Access, Changes
+from provtui.service.groups import Groups
+from provtui.service.imports import Importer
+from provtui.service.provisioning import Provisioning
+from provtui.service.reads import Reads
+from provtui.service.reports import Reports
+from provtui.service.rules import GroupRules
+from provtui.service.settings import Settings
+from provtui.service.store_health import RepairReport, check_store, missing_creation, repair_store
+from provtui.service.users import Users
+from provtui.service.validation import current_os_user, share_with_group
+from provtui.store import Store, StoreBackend, StoreDamaged
+from provtui.store.chain import ChainReport
+from provtui.store.files import store_files
+
+
+class Service:
+    def __init__(self, store: StoreBackend, actor: str | None = None):
+        self.store = store
+        self.actor = actor or current_os_user()
+        self.directory = Directory(store)
+        self.access = Access(store, self.actor)
+        self.changes = Changes(store, self.directory, self.access)
+        parts = (self.changes, self.directory, self.access)
+        self._rules = GroupRules(*parts)
+        self.changes.reevaluate = self._rules.reevaluate
+        self._reads = Reads(*parts, rules=self._rules)
+        self._users = Users(*parts, reads=self._reads)
+        self._groups = Groups(*parts, reads=self._reads)
+        self._apps = Apps(*parts, reads=self._reads)
+        self._settings = Settings(*parts)
+        self._admins = Admins(*parts)
+        self._provisioning = Provisioning(*parts)
+        self._importer = Importer(*parts, reads=self._reads)
+
+    # -- opening -------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: str | Path, actor: str | None = None, *, group: str | None = None) -> Service:
+        """A new store; the actor becomes its first super admin.
+
+        With ``group``, the store is shared by that Unix group: the directory is
+        group-owned and setgid (2770) and every file is created 0660; else all is private (0700/0600).
+        """
+        path = Path(path)
+        if Store.exists(path):
+            present = ", ".join(store_files(path))
+            raise InvalidInput("--store", f"a store already exists at {path} ({present}): `provtui init` never starts "
+                                          f"a new one over it (a damaged store: `provtui store check`)")
+        if group is not None:
+            share_with_group(path, group)
+        service = cls(Store.open(path, create=True), actor)
+        with service.store.transaction() as tx:
+            tx.put(META, "store", {"created": utc_now_iso(), "created_by": service.actor})
+            tx.put(ADMINS, service.actor, {"user": service.actor, "grants": [Grant(Role.SUPER_ADMIN).to_doc()]})
+            tx.audit({"actor": service.actor, "action": "store.init", "target": str(path), "before": None, "after": {"admin": service.actor}})
+        return service
+
+    @classmethod
+    def open(cls, path: str | Path, actor: str | None = None) -> Service:
+        store = Store.open(path)
+        spot = missing_creation(store.tables, store.journal)
+        if spot is not None:
+            raise StoreDamaged(spot)
+        return cls(store, actor)
+
+    @staticmethod
+    def check_store(path: str | Path) -> dict:
+        """Every record of every store file checked, and the audit chain (provtui.service.store_health); the
+        store need not open.  Open to anyone who can read the files: it shows no data, only where
+        damage is."""
+        return check_store(Path(path))
+
+    @classmethod
+    def repair_store(cls, path: str | Path, actor: str | None = None) -> RepairReport:
+        """Rebuild a damaged store from every intact record, after copying its files aside (super admin)."""
+        return repair_store(Path(path), actor or current_os_user(), cls)
+
+    def refresh(self) -> bool:
+        return self.store.refresh()
+
+    @property
+    def location(self) -> Path:
+        """Where the store lives."""
+        return self.store.path
+
+    def reports(self) -> Reports:
+        """The reports (read-only), once the actor may read."""
+        self.access.read()
+        return Reports(self.directory)
+
+    def importer(self) -> Importer:
+        return self._importer
+
+    def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict:
+        return self.importer().add_source(name, kind, settings)
+
+    def list_sources(self) -> list[dict]:
+        return self.importer().list_sources()
+
+    def set_source_priority(self, attribute: str, sources: list[str]) -> dict[str, list[str]]:
+        return self.importer().set_priority(attribute, sources)
+
+    def import_csv(self, data: bytes, *, source: str | None = None, dry_run: bool = False, confirm: bool = False,
+                   full: bool = True, allow_empty: bool = False, strict: bool = False) -> dict:
+        return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full,
+                                          allow_empty=allow_empty, strict=strict)
+
+    def add_ldap_source(self, name: str, **settings: Any) -> dict:
+        return self.importer().add_ldap_source(name, **settings)
+
+    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
+                    allow_empty: bool = False) -> dict:
+        return self.importer().import_ldap(name, dry_run=dry_run, confirm=confirm, full=full, allow_empty=allow_empty)
+
+    def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict:
+        return self.importer().import_app(app, match=match, dry_run=dry_run, confirm=confirm)
+
+    def import_app_groups(self, app: str, *, dry_run: bool = False) -> dict:
+        return self.importer().import_app_groups(app, dry_run=dry_run)
+
+    # -- who may do what -------------------------------------------------------------
+
+    def grants(self, reader: Any = None) -> list[Grant]:
+        return self.access.grants(reader)
+
+    def may(self, action: Action, scope: Scope = NO_SCOPE) -> bool:
+        """Whether the actor may take ``action`` (the console greys out what it may not)."""
+        return self.access.may(action, scope)
+
+    def rules(self) -> GroupRules:
+        return self._rules
+
+    # -- the parts' methods ----------------------------------------------------------
+
+    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
+        return self._users.create_user(login, email, first, last, extra, activate=activate)
+
+    def update_user(self, login: str, changes: dict[str, Any]) -> dict:
+        return self._users.update_user(login, changes)
+
+    def change_state(self, login: str, action: str) -> dict:
+        return self._users.change_state(login, action)
+
+    def create_group(self, name: str, description: str = "") -> dict:
+        return self._groups.create_group(name, description)
+
+    def rename_group(self, name: str, new_name: str) -> dict:
+        return self._groups.rename_group(name, new_name)
+
+    def push_group(self, group_name: str, app_name: str) -> dict:
+        return self._groups.push_group(group_name, app_name)
+
+    def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict:
+        return self._groups.unpush_group(group_name, app_name, delete=delete)
+
+    def add_members(self, group_name: str, logins: list[str]) -> list[str]:
+        return self._groups.add_members(group_name, logins)
+
+    def remove_members(self, group_name: str, logins: list[str]) -> list[str]:
+        return self._groups.remove_members(group_name, logins)
+
+    def move_member(self, login: str, leave: str, join: str) -> dict:
+        return self._groups.move_member(login, leave, join)
+
+    def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
+                   notify: list[str] | None = None, ldap: dict | None = None, **settings: Any) -> dict:
+        return self._apps.create_app(name, scim_url=scim_url, token_env=token_env, manual=manual, notify=notify, ldap=ldap, **settings)
+
+    def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
+                   ldap: dict | None = None, notify: list[str] | None = None, **settings: Any) -> dict:
+        return self._apps.update_app(name, scim_url=scim_url, token_env=token_env, ldap=ldap, notify=notify, **settings)
+
+    def mappings(self, app_name: str) -> list[dict]:
+        return self._apps.mappings(app_name)
+
+    def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict]:
+        return self._apps.set_mapping(app_name, target, expr, on)
+
+    def preview_payload(self, app_name: str, login: str) -> dict:
+        return self._apps.preview_payload(app_name, login)
+
+    def resume_app(self, name: str) -> dict:
+        return self._apps.resume_app(name)
+
+    def retry(self, *, app_name: str | None = None, login: str | None = None) -> int:
+        return self._apps.retry(app_name=app_name, login=login)
+
+    def set_config(self, key: str, value: str) -> dict:
+        return self._settings.set_config(key, value)
+
+    def config(self) -> dict[str, Any]:
+        return self._settings.config()
+
+    def assign(self, app_name: str, *, login: str | None = None, group: str | None = None,
+               values: dict[str, Any] | None = None, priority: int | None = None) -> bool:
+        return self._apps.assign(app_name, login=login, group=group, values=values, priority=priority)
+
+    def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
+        return self._apps.unassign(app_name, login=login, group=group)
+
+    def grant(self, os_user: str, role: str, *, apps: list[str] = (), groups: list[str] = ()) -> dict:
+        return self._admins.grant(os_user, role, apps=apps, groups=groups)
+
+    def revoke(self, os_user: str, role: str) -> dict:
+        return self._admins.revoke(os_user, role)
+
+    def list_admins(self) -> list[dict]:
+        return self._admins.list_admins()
+
+    def password_targets(self, login: str) -> list[dict]:
+        return self._users.password_targets(login)
+
+    def check_password(self, password: str) -> str:
+        return self._users.check_password(password)
+
+    def record_password_change(self, login: str, results: list[dict], *, random: bool) -> None:
+        return self._users.record_password_change(login, results, random=random)
+
+    def complete_task(self, task_id: str) -> dict:
+        return self._provisioning.complete_task(task_id)
+
+    def reconciler(self, **kwargs):
+        return self._provisioning.reconciler(**kwargs)
+
+    def provisioning_scope(self, reader=None) -> frozenset[str] | None:
+        return self._provisioning.provisioning_scope(reader)
+
+    def may_provision(self) -> bool:
+        return self._provisioning.may_provision()
+
+    def user_view(self, login: str) -> dict:
+        return self._reads.user_view(login)
+
+    def user_history(self, login: str, limit: int = 60) -> list[dict]:
+        return self._reads.user_history(login, limit)
+
+    def prepare_history(self) -> None:
+        return self._reads.prepare_history()
+
+    def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
+                   group: str | None = None, app: str | None = None, source: str | None = None,
+                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+        return self._reads.list_users(search, state=state, where=where, group=group, app=app, source=source, offset=offset, limit=limit)
+
+    def list_groups(self) -> list[dict]:
+        return self._reads.list_groups()
+
+    def app_assignments(self, app: str | None = None) -> list[dict]:
+        return self._reads.app_assignments(app)
+
+    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict:
+        return self._reads.group_view(name, offset, limit)
+
+    def list_apps(self) -> list[dict]:
+        return self._reads.list_apps()
+
+    def task_list(self, *, open_only: bool = False) -> list[dict]:
+        return self._reads.task_list(open_only=open_only)
+
+    def pending_work(self) -> int:
+        return self._reads.pending_work()
+
+    def version(self) -> int:
+        return self._reads.version()
+
+    def user_count(self) -> int:
+        return self._reads.user_count()
+
+    def app_status(self, name: str | None = None) -> list[dict]:
+        return self._reads.app_status(name)
+
+    def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
+              action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+              calls: bool = True) -> list[dict]:
+        return self._reads.audit(limit, actor=actor, target=target, action=action, since=since, until=until, calls=calls)
+
+    def audit_verify(self, head: str | None = None) -> ChainReport:
+        return self._reads.audit_verify(head)
+
+    def audit_head(self) -> dict:
+        return self._reads.audit_head()

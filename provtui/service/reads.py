@@ -1,0 +1,293 @@
+"""The service's part for what the faces show: people, groups, apps, tasks, status, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from provtui.audit_trail import ChainReport, filter_events, newest_events, verify_chain, vouch_for
+from provtui.audit_trail import account_key as call_key
+from provtui.clock import parse_iso, utc_now
+from provtui.directory import (
+    ACCOUNTS,
+    APP_HEALTH,
+    APPS,
+    ASSIGNMENTS,
+    DIRTY,
+    GROUPS,
+    MEMBERS,
+    PUSHED_GROUPS,
+    PUSHES,
+    RULES,
+    SOURCES,
+    TASKS,
+    USERS,
+    account_key,
+    group_key,
+    group_subject,
+)
+from provtui.domain.apps import (
+    Capability,
+)
+from provtui.domain.errors import InvalidInput
+from provtui.domain.lifecycle import State
+from provtui.domain.rules import rule_via
+from provtui.domain.users import user_summary
+from provtui.history_index import HistoryIndex
+from provtui.service.change import Access, Changes
+from provtui.service.part import Part
+from provtui.service.users import mastered
+
+
+class Reads(Part):
+    """What the faces show: people, groups, apps, tasks, status, the audit trail."""
+
+    def __init__(self, changes: Changes, directory, access: Access, *, rules: Any):
+        super().__init__(changes, directory, access)
+        self.rules = rules
+        self._history = None  # the user-history index, built on first use (provtui.model.history_index)
+
+    def user_view(self, login: str) -> dict:
+        """Everything known about one user, in the shape of `user show --json`."""
+        self.access.read()
+        d = self.directory
+        user_id = d.user_id(login)
+        user = self.store.get(USERS, user_id)
+        paths = d.paths(user_id)
+        apps = []
+        for app_id in sorted(d.apps_touching(user_id), key=lambda a: self.store.get(APPS, a)["name"]):
+            app = self.store.get(APPS, app_id)
+            via = paths.get(app_id, [])
+            values: dict[str, Any] = {}
+            values_via: dict[str, str] = {}  # value name -> the entitlement path whose value wins
+            for path, layer in d.assignment_layers(app_id, user_id):
+                values.update(layer)
+                values_via.update(dict.fromkeys(layer, path))
+            apps.append({
+                "app": app["name"],
+                "entitled": user["state"] == State.ACTIVE and bool(via),
+                "via": via,
+                "values": values,
+                "values_via": values_via,
+                "account": self._account_view(app_id, user_id),
+            })
+        return {
+            "id": user_id, "login": user["login"], "state": user["state"], "source": user.get("source", "provtui"),
+            "profile": user["profile"], "groups": sorted(d.groups_of(user_id).values()), "apps": apps,
+            "mastered": mastered(self.store, user),
+        }
+
+    def user_history(self, login: str, limit: int = 60) -> list[dict]:
+        """The user's audit events, newest first: about them by login (followed through renames), the
+        memberships, assignments, tasks and failures that name them, and the downstream calls made for
+        them or on their SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
+        self.access.read()
+        user_id = self.directory.user_id(login)
+        keys = [self.store.get(USERS, user_id)["login"].casefold()]
+        for key in self.store.lookup(ACCOUNTS, "user", user_id):
+            account = self.store.get(ACCOUNTS, key)
+            app = self.store.get(APPS, account["app"])
+            if app is not None and account.get("remote_id"):
+                keys.append(call_key(app["name"], account["remote_id"]))
+        return self._history_index().newest(keys, limit)
+
+    def prepare_history(self) -> None:
+        """Read the audit trail into the user-history index now (the first history otherwise pays for it)."""
+        self.access.read()
+        self._history_index().catch_up()
+
+    def _history_index(self) -> HistoryIndex:
+        if self._history is None:
+            self._history = HistoryIndex(self.store)
+        return self._history
+
+    def _account_view(self, app_id: str, user_id: str) -> dict:
+        key = account_key(app_id, user_id)
+        account = self.store.get(ACCOUNTS, key) or {}
+        state = account.get("state", "none")
+        queued = self.store.get(DIRTY, key) is not None
+        if queued and state == "none":
+            state = "pending"
+        return {
+            "state": state, "remote_id": account.get("remote_id"), "last_error": account.get("last_error"),
+            "last_sync": account.get("last_sync"), "attempts": account.get("attempts", 0),
+            "queued": queued,
+        }
+
+    def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
+                   group: str | None = None, app: str | None = None, source: str | None = None,
+                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+        """(matches, one page of summaries); ``where``: a condition in the rules' expression language;
+        ``group``: its members; ``app``: the users an assignment of it reaches; ``source``: those it masters."""
+        self.access.read()
+        among = self._users_among(group=group, app=app, source=source)
+        if where is None:
+            return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit)
+        condition = self.rules.typed(where, field="--where")
+        _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
+        hits = condition.evaluate_all(self.directory.population(candidates, condition.groups_read))
+        users = [u for u, hit in zip(candidates, hits) if hit is True]
+        end = None if limit is None else offset + limit
+        return len(users), [user_summary(u) for u in users[offset:end]]
+
+    def _users_among(self, *, group: str | None, app: str | None, source: str | None) -> set[str] | None:
+        """The user ids every filter given allows (None: no filter)."""
+        sets = []
+        if group is not None:
+            sets.append(set(self.directory.members_of(self.directory.group(group)["id"])))
+        if app is not None:
+            sets.append(self.directory.entitled_to(self.directory.app(app)["id"]))
+        if source is not None:
+            if source != "provtui" and self.store.get(SOURCES, source) is None:
+                raise InvalidInput("--source", f"no source named {source!r}")
+            sets.append(self.directory.sourced_by(source))
+        return set.intersection(*sets) if sets else None
+
+    def list_groups(self) -> list[dict]:
+        self.access.read()
+        groups = sorted(self.store.all(GROUPS).values(), key=lambda g: g["name"])
+        return [{**g, "members": len(self.store.lookup(MEMBERS, "group", g["id"]))} for g in groups]
+
+    def app_assignments(self, app: str | None = None) -> list[dict]:
+        """Every assignment (of one app, or all), by app then groups before users: the subject's kind and
+        current name, its values and, for a group, its priority (lower wins; None: after those with one)."""
+        self.access.read()
+        if app is None:
+            docs = self.store.all(ASSIGNMENTS).values()
+        else:
+            docs = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "app", self.directory.app(app)["id"])]
+        rows = []
+        for doc in docs:
+            kind, name = self.directory.subject_name(doc["subject"])
+            rows.append({"app": self.store.get(APPS, doc["app"])["name"], "kind": kind, "name": name,
+                         "values": doc.get("values") or {}, "priority": doc.get("priority"), "created": doc.get("created")})
+        return sorted(rows, key=lambda r: (r["app"], r["kind"], r["name"]))
+
+    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict:
+        """One group: what it is, one page of members (by login, with how each is in it), the apps
+        assigned to it, where it is pushed (as the engine last left it), and the rules that fill it."""
+        self.access.read()
+        group = self.directory.group(name)
+        vias: dict[str, list[str]] = {}
+        for key in self.store.lookup(MEMBERS, "group", group["id"]):
+            member = self.store.get(MEMBERS, key)
+            vias.setdefault(member["user"], []).append(member["via"])
+        users = sorted((self.store.get(USERS, uid) for uid in vias), key=lambda u: u["login"])
+        page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset:offset + limit]]
+        rules = sorted((r for r in self.store.all(RULES).values() if group["id"] in r["groups"]), key=lambda r: r["name"])
+        assigned = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
+        return {
+            "name": group["name"], "description": group.get("description") or "", "kind": group.get("kind", "provtui"),
+            "source": group.get("source"), "members": len(users), "offset": offset, "member_page": page,
+            "apps": sorted(({"app": self.store.get(APPS, a["app"])["name"], "values": a.get("values") or {},
+                             "priority": a.get("priority")} for a in assigned), key=lambda a: a["app"]),
+            "pushes": self._pushes(group),
+            "rules": [{**view, "via": rule_via(rule["id"])} for rule, view in zip(rules, self.rules.views(rules))],
+        }
+
+    def _pushes(self, group: dict) -> list[dict]:
+        """Per app that takes pushed groups or holds this one: the admin's intent and the engine's record of it."""
+        rows = []
+        for app in sorted(self.store.all(APPS).values(), key=lambda a: a["name"]):
+            key = group_key(app["id"], group["id"])
+            intent, known = self.store.get(PUSHES, key), self.store.get(PUSHED_GROUPS, key) or {}
+            can_push = Capability.PUSH_GROUPS in app["capabilities"]
+            if intent is None and not known and not can_push:
+                continue
+            if known.get("state") == "failed":
+                state = "failed"
+            elif intent is None:
+                state = "not pushed"
+            elif intent["state"] == "pushed":
+                state = "pushed" if known.get("state") == "pushed" else "pushing"
+            else:
+                state = "unpushing" if known else "unpushed"
+            rows.append({
+                "app": app["name"], "state": state, "intent": intent["state"] if intent else None,
+                "delete": bool(intent and intent.get("delete")), "since": intent["since"] if intent else None,
+                "remote_id": known.get("remote_id"), "last_sync": known.get("last_sync"), "last_error": known.get("last_error"),
+                "queued": self.store.get(DIRTY, key) is not None, "can_push": can_push,
+            })
+        return rows
+
+    def list_apps(self) -> list[dict]:
+        self.access.read()
+        apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
+        return [{**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))} for a in apps]
+
+    def task_list(self, *, open_only: bool = False) -> list[dict]:
+        """Manual apps' tasks with app and user names, oldest first."""
+        self.access.read()
+        if open_only:
+            tasks = [self.store.get(TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
+        else:
+            tasks = list(self.store.all(TASKS).values())
+        views = []
+        for task in sorted(tasks, key=lambda t: t["created"]):
+            app, user = self.store.get(APPS, task["app"]), self.store.get(USERS, task["user"])
+            views.append({"id": task["id"], "app": app["name"] if app else task["app"], "user": user["login"] if user else task["user"],
+                          "action": task["action"], "state": task["state"], "created": task["created"]})
+        return views
+
+    def pending_work(self) -> int:
+        return len(self.store.all(DIRTY))
+
+    def version(self) -> int:
+        """Grows with every commit (ours or another process's): cheap change detection."""
+        return self.store.seq
+
+    def user_count(self) -> int:
+        return len(self.store.all(USERS))
+
+    def app_status(self, name: str | None = None) -> list[dict]:
+        """Per app: queued, in flight, failed, quarantined, last success."""
+        self.access.read()
+        apps = [self.directory.app(name)] if name else sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
+        return [self.status_of(app) for app in apps]
+
+    def status_of(self, app: dict) -> dict:
+        now = utc_now()
+        dirty = [self.store.get(DIRTY, k) for k in self.store.lookup(DIRTY, "app", app["id"])]
+        in_flight = sum(1 for d in dirty if d.get("lease") and parse_iso(d["lease"]["until"]) > now)
+        accounts = [self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"])]
+        health = self.store.get(APP_HEALTH, app["id"]) or {}
+        return {
+            "app": app["name"], "kind": app["kind"], "queued": len(dirty) - in_flight, "in_flight": in_flight,
+            "failed": sum(1 for a in accounts if a.get("state") == "failed"),
+            "active": sum(1 for a in accounts if a.get("state") == "active"),
+            "quarantined": bool(health.get("quarantined")), "quarantine_reason": health.get("reason"),
+            "last_success": health.get("last_success"), "last_failure": health.get("last_failure"),
+            # 401/403: the app refused provtui's credentials; paused (accounts stay queued) until a probe gets through
+            "credentials_rejected": bool(health.get("credentials_rejected")),
+            "credentials_error": health.get("credentials_error") if health.get("credentials_rejected") else None,
+            "credentials_status": health.get("credentials_status") if health.get("credentials_rejected") else None,
+            "credentials_rejected_at": health.get("credentials_rejected_at") if health.get("credentials_rejected") else None,
+            "next_probe": health.get("probe_at") if health.get("credentials_rejected") else None,
+        }
+
+    def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
+              action: str | None = None, since: datetime | None = None, until: datetime | None = None,
+              calls: bool = True) -> list[dict]:
+        """The audit trail, oldest first, filtered (see provtui.audit_trail); ``limit``: the newest N,
+        read from the trail's end; ``calls``: False leaves out downstream calls."""
+        self.access.read()
+        filters = {"actor": actor, "target": target, "action": action, "since": since, "until": until, "calls": calls}
+        if limit:
+            return newest_events(self.store.audit_events_newest_first(), limit, **filters)
+        return filter_events(self.store.audit_events(), **filters)
+
+    def audit_verify(self, head: str | None = None) -> ChainReport:
+        """Check the trail's hash chain, and that it ends at the store's head (a cut-off tail).
+
+        ``head``: a head kept elsewhere (`audit head`, mailed away by a cron): the trail must still
+        hold that event, so that rewriting anything up to it -- even re-chained -- is caught."""
+        with self.store.reading():  # the shared lock: no compaction moves events while we read
+            self.access.read()
+            report = verify_chain(self.store.audit_events(), expected_head=self.store.audit_head)
+        return report if head is None or not report.ok else vouch_for(report, self.store.audit_events(), head)
+
+    def audit_head(self) -> dict:
+        """The trail's newest hash and its length: what to keep elsewhere for `audit verify --head`."""
+        with self.store.reading():
+            self.access.read()
+            return {"events": sum(1 for _ in self.store.audit_events_newest_first()), "head": self.store.audit_head}

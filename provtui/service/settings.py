@@ -1,0 +1,78 @@
+"""The service's part for store-wide settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provtui.directory import (
+    CONFIG,
+)
+from provtui.domain import numbers
+from provtui.domain.errors import InvalidInput
+from provtui.domain.roles import (
+    Action,
+)
+from provtui.domain.secrets import validate_env_name
+from provtui.domain.text import (
+    MAX_EMAIL,
+    MAX_ENV_NAME,
+    MAX_NAME,
+    check_text,
+)
+from provtui.service.part import Part
+
+CONFIG_KEYS = {
+    "password.min-length": int, "password.classes": int, "password.blocklist": list,
+    "safeguard.threshold": float,
+    "smtp.host": str, "smtp.port": int, "smtp.from": str, "smtp.user": str, "smtp.password-env": str, "smtp.starttls": bool,
+}
+_CONFIG_RANGES = {"password.min-length": numbers.PASSWORD_MIN_LENGTH, "password.classes": numbers.PASSWORD_CLASSES,
+                  "safeguard.threshold": numbers.THRESHOLD, "smtp.port": numbers.PORT}
+_CONFIG_LENGTHS = {"password.blocklist": 4096, "smtp.host": 253, "smtp.from": MAX_EMAIL, "smtp.user": 256,
+                   "smtp.password-env": MAX_ENV_NAME}
+
+
+class Settings(Part):
+    """Store-wide settings."""
+
+    def set_config(self, key: str, value: str) -> dict:
+        """Store-wide settings such as smtp.host; secrets are referenced (smtp.password-env), never stored."""
+        entry = validate_config(key, value)
+        with self.changes(Action.CONFIGURE) as tx:
+            before = tx.get(CONFIG, key)
+            tx.put(CONFIG, key, entry)
+            tx.audit("config.set", key, before and before["value"], entry["value"])
+        return entry
+
+    def config(self) -> dict[str, Any]:
+        self.access.read()
+        return {key: entry["value"] for key, entry in sorted(self.store.all(CONFIG).items())}
+
+
+def validate_config(key: str, value: str) -> dict:
+    if key not in CONFIG_KEYS:
+        raise InvalidInput("KEY", f"unknown setting {key!r} (known: {', '.join(sorted(CONFIG_KEYS))})")
+    kind = CONFIG_KEYS[key]
+    try:
+        check_text(key, value, _CONFIG_LENGTHS.get(key, MAX_NAME))
+        if key in _CONFIG_RANGES:
+            try:
+                parsed: Any = _CONFIG_RANGES[key].check(key, _CONFIG_RANGES[key].parse(value))
+            except ValueError as error:
+                raise InvalidInput(key, str(error)) from None
+        elif kind is list:  # a file of words, one a line (a regular file, at most 16 MB): read now, kept lower-cased
+            from provtui.input_files import MAX_BLOCKLIST, read_input
+
+            lines = read_input(value, key, MAX_BLOCKLIST).decode("utf-8", errors="replace").splitlines()
+            parsed = sorted({line.strip().lower() for line in lines if line.strip() and not line.startswith("#")})
+        elif kind is bool:
+            if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError(value)
+            parsed = value.lower() in ("true", "yes", "1")
+        else:
+            parsed = value
+    except ValueError:
+        raise InvalidInput(key, f"{value!r} is not a valid {kind.__name__}") from None
+    if key == "smtp.password-env":
+        validate_env_name(key, value, "the SMTP password")
+    return {"key": key, "value": parsed}
