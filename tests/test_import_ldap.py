@@ -14,8 +14,9 @@ from provtui.clock import parse_iso, utc_now
 from provtui.connectors.ldap import normalise_dn
 from provtui.directory import DIRTY, MEMBERS, account_key, group_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
-from provtui.service.imports import SOURCE_ENTRIES, SourceFailed
+from provtui.model.schema import SOURCE_ENTRIES
 from provtui.service import Service
+from provtui.service.imports import SourceFailed
 from provtui.testing.slapd import (
     AD_TEST_USER_FILTER,
     SlapdProcess,

@@ -1,0 +1,309 @@
+"""LDAP / Active Directory sources: full and incremental runs, their schedule, the DN index of member DNs."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from provtui.clock import parse_iso, utc_now, utc_now_iso
+from provtui.directory import (
+    SOURCE_ENTRIES,
+    SOURCES,
+    USERS,
+)
+from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
+from provtui.domain.hr_import import MAX_VALUE_LENGTH
+from provtui.domain.import_plan import ImportPlan, plan_import
+from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row
+from provtui.domain.roles import Action
+from provtui.domain.secrets import validate_env_name
+from provtui.domain.users import _ATTR_NAME, _EMAIL, normalise_login, validate_login
+from provtui.service.imports.common import ImportRefused, SourceFailed
+from provtui.service.imports.groups import DnIndex, GroupImports, group_counts
+
+if TYPE_CHECKING:
+    from provtui.connectors.ldap import LdapSettings, LdapUser
+    from provtui.service.change import Change
+
+FULL_EVERY_HOURS = 24  # an LDAP source's incremental runs fall back to a full one at least this often
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LDAP_REASONS = {"active in HR": "enabled in the directory", "terminated in HR": "disabled in the directory",
+                 "missing from the file": "missing from the directory"}
+_LDAP_OPTIONS = frozenset({"attribute_map", "group_filter", "disabled_bases", "page_size", "timeout", "max_clock_skew",
+                           "tls", "ca_file", "full_every_hours"})
+_LDAP_FIELDS = frozenset({"uri", "bind_dn", "password_env", "base_dn", "user_filter", "group_base", "flavor",
+                          "attribute_map", "page_size", "timeout", "group_filter", "disabled_bases", "max_clock_skew",
+                          "tls", "ca_file"})
+
+
+def ldap_settings(settings: dict[str, Any]) -> LdapSettings:
+    """A source's stored settings as the connector's LdapSettings (InvalidInput naming what is wrong)."""
+    from provtui.connectors.ldap import LdapSettings
+
+    values = {k: v for k, v in settings.items() if k in _LDAP_FIELDS}
+    if "disabled_bases" in values:
+        values["disabled_bases"] = tuple(values["disabled_bases"])
+    try:
+        return LdapSettings(**values)
+    except (TypeError, ValueError) as error:
+        text = str(error)
+        field_name = next((f"--{f.replace('_', '-')}" for f in ("uri", "flavor", "password_env", "page_size", "timeout", "tls")
+                           if text.startswith(f)), "settings")
+        raise InvalidInput(field_name, text) from None
+
+
+def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile, dict[int, str]]:
+    """The entries as a ParsedFile for ``plan_import``, checked as ``parse_csv`` checks cells; and line -> DN.
+
+    An entry's "line" is its position in the read (1-based); its "column" the LDAP attribute at fault.
+    """
+    from provtui.connectors.ldap import USER_ACCOUNT_CONTROL
+
+    attribute_map = settings.effective_attribute_map
+    keys = tuple(attribute_map)
+    columns = {key: tuple(names) for key, names in attribute_map.items()}
+    login_attribute = columns["login"][0]
+    status_column = USER_ACCOUNT_CONTROL if settings.flavor == "ad" else None
+    rows: list[Row] = []
+    rejections: list[Rejection] = []
+    dns: dict[int, str] = {}
+    by_login: dict[str, list[int]] = {}
+
+    def reject(line: int, column: str | None, reason: str, profile: dict) -> None:
+        rejections.append(Rejection(line, column, reason, frozenset(str(v).strip().lower() for v in profile.values() if v)))
+
+    for line, user in enumerate(users, start=1):
+        dns[line] = user.dn
+        profile: dict[str, str | None] = {key: user.profile.get(key) for key in keys}
+        if not user.login:
+            reject(line, login_attribute, f"has no {login_attribute}: the entry cannot be imported", profile)
+            continue
+        values = "".join(v for v in profile.values() if v)
+        if len(values) > MAX_VALUE_LENGTH or not values.isascii() or _CONTROL.search(values):
+            problem = None
+            for key in keys:
+                value = profile[key]
+                if value is None:
+                    continue
+                if len(value) > MAX_VALUE_LENGTH:
+                    problem = (columns[key][0], f"is longer than {MAX_VALUE_LENGTH} characters")
+                elif _CONTROL.search(value):
+                    problem = (columns[key][0], "contains a control character")
+                elif not value.isascii():
+                    profile[key] = unicodedata.normalize("NFC", value)
+                if problem:
+                    break
+            if problem:
+                reject(line, problem[0], problem[1], profile)
+                continue
+        try:
+            profile["login"] = validate_login(profile["login"] or "")
+        except InvalidInput as error:
+            reject(line, login_attribute, error.message, profile)
+            continue
+        email = profile.get("email")
+        if email is not None and not _EMAIL.match(email):
+            reject(line, columns.get("email", ("email",))[0], f"{email[:80]!r} is not an email address", profile)
+            continue
+        by_login.setdefault(profile["login"], []).append(len(rows))
+        intent = Intent.DEACTIVATED if user.disabled else Intent.ACTIVE
+        rows.append(Row(line, profile["login"], profile, intent, "disabled" if user.disabled else "enabled"))
+    duplicated = {i for positions in by_login.values() if len(positions) > 1 for i in positions}
+    if duplicated:
+        for position in sorted(duplicated):
+            row = rows[position]
+            others = ", ".join(dns[rows[p].line] for p in by_login[row.login] if p != position)
+            reject(row.line, login_attribute, f"{login_attribute} {row.login!r} is also the login of {others}", row.profile)
+        rows = [row for position, row in enumerate(rows) if position not in duplicated]
+    rejections.sort(key=lambda r: r.line)
+    parsed = ParsedFile(rows=tuple(rows), rejections=tuple(rejections), columns=columns, status_column=status_column,
+                        key="login", login_derived=False)
+    return parsed, dns
+
+
+def _accepted_logins(parsed: ParsedFile, plan: ImportPlan) -> set[str]:
+    rejected = {r.line for r in plan.rejected}
+    return {row.login for row in parsed.rows if row.line not in rejected}
+
+
+class LdapImports(GroupImports):
+
+    def add_ldap_source(self, name: str, *, uri: str, bind_dn: str, password_env: str, base_dn: str,
+                        user_filter: str | None = None, group_base: str | None = None, flavor: str = "openldap",
+                        interval: int | None = None, **options: Any) -> dict:
+        """An LDAP/AD source.  The bind password is read from ``password_env`` at each run; it is never stored.
+
+        ``interval``: run every so many minutes (the worker runs due sources).  ``options``:
+        attribute_map, group_filter, disabled_bases, page_size, timeout, max_clock_skew, tls,
+        ca_file (see LdapSettings) and full_every_hours.
+        """
+        unknown = sorted(set(options) - _LDAP_OPTIONS)
+        if unknown:
+            raise InvalidInput(unknown[0], f"not an LDAP source setting (known: {', '.join(sorted(_LDAP_OPTIONS))})")
+        validate_env_name("--password-env", password_env, "the bind password")
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 525_600):
+            raise InvalidInput("--interval", "must be a whole number of minutes, 1 or more")
+        hours = options.get("full_every_hours")
+        if hours is not None and (isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0):
+            raise InvalidInput("full_every_hours", "must be a positive number of hours")
+        if options.get("attribute_map"):
+            for key in options["attribute_map"]:
+                if not _ATTR_NAME.match(str(key)):
+                    raise InvalidInput("attribute_map", f"{key!r} is not an attribute name")
+        settings: dict[str, Any] = {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn,
+                                    "user_filter": user_filter, "group_base": group_base, "flavor": flavor,
+                                    "interval": interval, **options}
+        settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if v is not None}
+        ldap_settings(settings)  # refuse what the connector would refuse, now
+        return self.add_source(name, "ldap", settings)
+
+    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
+                    allow_empty: bool = False) -> dict:
+        """Import users and groups from an LDAP source (see the module docstring).
+
+        ``full``: None decides (first run, or the last full one too old: full; else
+        incremental); True forces a full read; False asks for an incremental one (full
+        anyway when no run was applied yet).  Dry run: the plan, with the group changes.
+        A full read that yields no valid person is refused (ImportRefused) unless ``allow_empty``.
+        """
+        self.access.authorise(None, Action.MANAGE_SOURCES)
+        doc = self._source(name, "ldap")
+        settings = ldap_settings(doc["settings"])
+        state = doc.get("ldap") or {}
+        mark = state.get("mark")
+        if mark is None:
+            is_full = True
+        elif full is None:
+            is_full = self._full_due(doc, utc_now())
+        else:
+            is_full = bool(full)
+        started = utc_now_iso()
+        from provtui.connectors.ldap import LdapError, read_groups, read_users
+
+        try:
+            users, next_mark = read_users(settings, changed_since=None if is_full else mark)
+            groups = read_groups(settings)
+        except LdapError as error:
+            message = f"source {name}: {error.message}"
+            if not dry_run:
+                self._record_attempt(name, "failed", message, started)
+            raise SourceFailed(message, retryable=error.retryable) from None
+        parsed, dns = ldap_rows(users, settings)
+        plan = plan_import(parsed, self.store.all(USERS), source=name, full=is_full, priorities=self.priorities(),
+                           allow_empty=allow_empty)
+        accepted = _accepted_logins(parsed, plan)
+        index = self._entry_index(name, users, full=is_full)
+        result = self._ldap_result(plan, dns, is_full)
+        if dry_run or plan.refused:
+            # a refused run changes no group either: what it would have done is not planned
+            group_ops = [] if plan.refused else self._plan_groups(self.store, name, groups, index, accepted)
+            result["groups"] = group_counts(group_ops)
+            if dry_run:
+                actions = [{**a, "dn": dns.get(a["line"]), "reason": _LDAP_REASONS.get(a["reason"], a["reason"])}
+                           for a in plan.details()]
+                result.update(dry_run=True, actions=actions, group_actions=[op.as_dict() for op in group_ops])
+
+        def record(outcome: str, message: str, details: dict) -> None:
+            self._record_attempt(name, outcome, message, started, {**details, "mode": result["mode"]})
+
+        try:
+            self._gate(plan, result, dry_run=dry_run, confirm=confirm, strict=False, record=record)
+        except HeldForConfirmation as held:
+            if not dry_run:
+                held.details["groups"] = group_counts(self._plan_groups(self.store, name, groups, index, accepted))
+                self._record_attempt(name, "held", str(held), started)
+            raise
+        if dry_run:
+            return result
+        now = utc_now_iso()
+        ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"),
+                      "last_mode": result["mode"]}
+
+        def extra(tx: Change) -> dict:
+            self._write_entries(tx, name, users, full=is_full)
+            ops = self._plan_groups(tx, name, groups, index, accepted)  # under the lock, seeing the new users
+            result["groups"] = self._apply_groups(tx, name, ops)
+            return {"groups": result["groups"], "mode": result["mode"]}
+
+        self.apply(plan, source_kind="ldap", attributes=sorted(settings.effective_attribute_map), extra=extra,
+                   source_updates={"ldap": ldap_state, "last_attempt": {"time": now, "outcome": "applied", "message": None}})
+        return result
+
+    def due_sources(self, now: datetime | None = None) -> list[str]:
+        """The LDAP sources with an ``interval`` whose last run (applied, held or failed) is that old, by name."""
+        now = now or utc_now()
+        due = []
+        for name, source in sorted(self.store.all(SOURCES).items()):
+            interval = source["settings"].get("interval") if source["kind"] == "ldap" else None
+            if not interval:
+                continue
+            times = [t for t in ((source.get("last_attempt") or {}).get("time"), (source.get("last_run") or {}).get("time")) if t]
+            last = max((parse_iso(t) for t in times), default=None)
+            if last is None or last + timedelta(minutes=interval) <= now:
+                due.append(name)
+        return due
+
+    def run_due_imports(self, now: datetime | None = None) -> list[dict]:
+        """Run every due LDAP import (as the worker does); never raises for one source's trouble.
+
+        Returns one {"source", "outcome": "applied"|"held"|"refused"|"failed", "result"|"message"} per
+        source run.  A held run waits for an admin: ``provtui import ldap NAME --confirm``; a refused one
+        (a full read that found no valid person) changes nothing, and no scheduled run passes allow_empty:
+        only an admin can (``provtui import ldap NAME --allow-empty``).
+        """
+        outcomes = []
+        for name in self.due_sources(now):
+            try:
+                outcomes.append({"source": name, "outcome": "applied", "result": self.import_ldap(name)})
+            except HeldForConfirmation as held:
+                outcomes.append({"source": name, "outcome": "held", "message": str(held)})
+            except ImportRefused as refused:  # a scheduled run never deprovisions from an empty read
+                outcomes.append({"source": name, "outcome": "refused", "message": str(refused)})
+            except ProvtuiError as error:
+                outcomes.append({"source": name, "outcome": "failed", "message": str(error)})
+        return outcomes
+
+    @staticmethod
+    def _full_due(doc: dict, now: datetime) -> bool:
+        last_full = (doc.get("ldap") or {}).get("last_full")
+        if not last_full:
+            return True
+        hours = doc["settings"].get("full_every_hours") or FULL_EVERY_HOURS
+        return parse_iso(last_full) + timedelta(hours=hours) <= now
+
+    def _ldap_result(self, plan: ImportPlan, dns: dict[int, str], is_full: bool) -> dict:
+        result = self._result(plan)
+        result["rejected"] = [{**r, "dn": dns.get(r["line"])} for r in result["rejected"]]
+        result["mode"] = "full" if is_full else "incremental"
+        return result
+
+    def _stored_entries(self, source: str) -> dict[str, dict]:
+        prefix = f"{source}|"
+        return {key: doc for key, doc in self.store.all(SOURCE_ENTRIES).items() if key.startswith(prefix)}
+
+    def _entry_index(self, source: str, users: list[LdapUser], *, full: bool) -> DnIndex:
+        """DN -> login of this source's entries: this read's, plus (incremental) the stored ones."""
+        index = DnIndex()
+        if not full:
+            for doc in self._stored_entries(source).values():
+                index.add(doc["dn"], doc["login"])
+        for user in users:
+            if user.login:
+                index.add(user.dn, normalise_login(user.login))
+        return index
+
+    def _write_entries(self, tx: Change, source: str, users: list[LdapUser], *, full: bool) -> None:
+        """Keyed by the DN as the server spells it (it spells one entry's DN one way): no parsing needed."""
+        stored = self._stored_entries(source)
+        wanted: dict[str, dict] = {}
+        for user in users:
+            if user.login:
+                wanted[f"{source}|{user.dn}"] = {"source": source, "dn": user.dn, "login": normalise_login(user.login)}
+        for key, doc in wanted.items():
+            if stored.get(key) != doc:
+                tx.put(SOURCE_ENTRIES, key, doc)
+        if full:
+            for key in stored.keys() - wanted.keys():
+                tx.delete(SOURCE_ENTRIES, key)
