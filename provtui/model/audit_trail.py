@@ -61,7 +61,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def event_time(event: dict) -> datetime | None:
+def event_time(event: dict[str, Any]) -> datetime | None:
     try:
         return _aware(datetime.fromisoformat(str(event["time"])))
     except (KeyError, ValueError):
@@ -92,9 +92,9 @@ def target_matches(pattern: str, target: Any) -> bool:
     return bool(colon) and name == pattern and ":" not in pattern
 
 
-def filter_events(events: Iterable[dict], *, actor: str | None = None, target: str | None = None,
+def filter_events(events: Iterable[dict[str, Any]], *, actor: str | None = None, target: str | None = None,
                   action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                  limit: int | None = None, calls: bool = True) -> list[dict]:
+                  limit: int | None = None, calls: bool = True) -> list[dict[str, Any]]:
     """The events that match every filter given (see the module docstring), oldest first; ``calls``:
     False leaves out downstream calls."""
     matches = event_filter(actor=actor, target=target, action=action, since=since, until=until, calls=calls)
@@ -104,7 +104,7 @@ def filter_events(events: Iterable[dict], *, actor: str | None = None, target: s
     return matched
 
 
-def newest_events(newest_first: Iterable[dict], limit: int, **filters: Any) -> list[dict]:
+def newest_events(newest_first: Iterable[dict[str, Any]], limit: int, **filters: Any) -> list[dict[str, Any]]:
     """The newest ``limit`` events that match (filters as for filter_events), oldest first; reads
     ``newest_first`` only as far as it must."""
     matches = event_filter(**filters)
@@ -120,11 +120,11 @@ def newest_events(newest_first: Iterable[dict], limit: int, **filters: Any) -> l
 
 def event_filter(*, actor: str | None = None, target: str | None = None, action: str | None = None,
                  since: datetime | None = None, until: datetime | None = None,
-                 calls: bool = True) -> Callable[[dict], bool]:
+                 calls: bool = True) -> Callable[[dict[str, Any]], bool]:
     since = _aware(since) if since is not None else None
     until = _aware(until) if until is not None else None
 
-    def matches(event: dict) -> bool:
+    def matches(event: dict[str, Any]) -> bool:
         if not calls and event.get("action") == DOWNSTREAM_CALL:
             return False
         if actor is not None and event.get("actor") != actor:
@@ -148,7 +148,7 @@ USER_EVENT_ACTIONS = ("user.", "account.link")  # events whose target is a user'
 _LOGIN_LISTS = ("users", "added", "removed")  # membership events: the logins that joined or left
 
 
-def event_logins(event: dict) -> set[str]:
+def event_logins(event: dict[str, Any]) -> set[str]:
     """The logins (casefolded) an event concerns: its target when it is about a user, and the users a
     membership, assignment, task or downstream failure names."""
     logins: set[str] = set()
@@ -169,7 +169,7 @@ def event_logins(event: dict) -> set[str]:
     return {login.casefold() for login in logins}
 
 
-def event_rename(event: dict) -> tuple[str, str] | None:
+def event_rename(event: dict[str, Any]) -> tuple[str, str] | None:
     """(old, new) casefolded login when the event renames a user, else None."""
     before, after = event.get("before"), event.get("after")
     if not (str(event.get("action") or "").startswith("user.") and isinstance(before, dict) and isinstance(after, dict)):
@@ -185,7 +185,7 @@ def account_key(app: str, remote_id: str) -> str:
     return f"{app}\x00{remote_id.casefold()}"
 
 
-def call_account(event: dict) -> str | None:
+def call_account(event: dict[str, Any]) -> str | None:
     """The account a downstream call worked on, as ``account_key``: a SCIM call on ``/Users/<id>``.
 
     None for calls on no one account (a create, a search) and for LDAP operations: their path is
@@ -202,12 +202,12 @@ def call_account(event: dict) -> str | None:
 # -- exports ---------------------------------------------------------------------------
 
 
-def to_jsonl(events: Iterable[dict]) -> bytes:
+def to_jsonl(events: Iterable[dict[str, Any]]) -> bytes:
     """One JSON object per line, every field kept (so the file can be verified later)."""
     return b"".join(orjson.dumps(event) + b"\n" for event in events)
 
 
-def from_jsonl(data: bytes) -> list[dict]:
+def from_jsonl(data: bytes) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in data.splitlines() if line.strip()]
 
 
@@ -237,7 +237,7 @@ def csv_cell(value: Any) -> Any:
     return text
 
 
-def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
+def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     """Rows as CSV (RFC 4180: CRLF line ends, quoted where needed), header first, every cell escaped."""
     out = io.StringIO()
     writer = csv.writer(out)
@@ -247,7 +247,7 @@ def csv_text(rows: Iterable[dict], columns: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def to_csv(events: Iterable[dict]) -> str:
+def to_csv(events: Iterable[dict[str, Any]]) -> str:
     """The events as CSV: one column per field; before and after as compact JSON."""
     return csv_text(events, COLUMNS)
 

@@ -25,33 +25,34 @@ from provtui.model.schema import (
     INDEXES,
     MEMBERS,
     PUSHES,
-    Reader,
     USERS,
+    Reader,
     account_key,
     assignment_key,
     group_key,
     group_subject,
+    stored,
     user_subject,
 )
-from provtui.store import Store
+from provtui.store import StoreBackend
 
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
 
 class Directory:
     """Queries over one store.  Keeps a search cache that follows every commit."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: StoreBackend):
         self.store = store
         for table, fieldname in INDEXES:
             store.add_index(table, fieldname)
         self._search: dict[str, str] | None = None
-        self._mappings: dict[tuple, list[CompiledMapping]] = {}
+        self._mappings: dict[tuple[tuple[str, str, str], ...], list[CompiledMapping]] = {}
         self._sorted_ids: list[str] | None = None
         # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
-        self._summaries: dict[str, dict] | None = None
+        self._summaries: dict[str, dict[str, Any]] | None = None
         store.on_apply(self._invalidate)
 
-    def _invalidate(self, ops: list[list]) -> None:
+    def _invalidate(self, ops: list[list[Any]]) -> None:
         for op in ops:
             if op[1] == USERS:
                 doc = op[3] if op[0] == "put" else None
@@ -75,17 +76,17 @@ class Directory:
             raise NotFound("user", login)
         return next(iter(ids))
 
-    def named(self, table: str, kind: str, name: str, reader: Reader | None = None) -> dict:
+    def named(self, table: str, kind: str, name: str, reader: Reader | None = None) -> dict[str, Any]:
         reader = reader or self.store
         ids = reader.lookup(table, "name", name)
         if not ids:
             raise NotFound(kind, name)
-        return reader.get(table, next(iter(ids)))
+        return stored(reader, table, next(iter(ids)))
 
-    def group(self, name: str, reader: Reader | None = None) -> dict:
+    def group(self, name: str, reader: Reader | None = None) -> dict[str, Any]:
         return self.named(GROUPS, "group", name, reader)
 
-    def app(self, name: str, reader: Reader | None = None) -> dict:
+    def app(self, name: str, reader: Reader | None = None) -> dict[str, Any]:
         return self.named(APPS, "app", name, reader)
 
     # -- relationships ---------------------------------------------------------------
@@ -95,7 +96,7 @@ class Directory:
         reader = reader or self.store
         groups = {}
         for key in reader.lookup(MEMBERS, "user", user_id):
-            member = reader.get(MEMBERS, key)
+            member = stored(reader, MEMBERS, key)
             group = reader.get(GROUPS, member["group"])
             if group is not None:
                 groups[group["id"]] = group["name"]
@@ -104,17 +105,17 @@ class Directory:
     def members_of(self, group_id: str, reader: Reader | None = None) -> list[str]:
         """The group's members, each once, whatever paths put them there."""
         reader = reader or self.store
-        return sorted({reader.get(MEMBERS, key)["user"] for key in reader.lookup(MEMBERS, "group", group_id)})
+        return sorted({stored(reader, MEMBERS, key)["user"] for key in reader.lookup(MEMBERS, "group", group_id)})
 
     def membership_paths(self, group_id: str, user_id: str, reader: Reader | None = None) -> list[str]:
         """How a user is in a group: "manual", "rule:<id>", "source:<name>"."""
         reader = reader or self.store
-        return sorted(reader.get(MEMBERS, k)["via"] for k in reader.lookup(MEMBERS, "user", user_id)
-                      if reader.get(MEMBERS, k)["group"] == group_id)
+        return sorted(stored(reader, MEMBERS, k)["via"] for k in reader.lookup(MEMBERS, "user", user_id)
+                      if stored(reader, MEMBERS, k)["group"] == group_id)
 
     def apps_assigned_to(self, subject: str, reader: Reader | None = None) -> set[str]:
         reader = reader or self.store
-        return {reader.get(ASSIGNMENTS, key)["app"] for key in reader.lookup(ASSIGNMENTS, "subject", subject)}
+        return {stored(reader, ASSIGNMENTS, key)["app"] for key in reader.lookup(ASSIGNMENTS, "subject", subject)}
 
     def paths(self, user_id: str, reader: Reader | None = None) -> dict[str, list[str]]:
         """App id -> entitlement paths for one user."""
@@ -128,14 +129,14 @@ class Directory:
         reader = reader or self.store
         apps = set(self.paths(user_id, reader))
         for key in reader.lookup(ACCOUNTS, "user", user_id):
-            apps.add(reader.get(ACCOUNTS, key)["app"])
+            apps.add(stored(reader, ACCOUNTS, key)["app"])
         return apps
 
     def users_of_subject(self, subject: str, reader: Reader | None = None) -> list[str]:
         kind, _, ident = subject.partition(":")
         return [ident] if kind == "user" else self.members_of(ident, reader)
 
-    def mappings(self, app: dict) -> list[CompiledMapping]:
+    def mappings(self, app: dict[str, Any]) -> list[CompiledMapping]:
         """The app's attribute mappings, compiled once per distinct set."""
         specs = app.get("mappings") or default_mappings_for(app)
         key = tuple((m["target"], m["expr"], m["on"]) for m in specs)
@@ -149,7 +150,7 @@ class Directory:
         user = self.store.get(USERS, user_id)
         if user is None:
             return DesiredAccount(active=False, attributes={})
-        mappings = self.mappings(self.store.get(APPS, app_id))
+        mappings = self.mappings(stored(self.store, APPS, app_id))
         paths = self.paths(user_id).get(app_id, [])
         values = self.assignment_values(app_id, user_id)
         return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), create_only(mappings))
@@ -187,10 +188,10 @@ class Directory:
             return kind, ident
         return kind, doc["login"] if kind == "user" else doc["name"]
 
-    def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict]:
+    def pushes_of(self, group_id: str, reader: Reader | None = None) -> list[dict[str, Any]]:
         """Where a group is pushed (or being unpushed)."""
         reader = reader or self.store
-        return [reader.get(PUSHES, key) for key in reader.lookup(PUSHES, "group", group_id)]
+        return [stored(reader, PUSHES, key) for key in reader.lookup(PUSHES, "group", group_id)]
 
     def desired_group(self, app_id: str, group_id: str) -> DesiredGroup:
         """The group as the app should hold it: its members' accounts there."""
@@ -208,7 +209,7 @@ class Directory:
     # -- search ----------------------------------------------------------------------
 
     def search_users(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
-                     offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict]]:
+                     offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict[str, Any]]]:
         """(number of matches, one page of user docs sorted by login); ``among``: only these user ids."""
         matches = self._matching_ids(text, state, among)
         users = self.store.all(USERS)
@@ -216,7 +217,7 @@ class Directory:
         return len(matches), [users[uid] for uid in matches[offset:end]]
 
     def search_summaries(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
-                         offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+                         offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
         """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
         matches = self._matching_ids(text, state, among)
         if self._summaries is None:
@@ -244,10 +245,10 @@ class Directory:
         reader = reader or self.store
         users: set[str] = set()
         for key in reader.lookup(ASSIGNMENTS, "app", app_id):
-            users.update(self.users_of_subject(reader.get(ASSIGNMENTS, key)["subject"], reader))
+            users.update(self.users_of_subject(stored(reader, ASSIGNMENTS, key)["subject"], reader))
         return users
 
-    def population(self, users: list[dict], groups_read: Collection[str], reader: Reader | None = None) -> Population:
+    def population(self, users: list[dict[str, Any]], groups_read: Collection[str], reader: Reader | None = None) -> Population:
         """The users as an expression reading ``groups_read`` sees them: ``user.*`` is the profile, and
         each user's groups are those of ``groups_read`` they are in (no other group can change a result).
 
@@ -263,7 +264,7 @@ class Directory:
         for name in groups_read:
             for group_id in reader.lookup(GROUPS, "name", name):
                 for key in reader.lookup(MEMBERS, "group", group_id):
-                    names.setdefault(reader.get(MEMBERS, key)["user"], set()).add(name)
+                    names.setdefault(stored(reader, MEMBERS, key)["user"], set()).add(name)
         return Population(profiles, [names.get(user["id"], ()) for user in users])
 
     def sourced_by(self, source: str) -> set[str]:

@@ -13,22 +13,23 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections.abc import Iterable
+from typing import Any
 
 from provtui.model.audit_trail import call_account, event_logins, event_rename
-from provtui.store import Store
+from provtui.store import StoreBackend
 
 
 class HistoryIndex:
-    def __init__(self, store: Store):
+    def __init__(self, store: StoreBackend):
         self.store = store
         self._file_end = 0  # bytes of audit.jsonl read
         self._offsets = array("q")  # byte offset of each audit.jsonl event, by position
-        self._last_file_event: dict | None = None
-        self._journal: list[dict] = []  # the events after audit.jsonl's, at positions len(_offsets)..
+        self._last_file_event: dict[str, Any] | None = None
+        self._journal: list[dict[str, Any]] = []  # the events after audit.jsonl's, at positions len(_offsets)..
         self._indexed = 0  # positions indexed so far
-        self._positions: dict[str, array] = {}  # login or account key -> positions, oldest first
+        self._positions: dict[str, array[int]] = {}  # login or account key -> positions, oldest first
 
-    def newest(self, keys: Iterable[str], limit: int) -> list[dict]:
+    def newest(self, keys: Iterable[str], limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` events about any of ``keys`` (logins casefolded, audit_trail.account_key), newest first."""
         self.catch_up()
         lists = [reversed(self._positions[k]) for k in dict.fromkeys(keys) if k in self._positions]
@@ -40,7 +41,7 @@ class HistoryIndex:
                     break
         return [self._event(p) for p in chosen]
 
-    def _event(self, position: int) -> dict:
+    def _event(self, position: int) -> dict[str, Any]:
         if position < len(self._offsets):
             return self.store.audit_file_event(self._offsets[position])
         return self._journal[position - len(self._offsets)]
@@ -56,7 +57,7 @@ class HistoryIndex:
         for i, event in enumerate(self._journal):
             self._index(len(self._offsets) + i, event)
 
-    def _index(self, position: int, event: dict) -> None:
+    def _index(self, position: int, event: dict[str, Any]) -> None:
         if position < self._indexed:
             return
         self._indexed = position + 1

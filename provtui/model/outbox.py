@@ -8,13 +8,22 @@ whether it was marked again while it worked (then it stays queued).
 from __future__ import annotations
 
 import uuid
+from typing import Any, Protocol
 
 from provtui.clock import utc_now_iso
 from provtui.model.schema import DIRTY
-from provtui.store import Transaction
 
 
-def queue(tx: Transaction, key: str, fields: dict) -> None:
+class Queueing(Protocol):
+    """What queueing asks of a change: a store transaction (provtui.store.StoreTransaction), or the service's Change over one."""
+
+    @property
+    def correlation(self) -> str | None: ...
+    def get(self, table: str, key: str) -> dict[str, Any] | None: ...
+    def put(self, table: str, key: str, doc: dict[str, Any]) -> None: ...
+
+
+def queue(tx: Queueing, key: str, fields: dict[str, Any]) -> None:
     previous = tx.get(DIRTY, key)
     # A lease survives re-marking: its holder may have a call in flight (or have died after sending one),
     # so no one else may start on the key, and whoever takes it over after a crash must look up first.

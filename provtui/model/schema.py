@@ -38,8 +38,17 @@ INDEXES = (
 
 
 class Reader(Protocol):
-    def get(self, table: str, key: str) -> dict | None: ...
+    def get(self, table: str, key: str) -> dict[str, Any] | None: ...
     def lookup(self, table: str, fieldname: str, value: Any) -> set[str]: ...
+
+
+def stored(reader: Reader, table: str, key: str) -> dict[str, Any]:
+    """The document at a key the store itself gave (by an index lookup, or kept in another document that
+    refers to it): it is there, so its absence is a broken store, not a name nobody has."""
+    doc = reader.get(table, key)
+    if doc is None:
+        raise LookupError(f"{table} {key!r} is referred to but not stored")
+    return doc
 
 
 def account_key(app_id: str, user_id: str) -> str:
