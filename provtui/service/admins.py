@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from provtui.directory import (
     ADMINS,
     APPS,
@@ -21,7 +24,7 @@ from provtui.service.part import Part
 class Admins(Part):
     """Admin roles: grant, revoke, list."""
 
-    def grant(self, os_user: str, role: str, *, apps: list[str] = (), groups: list[str] = ()) -> dict:
+    def grant(self, os_user: str, role: str, *, apps: Sequence[str] = (), groups: Sequence[str] = ()) -> dict[str, Any]:
         """Give an OS user an admin role (scoped to apps or groups where the role is scoped)."""
         parsed = validate_grant(role, list(apps), list(groups))
         if not os_user or not os_user.replace("-", "").replace("_", "").replace(".", "").replace(":", "").isalnum():
@@ -36,7 +39,7 @@ class Admins(Part):
             tx.audit("admin.grant", os_user, admin["grants"] or None, updated["grants"])
         return self._admin_view(updated)
 
-    def revoke(self, os_user: str, role: str) -> dict:
+    def revoke(self, os_user: str, role: str) -> dict[str, Any]:
         """Take a role away; the last super-admin cannot be removed."""
         parsed = parse_role(role)
         with self.changes(Action.MANAGE_ADMINS) as tx:
@@ -55,13 +58,13 @@ class Admins(Part):
             tx.audit("admin.revoke", os_user, admin["grants"], remaining or None)
         return {"user": os_user, "grants": self._admin_view({"grants": remaining})["grants"]}
 
-    def list_admins(self) -> list[dict]:
+    def list_admins(self) -> list[dict[str, Any]]:
         self.access.read()
         return [self._admin_view(a) for _, a in sorted(self.store.all(ADMINS).items())]
 
-    def _admin_view(self, admin: dict) -> dict:
+    def _admin_view(self, admin: dict[str, Any]) -> dict[str, Any]:
         def names(table: str, ids: list[str]) -> list[str]:
-            return sorted(self.store.get(table, i)["name"] for i in ids if self.store.get(table, i))
+            return sorted(doc["name"] for doc in (self.store.get(table, i) for i in ids) if doc)
 
         return {"user": admin.get("user"), "grants": [
             {"role": g["role"], "apps": names(APPS, g.get("apps", [])), "groups": names(GROUPS, g.get("groups", []))}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
 from provtui.directory import (
@@ -44,9 +45,14 @@ from provtui.domain.text import (
     check_text,
 )
 from provtui.ids import new_id
+from provtui.model.directory import Directory
+from provtui.model.schema import stored
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 from provtui.service.validation import validate_name
+
+if TYPE_CHECKING:
+    from provtui.service.reads import Reads
 
 _LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env": "--password-env"}
 
@@ -54,12 +60,12 @@ _LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env":
 class Apps(Part):
     """Apps: connection, mappings, assignments, retries."""
 
-    def __init__(self, changes: Changes, directory, access: Access, *, reads: Any):
+    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads):
         super().__init__(changes, directory, access)
         self.reads = reads
 
     def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
-                   notify: list[str] | None = None, ldap: dict | None = None, **settings: Any) -> dict:
+                   notify: list[str] | None = None, ldap: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
         """Add a SCIM, LDAP/AD (``ldap``: validate_ldap_target's arguments) or manual app.
 
         ``settings``: concurrency, rate, push_groups, sync_password, delete_after_days, licenses.
@@ -77,7 +83,7 @@ class Apps(Part):
         with self.changes(Action.CREATE_APPS) as tx:
             if tx.lookup(APPS, "name", name):
                 raise InvalidInput("name", f"an app named {name!r} already exists")
-            app = {
+            app: dict[str, Any] = {
                 "id": new_id(), "name": name, "kind": kind.value, "scim_url": scim_url, "token_env": token_env,
                 "notify": _validate_emails(notify or []), "capabilities": _capabilities(kind, settings),
                 "settings": settings, "created": utc_now_iso(),
@@ -89,7 +95,7 @@ class Apps(Part):
         return app
 
     def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
-                   ldap: dict | None = None, notify: list[str] | None = None, **settings: Any) -> dict:
+                   ldap: dict[str, Any] | None = None, notify: list[str] | None = None, **settings: Any) -> dict[str, Any]:
         """Change an app's connection or settings; only what is given (not None) changes.
 
         The connection is where the app's calls go (``scim_url``; ``ldap``'s ``uri`` and ``bind_dn``) and the
@@ -142,8 +148,8 @@ class Apps(Part):
             tx.mark_app_accounts(app["id"])
         return {**updated, "cleared": cleared}
 
-    def _connection(self, tx: Change, scope: Scope, current: dict, given: dict, endpoint: tuple[str, ...],
-                    secret: str, cleared: list[str]) -> dict:
+    def _connection(self, tx: Change, scope: Scope, current: dict[str, Any], given: dict[str, Any], endpoint: tuple[str, ...],
+                    secret: str, cleared: list[str]) -> dict[str, Any]:
         """``current`` (an app's SCIM fields or its ``ldap``) with ``given`` applied: authorised for a super admin
         when anything changes; a changed endpoint takes the secret reference given with it, else none."""
         changed = {k for k, v in given.items() if v != current.get(k)}
@@ -157,13 +163,13 @@ class Apps(Part):
                 cleared.append(secret)
         return result
 
-    def mappings(self, app_name: str) -> list[dict]:
+    def mappings(self, app_name: str) -> list[dict[str, Any]]:
         """The app's attribute mappings: target, expression, and when it is sent."""
         self.access.read()
         app = self.directory.app(app_name)
         return [dict(m) for m in (app.get("mappings") or default_mappings_for(app))]
 
-    def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict]:
+    def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict[str, Any]]:
         """Map a downstream attribute to an expression (``expr`` None: stop sending it); accounts are re-provisioned."""
         check_text("TARGET", target, MAX_TARGET)
         if expr is not None:
@@ -188,7 +194,7 @@ class Apps(Part):
             tx.mark_app_accounts(app["id"])
         return after
 
-    def preview_payload(self, app_name: str, login: str) -> dict:
+    def preview_payload(self, app_name: str, login: str) -> dict[str, Any]:
         """Exactly what would be sent to the app for this user (the SCIM resource on create)."""
         from provtui.connectors.scim import to_resource
 
@@ -199,7 +205,7 @@ class Apps(Part):
         return {"app": app_name, "user": login, "entitled": desired.active, "attributes": desired.attributes,
                 "create_only": sorted(desired.create_only), "payload": to_resource(desired.attributes, active=desired.active)}
 
-    def resume_app(self, name: str) -> dict:
+    def resume_app(self, name: str) -> dict[str, Any]:
         """Lift an app's quarantine; its queued work runs again."""
         with self.changes() as tx:
             app = self.directory.app(name, tx)
@@ -219,13 +225,13 @@ class Apps(Part):
             user_id = self.directory.user_id(login, tx) if login else None
             if user_id is not None or app_id is not None:  # by index, not a scan of every account
                 by, value = ("user", user_id) if user_id is not None else ("app", app_id)
-                accounts = [tx.get(ACCOUNTS, k) for k in sorted(tx.lookup(ACCOUNTS, by, value))]
+                accounts: Iterable[dict[str, Any]] = [stored(tx, ACCOUNTS, k) for k in sorted(tx.lookup(ACCOUNTS, by, value))]
             else:
                 accounts = self.store.all(ACCOUNTS).values()
             failed = [a for a in accounts
                       if a.get("state") == "failed" and app_id in (None, a["app"]) and user_id in (None, a["user"])]
             if failed:
-                tx.mark_dirty(((a["app"], a["user"]) for a in failed))
+                tx.mark_dirty((a["app"], a["user"]) for a in failed)
                 tx.audit("provisioning.retry", app_name or "*", None, {"user": login, "accounts": len(failed)})
         return len(failed)
 
@@ -250,12 +256,14 @@ class Apps(Part):
         values = _validate_values(values or {})
         with self.changes() as tx:
             app = self.directory.app(app_name, tx)
+            groups: frozenset[str]
             if login is not None:
                 subject, target, groups = user_subject(self.directory.user_id(login, tx)), f"user:{login}", frozenset()
             else:
+                assert group_name is not None  # exactly one of the two, checked above
                 group_id = self.directory.group(group_name, tx)["id"]
                 subject, target, groups = group_subject(group_id), f"group:{group_name}", frozenset({group_id})
-            elsewhere = any(tx.get(ASSIGNMENTS, k)["subject"] != subject for k in tx.lookup(ASSIGNMENTS, "app", app["id"]))
+            elsewhere = any(stored(tx, ASSIGNMENTS, k)["subject"] != subject for k in tx.lookup(ASSIGNMENTS, "app", app["id"]))
             tx.authorise(Action.ASSIGN_APP, Scope(apps=frozenset({app["id"]}), groups=groups, app_assigned_elsewhere=elsewhere))
             key = assignment_key(app["id"], subject)
             existing = tx.get(ASSIGNMENTS, key)
@@ -274,7 +282,7 @@ class Apps(Part):
                     return False
                 tx.delete(ASSIGNMENTS, key)
                 tx.audit("app.unassign", app["name"], None, {"subject": target})
-            tx.mark_dirty(((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx)))
+            tx.mark_dirty((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx))
         return True
 
 
@@ -305,7 +313,7 @@ def _validate_emails(emails: list[str]) -> list[str]:
     return emails
 
 
-def _capabilities(kind: AppKind, settings: dict) -> list[str]:
+def _capabilities(kind: AppKind, settings: dict[str, Any]) -> list[str]:
     capabilities = list(DEFAULT_CAPABILITIES[kind])
     if settings.get("delete_after_days") is not None:
         capabilities.append(Capability.DELETE)
@@ -316,6 +324,6 @@ def _capabilities(kind: AppKind, settings: dict) -> list[str]:
     return [c.value for c in capabilities]
 
 
-def _app_config(app: dict) -> dict:
+def _app_config(app: dict[str, Any]) -> dict[str, Any]:
     """What the audit trail records of an app: its configuration (the token's variable name, never a token)."""
     return {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}

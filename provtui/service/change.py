@@ -11,6 +11,7 @@ the ``Access`` of the actor -- never the Service, and never each other's private
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from provtui.domain.roles import Action, Grant, Scope, allowed, needed
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.outbox import queue
-from provtui.model.schema import ACCOUNTS, ADMINS, APPS, GROUPS, account_key, group_key
+from provtui.model.schema import ACCOUNTS, ADMINS, APPS, GROUPS, Reader, account_key, group_key, stored
 from provtui.store import StoreBackend, StoreTransaction
 
 NO_SCOPE = Scope()
@@ -41,14 +42,14 @@ class Access:
         self.store = store
         self.actor = actor
 
-    def grants(self, reader: Any = None) -> list[Grant]:
+    def grants(self, reader: Reader | None = None) -> list[Grant]:
         admin = (reader or self.store).get(ADMINS, self.actor)
         return [Grant.from_doc(g) for g in admin["grants"]] if admin else []
 
     def may(self, action: Action, scope: Scope = NO_SCOPE) -> bool:
         return allowed(self.grants(), action, scope)
 
-    def authorise(self, reader: Any, action: Action, scope: Scope = NO_SCOPE) -> None:
+    def authorise(self, reader: Reader | None, action: Action, scope: Scope = NO_SCOPE) -> None:
         if not allowed(self.grants(reader), action, scope):
             raise NotAllowed(f"{self.actor} may not {action.value}{self._scope_text(scope)}: it needs the {needed(action)} role")
 
@@ -75,10 +76,10 @@ class Change:
         self.user_changes: dict[str, UserChange] = {}
 
     # reads and writes, as the transaction's (so a Change is a reader for the read model)
-    def get(self, table: str, key: str) -> dict | None:
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
         return self.tx.get(table, key)
 
-    def put(self, table: str, key: str, doc: dict) -> None:
+    def put(self, table: str, key: str, doc: dict[str, Any]) -> None:
         self.tx.put(table, key, doc)
 
     def delete(self, table: str, key: str) -> None:
@@ -101,7 +102,7 @@ class Change:
 
     def mark_app_accounts(self, app_id: str) -> None:
         """Queue every account the app holds: its settings or mappings changed."""
-        self.mark_dirty((app_id, self.get(ACCOUNTS, key)["user"]) for key in self.lookup(ACCOUNTS, "app", app_id))
+        self.mark_dirty((app_id, stored(self, ACCOUNTS, key)["user"]) for key in self.lookup(ACCOUNTS, "app", app_id))
 
     def mark_groups(self, group_id: str) -> None:
         """Queue the group's pushed copies: its name or members changed."""
@@ -112,8 +113,8 @@ class Change:
         apps = self.directory.apps_touching(user_id, self) | (before_apps or set())
         self.mark_dirty((app, user_id) for app in apps)
 
-    def note_user_change(self, user_id: str, *, attributes: set[str] | None = frozenset(),
-                         groups: set[str] = frozenset()) -> None:
+    def note_user_change(self, user_id: str, *, attributes: AbstractSet[str] | None = frozenset(),
+                         groups: AbstractSet[str] = frozenset()) -> None:
         """Remember what changed about a user (``attributes`` None: a new user, or everything); when the
         change settles, what follows from it is worked out once."""
         change = self.user_changes.get(user_id)
@@ -153,7 +154,8 @@ class Changes:
         """A Change that is never committed: a preview runs the very steps the change would, on it."""
         from provtui.store.tables import Transaction
 
-        return Change(Transaction(self.store), self.access, self.directory)
+        # A Transaction reads through only get and lookup, which every StoreBackend has; it is typed as over Tables.
+        return Change(Transaction(self.store), self.access, self.directory)  # type: ignore[arg-type]
 
     def within(self, tx: StoreTransaction) -> Change:
         """A Change over a transaction the caller already holds (it planned against it); settle it before the end."""

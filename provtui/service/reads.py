@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provtui.audit_trail import ChainReport, filter_events, newest_events, verify_chain, vouch_for
 from provtui.audit_trail import account_key as call_key
+from provtui.audit_trail import filter_events, newest_events
 from provtui.clock import parse_iso, utc_now
 from provtui.directory import (
     ACCOUNTS,
@@ -34,29 +35,35 @@ from provtui.domain.lifecycle import State
 from provtui.domain.rules import rule_via
 from provtui.domain.users import user_summary
 from provtui.history_index import HistoryIndex
+from provtui.model.directory import Directory
+from provtui.model.schema import stored
 from provtui.service.change import Access, Changes
 from provtui.service.part import Part
 from provtui.service.users import mastered
+from provtui.store.chain import ChainReport, verify_chain, vouch_for
+
+if TYPE_CHECKING:
+    from provtui.service.rules import GroupRules
 
 
 class Reads(Part):
     """What the faces show: people, groups, apps, tasks, status, the audit trail."""
 
-    def __init__(self, changes: Changes, directory, access: Access, *, rules: Any):
+    def __init__(self, changes: Changes, directory: Directory, access: Access, *, rules: GroupRules):
         super().__init__(changes, directory, access)
         self.rules = rules
-        self._history = None  # the user-history index, built on first use (provtui.model.history_index)
+        self._history: HistoryIndex | None = None  # the user-history index, built on first use (provtui.model.history_index)
 
-    def user_view(self, login: str) -> dict:
+    def user_view(self, login: str) -> dict[str, Any]:
         """Everything known about one user, in the shape of `user show --json`."""
         self.access.read()
         d = self.directory
         user_id = d.user_id(login)
-        user = self.store.get(USERS, user_id)
+        user = stored(self.store, USERS, user_id)
         paths = d.paths(user_id)
         apps = []
-        for app_id in sorted(d.apps_touching(user_id), key=lambda a: self.store.get(APPS, a)["name"]):
-            app = self.store.get(APPS, app_id)
+        for app_id in sorted(d.apps_touching(user_id), key=lambda a: stored(self.store, APPS, a)["name"]):
+            app = stored(self.store, APPS, app_id)
             via = paths.get(app_id, [])
             values: dict[str, Any] = {}
             values_via: dict[str, str] = {}  # value name -> the entitlement path whose value wins
@@ -77,15 +84,15 @@ class Reads(Part):
             "mastered": mastered(self.store, user),
         }
 
-    def user_history(self, login: str, limit: int = 60) -> list[dict]:
+    def user_history(self, login: str, limit: int = 60) -> list[dict[str, Any]]:
         """The user's audit events, newest first: about them by login (followed through renames), the
         memberships, assignments, tasks and failures that name them, and the downstream calls made for
         them or on their SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
         self.access.read()
         user_id = self.directory.user_id(login)
-        keys = [self.store.get(USERS, user_id)["login"].casefold()]
+        keys = [stored(self.store, USERS, user_id)["login"].casefold()]
         for key in self.store.lookup(ACCOUNTS, "user", user_id):
-            account = self.store.get(ACCOUNTS, key)
+            account = stored(self.store, ACCOUNTS, key)
             app = self.store.get(APPS, account["app"])
             if app is not None and account.get("remote_id"):
                 keys.append(call_key(app["name"], account["remote_id"]))
@@ -101,7 +108,7 @@ class Reads(Part):
             self._history = HistoryIndex(self.store)
         return self._history
 
-    def _account_view(self, app_id: str, user_id: str) -> dict:
+    def _account_view(self, app_id: str, user_id: str) -> dict[str, Any]:
         key = account_key(app_id, user_id)
         account = self.store.get(ACCOUNTS, key) or {}
         state = account.get("state", "none")
@@ -116,7 +123,7 @@ class Reads(Part):
 
     def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
                    group: str | None = None, app: str | None = None, source: str | None = None,
-                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
         """(matches, one page of summaries); ``where``: a condition in the rules' expression language;
         ``group``: its members; ``app``: the users an assignment of it reaches; ``source``: those it masters."""
         self.access.read()
@@ -143,49 +150,50 @@ class Reads(Part):
             sets.append(self.directory.sourced_by(source))
         return set.intersection(*sets) if sets else None
 
-    def list_groups(self) -> list[dict]:
+    def list_groups(self) -> list[dict[str, Any]]:
         self.access.read()
         groups = sorted(self.store.all(GROUPS).values(), key=lambda g: g["name"])
         return [{**g, "members": len(self.store.lookup(MEMBERS, "group", g["id"]))} for g in groups]
 
-    def app_assignments(self, app: str | None = None) -> list[dict]:
+    def app_assignments(self, app: str | None = None) -> list[dict[str, Any]]:
         """Every assignment (of one app, or all), by app then groups before users: the subject's kind and
         current name, its values and, for a group, its priority (lower wins; None: after those with one)."""
         self.access.read()
+        docs: Iterable[dict[str, Any]]
         if app is None:
             docs = self.store.all(ASSIGNMENTS).values()
         else:
-            docs = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "app", self.directory.app(app)["id"])]
+            docs = [stored(self.store, ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "app", self.directory.app(app)["id"])]
         rows = []
         for doc in docs:
             kind, name = self.directory.subject_name(doc["subject"])
-            rows.append({"app": self.store.get(APPS, doc["app"])["name"], "kind": kind, "name": name,
+            rows.append({"app": stored(self.store, APPS, doc["app"])["name"], "kind": kind, "name": name,
                          "values": doc.get("values") or {}, "priority": doc.get("priority"), "created": doc.get("created")})
         return sorted(rows, key=lambda r: (r["app"], r["kind"], r["name"]))
 
-    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict:
+    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict[str, Any]:
         """One group: what it is, one page of members (by login, with how each is in it), the apps
         assigned to it, where it is pushed (as the engine last left it), and the rules that fill it."""
         self.access.read()
         group = self.directory.group(name)
         vias: dict[str, list[str]] = {}
         for key in self.store.lookup(MEMBERS, "group", group["id"]):
-            member = self.store.get(MEMBERS, key)
+            member = stored(self.store, MEMBERS, key)
             vias.setdefault(member["user"], []).append(member["via"])
-        users = sorted((self.store.get(USERS, uid) for uid in vias), key=lambda u: u["login"])
+        users = sorted((stored(self.store, USERS, uid) for uid in vias), key=lambda u: u["login"])
         page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset:offset + limit]]
         rules = sorted((r for r in self.store.all(RULES).values() if group["id"] in r["groups"]), key=lambda r: r["name"])
-        assigned = [self.store.get(ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
+        assigned = [stored(self.store, ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
         return {
             "name": group["name"], "description": group.get("description") or "", "kind": group.get("kind", "provtui"),
             "source": group.get("source"), "members": len(users), "offset": offset, "member_page": page,
-            "apps": sorted(({"app": self.store.get(APPS, a["app"])["name"], "values": a.get("values") or {},
+            "apps": sorted(({"app": stored(self.store, APPS, a["app"])["name"], "values": a.get("values") or {},
                              "priority": a.get("priority")} for a in assigned), key=lambda a: a["app"]),
             "pushes": self._pushes(group),
             "rules": [{**view, "via": rule_via(rule["id"])} for rule, view in zip(rules, self.rules.views(rules))],
         }
 
-    def _pushes(self, group: dict) -> list[dict]:
+    def _pushes(self, group: dict[str, Any]) -> list[dict[str, Any]]:
         """Per app that takes pushed groups or holds this one: the admin's intent and the engine's record of it."""
         rows = []
         for app in sorted(self.store.all(APPS).values(), key=lambda a: a["name"]):
@@ -210,16 +218,16 @@ class Reads(Part):
             })
         return rows
 
-    def list_apps(self) -> list[dict]:
+    def list_apps(self) -> list[dict[str, Any]]:
         self.access.read()
         apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
         return [{**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))} for a in apps]
 
-    def task_list(self, *, open_only: bool = False) -> list[dict]:
+    def task_list(self, *, open_only: bool = False) -> list[dict[str, Any]]:
         """Manual apps' tasks with app and user names, oldest first."""
         self.access.read()
         if open_only:
-            tasks = [self.store.get(TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
+            tasks = [stored(self.store, TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
         else:
             tasks = list(self.store.all(TASKS).values())
         views = []
@@ -239,17 +247,17 @@ class Reads(Part):
     def user_count(self) -> int:
         return len(self.store.all(USERS))
 
-    def app_status(self, name: str | None = None) -> list[dict]:
+    def app_status(self, name: str | None = None) -> list[dict[str, Any]]:
         """Per app: queued, in flight, failed, quarantined, last success."""
         self.access.read()
         apps = [self.directory.app(name)] if name else sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
         return [self.status_of(app) for app in apps]
 
-    def status_of(self, app: dict) -> dict:
+    def status_of(self, app: dict[str, Any]) -> dict[str, Any]:
         now = utc_now()
-        dirty = [self.store.get(DIRTY, k) for k in self.store.lookup(DIRTY, "app", app["id"])]
+        dirty = [stored(self.store, DIRTY, k) for k in self.store.lookup(DIRTY, "app", app["id"])]
         in_flight = sum(1 for d in dirty if d.get("lease") and parse_iso(d["lease"]["until"]) > now)
-        accounts = [self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"])]
+        accounts = [stored(self.store, ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"])]
         health = self.store.get(APP_HEALTH, app["id"]) or {}
         return {
             "app": app["name"], "kind": app["kind"], "queued": len(dirty) - in_flight, "in_flight": in_flight,
@@ -267,11 +275,11 @@ class Reads(Part):
 
     def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
               action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-              calls: bool = True) -> list[dict]:
+              calls: bool = True) -> list[dict[str, Any]]:
         """The audit trail, oldest first, filtered (see provtui.audit_trail); ``limit``: the newest N,
         read from the trail's end; ``calls``: False leaves out downstream calls."""
         self.access.read()
-        filters = {"actor": actor, "target": target, "action": action, "since": since, "until": until, "calls": calls}
+        filters: dict[str, Any] = {"actor": actor, "target": target, "action": action, "since": since, "until": until, "calls": calls}
         if limit:
             return newest_events(self.store.audit_events_newest_first(), limit, **filters)
         return filter_events(self.store.audit_events(), **filters)
@@ -286,7 +294,7 @@ class Reads(Part):
             report = verify_chain(self.store.audit_events(), expected_head=self.store.audit_head)
         return report if head is None or not report.ok else vouch_for(report, self.store.audit_events(), head)
 
-    def audit_head(self) -> dict:
+    def audit_head(self) -> dict[str, Any]:
         """The trail's newest hash and its length: what to keep elsewhere for `audit verify --head`."""
         with self.store.reading():
             self.access.read()

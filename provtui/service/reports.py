@@ -44,6 +44,7 @@ from provtui.directory import (
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
 from provtui.domain.numbers import LIMIT, STALE_DAYS
+from provtui.model.schema import stored
 
 if TYPE_CHECKING:
     from provtui.model.directory import Directory
@@ -79,7 +80,7 @@ class Reports:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _apps(self, app: str | None = None) -> list[dict]:
+    def _apps(self, app: str | None = None) -> list[dict[str, Any]]:
         if app is not None:
             return [self.directory.app(app)]
         return sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
@@ -92,15 +93,15 @@ class Reports:
         user = self.store.get(USERS, user_id)
         return user["login"] if user else user_id
 
-    def _accounts(self, app_id: str | None = None) -> list[dict]:
+    def _accounts(self, app_id: str | None = None) -> list[dict[str, Any]]:
         if app_id is None:
             return list(self.store.all(ACCOUNTS).values())
-        return [self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app_id)]
+        return [stored(self.store, ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app_id)]
 
     def account_state(self, app_id: str, user_id: str) -> str:
         """The account's state as `user show` gives it ("pending": queued, nothing downstream yet)."""
         key = account_key(app_id, user_id)
-        state = (self.store.get(ACCOUNTS, key) or {}).get("state", "none")
+        state: str = (self.store.get(ACCOUNTS, key) or {}).get("state", "none")
         if state == "none" and self.store.get(DIRTY, key) is not None:
             return "pending"
         return state
@@ -109,13 +110,13 @@ class Reports:
         """Users with a path to the app (any state) or an account in it."""
         users: set[str] = set()
         for key in self.store.lookup(ASSIGNMENTS, "app", app_id):
-            users.update(self.directory.users_of_subject(self.store.get(ASSIGNMENTS, key)["subject"]))
+            users.update(self.directory.users_of_subject(stored(self.store, ASSIGNMENTS, key)["subject"]))
         users.update(a["user"] for a in self._accounts(app_id))
         return {u for u in users if self.store.get(USERS, u) is not None or self.store.get(ACCOUNTS, account_key(app_id, u))}
 
     # -- the reports -----------------------------------------------------------------
 
-    def apps(self, app: str | None = None) -> list[dict]:
+    def apps(self, app: str | None = None) -> list[dict[str, Any]]:
         """Per app: users entitled, accounts active / deactivated / failed, against the app's license count."""
         rows = []
         for doc in self._apps(app):
@@ -137,7 +138,7 @@ class Reports:
             })
         return rows
 
-    def access(self, app: str | None = None, *, pivot: bool = False) -> list[dict]:
+    def access(self, app: str | None = None, *, pivot: bool = False) -> list[dict[str, Any]]:
         """Who has what and why: (user, app) rows, or with ``pivot`` a user-by-app table."""
         apps = self._apps(app)
         app_ids = {a["id"] for a in apps}
@@ -150,7 +151,7 @@ class Reports:
         rows = []
         for user in users:
             paths = self.directory.paths(user["id"])
-            accounts = {self.store.get(ACCOUNTS, k)["app"] for k in self.store.lookup(ACCOUNTS, "user", user["id"])}
+            accounts = {stored(self.store, ACCOUNTS, k)["app"] for k in self.store.lookup(ACCOUNTS, "user", user["id"])}
             touching = (set(paths) | accounts) & app_ids
             if pivot:
                 row = {"user": user["login"], "user_state": user["state"]}
@@ -172,11 +173,11 @@ class Reports:
             return COLUMNS["access"]
         return ["user", "user_state", *(a["name"] for a in self._apps(app))]
 
-    def pending(self, app: str | None = None) -> list[dict]:
+    def pending(self, app: str | None = None) -> list[dict[str, Any]]:
         """Deprovisions not done yet: open manual deprovision tasks, and active accounts of users not entitled."""
         app_ids = {a["id"] for a in self._apps(app)}
         rows = []
-        tasks = [self.store.get(TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
+        tasks = [stored(self.store, TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
         tasked = set()
         for task in sorted(tasks, key=lambda t: t["created"]):
             if task["app"] not in app_ids:
@@ -204,7 +205,7 @@ class Reports:
                          "last_error": account.get("last_error")})
         return rows
 
-    def failures(self, app: str | None = None) -> list[dict]:
+    def failures(self, app: str | None = None) -> list[dict[str, Any]]:
         """Accounts whose last provisioning failed."""
         rows = []
         for doc in self._apps(app):
@@ -215,7 +216,7 @@ class Reports:
                              "last_action": account.get("last_action")})
         return rows
 
-    def orphans(self, app: str | None = None) -> list[dict]:
+    def orphans(self, app: str | None = None) -> list[dict[str, Any]]:
         """Accounts an app import found downstream that match no user here."""
         wanted = None if app is None else {self.directory.app(app)["id"], app}
         rows = []
@@ -226,7 +227,7 @@ class Reports:
                          "userName": doc.get("userName"), "email": doc.get("email"), "seen": doc.get("seen")})
         return sorted(rows, key=lambda r: (r["app"], str(r["userName"] or ""), str(r["remote_id"] or "")))
 
-    def stale(self, days: int = DEFAULT_STALE_DAYS, app: str | None = None, *, now: datetime | None = None) -> list[dict]:
+    def stale(self, days: int = DEFAULT_STALE_DAYS, app: str | None = None, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Accounts deactivated, and users deprovisioned, more than ``days`` days ago (oldest first)."""
         STALE_DAYS.check("--days", days)
         now = now or utc_now()
@@ -248,7 +249,7 @@ class Reports:
                     rows.append({"kind": "user", "app": None, "user": user["login"], "since": user["state_changed"], "days": int(age)})
         return sorted(rows, key=lambda r: (r["since"], r["kind"], r["app"] or "", r["user"]))
 
-    def changes(self, limit: int | None = DEFAULT_CHANGES) -> list[dict]:
+    def changes(self, limit: int | None = DEFAULT_CHANGES) -> list[dict[str, Any]]:
         """The newest ``limit`` audit events that are not downstream calls, oldest first."""
         events = [e for e in self.store.audit_events() if e.get("action") != DOWNSTREAM_CALL]
         if limit is not None:
@@ -256,7 +257,7 @@ class Reports:
         return [{c: e.get(c) for c in COLUMNS["changes"]} for e in events]
 
     def run(self, name: str, *, app: str | None = None, days: int | None = None, limit: int | None = None,
-            pivot: bool = False) -> tuple[list[dict], list[str]]:
+            pivot: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
         """One report by name, with its columns: what the CLI and the console call."""
         if name not in COLUMNS:
             raise InvalidInput("REPORT", f"no report {name!r} (reports: {', '.join(NAMES)})")

@@ -11,9 +11,10 @@ the rules that read what changed, in one batch per transaction.
 
 from __future__ import annotations
 
+import builtins
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from provtui.clock import utc_now_iso
 from provtui.directory import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key
@@ -23,6 +24,7 @@ from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope, needed
 from provtui.domain.rules import (
     AccessChange,
+    Breach,
     RulePreview,
     RuleState,
     access_delta,
@@ -35,6 +37,7 @@ from provtui.domain.rules import (
 from provtui.domain.text import MAX_EXPRESSION, check_text
 from provtui.ids import new_id
 from provtui.model.directory import Directory
+from provtui.model.schema import stored
 from provtui.service.change import Access, Change, Changes, UserChange
 from provtui.service.part import Part
 from provtui.service.validation import validate_name
@@ -42,9 +45,12 @@ from provtui.service.validation import validate_name
 DEFAULT_THRESHOLD = 0.2
 MAX_CHAIN = 5  # rules feeding rules (isMemberOfGroupName): rounds before we stop following
 
+Memberships = set[tuple[str, str]]  # (group id, user id) pairs
+Diff = tuple[Memberships, Memberships]  # the memberships a rule change adds, and those it removes
+
 
 class GroupRules(Part):
-    _compiled: dict[str, CompiledExpression] = {}  # expression text -> compiled, shared: compiling is the slow part
+    _compiled: ClassVar[dict[str, CompiledExpression]] = {}  # expression text -> compiled, shared: compiling is the slow part
 
     def __init__(self, changes: Changes, directory: Directory, access: Access):
         super().__init__(changes, directory, access)
@@ -67,7 +73,7 @@ class GroupRules(Part):
 
     # -- editing -----------------------------------------------------------------------
 
-    def create(self, name: str, *, groups: list[str], expr: str, exclude: list[str]) -> dict:
+    def create(self, name: str, *, groups: list[str], expr: str, exclude: list[str]) -> dict[str, Any]:
 
         name = validate_name("NAME", name)
         self.typed(expr)
@@ -76,14 +82,14 @@ class GroupRules(Part):
             self._authorise(tx, group_ids)
             if tx.lookup(RULES, "name", name):
                 raise InvalidInput("NAME", f"a rule named {name!r} already exists")
-            rule = {"id": new_id(), "name": name, "expr": expr, "groups": group_ids,
+            rule: dict[str, Any] = {"id": new_id(), "name": name, "expr": expr, "groups": group_ids,
                     "exclude": self._user_ids(tx, exclude), "state": RuleState.INACTIVE.value, "created": utc_now_iso()}
             tx.put(RULES, rule["id"], rule)
             tx.audit("rule.create", name, None, self._rule_config(tx, rule))
         return self.view(rule)
 
     def change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None, exclude: list[str] | None = None,
-               state: RuleState | None = None, confirm: bool = False) -> dict:
+               state: RuleState | None = None, confirm: bool = False) -> dict[str, Any]:
         """Edit or (de)activate a rule; its memberships follow in the same transaction, unless held."""
         if expr is not None:
             self.typed(expr)
@@ -96,7 +102,7 @@ class GroupRules(Part):
         return {"rule": self.view(updated), "preview": self.preview_view(preview)}
 
     def check_change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
-                     exclude: list[str] | None = None, state: RuleState | None = None) -> dict:
+                     exclude: list[str] | None = None, state: RuleState | None = None) -> dict[str, Any]:
         """What ``change`` with these arguments (and no confirm) would do, by its own steps, writing nothing:
         the rule as it would be, who joins and leaves and what access they gain and lose, and the safeguard's
         breaches (``held``: empty when it would apply, else it would be held).  For asking before a change."""
@@ -110,8 +116,8 @@ class GroupRules(Part):
         return {"rule": self.view(updated), "preview": self.preview_view(preview), "held": self._breach_views(breaches),
                 "threshold": self._threshold(tx)}
 
-    def _updated(self, tx: Change, rule: dict, *, expr: str | None, groups: list[str] | None,
-                 exclude: list[str] | None, state: RuleState | None) -> dict:
+    def _updated(self, tx: Change, rule: dict[str, Any], *, expr: str | None, groups: list[str] | None,
+                 exclude: list[str] | None, state: RuleState | None) -> dict[str, Any]:
         """``rule`` as a change would leave it (names resolved to ids); what is not given stays (no groups: the rule's)."""
         updated = dict(rule)
         if expr is not None:
@@ -124,13 +130,13 @@ class GroupRules(Part):
             updated["state"] = state.value
         return updated
 
-    def _assess(self, tx: Change, rule: dict, updated: dict) -> tuple[RulePreview, tuple[set, set], list]:
+    def _assess(self, tx: Change, rule: dict[str, Any], updated: dict[str, Any]) -> tuple[RulePreview, Diff, list[Breach]]:
         """Authorise a change from ``rule`` to ``updated``, plan it and check it against the safeguard."""
         self._authorise(tx, set(rule["groups"]) | set(updated["groups"]))
         preview, diff = self._plan(tx, rule, updated)
         return preview, diff, self._breaches(tx, preview) if preview.losses else []
 
-    def _change_in(self, tx: Change, rule: dict, updated: dict, *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
+    def _change_in(self, tx: Change, rule: dict[str, Any], updated: dict[str, Any], *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
         """Apply ``updated`` in ``tx``, or hold it (returned, to raise after the hold is committed)."""
         preview, diff, breaches = self._assess(tx, rule, updated)
         if breaches and not confirm:
@@ -148,7 +154,7 @@ class GroupRules(Part):
             self._apply(tx, rule, None, diff)
 
     def preview(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
-                exclude: list[str] | None = None, state: RuleState | None = None) -> dict:
+                exclude: list[str] | None = None, state: RuleState | None = None) -> dict[str, Any]:
         """Who would join and leave, and what access they would gain and lose (nothing is written)."""
         self.access.read()
         if expr is not None:
@@ -161,19 +167,20 @@ class GroupRules(Part):
         preview, _ = self._plan(tx, rule, updated)
         return self.preview_view(preview)
 
-    def list(self) -> list[dict]:
+    def list(self) -> list[dict[str, Any]]:  # from here on, ``list`` in the class's annotations is this method: builtins.list
         self.access.read()
         return self.views(sorted(self.store.all(RULES).values(), key=lambda r: r["name"]))
 
-    def views(self, rules: list[dict]) -> list[dict]:
+    def views(self, rules: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         """``view`` of each rule, counting memberships in one pass for them all."""
         counts = self._member_counts() if rules else Counter()
         return [self.view(rule, counts) for rule in rules]
 
     # -- held changes ------------------------------------------------------------------
 
-    def _hold(self, tx: Change, rule: dict, updated: dict, preview: RulePreview, breaches) -> HeldForConfirmation:
-        app_names = {b.app: self.store.get(APPS, b.app)["name"] for b in breaches}
+    def _hold(self, tx: Change, rule: dict[str, Any], updated: dict[str, Any], preview: RulePreview,
+              breaches: builtins.list[Breach]) -> HeldForConfirmation:
+        app_names = {b.app: stored(self.store, APPS, b.app)["name"] for b in breaches}
         counts = "; ".join(f"{app_names[b.app]}: {b.losing} of {b.entitled} entitled users would lose access" for b in breaches)
         change = {k: updated[k] for k in ("expr", "groups", "exclude", "state") if updated[k] != rule[k]}
         summary = {"joins": len(preview.joins), "leaves": len(preview.leaves), "gains": len(preview.gains),
@@ -190,7 +197,7 @@ class GroupRules(Part):
             f"{self._threshold(tx):.0%} of an app's users — {counts}; {then}",
             {"held": held["id"], **summary})
 
-    def decide(self, held_id: str, approve: bool) -> dict:
+    def decide(self, held_id: str, approve: bool) -> dict[str, Any]:
         """Approve (apply now, as the directory is now) or reject a held rule change: decided and applied in one
         transaction, so an approval that cannot be applied leaves the change held."""
         with self.changes(Action.APPROVE) as tx:
@@ -212,13 +219,13 @@ class GroupRules(Part):
             return {"rule": self.view(updated), "preview": self.preview_view(preview)}
         return {"held": held_id, "state": "rejected"}
 
-    def held(self) -> list[dict]:
+    def held(self) -> builtins.list[dict[str, Any]]:
         self.access.read()
         return sorted(self.store.all(HELD).values(), key=lambda h: h["created"])
 
     # -- planning and applying -----------------------------------------------------------
 
-    def _plan(self, tx: Change, before: dict, after: dict | None) -> tuple[RulePreview, tuple[set, set]]:
+    def _plan(self, tx: Change, before: dict[str, Any], after: dict[str, Any] | None) -> tuple[RulePreview, Diff]:
         """The preview and the (group, user) memberships to add and remove."""
         via = rule_via(before["id"])
         current = {(m["group"], m["user"]) for m in self.store.all(MEMBERS).values() if m["via"] == via}
@@ -234,7 +241,7 @@ class GroupRules(Part):
         if affected:
             group_apps = self._group_apps()
             for user_id in sorted(affected):
-                user = tx.get(USERS, user_id)
+                user = stored(tx, USERS, user_id)
                 groups_before = self._groups_of(tx, user_id)
                 # A group this rule stops filling stays the user's when another path (by hand, a source,
                 # another rule) also holds them in it.
@@ -245,14 +252,14 @@ class GroupRules(Part):
                 preview.losses += [AccessChange(user_id, a) for a in sorted(lost)]
         return preview, (add, remove)
 
-    def _matching_users(self, tx: Change, rule: dict) -> list[str]:
+    def _matching_users(self, tx: Change, rule: dict[str, Any]) -> builtins.list[str]:
         users = [u for u in self.store.all(USERS).values() if u["state"] != State.DELETED]
         expression = self.compiled(rule["expr"])
         results = expression.evaluate_all(self.directory.population(users, expression.groups_read))
         excluded = set(rule["exclude"])
         return [u["id"] for u, result in zip(users, results) if matches(result, u["id"], excluded, u["state"])]
 
-    def _apply(self, tx: Change, before: dict, after: dict | None, diff: tuple[set, set]) -> None:
+    def _apply(self, tx: Change, before: dict[str, Any], after: dict[str, Any] | None, diff: Diff) -> None:
         add, remove = diff
         via = rule_via(before["id"])
         touched = {u for _, u in add | remove}
@@ -278,7 +285,7 @@ class GroupRules(Part):
         for gid in {g for g, _ in add | remove}:
             tx.mark_groups(gid)
         for user_id, gids in changed_groups.items():  # rules that read these groups look again
-            names = {tx.get(GROUPS, g)["name"] for g in gids if tx.get(GROUPS, g)}
+            names = {group["name"] for group in (tx.get(GROUPS, g) for g in gids) if group}
             tx.note_user_change(user_id, groups=names)
 
     # -- keeping memberships current -----------------------------------------------------
@@ -305,7 +312,7 @@ class GroupRules(Part):
                 user_ids = by_rule.get(rule["id"])
                 if not user_ids:
                     continue
-                users = [tx.get(USERS, u) for u in user_ids]
+                users = [stored(tx, USERS, u) for u in user_ids]
                 expression = self.compiled(rule["expr"])
                 results = expression.evaluate_all(self.directory.population(users, expression.groups_read, tx))
                 via = rule_via(rule["id"])
@@ -319,7 +326,7 @@ class GroupRules(Part):
                             tx.put(MEMBERS, key, {"group": gid, "user": user["id"], "via": via})
                         else:
                             tx.delete(MEMBERS, key)
-                        name = tx.get(GROUPS, gid)["name"]
+                        name = stored(tx, GROUPS, gid)["name"]
                         changed_groups.setdefault(user["id"], set()).add(gid)
                         next_round.setdefault(user["id"], UserChange(attributes=set(), groups=set())).groups.add(name)
             if not next_round:
@@ -329,13 +336,13 @@ class GroupRules(Part):
 
     # -- reading helpers ---------------------------------------------------------------
 
-    def _rule(self, tx: Change, name: str) -> dict:
+    def _rule(self, tx: Change, name: str) -> dict[str, Any]:
         ids = tx.lookup(RULES, "name", name)
         if not ids:
             raise InvalidInput("NAME", f"no rule named {name!r}")
-        return tx.get(RULES, next(iter(ids)))
+        return stored(tx, RULES, next(iter(ids)))
 
-    def _group_ids(self, tx: Change, names: Iterable[str]) -> list[str]:
+    def _group_ids(self, tx: Change, names: Iterable[str]) -> builtins.list[str]:
         ids = []
         for name in names:
             group = self.directory.group(name, tx)
@@ -346,7 +353,7 @@ class GroupRules(Part):
             raise InvalidInput("--group", "a rule needs at least one target group")
         return sorted(set(ids))
 
-    def _user_ids(self, tx: Change, logins: Iterable[str]) -> list[str]:
+    def _user_ids(self, tx: Change, logins: Iterable[str]) -> builtins.list[str]:
         return sorted({self.directory.user_id(login, tx) for login in logins})
 
     def _authorise(self, tx: Change, group_ids: Iterable[str]) -> None:
@@ -370,9 +377,9 @@ class GroupRules(Part):
         entry = tx.get(CONFIG, "safeguard.threshold")
         return float(entry["value"]) if entry else DEFAULT_THRESHOLD
 
-    def _breaches(self, tx: Change, preview: RulePreview):
+    def _breaches(self, tx: Change, preview: RulePreview) -> builtins.list[Breach]:
         group_apps = self._group_apps()
-        names = {}
+        names: dict[str, set[str]] = {}
         for member in self.store.all(MEMBERS).values():
             names.setdefault(member["user"], set()).add(member["group"])
         direct: dict[str, set[str]] = {}
@@ -388,19 +395,19 @@ class GroupRules(Part):
 
     # -- views -------------------------------------------------------------------------
 
-    def _rule_config(self, tx: Change, rule: dict) -> dict:
+    def _rule_config(self, tx: Change, rule: dict[str, Any]) -> dict[str, Any]:
         return {"expr": rule["expr"], "state": rule["state"],
-                "groups": sorted(tx.get(GROUPS, g)["name"] for g in rule["groups"] if tx.get(GROUPS, g)),
-                "exclude": sorted(tx.get(USERS, u)["login"] for u in rule["exclude"] if tx.get(USERS, u))}
+                "groups": sorted(group["name"] for group in (tx.get(GROUPS, g) for g in rule["groups"]) if group),
+                "exclude": sorted(user["login"] for user in (tx.get(USERS, u) for u in rule["exclude"]) if user)}
 
-    def view(self, rule: dict, member_counts: Counter[str] | None = None) -> dict:
+    def view(self, rule: dict[str, Any], member_counts: Counter[str] | None = None) -> dict[str, Any]:
         """The rule as admins read it; ``member_counts`` (memberships by ``via``) saves a pass per rule when listing many."""
         config = self._rule_config(self.changes.preview(), rule)
         counts = self._member_counts() if member_counts is None else member_counts
         return {"name": rule["name"], **config, "members": counts[rule_via(rule["id"])]}
 
-    def _breach_views(self, breaches) -> list[dict]:
-        return [{"app": self.store.get(APPS, b.app)["name"], "losing": b.losing, "entitled": b.entitled} for b in breaches]
+    def _breach_views(self, breaches: builtins.list[Breach]) -> builtins.list[dict[str, Any]]:
+        return [{"app": stored(self.store, APPS, b.app)["name"], "losing": b.losing, "entitled": b.entitled} for b in breaches]
 
     def _member_counts(self) -> Counter[str]:
         return Counter(m["via"] for m in self.store.all(MEMBERS).values())
@@ -408,12 +415,14 @@ class GroupRules(Part):
     def preview_view(self, preview: RulePreview) -> dict[str, Any]:
         def login(user_id: str) -> str:
             user = self.store.get(USERS, user_id)
-            return user["login"] if user else user_id
+            name: str = user["login"] if user else user_id
+            return name
 
         def app(app_id: str) -> str:
-            return self.store.get(APPS, app_id)["name"]
+            name: str = stored(self.store, APPS, app_id)["name"]
+            return name
 
-        def changes(items: list[AccessChange]) -> list[dict]:
+        def changes(items: builtins.list[AccessChange]) -> builtins.list[dict[str, Any]]:
             return sorted(({"user": login(c.user), "app": app(c.app)} for c in items), key=lambda c: (c["user"], c["app"]))
 
         return {"joins": sorted(login(u) for u in preview.joins), "leaves": sorted(login(u) for u in preview.leaves),

@@ -35,7 +35,7 @@ _CONFIG_LENGTHS = {"password.blocklist": 4096, "smtp.host": 253, "smtp.from": MA
 class Settings(Part):
     """Store-wide settings."""
 
-    def set_config(self, key: str, value: str) -> dict:
+    def set_config(self, key: str, value: str) -> dict[str, Any]:
         """Store-wide settings such as smtp.host; secrets are referenced (smtp.password-env), never stored."""
         entry = validate_config(key, value)
         with self.changes(Action.CONFIGURE) as tx:
@@ -49,7 +49,7 @@ class Settings(Part):
         return {key: entry["value"] for key, entry in sorted(self.store.all(CONFIG).items())}
 
 
-def validate_config(key: str, value: str) -> dict:
+def validate_config(key: str, value: str) -> dict[str, Any]:
     if key not in CONFIG_KEYS:
         raise InvalidInput("KEY", f"unknown setting {key!r} (known: {', '.join(sorted(CONFIG_KEYS))})")
     kind = CONFIG_KEYS[key]

@@ -11,31 +11,36 @@ records that were lost.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from provtui.directory import ACCOUNTS, ADMINS, META, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.roles import Action, Grant, Role, allowed, needed
 from provtui.pending import queue
-from provtui.store import Damage, Store
+from provtui.store import Damage, Store, StoreBackend
 from provtui.store.integrity import Salvage, check, gaps, rewrite, salvage
+
+if TYPE_CHECKING:
+    from provtui.service.facade import Service
 
 
 @dataclass
 class RepairReport:
     backup: str
-    dropped: list[dict]
+    dropped: list[dict[str, Any]]
     kept: dict[str, int]
     events_lost: int | None
     accounts_queued: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"repaired": True, "backup": self.backup, "dropped": self.dropped, "kept": self.kept,
                 "events_lost": self.events_lost, "accounts_queued": self.accounts_queued}
 
 
-def missing_creation(tables: dict, journal: str) -> Damage | None:
+def missing_creation(tables: dict[str, Any], journal: str) -> Damage | None:
     """A store the service made always records its creation (meta/store): without it, the journal was
     emptied or cut short -- at a line boundary, which the records alone cannot show."""
     if tables.get(META, {}).get("store") is None:
@@ -43,7 +48,7 @@ def missing_creation(tables: dict, journal: str) -> Damage | None:
     return None
 
 
-def check_store(path: Path) -> dict:
+def check_store(path: Path) -> dict[str, Any]:
     """`store check`: every record of every file, and the audit chain (see CheckReport)."""
     report, found = check(Path(path))
     _add_missing_creation(found)
@@ -58,11 +63,11 @@ def _add_missing_creation(found: Salvage) -> None:
         found.lost_events[0] = None  # how much was cut, nothing on disk says
 
 
-def _is_super(admin: dict) -> bool:
+def _is_super(admin: dict[str, Any]) -> bool:
     return allowed([Grant.from_doc(g) for g in admin.get("grants", [])], Action.REPAIR_STORE)
 
 
-def _may_repair(tables: dict, actor: str, path: Path) -> bool:
+def _may_repair(tables: dict[str, Any], actor: str, path: Path) -> bool:
     admins = tables.get(ADMINS, {})
     if _is_super(admins.get(actor, {})):
         return True
@@ -70,7 +75,7 @@ def _may_repair(tables: dict, actor: str, path: Path) -> bool:
     return not any(_is_super(a) for a in admins.values()) and os.stat(path).st_uid == os.geteuid()
 
 
-def repair_store(path: Path, actor: str, service_factory) -> RepairReport:
+def repair_store(path: Path, actor: str, service_factory: Callable[[StoreBackend, str], Service]) -> RepairReport:
     """`store repair`: only on a damaged store.  Backup first, then the store rebuilt from every
     intact record, then one audited change that names what was dropped."""
     path = Path(path)

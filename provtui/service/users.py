@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
 from provtui.directory import (
@@ -21,8 +21,13 @@ from provtui.domain.roles import (
 )
 from provtui.domain.users import check_typed_profile, validate_profile
 from provtui.ids import new_id
+from provtui.model.directory import Directory
+from provtui.model.schema import Reader, stored
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
+
+if TYPE_CHECKING:
+    from provtui.service.reads import Reads  # which reads this module's ``mastered``
 
 # What create_user's fields are called where an admin types them (any other attribute: --set KEY).
 _TYPED_LABELS = {"login": "login", "email": "--email", "firstName": "--first", "lastName": "--last"}
@@ -31,11 +36,11 @@ _TYPED_LABELS = {"login": "login", "email": "--email", "firstName": "--first", "
 class Users(Part):
     """People: create, update, lifecycle, passwords."""
 
-    def __init__(self, changes: Changes, directory, access: Access, *, reads: Any):
+    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads):
         super().__init__(changes, directory, access)
         self.reads = reads
 
-    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
+    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict[str, Any]:
         typed = {"login": login, "email": email, "firstName": first, "lastName": last}
         check_typed_profile({**(extra or {}), **typed}, labels=_TYPED_LABELS)
         profile = validate_profile({**(extra or {}), "login": login, "email": email, "firstName": first, "lastName": last})
@@ -51,13 +56,13 @@ class Users(Part):
             tx.note_user_change(user_id, attributes=None)
         return self.reads.user_view(profile["login"])
 
-    def update_user(self, login: str, changes: dict[str, Any]) -> dict:
+    def update_user(self, login: str, changes: dict[str, Any]) -> dict[str, Any]:
         if not changes:
             raise InvalidInput("--set", "nothing to change")
         check_typed_profile(changes)
         with self.changes(Action.MANAGE_USERS) as tx:
             user_id = self.directory.user_id(login, tx)
-            user = tx.get(USERS, user_id)
+            user = stored(tx, USERS, user_id)
             self._check_mastered(tx, user, changes)
             profile = {**user["profile"], **changes}
             profile = validate_profile({k: v for k, v in profile.items() if v not in ("", None)})
@@ -72,25 +77,25 @@ class Users(Part):
             tx.note_user_change(user_id, attributes={k for k in changes if before.get(k) != after.get(k)})
         return self.reads.user_view(profile["login"])
 
-    def _check_mastered(self, tx: Change, user: dict, changes: dict[str, Any]) -> None:
+    def _check_mastered(self, tx: Change, user: dict[str, Any], changes: dict[str, Any]) -> None:
         """An attribute a source of truth supplies is changed there, not here."""
         owners = mastered(tx, user)
         for key in changes:
             if key in owners:
                 raise InvalidInput(key, f"{user['login']}'s {key} is mastered by the source {owners[key]!r}: change it there")
 
-    def change_state(self, login: str, action: str) -> dict:
+    def change_state(self, login: str, action: str) -> dict[str, Any]:
         """Run a lifecycle action (activate, suspend, unsuspend, deactivate, reactivate, delete)."""
         with self.changes(Action.SUSPEND if action in ("suspend", "unsuspend") else Action.MANAGE_USERS) as tx:
             user_id = self.directory.user_id(login, tx)
-            user = tx.get(USERS, user_id)
+            user = stored(tx, USERS, user_id)
             target = transition(user["state"], action)
             tx.put(USERS, user_id, {**user, "state": target.value, "state_changed": utc_now_iso()})
             tx.audit(f"user.{action}", user["login"], {"state": user["state"]}, {"state": target.value})
             tx.note_user_change(user_id, attributes=set())
         return self.reads.user_view(login)
 
-    def password_targets(self, login: str) -> list[dict]:
+    def password_targets(self, login: str) -> list[dict[str, Any]]:
         """The accounts a new password for ``login`` goes to: apps that sync passwords where the user has one.
 
         Authorised here, before anything is sent; nothing is written.
@@ -99,12 +104,12 @@ class Users(Part):
             tx = self.changes.within(locked)
             tx.authorise(Action.RESET_PASSWORD)
             user_id = self.directory.user_id(login, tx)
-            user = tx.get(USERS, user_id)
+            user = stored(tx, USERS, user_id)
         if user["state"] != State.ACTIVE:
             raise InvalidInput("state", f"{login} is {user['state']}: only an active user's password can be set")
         targets = []
         for app_id in sorted(self.directory.apps_touching(user_id)):
-            app = self.store.get(APPS, app_id)
+            app = stored(self.store, APPS, app_id)
             account = self.store.get(ACCOUNTS, account_key(app_id, user_id)) or {}
             if app["settings"].get("sync_password") and account.get("remote_id") and account.get("active"):
                 targets.append({"app_id": app_id, "app": app["name"], "remote_id": account["remote_id"],
@@ -120,7 +125,7 @@ class Users(Part):
             raise InvalidInput("password", "is on the blocklist of common or forbidden passwords")
         return password
 
-    def record_password_change(self, login: str, results: list[dict], *, random: bool) -> None:
+    def record_password_change(self, login: str, results: list[dict[str, Any]], *, random: bool) -> None:
         """Audit a password change: which apps took it (never the password)."""
         with self.changes(Action.RESET_PASSWORD) as tx:
             tx.audit("user.password", login, None, {
@@ -128,7 +133,7 @@ class Users(Part):
                 "failed": [r["app"] for r in results if r["error"]]})
 
 
-def mastered(reader, user: dict) -> dict[str, str]:
+def mastered(reader: Reader, user: dict[str, Any]) -> dict[str, str]:
     """Attribute -> the source that masters it, for a user a source supplies: what the source's imports
     write (its attributes), or who last won it by priority (the user's attribute_sources)."""
     source_name = user.get("source", "provtui")
