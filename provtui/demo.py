@@ -38,7 +38,7 @@ def start_demo(stack: ExitStack, root: Path) -> Service:
 
 
 def run_demo() -> int:
-    from provtui.tui.app import build_app
+    from provtui.compose import build_console
 
     root = Path(tempfile.mkdtemp(prefix="provtui-demo-"))
     # A dropped SSH session (SIGHUP) or a kill (SIGTERM) must still stop the servers and remove the store.
@@ -48,5 +48,5 @@ def run_demo() -> int:
         stack.callback(shutil.rmtree, root, ignore_errors=True)
         print("starting two SCIM servers and seeding a demo store...", flush=True)
         service = start_demo(stack, root)
-        build_app(service, engine=service.reconciler()).run()
+        build_console(service).run()
     return 0

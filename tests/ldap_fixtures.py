@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.connectors.ldap import LdapSettings
 from provtui.engine.reconciler import SyncReport
 from provtui.service import Service
@@ -91,7 +92,7 @@ def make_ldap_service(path, ldap: dict[str, Any], **settings: Any) -> Service:
 
 async def sync(service: Service, **kwargs: Any) -> SyncReport:
     """Run the real reconciler until nothing is left to do."""
-    reconciler = service.reconciler(**kwargs)
+    reconciler = build_engine(service, **kwargs)
     try:
         return await reconciler.run_until_idle()
     finally:

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from provtui.cli.main import main
+from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
 from provtui.domain.errors import InvalidInput
 from provtui.domain.rules import RuleState
@@ -31,7 +32,7 @@ def org(tmp_path, server, monkeypatch):
     for login in ("ada", "bob", "cy"):
         service.create_user(login, f"{login}@example.com", login.title(), "T", activate=True)
         service.assign("Wiki", login=login)
-    assert asyncio.run(service.reconciler(notify=False).run_until_idle()).ok
+    assert asyncio.run(build_engine(service, notify=False).run_until_idle()).ok
     return service
 
 
@@ -76,7 +77,7 @@ def test_groups_provtui_pushed_are_not_app_groups(org, server):
     org.create_group("eng")
     org.add_members("eng", ["ada"])
     org.push_group("eng", "Wiki")
-    assert asyncio.run(org.reconciler(notify=False).run_until_idle()).ok
+    assert asyncio.run(build_engine(org, notify=False).run_until_idle()).ok
     assert org.import_app_groups("Wiki")["created"] == 0
 
 

@@ -5,6 +5,7 @@ from contextlib import ExitStack
 
 import httpx
 
+from provtui.compose import build_engine
 from provtui.demo import DEMO_APPS, start_demo
 
 
@@ -13,7 +14,7 @@ def test_demo_provisions_everyone_into_live_scim_servers_and_stops_them(tmp_path
         service = start_demo(stack, tmp_path)
         apps = {a["name"]: a for a in service.list_apps()}
         assert {name for name, _ in DEMO_APPS} | {"Payroll"} == set(apps)
-        report = asyncio.run(service.reconciler(notify=False).run_until_idle())
+        report = asyncio.run(build_engine(service, notify=False).run_until_idle())
         assert report.ok and report.done > 36
         for name, _ in DEMO_APPS:
             status = service.app_status(name)[0]

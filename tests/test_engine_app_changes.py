@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.connectors.config import MissingSecretReference, connection_fingerprint, connector_for
 from provtui.directory import APP_HEALTH, APPS
 from provtui.service import Service
@@ -92,7 +93,7 @@ def test_connector_for_names_the_app_and_the_fix_when_no_secret_is_named():
 async def test_a_moved_app_without_a_token_is_paused_once_then_resumes_when_one_is_named(org, servers, tmp_path):
     old, new = servers
     logins = [hire(org) for _ in range(3)]
-    engine = org.reconciler(notify=False)  # one engine across runs, as the console and the worker keep theirs
+    engine = build_engine(org, notify=False)  # one engine across runs, as the console and the worker keep theirs
     try:
         assert (await engine.run_until_idle()).ok
         root = Service.open(tmp_path / "store", actor=None)  # a super admin, elsewhere
@@ -140,7 +141,7 @@ async def test_the_console_engine_builds_only_a_changed_apps_connector_again(org
     root = Service.open(tmp_path / "store", actor=None)
     root.assign("Other", group="sales")
     hire(org)
-    engine = org.reconciler(notify=False)
+    engine = build_engine(org, notify=False)
     try:
         assert (await engine.run_until_idle()).ok
         crm, other = (org.directory.app(name)["id"] for name in ("CRM", "Other"))

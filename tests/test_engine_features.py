@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
 from provtui.domain.errors import InvalidInput
 from provtui.service import Service
@@ -32,7 +33,7 @@ def hire(service, *names):
 
 
 async def sync(service, **kwargs):
-    reconciler = service.reconciler(**kwargs)
+    reconciler = build_engine(service, **kwargs)
     try:
         return await reconciler.run_until_idle()
     finally:
@@ -123,7 +124,7 @@ async def test_password_is_pushed_and_never_stored_or_audited(org, scim_server, 
     targets = org.password_targets(ada)
     assert [t["app"] for t in targets] == ["Slack"]
     secret = "Canary-Pa55word-" + uuid.uuid4().hex
-    reconciler = org.reconciler()
+    reconciler = build_engine(org)
     try:
         results = await reconciler.push_passwords(targets, {targets[0]["app_id"]: org.check_password(secret)})
     finally:
@@ -190,7 +191,7 @@ async def test_rate_limit_setting_spaces_calls(org):
 
 
 async def test_a_task_done_while_the_engine_decides_is_kept_and_the_leaver_gets_a_deprovision_task(tmp_path, monkeypatch):
-    from provtui.engine import reconciler as engine
+    from provtui.engine.accounts import Accounts
 
     service = Service.init(tmp_path / "store", actor="admin")
     service.create_app("Payroll", manual=True, notify=["it@example.com"])
@@ -200,7 +201,7 @@ async def test_a_task_done_while_the_engine_decides_is_kept_and_the_leaver_gets_
     [provision] = service.task_list(open_only=True)
     service.change_state("ada", "deactivate")  # she leaves before the account is made...
 
-    decide = engine.Reconciler._manual
+    decide = Accounts._manual
 
     def admin_closes_the_task_meanwhile(self, item, app, account, desired):
         outcome = decide(self, item, app, account, desired)  # the engine decides: cancel the provision task
@@ -208,7 +209,7 @@ async def test_a_task_done_while_the_engine_decides_is_kept_and_the_leaver_gets_
             service.complete_task(provision["id"])  # ...but the admin made it, and says so, before that is written
         return outcome
 
-    monkeypatch.setattr(engine.Reconciler, "_manual", admin_closes_the_task_meanwhile)
+    monkeypatch.setattr(Accounts, "_manual", admin_closes_the_task_meanwhile)
     assert (await sync(service, notify=False)).ok
     tasks = {t["id"]: t for t in service.task_list()}
     assert tasks[provision["id"]]["state"] == "done"  # not overwritten as cancelled

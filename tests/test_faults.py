@@ -25,8 +25,10 @@ import httpx
 import pytest
 
 from provtui.clock import parse_iso, utc_now
+from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
 from provtui.engine import reconciler as engine
+from provtui.engine import sending
 from provtui.service import Service, current_os_user
 from provtui.testing.fault_server import FaultServerProcess
 
@@ -63,13 +65,13 @@ def server(fault_server):
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_BASE", 0.002)
-    monkeypatch.setattr(engine, "BACKOFF_CAP", 0.02)
+    monkeypatch.setattr(sending, "BACKOFF_BASE", 0.002)
+    monkeypatch.setattr(sending, "BACKOFF_CAP", 0.02)
 
 
 @pytest.fixture
 def patient(monkeypatch):
-    monkeypatch.setattr(engine, "MAX_ATTEMPTS", PATIENT_ATTEMPTS)
+    monkeypatch.setattr(sending, "MAX_ATTEMPTS", PATIENT_ATTEMPTS)
 
 
 def make_org(path, server: FaultServerProcess) -> Service:
@@ -98,7 +100,7 @@ def hire(service: Service, count: int = USERS) -> list[str]:
 
 
 async def sync(service: Service, **kwargs) -> engine.SyncReport:
-    reconciler = service.reconciler(**kwargs)
+    reconciler = build_engine(service, **kwargs)
     try:
         return await reconciler.run_until_idle()
     finally:
@@ -180,7 +182,7 @@ async def test_transient_faults_are_retried_until_each_user_exists_once(org, ser
 
 @pytest.mark.parametrize("kind", ["rate_limit", "unavailable"])
 async def test_retry_after_is_honoured(org, server, patient, monkeypatch, kind):
-    monkeypatch.setattr(engine, "BACKOFF_CAP", 30.0)  # above Retry-After, which it would cap
+    monkeypatch.setattr(sending, "BACKOFF_CAP", 30.0)  # above Retry-After, which it would cap
     logins = hire(org)
     server.set_faults(seed=12, **{kind: {"probability": 0.3, "limit": LIMIT, "retry_after": 3}})
     waits: list[float] = []
@@ -297,7 +299,7 @@ async def test_a_lost_create_for_a_user_who_then_loses_the_app_is_found_and_deac
     leaves the group.  The account the create made must be found and deactivated, not left active."""
     [login] = hire(org, 1)
     server.set_faults(after_commit={"next": 1, "method": "POST", "path": "/Users"},
-                      unavailable={"next": engine.MAX_ATTEMPTS - 1, "method": "GET"})
+                      unavailable={"next": sending.MAX_ATTEMPTS - 1, "method": "GET"})
     assert not (await sync(org)).ok
     user_id = org.user_view(login)["id"]
     assert (await remote_user(server, user_id)).active  # created, but provtui never heard so
@@ -314,7 +316,7 @@ async def test_a_create_lost_then_paused_mid_retry_is_looked_up_after_the_user_l
     entitled the account is found and deactivated rather than forgotten."""
     [login] = hire(org, 1)
     server.set_faults(after_commit={"next": 1, "method": "POST", "path": "/Users"})
-    reconciler = org.reconciler(notify=False)
+    reconciler = build_engine(org, notify=False)
 
     async def stop_during_backoff(seconds: float) -> None:
         reconciler.stop()  # SIGTERM to a worker, in effect, while the key waits to retry
@@ -354,7 +356,7 @@ async def test_a_dead_workers_create_for_a_user_who_then_loses_the_app_is_found_
 
 async def test_a_retry_after_longer_than_the_backoff_cap_is_not_cut_short(org, server, monkeypatch):
     """A long Retry-After is honoured in full: the key waits in the queue rather than in the run."""
-    monkeypatch.setattr(engine, "BACKOFF_CAP", 30.0)  # its real value
+    monkeypatch.setattr(sending, "BACKOFF_CAP", 30.0)  # its real value
     [login] = hire(org, 1)
     server.set_faults(rate_limit={"next": 1, "retry_after": 60})
     waits: list[float] = []
@@ -394,11 +396,11 @@ async def test_app_down_for_the_whole_run_fails_each_key_after_max_attempts(org,
     report = await sync(org)
     stats = wait_idle(server)
     assert report.failed == [] and sorted(f["user"] for f in report.deferred) == logins
-    assert report.retries == len(logins) * (engine.MAX_ATTEMPTS - 1)
+    assert report.retries == len(logins) * (sending.MAX_ATTEMPTS - 1)
     # first a create (no user could exist yet), then, since it may have reached the app, a lookup before each retry
-    assert stats["requests"] == {"POST /Users": len(logins), "GET /Users": len(logins) * (engine.MAX_ATTEMPTS - 1)}
+    assert stats["requests"] == {"POST /Users": len(logins), "GET /Users": len(logins) * (sending.MAX_ATTEMPTS - 1)}
     account = org.user_view(logins[0])["apps"][0]["account"]
-    assert account["state"] == "failed" and account["attempts"] == engine.MAX_ATTEMPTS
+    assert account["state"] == "failed" and account["attempts"] == sending.MAX_ATTEMPTS
     assert "down" in account["last_error"]
 
 
@@ -438,7 +440,7 @@ async def test_a_second_worker_never_works_on_keys_the_first_still_holds(org, se
     outlasts LEASE_SECONDS (500 keys x 2 calls x 0.5 s / 4 = 125 s > 120 s); here the lease is
     shortened so the same happens in seconds.  A second worker then takes over keys the first
     is still reconciling or has queued, and both send the same calls."""
-    monkeypatch.setattr(engine, "LEASE_SECONDS", 0.5)  # the first worker's leases only
+    monkeypatch.setattr("provtui.engine.leases.LEASE_SECONDS", 0.5)  # the first worker's leases only
     logins = hire(org)
     server.set_faults(slow={"delay_ms": 300})  # 30 keys x 2 calls x 0.3 s / 4 = 4.5 s
     first = asyncio.ensure_future(sync(org))
@@ -499,10 +501,10 @@ def test_sync_killed_mid_run_then_run_again_provisions_each_user_once(tmp_path, 
 async def test_a_long_running_engine_works_on_an_app_again_once_another_process_resumes_it(org, server, monkeypatch):
     """Found by the soak: a worker that quarantined an app kept skipping its keys after an admin
     resumed it from another process, claiming and skipping them in a loop."""
-    monkeypatch.setattr(engine, "QUARANTINE_AFTER", 3)
+    monkeypatch.setattr("provtui.engine.health.QUARANTINE_AFTER", 3)
     logins = hire(org, 8)
     server.set_faults(app_down={})
-    reconciler = org.reconciler(notify=False)  # one engine for both runs, as in `provtui worker`
+    reconciler = build_engine(org, notify=False)  # one engine for both runs, as in `provtui worker`
     try:
         assert (await reconciler.run_until_idle()).quarantined == ["Slack"]
         server.clear_faults()
@@ -518,7 +520,7 @@ async def test_a_long_running_engine_works_on_an_app_again_once_another_process_
 
 
 async def test_an_app_failing_persistently_is_quarantined_then_resumed(org, server, monkeypatch):
-    monkeypatch.setattr(engine, "QUARANTINE_AFTER", 3)
+    monkeypatch.setattr("provtui.engine.health.QUARANTINE_AFTER", 3)
     logins = hire(org, 8)
     server.set_faults(app_down={})
     report = await sync(org)

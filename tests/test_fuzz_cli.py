@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from provtui.cli.main import build_parser, main
-from provtui.engine import reconciler as engine
+from provtui.engine import sending
 from provtui.service import Service
 from provtui.store import LOCK
 
@@ -102,8 +102,8 @@ def files(store: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def run(seeded, tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_BASE", 0.001)
-    monkeypatch.setattr(engine, "BACKOFF_CAP", 0.01)
+    monkeypatch.setattr(sending, "BACKOFF_BASE", 0.001)
+    monkeypatch.setattr(sending, "BACKOFF_CAP", 0.01)
     monkeypatch.setenv("PROVTUI_CLI_FUZZ_TOKEN", "fuzz-token")
     monkeypatch.chdir(tmp_path)  # anything written to a relative path stays in the test's directory
     counter = iter(range(10**9))

@@ -36,8 +36,8 @@ from provtui.connectors.ldap import source as ldap_source
 from provtui.directory import USERS
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import validate_login
-from provtui.service.imports import ldap_rows
 from provtui.service import Service
+from provtui.service.imports import ldap_rows
 from provtui.testing.slapd import (
     AD_TEST_USER_FILTER,
     ad_user_entry,

@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from provtui.compose import build_engine
 from provtui.connectors.scim import (
     MAX_MESSAGE_CHARS,
     MAX_RETRY_AFTER,
@@ -56,8 +57,8 @@ def server():
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
-    monkeypatch.setattr(engine, "BACKOFF_BASE", 0.001)
-    monkeypatch.setattr(engine, "BACKOFF_CAP", 0.01)
+    monkeypatch.setattr("provtui.engine.sending.BACKOFF_BASE", 0.001)
+    monkeypatch.setattr("provtui.engine.sending.BACKOFF_CAP", 0.01)
 
 
 # --------------------------------------------------------------------------- replies
@@ -336,7 +337,7 @@ def hire(service: Service) -> str:
 
 def sync(service: Service) -> engine.SyncReport:
     async def run():
-        reconciler = service.reconciler(sleep=lambda seconds: asyncio.sleep(0), notify=False)
+        reconciler = build_engine(service, sleep=lambda seconds: asyncio.sleep(0), notify=False)
         try:
             return await reconciler.run_until_idle()
         finally:

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
 from provtui.directory import ACCOUNTS, DIRTY, account_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.mapping import map_attributes
-from provtui.service.imports import SourceFailed
-from provtui.service.reports import Reports
 from provtui.service import Service
+from provtui.service.imports import SourceFailed
 from provtui.testing.scim_server import ScimServerProcess
 
 TOKEN_ENV = "PROVTUI_TEST_APP_IMPORT_TOKEN"
@@ -101,7 +101,7 @@ def test_match_by_user_name_dry_run_hold_confirm_and_orphans(org, server):
 
     org.store.refresh()
     before = len(calls(org))
-    report = asyncio.run(org.reconciler(notify=False).run_until_idle())
+    report = asyncio.run(build_engine(org, notify=False).run_until_idle())
     assert report.ok, report.failed
     sent = calls(org)[before:]
     assert ("POST", "/Users") in sent and sent.count(("POST", "/Users")) == 1  # carol only: no account to link
@@ -139,7 +139,7 @@ def test_match_by_external_id_and_inactive_accounts(org, server):
     doc = org.store.get(ACCOUNTS, account_key(org.directory.app("Chat")["id"], carol["id"]))
     assert doc["active"] is False and doc["state"] == "deactivated" and doc["attributes"]["externalId"] == carol["id"]
     assert org.store.get(DIRTY, account_key(org.directory.app("Chat")["id"], carol["id"])) is not None
-    report = asyncio.run(org.reconciler(notify=False).run_until_idle())
+    report = asyncio.run(build_engine(org, notify=False).run_until_idle())
     assert report.ok and {a["app"]: a for a in org.user_view("carol")["apps"]}["Chat"]["account"]["state"] == "active"
 
 

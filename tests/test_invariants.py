@@ -5,6 +5,7 @@ from contextlib import ExitStack
 
 import httpx
 
+from provtui.compose import build_engine
 from provtui.demo import DEMO_APPS, start_demo
 from provtui.invariants import check
 
@@ -16,19 +17,19 @@ def test_a_synced_organisation_holds_every_invariant_and_violations_are_found(tm
         service = start_demo(stack, tmp_path)
         before = asyncio.run(check(service))
         assert before.ok, before.violations  # nothing provisioned yet, but all of it is queued: visible, so allowed
-        assert asyncio.run(service.reconciler(notify=False).run_until_idle()).ok
+        assert asyncio.run(build_engine(service, notify=False).run_until_idle()).ok
         report = asyncio.run(check(service))
         assert report.ok, report.violations
         assert report.checked_accounts > 36
         for task in service.task_list(open_only=True):
             service.complete_task(task["id"])
-        asyncio.run(service.reconciler(notify=False).run_until_idle())
+        asyncio.run(build_engine(service, notify=False).run_until_idle())
         assert asyncio.run(check(service)).ok
 
         # Plant faults behind provtui's back: an account reactivated downstream for a leaver, and a duplicate.
         leaver = service.list_users("", state="active")[1][0]["login"]
         service.change_state(leaver, "deactivate")
-        asyncio.run(service.reconciler(notify=False).run_until_idle())
+        asyncio.run(build_engine(service, notify=False).run_until_idle())
         slack = next(a for a in service.list_apps() if a["name"] == "Slack")
         token = os.environ[DEMO_APPS[0][1]]
         remote_id = service.user_view(leaver)["apps"][0]["account"]["remote_id"]

@@ -18,9 +18,10 @@ from ldap_fixtures import make_ldap_service as make_service
 
 from provtui.connectors.base import DownstreamError
 from provtui.connectors.ldap import LdapAppConnector, LdapTarget, uuid_filter
-from provtui.engine import reconciler as reconciler_module
+from provtui.engine import sending
 from provtui.service import Service
 from provtui.testing.scim_server import free_port
+from provtui.compose import build_engine
 from provtui.testing.slapd import (
     SlapdProcess,
     ad_user_entry,
@@ -182,7 +183,7 @@ async def test_password_push_sets_a_password_the_user_can_bind_with(org: Service
     targets = org.password_targets(login)
     assert [t["app"] for t in targets] == ["Directory"]
     password = f"N3w-{secrets.token_urlsafe(12)}"
-    reconciler = org.reconciler()
+    reconciler = build_engine(org)
     try:
         results = await reconciler.push_passwords(targets, {targets[0]["app_id"]: password})
     finally:
@@ -263,7 +264,7 @@ async def test_ad_create_disable_enable_and_no_password_without_tls(tmp_path, sl
     service = make_service(tmp_path / "store", target(slapd, tree, flavor="ad", disable_method=None), sync_password=True)
     login = service.hire("nsimone", "Nina", "Simone", title="Singer", department="Music")
     # slapd does not generate objectGUID: the created entries are tracked by entryUUID here.
-    reconciler = service.reconciler(connector_factory=ad_factory(uuid_attribute="entryUUID"))
+    reconciler = build_engine(service, connector_factory=ad_factory(uuid_attribute="entryUUID"))
     try:
         report = await reconciler.run_until_idle()
         assert report.ok and report.done == 1
@@ -294,7 +295,7 @@ async def test_ad_links_an_existing_account_by_object_guid(tmp_path, slapd: Slap
     service = make_service(tmp_path / "store", target(slapd, tree, flavor="ad", disable_method=None))
     login = service.hire("gbush", "Grace", "Bush")
     service.hire("gbush2", "Grace", "Bush")  # another person with the same cn: not linked to gbush's entry
-    reconciler = service.reconciler(connector_factory=ad_factory())
+    reconciler = build_engine(service, connector_factory=ad_factory())
     try:
         report = await reconciler.run_until_idle()
         assert report.done == 1 and [(f["user"], f["status"]) for f in report.failed] == [("gbush2", 409)]
@@ -313,13 +314,13 @@ async def test_ad_links_an_existing_account_by_object_guid(tmp_path, slapd: Slap
 
 @needs_slapd
 async def test_a_server_stopped_midway_defers_then_catches_up(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reconciler_module, "BACKOFF_BASE", 0.001)  # retries and the deferral: milliseconds
+    monkeypatch.setattr(sending, "BACKOFF_BASE", 0.001)  # retries and the deferral: milliseconds
     with SlapdProcess(ad_schema=False) as server:
         monkeypatch.setenv(PW_ENV, server.admin_password)
         tree = SimpleNamespace(people=server.people_dn, disabled=server.disabled_dn)
         service = make_service(tmp_path / "store", target(server, tree))
         service.hire("early")
-        reconciler = service.reconciler()
+        reconciler = build_engine(service)
         try:
             assert (await reconciler.run_until_idle()).ok  # the connector now holds an open connection
             uri = server.uri
@@ -327,7 +328,7 @@ async def test_a_server_stopped_midway_defers_then_catches_up(tmp_path, monkeypa
             service.hire("late")
             report = await reconciler.run_until_idle()
             assert not report.failed and [d["user"] for d in report.deferred] == ["late"]
-            assert report.deferred[0]["status"] is None and report.retries == reconciler_module.MAX_ATTEMPTS - 1
+            assert report.deferred[0]["status"] is None and report.retries == sending.MAX_ATTEMPTS - 1
             assert service.pending_work() == 1
 
             server.start()  # same port, an empty database with the base OUs

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from provtui.cli.main import main
+from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
 from provtui.domain.errors import InvalidInput
 from provtui.domain.mapping import DEFAULT_SCIM_MAPPINGS, ENTERPRISE, WORK_EMAIL, default_mappings, map_attributes
@@ -35,7 +36,7 @@ def org(tmp_path, scim_server, monkeypatch):
 
 
 async def sync(service):
-    reconciler = service.reconciler()
+    reconciler = build_engine(service)
     try:
         return await reconciler.run_until_idle()
     finally:

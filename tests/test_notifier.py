@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from provtui.compose import build_engine
 from provtui.connectors.smtp import MailError, SmtpSettings, send_mail
 from provtui.directory import TASKS
 from provtui.engine.notifier import CLAIM_FIELD, send_task_digests
@@ -114,7 +115,7 @@ def _smtp(service: Service, port: int, **extra: str) -> None:
 
 def _reconcile(service: Service) -> None:
     """Open the tasks without mailing them: these tests drive send_task_digests themselves."""
-    asyncio.run(service.reconciler(notify=False).run_until_idle())
+    asyncio.run(build_engine(service, notify=False).run_until_idle())
 
 
 def _tasks(service: Service) -> list[dict]:
@@ -392,10 +393,10 @@ def test_every_reconcile_run_mails_the_tasks_it_opened(tmp_path, mail_server):
     service = _service(tmp_path)
     _smtp(service, mail_server.port)
     service.assign("Payroll", login="ada")
-    report = asyncio.run(service.reconciler().run_until_idle())
+    report = asyncio.run(build_engine(service).run_until_idle())
     assert report.ok and [s["app"] for s in report.digests.sent] == ["Payroll"]
     assert [m["subject"] for m in mail_server.messages] == ["provtui: 1 task for Payroll"]
-    assert asyncio.run(service.reconciler().run_until_idle()).digests.sent == []  # nothing new: no second email
+    assert asyncio.run(build_engine(service).run_until_idle()).digests.sent == []  # nothing new: no second email
 
 
 def test_a_run_whose_queue_stays_busy_still_mails_the_tasks_it_opened(tmp_path, mail_server, monkeypatch):
@@ -403,12 +404,12 @@ def test_a_run_whose_queue_stays_busy_still_mails_the_tasks_it_opened(tmp_path, 
     by a stream of changes never mailed anyone."""
     from provtui.engine import reconciler as engine
 
-    monkeypatch.setattr(engine, "CLAIM_BATCH", 1)  # one key a batch: the run has several batches
+    monkeypatch.setattr("provtui.engine.leases.CLAIM_BATCH", 1)  # one key a batch: the run has several batches
     monkeypatch.setattr(engine, "DIGEST_EVERY_SECONDS", 0)  # and mails after each
     service = _service(tmp_path)
     _smtp(service, mail_server.port)
     service.assign("Payroll", login="ada")
     service.assign("Payroll", login="bob")
-    report = asyncio.run(service.reconciler().run_until_idle())
+    report = asyncio.run(build_engine(service).run_until_idle())
     assert report.ok and [len(s["tasks"]) for s in report.digests.sent] == [1, 1]  # each batch's task, as it opened
     assert [m["subject"] for m in mail_server.messages] == ["provtui: 1 task for Payroll"] * 2

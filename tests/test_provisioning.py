@@ -5,6 +5,7 @@ import uuid
 import httpx
 import pytest
 
+from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
 from provtui.domain.mapping import ENTERPRISE, WORK_EMAIL
 from provtui.service import Service
@@ -33,7 +34,7 @@ def org(tmp_path, scim_server, monkeypatch):
 
 
 async def sync(service):
-    reconciler = service.reconciler()
+    reconciler = build_engine(service)
     try:
         return await reconciler.run_until_idle()
     finally:
@@ -175,7 +176,7 @@ async def test_put_is_used_when_patch_is_unsupported(org, scim_server):
         async def patch_supported(self):
             return False
 
-    reconciler = org.reconciler(connector_factory=lambda app: NoPatch(app["scim_url"], scim_server.token, on_call=lambda *a: None))
+    reconciler = build_engine(org, connector_factory=lambda app: NoPatch(app["scim_url"], scim_server.token, on_call=lambda *a: None))
     try:
         assert (await reconciler.run_until_idle()).ok
     finally:
@@ -199,7 +200,7 @@ async def test_downstream_error_is_kept_on_the_account(org, scim_server):
     await sync(org)
     org.update_user(login, {"title": "x" * 10})
     # A connector on a base URL that does not exist: a non-retryable 404 with the server's message.
-    reconciler = org.reconciler(connector_factory=lambda app: ScimConnector(scim_server.url + "/nowhere", scim_server.token))
+    reconciler = build_engine(org, connector_factory=lambda app: ScimConnector(scim_server.url + "/nowhere", scim_server.token))
     try:
         report = await reconciler.run_until_idle()
     finally:

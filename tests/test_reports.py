@@ -9,8 +9,8 @@ import pytest
 
 from provtui.directory import ACCOUNTS, DIRTY, TASKS, USERS, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
-from provtui.service.reports import COLUMNS, NAMES, ORPHANS, Reports
 from provtui.service import Service
+from provtui.service.reports import COLUMNS, NAMES, ORPHANS
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.connectors.scim import RemoteUser
 from provtui.directory import ACCOUNTS, account_key
 from provtui.domain import roles
@@ -214,12 +215,12 @@ def test_the_issues_attack_fails_and_a_moved_app_sends_no_bearer_token(tmp_path,
         Service.open(tmp_path / "store", actor="crm-admin").update_app("CRM", scim_url=url, token_env="SMTP_PASSWORD")
     root.refresh()
     root.assign("CRM", login=login)
-    assert asyncio.run(root.reconciler(notify=False).run_until_idle()).ok
+    assert asyncio.run(build_engine(root, notify=False).run_until_idle()).ok
     assert attacker.RequestHandlerClass.seen == []
 
     assert root.update_app("CRM", scim_url=url)["token_env"] is None  # moved by a super admin: the token stays behind
     root.update_user(login, {"title": "Moved"})  # something to send
-    asyncio.run(root.reconciler(notify=False).run_until_idle(max_wait=1))
+    asyncio.run(build_engine(root, notify=False).run_until_idle(max_wait=1))
     assert [h for h in attacker.RequestHandlerClass.seen if "Authorization" in h or "authorization" in h] == []
     assert all(secret not in json.dumps(h) and scim_server.token not in json.dumps(h) for h in attacker.RequestHandlerClass.seen)
 

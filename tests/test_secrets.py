@@ -8,6 +8,7 @@ import sys
 import uuid
 
 from provtui.cli.main import main
+from provtui.compose import build_engine
 from provtui.service import Service
 from provtui.tui.app import build_app
 
@@ -31,9 +32,9 @@ def test_canary_secrets_appear_nowhere(tmp_path, scim_server, monkeypatch, capsy
     service.set_config("smtp.user", "mailer")
     service.set_config("smtp.password-env", "PT_SMTP_PASSWORD")
     service.assign("Slack", login=login)
-    assert asyncio.run(service.reconciler(notify=False).run_until_idle()).ok
+    assert asyncio.run(build_engine(service, notify=False).run_until_idle()).ok
     targets = service.password_targets(login)
-    reconciler = service.reconciler()
+    reconciler = build_engine(service)
     results = asyncio.run(reconciler.push_passwords(targets, {targets[0]["app_id"]: canary_password}))
     service.record_password_change(login, results, random=False)
 

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.directory import DIRTY, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
 from provtui.domain.rules import RuleState
@@ -103,7 +104,7 @@ def test_group_view_pushes_as_the_engine_left_them(tmp_path, monkeypatch):
 
 
 async def _run_engine(service):
-    engine = service.reconciler(notify=False)
+    engine = build_engine(service, notify=False)
     try:
         await engine.run_until_idle()
     finally:

@@ -20,7 +20,6 @@ from provtui.service import Service
 from provtui.store import AUDIT, LOCK, SNAPSHOT
 
 
-
 def provtui(store: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "provtui", "--store", str(store), *args], capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)

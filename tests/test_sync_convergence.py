@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from provtui.clock import utc_now
-from provtui.engine import reconciler as engine
+from provtui.compose import build_engine
+from provtui.engine import health as app_health
 from provtui.engine.worker import run_worker
 from provtui.service import Service
 from provtui.testing.fault_server import FaultServerProcess
@@ -186,12 +187,12 @@ def scripted_refusal(status: int, detail: str) -> dict:
 async def test_the_worker_probes_a_refusing_app_after_its_back_off_and_carries_on_when_it_answers(org, server, monkeypatch):
     """A 403 from the app (its side revoked our client, then restored it): the worker pauses the app, probes it after
     a back-off, and provisions the queued accounts once the probe gets through, with no other command."""
-    monkeypatch.setattr(engine, "PROBE_BASE", 0.2)
+    monkeypatch.setattr(app_health, "PROBE_BASE", 0.2)
     logins = hire(org, 4)
     server.set_faults(scripted=scripted_refusal(403, "client provtui is not allowed to provision"))
     stop = asyncio.Event()
     reports: list = []
-    task = asyncio.create_task(run_worker(org, stop=stop, on_report=reports.append, poll=0.05))
+    task = asyncio.create_task(run_worker(org, engine=build_engine(org), stop=stop, on_report=reports.append, poll=0.05))
     try:
         for _ in range(400):
             if org.app_status("Slack")[0]["credentials_rejected"]:
@@ -227,7 +228,7 @@ async def test_the_console_shows_an_app_whose_credentials_were_rejected_with_the
 
     hire(org, 2)
     server.set_faults(scripted=scripted_refusal(401, "token revoked by the tenant admin"))
-    reconciler = org.reconciler(notify=False)
+    reconciler = build_engine(org, notify=False)
     try:
         report = await reconciler.run_until_idle()
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tui_helpers import frozen_clock, live, screen_text, settle, wait_for  # noqa: F401  (fixtures)
 
+from provtui.compose import build_console
 from provtui.tui.app import build_app
 from provtui.tui.screens.modals import ConfirmModal, PickModal
 from provtui.tui.screens.tasks import TasksScreen
@@ -25,8 +26,7 @@ async def test_deactivating_a_user_of_a_manual_app_opens_a_task_that_is_marked_d
     live.complete_task(created["id"])
     assert account(live, "ghopper", "Payroll")["state"] == "active"
 
-    engine = live.reconciler(notify=False)
-    app = build_app(live, engine=engine, label="live")
+    app = build_console(live, engine={"notify": False}, label="live")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.open_user("ghopper")

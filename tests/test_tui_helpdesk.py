@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tui_helpers import frozen_clock, live, screen_text, settle, wait_for  # noqa: F401  (fixtures)
 
-from provtui.tui.app import build_app
+from provtui.compose import build_console
 from provtui.tui.screens.modals import ConfirmModal, MoveGroupModal
 from provtui.tui.screens.user_detail import UserDetailScreen
 
@@ -33,8 +33,7 @@ def apps_of(app) -> str:
 
 
 async def test_palette_find_move_and_watch_provisioning_in_8_keys(live):
-    engine = live.reconciler(notify=False)
-    app = build_app(live, engine=engine, label="live")
+    app = build_console(live, engine={"notify": False}, label="live")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         before = live.user_view("ghopper")

@@ -16,7 +16,6 @@ from tui_helpers import (  # noqa: F401
 
 from provtui.domain.errors import NotAllowed
 from provtui.service import Service
-from provtui.tui import queries
 from provtui.tui.app import build_app
 from provtui.tui.screens import audit as audit_screen
 from provtui.tui.screens import reports as reports_screen
@@ -321,7 +320,7 @@ async def test_dashboard_counts_and_opens_an_app(lived):
 
 def test_move_preview_counts_only_paths_that_go_away(demo):
     demo.assign("GitHub", group="finance")
-    preview = queries.move_preview(demo, "ghopper", "finance", "engineering")
+    preview = demo.move_preview("ghopper", "finance", "engineering")
     assert preview == {"gains": [], "losses": ["Payroll"], "active": True}  # GitHub stays: engineering has it too
 
 

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from provtui.compose import build_engine
 from provtui.engine.worker import run_worker
 from provtui.service import Service
 from provtui.testing.fault_server import FaultServerProcess
@@ -104,7 +105,7 @@ async def test_console_engine_and_worker_never_send_the_same_call_twice(org, ser
     server.set_faults(slow={"delay_ms": 40})
     worker = start_worker(tmp_path / "store", server)
     try:
-        reconciler = org.reconciler()  # the console's in-process engine
+        reconciler = build_engine(org)  # the console's in-process engine
         try:
             while org.pending_work():
                 await reconciler.run_until_idle()
@@ -126,7 +127,7 @@ async def test_run_worker_in_process_reconciles_then_stops(org, server):
     [login] = hire(org, 1)
     stop = asyncio.Event()
     reports = []
-    task = asyncio.create_task(run_worker(org, stop=stop, on_report=reports.append, poll=0.05))
+    task = asyncio.create_task(run_worker(org, engine=build_engine(org), stop=stop, on_report=reports.append, poll=0.05))
     for _ in range(200):
         if org.user_view(login)["apps"][0]["account"]["state"] == "active":
             break

@@ -10,6 +10,7 @@ import pytest
 from textual.worker import WorkerState
 
 from provtui.clock import utc_now_iso
+from provtui.compose import build_engine
 from provtui.demo_data import seed_demo
 from provtui.directory import USERS
 from provtui.domain.users import validate_profile
@@ -69,7 +70,7 @@ async def live(tmp_path, frozen_clock, scim_server, monkeypatch) -> Service:
     monkeypatch.setenv(TOKEN_ENV, scim_server.token)
     service = Service.init(tmp_path / "store", actor="admin")
     seed_demo(service, [("Slack", scim_server.url, TOKEN_ENV), ("GitHub", scim_server.url, TOKEN_ENV)])
-    engine = service.reconciler(notify=False)
+    engine = build_engine(service, notify=False)
     report = await engine.run_until_idle()
     await engine.aclose()
     assert report.ok
@@ -186,7 +187,7 @@ def lived_in_service(path: Path, monkeypatch) -> Service:
         pass
 
     async def provision() -> None:
-        engine = service.reconciler(notify=False, connector_factory=lambda app: connectors[app["name"]], sleep=no_wait)
+        engine = build_engine(service, notify=False, connector_factory=lambda app: connectors[app["name"]], sleep=no_wait)
         await engine.run_until_idle()
 
     asyncio.run(provision())

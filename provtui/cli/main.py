@@ -51,10 +51,10 @@ class Commands:
 
 
 def cmd_console(args, service) -> int:
-    from provtui.tui.app import build_app
+    from provtui.compose import build_console
 
     # the engine runs only for an actor who may provision (it then touches only their apps)
-    app = build_app(service, engine=service.reconciler() if service.may_provision() else None)
+    app = build_console(service)
     app.run()
     return app.return_code or EXIT_OK  # 5 when the store was found damaged while the console ran
 

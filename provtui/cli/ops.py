@@ -7,6 +7,7 @@ import sys
 
 from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, warn
 from provtui.cli.safe_input import ranged
+from provtui.compose import build_engine
 from provtui.domain.errors import InvalidInput
 from provtui.domain.numbers import MAX_WAIT
 
@@ -43,7 +44,7 @@ def cmd_sync(args, service) -> int:
     max_wait = MAX_WAIT.check("--max-wait", args.max_wait)  # NaN, negatives and the infinities are not in range
 
     async def run():
-        reconciler = service.reconciler()
+        reconciler = build_engine(service)
         if sys.stderr.isatty():  # progress for people, not for logs and pipes
             reconciler.progress = _progress
         try:
@@ -77,7 +78,7 @@ def cmd_worker(args, service) -> int:
         if outcome.get("outcome") != "applied":
             warn(f"scheduled import from {outcome['source']}: {outcome['outcome']}: {outcome.get('message', '')}")
 
-    asyncio.run(run_worker(service, on_report=log, on_import=log_import))
+    asyncio.run(run_worker(service, engine=build_engine(service), on_report=log, on_import=log_import))
     return EXIT_OK
 
 

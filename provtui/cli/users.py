@@ -8,8 +8,8 @@ import sys
 
 from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, shown, warn
 from provtui.cli.safe_input import ranged
-from provtui.domain.numbers import HISTORY_LIMIT
 from provtui.domain.errors import InvalidInput
+from provtui.domain.numbers import HISTORY_LIMIT
 from provtui.domain.users import parse_assignments
 
 LIFECYCLE_ACTIONS = ("activate", "suspend", "unsuspend", "deactivate", "reactivate", "delete")
@@ -85,7 +85,9 @@ def cmd_password(args, service) -> int:
     passwords = {t["app_id"]: password or random_password() for t in targets}
 
     async def push():
-        reconciler = service.reconciler()
+        from provtui.compose import build_engine
+
+        reconciler = build_engine(service)
         try:
             return await reconciler.push_passwords(targets, passwords)
         finally:

@@ -35,10 +35,11 @@ def _next_due(service) -> float | None:
     return max(0.0, (min(times) - utc_now()).total_seconds())
 
 
-async def run_worker(service, *, stop: asyncio.Event | None = None, on_report: Callable | None = None,
+async def run_worker(service, *, engine, stop: asyncio.Event | None = None, on_report: Callable | None = None,
                      on_import: Callable | None = None, poll: float = POLL_SECONDS) -> None:
+    """Provision with ``engine`` (built by the face: provtui.compose) until ``stop``, with the scheduled imports."""
     stop = stop or asyncio.Event()
-    reconciler = service.reconciler()
+    reconciler = engine
     loop = asyncio.get_running_loop()
 
     def request_stop() -> None:

@@ -9,6 +9,7 @@ and hands each the change factory, the read model and the actor's access.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from provtui.domain.errors import InvalidInput
 from provtui.domain.mapping import ALWAYS
 from provtui.domain.roles import Action, Grant, Role, Scope
 from provtui.model.directory import Directory
-from provtui.model.schema import ADMINS, META
+from provtui.model.schema import ADMINS, META, Reader
 from provtui.service.admins import Admins
 from provtui.service.apps import Apps
 from provtui.service.change import NO_SCOPE, Access, Changes
@@ -84,11 +85,11 @@ class Service:
         store = Store.open(path)
         spot = missing_creation(store.tables, store.journal)
         if spot is not None:
-            raise StoreDamaged(spot)
+            raise StoreDamaged(spot)  # type: ignore[no-untyped-call]  # provtui/store/errors.py is not annotated yet
         return cls(store, actor)
 
     @staticmethod
-    def check_store(path: str | Path) -> dict:
+    def check_store(path: str | Path) -> dict[str, Any]:
         """Every record of every store file checked, and the audit chain (provtui.service.store_health); the
         store need not open.  Open to anyone who can read the files: it shows no data, only where
         damage is."""
@@ -115,36 +116,36 @@ class Service:
     def importer(self) -> Importer:
         return self._importer
 
-    def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict:
+    def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:
         return self.importer().add_source(name, kind, settings)
 
-    def list_sources(self) -> list[dict]:
+    def list_sources(self) -> list[dict[str, Any]]:
         return self.importer().list_sources()
 
     def set_source_priority(self, attribute: str, sources: list[str]) -> dict[str, list[str]]:
         return self.importer().set_priority(attribute, sources)
 
     def import_csv(self, data: bytes, *, source: str | None = None, dry_run: bool = False, confirm: bool = False,
-                   full: bool = True, allow_empty: bool = False, strict: bool = False) -> dict:
+                   full: bool = True, allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
         return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full,
                                           allow_empty=allow_empty, strict=strict)
 
-    def add_ldap_source(self, name: str, **settings: Any) -> dict:
+    def add_ldap_source(self, name: str, **settings: Any) -> dict[str, Any]:
         return self.importer().add_ldap_source(name, **settings)
 
     def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
-                    allow_empty: bool = False) -> dict:
+                    allow_empty: bool = False) -> dict[str, Any]:
         return self.importer().import_ldap(name, dry_run=dry_run, confirm=confirm, full=full, allow_empty=allow_empty)
 
-    def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict:
+    def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict[str, Any]:
         return self.importer().import_app(app, match=match, dry_run=dry_run, confirm=confirm)
 
-    def import_app_groups(self, app: str, *, dry_run: bool = False) -> dict:
+    def import_app_groups(self, app: str, *, dry_run: bool = False) -> dict[str, Any]:
         return self.importer().import_app_groups(app, dry_run=dry_run)
 
     # -- who may do what -------------------------------------------------------------
 
-    def grants(self, reader: Any = None) -> list[Grant]:
+    def grants(self, reader: Reader | None = None) -> list[Grant]:
         return self.access.grants(reader)
 
     def may(self, action: Action, scope: Scope = NO_SCOPE) -> bool:
@@ -156,25 +157,25 @@ class Service:
 
     # -- the parts' methods ----------------------------------------------------------
 
-    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict:
+    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict[str, Any]:
         return self._users.create_user(login, email, first, last, extra, activate=activate)
 
-    def update_user(self, login: str, changes: dict[str, Any]) -> dict:
+    def update_user(self, login: str, changes: dict[str, Any]) -> dict[str, Any]:
         return self._users.update_user(login, changes)
 
-    def change_state(self, login: str, action: str) -> dict:
+    def change_state(self, login: str, action: str) -> dict[str, Any]:
         return self._users.change_state(login, action)
 
-    def create_group(self, name: str, description: str = "") -> dict:
+    def create_group(self, name: str, description: str = "") -> dict[str, Any]:
         return self._groups.create_group(name, description)
 
-    def rename_group(self, name: str, new_name: str) -> dict:
+    def rename_group(self, name: str, new_name: str) -> dict[str, Any]:
         return self._groups.rename_group(name, new_name)
 
-    def push_group(self, group_name: str, app_name: str) -> dict:
+    def push_group(self, group_name: str, app_name: str) -> dict[str, Any]:
         return self._groups.push_group(group_name, app_name)
 
-    def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict:
+    def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict[str, Any]:
         return self._groups.unpush_group(group_name, app_name, delete=delete)
 
     def add_members(self, group_name: str, logins: list[str]) -> list[str]:
@@ -183,33 +184,36 @@ class Service:
     def remove_members(self, group_name: str, logins: list[str]) -> list[str]:
         return self._groups.remove_members(group_name, logins)
 
-    def move_member(self, login: str, leave: str, join: str) -> dict:
+    def move_member(self, login: str, leave: str, join: str) -> dict[str, Any]:
         return self._groups.move_member(login, leave, join)
 
+    def move_preview(self, login: str, leave: str, join: str) -> dict[str, Any]:
+        return self._groups.move_preview(login, leave, join)
+
     def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
-                   notify: list[str] | None = None, ldap: dict | None = None, **settings: Any) -> dict:
+                   notify: list[str] | None = None, ldap: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
         return self._apps.create_app(name, scim_url=scim_url, token_env=token_env, manual=manual, notify=notify, ldap=ldap, **settings)
 
     def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
-                   ldap: dict | None = None, notify: list[str] | None = None, **settings: Any) -> dict:
+                   ldap: dict[str, Any] | None = None, notify: list[str] | None = None, **settings: Any) -> dict[str, Any]:
         return self._apps.update_app(name, scim_url=scim_url, token_env=token_env, ldap=ldap, notify=notify, **settings)
 
-    def mappings(self, app_name: str) -> list[dict]:
+    def mappings(self, app_name: str) -> list[dict[str, Any]]:
         return self._apps.mappings(app_name)
 
-    def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict]:
+    def set_mapping(self, app_name: str, target: str, expr: str | None, on: str = ALWAYS) -> list[dict[str, Any]]:
         return self._apps.set_mapping(app_name, target, expr, on)
 
-    def preview_payload(self, app_name: str, login: str) -> dict:
+    def preview_payload(self, app_name: str, login: str) -> dict[str, Any]:
         return self._apps.preview_payload(app_name, login)
 
-    def resume_app(self, name: str) -> dict:
+    def resume_app(self, name: str) -> dict[str, Any]:
         return self._apps.resume_app(name)
 
     def retry(self, *, app_name: str | None = None, login: str | None = None) -> int:
         return self._apps.retry(app_name=app_name, login=login)
 
-    def set_config(self, key: str, value: str) -> dict:
+    def set_config(self, key: str, value: str) -> dict[str, Any]:
         return self._settings.set_config(key, value)
 
     def config(self) -> dict[str, Any]:
@@ -222,40 +226,38 @@ class Service:
     def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
         return self._apps.unassign(app_name, login=login, group=group)
 
-    def grant(self, os_user: str, role: str, *, apps: list[str] = (), groups: list[str] = ()) -> dict:
+    def grant(self, os_user: str, role: str, *, apps: Sequence[str] = (), groups: Sequence[str] = ()) -> dict[str, Any]:
         return self._admins.grant(os_user, role, apps=apps, groups=groups)
 
-    def revoke(self, os_user: str, role: str) -> dict:
+    def revoke(self, os_user: str, role: str) -> dict[str, Any]:
         return self._admins.revoke(os_user, role)
 
-    def list_admins(self) -> list[dict]:
+    def list_admins(self) -> list[dict[str, Any]]:
         return self._admins.list_admins()
 
-    def password_targets(self, login: str) -> list[dict]:
+    def password_targets(self, login: str) -> list[dict[str, Any]]:
         return self._users.password_targets(login)
 
     def check_password(self, password: str) -> str:
         return self._users.check_password(password)
 
-    def record_password_change(self, login: str, results: list[dict], *, random: bool) -> None:
+    def record_password_change(self, login: str, results: list[dict[str, Any]], *, random: bool) -> None:
         return self._users.record_password_change(login, results, random=random)
 
-    def complete_task(self, task_id: str) -> dict:
+    def complete_task(self, task_id: str) -> dict[str, Any]:
         return self._provisioning.complete_task(task_id)
 
-    def reconciler(self, **kwargs):
-        return self._provisioning.reconciler(**kwargs)
 
-    def provisioning_scope(self, reader=None) -> frozenset[str] | None:
+    def provisioning_scope(self, reader: Reader | None = None) -> frozenset[str] | None:
         return self._provisioning.provisioning_scope(reader)
 
     def may_provision(self) -> bool:
         return self._provisioning.may_provision()
 
-    def user_view(self, login: str) -> dict:
+    def user_view(self, login: str) -> dict[str, Any]:
         return self._reads.user_view(login)
 
-    def user_history(self, login: str, limit: int = 60) -> list[dict]:
+    def user_history(self, login: str, limit: int = 60) -> list[dict[str, Any]]:
         return self._reads.user_history(login, limit)
 
     def prepare_history(self) -> None:
@@ -263,22 +265,22 @@ class Service:
 
     def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
                    group: str | None = None, app: str | None = None, source: str | None = None,
-                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict]]:
+                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
         return self._reads.list_users(search, state=state, where=where, group=group, app=app, source=source, offset=offset, limit=limit)
 
-    def list_groups(self) -> list[dict]:
+    def list_groups(self) -> list[dict[str, Any]]:
         return self._reads.list_groups()
 
-    def app_assignments(self, app: str | None = None) -> list[dict]:
+    def app_assignments(self, app: str | None = None) -> list[dict[str, Any]]:
         return self._reads.app_assignments(app)
 
-    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict:
+    def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict[str, Any]:
         return self._reads.group_view(name, offset, limit)
 
-    def list_apps(self) -> list[dict]:
+    def list_apps(self) -> list[dict[str, Any]]:
         return self._reads.list_apps()
 
-    def task_list(self, *, open_only: bool = False) -> list[dict]:
+    def task_list(self, *, open_only: bool = False) -> list[dict[str, Any]]:
         return self._reads.task_list(open_only=open_only)
 
     def pending_work(self) -> int:
@@ -290,16 +292,16 @@ class Service:
     def user_count(self) -> int:
         return self._reads.user_count()
 
-    def app_status(self, name: str | None = None) -> list[dict]:
+    def app_status(self, name: str | None = None) -> list[dict[str, Any]]:
         return self._reads.app_status(name)
 
     def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
               action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-              calls: bool = True) -> list[dict]:
+              calls: bool = True) -> list[dict[str, Any]]:
         return self._reads.audit(limit, actor=actor, target=target, action=action, since=since, until=until, calls=calls)
 
     def audit_verify(self, head: str | None = None) -> ChainReport:
         return self._reads.audit_verify(head)
 
-    def audit_head(self) -> dict:
+    def audit_head(self) -> dict[str, Any]:
         return self._reads.audit_head()

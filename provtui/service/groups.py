@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
 from provtui.directory import (
+    APPS,
     GROUPS,
     MEMBERS,
     PUSHES,
@@ -26,20 +27,25 @@ from provtui.domain.text import (
     check_text,
 )
 from provtui.ids import new_id
+from provtui.model.directory import Directory
+from provtui.model.schema import stored
 from provtui.pending import queue
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 from provtui.service.validation import validate_name
 
+if TYPE_CHECKING:
+    from provtui.service.reads import Reads
+
 
 class Groups(Part):
     """Groups and their members, pushed groups, moving a person between groups."""
 
-    def __init__(self, changes: Changes, directory, access: Access, *, reads: Any):
+    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads):
         super().__init__(changes, directory, access)
         self.reads = reads
 
-    def create_group(self, name: str, description: str = "") -> dict:
+    def create_group(self, name: str, description: str = "") -> dict[str, Any]:
         name = validate_name("name", name)
         check_text("--description", description, MAX_DESCRIPTION)
         with self.changes(Action.MANAGE_GROUPS) as tx:
@@ -50,7 +56,7 @@ class Groups(Part):
             tx.audit("group.create", name, None, {"description": description})
         return group
 
-    def rename_group(self, name: str, new_name: str) -> dict:
+    def rename_group(self, name: str, new_name: str) -> dict[str, Any]:
         new_name = validate_name("NEW_NAME", new_name)
         with self.changes(Action.MANAGE_GROUPS) as tx:
             group = self.directory.group(name, tx)
@@ -63,7 +69,7 @@ class Groups(Part):
             # Entitlement paths name the group ("group:eng"): nothing downstream depends on them.
         return renamed
 
-    def push_group(self, group_name: str, app_name: str) -> dict:
+    def push_group(self, group_name: str, app_name: str) -> dict[str, Any]:
         """Push a group and its membership to an app that supports groups."""
         with self.changes() as tx:
             group = self.directory.group(group_name, tx)
@@ -81,7 +87,7 @@ class Groups(Part):
             queue(tx, key, {"app": app["id"], "group": group["id"]})
         return push
 
-    def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict:
+    def unpush_group(self, group_name: str, app_name: str, *, delete: bool = False) -> dict[str, Any]:
         """Stop pushing a group; ``delete`` removes it downstream, otherwise it is left there."""
         with self.changes() as tx:
             group = self.directory.group(group_name, tx)
@@ -114,24 +120,42 @@ class Groups(Part):
             self._audit_membership(tx, group, changed, add=add)
         return changed
 
-    def move_member(self, login: str, leave: str, join: str) -> dict:
+    def move_member(self, login: str, leave: str, join: str) -> dict[str, Any]:
         """Take a user out of one group and into another in one transaction: both or neither."""
-        if leave == join:
-            raise InvalidInput("join", f"{join} is the group to leave: choose another")
         with self.changes() as tx:
-            old = self._manual_group(tx, leave, field="leave")
-            new = self._manual_group(tx, join, field="join")
-            user_id = self.directory.user_id(login, tx)
-            if not self.directory.membership_paths(old["id"], user_id, tx):
-                raise InvalidInput("leave", f"{login} is not a member of {leave}")
-            left = self._membership(tx, old, user_id, add=False, field="leave")
-            joined = self._membership(tx, new, user_id, add=True, field="join")
-            self._audit_membership(tx, old, [left] if left else [], add=False)
-            self._audit_membership(tx, new, [joined] if joined else [], add=True)
-            login = tx.get(USERS, user_id)["login"]
+            user_id = self._move(tx, login, leave, join)
+            login = stored(tx, USERS, user_id)["login"]
         return self.reads.user_view(login)
 
-    def _manual_group(self, tx: Change, name: str, *, field: str = "GROUP") -> dict:
+    def move_preview(self, login: str, leave: str, join: str) -> dict[str, Any]:
+        """What ``move_member`` would do to the user's apps, found by running it -- rules re-evaluated and
+        all -- on a change that is never committed: the apps gained and lost, and whether the user is active."""
+        change = self.changes.preview()
+        user_id = self.directory.user_id(login, change)
+        before = set(self.directory.paths(user_id, change))
+        self._move(change, login, leave, join)
+        self.changes.settle(change)
+        after = set(self.directory.paths(user_id, change))
+        name = {app_id: stored(self.directory.store, APPS, app_id)["name"] for app_id in before | after}
+        state = stored(change, USERS, user_id)["state"]
+        return {"gains": sorted(name[a] for a in after - before), "losses": sorted(name[a] for a in before - after),
+                "active": state == "active"}
+
+    def _move(self, tx: Change, login: str, leave: str, join: str) -> str:
+        if leave == join:
+            raise InvalidInput("join", f"{join} is the group to leave: choose another")
+        old = self._manual_group(tx, leave, field="leave")
+        new = self._manual_group(tx, join, field="join")
+        user_id = self.directory.user_id(login, tx)
+        if not self.directory.membership_paths(old["id"], user_id, tx):
+            raise InvalidInput("leave", f"{login} is not a member of {leave}")
+        left = self._membership(tx, old, user_id, add=False, field="leave")
+        joined = self._membership(tx, new, user_id, add=True, field="join")
+        self._audit_membership(tx, old, [left] if left else [], add=False)
+        self._audit_membership(tx, new, [joined] if joined else [], add=True)
+        return user_id
+
+    def _manual_group(self, tx: Change, name: str, *, field: str = "GROUP") -> dict[str, Any]:
         """A group whose membership the actor may change by hand (a provtui group, in the actor's scope)."""
         group = self.directory.group(name, tx)
         tx.authorise(Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({group["id"]})))
@@ -139,13 +163,13 @@ class Groups(Part):
             raise InvalidInput(field, f"{name} is a {group['kind']} group: its membership comes from there")
         return group
 
-    def _membership(self, tx: Change, group: dict, user_id: str, *, add: bool, field: str = "LOGIN") -> str | None:
+    def _membership(self, tx: Change, group: dict[str, Any], user_id: str, *, add: bool, field: str = "LOGIN") -> str | None:
         """Add or remove one user's manual membership of ``group``; their login if that changed anything.
 
         Removing refuses a membership a rule or a source holds: that is changed there."""
         key = member_key(group["id"], user_id)
         present = tx.get(MEMBERS, key) is not None
-        login = tx.get(USERS, user_id)["login"]
+        login: str = stored(tx, USERS, user_id)["login"]
         if not add and not present and (others := self.directory.membership_paths(group["id"], user_id, tx)):
             raise InvalidInput(field, f"{login} is in {group['name']} by {', '.join(others)}, not by hand: "
                                "change the rule or the source instead")
@@ -160,7 +184,7 @@ class Groups(Part):
         tx.note_user_change(user_id, groups={group["name"]})  # rules reading this group look again
         return login
 
-    def _audit_membership(self, tx: Change, group: dict, logins: list[str], *, add: bool) -> None:
+    def _audit_membership(self, tx: Change, group: dict[str, Any], logins: list[str], *, add: bool) -> None:
         if logins:
             tx.audit(f"group.{'add-member' if add else 'remove-member'}", group["name"], None, {"users": logins})
             tx.mark_groups(group["id"])

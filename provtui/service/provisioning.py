@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from provtui.clock import utc_now_iso
 from provtui.directory import (
     ACCOUNTS,
@@ -18,13 +20,14 @@ from provtui.domain.roles import (
     allowed,
     needed,
 )
+from provtui.model.schema import Reader, stored
 from provtui.service.part import Part
 
 
 class Provisioning(Part):
     """Provisioning: who may run it, over which apps; manual tasks."""
 
-    def complete_task(self, task_id: str) -> dict:
+    def complete_task(self, task_id: str) -> dict[str, Any]:
         """An admin did a manual app's task: the account now is as the task said."""
         with self.changes() as tx:
             task = tx.get(TASKS, task_id)
@@ -41,19 +44,12 @@ class Provisioning(Part):
             done = {**task, "state": "done", "closed": utc_now_iso(), "closed_by": self.access.actor}
             tx.put(TASKS, task_id, done)
             user = tx.get(USERS, task["user"])
-            tx.audit("task.done", tx.get(APPS, task["app"])["name"], {"task": task_id, "state": "open"},
+            tx.audit("task.done", stored(tx, APPS, task["app"])["name"], {"task": task_id, "state": "open"},
                         {"task": task_id, "state": "done", "action": task["action"], "user": user["login"] if user else task["user"]})
             tx.mark_dirty([(task["app"], task["user"])])  # re-check: the user may have changed since
         return done
 
-    def reconciler(self, **kwargs):
-        """The engine that provisions this store's pending work.  Each run is authorised when it starts
-        (provisioning_scope): it touches only the apps the actor may provision, and names the actor in its audit."""
-        from provtui.engine import Reconciler
-
-        return Reconciler(self.store, self.directory, run_by=self.access.actor, scope=self.provisioning_scope, **kwargs)
-
-    def provisioning_scope(self, reader=None) -> frozenset[str] | None:
+    def provisioning_scope(self, reader: Reader | None = None) -> frozenset[str] | None:
         """The apps the actor may provision (sync, worker, the console's engine): None for all (a super
         admin), else the apps they are app admin of; NotAllowed when there are none."""
         grants = self.access.grants(reader)

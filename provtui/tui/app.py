@@ -81,13 +81,14 @@ class ProvtuiApp(App):
         *(Binding(key, f"go('{mode}')", label, id=f"app.go.{mode}", show=False) for mode, key, label in NAV),
     ]
 
-    def __init__(self, service: Service, *, engine: Engine | None = None, label: str | None = None) -> None:
+    def __init__(self, service: Service, *, engine: Engine | None = None, lock: threading.Lock | None = None,
+                 label: str | None = None) -> None:
+        """``lock``: the one the engine was built to hold around its store accesses (provtui.compose), which
+        the console's threads take too."""
         super().__init__()
         self.service = service
         self.engine = engine
-        self.service_lock = threading.Lock()
-        if engine is not None:
-            engine.guard = self.service_lock
+        self.service_lock = lock or threading.Lock()
         self.sub_title = label if label is not None else _store_label(service)
         self._mode_history: list[str] = []
         self._control_filter = ControlFilter()

@@ -229,18 +229,3 @@ def tasks_page(service: Service) -> dict:
 
 
 # -- moving a user between groups ------------------------------------------------------------
-
-
-def move_preview(service: Service, login: str, leave: str, join: str) -> dict:
-    """The apps the user would gain and lose by leaving ``leave`` for ``join`` (by entitlement paths)."""
-    view = service.user_view(login)
-    assigned = {name: [a["app"] for a in apps] for name, apps in group_apps(service.app_assignments()).items()}
-    gains, losses = [], []
-    paths = {a["app"]: set(a["via"]) for a in view["apps"] if a["via"]}
-    for app in assigned.get(join, []):
-        if app not in paths:
-            gains.append(app)
-    for app in assigned.get(leave, []):
-        if paths.get(app, set()) - {f"group:{leave}"} == set() and app not in assigned.get(join, []):
-            losses.append(app)
-    return {"gains": sorted(gains), "losses": sorted(losses), "active": view["state"] == "active"}

@@ -48,6 +48,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerState
 from tui_helpers import big_service
 
+from provtui.compose import build_engine
 from provtui.directory import USERS
 from provtui.domain.users import search_text
 from provtui.service import Service
@@ -97,7 +98,7 @@ def build_store(path: Path, users: int) -> dict:
     service.add_members(GROUP, members)
     service.create_app(MANUAL_APP, manual=True, notify=["it@example.com"])
     service.assign(MANUAL_APP, group=GROUP)
-    asyncio.run(service.reconciler(notify=False).run_until_idle())  # one open task per member
+    asyncio.run(build_engine(service, notify=False).run_until_idle())  # one open task per member
     service.store.compact()
     return {"users": users, "group_members": len(members), "open_tasks": len(service.task_list(open_only=True)),
             "audit_events": len(service.audit()), "build_s": round(time.perf_counter() - started, 2)}

@@ -14,7 +14,7 @@ for users another side stored) and measures, wall clock and CPU:
                       dead worker may have created already);
 - ``provtui``       : a store holding N active users in one group assigned to one SCIM
                       app with ``concurrency=C``;
-                      ``await service.reconciler().run_until_idle()`` provisions them.
+                      ``await build_engine(service).run_until_idle()`` provisions them.
 
 The bare client sends exactly provtui's bytes: the payloads are built with
 provtui's own ``to_resource(map_attributes(user_id, profile))`` from the same
@@ -82,6 +82,7 @@ if str(ROOT) not in sys.path:
 import httpx
 import orjson
 
+from provtui.compose import build_engine
 from provtui.connectors import config as connector_config
 from provtui.connectors.scim import SCIM_JSON, quote_filter_value, to_resource
 from provtui.directory import ACCOUNTS, USERS
@@ -254,7 +255,7 @@ def prepare_store(template: Path, dest: Path, server: ScimServerProcess | None, 
 
 async def provtui_side(service: Service, server: ScimServerProcess | None,
                        profiler: cProfile.Profile | None = None) -> tuple[int, Measure, dict]:
-    reconciler = service.reconciler()
+    reconciler = build_engine(service)
     try:
         with Measure(server) as m:
             if profiler:
@@ -480,7 +481,7 @@ def profile_runs(concurrency: int, count: int, bodies, template: Path, work: Pat
             buf = io.StringIO()
             pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(
                 r"provtui/(?!connectors/scim.py:\d+\((_request|create_user|find_user|_find_one)\))"
-                r"(?!engine/reconciler.py:\d+\((_reconcile|_reconcile_account|_send|_apply)\))"
+                r"(?!engine/(reconciler|accounts|sending).py:\d+\((_reconcile|reconcile|send|_apply)\))"
                 r"|asyncio/tasks.py:\d+\((wait|_wait)\)|fsync", 25)
             entry["provtui_own"] = buf.getvalue()
         out[label] = entry

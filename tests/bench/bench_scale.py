@@ -216,9 +216,9 @@ def plan(path: Path) -> dict:
 def rule_preview(path: Path) -> dict:
     """Previewing a rule edit that moves thousands of users, vs. only evaluating its new expression
     over everyone (what no preview can skip); and listing every rule with its member count."""
-    from provtui.domain.expressions import Population, compile_expression
-
     import gc
+
+    from provtui.domain.expressions import Population, compile_expression
 
     service = Service.open(path, actor=ACTOR)
     rules = service.rules()

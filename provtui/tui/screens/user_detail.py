@@ -219,7 +219,7 @@ class UserDetailScreen(BaseScreen):
 
     def preview_move(self, leave: str, join: str) -> None:
         async def preview() -> None:
-            result = await self.app.call_service(queries.move_preview, self.app.service, self.login, leave, join)
+            result = await self.app.call_service(self.app.service.move_preview, self.login, leave, join)
             body = self._move_preview_text(leave, join, result)
             self.confirm("Move to another group", body, lambda: self._move(leave, join, result),
                          confirm="Move", destructive=bool(result["losses"]))
