@@ -296,3 +296,26 @@ def test_cli_refuses_secrets_in_urls_and_names_without_printing_them(cli):
     code, out, _ = cli("app", "show", "CRM", "--json")
     assert json.loads(out)["token_env"] is None and canary not in out
     assert cli("app", "show", "Nope")[0] == 2
+
+
+def test_deleting_an_active_rule_is_held_by_the_safeguard_like_deactivating_it(org):
+    """Deleting the rule took the same access away with no hold: it is judged as its deactivation."""
+    admin = Service.open(org, actor="sales-admin")
+    with pytest.raises(HeldForConfirmation):
+        admin.rules().delete("sales-dept")
+    assert members(org) == ["bob", "cy"] and [r["name"] for r in admin.rules().list()] == ["sales-dept"]
+    with pytest.raises(NotAllowed, match="may not confirm"):
+        admin.rules().delete("sales-dept", confirm=True)
+    assert members(org) == ["bob", "cy"]
+    root = Service.open(org, actor="root")
+    root.rules().delete("sales-dept", confirm=True)
+    assert members(org) == [] and root.rules().list() == []
+
+
+def test_cli_rule_delete_exits_3_when_held(org, monkeypatch, capsys):
+    from provtui.cli.main import main
+
+    monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "root")
+    assert main(["--store", str(org), "rule", "delete", "sales-dept"]) == 3
+    assert main(["--store", str(org), "rule", "delete", "sales-dept", "--confirm"]) == 0
+    assert members(org) == []

@@ -139,7 +139,7 @@ def test_approving_a_held_change_decides_and_applies_it_in_one_commit(org):
     with pytest.raises(HeldForConfirmation):
         org.rules().change("sales-dept", expr='user.department == "Nobody"')
     [record] = org.rules().held()
-    org.rules().delete("sales-dept")  # since: the change can no longer be applied
+    org.rules().delete("sales-dept", confirm=True)  # since: the change can no longer be applied
     seq = org.store.seq
     with pytest.raises(InvalidInput, match="deleted since"):
         org.rules().decide(record["id"], approve=True)

@@ -38,7 +38,7 @@ def cmd_state(args, service) -> int:
 
 
 def cmd_delete(args, service) -> int:
-    service.rules().delete(args.name)
+    service.rules().delete(args.name, confirm=args.confirm)
     return emit(args, {"rule": args.name, "deleted": True}, text=f"deleted rule {args.name}")
 
 
@@ -91,7 +91,9 @@ def register(cli) -> None:
         p = command(rule, verb, cmd_state, f"{verb} a rule")
         p.add_argument("name")
         p.add_argument("--confirm", action="store_true", help="apply even if the safeguard would hold it")
-    command(rule, "delete", cmd_delete, "delete a rule (its members leave)").add_argument("name")
+    p = command(rule, "delete", cmd_delete, "delete a rule (its members leave; held by the safeguard like a deactivation)")
+    p.add_argument("name")
+    p.add_argument("--confirm", action="store_true", help="delete even past the safeguard (needs the role `held approve` needs)")
     p = command(rule, "preview", cmd_preview, "who would join and leave, and what access they gain and lose")
     p.add_argument("name")
     p.add_argument("--expr", help="preview this expression instead of the rule's")

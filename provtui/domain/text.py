@@ -68,6 +68,8 @@ def check_text(field: str, value: str, max_length: int) -> str:
     """``value`` if an admin may type it into ``field``; InvalidInput naming the field if it holds a control
     character or a lone surrogate ("contains a control character (\\x1b at position 3)") or is longer
     than ``max_length`` characters ("too long (max 200)")."""
+    if not isinstance(value, str):  # argparse gives [] for a positional after a second "--"
+        raise InvalidInput(field, "missing: give a value")
     bad = unsafe_character(value)
     if bad is not None:
         position, char = bad

@@ -146,12 +146,26 @@ class GroupRules(Part):
         self._apply(tx, rule, updated, diff)
         return None, preview
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, confirm: bool = False) -> None:
+        """Delete a rule; its members leave.  Deleting an active rule takes the access it gives away, so the
+        safeguard judges it exactly as it judges deactivating the rule: above the threshold it is held (as that
+        deactivation, to approve; the rule is deleted after), and confirming needs the role approving needs."""
+        held = None
         with self.changes() as tx:
             rule = self._rule(tx, name)
             self._authorise(tx, set(rule["groups"]))
-            _, diff = self._plan(tx, rule, None)
-            self._apply(tx, rule, None, diff)
+            if rule["state"] == RuleState.ACTIVE:
+                inactive = {**rule, "state": RuleState.INACTIVE.value}
+                preview, _, breaches = self._assess(tx, rule, inactive)
+                if breaches and not confirm:
+                    held = self._hold(tx, rule, inactive, preview, breaches)
+                elif breaches:
+                    tx.authorise(Action.CONFIRM)
+            if held is None:
+                _, diff = self._plan(tx, rule, None)
+                self._apply(tx, rule, None, diff)
+        if held is not None:
+            raise held
 
     def preview(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
                 exclude: list[str] | None = None, state: RuleState | None = None) -> dict[str, Any]:
