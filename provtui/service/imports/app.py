@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from provtui.clock import utc_now_iso
 from provtui.directory import (
@@ -23,15 +23,18 @@ from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope
 from provtui.domain.users import normalise_login
+from provtui.model.schema import Reader, stored
 from provtui.pending import queue
 from provtui.service.imports.common import SourceFailed
 from provtui.service.imports.groups import GroupImports, GroupOp, group_counts, source_members
 
 if TYPE_CHECKING:
-    from provtui.connectors.base import Connector, RemoteUser
+    from provtui.connectors.base import Connector, RemoteGroup, RemoteUser
 
 MATCH_RULES = ("userName", "email", "externalId")
 APP_PAGE_SIZE = 200
+
+T = TypeVar("T")
 
 
 def remote_email(attributes: dict[str, Any]) -> str | None:
@@ -51,17 +54,17 @@ class Link:
     user_id: str
     login: str
     entitled: bool
-    entry: dict
+    entry: dict[str, Any]
 
 
 @dataclass
 class LinkPlan:
     linked: list[Link] = field(default_factory=list)
-    already_linked: list[dict] = field(default_factory=list)
-    conflicts: list[dict] = field(default_factory=list)
-    orphans: list[dict] = field(default_factory=list)
+    already_linked: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    orphans: list[dict[str, Any]] = field(default_factory=list)
 
-    def result(self, app: str, match: str) -> dict:
+    def result(self, app: str, match: str) -> dict[str, Any]:
         """Counts and the accounts of each kind (the CLI's JSON)."""
         linked = [{**link.entry, "login": link.login, "entitled": link.entitled} for link in self.linked]
         by_name = lambda e: (str(e.get("userName") or ""), e["remote_id"])
@@ -79,7 +82,7 @@ class LinkPlan:
 
 class AppImports(GroupImports):
 
-    def import_app_groups(self, app_name: str, *, dry_run: bool = False, groups: list | None = None) -> dict:
+    def import_app_groups(self, app_name: str, *, dry_run: bool = False, groups: list[RemoteGroup] | None = None) -> dict[str, Any]:
         """An app's own groups, as app groups (kind ``app:<APP>``): kept apart from provtui's groups,
         their membership exactly the app's for the accounts provtui has linked; rules can read them
         (isMemberOfGroupName), so their members can be placed in provtui groups and inherit their apps."""
@@ -90,7 +93,7 @@ class AppImports(GroupImports):
         if groups is None:
             groups = asyncio.run(self.read_app_groups(app))
         via = f"app:{app['name']}"
-        accounts = (self.store.get(ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"]))
+        accounts = (stored(self.store, ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"]))
         owners = {a["remote_id"]: a["user"] for a in accounts if a.get("remote_id")}
         with self.store.transaction() as locked:  # the lock: plan against the state we will change
             tx = self.changes.within(locked)
@@ -104,10 +107,10 @@ class AppImports(GroupImports):
             result.update(dry_run=True, groups=[op.as_dict() for op in ops])
         return result
 
-    async def read_app_groups(self, app: dict) -> list:
+    async def read_app_groups(self, app: dict[str, Any]) -> list[RemoteGroup]:
         from provtui.connectors.base import DownstreamError
 
-        async def read(connector: Connector) -> list:
+        async def read(connector: Connector) -> list[RemoteGroup]:
             return [group async for group in connector.list_groups()]
 
         try:
@@ -115,7 +118,7 @@ class AppImports(GroupImports):
         except DownstreamError as error:
             raise SourceFailed(f"reading {app['name']}'s groups failed: {error.message}", retryable=error.retryable) from None
 
-    async def _read_app(self, app: dict, read: Callable[[Connector], Any]) -> Any:
+    async def _read_app(self, app: dict[str, Any], read: Callable[[Connector], Awaitable[T]]) -> T:
         """``await read(connector)`` with a connector of ``app`` made for this read alone (no engine run);
         its calls are audited in one commit, as the engine's are."""
         from provtui.connectors.config import connector_for
@@ -127,13 +130,13 @@ class AppImports(GroupImports):
             connector = connector_for(app, on_call=calls.hook(app["name"]))
             return await read(connector)
         finally:
-            calls.write(self.store)
+            calls.write(self.store)  # type: ignore[arg-type]  # CallLog.write names the journal Store; it needs only transaction()
             if connector is not None:
                 await connector.aclose()
 
-    def _plan_app_groups(self, reader: Any, app: dict, via: str, groups: list, owners: dict[str, str]) -> list[GroupOp]:
+    def _plan_app_groups(self, reader: Reader, app: dict[str, Any], via: str, groups: list[RemoteGroup], owners: dict[str, str]) -> list[GroupOp]:
         existing = {(g.get("source_ref") or {}).get("id"): g for g in self.store.all(GROUPS).values() if g.get("kind") == via}
-        pushed = {d["remote_id"] for d in (self.store.get(PUSHED_GROUPS, k) for k in self.store.lookup(PUSHED_GROUPS, "app", app["id"]))
+        pushed = {d["remote_id"] for d in (stored(self.store, PUSHED_GROUPS, k) for k in self.store.lookup(PUSHED_GROUPS, "app", app["id"]))
                   if d.get("remote_id")}
         ops: list[GroupOp] = []
         claimed: set[str] = set()
@@ -148,7 +151,11 @@ class AppImports(GroupImports):
                 ops.append(GroupOp("skipped", group.id, group.display_name, reason=f"no free name for {group.display_name!r}"))
                 continue
             claimed.add(name.lower())
-            logins = {reader.get(USERS, owners[m])["login"]: owners[m] for m in group.members if m in owners and reader.get(USERS, owners[m])}
+            logins: dict[str, str] = {}
+            for m in group.members:
+                owner = reader.get(USERS, owners[m]) if m in owners else None
+                if owner:
+                    logins[owner["login"]] = owners[m]
             have = source_members(reader, current["id"], via) if current else {}
             op = GroupOp("create" if current is None else "update", group.id, name, group_id=current["id"] if current else None,
                          ref={"id": group.id}, add=sorted(set(logins) - set(have)), remove=sorted(set(have) - set(logins)))
@@ -159,16 +166,16 @@ class AppImports(GroupImports):
                     op.action = "unchanged"
             op.user_ids = {**{login: logins[login] for login in op.add}, **{login: have[login] for login in op.remove}}
             ops.append(op)
-        for remote_id, group in existing.items():
-            if remote_id not in seen and not group.get("removed_from_source"):
-                have = source_members(reader, group["id"], via)
-                op = GroupOp("removed", remote_id or "", group["name"], group_id=group["id"], remove=sorted(have))
+        for remote_id, stale in existing.items():
+            if remote_id not in seen and not stale.get("removed_from_source"):
+                have = source_members(reader, stale["id"], via)
+                op = GroupOp("removed", remote_id or "", stale["name"], group_id=stale["id"], remove=sorted(have))
                 op.user_ids = dict(have)
                 ops.append(op)
         return ops
 
     def import_app(self, app_name: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False,
-                   accounts: list[RemoteUser] | None = None) -> dict:
+                   accounts: list[RemoteUser] | None = None) -> dict[str, Any]:
         """Link an app's existing accounts to users (see the module docstring).
 
         ``accounts``: the app's accounts when the caller read them already (``await
@@ -232,13 +239,14 @@ class AppImports(GroupImports):
                            {k: result[k] for k in ("match", "accounts", "linked", "already_linked", "conflicts", "orphans")})
         return result
 
-    async def read_app_accounts(self, app: dict) -> list[RemoteUser]:
+    async def read_app_accounts(self, app: dict[str, Any]) -> list[RemoteUser]:
         """Every account of a SCIM app (GET /Users, paged), its calls audited."""
         from provtui.connectors.base import AccountListing, DownstreamError
         from provtui.connectors.config import ConfigError
 
-        async def read(connector: AccountListing) -> list[RemoteUser]:
-            return [account async for account in connector.list_users(page_size=APP_PAGE_SIZE)]
+        async def read(connector: Connector) -> list[RemoteUser]:
+            listing = cast(AccountListing, connector)  # a SCIM app's (import_app reads only those)
+            return [account async for account in listing.list_users(page_size=APP_PAGE_SIZE)]
 
         try:
             return await self._read_app(app, read)
@@ -249,7 +257,7 @@ class AppImports(GroupImports):
             raise SourceFailed(f"could not read the accounts of {app['name']}{status}: {error.message}",
                                retryable=error.retryable) from None
 
-    def _plan_links(self, reader: Any, app: dict, accounts: list[RemoteUser], match: str) -> LinkPlan:
+    def _plan_links(self, reader: Reader, app: dict[str, Any], accounts: list[RemoteUser], match: str) -> LinkPlan:
         users = self.store.all(USERS)
         linked_by_remote: dict[str, str] = {}  # remote id -> user id, of this app's accounts
         remote_of_user: dict[str, str] = {}
@@ -265,7 +273,7 @@ class AppImports(GroupImports):
                 if email:
                     by_email.setdefault(str(email).lower(), []).append(user_id)
         plan = LinkPlan()
-        candidates: dict[str, list[tuple[RemoteUser, dict]]] = {}  # user id -> accounts matching them
+        candidates: dict[str, list[tuple[RemoteUser, dict[str, Any]]]] = {}  # user id -> accounts matching them
         for remote in accounts:
             user_name = remote.attributes.get("userName")
             email = remote_email(remote.attributes)

@@ -18,6 +18,7 @@ from provtui.domain.import_plan import ImportPlan, deprovision_ratio
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action
 from provtui.ids import new_id
+from provtui.model.schema import stored
 from provtui.service.part import Part
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class ImportRefused(ProvtuiError):
 
     exit_code = 2
 
-    def __init__(self, message: str, details: dict):
+    def __init__(self, message: str, details: dict[str, Any]):
         super().__init__(message)
         self.details = details
 
@@ -62,7 +63,7 @@ class ImportBase(Part):
         super().__init__(changes, directory, access)
         self.reads = reads
 
-    def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict:
+    def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:
         name = validate_source_name(name)
         with self.changes(Action.MANAGE_SOURCES) as tx:
             if tx.get(SOURCES, name) is not None:
@@ -72,12 +73,12 @@ class ImportBase(Part):
             tx.audit("source.add", name, None, {"kind": kind, "settings": settings})
         return source
 
-    def list_sources(self) -> list[dict]:
+    def list_sources(self) -> list[dict[str, Any]]:
         self.access.read()
         return [self._source_view(s) for _, s in sorted(self.store.all(SOURCES).items())]
 
     @staticmethod
-    def _source_view(source: dict) -> dict:
+    def _source_view(source: dict[str, Any]) -> dict[str, Any]:
         users = source.get("last_run", {}).get("summary") if source.get("last_run") else None
         view = {"name": source["name"], "kind": source["kind"], "settings": source["settings"],
                 "last_run": source.get("last_run", {}).get("time"), "last_summary": users}
@@ -106,7 +107,7 @@ class ImportBase(Part):
             tx.audit("source.priority", attribute, before.get(attribute), sources)
         return value
 
-    def _source(self, name: str, kind: str) -> dict:
+    def _source(self, name: str, kind: str) -> dict[str, Any]:
         doc = self.store.get(SOURCES, name)
         if doc is None:
             raise InvalidInput("NAME", f"no source named {name!r} (add it: provtui source add-{kind} {name} ...)")
@@ -114,7 +115,7 @@ class ImportBase(Part):
             raise InvalidInput("NAME", f"{name} is a {doc['kind']} source, not an {kind.upper()} one")
         return doc
 
-    def _record_attempt(self, name: str, outcome: str, message: str, started: str, details: dict | None = None) -> None:
+    def _record_attempt(self, name: str, outcome: str, message: str, started: str, details: dict[str, Any] | None = None) -> None:
         """A run that did not apply: audited, and recorded on the source when it exists (for the
         schedule and `source list`; the CSV source made on first use is not made by a refusal)."""
         with self.changes(Action.MANAGE_SOURCES) as tx:
@@ -128,8 +129,8 @@ class ImportBase(Part):
         entry = self.store.get(CONFIG, "safeguard.threshold")
         return float(entry["value"]) if entry else DEFAULT_THRESHOLD
 
-    def _gate(self, plan: ImportPlan, result: dict, *, dry_run: bool, confirm: bool, strict: bool,
-              record: Callable[[str, str, dict], None]) -> None:
+    def _gate(self, plan: ImportPlan, result: dict[str, Any], *, dry_run: bool, confirm: bool, strict: bool,
+              record: Callable[[str, str, dict[str, Any]], None]) -> None:
         """Whether the run may apply, for the real run and its dry run alike: raise what stops it.
 
         1. the plan is refused (a full run yielding no valid person, without allow_empty):
@@ -159,7 +160,7 @@ class ImportBase(Part):
             raise ImportRefused(message, {**result, "refused": True, "reason": "strict"})
         self._check_safeguard(plan, confirm, result)
 
-    def _check_safeguard(self, plan: ImportPlan, confirm: bool, result: dict) -> None:
+    def _check_safeguard(self, plan: ImportPlan, confirm: bool, result: dict[str, Any]) -> None:
         active = sum(1 for u in self.store.all(USERS).values() if u["state"] == State.ACTIVE)
         ratio = deprovision_ratio(plan, active)
         if ratio > self.threshold() and not confirm:
@@ -171,11 +172,11 @@ class ImportBase(Part):
             self.access.authorise(None, Action.CONFIRM)
 
     @staticmethod
-    def _result(plan: ImportPlan) -> dict:
+    def _result(plan: ImportPlan) -> dict[str, Any]:
         return {"source": plan.source, **plan.summary()}
 
     def apply(self, plan: ImportPlan, *, source_kind: str, attributes: list[str], create_source: bool = False,
-              extra: Callable[[Change], dict] | None = None, source_updates: dict | None = None) -> None:
+              extra: Callable[[Change], dict[str, Any]] | None = None, source_updates: dict[str, Any] | None = None) -> None:
         """Every action of the plan in one transaction, each user change audited and its apps queued.
 
         ``extra(tx)``: more of the same change, after the users (an LDAP import's groups); what it
@@ -196,7 +197,7 @@ class ImportBase(Part):
                            "profile": action.profile, "created": now, "state_changed": now}
                     before = None
                 else:
-                    old = tx.get(USERS, user_id)
+                    old = stored(tx, USERS, user_id)
                     doc = {**old, "login": action.login, "profile": action.profile, "state": action.state_after}
                     if action.state_after != old["state"]:
                         doc["state_changed"] = now

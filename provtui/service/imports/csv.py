@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
 from provtui.directory import (
@@ -25,7 +25,7 @@ DEFAULT_CSV_SOURCE = "csv"
 class CsvImports(ImportBase):
 
     def import_csv(self, data: bytes, *, source: str | None, dry_run: bool, confirm: bool, full: bool = True,
-                   allow_empty: bool = False, strict: bool = False) -> dict:
+                   allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
         """Import an HR export.  Dry run: the plan only.  Held (exit 3) when it would deprovision too many;
         refused (ImportRefused, exit 2) when a full import yields no valid person (unless ``allow_empty``)
         or, ``strict``, when any row is rejected.  The dry run raises what the real run would."""

@@ -16,6 +16,7 @@ from provtui.directory import (
     member_key,
 )
 from provtui.ids import new_id
+from provtui.model.schema import Reader, stored
 
 if TYPE_CHECKING:
     from provtui.connectors.ldap import LdapGroup
@@ -84,9 +85,9 @@ def _flatten_groups(groups: list[LdapGroup], index: DnIndex) -> dict[str, set[st
     return flat
 
 
-def source_members(reader: Any, group_id: str, via: str) -> dict[str, str]:
+def source_members(reader: Reader, group_id: str, via: str) -> dict[str, str]:
     """login -> user id of the group's members by ``via``."""
-    members = {}
+    members: dict[str, str] = {}
     for key in reader.lookup(MEMBERS, "group", group_id):
         doc = reader.get(MEMBERS, key)
         if doc and doc.get("via") == via:
@@ -105,7 +106,7 @@ class GroupOp:
     name: str
     group_id: str | None = None
     description: str = ""
-    ref: dict = field(default_factory=dict)
+    ref: dict[str, Any] = field(default_factory=dict)
     add: list[str] = field(default_factory=list)  # logins
     remove: list[str] = field(default_factory=list)
     rename: str | None = None  # the old name, when renamed
@@ -113,7 +114,7 @@ class GroupOp:
     reason: str = ""
     user_ids: dict[str, str] = field(default_factory=dict)  # login -> user id ("" : created by this import)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         out = {"action": self.action, "group": self.name, "dn": self.dn, "add": self.add, "remove": self.remove}
         if self.rename:
             out["renamed_from"] = self.rename
@@ -122,7 +123,7 @@ class GroupOp:
         return out
 
 
-def group_counts(ops: list[GroupOp]) -> dict:
+def group_counts(ops: list[GroupOp]) -> dict[str, Any]:
     counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0, "members_added": 0, "members_removed": 0}
     for op in ops:
         if op.action == "update" and not op.changed:
@@ -137,7 +138,7 @@ def group_counts(ops: list[GroupOp]) -> dict:
 
 class GroupImports(ImportBase):
 
-    def _plan_groups(self, reader: Any, source: str, groups: list[LdapGroup], index: DnIndex,
+    def _plan_groups(self, reader: Reader, source: str, groups: list[LdapGroup], index: DnIndex,
                      accepted: set[str]) -> list[GroupOp]:
         """What to do to this source's provtui groups so their source membership is the directory's.
 
@@ -160,7 +161,7 @@ class GroupImports(ImportBase):
             user_id = next(iter(ids)) if ids else None
             result: str | None = None
             if user_id is not None:
-                user = reader.get(USERS, user_id)
+                user = stored(reader, USERS, user_id)
                 if login in accepted or user.get("source") == source:
                     result = user_id
             elif login in accepted:
@@ -198,19 +199,19 @@ class GroupImports(ImportBase):
             op.user_ids = {login: user_for(login) or "" for login in op.add}
             op.user_ids.update({login: have[login] for login in op.remove})
             ops.append(op)
-        for group in existing:
-            if group["id"] in seen_ids:
+        for stale in existing:
+            if stale["id"] in seen_ids:
                 continue
-            have = source_members(reader, group["id"], via)
-            if not have and group.get("removed_from_source"):
+            have = source_members(reader, stale["id"], via)
+            if not have and stale.get("removed_from_source"):
                 continue
-            op = GroupOp("removed", group["source_ref"]["dn"], group["name"], group_id=group["id"], remove=sorted(have))
+            op = GroupOp("removed", stale["source_ref"]["dn"], stale["name"], group_id=stale["id"], remove=sorted(have))
             op.user_ids = dict(have)
             ops.append(op)
         return ops
 
     @staticmethod
-    def _group_name(reader: Any, cn: str, source: str, group_id: str | None, claimed: set[str]) -> str | None:
+    def _group_name(reader: Reader, cn: str, source: str, group_id: str | None, claimed: set[str]) -> str | None:
         base = _GROUP_NAME_BAD.sub("-", unicodedata.normalize("NFKD", cn).encode("ascii", "ignore").decode()).strip(" -")[:100]
         base = base or "group"
         for candidate in (base, f"{base[:100 - len(source) - 3]} ({source})"):
@@ -221,7 +222,7 @@ class GroupImports(ImportBase):
                 return candidate
         return None
 
-    def _apply_groups(self, tx: Change, source: str, ops: list[GroupOp], *, via: str | None = None) -> dict:
+    def _apply_groups(self, tx: Change, source: str, ops: list[GroupOp], *, via: str | None = None) -> dict[str, Any]:
         """Write the group changes.  A membership change queues (app, user) for the apps assigned to
         the group (the entitlements it changes), the group's pushed copies, and tells the service
         (note_user_change) so rules reading the group run again and what they change is queued.
@@ -235,24 +236,26 @@ class GroupImports(ImportBase):
                 continue
             if op.action == "create":
                 op.group_id = new_id()
-                doc = {"id": op.group_id, "name": op.name, "description": op.description, "kind": via, "source": source,
+            group_id = op.group_id
+            assert group_id is not None, "every planned group but a created one is a stored group"
+            if op.action == "create":
+                doc = {"id": group_id, "name": op.name, "description": op.description, "kind": via, "source": source,
                        "source_ref": op.ref, "created": now}
-                tx.put(GROUPS, op.group_id, doc)
+                tx.put(GROUPS, group_id, doc)
                 tx.audit("group.create", op.name, None, {"description": op.description, "source": source, "dn": op.dn})
             elif op.action == "update" and op.changed:
-                old = tx.get(GROUPS, op.group_id)
+                old = stored(tx, GROUPS, group_id)
                 doc = {**old, "name": op.name, "description": op.description, "source_ref": op.ref}
                 doc.pop("removed_from_source", None)
-                tx.put(GROUPS, op.group_id, doc)
+                tx.put(GROUPS, group_id, doc)
                 tx.audit("group.update", op.name, {"name": old["name"], "description": old.get("description")},
                                {"name": op.name, "description": op.description, "source": source})
             elif op.action == "removed":
-                old = tx.get(GROUPS, op.group_id)
-                tx.put(GROUPS, op.group_id, {**old, "removed_from_source": now})
+                old = stored(tx, GROUPS, group_id)
+                tx.put(GROUPS, group_id, {**old, "removed_from_source": now})
                 tx.audit("group.source-removed", op.name, {"dn": op.dn}, {"members_removed": len(op.remove)})
-            group_id = op.group_id
             apps = sorted(directory.apps_assigned_to(group_subject(group_id), tx)) if op.action != "create" else []
-            names = {op.name, op.rename} - {None}
+            names = {op.name} | ({op.rename} if op.rename is not None else set())
             for login in op.add:
                 user_id = op.user_ids.get(login) or next(iter(tx.lookup(USERS, "login", login)), None)
                 if user_id is None:

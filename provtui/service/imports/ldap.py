@@ -71,7 +71,7 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
     dns: dict[int, str] = {}
     by_login: dict[str, list[int]] = {}
 
-    def reject(line: int, column: str | None, reason: str, profile: dict) -> None:
+    def reject(line: int, column: str | None, reason: str, profile: dict[str, Any]) -> None:
         rejections.append(Rejection(line, column, reason, frozenset(str(v).strip().lower() for v in profile.values() if v)))
 
     for line, user in enumerate(users, start=1):
@@ -99,17 +99,18 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
                 reject(line, problem[0], problem[1], profile)
                 continue
         try:
-            profile["login"] = validate_login(profile["login"] or "")
+            login = validate_login(profile["login"] or "")
         except InvalidInput as error:
             reject(line, login_attribute, error.message, profile)
             continue
+        profile["login"] = login
         email = profile.get("email")
         if email is not None and not _EMAIL.match(email):
             reject(line, columns.get("email", ("email",))[0], f"{email[:80]!r} is not an email address", profile)
             continue
-        by_login.setdefault(profile["login"], []).append(len(rows))
+        by_login.setdefault(login, []).append(len(rows))
         intent = Intent.DEACTIVATED if user.disabled else Intent.ACTIVE
-        rows.append(Row(line, profile["login"], profile, intent, "disabled" if user.disabled else "enabled"))
+        rows.append(Row(line, login, profile, intent, "disabled" if user.disabled else "enabled"))
     duplicated = {i for positions in by_login.values() if len(positions) > 1 for i in positions}
     if duplicated:
         for position in sorted(duplicated):
@@ -132,7 +133,7 @@ class LdapImports(GroupImports):
 
     def add_ldap_source(self, name: str, *, uri: str, bind_dn: str, password_env: str, base_dn: str,
                         user_filter: str | None = None, group_base: str | None = None, flavor: str = "openldap",
-                        interval: int | None = None, **options: Any) -> dict:
+                        interval: int | None = None, **options: Any) -> dict[str, Any]:
         """An LDAP/AD source.  The bind password is read from ``password_env`` at each run; it is never stored.
 
         ``interval``: run every so many minutes (the worker runs due sources).  ``options``:
@@ -160,7 +161,7 @@ class LdapImports(GroupImports):
         return self.add_source(name, "ldap", settings)
 
     def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
-                    allow_empty: bool = False) -> dict:
+                    allow_empty: bool = False) -> dict[str, Any]:
         """Import users and groups from an LDAP source (see the module docstring).
 
         ``full``: None decides (first run, or the last full one too old: full; else
@@ -205,7 +206,7 @@ class LdapImports(GroupImports):
                            for a in plan.details()]
                 result.update(dry_run=True, actions=actions, group_actions=[op.as_dict() for op in group_ops])
 
-        def record(outcome: str, message: str, details: dict) -> None:
+        def record(outcome: str, message: str, details: dict[str, Any]) -> None:
             self._record_attempt(name, outcome, message, started, {**details, "mode": result["mode"]})
 
         try:
@@ -221,7 +222,7 @@ class LdapImports(GroupImports):
         ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"),
                       "last_mode": result["mode"]}
 
-        def extra(tx: Change) -> dict:
+        def extra(tx: Change) -> dict[str, Any]:
             self._write_entries(tx, name, users, full=is_full)
             ops = self._plan_groups(tx, name, groups, index, accepted)  # under the lock, seeing the new users
             result["groups"] = self._apply_groups(tx, name, ops)
@@ -245,7 +246,7 @@ class LdapImports(GroupImports):
                 due.append(name)
         return due
 
-    def run_due_imports(self, now: datetime | None = None) -> list[dict]:
+    def run_due_imports(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Run every due LDAP import (as the worker does); never raises for one source's trouble.
 
         Returns one {"source", "outcome": "applied"|"held"|"refused"|"failed", "result"|"message"} per
@@ -266,20 +267,20 @@ class LdapImports(GroupImports):
         return outcomes
 
     @staticmethod
-    def _full_due(doc: dict, now: datetime) -> bool:
+    def _full_due(doc: dict[str, Any], now: datetime) -> bool:
         last_full = (doc.get("ldap") or {}).get("last_full")
         if not last_full:
             return True
         hours = doc["settings"].get("full_every_hours") or FULL_EVERY_HOURS
         return parse_iso(last_full) + timedelta(hours=hours) <= now
 
-    def _ldap_result(self, plan: ImportPlan, dns: dict[int, str], is_full: bool) -> dict:
+    def _ldap_result(self, plan: ImportPlan, dns: dict[int, str], is_full: bool) -> dict[str, Any]:
         result = self._result(plan)
         result["rejected"] = [{**r, "dn": dns.get(r["line"])} for r in result["rejected"]]
         result["mode"] = "full" if is_full else "incremental"
         return result
 
-    def _stored_entries(self, source: str) -> dict[str, dict]:
+    def _stored_entries(self, source: str) -> dict[str, dict[str, Any]]:
         prefix = f"{source}|"
         return {key: doc for key, doc in self.store.all(SOURCE_ENTRIES).items() if key.startswith(prefix)}
 
@@ -297,7 +298,7 @@ class LdapImports(GroupImports):
     def _write_entries(self, tx: Change, source: str, users: list[LdapUser], *, full: bool) -> None:
         """Keyed by the DN as the server spells it (it spells one entry's DN one way): no parsing needed."""
         stored = self._stored_entries(source)
-        wanted: dict[str, dict] = {}
+        wanted: dict[str, dict[str, Any]] = {}
         for user in users:
             if user.login:
                 wanted[f"{source}|{user.dn}"] = {"source": source, "dn": user.dn, "login": normalise_login(user.login)}
