@@ -6,10 +6,23 @@ outside a run (an import reading one app's accounts or groups): its events are w
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from provtui.connectors.base import OnCall
 from provtui.store import Store
 
 ENGINE_ACTOR = "provtui-engine"
+
+# The correlation of the key a reconciler's call is made for, and the login it is made for: named in the call's
+# audit event, so the user's history shows every call made for them (creates and LDAP operations too, whose paths
+# name no account id).
+call_correlation: ContextVar[str | None] = ContextVar("call_correlation", default=None)
+call_user: ContextVar[str | None] = ContextVar("call_user", default=None)
+
+
+def engine_event(event: dict, run_by: str | None) -> dict:
+    """An engine audit event, naming who started the run (when known) beside the engine."""
+    return event if run_by is None else {**event, "run_by": run_by}
 
 
 def call_event(app_name: str, method: str, path: str, status: int | None, duration_ms: float, *,
@@ -20,7 +33,7 @@ def call_event(app_name: str, method: str, path: str, status: int | None, durati
         after["user"] = user
     event = {"actor": ENGINE_ACTOR, "action": "downstream.call", "target": app_name, "before": None,
              "after": after, "correlation": correlation}
-    return event if run_by is None else {**event, "run_by": run_by}
+    return engine_event(event, run_by)
 
 
 class CallLog:
