@@ -1,4 +1,11 @@
-"""Shared pytest fixtures."""
+"""Session-wide fixtures (the SCIM server, the in-process ``cli``) and the property tests' profile.
+
+The tests are split by what they need: tests/unit/ (no process, no server, no socket), tests/integration/
+(real slapd, SCIM and SMTP servers, subprocesses, OS users, durability and the soak; its conftest.py has
+slapd's fixtures), tests/console/ (the Textual console through Pilot, its snapshots and tmux; its conftest.py
+has the demo stores), tests/bench/ (the benchmarks and their smoke tests, which run them in subprocesses).
+Helpers that are not fixtures are in tests/helpers/, imported as ``tests.helpers.*``.
+"""
 
 from __future__ import annotations
 

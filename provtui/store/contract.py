@@ -2,7 +2,7 @@
 
 Any backend that implements these two protocols can hold a directory: the embedded journal
 store (``journal_store.Store``) and the in-memory one (``memory_store.MemoryStore``) do, and
-``tests/test_store_contract.py`` proves each against the same suite.  Nothing outside
+``tests/unit/test_store_contract.py`` proves each against the same suite.  Nothing outside
 ``provtui/store/`` names a backend's class except the faces that choose one.
 
 What every backend guarantees:

@@ -2,7 +2,7 @@
 
 It walks the checked tree ``provtui.domain.expressions.parse_expression`` builds, on every
 call, with the same semantics as the compiled closures and no specialisation: the yardstick
-tests/bench/bench_rules.py measures the compiler against, and the oracle tests/test_expressions.py
+tests/bench/bench_rules.py measures the compiler against, and the oracle tests/unit/test_expressions.py
 checks the compiler with.  Not part of provtui: nothing in the package needs it.
 """
 

@@ -2,7 +2,7 @@
 
     python tests/bench/bench_console.py [--users 50000] [--repeat 3] [--gap 0.08] [--json]
 
-The store: ``--users`` users (tests/tui_helpers.big_service), an audit event for each, a
+The store: ``--users`` users (tests/helpers/console.py's big_service), an audit event for each, a
 group holding a fifth of them (10,000 at 50,000), a manual app assigned to that group with
 its tasks created by the engine.  Measured, in this order, in one console:
 
@@ -38,15 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-for entry in (ROOT, ROOT / "tests"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerState
-from tui_helpers import big_service
 
 from provtui.compose import build_engine
 from provtui.directory import USERS
@@ -58,6 +56,7 @@ from provtui.tui.screens.group_detail import GroupDetailScreen
 from provtui.tui.screens.user_detail import UserDetailScreen
 from provtui.tui.widgets.nav import NAV
 from provtui.tui.widgets.user_table import COLUMNS, UserTable
+from tests.helpers.console import big_service
 
 ACTOR = "admin"
 GROUP = "Everyone-sample"

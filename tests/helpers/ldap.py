@@ -1,0 +1,59 @@
+"""Helpers for tests against a real OpenLDAP slapd (see provtui.testing.slapd).
+
+The fixtures (``slapd``, ``ldap_ou``, ``ldap_settings``, ``tree``) are in tests/integration/conftest.py:
+one slapd serves the whole session (per xdist worker); each test writes under its own OU (``ldap_ou``)
+so tests never see each other's entries. LDAP *apps* (provisioning targets) use the ``tree`` fixture
+and ``ldap_app_target``, ``make_ldap_service``, ``sync`` and ``entries`` from here.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from provtui.compose import build_engine
+from provtui.engine.reconciler import SyncReport
+from provtui.service import Service
+from provtui.testing.slapd import AD_TEST_USER_FILTER, SlapdProcess
+
+PASSWORD_ENV = "PROVTUI_TEST_LDAP_PASSWORD"
+ADMIN_PASSWORD_ENV = "PROVTUI_TEST_LDAP_ADMIN_PASSWORD"
+LDAP_APP_PASSWORD_ENV = "PROVTUI_TEST_LDAP_APP_PW"  # an LDAP app's bind password (the rootdn's)
+# AD apps against slapd's AD test schema: users are inetOrgPerson + provtuiADUser entries.
+AD_TEST_OPTIONS = {"user_object_classes": ["inetOrgPerson", "provtuiADUser"], "user_filter": AD_TEST_USER_FILTER}
+
+
+def ldap_app_target(server: SlapdProcess, tree: SimpleNamespace, **overrides: Any) -> dict[str, Any]:
+    """An LDAP app's connection (Service.create_app's ``ldap=``) bound as the rootdn, writing under tree.people."""
+    return {"uri": server.uri, "bind_dn": server.bind_dn, "password_env": LDAP_APP_PASSWORD_ENV, "base_dn": tree.people,
+            "flavor": "openldap", "disable_method": f"ou:{tree.disabled}", **overrides}
+
+
+def make_ldap_service(path, ldap: dict[str, Any], **settings: Any) -> Service:
+    """A store with one LDAP app, "Directory"; ``service.hire(login, ...)`` adds an active user assigned to it."""
+    service = Service.init(path, actor="admin")
+    service.create_app("Directory", ldap=ldap, **settings)
+
+    def hire(login: str, first: str = "Ada", last: str = "Lovelace", **extra: Any) -> str:
+        service.create_user(login, f"{login}@example.org", first, last, extra, activate=True)
+        service.assign("Directory", login=login)
+        return login
+
+    service.hire = hire  # type: ignore[attr-defined]
+    return service
+
+
+async def sync(service: Service, **kwargs: Any) -> SyncReport:
+    """Run the real reconciler until nothing is left to do."""
+    reconciler = build_engine(service, **kwargs)
+    try:
+        return await reconciler.run_until_idle()
+    finally:
+        await reconciler.aclose()
+
+
+def entries(server: SlapdProcess, base: str, search_filter: str = "(objectClass=inetOrgPerson)") -> dict[str, dict]:
+    """DN -> attributes (lists of values) of the entries under ``base``, read as the rootdn."""
+    with server.connection() as conn:
+        conn.search(base, search_filter, attributes=["*", "entryUUID"])
+        return {entry.entry_dn: entry.entry_attributes_as_dict for entry in conn.entries}
