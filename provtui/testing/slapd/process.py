@@ -1,37 +1,11 @@
-"""Run a real OpenLDAP slapd from a temporary directory: the LDAP server for tests and the soak.
-
-Debian's slapd 2.5 (``apt-get install slapd ldap-utils``) is enough; nothing of the system's
-own instance is used (no cn=config, no /var/lib/ldap, no port 389). Each instance gets:
-
-- a ``slapd.conf`` with the core, cosine, inetorgperson and nis schemas from
-  /etc/ldap/schema, plus (``ad_schema=True``) provtui's small AD test schema
-  (``ad.schema`` next to this module: sAMAccountName, userPrincipalName,
-  userAccountControl, whenChanged, department, objectGUID, the auxiliary class
-  ``provtuiADUser`` and an AD-style structural ``group``);
-- one mdb database (a loadable module on Debian: ``moduleload back_mdb``) with ``dbnosync``
-  and a 1 GiB ``maxsize``, so 100,000-entry loads fit;
-- ``sizelimit size.soft=500 size.prtotal=unlimited``: like a production server, a plain
-  search stops at 500 entries, while a paged search may read everything. The rootdn is
-  exempt from limits, so tests of paging bind as the *reader* account;
-- the suffix entry, ``cn=reader`` (read access to everything but passwords) and the OUs
-  ``ou=people``, ``ou=groups`` and ``ou=disabled``.
-
-slapd runs in the foreground (``-d 32768``: only messages logged at any level, i.e. errors),
-its output goes to ``slapd.log`` in the directory, and a failed start raises SlapdError
-with that log. As root it drops to the ``openldap`` user when it exists (the directory is
-chowned to it). ``modifyTimestamp``/``entryUUID``/``entryCSN`` are maintained by slapd;
-the AD attributes ``whenChanged``/``whenCreated`` are not (tests set them).
-"""
+"""The slapd process: its configuration, directory, start (with a fresh port if one is taken), loads and stop."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import grp
-import hashlib
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
@@ -39,36 +13,24 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
-from ldap3.utils.dn import escape_rdn
 
 from provtui.testing.scim_server import free_port
+from provtui.testing.slapd.entries import Entry, ou_entry, rdn_value, ssha, to_ldif
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
-AD_SCHEMA_FILE = Path(__file__).with_name("ad.schema")
+AD_SCHEMA_FILE = Path(__file__).parent.with_name("ad.schema")  # provtui/testing/ad.schema (package data)
 STANDARD_SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
-
-AD_TEST_USER_FILTER = "(objectClass=provtuiADUser)"
-"""The user filter for AD-flavoured entries in slapd (AD's objectCategory=person cannot be modelled)."""
-AD_TEST_GROUP_FILTER = "(objectClass=group)"
-
-UF_ACCOUNTDISABLE = 0x2
-UF_NORMAL_ACCOUNT = 0x200
 
 _PORT_ATTEMPTS = 3
 _LOG_TAIL_CHARS = 4000
-_SAFE_LDIF_VALUE = re.compile(r"^[\x01-\x09\x0b-\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b-\x0c\x0e-\x7f]*$")
-
-Attributes = Mapping[str, Any]
-Entry = tuple[str, Attributes]
 
 
 class SlapdError(RuntimeError):
@@ -84,156 +46,6 @@ def find_slapd() -> str | None:
 def slapd_available() -> bool:
     """Whether slapd, its mdb module and ldapadd are installed (for skip markers)."""
     return bool(find_slapd() and shutil.which("ldapadd") and (MODULE_DIR / "back_mdb.so").exists())
-
-
-def ssha(password: str) -> str:
-    """An RFC 2307 {SSHA} hash, so no plaintext password is written to slapd.conf."""
-    salt = secrets.token_bytes(8)
-    digest = hashlib.sha1(password.encode() + salt).digest()
-    return "{SSHA}" + base64.b64encode(digest + salt).decode()
-
-
-def generalized_time(when: datetime | None = None) -> str:
-    """``when`` (default now) as an LDAP GeneralizedTime in UTC, to the second: 20240131235959Z."""
-    when = datetime.now(UTC) if when is None else when.astimezone(UTC)
-    return when.strftime("%Y%m%d%H%M%SZ")
-
-
-# --------------------------------------------------------------------------- LDIF and entries
-
-
-def _ldif_line(name: str, value: Any) -> str:
-    if isinstance(value, bytes):
-        return f"{name}:: {base64.b64encode(value).decode()}"
-    text = str(value)
-    if text == "" or _SAFE_LDIF_VALUE.match(text) and not text.endswith(" "):
-        return f"{name}: {text}"
-    return f"{name}:: {base64.b64encode(text.encode()).decode()}"
-
-
-def to_ldif(entries: Iterable[Entry | Mapping[str, Any]]) -> str:
-    """LDIF for ``(dn, attributes)`` pairs (or mappings with a ``dn`` key).
-
-    A value may be str, bytes, int or a list of them; None and empty lists are skipped;
-    anything not SAFE-STRING by RFC 2849 (non-ASCII, leading space/colon/<) is base64.
-    """
-    records: list[str] = []
-    for entry in entries:
-        if isinstance(entry, Mapping):
-            attributes = dict(entry)
-            dn = attributes.pop("dn")
-        else:
-            dn, attributes = entry
-        lines = [_ldif_line("dn", dn)]
-        for name, values in attributes.items():
-            if values is None:
-                continue
-            for value in values if isinstance(values, (list, tuple, set, frozenset)) else [values]:
-                lines.append(_ldif_line(name, value))
-        records.append("\n".join(lines))
-    return "\n\n".join(records) + "\n"
-
-
-def _rdn_value(dn: str) -> tuple[str, str]:
-    attribute, _, value = dn.split(",", 1)[0].partition("=")
-    return attribute.strip().lower(), value.strip()
-
-
-def ou_entry(parent_dn: str, name: str) -> Entry:
-    return f"ou={name},{parent_dn}", {"objectClass": ["organizationalUnit"], "ou": name}
-
-
-def person_entry(
-    parent_dn: str,
-    uid: str,
-    given_name: str,
-    surname: str,
-    *,
-    mail: str | None = None,
-    password: str | None = None,
-    **extra: Any,
-) -> Entry:
-    """An inetOrgPerson ``uid=<uid>,<parent_dn>``; ``extra`` adds attributes (title=..., manager=dn)."""
-    attributes: dict[str, Any] = {
-        "objectClass": ["inetOrgPerson"],
-        "uid": uid,
-        "cn": f"{given_name} {surname}".strip(),
-        "givenName": given_name or None,
-        "sn": surname,
-        "mail": mail if mail is not None else f"{uid}@example.org",
-        "userPassword": ssha(password) if password else None,
-    }
-    attributes.update(extra)
-    return f"uid={uid},{parent_dn}", attributes
-
-
-def group_entry(parent_dn: str, cn: str, member_dns: Sequence[str], **extra: Any) -> Entry:
-    """A groupOfNames; it needs at least one member (the schema says MUST member)."""
-    if not member_dns:
-        raise ValueError("groupOfNames needs at least one member; use ad_group_entry for an empty group")
-    return f"cn={cn},{parent_dn}", {"objectClass": ["groupOfNames"], "cn": cn, "member": list(member_dns), **extra}
-
-
-def ad_user_entry(
-    parent_dn: str,
-    sam_account_name: str,
-    given_name: str,
-    surname: str,
-    *,
-    disabled: bool = False,
-    user_account_control: int | None = None,
-    upn_domain: str = "example.org",
-    when_changed: datetime | str | None = None,
-    object_guid: bytes | None = None,
-    **extra: Any,
-) -> Entry:
-    """An AD-flavoured user ``cn=<given> <surname>,<parent_dn>`` (inetOrgPerson + provtuiADUser).
-
-    ``whenChanged`` defaults to now; slapd does not maintain it, so a test changing the
-    entry must set it again.
-    """
-    if user_account_control is None:
-        user_account_control = UF_NORMAL_ACCOUNT | (UF_ACCOUNTDISABLE if disabled else 0)
-    if not isinstance(when_changed, str):
-        when_changed = generalized_time(when_changed)
-    cn = f"{given_name} {surname}".strip()
-    attributes: dict[str, Any] = {
-        "objectClass": ["inetOrgPerson", "provtuiADUser"],
-        "cn": cn,
-        "givenName": given_name or None,
-        "sn": surname,
-        "displayName": cn,
-        "sAMAccountName": sam_account_name,
-        "userPrincipalName": f"{sam_account_name}@{upn_domain}",
-        "userAccountControl": user_account_control,
-        "whenChanged": when_changed,
-        "whenCreated": when_changed,
-        "objectGUID": object_guid if object_guid is not None else secrets.token_bytes(16),
-    }
-    attributes.update(extra)
-    return f"cn={escape_rdn(cn)},{parent_dn}", attributes
-
-
-def ad_group_entry(parent_dn: str, cn: str, member_dns: Sequence[str] = (), **extra: Any) -> Entry:
-    """An AD-style ``group`` (member optional; global security group type)."""
-    attributes: dict[str, Any] = {
-        "objectClass": ["group"], "cn": cn, "sAMAccountName": cn, "groupType": -2147483646,
-        "member": list(member_dns) or None, "whenChanged": generalized_time(),
-    }
-    attributes.update(extra)
-    return f"cn={escape_rdn(cn)},{parent_dn}", attributes
-
-
-def generate_people(parent_dn: str, count: int, prefix: str = "user", start: int = 0) -> Iterator[Entry]:
-    """``count`` inetOrgPersons ``<prefix>00000``... for bulk loads (departments and titles vary)."""
-    departments = ("Sales", "Engineering", "Finance", "Support", "Marketing")
-    for index in range(start, start + count):
-        uid = f"{prefix}{index:05d}"
-        yield person_entry(parent_dn, uid, f"Given{index}", f"Family{index}", title=f"Title {index % 7}",
-                           departmentNumber=departments[index % len(departments)])
-
-
-# --------------------------------------------------------------------------- the process
 
 
 def _service_account() -> tuple[int, int] | None:
@@ -279,7 +91,7 @@ class SlapdProcess:
         reader_password: str | None = None,
         keep_directory: bool = False,
     ) -> None:
-        if _rdn_value(base_dn)[0] not in ("dc", "o", "ou"):
+        if rdn_value(base_dn)[0] not in ("dc", "o", "ou"):
             raise ValueError(f"base_dn must start with dc=, o= or ou=: {base_dn!r}")
         self.base_dn = base_dn
         self.admin_password = admin_password or secrets.token_urlsafe(16)
@@ -543,7 +355,7 @@ class SlapdProcess:
         return False
 
     def _add_base_entries(self) -> None:
-        kind, value = _rdn_value(self.base_dn)
+        kind, value = rdn_value(self.base_dn)
         base: dict[str, Any]
         if kind == "dc":
             base = {"objectClass": ["dcObject", "organization"], "dc": value, "o": value}
@@ -558,32 +370,3 @@ class SlapdProcess:
         entries: list[Entry] = [(self.base_dn, base), (self.reader_dn, reader)]
         entries += [ou_entry(self.base_dn, name) for name in self.ous]
         self.add_ldif(entries)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a slapd until interrupted, for manual tests and the soak: ``python -m provtui.testing.slapd``.
-
-    The rootdn's password is read from the environment variable named by --password-env.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Run a throw-away OpenLDAP slapd until Ctrl-C.")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--base-dn", default="dc=example,dc=org")
-    parser.add_argument("--password-env", default="SLAPD_PASSWORD", help="variable holding the rootdn password")
-    parser.add_argument("--people", type=int, default=0, help="generate N inetOrgPersons under ou=people")
-    args = parser.parse_args(argv)
-    password = os.environ.get(args.password_env)
-    if not password:
-        parser.error(f"set the environment variable {args.password_env} to the rootdn password")
-    with SlapdProcess(args.base_dn, password, port=args.port) as slapd:
-        if args.people:
-            slapd.add_ldif(generate_people(slapd.people_dn, args.people))
-        print(f"uri={slapd.uri} bind_dn={slapd.bind_dn} (password from ${args.password_env}); Ctrl-C stops", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
