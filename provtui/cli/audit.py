@@ -12,11 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from provtui.audit_trail import parse_time, to_csv, to_jsonl
 from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, print_json, shown, warn, write_data
 from provtui.cli.safe_input import ranged
 from provtui.domain.errors import InvalidInput
 from provtui.domain.numbers import LIMIT
+from provtui.model.audit_trail import parse_time, to_csv, to_jsonl
 
 _FILTERS = ("actor", "target", "action", "since", "until", "limit")
 

@@ -69,6 +69,11 @@ def cmd_init(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("scim2_server") is None:  # the demo's apps are the `demo` extra
+        print("provtui: error: the demo needs its SCIM servers: pip install 'provtui[demo]'", file=sys.stderr)
+        return EXIT_USAGE
     from provtui.demo import run_demo
 
     return run_demo()

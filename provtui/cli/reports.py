@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-from provtui.audit_trail import compact_json, csv_text
 from provtui.cli.output import EXIT_OK, print_json, print_table, write_data
 from provtui.cli.safe_input import ranged
 from provtui.domain.errors import InvalidInput
 from provtui.domain.numbers import LIMIT, STALE_DAYS
+from provtui.model.audit_trail import compact_json, csv_text
 
 REPORTS = {
     "apps": "active accounts per app against its license count",

@@ -7,8 +7,8 @@ from typing import Any
 
 from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
-from provtui.domain.text import MAX_DN, MAX_ENV_NAME, MAX_URL, check_text
 from provtui.domain.secrets import refuse_url_credentials, shown_url, validate_env_name
+from provtui.domain.text import MAX_DN, MAX_ENV_NAME, MAX_URL, check_text
 
 
 class AppKind(StrEnum):

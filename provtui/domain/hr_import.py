@@ -198,7 +198,7 @@ class _Layout:
                 cells = cells[: self.width]
             else:
                 return self._reject(line, None, f"has {len(cells)} fields; the header has {self.width}", cells)
-        profile: dict[str, str | None] = {a: (v.strip() or None) for a, v in zip(self._single_names, self._pick(cells))}
+        profile: dict[str, str | None] = {a: (v.strip() or None) for a, v in zip(self._single_names, self._pick(cells), strict=False)}
         for attribute, indexes in self._multiple:
             value = None
             for index in indexes:

@@ -13,14 +13,15 @@ from collections.abc import Callable
 
 from provtui.clock import utc_now, utc_now_iso
 from provtui.connectors.base import Conflict, Connector, DownstreamError
-from provtui.directory import ACCOUNTS, APPS, DIRTY, PUSHES, TASKS, USERS, Directory, account_key, group_key
 from provtui.domain.apps import AppKind
 from provtui.domain.errors import InvalidInput
 from provtui.domain.plan import AccountChange, Action, DeletionPolicy, KnownAccount, plan_account
 from provtui.engine.calls import call_user
 from provtui.engine.outcomes import Outcome, SyncReport, blank_account
 from provtui.engine.sending import Sender
-from provtui.pending import queue
+from provtui.model.directory import Directory
+from provtui.model.outbox import queue
+from provtui.model.schema import ACCOUNTS, APPS, DIRTY, PUSHES, TASKS, USERS, account_key, group_key
 from provtui.store import Store
 
 

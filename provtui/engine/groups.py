@@ -12,10 +12,11 @@ from typing import cast
 
 from provtui.clock import utc_now_iso
 from provtui.connectors.base import Connector, GroupPush
-from provtui.directory import PUSHED_GROUPS, PUSHES, Directory
 from provtui.domain.group_push import GroupAction, GroupChange, KnownGroup, plan_group
 from provtui.engine.outcomes import Outcome, SyncReport
 from provtui.engine.sending import Sender
+from provtui.model.directory import Directory
+from provtui.model.schema import PUSHED_GROUPS, PUSHES
 from provtui.store import Store
 
 

@@ -14,9 +14,9 @@ from datetime import timedelta
 from provtui.clock import utc_now, utc_now_iso
 from provtui.connectors.base import DownstreamError
 from provtui.connectors.config import MissingSecretReference, connection_fingerprint
-from provtui.directory import APP_HEALTH
 from provtui.engine.calls import ENGINE_ACTOR, engine_event
 from provtui.engine.outcomes import Outcome, SyncReport
+from provtui.model.schema import APP_HEALTH
 from provtui.store import Store
 
 QUARANTINE_AFTER = 10  # consecutive keys failed by app-wide faults

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import DIRTY
+from provtui.model.schema import DIRTY
 from provtui.store import Store
 
 LEASE_SECONDS = 120

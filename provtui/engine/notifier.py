@@ -29,8 +29,8 @@ from datetime import timedelta
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.connectors.smtp import MailError, SmtpSettings, send_mail
-from provtui.directory import APPS, CONFIG, TASKS, USERS
 from provtui.domain.digest import compose_digest
+from provtui.model.schema import APPS, CONFIG, TASKS, USERS
 from provtui.store import Store
 
 ENGINE_ACTOR = "provtui-engine"  # as provtui.engine.reconciler (not imported: it may import us)

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from provtui.clock import parse_iso, utc_now
 from provtui.connectors.base import Connector, DownstreamError
 from provtui.connectors.config import ConfigError, MissingSecretReference, connection_fingerprint
-from provtui.directory import APP_HEALTH, APPS
 from provtui.engine.calls import call_correlation, call_user
 from provtui.engine.health import AppHealth
 from provtui.engine.outcomes import SyncReport
 from provtui.engine.sending import CREDENTIALS_REJECTED, Sender, backoff
+from provtui.model.schema import APP_HEALTH, APPS
 from provtui.store import Store
 
 PROBE_ID = "provtui-credentials-probe"  # the externalId a probe looks up: one authenticated read, no change

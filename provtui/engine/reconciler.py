@@ -47,7 +47,6 @@ from typing import cast
 from provtui.clock import parse_iso, utc_now
 from provtui.connectors.base import Connector, OnCall, PasswordSync
 from provtui.connectors.config import connection_fingerprint, connector_for
-from provtui.directory import APPS, DIRTY, Directory
 from provtui.engine.accounts import Accounts
 from provtui.engine.calls import call_correlation, call_event, call_user
 from provtui.engine.groups import Groups
@@ -58,6 +57,8 @@ from provtui.engine.outcomes import Outcome, SyncReport
 from provtui.engine.probes import Probes
 from provtui.engine.results import Results, deferral_entry
 from provtui.engine.sending import Budget, Sender
+from provtui.model.directory import Directory
+from provtui.model.schema import APPS, DIRTY
 from provtui.store import Store
 
 __all__ = ["Reconciler", "SyncReport"]
@@ -95,7 +96,8 @@ class Reconciler:
         self._stopping = False
         self.progress: Callable[[int, int], None] | None = None
         # the parts, given what they need (the guard, sleep and connectors looked up at each use: they may be replaced)
-        guarded = lambda: self.guard
+        def guarded():
+            return self.guard
         self.leases = Leases(store)
         self.owner = self.leases.owner
         self.health = AppHealth(store, run_by)
@@ -303,7 +305,8 @@ class Reconciler:
         async def push(target: dict) -> dict:
             app = self.store.get(APPS, target["app_id"])
             outcome = Outcome(target["app_id"], "")
-            send = lambda: cast(PasswordSync, self._connector(app)).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])
+            def send():
+                return cast(PasswordSync, self._connector(app)).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])
             await self.sender.send(app, report, outcome, send, what="password", who=target["remote_id"])
             if outcome.credentials is not None:
                 status = f"HTTP {outcome.credentials['status']}: " if outcome.credentials["status"] else ""

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from provtui.clock import utc_now_iso
-from provtui.directory import ACCOUNTS, APPS, DIRTY, PUSHED_GROUPS, USERS
 from provtui.engine.calls import ENGINE_ACTOR, engine_event
 from provtui.engine.health import AppHealth
 from provtui.engine.leases import Leases
 from provtui.engine.outcomes import Outcome, SyncReport
-from provtui.pending import queue
+from provtui.model.outbox import queue
+from provtui.model.schema import ACCOUNTS, APPS, DIRTY, PUSHED_GROUPS, USERS
 from provtui.store import Store
 
 

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import APP_HEALTH, DIRTY
 from provtui.domain.roles import Action
+from provtui.model.schema import APP_HEALTH, DIRTY
 
 POLL_SECONDS = 0.25
 SWEEP_SECONDS = 30.0  # even with no commits: deferred retries, deletions that come due

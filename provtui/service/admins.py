@@ -5,11 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from provtui.directory import (
-    ADMINS,
-    APPS,
-    GROUPS,
-)
 from provtui.domain.errors import InvalidInput
 from provtui.domain.roles import (
     Action,
@@ -18,6 +13,7 @@ from provtui.domain.roles import (
     parse_role,
     validate_grant,
 )
+from provtui.model.schema import ADMINS, APPS, GROUPS
 from provtui.service.part import Part
 
 

@@ -6,15 +6,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    ACCOUNTS,
-    APP_HEALTH,
-    APPS,
-    ASSIGNMENTS,
-    assignment_key,
-    group_subject,
-    user_subject,
-)
 from provtui.domain import numbers
 from provtui.domain.apps import (
     DEFAULT_CAPABILITIES,
@@ -46,7 +37,7 @@ from provtui.domain.text import (
 )
 from provtui.ids import new_id
 from provtui.model.directory import Directory
-from provtui.model.schema import stored
+from provtui.model.schema import ACCOUNTS, APP_HEALTH, APPS, ASSIGNMENTS, assignment_key, group_subject, stored, user_subject
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 from provtui.service.validation import validate_name

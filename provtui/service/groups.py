@@ -5,15 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    APPS,
-    GROUPS,
-    MEMBERS,
-    PUSHES,
-    USERS,
-    group_key,
-    member_key,
-)
 from provtui.domain.apps import (
     Capability,
 )
@@ -28,8 +19,8 @@ from provtui.domain.text import (
 )
 from provtui.ids import new_id
 from provtui.model.directory import Directory
-from provtui.model.schema import stored
-from provtui.pending import queue
+from provtui.model.outbox import queue
+from provtui.model.schema import APPS, GROUPS, MEMBERS, PUSHES, USERS, group_key, member_key, stored
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 from provtui.service.validation import validate_name

@@ -5,13 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    ACCOUNTS,
-    APPS,
-    TASKS,
-    USERS,
-    account_key,
-)
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.roles import (
     Action,
@@ -20,7 +13,7 @@ from provtui.domain.roles import (
     allowed,
     needed,
 )
-from provtui.model.schema import Reader, stored
+from provtui.model.schema import ACCOUNTS, APPS, TASKS, USERS, Reader, account_key, stored
 from provtui.service.part import Part
 
 

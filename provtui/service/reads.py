@@ -6,10 +6,19 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from provtui.audit_trail import account_key as call_key
-from provtui.audit_trail import filter_events, newest_events
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import (
+from provtui.domain.apps import (
+    Capability,
+)
+from provtui.domain.errors import InvalidInput
+from provtui.domain.lifecycle import State
+from provtui.domain.rules import rule_via
+from provtui.domain.users import user_summary
+from provtui.model.audit_trail import account_key as call_key
+from provtui.model.audit_trail import filter_events, newest_events
+from provtui.model.directory import Directory
+from provtui.model.history_index import HistoryIndex
+from provtui.model.schema import (
     ACCOUNTS,
     APP_HEALTH,
     APPS,
@@ -26,17 +35,8 @@ from provtui.directory import (
     account_key,
     group_key,
     group_subject,
+    stored,
 )
-from provtui.domain.apps import (
-    Capability,
-)
-from provtui.domain.errors import InvalidInput
-from provtui.domain.lifecycle import State
-from provtui.domain.rules import rule_via
-from provtui.domain.users import user_summary
-from provtui.history_index import HistoryIndex
-from provtui.model.directory import Directory
-from provtui.model.schema import stored
 from provtui.service.change import Access, Changes
 from provtui.service.part import Part
 from provtui.service.users import mastered
@@ -133,7 +133,7 @@ class Reads(Part):
         condition = self.rules.typed(where, field="--where")
         _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
         hits = condition.evaluate_all(self.directory.population(candidates, condition.groups_read))
-        users = [u for u, hit in zip(candidates, hits) if hit is True]
+        users = [u for u, hit in zip(candidates, hits, strict=False) if hit is True]
         end = None if limit is None else offset + limit
         return len(users), [user_summary(u) for u in users[offset:end]]
 
@@ -190,7 +190,7 @@ class Reads(Part):
             "apps": sorted(({"app": stored(self.store, APPS, a["app"])["name"], "values": a.get("values") or {},
                              "priority": a.get("priority")} for a in assigned), key=lambda a: a["app"]),
             "pushes": self._pushes(group),
-            "rules": [{**view, "via": rule_via(rule["id"])} for rule, view in zip(rules, self.rules.views(rules))],
+            "rules": [{**view, "via": rule_via(rule["id"])} for rule, view in zip(rules, self.rules.views(rules), strict=False)],
         }
 
     def _pushes(self, group: dict[str, Any]) -> list[dict[str, Any]]:
@@ -276,7 +276,7 @@ class Reads(Part):
     def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
               action: str | None = None, since: datetime | None = None, until: datetime | None = None,
               calls: bool = True) -> list[dict[str, Any]]:
-        """The audit trail, oldest first, filtered (see provtui.audit_trail); ``limit``: the newest N,
+        """The audit trail, oldest first, filtered (see provtui.model.audit_trail); ``limit``: the newest N,
         read from the trail's end; ``calls``: False leaves out downstream calls."""
         self.access.read()
         filters: dict[str, Any] = {"actor": actor, "target": target, "action": action, "since": since, "until": until, "calls": calls}

@@ -29,22 +29,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from provtui.audit_trail import DOWNSTREAM_CALL
 from provtui.clock import parse_iso, utc_now
-from provtui.directory import (
-    ACCOUNTS,
-    APPS,
-    ASSIGNMENTS,
-    DIRTY,
-    ORPHANS,
-    TASKS,
-    USERS,
-    account_key,
-)
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
 from provtui.domain.numbers import LIMIT, STALE_DAYS
-from provtui.model.schema import stored
+from provtui.model.audit_trail import DOWNSTREAM_CALL
+from provtui.model.schema import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, ORPHANS, TASKS, USERS, account_key, stored
 
 if TYPE_CHECKING:
     from provtui.model.directory import Directory

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from provtui.clock import utc_now_iso
-from provtui.directory import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.expressions import CompiledExpression, compile_expression
 from provtui.domain.lifecycle import State
@@ -37,7 +36,7 @@ from provtui.domain.rules import (
 from provtui.domain.text import MAX_EXPRESSION, check_text
 from provtui.ids import new_id
 from provtui.model.directory import Directory
-from provtui.model.schema import stored
+from provtui.model.schema import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key, stored
 from provtui.service.change import Access, Change, Changes, UserChange
 from provtui.service.part import Part
 from provtui.service.validation import validate_name
@@ -271,7 +270,7 @@ class GroupRules(Part):
         expression = self.compiled(rule["expr"])
         results = expression.evaluate_all(self.directory.population(users, expression.groups_read))
         excluded = set(rule["exclude"])
-        return [u["id"] for u, result in zip(users, results) if matches(result, u["id"], excluded, u["state"])]
+        return [u["id"] for u, result in zip(users, results, strict=False) if matches(result, u["id"], excluded, u["state"])]
 
     def _apply(self, tx: Change, before: dict[str, Any], after: dict[str, Any] | None, diff: Diff) -> None:
         add, remove = diff
@@ -330,7 +329,7 @@ class GroupRules(Part):
                 expression = self.compiled(rule["expr"])
                 results = expression.evaluate_all(self.directory.population(users, expression.groups_read, tx))
                 via = rule_via(rule["id"])
-                for user, result in zip(users, results):
+                for user, result in zip(users, results, strict=False):
                     want = matches(result, user["id"], rule["exclude"], user["state"])
                     for gid in rule["groups"]:
                         key = member_key(gid, user["id"], via)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from provtui.directory import (
-    CONFIG,
-)
 from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
 from provtui.domain.roles import (
@@ -19,6 +16,7 @@ from provtui.domain.text import (
     MAX_NAME,
     check_text,
 )
+from provtui.model.schema import CONFIG
 from provtui.service.part import Part
 
 CONFIG_KEYS = {

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provtui.directory import ACCOUNTS, ADMINS, META, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.roles import Action, Grant, Role, allowed, needed
-from provtui.pending import queue
+from provtui.model.outbox import queue
+from provtui.model.schema import ACCOUNTS, ADMINS, META, account_key
 from provtui.store import Damage, Store, StoreBackend
 from provtui.store.integrity import Salvage, check, gaps, rewrite, salvage
 

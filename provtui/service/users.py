@@ -5,14 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    ACCOUNTS,
-    APPS,
-    CONFIG,
-    SOURCES,
-    USERS,
-    account_key,
-)
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.passwords import validate_password
@@ -22,7 +14,7 @@ from provtui.domain.roles import (
 from provtui.domain.users import check_typed_profile, validate_profile
 from provtui.ids import new_id
 from provtui.model.directory import Directory
-from provtui.model.schema import Reader, stored
+from provtui.model.schema import ACCOUNTS, APPS, CONFIG, SOURCES, USERS, Reader, account_key, stored
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 

@@ -421,7 +421,7 @@ class Store(Tables):
 
     def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict]], int]:
         """audit.jsonl's intact events from byte ``offset`` on, each with its own offset, and the offset
-        after the last one: an append-only file, so a reader can keep its place (provtui.history_index)."""
+        after the last one: an append-only file, so a reader can keep its place (provtui.model.history_index)."""
         path = self.path / AUDIT
         if not path.exists():
             return [], offset
@@ -433,7 +433,7 @@ class Store(Tables):
         for _ in events:
             offsets.append(offset + pos)
             pos = data.find(b"\n", pos) + 1 or len(data)
-        return list(zip(offsets, events)), offset + used
+        return list(zip(offsets, events, strict=False)), offset + used
 
     def audit_file_event(self, offset: int) -> dict:
         """The one audit.jsonl event at byte ``offset`` (as audit_file_tail gave it)."""

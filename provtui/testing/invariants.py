@@ -19,11 +19,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from provtui.model.audit_trail import verify_chain
 from provtui.connectors.scim import ScimConnector
-from provtui.model.schema import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, GROUPS, RULES, TASKS, USERS, account_key, assignment_key, user_subject
 from provtui.domain.apps import AppKind
 from provtui.domain.errors import InvalidInput
+from provtui.model.audit_trail import verify_chain
+from provtui.model.schema import ACCOUNTS, APPS, ASSIGNMENTS, DIRTY, GROUPS, RULES, TASKS, USERS, account_key, assignment_key, user_subject
 
 
 @dataclass

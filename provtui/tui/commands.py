@@ -43,7 +43,7 @@ class ProvtuiCommands(Provider):
         """(description, key, action) of the current screen's enabled bindings that have ids."""
         screen = self.screen
         found = []
-        for key, binding in screen._bindings:
+        for _key, binding in screen._bindings:
             if not binding.id or not binding.description or binding.action in ("back",):
                 continue
             action_name = binding.action.partition("(")[0]

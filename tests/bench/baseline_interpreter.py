@@ -74,7 +74,7 @@ class TreeInterpreter:
 
     def _Concat(self, node, scope, groups):
         value = self.eval(node.operands[0], scope, groups)
-        for operand, pos in zip(node.operands[1:], node.plus_at):
+        for operand, pos in zip(node.operands[1:], node.plus_at, strict=False):
             other = self.eval(operand, scope, groups)
             try:
                 value = plus(value, other)

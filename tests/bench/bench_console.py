@@ -47,8 +47,8 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerState
 
 from provtui.compose import build_engine
-from provtui.directory import USERS
 from provtui.domain.users import search_text
+from provtui.model.schema import USERS
 from provtui.service import Service
 from provtui.tui.app import build_app
 from provtui.tui.screens.directory import DirectoryScreen
@@ -288,7 +288,7 @@ class StockTableApp(App):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         needle = event.value.strip().lower()
-        self._fill([r for r, text in zip(self.all_rows, self.search_index) if needle in text])
+        self._fill([r for r, text in zip(self.all_rows, self.search_index, strict=False) if needle in text])
         self.shown = event.value
 
 

@@ -52,7 +52,7 @@ import ldap3
 
 from provtui.connectors.ldap import LdapSettings, read_groups, read_users
 from provtui.connectors.ldap.source import _user_attributes
-from provtui.directory import MEMBERS
+from provtui.model.schema import MEMBERS
 from provtui.service import Service
 
 ACTOR = "bench"

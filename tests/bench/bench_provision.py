@@ -85,8 +85,8 @@ import orjson
 from provtui.compose import build_engine
 from provtui.connectors import config as connector_config
 from provtui.connectors.scim import SCIM_JSON, quote_filter_value, to_resource
-from provtui.directory import ACCOUNTS, USERS
 from provtui.domain.mapping import map_attributes
+from provtui.model.schema import ACCOUNTS, USERS
 from provtui.service import Service
 from provtui.testing.scim_server import ScimServerProcess
 
@@ -137,9 +137,9 @@ def tcp_counters() -> dict[str, int]:
         lines = Path("/proc/net/netstat").read_text().splitlines()
     except OSError:
         return {}
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], map(int, values.split()[1:])))
+            table = dict(zip(names.split()[1:], map(int, values.split()[1:]), strict=False))
             return {k: table.get(k, 0) for k in _TCP_COUNTERS}
     return {}
 

@@ -198,7 +198,7 @@ def timed(fn, repeat: int, label: str = "") -> tuple[float, object]:
 
 
 def one_by_one(rules, scopes, groups) -> list[list]:
-    return [[rule(s, g) for s, g in zip(scopes, groups)] for rule in rules]
+    return [[rule(s, g) for s, g in zip(scopes, groups, strict=False)] for rule in rules]
 
 
 def run(users: int, rules: int, changes: int, repeat: int, seed: int = 7) -> dict:

@@ -48,9 +48,9 @@ if str(ROOT) not in sys.path:
 from bench_store import DEPARTMENTS, TITLES, make_user, ms, p95
 
 from provtui.clock import utc_now, utc_now_iso
-from provtui.directory import ACCOUNTS, APPS, DIRTY, USERS
 from provtui.domain.plan import DeletionPolicy, KnownAccount, plan_account
 from provtui.domain.rules import RuleState
+from provtui.model.schema import ACCOUNTS, APPS, DIRTY, USERS
 from provtui.service import Service
 
 ACTOR = "bench"

@@ -44,8 +44,8 @@ if str(ROOT) not in sys.path:
 from tinydb import Query, TinyDB  # noqa: E402
 
 from provtui.clock import utc_now_iso  # noqa: E402
-from provtui.directory import USERS  # noqa: E402
 from provtui.domain.users import search_text, validate_profile  # noqa: E402
+from provtui.model.schema import USERS
 from provtui.service import Service  # noqa: E402
 
 ACTOR = "bench"
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if args.quick:
-        sizes = [min(s, q) for s, q in zip(sizes, (1000, 5000, 5000))]
+        sizes = [min(s, q) for s, q in zip(sizes, (1000, 5000, 5000), strict=False)]
         args.commits, args.creates, args.searches, args.opens = min(args.commits, 50), min(args.creates, 10), 10, 1
 
     workdir = Path(tempfile.mkdtemp(prefix="provtui-bench-"))

@@ -17,8 +17,8 @@ from textual.worker import WorkerState
 from provtui.clock import utc_now_iso
 from provtui.compose import build_engine
 from provtui.demo_data import seed_demo
-from provtui.directory import USERS
 from provtui.domain.users import validate_profile
+from provtui.model.schema import USERS
 from provtui.service import Service
 from provtui.tui.app import build_app
 

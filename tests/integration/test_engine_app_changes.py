@@ -20,7 +20,7 @@ import pytest
 
 from provtui.compose import build_engine
 from provtui.connectors.config import MissingSecretReference, connection_fingerprint, connector_for
-from provtui.directory import APP_HEALTH, APPS
+from provtui.model.schema import APP_HEALTH, APPS
 from provtui.service import Service
 from provtui.testing.fault_server import FaultServerProcess
 

@@ -340,7 +340,7 @@ async def test_a_dead_workers_create_for_a_user_who_then_loses_the_app_is_found_
     deactivate it."""
     import socket
 
-    from provtui.directory import DIRTY, account_key
+    from provtui.model.schema import DIRTY, account_key
 
     [login] = hire(org, 1)
     user_id, app_id = org.user_view(login)["id"], org.list_apps()[0]["id"]

@@ -32,9 +32,9 @@ from provtui.connectors.ldap import (
     split_dn,
 )
 from provtui.connectors.ldap import source as ldap_source
-from provtui.directory import USERS
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import validate_login
+from provtui.model.schema import USERS
 from provtui.service import Service
 from provtui.service.imports import ldap_rows
 from provtui.testing.slapd import (

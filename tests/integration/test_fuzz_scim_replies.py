@@ -35,8 +35,8 @@ from provtui.connectors.scim import (
     RemoteUser,
     ScimConnector,
 )
-from provtui.directory import ACCOUNTS, DIRTY, USERS, account_key
 from provtui.engine import reconciler as engine
+from provtui.model.schema import ACCOUNTS, DIRTY, USERS, account_key
 from provtui.service import Service
 from provtui.testing.fault_server import FaultServerProcess, FaultSpecError
 

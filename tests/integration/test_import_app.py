@@ -11,9 +11,9 @@ import pytest
 
 from provtui.compose import build_engine
 from provtui.connectors.scim import ScimConnector
-from provtui.directory import ACCOUNTS, DIRTY, account_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.mapping import map_attributes
+from provtui.model.schema import ACCOUNTS, DIRTY, account_key
 from provtui.service import Service
 from provtui.service.imports import SourceFailed
 from provtui.testing.scim_server import ScimServerProcess

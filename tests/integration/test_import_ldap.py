@@ -11,9 +11,8 @@ import pytest
 
 from provtui.clock import parse_iso, utc_now
 from provtui.connectors.ldap import normalise_dn
-from provtui.directory import DIRTY, MEMBERS, account_key, group_key
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
-from provtui.model.schema import SOURCE_ENTRIES
+from provtui.model.schema import DIRTY, MEMBERS, SOURCE_ENTRIES, account_key, group_key
 from provtui.service import Service
 from provtui.service.imports import SourceFailed
 from provtui.testing.slapd import (

@@ -7,7 +7,7 @@ import httpx
 
 from provtui.compose import build_engine
 from provtui.demo import DEMO_APPS, start_demo
-from provtui.invariants import check
+from provtui.testing.invariants import check
 
 
 def test_a_synced_organisation_holds_every_invariant_and_violations_are_found(tmp_path):

@@ -16,8 +16,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from provtui.compose import build_engine
 from provtui.connectors.smtp import MailError, SmtpSettings, send_mail
-from provtui.directory import TASKS
 from provtui.engine.notifier import CLAIM_FIELD, send_task_digests
+from provtui.model.schema import TASKS
 from provtui.service import Service
 from provtui.testing.scim_server import free_port
 

@@ -15,12 +15,12 @@ import pytest
 
 from provtui.compose import build_engine
 from provtui.connectors.scim import RemoteUser
-from provtui.directory import ACCOUNTS, account_key
 from provtui.domain import roles
 from provtui.domain.errors import HeldForConfirmation, InvalidInput, NotAllowed
 from provtui.domain.roles import POLICY, Action, Role
 from provtui.domain.rules import RuleState
 from provtui.domain.secrets import env_name_problem
+from provtui.model.schema import ACCOUNTS, account_key
 from provtui.service import Service
 
 HEADER = "Employee ID,First Name,Last Name,Work Email,Department,Title,Status\r\n"

@@ -6,9 +6,9 @@ import asyncio
 import pytest
 
 from provtui.compose import build_engine
-from provtui.directory import DIRTY, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
 from provtui.domain.rules import RuleState
+from provtui.model.schema import DIRTY, account_key
 from provtui.service import Service
 from provtui.testing.fault_server import FaultServerProcess
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from provtui.directory import USERS
+from provtui.model.schema import USERS
 from provtui.service import Service
 from provtui.store import AUDIT, GENESIS_HASH, HEAD, LOCK, SNAPSHOT, Store, audit_hash
 
@@ -181,7 +181,7 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     assert [e["seq"] for e in events] == list(range(1, 902))
     assert sorted(e["target"] for e in events[1:]) == sorted(key for _, key in acked)
     # Each writer's own commits are in its own order.
-    for prefix, result in zip(("svc", "tx", "mix"), results):
+    for prefix, result in zip(("svc", "tx", "mix"), results, strict=False):
         mine = [e["target"] for e in events if e["target"].startswith(prefix + "-")]
         assert mine == [key for _, key in result]
     # And the service over it sees every user.

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from provtui.audit_trail import (
+from provtui.domain.errors import InvalidInput, NotAllowed
+from provtui.model.audit_trail import (
     COLUMNS,
     csv_cell,
     csv_text,
@@ -26,7 +27,6 @@ from provtui.audit_trail import (
     to_jsonl,
     verify_chain,
 )
-from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.service import Service
 from provtui.store import AUDIT, GENESIS_HASH, StoreDamaged, audit_hash, decode_lines, encode_line
 

@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from provtui.cli.main import main
-from provtui.directory import ACCOUNTS, USERS, account_key
+from provtui.model.schema import ACCOUNTS, USERS, account_key
 from provtui.service import Service
 from provtui.service.reports import COLUMNS, NAMES, ORPHANS
 from provtui.store import AUDIT, decode_lines, encode_line

@@ -37,7 +37,7 @@ def same(a, b) -> bool:
     if isinstance(a, float) and math.isnan(a):
         return math.isnan(b)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=False))
     return a == b
 
 
@@ -526,8 +526,8 @@ def test_population_matches_one_by_one_on_tricky_columns():
                  'user.a + ""', 'isMemberOfGroupName("g") ? user.a : user.b', "NOT user.a",
                  "user.a == 1 AND user.b == 1", "user.a OR isMemberOfGroupName(\"g\")", "Arrays.contains(user.a, \"x\")"):
         expression = compile_expression(text)
-        expected = [expression(s, g) for s, g in zip(scopes, groups)]
-        assert all(same(a, b) for a, b in zip(expression.evaluate_all(population), expected)), text
+        expected = [expression(s, g) for s, g in zip(scopes, groups, strict=False)]
+        assert all(same(a, b) for a, b in zip(expression.evaluate_all(population), expected, strict=False)), text
 
 
 def test_population_memoises_low_cardinality_columns():
@@ -714,7 +714,7 @@ def test_rules_agree_one_by_one_and_over_a_population(text, pool, picks):
     chosen = [pool[i % len(pool)] for i in picks]  # repeats, so the memoised paths run
     scopes = [{"user": user, "assignment": user} for user, _ in chosen]
     groups = [g for _, g in chosen]
-    one_by_one = [outcome(interpreted, s, g) for s, g in zip(scopes, groups)]
+    one_by_one = [outcome(interpreted, s, g) for s, g in zip(scopes, groups, strict=False)]
     failures = [o for o in one_by_one if o[0] == "error"]
     population = outcome(rule.evaluate_all, Population(scopes, groups))
     if failures:

@@ -791,13 +791,13 @@ def test_random_cells_line_numbers_and_no_crash(rows, bom, newline):
     parsed = parse_csv((b"\xef\xbb\xbf" if bom else b"") + text.encode())  # well-formed: never a file-level error
     seen = sorted([r.line for r in parsed.rows] + [r.line for r in parsed.rejections])
     # one outcome per row that is not blank, at the line the row starts on
-    assert seen == [start for start, row in zip(starts, rows) if any(c.strip() for c in row)]
+    assert seen == [start for start, row in zip(starts, rows, strict=False) if any(c.strip() for c in row)]
     for row in parsed.rows:
         assert row.key and row.login == row.login.strip().lower()
         assert row.profile["email"] is None or "@" in row.profile["email"]
     existing = {f"u{i}": user(f"u{i}", r.login, state=s, source=src, employeeNumber=r.key)
                 for i, (r, s, src) in enumerate(zip(parsed.rows, ["active", "suspended", "deprovisioned", "deleted", "staged"] * 5,
-                                                    ["workday", "workday", "provtui", "workday", "ldap"] * 5))}
+                                                    ["workday", "workday", "provtui", "workday", "ldap"] * 5, strict=False))}
     plan = plan_import(parsed, existing, source="workday", full=True)
     for action in plan.actions:
         if action.user_id is not None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from provtui.directory import ACCOUNTS, DIRTY, TASKS, USERS, account_key
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
+from provtui.model.schema import ACCOUNTS, DIRTY, TASKS, USERS, account_key
 from provtui.service import Service
 from provtui.service.reports import COLUMNS, NAMES, ORPHANS
 

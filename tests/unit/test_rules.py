@@ -221,8 +221,9 @@ def test_a_preview_over_several_groups_counts_each_users_own_moves(org):
 
 def test_population_gives_each_user_the_groups_an_expression_reads_for_few_users_and_many(org):
     """Few users: each one's groups looked up; many: the members of each group read. Same answer."""
-    from provtui.directory import FEW_USERS, USERS
     from provtui.domain.expressions import compile_expression
+    from provtui.model.directory import FEW_USERS
+    from provtui.model.schema import USERS
 
     logins = [f"p{n:03d}" for n in range(FEW_USERS + 36)]
     for login in logins:

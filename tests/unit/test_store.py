@@ -10,7 +10,7 @@ import pytest
 from tinydb import Query
 
 import provtui.store.journal_store
-from provtui.directory import USERS
+from provtui.model.schema import USERS
 from provtui.service import Service
 from provtui.store import AUDIT, GENESIS_HASH, HEAD, LOCK, SNAPSHOT, Store, StoreDamaged, StoreError, audit_hash, decode_lines, encode_line
 

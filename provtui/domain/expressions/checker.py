@@ -186,7 +186,7 @@ class _Builder:
             wanted = f"{least}" if least == most else f"{least} or {most}" if most - least == 1 else f"{least} to {most}"
             noun = "argument" if most == 1 else "arguments"
             raise self.error(f"{name} takes {wanted} {noun}, not {len(args)}", pos)
-        for number, (arg, accepted) in enumerate(zip(args, function.params), start=1):
+        for number, (arg, accepted) in enumerate(zip(args, function.params, strict=False), start=1):
             if not arg.kinds & (accepted | {NULL}):
                 raise self.error(f"argument {number} of {name} must be {describe(accepted)}, not {describe(arg.kinds)}",
                                  arg.pos)

@@ -85,7 +85,7 @@ class CompiledExpression:
             values = self._column_of(self.tree, population)
         except ExpressionError:
             fn = self.function  # raises the first failing scope's error; evaluates nothing a scope skips
-            return [fn(s, g) for s, g in zip(population.scopes, population.groups)]
+            return [fn(s, g) for s, g in zip(population.scopes, population.groups, strict=False)]
         return [v is True for v in values] if self._coerce else values
 
     def _column_of(self, node: Node, pop: Population) -> list[Any]:
@@ -100,7 +100,7 @@ class CompiledExpression:
             acc = parts[0]
             if not _surely_boolean(node.operands[0]):
                 acc = [v is True for v in acc]
-            for operand, part in zip(node.operands[1:], parts[1:]):
+            for operand, part in zip(node.operands[1:], parts[1:], strict=False):
                 if not _surely_boolean(operand):
                     part = [v is True for v in part]
                 acc = list(map(operator.and_ if node.op == "and" else operator.or_, acc, part))  # bools: in C
@@ -112,14 +112,14 @@ class CompiledExpression:
             return [v is not True for v in column]
         if isinstance(node, Conditional):
             tests, thens, others = (self._column_of(c, pop) for c in (node.test, node.then, node.otherwise))
-            return [a if t is True else b for t, a, b in zip(tests, thens, others)]
+            return [a if t is True else b for t, a, b in zip(tests, thens, others, strict=False)]
         fn = self._fns[id(node)]
         plan = pop._memo_plan(keys)
         if plan is not None:
             combos, codes = plan
             table = {code: fn(*_scope_for(keys, values)) for code, values in combos.items()}
             return list(map(table.__getitem__, codes))
-        return [fn(s, g) for s, g in zip(pop.scopes, pop.groups)]
+        return [fn(s, g) for s, g in zip(pop.scopes, pop.groups, strict=False)]
 
     def _single_key_column(self, node: Node, key: Key, pop: Population) -> list[Any]:
         column = pop._column(key)
@@ -181,7 +181,7 @@ def _surely_boolean(node: Node) -> bool:
 def _scope_for(keys: tuple[Key, ...], values: tuple[Any, ...]) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
     scope: dict[str, dict[str, Any]] = {}
     groups = []
-    for (what, name, attr), value in zip(keys, values):
+    for (what, name, attr), value in zip(keys, values, strict=False):
         if what == "group":
             if value:
                 groups.append(name)

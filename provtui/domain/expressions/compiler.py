@@ -164,7 +164,7 @@ class Compiler:
 
     def _Concat(self, node: Concat) -> _Code:
         first = self.compile(node.operands[0]).fn
-        rest = tuple((self.compile(o).fn, pos) for o, pos in zip(node.operands[1:], node.plus_at))
+        rest = tuple((self.compile(o).fn, pos) for o, pos in zip(node.operands[1:], node.plus_at, strict=False))
         fault = self.fault
 
         def concat(s: Any, g: Collection[str]) -> Any:

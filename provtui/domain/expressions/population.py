@@ -72,7 +72,7 @@ class Population:
                 columns = [list(map(dict.get, cast(list[dict[str, Any]], values), repeat(attrs[0])))]  # the loop runs in C
             else:
                 columns = [[] for _ in attrs]
-                appends = list(zip([c.append for c in columns], attrs))
+                appends = list(zip([c.append for c in columns], attrs, strict=False))
                 for d in values:  # each profile visited once, while it is in the cache
                     if d is None:
                         for append, _ in appends:
@@ -81,7 +81,7 @@ class Population:
                         get = d.get
                         for append, attr in appends:
                             append(get(attr))
-            for attr, column in zip(attrs, columns):
+            for attr, column in zip(attrs, columns, strict=False):
                 self._columns[("attr", root, attr)] = column
 
     def _column(self, key: Key) -> list[Any]:
@@ -137,7 +137,7 @@ class Population:
         codes = encoded[0][1]
         for values, column in encoded[1:]:
             radix = len(values)
-            codes = [c * radix + x for c, x in zip(codes, column)]
+            codes = [c * radix + x for c, x in zip(codes, column, strict=False)]
         distinct = set(codes)
         if 2 * len(distinct) > len(self.scopes):
             return None

@@ -69,7 +69,7 @@ def equals(a: Any, b: Any, _depth: int = 0) -> bool:
 def _arrays_equal(a: Any, b: Any, depth: int) -> bool:
     if depth >= 16:  # arrays nested this deep compare by identity: a bound, not a RecursionError
         return a is b
-    return len(a) == len(b) and all(equals(x, y, depth + 1) for x, y in zip(a, b))
+    return len(a) == len(b) and all(equals(x, y, depth + 1) for x, y in zip(a, b, strict=False))
 
 
 def _comparable(a: Any, b: Any) -> bool:

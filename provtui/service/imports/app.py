@@ -8,23 +8,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    ACCOUNTS,
-    GROUPS,
-    ORPHANS,
-    PUSHED_GROUPS,
-    PUSHES,
-    USERS,
-    account_key,
-    group_key,
-)
 from provtui.domain.apps import AppKind
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope
 from provtui.domain.users import normalise_login
-from provtui.model.schema import Reader, stored
-from provtui.pending import queue
+from provtui.model.outbox import queue
+from provtui.model.schema import ACCOUNTS, GROUPS, ORPHANS, PUSHED_GROUPS, PUSHES, USERS, Reader, account_key, group_key, stored
 from provtui.service.imports.common import SourceFailed
 from provtui.service.imports.groups import GroupImports, GroupOp, group_counts, source_members
 
@@ -67,7 +57,10 @@ class LinkPlan:
     def result(self, app: str, match: str) -> dict[str, Any]:
         """Counts and the accounts of each kind (the CLI's JSON)."""
         linked = [{**link.entry, "login": link.login, "entitled": link.entitled} for link in self.linked]
-        by_name = lambda e: (str(e.get("userName") or ""), e["remote_id"])
+
+        def by_name(e: dict[str, Any]) -> tuple[str, str]:
+            return (str(e.get("userName") or ""), e["remote_id"])
+
         return {
             "app": app, "match": match,
             "accounts": len(self.linked) + len(self.already_linked) + len(self.conflicts) + len(self.orphans),

@@ -8,17 +8,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    CONFIG,
-    SOURCES,
-    USERS,
-)
 from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
 from provtui.domain.import_plan import ImportPlan, deprovision_ratio
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action
 from provtui.ids import new_id
-from provtui.model.schema import stored
+from provtui.model.schema import CONFIG, SOURCES, USERS, stored
 from provtui.service.part import Part
 
 if TYPE_CHECKING:

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    SOURCES,
-    USERS,
-)
 from provtui.domain.errors import InvalidInput
 from provtui.domain.hr_import import parse_csv
 from provtui.domain.hr_mapping import DEFAULT_MAPPING, load_mapping
 from provtui.domain.import_plan import plan_import
 from provtui.domain.roles import Action
+from provtui.model.schema import SOURCES, USERS
 
 if TYPE_CHECKING:
     pass

@@ -8,15 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.directory import (
-    GROUPS,
-    MEMBERS,
-    USERS,
-    group_subject,
-    member_key,
-)
 from provtui.ids import new_id
-from provtui.model.schema import Reader, stored
+from provtui.model.schema import GROUPS, MEMBERS, USERS, Reader, group_subject, member_key, stored
 
 if TYPE_CHECKING:
     from provtui.connectors.ldap import LdapGroup
@@ -261,12 +254,12 @@ class GroupImports(ImportBase):
                 if user_id is None:
                     continue  # its row was planned but not applied (cannot happen within one transaction)
                 tx.put(MEMBERS, member_key(group_id, user_id, via), {"group": group_id, "user": user_id, "via": via})
-                tx.mark_dirty(((app_id, user_id) for app_id in apps))
+                tx.mark_dirty((app_id, user_id) for app_id in apps)
                 tx.note_user_change(user_id, groups=names)  # rules reading the group look again
             for login in op.remove:
                 user_id = op.user_ids[login]
                 tx.delete(MEMBERS, member_key(group_id, user_id, via))
-                tx.mark_dirty(((app_id, user_id) for app_id in apps))
+                tx.mark_dirty((app_id, user_id) for app_id in apps)
                 tx.note_user_change(user_id, groups=names)
             if op.rename:  # rules reading either name look again at every member
                 for user_id in directory.members_of(group_id, tx):

@@ -8,11 +8,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
-from provtui.directory import (
-    SOURCE_ENTRIES,
-    SOURCES,
-    USERS,
-)
 from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
 from provtui.domain.hr_import import MAX_VALUE_LENGTH
 from provtui.domain.import_plan import ImportPlan, plan_import
@@ -20,6 +15,7 @@ from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row
 from provtui.domain.roles import Action
 from provtui.domain.secrets import validate_env_name
 from provtui.domain.users import _ATTR_NAME, _EMAIL, normalise_login, validate_login
+from provtui.model.schema import SOURCE_ENTRIES, SOURCES, USERS
 from provtui.service.imports.common import ImportRefused, SourceFailed
 from provtui.service.imports.groups import DnIndex, GroupImports, group_counts
 

@@ -65,7 +65,7 @@ def run_soak(options: Options) -> SoakResult:
                                work / f"writer-{name}.log", env) for name in WRITERS}
         children = [worker, *writers.values()]
         stack.callback(lambda: [c.kill() for c in children if c.process is not None and c.process.poll() is None])
-        for name, server in servers.items():
+        for server in servers.values():
             server.set_faults(reset=True, seed=options.seed, **STORM_FAULTS)
         for child in children:
             child.start()

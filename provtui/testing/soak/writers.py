@@ -167,7 +167,7 @@ class Writer:
                 login = user["login"]
                 args = argparse.Namespace(login=login, random=True, json=True)
                 return Change("password", f"password:{login}", ("user.password", login), None,
-                              ["user", "password", login, "--random"], lambda s: expect_ok(cmd_password(args, s)))
+                              ["user", "password", login, "--random"], lambda s, args=args: expect_ok(cmd_password(args, s)))
         return None
 
     def _task(self) -> Change | None:

@@ -15,8 +15,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Label, Select, Static
 
-from provtui.service.reports import NAMES
 from provtui.service import Service
+from provtui.service.reports import NAMES
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.widgets.row_table import Col, RowTable

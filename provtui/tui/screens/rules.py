@@ -361,7 +361,7 @@ class RulesScreen(BaseScreen):
                 self.query_one(f"#preview-{key}", Static).update("")
             return
         self.query_one("#preview-title", Label).update(Content.assemble((f"{heading}: ", "bold"), preview_counts(preview)))
-        for (key, _), (heading_, names_) in zip(PREVIEW_PANES, preview_columns(preview)):
+        for (key, _), (heading_, names_) in zip(PREVIEW_PANES, preview_columns(preview), strict=False):
             self.query_one(f"#preview-{key}", Static).update(Content.assemble((heading_, "bold"), "\n", names_))
 
     # -- actions ---------------------------------------------------------------------------

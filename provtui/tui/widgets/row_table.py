@@ -78,7 +78,7 @@ def fit_columns(columns: Sequence[Col], width: int) -> list[tuple[Col, int]]:
         widths.append(column.min + grow)
         spare -= grow
     widths[-1] += spare
-    return list(zip(shown, widths))
+    return list(zip(shown, widths, strict=False))
 
 
 def tone_by(key: str, tones: dict[str, str]) -> Callable[[dict], str | None]:

@@ -26,7 +26,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[Part, ...]]) -> list[Part]:
     def text(cell: Part) -> str:
         return cell if isinstance(cell, str) else cell[0]
 
-    widths = [max(len(text(cell)) for cell in column) for column in zip(header, *rows)]
+    widths = [max(len(text(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
     parts: list[Part] = []
     for row in [tuple((h, MUTED) for h in header), *rows]:
         for i, cell in enumerate(row):
