@@ -41,7 +41,7 @@ from provtui.domain.hr_mapping import (
 )
 from provtui.domain.import_plan import ImportPlan, deprovision_ratio, plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row, cell_keys
-from provtui.domain.users import _ATTR_NAME, _EMAIL, normalise_login, validate_login
+from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
 
 __all__ = [  # the mapping and the plan are re-exported for the importers of this module's old names
     "DEFAULT_MAPPING", "MAX_VALUE_LENGTH", "ColumnMapping", "ImportFileError", "ImportPlan", "Intent", "ParsedFile",
@@ -165,7 +165,7 @@ class _Layout:
         ]
         self.columns = {attribute: tuple(header[i] for i in indexes) for attribute, indexes in self.attributes}
         for attribute, indexes in self.attributes:
-            if not _ATTR_NAME.match(attribute):
+            if not ATTRIBUTE_NAME.match(attribute):
                 raise ImportFileError(header[indexes[0]], f"{attribute!r} is not an attribute name", line)
         single = [(attribute, indexes[0]) for attribute, indexes in self.attributes if len(indexes) == 1]
         self._single_names = tuple(attribute for attribute, _ in single)
@@ -227,7 +227,7 @@ class _Layout:
                 return self._reject(line, self.status_header, f"unknown employment status {raw_status[:80]!r} (map it in the [status] section of the mapping file)", cells)
 
         email = profile["email"]
-        if email is not None and not _EMAIL.match(email):
+        if email is not None and not EMAIL_PATTERN.match(email):
             return self._reject(line, self.header_of("email"), f"{email[:80]!r} is not an email address", cells)
         if self.login_derived:
             if email is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from provtui.domain.errors import InvalidInput
 from provtui.domain.import_rows import Intent
-from provtui.domain.users import _ATTR_NAME
+from provtui.domain.users import ATTRIBUTE_NAME
 
 STATUS = "@status"  # mapping target: the employment status column
 IGNORE = "@ignore"  # mapping target: a column deliberately not imported
@@ -156,7 +156,7 @@ def load_mapping(text: str) -> ColumnMapping:
             target = right
             if right.lower() in (STATUS, IGNORE):
                 target = right.lower()
-            elif not _ATTR_NAME.match(right):
+            elif not ATTRIBUTE_NAME.match(right):
                 raise ImportFileError("mapping", f"{right!r} is not an attribute name (letters, digits and _, starting with a letter; or @status, @ignore)", number)
             seen_columns[norm] = number
             columns.append((left, target))

@@ -22,8 +22,8 @@ CORE_ATTRIBUTES = ("login", "email", "firstName", "lastName", "displayName", "ti
 REQUIRED_ATTRIBUTES = ("login", "email", "firstName", "lastName")
 
 _LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ATTR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 def normalise_login(login: str) -> str:
@@ -44,7 +44,7 @@ def validate_profile(profile: dict[str, Any]) -> dict[str, Any]:
     """A cleaned copy of ``profile``; raises InvalidInput naming the first bad field."""
     clean: dict[str, Any] = {}
     for key, value in profile.items():
-        if not _ATTR_NAME.match(key):
+        if not ATTRIBUTE_NAME.match(key):
             raise InvalidInput(key, "attribute names are letters, digits and _, starting with a letter")
         if isinstance(value, str):
             value = value.strip()
@@ -57,7 +57,7 @@ def validate_profile(profile: dict[str, Any]) -> dict[str, Any]:
         if not clean.get(key):
             raise InvalidInput(key, "is required")
     clean["login"] = validate_login(clean["login"])
-    if not _EMAIL.match(str(clean["email"])):
+    if not EMAIL_PATTERN.match(str(clean["email"])):
         raise InvalidInput("email", f"{clean['email']!r} does not look like an email address")
     if not clean.get("displayName"):
         clean["displayName"] = f"{clean['firstName']} {clean['lastName']}"

@@ -25,6 +25,7 @@ from provtui.model.schema import (
     INDEXES,
     MEMBERS,
     PUSHES,
+    SOURCES,
     USERS,
     Reader,
     account_key,
@@ -270,3 +271,16 @@ class Directory:
     def sourced_by(self, source: str) -> set[str]:
         """Ids of the users a source of truth masters ("provtui": those provtui itself masters)."""
         return {uid for uid, user in self.store.all(USERS).items() if user.get("source", "provtui") == source}
+
+
+def mastered(reader: Reader, user: dict[str, Any]) -> dict[str, str]:
+    """Attribute -> the source that masters it, for a user a source supplies: what the source's imports
+    write (its attributes), or who last won it by priority (the user's attribute_sources)."""
+    source_name = user.get("source", "provtui")
+    if source_name == "provtui":
+        return {}
+    source = reader.get(SOURCES, source_name)
+    owned = set(source.get("attributes", ())) if source else set()
+    provenance = user.get("attribute_sources") or {}
+    owners = {key: provenance.get(key) or (source_name if key in owned else None) for key in owned | set(provenance)}
+    return {key: owner for key, owner in sorted(owners.items()) if owner and owner != "provtui"}

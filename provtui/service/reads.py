@@ -16,7 +16,7 @@ from provtui.domain.rules import rule_via
 from provtui.domain.users import user_summary
 from provtui.model.audit_trail import account_key as call_key
 from provtui.model.audit_trail import filter_events, newest_events
-from provtui.model.directory import Directory
+from provtui.model.directory import Directory, mastered
 from provtui.model.history_index import HistoryIndex
 from provtui.model.schema import (
     ACCOUNTS,
@@ -39,7 +39,6 @@ from provtui.model.schema import (
 )
 from provtui.service.change import Access, Changes
 from provtui.service.part import Part
-from provtui.service.users import mastered
 from provtui.store.chain import ChainReport, verify_chain, vouch_for
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.domain.roles import Action, Grant, Role, allowed, needed
@@ -23,8 +23,11 @@ from provtui.model.schema import ACCOUNTS, ADMINS, META, account_key
 from provtui.store import Damage, Store, StoreBackend
 from provtui.store.integrity import Salvage, check, gaps, rewrite, salvage
 
-if TYPE_CHECKING:
-    from provtui.service.facade import Service
+
+class Opened(Protocol):
+    """What a repair needs of the service it opens on the rebuilt store (the facade's Service is one)."""
+
+    store: StoreBackend
 
 
 @dataclass
@@ -75,7 +78,7 @@ def _may_repair(tables: dict[str, Any], actor: str, path: Path) -> bool:
     return not any(_is_super(a) for a in admins.values()) and os.stat(path).st_uid == os.geteuid()
 
 
-def repair_store(path: Path, actor: str, service_factory: Callable[[StoreBackend, str], Service]) -> RepairReport:
+def repair_store(path: Path, actor: str, service_factory: Callable[[StoreBackend, str], Opened]) -> RepairReport:
     """`store repair`: only on a damaged store.  Backup first, then the store rebuilt from every
     intact record, then one audited change that names what was dropped."""
     path = Path(path)

@@ -13,13 +13,13 @@ from provtui.domain.roles import (
 )
 from provtui.domain.users import check_typed_profile, validate_profile
 from provtui.ids import new_id
-from provtui.model.directory import Directory
-from provtui.model.schema import ACCOUNTS, APPS, CONFIG, SOURCES, USERS, Reader, account_key, stored
+from provtui.model.directory import Directory, mastered
+from provtui.model.schema import ACCOUNTS, APPS, CONFIG, USERS, account_key, stored
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 
 if TYPE_CHECKING:
-    from provtui.service.reads import Reads  # which reads this module's ``mastered``
+    from provtui.service.reads import Reads
 
 # What create_user's fields are called where an admin types them (any other attribute: --set KEY).
 _TYPED_LABELS = {"login": "login", "email": "--email", "firstName": "--first", "lastName": "--last"}
@@ -123,16 +123,3 @@ class Users(Part):
             tx.audit("user.password", login, None, {
                 "random": random, "apps": [r["app"] for r in results if not r["error"]],
                 "failed": [r["app"] for r in results if r["error"]]})
-
-
-def mastered(reader: Reader, user: dict[str, Any]) -> dict[str, str]:
-    """Attribute -> the source that masters it, for a user a source supplies: what the source's imports
-    write (its attributes), or who last won it by priority (the user's attribute_sources)."""
-    source_name = user.get("source", "provtui")
-    if source_name == "provtui":
-        return {}
-    source = reader.get(SOURCES, source_name)
-    owned = set(source.get("attributes", ())) if source else set()
-    provenance = user.get("attribute_sources") or {}
-    owners = {key: provenance.get(key) or (source_name if key in owned else None) for key in owned | set(provenance)}
-    return {key: owner for key, owner in sorted(owners.items()) if owner and owner != "provtui"}

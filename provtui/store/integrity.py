@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 from filelock import FileLock
 
-from provtui.store import snapshot as snapshots
+import provtui.store.snapshot as snapshots
 from provtui.store.chain import verify_chain
 from provtui.store.errors import StoreError, StoreUnreadable
 from provtui.store.files import (

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from provtui.store import snapshot as snapshots
+import provtui.store.snapshot as snapshots
 from provtui.store.errors import StoreDamaged, StoreError
 from provtui.store.files import (
     AUDIT,

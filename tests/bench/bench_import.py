@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 import ldap3
 
 from provtui.connectors.ldap import LdapSettings, read_groups, read_users
-from provtui.connectors.ldap.source import _user_attributes
+from provtui.connectors.ldap.source import user_attributes
 from provtui.model.schema import MEMBERS
 from provtui.service import Service
 
@@ -139,7 +139,7 @@ def bare_read(slapd, settings: LdapSettings) -> tuple[int, int]:
                             read_only=True, receive_timeout=30)
     counts = []
     try:
-        for search_filter, attributes in ((settings.effective_user_filter, _user_attributes(settings)),
+        for search_filter, attributes in ((settings.effective_user_filter, user_attributes(settings)),
                                           (settings.effective_group_filter, ["cn", "description", "member", settings.uuid_attribute])):
             seen = 0
             for entry in conn.extend.standard.paged_search(settings.base_dn, search_filter, attributes=attributes,

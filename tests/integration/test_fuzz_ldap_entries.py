@@ -104,7 +104,7 @@ def test_any_entry_becomes_a_well_formed_user(flavored):
     flavor, entries = flavored
     settings_ = SETTINGS[flavor]
     for dn, raw in entries:
-        user = ldap_source._to_user(dn, raw, settings_, settings_.effective_attribute_map)
+        user = ldap_source.to_user(dn, raw, settings_, settings_.effective_attribute_map)
         assert user.dn == dn and isinstance(user.disabled, bool)
         assert all(isinstance(v, str) and v and v == v.strip() for v in user.profile.values())
         assert user.login is None or user.login == user.profile["login"]
@@ -118,7 +118,7 @@ def test_every_entry_is_imported_or_rejected_by_its_position(flavored):
     """ldap_rows: each entry is either a row with a valid login or a rejection naming its line and an attribute."""
     flavor, entries = flavored
     settings_ = SETTINGS[flavor]
-    read = [ldap_source._to_user(dn, raw, settings_, settings_.effective_attribute_map) for dn, raw in entries]
+    read = [ldap_source.to_user(dn, raw, settings_, settings_.effective_attribute_map) for dn, raw in entries]
     parsed, dns = ldap_rows(read, settings_)
     assert dns == {line: user.dn for line, user in enumerate(read, start=1)}
     lines = [row.line for row in parsed.rows] + [rejection.line for rejection in parsed.rejections]

@@ -35,7 +35,7 @@ def _operation_path(method: str, args: tuple, kwargs: dict) -> str:
     return str(name)
 
 
-def _instrument(conn: ldap3.Connection, record: Callable[[str, str, int | None, float], None]) -> None:
+def instrument(conn: ldap3.Connection, record: Callable[[str, str, int | None, float], None]) -> None:
     """Report every LDAP operation on ``conn``: wrap its methods on the instance."""
     for attribute, method in _OPERATIONS:
         original = getattr(conn, attribute)

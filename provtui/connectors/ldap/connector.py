@@ -90,7 +90,7 @@ from typing import Any, Self
 
 from provtui.connectors.base import Capability, DownstreamError, OnCall, RemoteGroup, RemoteUser
 from provtui.connectors.ldap.calls import Event
-from provtui.connectors.ldap.directory import _Directory
+from provtui.connectors.ldap.directory import DirectoryCore
 from provtui.connectors.ldap.target import LdapTarget
 
 _CAPABILITIES = frozenset({Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE,
@@ -107,7 +107,7 @@ class LdapAppConnector:
     def __init__(self, config: Mapping[str, Any], *, push_groups: bool = False, on_call: OnCall | None = None) -> None:
         try:
             self.target = LdapTarget.from_config(config)
-            directory = _Directory(self.target)
+            directory = DirectoryCore(self.target)
         except (ValueError, TypeError, KeyError) as exc:
             # Raised inside the reconciler's call: a failure of the app, not a crash of the run.
             raise DownstreamError(f"the LDAP app is misconfigured: {exc}") from None

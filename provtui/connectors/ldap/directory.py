@@ -15,8 +15,8 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from provtui.connectors.base import AmbiguousMatch, Conflict, DownstreamError, RemoteGroup, RemoteUser
-from provtui.connectors.ldap.calls import Event, _instrument
-from provtui.connectors.ldap.entries import _first_raw, dn_within, first_value, format_uuid, normalise_dn, resolve_members, split_dn
+from provtui.connectors.ldap.calls import Event, instrument
+from provtui.connectors.ldap.entries import dn_within, first_raw, first_value, format_uuid, normalise_dn, resolve_members, split_dn
 from provtui.connectors.ldap.errors import LdapConflict, LdapError
 from provtui.connectors.ldap.settings import ACCOUNTDISABLE, MEMBER, USER_ACCOUNT_CONTROL
 from provtui.connectors.ldap.target import (
@@ -40,7 +40,7 @@ from provtui.connectors.ldap.target import (
 from provtui.connectors.ldap.writer import LdapWriter
 
 
-class _Directory:
+class DirectoryCore:
     """The target's operations, synchronous, on one lazily opened connection (one thread at a time)."""
 
     def __init__(self, target: LdapTarget) -> None:
@@ -49,7 +49,7 @@ class _Directory:
         self._writer: LdapWriter | None = None
         self._lock = threading.Lock()
         self._events: list[Event] | None = None
-        self._user_attributes = ["*", target.uuid_attribute]
+        self.user_attributes = ["*", target.uuid_attribute]
         self._group_attributes = ["cn", MEMBER, GROUP_ID_ATTRIBUTE, target.uuid_attribute]
         group_classes = target.group_object_classes or (("top", "group") if target.ad else ("groupOfNames",))
         self._group_classes = group_classes
@@ -88,7 +88,7 @@ class _Directory:
                 self._record("BIND", self.t.bind_dn, error.result_code, (time.perf_counter() - started) * 1000)
                 raise
             self._record("BIND", self.t.bind_dn, 0, (time.perf_counter() - started) * 1000)
-            _instrument(writer.connection, self._record)
+            instrument(writer.connection, self._record)
             self._writer = writer
         return self._writer
 
@@ -113,7 +113,7 @@ class _Directory:
 
     def _search_users(self, search_filter: str) -> list[tuple[str, dict]]:
         return self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}{search_filter})",
-                            self._user_attributes)
+                            self.user_attributes)
 
     def _resolve_user(self, remote_id: str) -> tuple[str, dict] | None:
         """The entry (current DN, attributes) whose UUID is ``remote_id``, or None."""
@@ -133,7 +133,7 @@ class _Directory:
         return found
 
     def _remote_user(self, dn: str, raw: Mapping[str, Any]) -> RemoteUser:
-        remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute))
+        remote_id = format_uuid(first_raw(raw, self.t.uuid_attribute))
         if not remote_id:
             raise DownstreamError(f"{dn} has no {self.t.uuid_attribute}: provtui cannot keep track of it", status=400)
         external = self.t.external_id_attribute.lower()
@@ -256,7 +256,7 @@ class _Directory:
                                       f"sets only over TLS (ldaps://)", status=400) from None
         if t.ad and not active and t.disable_kind == "ou":
             dn = self._move(dn, new_parent=t.disabled_dn)
-        raw = w.read(dn, self._user_attributes)
+        raw = w.read(dn, self.user_attributes)
         if raw is None:
             raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
         return self._remote_user(dn, raw)
@@ -361,7 +361,7 @@ class _Directory:
     def _remote_group(self, dn: str, raw: Mapping[str, Any], members: set[str] | None = None) -> RemoteGroup:
         """The group as the interface holds it; ``members`` (remote ids) when the caller resolved
         them already, else each ``member`` DN is read."""
-        remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute))
+        remote_id = format_uuid(first_raw(raw, self.t.uuid_attribute))
         if not remote_id:
             raise DownstreamError(f"{dn} has no {self.t.uuid_attribute}: provtui cannot keep track of it", status=400)
         external_id = next((v[len(GROUP_MARKER):] for v in _values(raw, GROUP_ID_ATTRIBUTE) if v.startswith(GROUP_MARKER)), None)
@@ -374,11 +374,11 @@ class _Directory:
         an entry without a UUID attribute cannot be tracked and is left out."""
         uuid_attribute = self.t.uuid_attribute
         users = self._search(self.t.user_bases, self.settings.effective_user_filter, [uuid_attribute])
-        remote_ids = {normalise_dn(dn): remote_id for dn, raw in users if (remote_id := format_uuid(_first_raw(raw, uuid_attribute)))}
+        remote_ids = {normalise_dn(dn): remote_id for dn, raw in users if (remote_id := format_uuid(first_raw(raw, uuid_attribute)))}
         search_filter = self.settings.effective_group_filter if self.t.group_filter else LISTED_GROUP_FILTERS[self.t.flavor]
         groups = []
         for dn, raw, member_dns in self._w().groups(self.t.groups_dn, search_filter, self._group_attributes):
-            if not format_uuid(_first_raw(raw, uuid_attribute)):
+            if not format_uuid(first_raw(raw, uuid_attribute)):
                 continue
             members, _, _ = resolve_members(member_dns, remote_ids)
             groups.append(self._remote_group(dn, raw, set(members)))
@@ -389,7 +389,7 @@ class _Directory:
         uuids = set()
         for dn in member_dns:
             raw = self._w().read(dn, [self.t.uuid_attribute], self.settings.effective_user_filter)
-            remote_id = format_uuid(_first_raw(raw, self.t.uuid_attribute)) if raw else None
+            remote_id = format_uuid(first_raw(raw, self.t.uuid_attribute)) if raw else None
             if remote_id:
                 uuids.add(remote_id)
         return uuids

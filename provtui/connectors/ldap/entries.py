@@ -236,7 +236,7 @@ def resolve_members(member_dns: Iterable[str], logins_by_dn: Mapping[str, str],
     return tuple(sorted(logins)), tuple(subgroups), tuple(unresolved)
 
 
-def _first_raw(raw: Mapping[str, Any], attribute: str) -> Any:
+def first_raw(raw: Mapping[str, Any], attribute: str) -> Any:
     wanted = attribute.lower()
     for name, values in raw.items():
         if name.split(";", 1)[0].lower() == wanted and values:

@@ -1,4 +1,4 @@
-"""One bound ldap3 connection (:class:`_Session`): connect, TLS, bind, paged search, read, write, and
+"""One bound ldap3 connection (:class:`Session`): connect, TLS, bind, paged search, read, write, and
 every failure as :class:`~provtui.connectors.ldap.errors.LdapError` with the password scrubbed."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _password(settings: LdapSettings) -> str:
     return password
 
 
-class _Session:
+class Session:
     """One bound connection; every failure leaves as LdapError with the password scrubbed."""
 
     def __init__(self, settings: LdapSettings, *, read_only: bool = True) -> None:

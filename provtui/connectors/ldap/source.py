@@ -48,12 +48,12 @@ from ldap3.utils.conv import escape_filter_chars
 from provtui.connectors.ldap.entries import (
     LdapGroup,
     LdapUser,
-    _first_raw,
     _first_text,
     _index,
     _profile_from_index,
     _text,
     entry_to_profile,
+    first_raw,
     first_value,
     format_generalized_time,
     format_uuid,
@@ -65,7 +65,7 @@ from provtui.connectors.ldap.entries import (
     resolve_members,
 )
 from provtui.connectors.ldap.errors import LdapError
-from provtui.connectors.ldap.session import _Session
+from provtui.connectors.ldap.session import Session
 from provtui.connectors.ldap.settings import MEMBER_ATTRIBUTES, UNIQUE_MEMBER, USER_ACCOUNT_CONTROL, LdapSettings
 
 _UNIQUE_MEMBER_UID = re.compile(r"#'[01]*'B$")  # uniqueMember's optional "#'0101'B" suffix
@@ -74,7 +74,7 @@ _UNIQUE_MEMBER_UID = re.compile(r"#'[01]*'B$")  # uniqueMember's optional "#'010
 _MAX_RANGE_ROUNDS = 10_000
 
 
-def _user_attributes(settings: LdapSettings) -> list[str]:
+def user_attributes(settings: LdapSettings) -> list[str]:
     names: dict[str, None] = {}
     for candidates in settings.effective_attribute_map.values():
         names.update(dict.fromkeys(candidates))
@@ -97,7 +97,7 @@ def _changed_filter(settings: LdapSettings, changed_since: str | None) -> tuple[
     return f"(&{user_filter}({settings.change_attribute}>={stamp}))", since
 
 
-def _to_user(dn: str, raw: Mapping[str, Any], settings: LdapSettings, attribute_map: dict[str, tuple[str, ...]]) -> LdapUser:
+def to_user(dn: str, raw: Mapping[str, Any], settings: LdapSettings, attribute_map: dict[str, tuple[str, ...]]) -> LdapUser:
     index = _index(raw)
     profile = _profile_from_index(index, attribute_map)
     manager_dn = profile.pop("manager", None) if "manager" in attribute_map else None
@@ -107,7 +107,7 @@ def _to_user(dn: str, raw: Mapping[str, Any], settings: LdapSettings, attribute_
         profile=profile,
         disabled=is_disabled(raw, dn, settings.flavor, settings.disabled_bases),
         modify_timestamp=_first_text(index.get(settings.change_attribute.lower())),
-        uuid=format_uuid(_first_raw(raw, settings.uuid_attribute)),
+        uuid=format_uuid(first_raw(raw, settings.uuid_attribute)),
         manager_dn=manager_dn,
     )
 
@@ -121,13 +121,13 @@ def read_users(settings: LdapSettings, *, changed_since: str | None = None) -> t
     """
     search_filter, since = _changed_filter(settings, changed_since)
     attribute_map = settings.effective_attribute_map
-    attributes = _user_attributes(settings)
+    attributes = user_attributes(settings)
     started = datetime.now(UTC)
     users: dict[str, LdapUser] = {}
     newest: datetime | None = None
-    with _Session(settings) as session:
+    with Session(settings) as session:
         for dn, raw in session.paged_search(settings.base_dn, search_filter, attributes):
-            user = _to_user(dn, raw, settings, attribute_map)
+            user = to_user(dn, raw, settings, attribute_map)
             users[normalise_dn(dn)] = user  # a DN seen twice (entry moved during the read) counts once
             if user.modify_timestamp:
                 try:
@@ -167,13 +167,13 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     base = settings.group_base or settings.base_dn
     attributes = ["cn", "description", settings.uuid_attribute]
     groups: list[LdapGroup] = []
-    with _Session(settings) as session:
+    with Session(settings) as session:
         for dn, raw, member_dns in group_entries(session, base, settings.effective_group_filter, attributes):
             groups.append(LdapGroup(
                 dn=dn,
                 name=first_value(raw, "cn") or dn,
                 member_dns=tuple(member_dns),
-                uuid=format_uuid(_first_raw(raw, settings.uuid_attribute)),
+                uuid=format_uuid(first_raw(raw, settings.uuid_attribute)),
                 description=first_value(raw, "description"),
             ))
     if users is None:
@@ -189,7 +189,7 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     return resolved
 
 
-def group_entries(session: _Session, base: str, search_filter: str,
+def group_entries(session: Session, base: str, search_filter: str,
                   attributes: Sequence[str]) -> Iterator[tuple[str, dict[str, list[Any]], list[str]]]:
     """(dn, raw attributes, member DNs) of every group under ``base`` matching ``search_filter``,
     paged; members are read from ``member`` and ``uniqueMember`` (see ``_member_values``).
@@ -199,7 +199,7 @@ def group_entries(session: _Session, base: str, search_filter: str,
         yield dn, raw, _member_values(session, dn, raw)
 
 
-def _member_values(session: _Session, dn: str, raw: Mapping[str, Any]) -> list[str]:
+def _member_values(session: Session, dn: str, raw: Mapping[str, Any]) -> list[str]:
     """All ``member`` and ``uniqueMember`` values (the latter without its optional ``#'...'B``
     uid), following AD's ranged retrieval when the server uses it."""
     values: list[str] = []
@@ -209,7 +209,7 @@ def _member_values(session: _Session, dn: str, raw: Mapping[str, Any]) -> list[s
     return values
 
 
-def _ranged_values(session: _Session, dn: str, raw: Mapping[str, Any], attribute: str) -> list[str]:
+def _ranged_values(session: Session, dn: str, raw: Mapping[str, Any], attribute: str) -> list[str]:
     """Every value of ``attribute``, fetching the further ranges (``attr;range=1500-*``) AD holds back."""
     wanted = attribute.lower()
     values: list[str] = []

@@ -14,9 +14,9 @@ from ldap3.utils.dn import escape_rdn
 
 from provtui.connectors.ldap.entries import LdapUser, first_value, normalise_dn, split_dn
 from provtui.connectors.ldap.errors import LdapError
-from provtui.connectors.ldap.session import _Session
+from provtui.connectors.ldap.session import Session
 from provtui.connectors.ldap.settings import ACCOUNTDISABLE, MEMBER, USER_ACCOUNT_CONTROL, LdapSettings
-from provtui.connectors.ldap.source import _to_user, _user_attributes, group_entries
+from provtui.connectors.ldap.source import group_entries, to_user, user_attributes
 
 
 def ad_password_value(password: str) -> bytes:
@@ -54,10 +54,10 @@ class LdapWriter:
         self.user_object_classes = tuple(user_object_classes or (_AD_USER_CLASSES if ad else _OPENLDAP_USER_CLASSES))
         self.group_object_classes = tuple(group_object_classes or (("top", "group") if ad else ("groupOfNames",)))
         self._map = settings.effective_attribute_map
-        self._session: _Session | None = None
+        self._session: Session | None = None
 
     def __enter__(self) -> Self:
-        self._session = _Session(self.settings, read_only=False).__enter__()
+        self._session = Session(self.settings, read_only=False).__enter__()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -72,9 +72,9 @@ class LdapWriter:
         login_attribute = self._attribute("login")
         search_filter = f"(&{self.settings.effective_user_filter}({login_attribute}={escape_filter_chars(login)}))"
         found = [
-            _to_user(dn, raw, self.settings, self._map)
+            to_user(dn, raw, self.settings, self._map)
             for dn, raw in self._require().paged_search(self.settings.base_dn, search_filter,
-                                                        _user_attributes(self.settings))
+                                                        user_attributes(self.settings))
         ]
         if len(found) > 1:
             raise LdapError(f"{len(found)} entries have {login_attribute}={login!r}; refusing to pick one")
@@ -231,7 +231,7 @@ class LdapWriter:
 
     # ----------------------------------------------------------------- internals
 
-    def _require(self) -> _Session:
+    def _require(self) -> Session:
         if self._session is None:
             raise LdapError("LdapWriter is not open: use it as a context manager")
         return self._session

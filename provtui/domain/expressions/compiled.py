@@ -69,6 +69,10 @@ class CompiledExpression:
     def __repr__(self) -> str:
         return f"CompiledExpression({self.text!r})"
 
+    def keys_read(self) -> tuple[Key, ...]:
+        """Every attribute and group the expression reads (what Population.prefetch loads for it)."""
+        return self._keys[id(self.tree)]
+
     def evaluate_all(self, population: Population) -> list[Any]:
         """The value for every scope of ``population``, in order: the same results, and the same
         error if one fails, as calling the expression on each scope in turn.
@@ -80,7 +84,7 @@ class CompiledExpression:
         """
         if not len(population):
             return []
-        population._load(self._keys[id(self.tree)])
+        population.load(self.keys_read())
         try:
             values = self._column_of(self.tree, population)
         except ExpressionError:

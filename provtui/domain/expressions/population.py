@@ -10,15 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from provtui.domain.expressions.values import NO_GROUPS, Scope
 
-if TYPE_CHECKING:
-    from provtui.domain.expressions.compiled import CompiledExpression
-
 Key = tuple[str, str, str]
 """What a part reads: ("attr", root, name) or ("group", name, "")."""
+
+
+class ReadsKeys(Protocol):
+    """What prefetch needs of an expression (a CompiledExpression): the keys it reads."""
+
+    def keys_read(self) -> Iterable[Key]: ...
 
 _SAMPLE = 2000
 _STR_NONE = frozenset({str, type(None)})
@@ -47,15 +50,16 @@ class Population:
     def __len__(self) -> int:
         return len(self.scopes)
 
-    def prefetch(self, expressions: Iterable[CompiledExpression]) -> None:
+    def prefetch(self, expressions: Iterable[ReadsKeys]) -> None:
         """Read every attribute the expressions read, in one pass over the scopes.
 
         Optional: ``evaluate_all`` reads what it is missing by itself, but one pass that
         visits each profile once is several times faster than a pass per attribute.
         """
-        self._load({key for e in expressions for key in e._keys[id(e.tree)]})
+        self.load({key for e in expressions for key in e.keys_read()})
 
-    def _load(self, keys: Iterable[Key]) -> None:
+    def load(self, keys: Iterable[Key]) -> None:
+        """Read these keys' columns, each profile visited once (what is already read is kept)."""
         by_root: dict[str, list[str]] = {}
         for what, name, attr in keys:
             if (what, name, attr) in self._columns:
@@ -88,7 +92,7 @@ class Population:
         """("attr", root, name): every scope's value; ("group", name, ""): every scope's membership."""
         column = self._columns.get(key)
         if column is None:
-            self._load((key,))
+            self.load((key,))
             column = self._columns[key]
         return column
 
@@ -129,7 +133,7 @@ class Population:
         """({code: the values of one distinct combination}, each scope's code) when memoising
         pays (at most one distinct combination per two scopes), else None.  Codes are ints
         (mixed-radix over the encoded columns), so no tuple is built per scope."""
-        self._load(keys)
+        self.load(keys)
         found = [self._codes(key) for key in keys]
         encoded = [e for e in found if e is not None]
         if len(encoded) < len(found) or math.prod(len(e[0]) for e in encoded) > 1 << 62:

@@ -14,7 +14,7 @@ from provtui.domain.import_plan import ImportPlan, plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row
 from provtui.domain.roles import Action
 from provtui.domain.secrets import validate_env_name
-from provtui.domain.users import _ATTR_NAME, _EMAIL, normalise_login, validate_login
+from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
 from provtui.model.schema import SOURCE_ENTRIES, SOURCES, USERS
 from provtui.service.imports.common import ImportRefused, SourceFailed
 from provtui.service.imports.groups import DnIndex, GroupImports, group_counts
@@ -101,7 +101,7 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
             continue
         profile["login"] = login
         email = profile.get("email")
-        if email is not None and not _EMAIL.match(email):
+        if email is not None and not EMAIL_PATTERN.match(email):
             reject(line, columns.get("email", ("email",))[0], f"{email[:80]!r} is not an email address", profile)
             continue
         by_login.setdefault(login, []).append(len(rows))
@@ -147,7 +147,7 @@ class LdapImports(GroupImports):
             raise InvalidInput("full_every_hours", "must be a positive number of hours")
         if options.get("attribute_map"):
             for key in options["attribute_map"]:
-                if not _ATTR_NAME.match(str(key)):
+                if not ATTRIBUTE_NAME.match(str(key)):
                     raise InvalidInput("attribute_map", f"{key!r} is not an attribute name")
         settings: dict[str, Any] = {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn,
                                     "user_filter": user_filter, "group_base": group_base, "flavor": flavor,
