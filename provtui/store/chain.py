@@ -26,12 +26,12 @@ class ChainReport:
 
     ok: bool
     entries: int
-    first_broken: dict | None = None
+    first_broken: dict[str, Any] | None = None
     head: str = GENESIS_HASH  # the last entry's hash
     expected_head: str | None = None
-    repairs: list[dict] = field(default_factory=list)  # store.repaired events whose declared gaps the chain crossed
+    repairs: list[dict[str, Any]] = field(default_factory=list)  # store.repaired events whose declared gaps the chain crossed
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "first_broken": self.first_broken,
                 "head": self.head, "expected_head": self.expected_head, "repairs": self.repairs}
 
@@ -50,14 +50,14 @@ class ChainReport:
         return f"audit trail broken at {where} (entry {b.get('index', 0) + 1} of {self.entries}): {b.get('reason')}"
 
 
-def _lost_text(repair: dict) -> str:
+def _lost_text(repair: dict[str, Any]) -> str:
     lost = repair.get("events_lost")
     where = ", ".join(f"record {d.get('record')} of {d.get('file')}" for d in repair.get("dropped", []) if d.get("record"))
     count = "an unknown number of" if lost is None else str(lost)
     return f"{count} event(s) lost at {where or 'the repair'}"
 
 
-def _declared_gaps(events: Sequence[dict]) -> dict[tuple[str, str], dict]:
+def _declared_gaps(events: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """The chain's gaps that a ``store.repaired`` event declares: (hash before, prev after) -> that event."""
     declared = {}
     for event in events:
@@ -67,11 +67,11 @@ def _declared_gaps(events: Sequence[dict]) -> dict[tuple[str, str], dict]:
     return declared
 
 
-def _label(event: dict) -> str:
+def _label(event: dict[str, Any]) -> str:
     return f"seq {event.get('seq')} ({event.get('time')} {event.get('actor')} {event.get('action')} {event.get('target')})"
 
 
-def verify_chain(events: Sequence[dict], expected_head: str | None = None) -> ChainReport:
+def verify_chain(events: Sequence[dict[str, Any]], expected_head: str | None = None) -> ChainReport:
     """Check that each entry's hash covers its content and chains the hash of the one before.
 
     Finds, and names the first of: an edited entry (its content no longer gives
@@ -138,7 +138,7 @@ def verify_chain(events: Sequence[dict], expected_head: str | None = None) -> Ch
     return ChainReport(True, len(events), None, prev, expected_head, repairs)
 
 
-def vouch_for(report: ChainReport, events: Sequence[dict], head: str) -> ChainReport:
+def vouch_for(report: ChainReport, events: Sequence[dict[str, Any]], head: str) -> ChainReport:
     """``report`` (of an intact chain) checked against a head kept elsewhere: the trail must still
     hold the event with that hash (a prefix of 12 or more hex digits will do)."""
     head = head.strip().lower()

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from filelock import FileLock
@@ -47,8 +48,8 @@ class Salvage:
     journal: str = ""
     snapshot_head: str = GENESIS_HASH  # the audit head the snapshot vouches for
     stored_head: str = GENESIS_HASH  # the head the store vouches for: its newest intact record's
-    tables: dict[str, dict[str, dict]] = field(default_factory=dict)
-    events: list[dict] = field(default_factory=list)  # the trail's intact events, oldest first
+    tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # the trail's intact events, oldest first
     damage: list[Damage] = field(default_factory=list)
     intact: dict[str, list[int]] = field(default_factory=dict)  # file -> numbers of its intact records
     lost_events: dict[int, int | None] = field(default_factory=dict)  # damaged record's number -> its events (None: unknown)
@@ -70,13 +71,13 @@ class Salvage:
 class CheckReport:
     damage: list[Damage]
     records: dict[str, int]
-    audit: dict
+    audit: dict[str, Any]
 
     @property
     def intact(self) -> bool:
         return not self.damage and self.audit["intact"]
 
-    def to_dict(self, salvage: Salvage) -> dict:
+    def to_dict(self, salvage: Salvage) -> dict[str, Any]:
         spots = []
         for d in self.damage:
             before, after = salvage.around(d)
@@ -118,7 +119,7 @@ def salvage(path: Path) -> Salvage:
     return found
 
 
-def _check_trail_end(found: Salvage, trail: list[dict]) -> None:
+def _check_trail_end(found: Salvage, trail: list[dict[str, Any]]) -> None:
     """The trail file must reach the head the snapshot vouches for (the journal's events follow it):
     a file that stops short of it lost its newest events (audit.jsonl cut), which is damage to repair."""
     head = found.snapshot_head
@@ -174,7 +175,7 @@ def _records(path: Path, name: str, found: Salvage) -> list[Line]:
     return got
 
 
-def _readable(line: Line) -> dict | None:
+def _readable(line: Line) -> dict[str, Any] | None:
     """What a damaged journal record still says: its seq, the table and key of each write, its event count."""
     try:
         record = orjson.loads(line.raw[line.raw.index(b"{"):])
@@ -184,7 +185,7 @@ def _readable(line: Line) -> dict | None:
         return None
 
 
-def _salvage_trail(path: Path, found: Salvage) -> list[dict]:
+def _salvage_trail(path: Path, found: Salvage) -> list[dict[str, Any]]:
     events, numbers = [], []
     for line in _records(path, AUDIT, found):
         if line.reason is None and isinstance(line.record, dict) and isinstance(line.record.get("hash"), str):
@@ -197,8 +198,9 @@ def _salvage_trail(path: Path, found: Salvage) -> list[dict]:
     return events
 
 
-def _salvage_journal(path: Path, found: Salvage, trail: list[dict]) -> None:
-    name, intact, by_seq = found.journal, [], {}
+def _salvage_journal(path: Path, found: Salvage, trail: list[dict[str, Any]]) -> None:
+    name, intact = found.journal, []
+    by_seq: dict[int, dict[str, Any]] = {}  # seq -> its record
     after_damage = False  # a seq that jumps right after a damaged record is that record's gap, not more damage
     found_lines = _records(path, name, found) if name else []
     if found_lines and is_journal_header(found_lines[0].record, name):
@@ -252,7 +254,7 @@ def _salvage_journal(path: Path, found: Salvage, trail: list[dict]) -> None:
     found.events = events
 
 
-def gaps(events: list[dict]) -> list[dict]:
+def gaps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Where the salvaged trail's chain jumps: the hash before and the ``prev`` after each gap."""
     out, prev = [], GENESIS_HASH
     for i, event in enumerate(events):

@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -56,7 +57,7 @@ _write_atomic = write_atomic  # one name the tests can replace to kill a compact
 __all__ = ["AUDIT", "GENESIS_HASH", "LOCK", "SNAPSHOT", "Store", "StoreError", "Transaction", "audit_hash"]
 
 
-def _after(last: dict | None, events: list[dict]) -> list[dict]:
+def _after(last: dict[str, Any] | None, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events that follow ``last`` (audit.jsonl's newest event).
 
     Matched by hash, not seq: one commit's events share a seq, and a compaction
@@ -83,7 +84,7 @@ class Store(Tables):
         self._snapshot_id: tuple[int, int] | None = None
         self.seq = 0
         self.audit_head = GENESIS_HASH
-        self._journal_events: list[dict] = []  # audit events not yet moved to audit.jsonl
+        self._journal_events: list[dict[str, Any]] = []  # audit events not yet moved to audit.jsonl
         self._journal_records = 0
         self._journal_lines = 0  # header included: how damage is numbered
         self._headed = True
@@ -97,7 +98,7 @@ class Store(Tables):
         return bool(store_files(Path(path)))
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, create: bool = False, clock: Callable[[], str] | None = None) -> Store:
+    def open(cls, path: str | os.PathLike[str], *, create: bool = False, clock: Callable[[], str] | None = None) -> Store:
         """Open the store in ``path``; with ``create``, make an empty one there first (never over another).
 
         Opening only reads (under a shared lock): an admin who may read the files but not write
@@ -209,9 +210,9 @@ class Store(Tables):
         if self._listeners:
             self._notify_reload(old)
 
-    def _notify_reload(self, old: dict[str, dict[str, dict]]) -> None:
+    def _notify_reload(self, old: dict[str, dict[str, dict[str, Any]]]) -> None:
         # Another process compacted past records we never applied: tell listeners the net change.
-        ops: list[list] = []
+        ops: list[list[Any]] = []
         for name in old.keys() | self.tables.keys():
             before, after = old.get(name, {}), self.tables.get(name, {})
             ops += [["del", name, key] for key in before.keys() - after.keys()]
@@ -284,7 +285,7 @@ class Store(Tables):
             self._offset += 1
             self._open_line = False
 
-    def _apply(self, record: dict) -> None:
+    def _apply(self, record: dict[str, Any]) -> None:
         ops = record["ops"]
         self._apply_ops(ops)
         self.seq = record["seq"]
@@ -362,7 +363,7 @@ class Store(Tables):
             if stale.name != journal:
                 stale.unlink(missing_ok=True)
 
-    def _append_audit_file(self, events: list[dict]) -> None:
+    def _append_audit_file(self, events: list[dict[str, Any]]) -> None:
         if not events:
             return
         path = self.path / AUDIT
@@ -382,7 +383,7 @@ class Store(Tables):
 
     # -- the audit trail's file: strict reads ------------------------------------------
 
-    def _audit_records(self, data: bytes, offset: int, number: int | None = None) -> tuple[list[dict], int]:
+    def _audit_records(self, data: bytes, offset: int, number: int | None = None) -> tuple[list[dict[str, Any]], int]:
         """The events in ``data`` (read from audit.jsonl at ``offset``) and the bytes they span; a torn
         end is left out, damage raises StoreDamaged."""
         events, used, damage = scan(data, AUDIT, base_offset=offset, first_number=number or 1)
@@ -392,7 +393,7 @@ class Store(Tables):
             raise StoreDamaged(damage)
         return events, used
 
-    def _audit_tail(self) -> tuple[dict | None, int, int]:
+    def _audit_tail(self) -> tuple[dict[str, Any] | None, int, int]:
         """audit.jsonl's newest event, where its intact records end, and its size."""
         path = self.path / AUDIT
         try:
@@ -413,13 +414,13 @@ class Store(Tables):
             return (events[-1] if events else None), used, size
         return (events[-1] if events else None), start + skip + used, size
 
-    def _read_audit_file(self) -> list[dict]:
+    def _read_audit_file(self) -> list[dict[str, Any]]:
         path = self.path / AUDIT
         if not path.exists():
             return []
         return self._audit_records(read_file(path), 0, 1)[0]
 
-    def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict]], int]:
+    def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict[str, Any]]], int]:
         """audit.jsonl's intact events from byte ``offset`` on, each with its own offset, and the offset
         after the last one: an append-only file, so a reader can keep its place (provtui.model.history_index)."""
         path = self.path / AUDIT
@@ -435,17 +436,17 @@ class Store(Tables):
             pos = data.find(b"\n", pos) + 1 or len(data)
         return list(zip(offsets, events, strict=False)), offset + used
 
-    def audit_file_event(self, offset: int) -> dict:
+    def audit_file_event(self, offset: int) -> dict[str, Any]:
         """The one audit.jsonl event at byte ``offset`` (as audit_file_tail gave it)."""
         with open(self.path / AUDIT, "rb") as f:
             f.seek(offset)
             return self._audit_records(f.readline(), offset)[0][0]
 
-    def journal_audit_events(self, after: dict | None) -> list[dict]:
+    def journal_audit_events(self, after: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The audit events still in the journal that follow ``after`` (audit.jsonl's newest event)."""
         return _after(after, self._journal_events)
 
-    def audit_events_newest_first(self, block: int = 1 << 20) -> Iterator[dict]:
+    def audit_events_newest_first(self, block: int = 1 << 20) -> Iterator[dict[str, Any]]:
         """The audit trail, newest first, read lazily: audit.jsonl from its end a block at a time, so
         the newest page of a long trail costs a block, not the whole file."""
         path = self.path / AUDIT
@@ -469,7 +470,7 @@ class Store(Tables):
                 yield from reversed(self._audit_records(whole, start + cut)[0])
                 end = start
 
-    def audit_events(self) -> list[dict]:
+    def audit_events(self) -> list[dict[str, Any]]:
         """The whole audit trail, oldest first."""
         moved = self._read_audit_file()
         return moved + _after(moved[-1] if moved else None, self._journal_events)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from provtui.store.records import GENESIS_HASH
 from provtui.store.tables import Tables, Transaction, chain
@@ -24,7 +25,7 @@ class MemoryStore(Tables):
         self.clock = clock or utc_now_iso
         self.seq = 0
         self.audit_head = GENESIS_HASH
-        self._events: list[dict] = []
+        self._events: list[dict[str, Any]] = []
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -50,17 +51,18 @@ class MemoryStore(Tables):
     def compact(self) -> None:
         pass
 
-    def audit_events(self) -> list[dict]:
+    def audit_events(self) -> list[dict[str, Any]]:
         return list(self._events)
 
-    def audit_events_newest_first(self) -> Iterator[dict]:
-        return reversed(self._events)
+    def audit_events_newest_first(self) -> Iterator[dict[str, Any]]:
+        newest: Iterator[dict[str, Any]] = reversed(self._events)  # (reversed() is Any to mypy)
+        return newest
 
-    def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict]], int]:
+    def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict[str, Any]]], int]:
         return list(enumerate(self._events[offset:], offset)), len(self._events)
 
-    def audit_file_event(self, offset: int) -> dict:
+    def audit_file_event(self, offset: int) -> dict[str, Any]:
         return self._events[offset]
 
-    def journal_audit_events(self, after: dict | None) -> list[dict]:
+    def journal_audit_events(self, after: dict[str, Any] | None) -> list[dict[str, Any]]:
         return []  # every event is already where audit_file_tail reads

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import orjson
 
@@ -30,10 +31,10 @@ class Damage:
     offset: int
     record: int
     reason: str
-    readable: dict | None = None  # what can still be read of it (table and key, seq), for the repair's list
+    readable: dict[str, Any] | None = None  # what can still be read of it (table and key, seq), for the repair's list
     dropped: bool = True  # whether a repair loses the record (False: it is kept, only its place was wrong)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if data["readable"] is None:
             del data["readable"]
@@ -49,17 +50,17 @@ class Line:
 
     offset: int
     number: int
-    record: dict | list | None
+    record: dict[str, Any] | list[Any] | None
     reason: str | None = None
     raw: bytes = b""
 
 
-def encode_line(record: dict | list) -> bytes:
+def encode_line(record: dict[str, Any] | list[Any]) -> bytes:
     body = orjson.dumps(record)
     return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
-def journal_header(name: str, follows: int) -> dict:
+def journal_header(name: str, follows: int) -> dict[str, Any]:
     """A journal's first record: which file it is and the snapshot seq it follows.  Without it an
     emptied journal would look like one with no commits yet."""
     return {"journal": name, "follows": follows}
@@ -69,12 +70,12 @@ def is_journal_header(record: object, name: str) -> bool:
     return isinstance(record, dict) and record.get("journal") == name and "ops" not in record
 
 
-def audit_hash(prev: str, event: dict) -> str:
+def audit_hash(prev: str, event: dict[str, Any]) -> str:
     body = orjson.dumps({k: v for k, v in event.items() if k != "hash"}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(prev.encode() + body).hexdigest()
 
 
-def _decode(line: bytes) -> tuple[dict | list | None, str | None]:
+def _decode(line: bytes) -> tuple[dict[str, Any] | list[Any] | None, str | None]:
     if len(line) >= 10 and line[8:9] == b" " and _HEX.issuperset(line[:8]):
         body = line[9:]
         if int(line[:8], 16) == zlib.crc32(body):
@@ -98,12 +99,13 @@ def _merged(body: bytes) -> bool:
     return False
 
 
-def complete_record(tail: bytes) -> dict | list | None:
+def complete_record(tail: bytes) -> dict[str, Any] | list[Any] | None:
     """The record in an unfinished last line whose checksum holds: all was written but its newline
     (a cut of one byte, or a write that stopped just short).  Kept, not dropped: it may have been acknowledged."""
     if len(tail) >= 11 and tail[8:9] == b" " and _HEX.issuperset(tail[:8]) and int(tail[:8], 16) == zlib.crc32(tail[9:]):
         try:
-            return orjson.loads(tail[9:])
+            record: dict[str, Any] | list[Any] = orjson.loads(tail[9:])
+            return record
         except orjson.JSONDecodeError:
             return None
     return None
@@ -156,13 +158,13 @@ def tail_damage(file: str, tail: bytes, offset: int, number: int) -> Damage | No
     return Damage(file, offset, number, reason)
 
 
-def scan(data: bytes, file: str, *, base_offset: int = 0, first_number: int = 1) -> tuple[list, int, Damage | None]:
+def scan(data: bytes, file: str, *, base_offset: int = 0, first_number: int = 1) -> tuple[list[Any], int, Damage | None]:
     """The intact records of ``data`` up to the first damage, the bytes they span, and that damage.
 
     The fast path for reading: stops at the first bad line.  A torn end is not damage;
     ``used`` stops before it.
     """
-    records: list = []
+    records: list[Any] = []
     pos, number = 0, first_number
     crc, loads = zlib.crc32, orjson.loads
     while True:
@@ -187,7 +189,7 @@ def scan(data: bytes, file: str, *, base_offset: int = 0, first_number: int = 1)
         return records, pos, Damage(file, base_offset + pos, number, reason or "not a record")
 
 
-def decode_lines(data: bytes) -> tuple[list[dict], int]:
+def decode_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
     """Intact records of ``data`` up to the first bad or unfinished line, and the bytes they span."""
     records, used, _ = scan(data, "")
     return records, used

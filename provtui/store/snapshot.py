@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 
@@ -36,14 +37,14 @@ class Snapshot:
     seq: int
     journal: str
     audit_head: str
-    tables: dict[str, dict[str, dict]]
+    tables: dict[str, dict[str, dict[str, Any]]]
     documents: int = 0
     records: int = 0  # document records (lines between the header and the trailer)
     damage: list[Damage] = field(default_factory=list)  # filled only by a lenient read (salvage)
     legacy: bool = False
 
 
-def encode(seq: int, journal: str, audit_head: str, tables: dict[str, dict[str, dict]]) -> bytes:
+def encode(seq: int, journal: str, audit_head: str, tables: dict[str, dict[str, dict[str, Any]]]) -> bytes:
     header = encode_line({"format": FORMAT, "version": VERSION, "seq": seq, "journal": journal, "audit_head": audit_head})
     parts = [header]
     crc = zlib.crc32(header)
@@ -86,7 +87,7 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
     if not found:
         bad(Damage(NAME, 0, 1, "empty or zero-filled snapshot" if not data.strip(b"\x00") else "no header record"))
         return Snapshot(0, "", "", {}, damage=damage)
-    header = found[0].record if _is_header(found[0]) else None
+    header = cast("dict[str, Any]", found[0].record) if _is_header(found[0]) else None
     if header is None:
         bad(_spot(found[0], "the first record is not the snapshot's header"))
     trailer_line = found[-1] if len(found) > 1 and _is_trailer(found[-1]) else None
@@ -95,16 +96,16 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
     elif trailer_line is None:
         bad(Damage(NAME, len(data), len(found) + 1, "the snapshot has no end record (cut short)"))
     body = found[1 if header is not None else 0:-1 if trailer_line is not None else None]
-    tables: dict[str, dict[str, dict]] = {}
+    tables: dict[str, dict[str, dict[str, Any]]] = {}
     for line in body:
         entry = line.record
         if header is None and _is_header(line):  # a lenient read finds the header where it was moved to
-            header = entry
+            header = cast("dict[str, Any]", entry)
             continue
         if line.reason is not None or not _is_chunk(entry):
             bad(_spot(line, line.reason or "not a document record"))
             continue
-        table, chunk = entry  # type: ignore[misc]
+        table, chunk = cast("tuple[str, dict[str, dict[str, Any]]]", entry)  # a [table, {key: doc}] record
         docs = tables.setdefault(table, {})
         again = [key for key in chunk if key in docs]
         if again:
@@ -142,7 +143,7 @@ def _decode_intact(data: bytes) -> Snapshot:
             if row[8:9] != b" " or int(row[:8], 16) != crc32(row[9:]):
                 raise _NotIntact
         header, trailer = loads(rows[0][9:]), loads(rows[-1][9:])
-        tables: dict[str, dict[str, dict]] = {}
+        tables: dict[str, dict[str, dict[str, Any]]] = {}
         for i in range(1, len(rows) - 1):
             row = rows[i]
             body = row[9:]
@@ -167,7 +168,7 @@ def _decode_intact(data: bytes) -> Snapshot:
     return Snapshot(header["seq"], header["journal"], header["audit_head"], tables, documents, len(rows) - 2)
 
 
-def readable_parts(line: Line) -> dict | None:
+def readable_parts(line: Line) -> dict[str, Any] | None:
     """What can still be read of a damaged record: its table, and its keys if the JSON still parses."""
     start = line.raw.find(b"[")
     if start < 0:
@@ -182,7 +183,7 @@ def readable_parts(line: Line) -> dict | None:
             return None
 
 
-def _spot(line: Line, reason: str, readable: dict | None = None) -> Damage:
+def _spot(line: Line, reason: str, readable: dict[str, Any] | None = None) -> Damage:
     return Damage(NAME, line.offset, line.number, reason, readable if readable is not None else readable_parts(line))
 
 

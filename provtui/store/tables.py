@@ -8,8 +8,9 @@ keeping the indexes and telling the listeners is the same for all.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tinydb import TinyDB
@@ -20,7 +21,7 @@ from provtui.store.errors import StoreError
 from provtui.store.records import audit_hash
 
 
-def chain(events: list[dict], head: str, seq: int, now: str) -> list[dict]:
+def chain(events: list[dict[str, Any]], head: str, seq: int, now: str) -> list[dict[str, Any]]:
     """A commit's audit events, numbered, timed and hash-chained onto ``head``."""
     chained = []
     for event in events:
@@ -33,33 +34,33 @@ def chain(events: list[dict], head: str, seq: int, now: str) -> list[dict]:
 
 class _StrKeyTable(Table):
     # Our documents are keyed by strings we choose (ids, "app|user" pairs).
-    document_id_class = str
+    document_id_class = str  # type: ignore[assignment]  # TinyDB's own are ints
 
 
 class _LiveStorage(Storage):
     """Hands TinyDB the store's in-memory tables; TinyDB is used read-only."""
 
-    def __init__(self, tables: dict[str, dict[str, dict]]):
+    def __init__(self, tables: dict[str, dict[str, dict[str, Any]]]):
         self.tables = tables
 
-    def read(self):
+    def read(self) -> dict[str, dict[str, dict[str, Any]]]:
         return self.tables
 
-    def write(self, data) -> None:
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
         raise StoreError("write through Store.transaction(), not TinyDB")
 
 
 @dataclass
 class _Index:
     field: str
-    entries: dict[Any, set[str]] = field(default_factory=dict)
+    entries: dict[Any, set[str]] = dataclasses.field(default_factory=dict)  # (`field` here is the attribute)
 
-    def add(self, key: str, doc: dict) -> None:
+    def add(self, key: str, doc: dict[str, Any]) -> None:
         value = doc.get(self.field)
         if value is not None:
             self.entries.setdefault(value, set()).add(key)
 
-    def remove(self, key: str, doc: dict) -> None:
+    def remove(self, key: str, doc: dict[str, Any]) -> None:
         value = doc.get(self.field)
         keys = self.entries.get(value)
         if keys is not None:
@@ -73,21 +74,21 @@ class Transaction:
 
     def __init__(self, store: Tables):
         self._store = store
-        self.ops: list[list] = []
-        self.events: list[dict] = []
-        self._pending: dict[str, dict[str, dict | None]] = {}  # table -> key -> new doc (None: deleted)
+        self.ops: list[list[Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self._pending: dict[str, dict[str, dict[str, Any] | None]] = {}  # table -> key -> new doc (None: deleted)
         # (table, field) -> value -> keys, over this transaction's own writes; built on first lookup,
         # then kept up to date, so a big import's lookups stay O(1) rather than O(writes so far).
         self._overlays: dict[tuple[str, str], dict[Any, set[str]]] = {}
         self.correlation: str | None = None  # links this change to the downstream calls it causes
 
-    def get(self, table: str, key: str) -> dict | None:
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
         pending = self._pending.get(table)
         if pending is not None and key in pending:
             return pending[key]
         return self._store.get(table, key)
 
-    def put(self, table: str, key: str, doc: dict) -> None:
+    def put(self, table: str, key: str, doc: dict[str, Any]) -> None:
         self._stage(table, key, doc)
         self.ops.append(["put", table, key, doc])
 
@@ -95,7 +96,7 @@ class Transaction:
         self._stage(table, key, None)
         self.ops.append(["del", table, key])
 
-    def _stage(self, table: str, key: str, doc: dict | None) -> None:
+    def _stage(self, table: str, key: str, doc: dict[str, Any] | None) -> None:
         pending = self._pending.setdefault(table, {})
         old = pending.get(key)
         pending[key] = doc
@@ -107,7 +108,7 @@ class Transaction:
             if doc is not None and doc.get(fieldname) is not None:
                 overlay.setdefault(doc.get(fieldname), set()).add(key)
 
-    def audit(self, event: dict) -> None:
+    def audit(self, event: dict[str, Any]) -> None:
         self.events.append(event)
 
     def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
@@ -130,16 +131,16 @@ class Tables:
     """Documents by table and key, with indexes and listeners; what every backend reads from."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, dict]] = {}
+        self.tables: dict[str, dict[str, dict[str, Any]]] = {}
         self._indexes: dict[tuple[str, str], _Index] = {}
-        self._listeners: list[Callable[[list[list]], None]] = []
+        self._listeners: list[Callable[[list[list[Any]]], None]] = []
         self.db = TinyDB(storage=_LiveStorage, tables=self.tables)
         self.db.table_class = _StrKeyTable
 
-    def get(self, table: str, key: str) -> dict | None:
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
         return self.tables.get(table, {}).get(key)
 
-    def all(self, table: str) -> dict[str, dict]:
+    def all(self, table: str) -> dict[str, dict[str, Any]]:
         return self.tables.get(table, {})
 
     def table(self, name: str) -> Table:
@@ -164,11 +165,11 @@ class Tables:
             raise StoreError(f"no index on {table}.{fieldname}")
         return index.entries.get(value, set())
 
-    def on_apply(self, listener: Callable[[list[list]], None]) -> None:
+    def on_apply(self, listener: Callable[[list[list[Any]]], None]) -> None:
         """Call ``listener(ops)`` after ops (ours or another process's) are applied."""
         self._listeners.append(listener)
 
-    def _apply_ops(self, ops: list[list]) -> None:
+    def _apply_ops(self, ops: list[list[Any]]) -> None:
         for op in ops:
             table = self.tables.setdefault(op[1], {})
             key = op[2]
@@ -186,6 +187,6 @@ class Tables:
             else:
                 table.pop(key, None)
 
-    def _notify(self, ops: list[list]) -> None:
+    def _notify(self, ops: list[list[Any]]) -> None:
         for listener in self._listeners:
             listener(ops)
