@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import PurePath
 
+from provtui.domain.errors import InvalidInput
 from provtui.domain.numbers import Range
 from provtui.domain.text import MAX_ARGUMENT, check_text
 
@@ -57,6 +58,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         if isinstance(action, argparse._SubParsersAction) or action.nargs == 0:
             continue
         value = getattr(args, action.dest, None)
+        if action.nargs is None and not action.option_strings and isinstance(value, list):
+            # argparse hands a positional [] when a second "--" ends the line: it was never given
+            raise InvalidInput(label(action), "missing: give a value")
         range_ = getattr(action.type, "range", None)
         if range_ is not None and value is not None:
             range_.check(label(action), value)

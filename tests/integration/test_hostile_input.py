@@ -341,3 +341,10 @@ def test_a_closed_pipe_ends_the_command_quietly(store):
         _, err = process.communicate(timeout=60)
         assert first and not err, err.decode()[-800:]  # no traceback, no "Exception ignored", nothing at all
         assert process.returncode == 141  # 128 + SIGPIPE, as a shell reports any Unix tool a closed pipe ended
+
+
+@pytest.mark.parametrize("argv", [["source", "priority", "--", "--json", "--"], ["app", "map", "alice", "--", "--", "--json"]])
+def test_a_positional_argparse_leaves_empty_after_a_second_double_dash_is_missing_not_a_crash(cli, argv):
+    """argparse hands such a positional [] (found by the CLI fuzzer): exit 2 naming it, no traceback."""
+    code, _, err = cli(*argv)
+    assert code == 2 and "missing: give a value" in err and "Traceback" not in err
