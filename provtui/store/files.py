@@ -80,12 +80,15 @@ def store_files(directory: Path) -> list[str]:
     return [n for n in (SNAPSHOT, AUDIT, HEAD) if n in present] + journals(directory)
 
 
-def read_file(path: Path) -> bytes:
-    """A store file's bytes; a file that cannot be read is StoreUnreadable (not a traceback)."""
+def read_file(path: Path, offset: int = 0) -> bytes:
+    """A store file's bytes from ``offset`` on (a reader catching up reads only what was appended); a file
+    that cannot be read is StoreUnreadable (not a traceback)."""
     try:
         with open(path, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise StoreUnreadable(f"{path.name} in {path.parent} is not a regular file")
+            if offset:
+                f.seek(offset)
             return f.read()
     except IsADirectoryError:
         raise StoreUnreadable(f"{path.name} in {path.parent} is a directory, not a file: move it away") from None

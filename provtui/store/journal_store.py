@@ -245,7 +245,7 @@ class Store(Tables):
         """Apply the journal's records past the ones we have.  A torn end is left alone, or cut by a
         ``writer`` (who holds the lock, so no append is under way); anything else bad is damage."""
         journal = self.path / self._journal_name
-        data = read_file(journal)[self._offset:]
+        data = read_file(journal, self._offset)
         if self._open_line and data[:1] == b"\n":  # the newline a writer added to the last record we read
             self._offset += 1
             data = data[1:]
@@ -426,7 +426,7 @@ class Store(Tables):
         path = self.path / AUDIT
         if not path.exists():
             return [], offset
-        data = read_file(path)[offset:]
+        data = read_file(path, offset)
         if offset and data[:1] == b"\n":  # the newline a compaction gave the whole last event we read
             offset, data = offset + 1, data[1:]
         events, used = self._audit_records(data, offset)
