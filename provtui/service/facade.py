@@ -85,7 +85,7 @@ class Service:
         store = Store.open(path)
         spot = missing_creation(store.tables, store.journal)
         if spot is not None:
-            raise StoreDamaged(spot)  # type: ignore[no-untyped-call]  # provtui/store/errors.py is not annotated yet
+            raise StoreDamaged(spot)
         return cls(store, actor)
 
     @staticmethod

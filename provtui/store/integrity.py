@@ -235,7 +235,8 @@ def _salvage_journal(path: Path, found: Salvage, trail: list[dict[str, Any]]) ->
                                        f"kept, in seq order)", dropped=False))
         by_seq[seq] = record
         intact.append(line.number)
-    found.intact[name] = intact
+    if name:
+        found.intact[name] = intact
     seen = {e["hash"] for e in trail}
     events = list(trail)
     for seq in sorted(by_seq):

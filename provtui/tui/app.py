@@ -48,7 +48,7 @@ HISTORY_WARMUP_SECONDS = 1.5  # after start, the user-history index is built in 
 
 
 class Engine(Protocol):
-    guard: Any  # the lock the engine holds around its store accesses
+    """What the console runs: built with the console's lock (provtui.compose), so the console never touches it."""
 
     async def run_until_idle(self) -> Any: ...
 
