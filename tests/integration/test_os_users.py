@@ -7,58 +7,27 @@ CLI's main(); a fork needs no exec permission on the venv.
 
 import grp
 import os
-import pwd
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
 
 import provtui.cli.admins  # noqa: F401  (imported before the fork: the child may not read the venv)
 import provtui.service  # noqa: F401
-from provtui.cli.main import main
+from tests.helpers.os_users import needs_root, run_as, run_as_capturing
+from tests.helpers.os_users import os_users as make_os_users
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd to create OS users")
+pytestmark = needs_root
 
 
 @pytest.fixture(scope="module")
 def os_users():
-    suffix = uuid.uuid4().hex[:6]
-    group = f"ptadm{suffix}"
-    names = {"helpdesk": f"ptdesk{suffix}", "member": f"ptmem{suffix}", "outsider": f"ptout{suffix}"}
-    subprocess.run(["groupadd", group], check=True)
-    try:
-        subprocess.run(["useradd", "-M", "-N", "-g", group, names["helpdesk"]], check=True)
-        subprocess.run(["useradd", "-M", "-N", "-g", group, names["member"]], check=True)
-        subprocess.run(["useradd", "-M", "-N", names["outsider"]], check=True)
-        yield group, names
-    finally:
-        for name in names.values():
-            subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["groupdel", group], capture_output=True)
+    with make_os_users("adm", {"helpdesk": "desk", "member": "mem"}, {"outsider": "out"}) as made:
+        yield made
 
 
-def run_as(user: str | None, *args: str) -> int:
-    """Run `provtui ARGS` as ``user`` (None: as root) in a forked child; its exit code."""
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 70
-        try:
-            if user is not None:
-                entry = pwd.getpwnam(user)
-                os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
-                os.setgid(entry.pw_gid)
-                os.setuid(entry.pw_uid)
-                os.environ["USER"] = os.environ["LOGNAME"] = "root"  # a lie the actor check must not believe
-            os.umask(0o022)
-            code = main(list(args))
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 @pytest.fixture
@@ -114,30 +83,6 @@ def test_a_private_store_is_0600(tmp_path):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
 
 
-def run_as_capturing(user: str, *args: str) -> tuple[int, str]:
-    """As run_as, with what the command wrote to stderr."""
-    with tempfile.TemporaryFile() as err:
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(err.fileno(), 2)
-            sys.stderr = open(2, "w", closefd=False)  # pytest's capture is not fd 2
-            code = 70
-            try:
-                entry = pwd.getpwnam(user)
-                os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
-                os.setgid(entry.pw_gid)
-                os.setuid(entry.pw_uid)
-                code = main(list(args))
-            except BaseException:  # a traceback is what the test looks for: let it reach stderr
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        err.seek(0)
-        return code, err.read().decode()
 
 
 @pytest.fixture
@@ -156,14 +101,14 @@ def test_an_admin_who_may_only_read_the_files_can_read(read_only_files):
     before = {p.name: p.read_bytes() for p in store.iterdir()}
     for args in (("user", "list"), ("user", "show", "ada"), ("audit",), ("audit", "verify"), ("audit", "head"),
                  ("report", "orphans"), ("store", "check")):
-        code, err = run_as_capturing(names["member"], "--store", str(store), *args)
+        code, _, err = run_as_capturing(names["member"], "--store", str(store), *args)
         assert code == 0, (args, err)
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before  # reading wrote nothing, not even a lock
 
 
 def test_a_write_without_write_access_is_refused_clearly(read_only_files):
     store, names = read_only_files
-    code, err = run_as_capturing(names["helpdesk"], "--store", str(store), "user", "suspend", "ada")  # the role allows it
+    code, _, err = run_as_capturing(names["helpdesk"], "--store", str(store), "user", "suspend", "ada")  # the role allows it
     assert code == 4, err
     assert "Traceback" not in err and err.count("\n") == 1 and "Permission denied" in err
 
@@ -171,5 +116,5 @@ def test_a_write_without_write_access_is_refused_clearly(read_only_files):
 def test_a_store_file_that_cannot_be_read_is_exit_5(shared_store):
     store, _, names = shared_store
     os.chmod(store / "snapshot.json", 0o600)  # root's alone
-    code, err = run_as_capturing(names["helpdesk"], "--store", str(store), "user", "list")
+    code, _, err = run_as_capturing(names["helpdesk"], "--store", str(store), "user", "list")
     assert code == 5 and "cannot read snapshot.json" in err and "Traceback" not in err, err

@@ -3,17 +3,12 @@ rule change, and an app admin's change of an app's endpoint or secret reference,
 nothing changed); a super admin's are, and moving an app leaves its secret reference behind; a secret given
 where a URL or a variable's name belongs is refused (exit 2) and never printed."""
 
-import grp
 import http.server
 import json
 import os
-import pwd
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -22,52 +17,21 @@ import provtui.cli.admins  # noqa: F401  (imported before the fork: the child ma
 import provtui.connectors.scim  # noqa: F401
 import provtui.engine  # noqa: F401
 import provtui.service  # noqa: F401
-from provtui.cli.main import main
+from tests.helpers.os_users import needs_root
+from tests.helpers.os_users import os_users as make_os_users
+from tests.helpers.os_users import run_as_capturing as run_as
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd to create OS users")
+pytestmark = needs_root
 
 CANARY = "Canary-5f0c2d9e8a7b41c3a6d0e9f2b7c8a1d4"  # fixed: parametrised test ids must match across xdist workers
 
 
 @pytest.fixture(scope="module")
 def os_users():
-    suffix = uuid.uuid4().hex[:6]
-    group = f"ptrol{suffix}"
-    names = {"group_admin": f"ptgad{suffix}", "app_admin": f"ptaad{suffix}"}
-    subprocess.run(["groupadd", group], check=True)
-    try:
-        for name in names.values():
-            subprocess.run(["useradd", "-M", "-N", "-g", group, name], check=True)
-        yield group, names
-    finally:
-        for name in names.values():
-            subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["groupdel", group], capture_output=True)
+    with make_os_users("rol", {"group_admin": "gad", "app_admin": "aad"}) as made:
+        yield made
 
 
-def run_as(user: str | None, *args: str) -> tuple[int, str, str]:
-    """`provtui ARGS` as ``user`` (None: root) in a forked child that setuid()s: (exit code, stdout, stderr)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 70
-            try:
-                sys.stdout, sys.stderr = out, err  # opened by root: still writable once the child is not
-                if user is not None:
-                    entry = pwd.getpwnam(user)
-                    os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
-                    os.setgid(entry.pw_gid)
-                    os.setuid(entry.pw_uid)
-                os.umask(0o022)
-                code = main(list(args))
-            finally:
-                out.flush()
-                err.flush()
-                os._exit(code)
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        out.seek(0)
-        err.seek(0)
-        return code, out.read(), err.read()
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

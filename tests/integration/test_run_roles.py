@@ -7,13 +7,9 @@ names them beside the engine.
 """
 
 import concurrent.futures.thread  # noqa: F401  (the engine's threads: the child may not read the stdlib under /root)
-import grp
 import os
-import pwd
 import shutil
-import subprocess
 import tempfile
-import traceback
 import uuid
 from pathlib import Path
 
@@ -23,11 +19,12 @@ import provtui.cli.ops  # noqa: F401  (imported before the fork, as test_os_user
 import provtui.engine.reconciler  # noqa: F401
 import provtui.engine.worker  # noqa: F401
 import provtui.service  # noqa: F401
-from provtui.cli.main import main
 from provtui.service import Service
 from provtui.testing.fault_server import FaultServerProcess
+from tests.helpers.os_users import needs_root, run_as
+from tests.helpers.os_users import os_users as make_os_users
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd to create OS users")
+pytestmark = needs_root
 
 TOKEN_ENV = "PROVTUI_TEST_RUN_ROLES_TOKEN"
 UNSET_ENV = "PROVTUI_TEST_RUN_ROLES_UNSET"  # GitHub's token variable: never set, so its accounts fail for good
@@ -35,18 +32,8 @@ UNSET_ENV = "PROVTUI_TEST_RUN_ROLES_UNSET"  # GitHub's token variable: never set
 
 @pytest.fixture(scope="module")
 def os_users():
-    suffix = uuid.uuid4().hex[:6]
-    group = f"ptrun{suffix}"
-    names = {"member": f"ptrm{suffix}", "reader": f"ptrr{suffix}", "slack_admin": f"ptra{suffix}"}
-    subprocess.run(["groupadd", group], check=True)
-    try:
-        for name in names.values():
-            subprocess.run(["useradd", "-M", "-N", "-g", group, name], check=True)
-        yield group, names
-    finally:
-        for name in names.values():
-            subprocess.run(["userdel", name], capture_output=True)
-        subprocess.run(["groupdel", group], capture_output=True)
+    with make_os_users("run", {"member": "rm", "reader": "rr", "slack_admin": "ra"}) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +42,6 @@ def server():
         yield server
 
 
-def run_as(user: str | None, *args: str) -> int:
-    """Run `provtui ARGS` as ``user`` (None: as root) in a forked child; its exit code."""
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 70
-        try:
-            if user is not None:
-                entry = pwd.getpwnam(user)
-                os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
-                os.setgid(entry.pw_gid)
-                os.setuid(entry.pw_uid)
-            os.umask(0o022)
-            code = main(list(args))
-        except BaseException:
-            traceback.print_exc()  # a traceback is never an answer: show it, exit 70
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 @pytest.fixture
