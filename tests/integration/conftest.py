@@ -8,6 +8,8 @@ tests/helpers/ldap.py. (The SCIM server and the ``cli`` fixture are tests/confte
 
 from __future__ import annotations
 
+import http.server
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -57,3 +59,28 @@ def tree(slapd: SlapdProcess, ldap_ou: str, monkeypatch: pytest.MonkeyPatch) -> 
     """This test's own subtree: ou=people (the app's base) and ou=disabled beside it."""
     monkeypatch.setenv(LDAP_APP_PASSWORD_ENV, slapd.admin_password)
     return SimpleNamespace(base=ldap_ou, people=slapd.add_ou("people", ldap_ou), disabled=slapd.add_ou("disabled", ldap_ou))
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    def _any(self) -> None:
+        self.server.seen.append(dict(self.headers))  # type: ignore[attr-defined]
+        self.send_response(500)
+        self.end_headers()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def attacker() -> Iterator[http.server.ThreadingHTTPServer]:
+    """An endpoint of an app admin's own, recording the headers of every request it gets (``attacker.seen``)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,12 +3,10 @@ rule change, and an app admin's change of an app's endpoint or secret reference,
 nothing changed); a super admin's are, and moving an app leaves its secret reference behind; a secret given
 where a URL or a variable's name belongs is refused (exit 2) and never printed."""
 
-import http.server
 import json
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -34,29 +32,8 @@ def os_users():
 
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    def _any(self):
-        self.server.seen.append(dict(self.headers))
-        self.send_response(500)
-        self.end_headers()
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
-
-    def log_message(self, *args):
-        pass
 
 
-@pytest.fixture
-def attacker():
-    """An endpoint of an app admin's own, recording the headers of every request it gets."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
