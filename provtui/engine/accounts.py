@@ -12,29 +12,18 @@ import os
 from collections.abc import Callable
 
 from provtui.clock import utc_now, utc_now_iso
-from provtui.connectors.base import Conflict, Connector, DownstreamError
+from provtui.connectors.base import Conflict, DownstreamError
 from provtui.domain.apps import AppKind
 from provtui.domain.errors import InvalidInput
 from provtui.domain.plan import AccountChange, Action, DeletionPolicy, KnownAccount, plan_account
 from provtui.engine.calls import call_user
 from provtui.engine.outcomes import Outcome, SyncReport, blank_account
-from provtui.engine.sending import Sender
-from provtui.model.directory import Directory
+from provtui.engine.sending import KeyWork
 from provtui.model.outbox import queue
 from provtui.model.schema import ACCOUNTS, APPS, DIRTY, PUSHES, TASKS, USERS, account_key, group_key
-from provtui.store import Store
 
 
-class Accounts:
-    """``guard``: the context the store is read in; ``connector``: an app's connector."""
-
-    def __init__(self, store: Store, directory: Directory, sender: Sender, *, guard: Callable,
-                 connector: Callable[[dict], Connector]) -> None:
-        self.store = store
-        self.directory = directory
-        self.sender = sender
-        self.guard = guard
-        self.connector = connector
+class Accounts(KeyWork):
 
     def mark_due_deletions(self, in_scope: Callable[[str], bool]) -> None:
         """Deactivated accounts past their app's retention period become work (deletion)."""

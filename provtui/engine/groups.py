@@ -7,29 +7,17 @@ externalId and brought in line; an unpushed group is deleted downstream, or only
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import cast
 
 from provtui.clock import utc_now_iso
-from provtui.connectors.base import Connector, GroupPush
+from provtui.connectors.base import GroupPush
 from provtui.domain.group_push import GroupAction, GroupChange, KnownGroup, plan_group
 from provtui.engine.outcomes import Outcome, SyncReport
-from provtui.engine.sending import Sender
-from provtui.model.directory import Directory
+from provtui.engine.sending import KeyWork
 from provtui.model.schema import PUSHED_GROUPS, PUSHES
-from provtui.store import Store
 
 
-class Groups:
-    """``guard``: the context the store is read in; ``connector``: an app's connector."""
-
-    def __init__(self, store: Store, directory: Directory, sender: Sender, *, guard: Callable,
-                 connector: Callable[[dict], Connector]) -> None:
-        self.store = store
-        self.directory = directory
-        self.sender = sender
-        self.guard = guard
-        self.connector = connector
+class Groups(KeyWork):
 
     async def reconcile(self, item: dict, app: dict, report: SyncReport) -> Outcome:
         key, group_id, token = item["key"], item["group"], item["token"]

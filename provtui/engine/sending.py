@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from provtui.clock import utc_now
 from provtui.connectors.base import DownstreamError
@@ -62,6 +63,19 @@ class Budget:
         if self.deadline is None:
             return True
         return not self.one_attempt and self.fits(wait)
+
+
+class KeyWork:
+    """What reconciling one key (an account, a pushed group) is given: the store and its read model, the
+    Sender, ``guard`` (the context the store is read in) and ``connector`` (an app's connector)."""
+
+    def __init__(self, store: Any, directory: Any, sender: Sender, *, guard: Callable[[], Any],
+                 connector: Callable[[dict[str, Any]], Any]) -> None:
+        self.store = store
+        self.directory = directory
+        self.sender = sender
+        self.guard = guard
+        self.connector = connector
 
 
 class Sender:
