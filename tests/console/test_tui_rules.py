@@ -328,6 +328,19 @@ async def test_deactivating_above_the_safeguard_ends_held_and_the_screen_says_so
         assert f"Held ({held['id']}) for approval: 7 would lose access · see Tasks (t)" in screen_text(app)
 
 
+async def test_deleting_an_active_rule_above_the_safeguard_ends_held_and_the_rule_stays(org):
+    org.rules().change("berlin-office", state=RuleState.ACTIVE)
+    app = build_app(org, label="demo")  # deleting takes GitHub from 7 of 12: judged as the rule's deactivation
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "o", "x", "y")
+        [held] = org.rules().held()
+        assert held["state"] == "held"
+        assert rule(org, "berlin-office")["state"] == "active" and rule(org, "berlin-office")["members"] == 9
+        assert f"Held ({held['id']}) for approval: 7 would lose access · see Tasks (t)" in screen_text(app)
+        assert "deleted" not in screen_text(app)
+
+
 async def test_approving_is_greyed_out_for_who_may_not(org):
     org.set_config("safeguard.threshold", "0.01")
     org.rules().change("berlin-office", state=RuleState.ACTIVE)

@@ -20,7 +20,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,17 +30,28 @@ from textual.worker import get_current_worker
 
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.expressions import ExpressionError
-from provtui.domain.roles import Action, Scope
 from provtui.domain.rules import RuleState
 from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import ChangeModal
+from provtui.tui.screens.rule_parts import (
+    PREVIEW_PANES,
+    caret_line,
+    expression_error,
+    field_row,
+    held_or_result,
+    names,
+    preview_columns,
+    preview_counts,
+    rules_page,
+    saved_fields,
+    say,
+)
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import MUTED
 
 CHECK_DEBOUNCE = 0.15  # seconds of quiet typing before the expression is compiled
 PREVIEW_DEBOUNCE = 0.3  # a preview evaluates the rule over everyone: wait a little longer
-PREVIEW_NAMES = 200  # names listed per preview column; the count says how many in all
 STATE_TONES = {"active": "good", "inactive": "muted"}
 RULE_COLUMNS = [
     Col("name", "Rule", 8, 20),
@@ -50,85 +60,6 @@ RULE_COLUMNS = [
     Col("members", "Members", 7, 7, right=True, priority=2),
     Col("expr", "Expression", 12, 80, priority=3),
 ]
-PREVIEW_PANES = (("joins", "Join"), ("leaves", "Leave"), ("gains", "Gain access"), ("losses", "Lose access"))
-
-
-def rules_page(service: Service) -> dict:
-    """The rules, and what the actor may change: one locked read."""
-    group_ids = {g["name"]: g["id"] for g in service.list_groups()}
-
-    def may(names: list[str]) -> bool:
-        return service.may(Action.MANAGE_RULES, Scope(groups=frozenset(group_ids[n] for n in names if n in group_ids)))
-
-    rules = [{**rule, "may": may(rule["groups"])} for rule in service.rules().list()]
-    return {"rules": rules, "may_create": any(may([name]) for name in group_ids)}
-
-
-def expression_error(service: Service, text: str) -> ExpressionError | None:
-    """Why ``text`` is not a rule's expression, or None."""
-    try:
-        service.rules().compiled(text, field="expression")
-    except ExpressionError as error:
-        return error
-    return None
-
-
-def names(text: str) -> list[str]:
-    """A comma-separated field's entries."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def saved_fields(rule: dict) -> dict[str, Any]:
-    """What the editor holds when it holds ``rule`` unchanged, as ``RulesScreen.draft`` compares it."""
-    return {"expr": rule["expr"], "groups": sorted(rule["groups"]), "exclude": sorted(rule["exclude"])}
-
-
-def preview_columns(preview: dict, limit: int = PREVIEW_NAMES) -> list[tuple[str, Content]]:
-    """A preview's four lists (joins, leaves, gains, losses) as (heading with its count, names) columns."""
-    columns = []
-    for key, label in PREVIEW_PANES:
-        items = preview[key]
-        lines = [c if isinstance(c, str) else f"{c['user']} {c['app']}" for c in items[:limit]]
-        if len(items) > limit:
-            lines.append(f"… {len(items) - limit:,} more")
-        columns.append((f"{label} ({len(items):,})", Content("\n".join(lines)) if lines else Content.styled("nobody", MUTED)))
-    return columns
-
-
-def preview_counts(preview: dict) -> str:
-    return " · ".join(f"{len(preview[key]):,} {label.lower()}" for key, label in PREVIEW_PANES)
-
-
-def say(widget: Static, content: Content | None) -> None:
-    """Show ``content`` in a line that takes no room when there is nothing to say."""
-    widget.display = content is not None
-    widget.update(content or "")
-
-
-def held_or_result(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn``, answering with the HeldForConfirmation instead of raising it: a held change is an outcome."""
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except HeldForConfirmation as held:
-            return held
-
-    return call
-
-
-def caret_line(error: ExpressionError, value: str, scrolled: int, width: int) -> Content:
-    """The caret under the error's column of the field (as it is scrolled), then why; the error's own excerpt
-    when that column is out of view or the text has several lines."""
-    pad = cell_len(value[: error.offset]) - scrolled
-    if "\n" in value or not 0 <= pad < width:
-        return Content.assemble((error.caret(), "$text-error"), "\n", (error.message, "$text-error"))
-    return Content.assemble((" " * pad + "^", "bold $text-error"), "\n", (error.message, "$text-error"))
-
-
-def _field(label: str, input_id: str, placeholder: str, *, row_id: str | None = None) -> Horizontal:
-    """A labelled one-line field of the editor."""
-    return Horizontal(Label(label, classes="field-label"), Input(placeholder=placeholder, id=input_id, compact=True),
-                      id=row_id, classes="field")
 
 
 class RulesScreen(BaseScreen):
@@ -157,11 +88,11 @@ class RulesScreen(BaseScreen):
         yield RowTable(RULE_COLUMNS, row_key=lambda r: r["name"], empty="No rules yet: n makes one", id="rules")
         with Vertical(id="editor"):
             yield Label(id="editor-title", classes="title")
-            yield _field("Name", "name", "the new rule's name", row_id="name-row")
-            yield _field("Expr", "expr", 'e.g. user.department == "Sales"')
+            yield field_row("Name", "name", "the new rule's name", row_id="name-row")
+            yield field_row("Expr", "expr", 'e.g. user.department == "Sales"')
             yield Static(id="expr-error", classes="under-field")
-            yield _field("Groups", "groups", "target groups, comma-separated")
-            yield _field("Exclude", "exclude", "logins never matched, comma-separated")
+            yield field_row("Groups", "groups", "target groups, comma-separated")
+            yield field_row("Exclude", "exclude", "logins never matched, comma-separated")
             yield Static(id="problem", classes="under-field")
         yield Label(id="preview-title", classes="title")
         with Horizontal(id="preview"):
@@ -474,12 +405,7 @@ class RulesScreen(BaseScreen):
     def _changed(self, done: str, shown: dict | None = None) -> Callable[[Any], None]:
         def then(result: Any) -> None:
             if isinstance(result, HeldForConfirmation):
-                self.notify(f"{result}\n\nApprove or reject it on the Tasks screen (t).", title="Held for approval",
-                            severity="warning", markup=False, timeout=15)
-                self.notice = Content.styled(
-                    f"Held ({result.details.get('held')}) for approval: {result.details.get('losses', 0):,} would lose"
-                    " access · see Tasks (t)", "$text-warning")  # fits 80 columns
-                self.query_one("#status", Static).update(self.notice)
+                self._held(result)
                 return
             preview = result["preview"]
             if shown is not None and preview != shown:  # the directory changed between the dialog and the change
@@ -489,6 +415,14 @@ class RulesScreen(BaseScreen):
             self.notify(f"{done}: {len(preview['joins']):,} joined, {len(preview['leaves']):,} left", markup=False)
 
         return then
+
+    def _held(self, held: HeldForConfirmation) -> None:
+        """A change the safeguard held: said, and kept on the status line with where to approve it."""
+        self.notify(f"{held}\n\nApprove or reject it on the Tasks screen (t).", title="Held for approval",
+                    severity="warning", markup=False, timeout=15)
+        self.notice = Content.styled(f"Held ({held.details.get('held')}) for approval: {held.details.get('losses', 0):,}"
+                                     " would lose access · see Tasks (t)", "$text-warning")  # fits 80 columns
+        self.query_one("#status", Static).update(self.notice)
 
     def _created(self, rule: dict) -> None:
         self.drafting = False
@@ -501,5 +435,7 @@ class RulesScreen(BaseScreen):
             return
         leaving = f"Its {rule['members']:,} members leave {', '.join(rule['groups'])}" if rule["members"] else "It has no members"
         self.confirm("Delete rule", f"Delete rule {rule['name']}?\n\n{leaving}, and lose what those groups give them.",
-                     lambda: self.act(self.app.service.rules().delete, rule["name"], done=f"rule {rule['name']} deleted"),
+                     lambda: self.act(held_or_result(self.app.service.rules().delete), rule["name"],
+                                      then=lambda result: self._held(result) if isinstance(result, HeldForConfirmation)
+                                      else self.notify(f"rule {rule['name']} deleted", markup=False)),
                      confirm="Delete")
