@@ -1,9 +1,9 @@
 """`provtui audit ...`: the audit trail, filtered; its export; the check of its hash chain.
 
-    provtui audit [--json] [--actor A] [--target T] [--action X] [--since ISO8601] [--until ISO8601] [--limit N]
-    provtui audit export --format jsonl|csv [--output FILE] [the same filters]
-    provtui audit verify [--head HASH]   # exit 0 intact; 1 with the first broken entry named
-    provtui audit head          # the newest hash and the trail's length, to keep elsewhere
+provtui audit [--json] [--actor A] [--target T] [--action X] [--since ISO8601] [--until ISO8601] [--limit N]
+provtui audit export --format jsonl|csv [--output FILE] [the same filters]
+provtui audit verify [--head HASH]   # exit 0 intact; 1 with the first broken entry named
+provtui audit head          # the newest hash and the trail's length, to keep elsewhere
 """
 
 from __future__ import annotations
@@ -75,8 +75,11 @@ def _export(args, events: list[dict]) -> int:
         _write_private(args.output, data)
     except OSError as error:
         raise InvalidInput("--output", f"cannot write {args.output}: {error.strerror}") from None
-    return emit(args, {"exported": len(events), "format": args.format, "output": str(args.output)},
-                text=f"exported {len(events)} audit event(s) to {args.output}")
+    return emit(
+        args,
+        {"exported": len(events), "format": args.format, "output": str(args.output)},
+        text=f"exported {len(events)} audit event(s) to {args.output}",
+    )
 
 
 def _verify(args, service) -> int:

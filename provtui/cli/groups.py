@@ -22,8 +22,10 @@ def cmd_rename(args, service) -> int:
 
 
 def cmd_list(args, service) -> int:
-    groups = [{"name": g["name"], "kind": g.get("kind", "provtui"), "members": g["members"], "description": g.get("description", "")}
-              for g in service.list_groups()]
+    groups = [
+        {"name": g["name"], "kind": g.get("kind", "provtui"), "members": g["members"], "description": g.get("description", "")}
+        for g in service.list_groups()
+    ]
     return emit(args, groups, ["name", "kind", "members", "description"])
 
 
@@ -35,8 +37,11 @@ def cmd_push(args, service) -> int:
 def cmd_unpush(args, service) -> int:
     service.unpush_group(args.group, args.app, delete=args.delete)
     fate = "deleted there" if args.delete else "left there as it is"
-    return emit(args, {"group": args.group, "app": args.app, "state": "unpushed", "delete": args.delete},
-                text=f"{args.group} is no longer pushed to {args.app} ({fate})")
+    return emit(
+        args,
+        {"group": args.group, "app": args.app, "state": "unpushed", "delete": args.delete},
+        text=f"{args.group} is no longer pushed to {args.app} ({fate})",
+    )
 
 
 def register(cli) -> None:

@@ -73,7 +73,7 @@ def write_data(text: str) -> None:
     out = sys.stdout
     out = out.raw if isinstance(out, _TerminalText) else out
     for start in range(0, len(text), _PIECE):
-        out.write(text[start:start + _PIECE])
+        out.write(text[start : start + _PIECE])
 
 
 _PIECE = 1 << 16

@@ -30,8 +30,9 @@ _TEXT_COLUMNS = {"changes": ["seq", "time", "actor", "action", "target", "correl
 def cmd_report(args, service) -> int:
     if args.json and args.csv:
         raise InvalidInput("--csv", "give --json or --csv, not both")
-    rows, columns = service.reports().run(args.report, app=getattr(args, "app", None), days=getattr(args, "days", None),
-                                          limit=args.limit, pivot=getattr(args, "pivot", False))
+    rows, columns = service.reports().run(
+        args.report, app=getattr(args, "app", None), days=getattr(args, "days", None), limit=args.limit, pivot=getattr(args, "pivot", False)
+    )
     if args.csv:
         write_data(csv_text(rows, columns))
     elif args.json:

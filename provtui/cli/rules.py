@@ -25,8 +25,12 @@ def _change(args, service, **change) -> int:
     except HeldForConfirmation as held:
         return _held(args, held)
     preview = result["preview"]
-    return emit(args, result, text=f"rule {args.name}: {len(preview['joins'])} joined, {len(preview['leaves'])} left, "
-                                    f"{len(preview['gains'])} app accesses gained, {len(preview['losses'])} lost")
+    return emit(
+        args,
+        result,
+        text=f"rule {args.name}: {len(preview['joins'])} joined, {len(preview['leaves'])} left, "
+        f"{len(preview['gains'])} app accesses gained, {len(preview['losses'])} lost",
+    )
 
 
 def cmd_update(args, service) -> int:
@@ -69,8 +73,18 @@ def cmd_held(args, service) -> int:
         except HeldForConfirmation as held:
             return _held(args, held)
         return emit(args, result, text=f"{args.verb}d {args.id}")
-    held = [{"id": h["id"], "kind": h["kind"], "name": h["name"], "state": h["state"], "created": h["created"],
-             "by": h["by"], "summary": h["summary"]} for h in service.rules().held()]
+    held = [
+        {
+            "id": h["id"],
+            "kind": h["kind"],
+            "name": h["name"],
+            "state": h["state"],
+            "created": h["created"],
+            "by": h["by"],
+            "summary": h["summary"],
+        }
+        for h in service.rules().held()
+    ]
     return emit(args, held, ["id", "kind", "name", "state", "created", "by"])
 
 

@@ -22,6 +22,7 @@ from provtui.domain.text import MAX_ARGUMENT, check_text
 def ranged(range_: Range):
     """An argparse ``type``: the option's value as a number of ``range_``'s kind, else a usage error saying the
     range; ``check_arguments`` then holds it to the range."""
+
     def parse(text: str) -> int | float:
         try:
             return range_.parse(text)

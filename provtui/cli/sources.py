@@ -54,8 +54,16 @@ def cmd_add_csv(args, service) -> int:
 
 def cmd_add_ldap(args, service) -> int:
     source = service.importer().add_ldap_source(
-        args.name, uri=args.uri, bind_dn=args.bind_dn, password_env=args.password_env, base_dn=args.base_dn,
-        user_filter=args.user_filter, group_base=args.group_base, flavor=args.flavor, interval=args.interval)
+        args.name,
+        uri=args.uri,
+        bind_dn=args.bind_dn,
+        password_env=args.password_env,
+        base_dn=args.base_dn,
+        user_filter=args.user_filter,
+        group_base=args.group_base,
+        flavor=args.flavor,
+        interval=args.interval,
+    )
     every = f", imported every {args.interval} min by the worker" if args.interval else ""
     return emit(args, source, text=f"added LDAP source {source['name']} ({args.flavor}){every}")
 
@@ -80,9 +88,11 @@ def warn_rejections(result: dict) -> None:
         warn(f"line {rejection['line']}{column}: {shown(rejection['reason'])}")
     unmapped = result.get("unmapped_columns")
     if unmapped:
-        warn(f"ignored {'column' if len(unmapped) == 1 else 'columns'} (no attribute is mapped to "
-             f"{'it' if len(unmapped) == 1 else 'them'}; map it, or mark it @ignore in the source's mapping): "
-             + ", ".join(repr(c) for c in unmapped))
+        warn(
+            f"ignored {'column' if len(unmapped) == 1 else 'columns'} (no attribute is mapped to "
+            f"{'it' if len(unmapped) == 1 else 'them'}; map it, or mark it @ignore in the source's mapping): "
+            + ", ".join(repr(c) for c in unmapped)
+        )
 
 
 def report_import(args, result: dict, *, warned: bool = False) -> None:
@@ -97,8 +107,10 @@ def report_import(args, result: dict, *, warned: bool = False) -> None:
     print(f"{prefix} from {result['source']}{mode}: {counts}, {len(result['rejected'])} rejected")
     if result.get("groups"):
         g = result["groups"]
-        print(f"groups: {g['created']} created, {g['updated']} updated, {g['unchanged']} unchanged, {g['removed']} removed, "
-              f"{g['skipped']} skipped; {g['members_added']} memberships added, {g['members_removed']} removed")
+        print(
+            f"groups: {g['created']} created, {g['updated']} updated, {g['unchanged']} unchanged, {g['removed']} removed, "
+            f"{g['skipped']} skipped; {g['members_added']} memberships added, {g['members_removed']} removed"
+        )
     for action in result.get("actions", []):
         changes = ", ".join(f"{k}: {b!r} -> {a!r}" for k, (b, a) in action["changes"].items())
         where = shown(action.get("dn") or (f"line {action['line']}" if action["line"] else "missing from the source"))
@@ -115,8 +127,10 @@ def report_app_import(args, result: dict) -> None:
         print_json(result)
         return
     prefix = "would link (dry run)" if result.get("dry_run") else "linked"
-    print(f"{prefix} {result['linked']} of {result['accounts']} accounts of {result['app']} (match: {result['match']}): "
-          f"{result['already_linked']} already linked, {result['conflicts']} conflicts, {result['orphans']} orphans")
+    print(
+        f"{prefix} {result['linked']} of {result['accounts']} accounts of {result['app']} (match: {result['match']}): "
+        f"{result['already_linked']} already linked, {result['conflicts']} conflicts, {result['orphans']} orphans"
+    )
     details = result["details"]
     for entry in details["linked"]:
         note = "" if entry["entitled"] else " (not entitled: the next sync deactivates it)"
@@ -166,38 +180,55 @@ def run_import(args, do, report=report_import, *, rejected_exit: bool = False) -
 def cmd_import_csv(args, service) -> int:
     data = _read(args.file, "FILE")
     importer = service.importer()
-    return run_import(args, lambda confirm: importer.import_csv(data, source=args.source, dry_run=args.dry_run,
-                                                               confirm=confirm, full=not args.partial,
-                                                               allow_empty=args.allow_empty, strict=args.strict),
-                      rejected_exit=True)
+    return run_import(
+        args,
+        lambda confirm: importer.import_csv(
+            data,
+            source=args.source,
+            dry_run=args.dry_run,
+            confirm=confirm,
+            full=not args.partial,
+            allow_empty=args.allow_empty,
+            strict=args.strict,
+        ),
+        rejected_exit=True,
+    )
 
 
 def cmd_import_ldap(args, service) -> int:
     importer = service.importer()
-    return run_import(args, lambda confirm: importer.import_ldap(args.name, dry_run=args.dry_run, confirm=confirm,
-                                                                 full=True if args.full else None,
-                                                                 allow_empty=args.allow_empty))
+    return run_import(
+        args,
+        lambda confirm: importer.import_ldap(
+            args.name, dry_run=args.dry_run, confirm=confirm, full=True if args.full else None, allow_empty=args.allow_empty
+        ),
+    )
 
 
 def cmd_import_app(args, service) -> int:
     importer = service.importer()
-    return run_import(args, lambda confirm: importer.import_app(args.app, match=args.match, dry_run=args.dry_run,
-                                                                confirm=confirm), report_app_import)
+    return run_import(
+        args, lambda confirm: importer.import_app(args.app, match=args.match, dry_run=args.dry_run, confirm=confirm), report_app_import
+    )
 
 
 def cmd_import_app_groups(args, service) -> int:
     result = service.import_app_groups(args.app, dry_run=args.dry_run)
-    counts = ", ".join(f"{result[k]} {k.replace('_', ' ')}" for k in ("created", "updated", "unchanged", "removed", "members_added", "members_removed"))
+    counts = ", ".join(
+        f"{result[k]} {k.replace('_', ' ')}" for k in ("created", "updated", "unchanged", "removed", "members_added", "members_removed")
+    )
     return emit(args, result, text=f"{'would import' if args.dry_run else 'imported'} {args.app}'s groups: {counts}")
 
 
 def add_import_options(p) -> None:
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan, change nothing; exit as the real run would (3 held, 2 refused)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing; exit as the real run would (3 held, 2 refused)")
     p.add_argument("--confirm", action="store_true", help="apply even if the safeguard would hold it")
-    p.add_argument("--allow-empty", action="store_true",
-                   help="let a full run that yields no valid person deactivate everyone this source masters "
-                        "(refused without it, even with --confirm; the safeguard still applies)")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let a full run that yields no valid person deactivate everyone this source masters "
+        "(refused without it, even with --confirm; the safeguard still applies)",
+    )
 
 
 def register(cli) -> None:
@@ -209,8 +240,12 @@ def register(cli) -> None:
     p.add_argument("name")
     p.add_argument("--uri", required=True, help="ldap://host[:port] or ldaps://host[:port]")
     p.add_argument("--bind-dn", required=True, metavar="DN", help="the account provtui reads the directory as")
-    p.add_argument("--password-env", required=True, metavar="VAR",
-                   help="the environment variable holding the bind password (the password is never stored)")
+    p.add_argument(
+        "--password-env",
+        required=True,
+        metavar="VAR",
+        help="the environment variable holding the bind password (the password is never stored)",
+    )
     p.add_argument("--base-dn", required=True, metavar="DN", help="where the users are")
     p.add_argument("--user-filter", metavar="F", help="LDAP filter of the users (default: the flavor's)")
     p.add_argument("--group-base", metavar="DN", help="where the groups are (default: the base DN)")
@@ -227,16 +262,23 @@ def register(cli) -> None:
     p.add_argument("--partial", action="store_true", help="the file is not everyone: deactivate no one missing from it")
     p.add_argument("--strict", action="store_true", help="apply nothing when any row is rejected (exit 2)")
     add_import_options(p)
-    p = command(imports, "ldap", cmd_import_ldap,
-                "import users and groups from an LDAP/AD source (incremental when it can; a full read deactivates who is gone)")
+    p = command(
+        imports,
+        "ldap",
+        cmd_import_ldap,
+        "import users and groups from an LDAP/AD source (incremental when it can; a full read deactivates who is gone)",
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--full", action="store_true", help="read every entry, not only those changed since the last run")
     add_import_options(p)
     p = command(imports, "app", cmd_import_app, "link an app's existing accounts to users; list the orphans")
     p.add_argument("app", metavar="APP")
-    p.add_argument("--match", choices=("userName", "email", "externalId"), default="userName",
-                   help="how an account finds its user: userName = login, email = the profile's email, "
-                        "externalId = the user's id (default: userName)")
+    p.add_argument(
+        "--match",
+        choices=("userName", "email", "externalId"),
+        default="userName",
+        help="how an account finds its user: userName = login, email = the profile's email, externalId = the user's id (default: userName)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print what would be linked, change nothing")
     p.add_argument("--confirm", action="store_true", help="link the matched accounts (without it, a run that links is held)")
     p = command(imports, "app-groups", cmd_import_app_groups, "import an app's groups as app groups (kind app:APP)")

@@ -71,13 +71,33 @@ def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 LDAP_FLAVORS = ("openldap", "ad")
 # Optional keys of app["ldap"] (see provtui.connectors.ldap_app); absent means the flavour's default.
-LDAP_OPTIONS = ("groups_dn", "external_id_attribute", "naming_attribute", "uuid_attribute", "user_filter",
-                "group_filter", "user_object_classes", "group_object_classes", "empty_member", "timeout", "tls",
-                "ca_file")
+LDAP_OPTIONS = (
+    "groups_dn",
+    "external_id_attribute",
+    "naming_attribute",
+    "uuid_attribute",
+    "user_filter",
+    "group_filter",
+    "user_object_classes",
+    "group_object_classes",
+    "empty_member",
+    "timeout",
+    "tls",
+    "ca_file",
+)
 
 
-def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str, *, flavor: str = "openldap",
-                         rdn_attr: str | None = None, disable_method: str | None = None, **options: Any) -> dict[str, Any]:
+def validate_ldap_target(
+    uri: str,
+    bind_dn: str,
+    password_env: str,
+    base_dn: str,
+    *,
+    flavor: str = "openldap",
+    rdn_attr: str | None = None,
+    disable_method: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """An LDAP/AD app's connection: checked, with defaults per flavour; the password stays in the environment."""
     unknown = sorted(set(options) - set(LDAP_OPTIONS))
     if unknown:
@@ -89,10 +109,15 @@ def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str
         raise InvalidInput("--tls", "is ldaps or starttls")
     if "timeout" in options:
         numbers.LDAP_TIMEOUT.check("--timeout", options["timeout"])
-    for option, value, limit in (("--ldap-uri", uri, MAX_URL), ("--bind-dn", bind_dn, MAX_DN), ("--base-dn", base_dn, MAX_DN),
-                                 ("--password-env", password_env, MAX_ENV_NAME), ("--rdn-attr", rdn_attr, MAX_ENV_NAME),
-                                 ("--disable-method", disable_method, MAX_DN),
-                                 *((f"--{k.replace('_', '-')}", v, MAX_DN) for k, v in options.items() if isinstance(v, str))):
+    for option, value, limit in (
+        ("--ldap-uri", uri, MAX_URL),
+        ("--bind-dn", bind_dn, MAX_DN),
+        ("--base-dn", base_dn, MAX_DN),
+        ("--password-env", password_env, MAX_ENV_NAME),
+        ("--rdn-attr", rdn_attr, MAX_ENV_NAME),
+        ("--disable-method", disable_method, MAX_DN),
+        *((f"--{k.replace('_', '-')}", v, MAX_DN) for k, v in options.items() if isinstance(v, str)),
+    ):
         if isinstance(value, str):
             check_text(option, value, limit)
     validate_ldap_uri(uri)
@@ -104,11 +129,22 @@ def validate_ldap_target(uri: str, bind_dn: str, password_env: str, base_dn: str
     rdn_attr = rdn_attr or ("cn" if flavor == "ad" else "uid")
     if flavor == "ad":
         disable_method = disable_method or "uac"  # the ACCOUNTDISABLE bit of userAccountControl
-    elif not disable_method or not disable_method.startswith(("ou:", "attr:")) or (
-            disable_method.startswith("attr:") and "=" not in disable_method):
+    elif (
+        not disable_method
+        or not disable_method.startswith(("ou:", "attr:"))
+        or (disable_method.startswith("attr:") and "=" not in disable_method)
+    ):
         raise InvalidInput("--disable-method", "OpenLDAP needs ou:DN (move disabled entries there) or attr:NAME=VALUE")
-    return {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn, "flavor": flavor,
-            "rdn_attr": rdn_attr, "disable_method": disable_method, **options}
+    return {
+        "uri": uri,
+        "bind_dn": bind_dn,
+        "password_env": password_env,
+        "base_dn": base_dn,
+        "flavor": flavor,
+        "rdn_attr": rdn_attr,
+        "disable_method": disable_method,
+        **options,
+    }
 
 
 def validate_scim_url(url: object) -> str:

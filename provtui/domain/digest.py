@@ -39,8 +39,11 @@ def compose_digest(app_name: str, tasks: list[dict[str, Any]]) -> tuple[str, str
         items = sorted(groups[action], key=lambda t: (str(t.get("created") or ""), str(t.get("id"))))
         lines += ["", f"{_HEADINGS.get(action, action.capitalize())} ({len(items)}):"]
         lines += [f"  - {describe_task(app_name, task)}" for task in items]
-    ids = [str(task.get("id")) for action in order for task in sorted(
-        groups[action], key=lambda t: (str(t.get("created") or ""), str(t.get("id"))))]
+    ids = [
+        str(task.get("id"))
+        for action in order
+        for task in sorted(groups[action], key=lambda t: (str(t.get("created") or ""), str(t.get("id"))))
+    ]
     lines += [
         "",
         "When they are done, mark them done (an admin's action, audited):",

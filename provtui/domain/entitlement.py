@@ -21,9 +21,7 @@ def group_path(group_name: str) -> str:
 
 
 def entitlement_paths(
-    direct_apps: Iterable[str],
-    groups: Mapping[str, str],
-    group_apps: Mapping[str, Iterable[str]],
+    direct_apps: Iterable[str], groups: Mapping[str, str], group_apps: Mapping[str, Iterable[str]]
 ) -> dict[str, list[str]]:
     """App id -> the paths that grant it.
 

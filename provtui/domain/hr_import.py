@@ -30,22 +30,25 @@ from collections.abc import Callable
 from operator import itemgetter
 
 from provtui.domain.errors import InvalidInput
-from provtui.domain.hr_mapping import (
-    DEFAULT_MAPPING,
-    IGNORE,
-    STATUS,
-    ColumnMapping,
-    ImportFileError,
-    load_mapping,
-    norm_header,
-)
+from provtui.domain.hr_mapping import DEFAULT_MAPPING, IGNORE, STATUS, ColumnMapping, ImportFileError, load_mapping, norm_header
 from provtui.domain.import_plan import ImportPlan, deprovision_ratio, plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row, cell_keys
 from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
 
 __all__ = [  # the mapping and the plan are re-exported for the importers of this module's old names
-    "DEFAULT_MAPPING", "MAX_VALUE_LENGTH", "ColumnMapping", "ImportFileError", "ImportPlan", "Intent", "ParsedFile",
-    "Rejection", "Row", "deprovision_ratio", "load_mapping", "parse_csv", "plan_import",
+    "DEFAULT_MAPPING",
+    "MAX_VALUE_LENGTH",
+    "ColumnMapping",
+    "ImportFileError",
+    "ImportPlan",
+    "Intent",
+    "ParsedFile",
+    "Rejection",
+    "Row",
+    "deprovision_ratio",
+    "load_mapping",
+    "parse_csv",
+    "plan_import",
 ]
 
 MAX_VALUE_LENGTH = 1024  # longer cell values are rejected (nothing legitimate is that long)
@@ -66,7 +69,7 @@ def parse_csv(data: bytes, mapping: ColumnMapping = DEFAULT_MAPPING) -> ParsedFi
     delimiter, skipped = mapping.delimiter, 0
     sep = _SEP_LINE.match(text)
     if sep:
-        delimiter, skipped, text = sep.group(1), 1, text[sep.end():]
+        delimiter, skipped, text = sep.group(1), 1, text[sep.end() :]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header, header_line = None, 0
     while header is None:
@@ -92,7 +95,9 @@ def parse_csv(data: bytes, mapping: ColumnMapping = DEFAULT_MAPPING) -> ParsedFi
         except csv.Error as e:
             message = str(e)
             if "end of data" in message:
-                raise ImportFileError("file", "a quoted field starts here and is never closed: nothing after it can be read", line) from None
+                raise ImportFileError(
+                    "file", "a quoted field starts here and is never closed: nothing after it can be read", line
+                ) from None
             if "field limit" in message:
                 raise ImportFileError("file", "a field is longer than 128 KiB (an unbalanced quote?)", line) from None
             rejections.append(Rejection(line, None, f"not valid CSV: {message}"))
@@ -107,8 +112,13 @@ def parse_csv(data: bytes, mapping: ColumnMapping = DEFAULT_MAPPING) -> ParsedFi
     rows = _reject_duplicates(rows, rejections, layout)
     rejections.sort(key=lambda r: r.line)
     return ParsedFile(
-        rows=tuple(rows), rejections=tuple(rejections), columns=layout.columns, status_column=layout.status_header,
-        key=layout.key, login_derived=layout.login_derived, ignored_columns=tuple(layout.ignored),
+        rows=tuple(rows),
+        rejections=tuple(rejections),
+        columns=layout.columns,
+        status_column=layout.status_header,
+        key=layout.key,
+        login_derived=layout.login_derived,
+        ignored_columns=tuple(layout.ignored),
         ignored_by_mapping=tuple(layout.ignored_by_mapping),
     )
 
@@ -126,7 +136,7 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ImportFileError(
-            "file", f"byte {e.start + offset} (0x{data[e.start]:02x}) is not UTF-8: export or save the file as CSV UTF-8", line,
+            "file", f"byte {e.start + offset} (0x{data[e.start]:02x}) is not UTF-8: export or save the file as CSV UTF-8", line
         ) from None
 
 
@@ -151,7 +161,9 @@ class _Layout:
                         self.ignored_by_mapping.append(name)
                 continue
             if norm in used_at:
-                raise ImportFileError(name, f"the header has two columns named {header[used_at[norm]]!r} and {name!r}: which one to import is unclear", line)
+                raise ImportFileError(
+                    name, f"the header has two columns named {header[used_at[norm]]!r} and {name!r}: which one to import is unclear", line
+                )
             used_at[norm] = index
             candidates.setdefault(hit[1], []).append((hit[0], index))
         status = sorted(candidates.pop(STATUS, []))
@@ -179,7 +191,9 @@ class _Layout:
         for attribute in ("email", "firstName", "lastName"):
             if attribute not in self.columns:
                 known = ", ".join(name for name, target in mapping.columns if target == attribute)[:200]
-                raise ImportFileError(attribute, f"no column of the file maps to {attribute} (recognised: {known}; or map one in the mapping file)", line)
+                raise ImportFileError(
+                    attribute, f"no column of the file maps to {attribute} (recognised: {known}; or map one in the mapping file)", line
+                )
         self.login_derived = "login" not in self.columns
         if self.login_derived:
             self.columns["login"] = self.columns["email"]
@@ -194,7 +208,7 @@ class _Layout:
 
     def row(self, line: int, cells: list[str]) -> Row | Rejection:
         if len(cells) != self.width:
-            if len(cells) > self.width and not any(c.strip() for c in cells[self.width:]):
+            if len(cells) > self.width and not any(c.strip() for c in cells[self.width :]):
                 cells = cells[: self.width]
             else:
                 return self._reject(line, None, f"has {len(cells)} fields; the header has {self.width}", cells)
@@ -224,7 +238,12 @@ class _Layout:
             else:
                 intent = self._intents[raw_status] = self.mapping.intent(raw_status)
             if intent is None:
-                return self._reject(line, self.status_header, f"unknown employment status {raw_status[:80]!r} (map it in the [status] section of the mapping file)", cells)
+                return self._reject(
+                    line,
+                    self.status_header,
+                    f"unknown employment status {raw_status[:80]!r} (map it in the [status] section of the mapping file)",
+                    cells,
+                )
 
         email = profile["email"]
         if email is not None and not EMAIL_PATTERN.match(email):
@@ -235,7 +254,9 @@ class _Layout:
             try:
                 profile["login"] = validate_login(email)
             except InvalidInput:
-                return self._reject(line, self.header_of("email"), f"{email[:80]!r} cannot be used as a login (letters, digits and . _ @ + -)", cells)
+                return self._reject(
+                    line, self.header_of("email"), f"{email[:80]!r} cannot be used as a login (letters, digits and . _ @ + -)", cells
+                )
         else:
             login = profile["login"]
             if login is None:
@@ -291,10 +312,13 @@ def _reject_duplicates(rows: list[Row], rejections: list[Rejection], layout: _La
                     continue
                 row = rows[position]
                 others = ", ".join(str(rows[p].line) for p in positions if p != position)
-                bad[position] = Rejection(row.line, layout.header_of(attribute), f"{attribute} {value!r} is also on line {others}",
-                                          cell_keys(v for v in row.profile.values() if v))
+                bad[position] = Rejection(
+                    row.line,
+                    layout.header_of(attribute),
+                    f"{attribute} {value!r} is also on line {others}",
+                    cell_keys(v for v in row.profile.values() if v),
+                )
     if not bad:
         return rows
     rejections.extend(bad.values())
     return [row for position, row in enumerate(rows) if position not in bad]
-

@@ -72,8 +72,12 @@ class UserAction:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "line": self.line, "login": self.login, "outcomes": list(self.outcomes), "lifecycle": list(self.lifecycle),
-            "state": [self.state_before, self.state_after], "changes": {k: [b, a] for k, (b, a) in self.changes.items()},
+            "line": self.line,
+            "login": self.login,
+            "outcomes": list(self.outcomes),
+            "lifecycle": list(self.lifecycle),
+            "state": [self.state_before, self.state_after],
+            "changes": {k: [b, a] for k, (b, a) in self.changes.items()},
             "reason": self.reason,
         }
 
@@ -138,13 +142,24 @@ def deprovision_ratio(plan: ImportPlan, active_count: int) -> float:
 # Lifecycle actions taking a user from a state to what the intent says (deleted: see _plan_existing).
 _PATHS: dict[Intent | None, dict[str, tuple[str, ...]]] = {
     Intent.ACTIVE: {"staged": ("activate",), "active": (), "suspended": ("unsuspend",), "deprovisioned": ("reactivate",)},
-    Intent.SUSPENDED: {"staged": ("activate", "suspend"), "active": ("suspend",), "suspended": (), "deprovisioned": ("reactivate", "suspend")},
+    Intent.SUSPENDED: {
+        "staged": ("activate", "suspend"),
+        "active": ("suspend",),
+        "suspended": (),
+        "deprovisioned": ("reactivate", "suspend"),
+    },
     Intent.DEACTIVATED: {"staged": ("deactivate",), "active": ("deactivate",), "suspended": ("deactivate",), "deprovisioned": ()},
     Intent.STAGED: {},  # a pre-hire row never moves an existing user (it cannot go back to staged)
     None: {},  # no status column: the lifecycle of existing users is left alone
 }
 _NEW_USER_LIFECYCLE = {Intent.ACTIVE: ("activate",), None: ("activate",), Intent.SUSPENDED: ("activate", "suspend"), Intent.STAGED: ()}
-_REASONS = {Intent.ACTIVE: "active in HR", Intent.SUSPENDED: "on leave in HR", Intent.DEACTIVATED: "terminated in HR", Intent.STAGED: "pre-hire in HR", None: ""}
+_REASONS = {
+    Intent.ACTIVE: "active in HR",
+    Intent.SUSPENDED: "on leave in HR",
+    Intent.DEACTIVATED: "terminated in HR",
+    Intent.STAGED: "pre-hire in HR",
+    None: "",
+}
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -185,9 +200,17 @@ def plan_import(
     refused = None
     if full and people == 0 and not allow_empty:
         refused = empty_reason(len(accepted), len(rejected))
-    return ImportPlan(source=source, full=full, actions=() if refused else actions, unchanged=planner.unchanged,
-                      rejected=tuple(rejected), people=people, rows=len(accepted), refused=refused,
-                      withheld=actions if refused else ())
+    return ImportPlan(
+        source=source,
+        full=full,
+        actions=() if refused else actions,
+        unchanged=planner.unchanged,
+        rejected=tuple(rejected),
+        people=people,
+        rows=len(accepted),
+        refused=refused,
+        withheld=actions if refused else (),
+    )
 
 
 def empty_reason(accepted: int, rejected: int) -> str:
@@ -195,7 +218,11 @@ def empty_reason(accepted: int, rejected: int) -> str:
     if accepted and rejected:
         what = f"{rejected} rejected, {accepted} terminated or disabled"
     elif accepted:
-        what = "the one it returned is terminated or disabled" if accepted == 1 else f"the {accepted} it returned are all terminated or disabled"
+        what = (
+            "the one it returned is terminated or disabled"
+            if accepted == 1
+            else f"the {accepted} it returned are all terminated or disabled"
+        )
     elif rejected:
         what = "the one it returned was rejected" if rejected == 1 else f"the {rejected} it returned were all rejected"
     else:
@@ -210,8 +237,15 @@ def _same(before: Any, after: Any) -> bool:
 
 
 class _Planner:
-    def __init__(self, parsed: ParsedFile | Iterable[Row], existing: Mapping[str, UserDoc] | Iterable[UserDoc], source: str,
-                 owned: frozenset[str] | None, priorities: Mapping[str, tuple[str, ...] | list[str]], adopt: bool):
+    def __init__(
+        self,
+        parsed: ParsedFile | Iterable[Row],
+        existing: Mapping[str, UserDoc] | Iterable[UserDoc],
+        source: str,
+        owned: frozenset[str] | None,
+        priorities: Mapping[str, tuple[str, ...] | list[str]],
+        adopt: bool,
+    ):
         self.rejected: list[Rejection]
         if isinstance(parsed, ParsedFile):
             self.parsed: ParsedFile | None = parsed
@@ -276,8 +310,11 @@ class _Planner:
         number = row.profile.get("employeeNumber")
         by_number = self.by_number.get(number, []) if number else []
         if len(by_number) > 1:
-            self._reject(row, "employeeNumber", f"employeeNumber {number!r} belongs to {len(by_number)} users: "
-                         + ", ".join(sorted(u["login"] for u in by_number)))
+            self._reject(
+                row,
+                "employeeNumber",
+                f"employeeNumber {number!r} belongs to {len(by_number)} users: " + ", ".join(sorted(u["login"] for u in by_number)),
+            )
             for other in by_number:
                 self.matched.setdefault(other["id"], row.line)
             return
@@ -286,12 +323,16 @@ class _Planner:
         if user_by_number is not None and user_by_login is not None and user_by_login is not user_by_number:
             self.matched.setdefault(user_by_number["id"], row.line)
             self.matched.setdefault(user_by_login["id"], row.line)
-            return self._reject(row, "login", f"login {row.login!r} belongs to another user, not to employee {number} ({user_by_number['login']})")
+            return self._reject(
+                row, "login", f"login {row.login!r} belongs to another user, not to employee {number} ({user_by_number['login']})"
+            )
         user: UserDoc | None = user_by_number or user_by_login
         if user is None and self.login_derived and (email := row.profile.get("email")):
             by_email = self.by_email.get(email.lower(), [])
             if len(by_email) > 1:
-                return self._reject(row, "email", f"the email belongs to {len(by_email)} users: " + ", ".join(sorted(u["login"] for u in by_email)))
+                return self._reject(
+                    row, "email", f"the email belongs to {len(by_email)} users: " + ", ".join(sorted(u["login"] for u in by_email))
+                )
             user = by_email[0] if by_email else None
         if user is None:
             return self._plan_new(row)
@@ -301,7 +342,9 @@ class _Planner:
         if user is not user_by_number and number and self._mine(user):
             theirs = (user.get("profile") or {}).get("employeeNumber")
             if theirs not in (None, "") and str(theirs) != number:
-                return self._reject(row, "employeeNumber", f"{user['login']} is employee {theirs} in provtui, this row is employee {number}")
+                return self._reject(
+                    row, "employeeNumber", f"{user['login']} is employee {theirs} in provtui, this row is employee {number}"
+                )
         self._plan_existing(row, user)
 
     def _plan_new(self, row: Row) -> None:
@@ -332,10 +375,20 @@ class _Planner:
         lifecycle = _NEW_USER_LIFECYCLE[row.intent]
         state = _run(State.STAGED.value, lifecycle)
         self.new_logins[row.login] = row.line
-        self.actions.append(UserAction(
-            line=row.line, user_id=None, login=profile["login"], state_before=None, state_after=state, lifecycle=lifecycle,
-            changes={}, profile=profile, outcomes=("created",), reason=_REASONS[row.intent] or "new",
-        ))
+        self.actions.append(
+            UserAction(
+                line=row.line,
+                user_id=None,
+                login=profile["login"],
+                state_before=None,
+                state_after=state,
+                lifecycle=lifecycle,
+                changes={},
+                profile=profile,
+                outcomes=("created",),
+                reason=_REASONS[row.intent] or "new",
+            )
+        )
 
     def _plan_existing(self, row: Row, user: UserDoc) -> None:
         master = user.get("source", NATIVE_SOURCE)
@@ -421,11 +474,22 @@ class _Planner:
             self.unchanged += 1
             return
         login: str = user["login"]
-        self.actions.append(UserAction(
-            line=row.line, user_id=user["id"], login=profile.get("login", login), state_before=state, state_after=state_after,
-            lifecycle=lifecycle, changes=changes, profile=profile, outcomes=tuple(outcomes), adopt=adopting,
-            attribute_sources=sources, reason=_REASONS[row.intent] if mine else f"attributes only: mastered by {master}",
-        ))
+        self.actions.append(
+            UserAction(
+                line=row.line,
+                user_id=user["id"],
+                login=profile.get("login", login),
+                state_before=state,
+                state_after=state_after,
+                lifecycle=lifecycle,
+                changes=changes,
+                profile=profile,
+                outcomes=tuple(outcomes),
+                adopt=adopting,
+                attribute_sources=sources,
+                reason=_REASONS[row.intent] if mine else f"attributes only: mastered by {master}",
+            )
+        )
 
     def plan_missing(self) -> None:
         """Full import: this source's users that no row (accepted or rejected) names are deactivated."""
@@ -442,10 +506,20 @@ class _Planner:
             names = {normalise_login(user["login"]), str(profile.get("email", "")).lower(), str(profile.get("employeeNumber", "")).lower()}
             if names & protected:
                 continue
-            self.actions.append(UserAction(
-                line=None, user_id=user["id"], login=user["login"], state_before=state, state_after=State.DEPROVISIONED.value,
-                lifecycle=("deactivate",), changes={}, profile=profile, outcomes=("deactivated",), reason="missing from the file",
-            ))
+            self.actions.append(
+                UserAction(
+                    line=None,
+                    user_id=user["id"],
+                    login=user["login"],
+                    state_before=state,
+                    state_after=State.DEPROVISIONED.value,
+                    lifecycle=("deactivate",),
+                    changes={},
+                    profile=profile,
+                    outcomes=("deactivated",),
+                    reason="missing from the file",
+                )
+            )
 
 
 @lru_cache(maxsize=64)

@@ -20,8 +20,12 @@ from provtui.domain.expressions import MAPPING_FUNCTIONS, MAPPING_ROOTS, Compile
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 WORK_EMAIL = 'emails[type eq "work"].value'
 ALWAYS, ON_CREATE = "always", "create"
-RESERVED_TARGETS = {"externalId": "provtui's user id: it links the account to the user", "active": "it follows the lifecycle",
-                    "password": "passwords are set with `provtui user password`", "id": "the app assigns it"}
+RESERVED_TARGETS = {
+    "externalId": "provtui's user id: it links the account to the user",
+    "active": "it follows the lifecycle",
+    "password": "passwords are set with `provtui user password`",
+    "id": "the app assigns it",
+}
 _TARGET = re.compile(r'^(urn:[A-Za-z0-9:._-]+:)?[A-Za-z][A-Za-z0-9_]*(\[[A-Za-z]+ eq "[^"\\]*"\])?(\.[A-Za-z][A-Za-z0-9_]*)?$')
 
 DEFAULT_SCIM_MAPPINGS: tuple[dict[str, Any], ...] = (
@@ -77,8 +81,10 @@ def compile_mapping(target: str, expr: str, on: str = ALWAYS) -> CompiledMapping
     if target in RESERVED_TARGETS:
         raise InvalidInput("TARGET", f"{target} cannot be mapped: {RESERVED_TARGETS[target]}")
     if not _TARGET.match(target):
-        raise InvalidInput("TARGET", f"{target!r} is not a SCIM attribute path (e.g. title, name.givenName, "
-                                     f'emails[type eq "work"].value, {ENTERPRISE}:department)')
+        raise InvalidInput(
+            "TARGET",
+            f'{target!r} is not a SCIM attribute path (e.g. title, name.givenName, emails[type eq "work"].value, {ENTERPRISE}:department)',
+        )
     if on not in (ALWAYS, ON_CREATE):
         raise InvalidInput("--on", "is create or always")
     return CompiledMapping(target, compile_expression(expr, roots=MAPPING_ROOTS, functions=MAPPING_FUNCTIONS, field="EXPR"), on)
@@ -89,8 +95,9 @@ def default_mappings() -> list[CompiledMapping]:
     return [compile_mapping(m["target"], m["expr"], m["on"]) for m in DEFAULT_SCIM_MAPPINGS]
 
 
-def map_attributes(user_id: str, profile: Mapping[str, Any], mappings: list[CompiledMapping] | None = None,
-                   assignment: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def map_attributes(
+    user_id: str, profile: Mapping[str, Any], mappings: list[CompiledMapping] | None = None, assignment: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The downstream attributes for a user (default mappings unless given); externalId is always provtui's user id."""
     if mappings is None:
         mappings = default_mappings()

@@ -45,8 +45,12 @@ class KnownAccount:
         if doc is None or not doc.get("remote_id"):
             return None
         deactivated = doc.get("deactivated_at")
-        return cls(doc["remote_id"], bool(doc.get("active")), doc.get("attributes") or {},
-                   datetime.fromisoformat(deactivated.replace("Z", "+00:00")) if deactivated else None)
+        return cls(
+            doc["remote_id"],
+            bool(doc.get("active")),
+            doc.get("attributes") or {},
+            datetime.fromisoformat(deactivated.replace("Z", "+00:00")) if deactivated else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,9 @@ class AccountChange:
     active: bool
 
 
-def desired_account(user_state: str | None, paths: list[str], attributes: dict[str, Any],
-                    create_only: frozenset[str] = frozenset()) -> DesiredAccount:
+def desired_account(
+    user_state: str | None, paths: list[str], attributes: dict[str, Any], create_only: frozenset[str] = frozenset()
+) -> DesiredAccount:
     """Entitled and active: an active account.  Anything else: none, or a deactivated one."""
     return DesiredAccount(user_state is not None and is_entitled(user_state, paths), attributes, create_only)
 
@@ -74,8 +79,9 @@ class DeletionPolicy:
         return now >= known.deactivated_at + timedelta(days=self.delete_after_days)
 
 
-def plan_account(desired: DesiredAccount, known: KnownAccount | None,
-                 policy: DeletionPolicy = DeletionPolicy(), now: datetime | None = None) -> AccountChange | None:
+def plan_account(
+    desired: DesiredAccount, known: KnownAccount | None, policy: DeletionPolicy = DeletionPolicy(), now: datetime | None = None
+) -> AccountChange | None:
     if known is None:
         if desired.active:
             return AccountChange(Action.CREATE, dict(desired.attributes), True)

@@ -58,8 +58,9 @@ def entitled_apps(state: str, direct_apps: Iterable[str], groups: Iterable[str],
     return apps
 
 
-def access_delta(state: str, direct_apps: Iterable[str], groups_before: set[str], groups_after: set[str],
-                 group_apps: Mapping[str, Collection[str]]) -> tuple[set[str], set[str]]:
+def access_delta(
+    state: str, direct_apps: Iterable[str], groups_before: set[str], groups_after: set[str], group_apps: Mapping[str, Collection[str]]
+) -> tuple[set[str], set[str]]:
     """(apps gained, apps lost) by one user whose groups change; another path keeps access."""
     direct = set(direct_apps)
     before = entitled_apps(state, direct, groups_before, group_apps)

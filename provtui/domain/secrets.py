@@ -23,9 +23,29 @@ ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # a token, a key or a base32/hex secret (AKIAIOSFODNN7EXAMPLE, JBSWY3DPEHPK3PXP).
 _RANDOM_PART = 16
 # Query parameters that carry a credential in a URL.
-_CREDENTIAL_PARAMS = frozenset({"token", "access_token", "accesstoken", "auth", "authorization", "bearer", "key", "apikey",
-                                "api_key", "api-key", "secret", "client_secret", "password", "passwd", "pwd", "pass",
-                                "sig", "signature", "code"})
+_CREDENTIAL_PARAMS = frozenset(
+    {
+        "token",
+        "access_token",
+        "accesstoken",
+        "auth",
+        "authorization",
+        "bearer",
+        "key",
+        "apikey",
+        "api_key",
+        "api-key",
+        "secret",
+        "client_secret",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "sig",
+        "signature",
+        "code",
+    }
+)
 
 
 def env_name_problem(value: object) -> str | None:
@@ -46,8 +66,11 @@ def validate_env_name(field: str, value: object, holds: str) -> str:
     variable ``holds`` — the value itself is not repeated, in case it is the secret."""
     problem = env_name_problem(value)
     if problem is not None:
-        raise InvalidInput(field, f"the value given {problem}; name the environment variable that holds {holds} "
-                                  f"(e.g. APP_SECRET), never the secret itself; the value is not shown, nor stored")
+        raise InvalidInput(
+            field,
+            f"the value given {problem}; name the environment variable that holds {holds} "
+            f"(e.g. APP_SECRET), never the secret itself; the value is not shown, nor stored",
+        )
     return value  # type: ignore[return-value]
 
 
@@ -60,11 +83,17 @@ def refuse_url_credentials(field: str, url: str, secret_option: str) -> None:
     except ValueError:
         raise InvalidInput(field, "is not a URL") from None
     if has_userinfo:
-        raise InvalidInput(field, f"a URL may not carry credentials (user:password@): keep the secret in an environment "
-                                  f"variable and name it with {secret_option}; the URL is not shown, nor stored")
+        raise InvalidInput(
+            field,
+            f"a URL may not carry credentials (user:password@): keep the secret in an environment "
+            f"variable and name it with {secret_option}; the URL is not shown, nor stored",
+        )
     if any(name.lower() in _CREDENTIAL_PARAMS for name, _ in query):
-        raise InvalidInput(field, f"a URL may not carry credentials in its query: keep the secret in an environment "
-                                  f"variable and name it with {secret_option}; the URL is not shown, nor stored")
+        raise InvalidInput(
+            field,
+            f"a URL may not carry credentials in its query: keep the secret in an environment "
+            f"variable and name it with {secret_option}; the URL is not shown, nor stored",
+        )
 
 
 def shown_url(url: str) -> str:

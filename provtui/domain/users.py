@@ -65,8 +65,13 @@ def validate_profile(profile: dict[str, Any]) -> dict[str, Any]:
 
 
 # The longest each profile attribute an admin types may be (any other attribute: MAX_VALUE).
-MAX_LENGTHS = {"login": MAX_LOGIN, "email": MAX_EMAIL, "firstName": MAX_PERSON_NAME, "lastName": MAX_PERSON_NAME,
-               "displayName": MAX_DISPLAY_NAME}
+MAX_LENGTHS = {
+    "login": MAX_LOGIN,
+    "email": MAX_EMAIL,
+    "firstName": MAX_PERSON_NAME,
+    "lastName": MAX_PERSON_NAME,
+    "displayName": MAX_DISPLAY_NAME,
+}
 
 
 def check_typed_profile(values: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> None:
@@ -103,7 +108,11 @@ def user_summary(user: dict[str, Any]) -> dict[str, Any]:
     """What lists of users show: no profile beyond name, email and department."""
     profile = user["profile"]
     return {
-        "id": user["id"], "login": user["login"], "state": user["state"],
-        "displayName": profile.get("displayName"), "email": profile.get("email"), "department": profile.get("department"),
+        "id": user["id"],
+        "login": user["login"],
+        "state": user["state"],
+        "displayName": profile.get("displayName"),
+        "email": profile.get("email"),
+        "department": profile.get("department"),
         "source": user.get("source", "provtui"),
     }

@@ -24,7 +24,6 @@ from provtui.model.schema import ACCOUNTS, APPS, DIRTY, PUSHES, TASKS, USERS, ac
 
 
 class Accounts(KeyWork):
-
     def mark_due_deletions(self, in_scope: Callable[[str], bool]) -> None:
         """Deactivated accounts past their app's retention period become work (deletion)."""
         now = utc_now()
@@ -51,10 +50,20 @@ class Accounts(KeyWork):
             try:
                 desired = self.directory.desired(app_id, user_id)
             except InvalidInput as error:  # a mapping fails on this user's data: nothing to send until fixed
-                base = {**(account or blank_account(app_id, user_id)), "state": "failed", "last_error": str(error),
-                        "last_sync": utc_now_iso()}
-                failure = {"app": app["name"], "user": user["login"] if user else user_id, "action": "map",
-                           "status": None, "error": str(error), "attempts": 0}
+                base = {
+                    **(account or blank_account(app_id, user_id)),
+                    "state": "failed",
+                    "last_error": str(error),
+                    "last_sync": utc_now_iso(),
+                }
+                failure = {
+                    "app": app["name"],
+                    "user": user["login"] if user else user_id,
+                    "action": "map",
+                    "status": None,
+                    "error": str(error),
+                    "attempts": 0,
+                }
                 return Outcome(key, token, [(ACCOUNTS, key, base)], failure=failure)
         call_user.set(user["login"] if user else None)
         if app["kind"] == AppKind.MANUAL:
@@ -91,8 +100,13 @@ class Accounts(KeyWork):
                 outcome.writes.append((ACCOUNTS, key, {**base, "create_uncertain": True}))
             return outcome
         if result is None:
-            base.update(state="failed", last_error=outcome.failure["error"], last_sync=utc_now_iso(),
-                        attempts=(base.get("attempts") or 0) + outcome.failure["attempts"], last_action=change.action.value)
+            base.update(
+                state="failed",
+                last_error=outcome.failure["error"],
+                last_sync=utc_now_iso(),
+                attempts=(base.get("attempts") or 0) + outcome.failure["attempts"],
+                last_action=change.action.value,
+            )
             if change.action == Action.CREATE:
                 base["create_uncertain"] = True
         else:
@@ -100,18 +114,24 @@ class Accounts(KeyWork):
                 outcome.follow_up = self._pushed_groups_of(app_id, user_id)  # the account joins (or leaves) its groups there
             base.update(result)
             base.pop("create_uncertain", None)
-            state = "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted" if base.get("deleted_at") else "none")
+            state = (
+                "active" if base["active"] else ("deactivated" if base["remote_id"] else "deleted" if base.get("deleted_at") else "none")
+            )
             base.update(state=state, last_error=None, attempts=0, last_sync=utc_now_iso(), last_action=change.action.value)
         outcome.writes.append((ACCOUNTS, key, base))
         return outcome
 
     def _pushed_groups_of(self, app_id: str, user_id: str) -> list[tuple[str, dict]]:
         with self.guard():
-            return [(group_key(app_id, gid), {"app": app_id, "group": gid}) for gid in self.directory.groups_of(user_id)
-                    if (self.store.get(PUSHES, group_key(app_id, gid)) or {}).get("state") == "pushed"]
+            return [
+                (group_key(app_id, gid), {"app": app_id, "group": gid})
+                for gid in self.directory.groups_of(user_id)
+                if (self.store.get(PUSHES, group_key(app_id, gid)) or {}).get("state") == "pushed"
+            ]
 
-    async def _apply(self, app: dict, known: KnownAccount | None, change: AccountChange, attributes: dict,
-                     *, lookup_first: bool = True) -> dict:
+    async def _apply(
+        self, app: dict, known: KnownAccount | None, change: AccountChange, attributes: dict, *, lookup_first: bool = True
+    ) -> dict:
         """Send one change; returns the new known state (remote_id, active, attributes)."""
         connector = self.connector(app)
         if change.action == Action.CREATE:
@@ -124,8 +144,9 @@ class Accounts(KeyWork):
                     # Someone holds the name already: link it rather than make a duplicate.
                     remote = await connector.find_user(user_name=attributes.get(connector.naming_attribute))
                     if remote is None:  # the server's search lags its writes: look again later
-                        raise DownstreamError(f"{conflict.message} (and no account found by {connector.naming_attribute} yet)",
-                                              status=409, retryable=True) from None
+                        raise DownstreamError(
+                            f"{conflict.message} (and no account found by {connector.naming_attribute} yet)", status=409, retryable=True
+                        ) from None
             # An account existed: link it, then bring it to the desired state.
             changed = {k: v for k, v in attributes.items() if remote.attributes.get(k) != v}
             if changed or not remote.active:
@@ -137,7 +158,13 @@ class Accounts(KeyWork):
                 return {"remote_id": None, "active": False}
             if remote.active:
                 await connector.update_user(remote.id, {}, full=attributes, active=False)
-            return {"remote_id": remote.id, "active": False, "attributes": dict(attributes), "linked": True, "deactivated_at": utc_now_iso()}
+            return {
+                "remote_id": remote.id,
+                "active": False,
+                "attributes": dict(attributes),
+                "linked": True,
+                "deactivated_at": utc_now_iso(),
+            }
         assert known is not None and known.remote_id is not None
         if change.action == Action.DEACTIVATE:
             await connector.update_user(known.remote_id, {}, full={**known.attributes}, active=False)
@@ -170,7 +197,14 @@ class Accounts(KeyWork):
             return Outcome(key, token, expects=expects)
         if open_task is not None and open_task["action"] == wanted:
             return Outcome(key, token, expects=expects)
-        new_task = {"id": os.urandom(4).hex(), "app": app["id"], "user": item["user"], "action": wanted, "state": "open",
-                    "created": utc_now_iso(), "correlation": item.get("correlation")}
+        new_task = {
+            "id": os.urandom(4).hex(),
+            "app": app["id"],
+            "user": item["user"],
+            "action": wanted,
+            "state": "open",
+            "created": utc_now_iso(),
+            "correlation": item.get("correlation"),
+        }
         base.update(task=new_task["id"], state="task-open", correlation=item.get("correlation"))
         return Outcome(key, token, [(ACCOUNTS, key, base), (TASKS, new_task["id"], new_task)], expects=expects)

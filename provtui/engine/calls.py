@@ -25,14 +25,29 @@ def engine_event(event: dict, run_by: str | None) -> dict:
     return event if run_by is None else {**event, "run_by": run_by}
 
 
-def call_event(app_name: str, method: str, path: str, status: int | None, duration_ms: float, *,
-               user: str | None = None, correlation: str | None = None, run_by: str | None = None) -> dict:
+def call_event(
+    app_name: str,
+    method: str,
+    path: str,
+    status: int | None,
+    duration_ms: float,
+    *,
+    user: str | None = None,
+    correlation: str | None = None,
+    run_by: str | None = None,
+) -> dict:
     """The audit event of one call to ``app_name`` (method, path, status, duration; never a body)."""
     after: dict = {"method": method, "path": path, "status": status, "duration_ms": round(duration_ms, 1)}
     if user is not None:
         after["user"] = user
-    event = {"actor": ENGINE_ACTOR, "action": "downstream.call", "target": app_name, "before": None,
-             "after": after, "correlation": correlation}
+    event = {
+        "actor": ENGINE_ACTOR,
+        "action": "downstream.call",
+        "target": app_name,
+        "before": None,
+        "after": after,
+        "correlation": correlation,
+    }
     return engine_event(event, run_by)
 
 

@@ -18,7 +18,6 @@ from provtui.model.schema import PUSHED_GROUPS, PUSHES
 
 
 class Groups(KeyWork):
-
     async def reconcile(self, item: dict, app: dict, report: SyncReport) -> Outcome:
         key, group_id, token = item["key"], item["group"], item["token"]
         with self.guard():
@@ -30,12 +29,21 @@ class Groups(KeyWork):
         outcome = Outcome(key, token)
         if change is None:
             return outcome
-        result = await self.sender.send(app, report, outcome, lambda: self._apply(app, group_id, desired, known, change),
-                                        what=f"group {change.action.value}", who=f"group:{desired.display_name}")
+        result = await self.sender.send(
+            app,
+            report,
+            outcome,
+            lambda: self._apply(app, group_id, desired, known, change),
+            what=f"group {change.action.value}",
+            who=f"group:{desired.display_name}",
+        )
         if outcome.skipped:
             return outcome
-        doc = {**(known_doc or {"app": app["id"], "group": group_id, "remote_id": None, "display_name": "", "members": []}),
-               "last_sync": utc_now_iso(), "last_action": change.action.value}
+        doc = {
+            **(known_doc or {"app": app["id"], "group": group_id, "remote_id": None, "display_name": "", "members": []}),
+            "last_sync": utc_now_iso(),
+            "last_action": change.action.value,
+        }
         if result is None:
             outcome.writes.append((PUSHED_GROUPS, key, {**doc, "state": "failed", "last_error": outcome.failure["error"]}))
         elif change.action in (GroupAction.DELETE, GroupAction.FORGET):
@@ -53,9 +61,14 @@ class Groups(KeyWork):
                 remote = await connector.create_group(desired.display_name, group_id, set(desired.members))
             else:  # created before a crash lost our record of it: bring it in line
                 await connector.update_group(
-                    remote.id, display_name=desired.display_name if remote.display_name != desired.display_name else None,
-                    add=set(desired.members) - remote.members, remove=remote.members - set(desired.members),
-                    full_name=desired.display_name, external_id=group_id, full_members=set(desired.members))
+                    remote.id,
+                    display_name=desired.display_name if remote.display_name != desired.display_name else None,
+                    add=set(desired.members) - remote.members,
+                    remove=remote.members - set(desired.members),
+                    full_name=desired.display_name,
+                    external_id=group_id,
+                    full_members=set(desired.members),
+                )
             return {"remote_id": remote.id, "display_name": desired.display_name, "members": sorted(desired.members)}
         assert known is not None
         if change.action == GroupAction.DELETE:
@@ -63,6 +76,13 @@ class Groups(KeyWork):
             return {}
         if change.action == GroupAction.FORGET:
             return {}
-        await connector.update_group(known.remote_id, display_name=change.rename, add=set(change.add), remove=set(change.remove),
-                                     full_name=desired.display_name, external_id=group_id, full_members=set(desired.members))
+        await connector.update_group(
+            known.remote_id,
+            display_name=change.rename,
+            add=set(change.add),
+            remove=set(change.remove),
+            full_name=desired.display_name,
+            external_id=group_id,
+            full_members=set(desired.members),
+        )
         return {"display_name": desired.display_name, "members": sorted(desired.members)}

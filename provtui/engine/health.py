@@ -22,8 +22,16 @@ from provtui.store import Store
 QUARANTINE_AFTER = 10  # consecutive keys failed by app-wide faults
 PROBE_BASE = 5.0  # a worker's first probe of an app whose credentials were rejected, in seconds; doubling...
 PROBE_CAP = 300.0  # ...up to this
-CREDENTIALS_FIELDS = ("credentials_rejected", "credentials_status", "credentials_error", "credentials_rejected_at",
-                      "probes", "probe_at", "credentials_for", "misconfigured")
+CREDENTIALS_FIELDS = (
+    "credentials_rejected",
+    "credentials_status",
+    "credentials_error",
+    "credentials_rejected_at",
+    "probes",
+    "probe_at",
+    "credentials_for",
+    "misconfigured",
+)
 
 
 def new_health(app_id: str) -> dict:
@@ -75,8 +83,9 @@ class AppHealth:
         refusals, self._refusals = self._refusals, {}
         return refusals
 
-    def write_rejection(self, tx, app_id: str, refusal: dict, report: SyncReport, *, fingerprint: str,
-                        misconfigured: bool = False, probed: bool = False) -> None:
+    def write_rejection(
+        self, tx, app_id: str, refusal: dict, report: SyncReport, *, fingerprint: str, misconfigured: bool = False, probed: bool = False
+    ) -> None:
         """Mark the app "credentials rejected" (audited when it starts), with when to probe it next.
 
         ``fingerprint``: of the app record refused (connection_fingerprint); once the record differs (an admin
@@ -86,16 +95,33 @@ class AppHealth:
         health = dict(tx.get(APP_HEALTH, app_id) or new_health(app_id))
         already = bool(health.get("credentials_rejected"))
         probes = (health.get("probes") or 0) + 1 if already and probed else 0
-        next_probe = (now + timedelta(seconds=min(PROBE_CAP, PROBE_BASE * 2 ** probes))).isoformat()
-        health.update(credentials_rejected=True, credentials_status=refusal["status"], credentials_error=refusal["error"],
-                      credentials_checked=now.isoformat(), probes=probes, probe_at=next_probe,
-                      last_failure=now.isoformat(), credentials_for=fingerprint,
-                      misconfigured=misconfigured)
+        next_probe = (now + timedelta(seconds=min(PROBE_CAP, PROBE_BASE * 2**probes))).isoformat()
+        health.update(
+            credentials_rejected=True,
+            credentials_status=refusal["status"],
+            credentials_error=refusal["error"],
+            credentials_checked=now.isoformat(),
+            probes=probes,
+            probe_at=next_probe,
+            last_failure=now.isoformat(),
+            credentials_for=fingerprint,
+            misconfigured=misconfigured,
+        )
         if not already:
             health["credentials_rejected_at"] = now.isoformat()
-            tx.audit(engine_event({"actor": ENGINE_ACTOR, "action": "app.credentials_rejected", "target": refusal["app"],
-                                   "before": None, "after": {"status": refusal["status"], "error": refusal["error"]},
-                                   "correlation": None}, self.run_by))
+            tx.audit(
+                engine_event(
+                    {
+                        "actor": ENGINE_ACTOR,
+                        "action": "app.credentials_rejected",
+                        "target": refusal["app"],
+                        "before": None,
+                        "after": {"status": refusal["status"], "error": refusal["error"]},
+                        "correlation": None,
+                    },
+                    self.run_by,
+                )
+            )
         tx.put(APP_HEALTH, app_id, health)
         report.note_rejected({**refusal, "since": health["credentials_rejected_at"], "next_probe": next_probe})
 
@@ -108,9 +134,19 @@ class AppHealth:
                 current.pop(name, None)
             current.update(credentials_accepted_at=utc_now_iso(), last_success=utc_now_iso())
             tx.put(APP_HEALTH, app["id"], current)
-            tx.audit(engine_event({"actor": ENGINE_ACTOR, "action": "app.credentials_accepted", "target": app["name"],
-                                   "before": {"status": seen.get("credentials_status"), "error": seen.get("credentials_error")},
-                                   "after": None, "correlation": None}, self.run_by))
+            tx.audit(
+                engine_event(
+                    {
+                        "actor": ENGINE_ACTOR,
+                        "action": "app.credentials_accepted",
+                        "target": app["name"],
+                        "before": {"status": seen.get("credentials_status"), "error": seen.get("credentials_error")},
+                        "after": None,
+                        "correlation": None,
+                    },
+                    self.run_by,
+                )
+            )
         self.rejected.discard(app["id"])
 
     # -- quarantine ----------------------------------------------------------------------
@@ -127,9 +163,19 @@ class AppHealth:
                     health.update(quarantined=True, quarantined_at=now, reason=outcome.failure["error"])
                     self.quarantined.add(app_id)
                     report.quarantined.append(outcome.failure["app"])
-                    tx.audit(engine_event({"actor": ENGINE_ACTOR, "action": "app.quarantine", "target": outcome.failure["app"],
-                                           "before": None, "after": {"reason": outcome.failure["error"]}, "correlation": None},
-                                          self.run_by))
+                    tx.audit(
+                        engine_event(
+                            {
+                                "actor": ENGINE_ACTOR,
+                                "action": "app.quarantine",
+                                "target": outcome.failure["app"],
+                                "before": None,
+                                "after": {"reason": outcome.failure["error"]},
+                                "correlation": None,
+                            },
+                            self.run_by,
+                        )
+                    )
         else:
             health.update(consecutive_failures=0, last_success=now)
         tx.put(APP_HEALTH, app_id, health)

@@ -80,8 +80,11 @@ class Leases:
 
     def later(self, wanted: Wanted, now: datetime) -> list[tuple[str, dict]]:
         """Deferred keys (not_before set) that are ``wanted`` and not another's: claimable once due."""
-        return [(key, doc) for key, doc in self.store.all(DIRTY).items()
-                if doc.get("not_before") and wanted(key, doc) and not self.held_by_another(doc, now)]
+        return [
+            (key, doc)
+            for key, doc in self.store.all(DIRTY).items()
+            if doc.get("not_before") and wanted(key, doc) and not self.held_by_another(doc, now)
+        ]
 
     def release(self, key: str) -> None:
         self.held.discard(key)

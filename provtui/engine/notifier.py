@@ -59,9 +59,14 @@ class DigestReport:
         self.no_recipients = sorted(set(self.no_recipients) | set(other.no_recipients))
 
 
-def send_task_digests(store: Store, *, guard: AbstractContextManager | None = None,
-                      send: SendMail = send_mail, apps: frozenset[str] | None = None,
-                      run_by: str | None = None) -> DigestReport:
+def send_task_digests(
+    store: Store,
+    *,
+    guard: AbstractContextManager | None = None,
+    send: SendMail = send_mail,
+    apps: frozenset[str] | None = None,
+    run_by: str | None = None,
+) -> DigestReport:
     """Send one digest per manual app of its open, not yet notified tasks.
 
     ``guard`` is held around every store access (none by default), never across a send.
@@ -83,8 +88,9 @@ def send_task_digests(store: Store, *, guard: AbstractContextManager | None = No
         settings = SmtpSettings.from_config(config)
     except MailError as error:  # configured, but not usably: say so for every app that waits
         for app_id, tasks in sorted(waiting.items()):
-            report.failed.append({"app": _app_name(store, app_id), "error": error.message,
-                                  "retryable": error.retryable, "tasks": len(tasks)})
+            report.failed.append(
+                {"app": _app_name(store, app_id), "error": error.message, "retryable": error.retryable, "tasks": len(tasks)}
+            )
         return report
     if settings is None:
         report.skipped_no_smtp = sum(len(tasks) for tasks in waiting.values())
@@ -100,8 +106,7 @@ def send_task_digests(store: Store, *, guard: AbstractContextManager | None = No
         try:
             refused = send(settings, batch["to"], subject, body) or {}
         except MailError as error:
-            report.failed.append({"app": batch["app"], "error": error.message, "retryable": error.retryable,
-                                  "tasks": len(ids)})
+            report.failed.append({"app": batch["app"], "error": error.message, "retryable": error.retryable, "tasks": len(ids)})
             with guard, store.transaction() as tx:
                 _release(tx, ids, owner)
             continue
@@ -114,8 +119,14 @@ def send_task_digests(store: Store, *, guard: AbstractContextManager | None = No
                 task = tx.get(TASKS, task_id)
                 if task is not None:  # done or cancelled meanwhile: it was still mailed, so say so
                     tx.put(TASKS, task_id, {**_unclaimed(task), "notified": now})
-            event = {"actor": ENGINE_ACTOR, "action": "task.notify", "target": batch["app"], "before": None,
-                     "after": after, "correlation": None}
+            event = {
+                "actor": ENGINE_ACTOR,
+                "action": "task.notify",
+                "target": batch["app"],
+                "before": None,
+                "after": after,
+                "correlation": None,
+            }
             tx.audit(event if run_by is None else {**event, "run_by": run_by})
         report.sent.append({"app": batch["app"], "to": batch["to"], "tasks": ids, "refused": sorted(refused)})
     return report
@@ -125,8 +136,12 @@ def _waiting(reader, apps: frozenset[str] | None = None) -> dict[str, list[dict]
     """App id -> its open tasks that have not been mailed (apps that still exist; of ``apps`` only, if given)."""
     waiting: dict[str, list[dict]] = {}
     for task in reader.all(TASKS).values():
-        if task.get("state") == "open" and not task.get("notified") and reader.get(APPS, task["app"]) is not None \
-                and (apps is None or task["app"] in apps):
+        if (
+            task.get("state") == "open"
+            and not task.get("notified")
+            and reader.get(APPS, task["app"]) is not None
+            and (apps is None or task["app"] in apps)
+        ):
             waiting.setdefault(task["app"], []).append(task)
     return waiting
 
@@ -172,8 +187,14 @@ def _task_view(reader, task: dict) -> dict:
     user = reader.get(USERS, task["user"])
     profile = (user or {}).get("profile") or {}
     name = profile.get("displayName") or " ".join(p for p in (profile.get("firstName"), profile.get("lastName")) if p)
-    return {"id": task["id"], "action": task["action"], "created": task.get("created"),
-            "login": user["login"] if user else task["user"], "name": name or None, "email": profile.get("email")}
+    return {
+        "id": task["id"],
+        "action": task["action"],
+        "created": task.get("created"),
+        "login": user["login"] if user else task["user"],
+        "name": name or None,
+        "email": profile.get("email"),
+    }
 
 
 def _app_name(reader, app_id: str) -> str:

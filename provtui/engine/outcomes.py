@@ -24,8 +24,13 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return (not self.failed and not self.deferred and not self.quarantined and not self.credentials_rejected
-                and (self.digests is None or self.digests.ok))
+        return (
+            not self.failed
+            and not self.deferred
+            and not self.quarantined
+            and not self.credentials_rejected
+            and (self.digests is None or self.digests.ok)
+        )
 
     def note_rejected(self, entry: dict) -> None:
         """One entry per app: the latest word on its credentials."""

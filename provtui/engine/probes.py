@@ -26,8 +26,7 @@ PROBE_ID = "provtui-credentials-probe"  # the externalId a probe looks up: one a
 class Probes:
     """``guard``: the context the store is read and written in; ``connector``: an app's connector."""
 
-    def __init__(self, store: Store, health: AppHealth, sender: Sender, *, guard: Callable,
-                 connector: Callable[[dict], Connector]) -> None:
+    def __init__(self, store: Store, health: AppHealth, sender: Sender, *, guard: Callable, connector: Callable[[dict], Connector]) -> None:
         self.store = store
         self.health = health
         self.sender = sender
@@ -38,10 +37,19 @@ class Probes:
         """(app, health) of each app in scope whose credentials were rejected and whose probe is due (all of them
         with ``force``).  Read under the guard."""
         now = utc_now()
-        return [(self.store.get(APPS, app_id), health) for app_id, health in self.store.all(APP_HEALTH).items()
-                if health.get("credentials_rejected") and in_scope(app_id) and self.store.get(APPS, app_id)
-                and (force or not health.get("probe_at") or parse_iso(health["probe_at"]) <= now
-                     or health.get("credentials_for") not in (None, connection_fingerprint(self.store.get(APPS, app_id))))]
+        return [
+            (self.store.get(APPS, app_id), health)
+            for app_id, health in self.store.all(APP_HEALTH).items()
+            if health.get("credentials_rejected")
+            and in_scope(app_id)
+            and self.store.get(APPS, app_id)
+            and (
+                force
+                or not health.get("probe_at")
+                or parse_iso(health["probe_at"]) <= now
+                or health.get("credentials_for") not in (None, connection_fingerprint(self.store.get(APPS, app_id)))
+            )
+        ]
 
     async def probe(self, app: dict, health: dict, report: SyncReport) -> None:
         """One authenticated read (a lookup that changes nothing), retried like any call for transient faults;
@@ -74,12 +82,16 @@ class Probes:
                         await self.sender.sleep(wait)
                         continue
                     # no answer either way: still paused, probed again after the back-off
-                    refusal = {"app": app["name"], "status": health.get("credentials_status"),
-                               "error": health.get("credentials_error") or error.message}
+                    refusal = {
+                        "app": app["name"],
+                        "status": health.get("credentials_status"),
+                        "error": health.get("credentials_error") or error.message,
+                    }
             break
         with self.guard(), self.store.transaction() as tx:
             if accepted:
                 self.health.write_accepted(tx, app, health)
             elif refusal is not None:
-                self.health.write_rejection(tx, app["id"], refusal, report, fingerprint=connection_fingerprint(app),
-                                            misconfigured=misconfigured, probed=True)
+                self.health.write_rejection(
+                    tx, app["id"], refusal, report, fingerprint=connection_fingerprint(app), misconfigured=misconfigured, probed=True
+                )

@@ -28,16 +28,21 @@ def deferral_entry(store: Store, key: str, doc: dict) -> dict:
     else:
         user = store.get(USERS, doc["user"])
         who, account = user["login"] if user else doc["user"], store.get(ACCOUNTS, key) or {}
-    return {"app": app["name"], "user": who, "action": account.get("last_action") or "sync", "status": None,
-            "error": account.get("last_error") or "deferred by an earlier run", "attempts": 0,
-            "retry_at": doc["not_before"]}
+    return {
+        "app": app["name"],
+        "user": who,
+        "action": account.get("last_action") or "sync",
+        "status": None,
+        "error": account.get("last_error") or "deferred by an earlier run",
+        "attempts": 0,
+        "retry_at": doc["not_before"],
+    }
 
 
 class Results:
     """``guard``: the context the store is written in."""
 
-    def __init__(self, store: Store, leases: Leases, health: AppHealth, *, guard: Callable,
-                 run_by: str | None = None) -> None:
+    def __init__(self, store: Store, leases: Leases, health: AppHealth, *, guard: Callable, run_by: str | None = None) -> None:
         self.store = store
         self.leases = leases
         self.health = health
@@ -98,9 +103,19 @@ class Results:
                 self.deferred[outcome.key] = {**outcome.failure, "retry_at": outcome.not_before}
             else:
                 report.failed.append(outcome.failure)
-            tx.audit(engine_event({"actor": ENGINE_ACTOR, "action": "downstream.failed", "target": outcome.failure["app"],
-                                   "before": None, "after": outcome.failure, "correlation": dirty and dirty.get("correlation")},
-                                  self.run_by))
+            tx.audit(
+                engine_event(
+                    {
+                        "actor": ENGINE_ACTOR,
+                        "action": "downstream.failed",
+                        "target": outcome.failure["app"],
+                        "before": None,
+                        "after": outcome.failure,
+                        "correlation": dirty and dirty.get("correlation"),
+                    },
+                    self.run_by,
+                )
+            )
         else:
             report.done += 1
         self.health.write_result(tx, app_id, outcome, report, now)

@@ -69,8 +69,9 @@ class KeyWork:
     """What reconciling one key (an account, a pushed group) is given: the store and its read model, the
     Sender, ``guard`` (the context the store is read in) and ``connector`` (an app's connector)."""
 
-    def __init__(self, store: Any, directory: Any, sender: Sender, *, guard: Callable[[], Any],
-                 connector: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(
+        self, store: Any, directory: Any, sender: Sender, *, guard: Callable[[], Any], connector: Callable[[dict[str, Any]], Any]
+    ) -> None:
         self.store = store
         self.directory = directory
         self.sender = sender
@@ -81,8 +82,7 @@ class KeyWork:
 class Sender:
     """Sends a reconciler's calls.  ``sleep`` waits before a retry; ``stopping``: whether the run is stopping."""
 
-    def __init__(self, health: AppHealth, *, sleep: Callable[[float], Awaitable[object]],
-                 stopping: Callable[[], bool]) -> None:
+    def __init__(self, health: AppHealth, *, sleep: Callable[[float], Awaitable[object]], stopping: Callable[[], bool]) -> None:
         self.health = health
         self.sleep = sleep
         self.stopping = stopping
@@ -93,8 +93,9 @@ class Sender:
         """Whether to try again, after ``wait``, a call that failed with ``error`` on its ``attempts``-th attempt."""
         return error.retryable and attempts < MAX_ATTEMPTS and wait <= BACKOFF_CAP and self.budget.may_wait(wait)
 
-    async def send(self, app: dict, report: SyncReport, outcome: Outcome, call: Callable[[], Awaitable[dict]], *,
-                   what: str, who: str) -> dict | None:
+    async def send(
+        self, app: dict, report: SyncReport, outcome: Outcome, call: Callable[[], Awaitable[dict]], *, what: str, who: str
+    ) -> dict | None:
         """Make one downstream change within the app's limits, retrying transient faults.
 
         Returns the call's result; on failure returns None with ``outcome`` describing it
@@ -125,8 +126,14 @@ class Sender:
                     report.retries += 1
                     await self.sleep(wait)
                     continue
-                outcome.failure = {"app": app["name"], "user": who, "action": what, "status": error.status,
-                                   "error": error.message, "attempts": attempts}
+                outcome.failure = {
+                    "app": app["name"],
+                    "user": who,
+                    "action": what,
+                    "status": error.status,
+                    "error": error.message,
+                    "attempts": attempts,
+                }
                 outcome.app_fault = app_wide(error)
                 # A transient fault stays queued and is tried again after the wait; a 4xx waits for `provtui retry`.
                 if error.retryable:

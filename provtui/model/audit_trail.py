@@ -92,9 +92,17 @@ def target_matches(pattern: str, target: Any) -> bool:
     return bool(colon) and name == pattern and ":" not in pattern
 
 
-def filter_events(events: Iterable[dict[str, Any]], *, actor: str | None = None, target: str | None = None,
-                  action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                  limit: int | None = None, calls: bool = True) -> list[dict[str, Any]]:
+def filter_events(
+    events: Iterable[dict[str, Any]],
+    *,
+    actor: str | None = None,
+    target: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    calls: bool = True,
+) -> list[dict[str, Any]]:
     """The events that match every filter given (see the module docstring), oldest first; ``calls``:
     False leaves out downstream calls."""
     matches = event_filter(actor=actor, target=target, action=action, since=since, until=until, calls=calls)
@@ -118,9 +126,15 @@ def newest_events(newest_first: Iterable[dict[str, Any]], limit: int, **filters:
     return found[::-1]
 
 
-def event_filter(*, actor: str | None = None, target: str | None = None, action: str | None = None,
-                 since: datetime | None = None, until: datetime | None = None,
-                 calls: bool = True) -> Callable[[dict[str, Any]], bool]:
+def event_filter(
+    *,
+    actor: str | None = None,
+    target: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    calls: bool = True,
+) -> Callable[[dict[str, Any]], bool]:
     since = _aware(since) if since is not None else None
     until = _aware(until) if until is not None else None
 
@@ -250,4 +264,3 @@ def csv_text(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 def to_csv(events: Iterable[dict[str, Any]]) -> str:
     """The events as CSV: one column per field; before and after as compact JSON."""
     return csv_text(events, COLUMNS)
-

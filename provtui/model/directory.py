@@ -39,6 +39,7 @@ from provtui.store import StoreBackend
 
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
 
+
 class Directory:
     """Queries over one store.  Keeps a search cache that follows every commit."""
 
@@ -111,8 +112,11 @@ class Directory:
     def membership_paths(self, group_id: str, user_id: str, reader: Reader | None = None) -> list[str]:
         """How a user is in a group: "manual", "rule:<id>", "source:<name>"."""
         reader = reader or self.store
-        return sorted(stored(reader, MEMBERS, k)["via"] for k in reader.lookup(MEMBERS, "user", user_id)
-                      if stored(reader, MEMBERS, k)["group"] == group_id)
+        return sorted(
+            stored(reader, MEMBERS, k)["via"]
+            for k in reader.lookup(MEMBERS, "user", user_id)
+            if stored(reader, MEMBERS, k)["group"] == group_id
+        )
 
     def apps_assigned_to(self, subject: str, reader: Reader | None = None) -> set[str]:
         reader = reader or self.store
@@ -209,16 +213,18 @@ class Directory:
 
     # -- search ----------------------------------------------------------------------
 
-    def search_users(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
-                     offset: int = 0, limit: int | None = 100) -> tuple[int, list[dict[str, Any]]]:
+    def search_users(
+        self, text: str = "", *, state: str | None = None, among: set[str] | None = None, offset: int = 0, limit: int | None = 100
+    ) -> tuple[int, list[dict[str, Any]]]:
         """(number of matches, one page of user docs sorted by login); ``among``: only these user ids."""
         matches = self._matching_ids(text, state, among)
         users = self.store.all(USERS)
         end = None if limit is None else offset + limit
         return len(matches), [users[uid] for uid in matches[offset:end]]
 
-    def search_summaries(self, text: str = "", *, state: str | None = None, among: set[str] | None = None,
-                         offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    def search_summaries(
+        self, text: str = "", *, state: str | None = None, among: set[str] | None = None, offset: int = 0, limit: int | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
         """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
         matches = self._matching_ids(text, state, among)
         if self._summaries is None:
@@ -259,8 +265,9 @@ class Directory:
         if not groups_read:
             return Population(profiles)
         if len(users) <= FEW_USERS:
-            return Population(profiles, [{name for name in self.groups_of(user["id"], reader).values() if name in groups_read}
-                                         for user in users])
+            return Population(
+                profiles, [{name for name in self.groups_of(user["id"], reader).values() if name in groups_read} for user in users]
+            )
         names: dict[str, set[str]] = {}
         for name in groups_read:
             for group_id in reader.lookup(GROUPS, "name", name):

@@ -28,5 +28,14 @@ def queue(tx: Queueing, key: str, fields: dict[str, Any]) -> None:
     # A lease survives re-marking: its holder may have a call in flight (or have died after sending one),
     # so no one else may start on the key, and whoever takes it over after a crash must look up first.
     lease = {"lease": previous["lease"]} if previous and previous.get("lease") else {}
-    tx.put(DIRTY, key, {**fields, **lease, "token": uuid.uuid4().hex[:12], "correlation": tx.correlation,
-                        "since": previous["since"] if previous else utc_now_iso()})
+    tx.put(
+        DIRTY,
+        key,
+        {
+            **fields,
+            **lease,
+            "token": uuid.uuid4().hex[:12],
+            "correlation": tx.correlation,
+            "since": previous["since"] if previous else utc_now_iso(),
+        },
+    )

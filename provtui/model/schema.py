@@ -75,5 +75,3 @@ def group_subject(group_id: str) -> str:
 
 def assignment_key(app_id: str, subject: str) -> str:
     return f"{app_id}|{subject}"
-
-

@@ -92,8 +92,9 @@ class Change:
         self.access.authorise(self, action, scope)
 
     def audit(self, action: str, target: str, before: Any, after: Any) -> None:
-        self.tx.audit({"actor": self.actor, "action": action, "target": target, "before": before, "after": after,
-                       "correlation": self.correlation})
+        self.tx.audit(
+            {"actor": self.actor, "action": action, "target": target, "before": before, "after": after, "correlation": self.correlation}
+        )
 
     def mark_dirty(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Queue the (app, user) accounts for reconciliation."""
@@ -113,8 +114,9 @@ class Change:
         apps = self.directory.apps_touching(user_id, self) | (before_apps or set())
         self.mark_dirty((app, user_id) for app in apps)
 
-    def note_user_change(self, user_id: str, *, attributes: AbstractSet[str] | None = frozenset(),
-                         groups: AbstractSet[str] = frozenset()) -> None:
+    def note_user_change(
+        self, user_id: str, *, attributes: AbstractSet[str] | None = frozenset(), groups: AbstractSet[str] = frozenset()
+    ) -> None:
         """Remember what changed about a user (``attributes`` None: a new user, or everything); when the
         change settles, what follows from it is worked out once."""
         change = self.user_changes.get(user_id)
@@ -165,8 +167,7 @@ class Changes:
         """What the change's user changes imply: rule memberships, then the accounts and pushed groups to reconcile."""
         while change.user_changes:
             changed, change.user_changes = change.user_changes, {}
-            before = {uid: set() if c.attributes is None else self.directory.apps_touching(uid, change)
-                      for uid, c in changed.items()}
+            before = {uid: set() if c.attributes is None else self.directory.apps_touching(uid, change) for uid, c in changed.items()}
             assert self.reevaluate is not None, "the rules part sets Changes.reevaluate"
             changed_groups = self.reevaluate(change, changed)
             for user_id, apps in before.items():

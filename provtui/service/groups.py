@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.domain.apps import (
-    Capability,
-)
+from provtui.domain.apps import Capability
 from provtui.domain.errors import InvalidInput
-from provtui.domain.roles import (
-    Action,
-    Scope,
-)
-from provtui.domain.text import (
-    MAX_DESCRIPTION,
-    check_text,
-)
+from provtui.domain.roles import Action, Scope
+from provtui.domain.text import MAX_DESCRIPTION, check_text
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.outbox import queue
@@ -106,8 +98,9 @@ class Groups(Part):
             raise InvalidInput("LOGIN", "name at least one user")
         with self.changes() as tx:
             group = self._manual_group(tx, group_name)
-            changed = [login for login in (self._membership(tx, group, self.directory.user_id(login, tx), add=add)
-                                           for login in logins) if login]
+            changed = [
+                login for login in (self._membership(tx, group, self.directory.user_id(login, tx), add=add) for login in logins) if login
+            ]
             self._audit_membership(tx, group, changed, add=add)
         return changed
 
@@ -129,8 +122,11 @@ class Groups(Part):
         after = set(self.directory.paths(user_id, change))
         name = {app_id: stored(self.directory.store, APPS, app_id)["name"] for app_id in before | after}
         state = stored(change, USERS, user_id)["state"]
-        return {"gains": sorted(name[a] for a in after - before), "losses": sorted(name[a] for a in before - after),
-                "active": state == "active"}
+        return {
+            "gains": sorted(name[a] for a in after - before),
+            "losses": sorted(name[a] for a in before - after),
+            "active": state == "active",
+        }
 
     def _move(self, tx: Change, login: str, leave: str, join: str) -> str:
         if leave == join:
@@ -162,8 +158,9 @@ class Groups(Part):
         present = tx.get(MEMBERS, key) is not None
         login: str = stored(tx, USERS, user_id)["login"]
         if not add and not present and (others := self.directory.membership_paths(group["id"], user_id, tx)):
-            raise InvalidInput(field, f"{login} is in {group['name']} by {', '.join(others)}, not by hand: "
-                               "change the rule or the source instead")
+            raise InvalidInput(
+                field, f"{login} is in {group['name']} by {', '.join(others)}, not by hand: change the rule or the source instead"
+            )
         if present == add:
             return None
         before_apps = self.directory.apps_touching(user_id, tx)

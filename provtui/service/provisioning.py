@@ -6,13 +6,7 @@ from typing import Any
 
 from provtui.clock import utc_now_iso
 from provtui.domain.errors import InvalidInput, NotAllowed
-from provtui.domain.roles import (
-    Action,
-    Role,
-    Scope,
-    allowed,
-    needed,
-)
+from provtui.domain.roles import Action, Role, Scope, allowed, needed
 from provtui.model.schema import ACCOUNTS, APPS, TASKS, USERS, Reader, account_key, stored
 from provtui.service.part import Part
 
@@ -32,13 +26,27 @@ class Provisioning(Part):
             key = account_key(task["app"], task["user"])
             account = tx.get(ACCOUNTS, key) or {"app": task["app"], "user": task["user"], "attributes": {}}
             active = task["action"] == "provision"
-            tx.put(ACCOUNTS, key, {**account, "remote_id": "manual", "active": active, "task": None,
-                                   "state": "active" if active else "deactivated", "last_sync": utc_now_iso()})
+            tx.put(
+                ACCOUNTS,
+                key,
+                {
+                    **account,
+                    "remote_id": "manual",
+                    "active": active,
+                    "task": None,
+                    "state": "active" if active else "deactivated",
+                    "last_sync": utc_now_iso(),
+                },
+            )
             done = {**task, "state": "done", "closed": utc_now_iso(), "closed_by": self.access.actor}
             tx.put(TASKS, task_id, done)
             user = tx.get(USERS, task["user"])
-            tx.audit("task.done", stored(tx, APPS, task["app"])["name"], {"task": task_id, "state": "open"},
-                        {"task": task_id, "state": "done", "action": task["action"], "user": user["login"] if user else task["user"]})
+            tx.audit(
+                "task.done",
+                stored(tx, APPS, task["app"])["name"],
+                {"task": task_id, "state": "open"},
+                {"task": task_id, "state": "done", "action": task["action"], "user": user["login"] if user else task["user"]},
+            )
             tx.mark_dirty([(task["app"], task["user"])])  # re-check: the user may have changed since
         return done
 
@@ -50,8 +58,10 @@ class Provisioning(Part):
             return None
         apps = frozenset(a for a in self.store.all(APPS) if allowed(grants, Action.MANAGE_APP, Scope(apps=frozenset({a}))))
         if not apps:
-            raise NotAllowed(f"{self.access.actor} may not run provisioning: it needs the {needed(Action.MANAGE_APP)} role "
-                             f"(an app-admin provisions only their apps)")
+            raise NotAllowed(
+                f"{self.access.actor} may not run provisioning: it needs the {needed(Action.MANAGE_APP)} role "
+                f"(an app-admin provisions only their apps)"
+            )
         return apps
 
     def may_provision(self) -> bool:

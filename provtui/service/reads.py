@@ -7,9 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import parse_iso, utc_now
-from provtui.domain.apps import (
-    Capability,
-)
+from provtui.domain.apps import Capability
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
 from provtui.domain.rules import rule_via
@@ -69,17 +67,24 @@ class Reads(Part):
             for path, layer in d.assignment_layers(app_id, user_id):
                 values.update(layer)
                 values_via.update(dict.fromkeys(layer, path))
-            apps.append({
-                "app": app["name"],
-                "entitled": user["state"] == State.ACTIVE and bool(via),
-                "via": via,
-                "values": values,
-                "values_via": values_via,
-                "account": self._account_view(app_id, user_id),
-            })
+            apps.append(
+                {
+                    "app": app["name"],
+                    "entitled": user["state"] == State.ACTIVE and bool(via),
+                    "via": via,
+                    "values": values,
+                    "values_via": values_via,
+                    "account": self._account_view(app_id, user_id),
+                }
+            )
         return {
-            "id": user_id, "login": user["login"], "state": user["state"], "source": user.get("source", "provtui"),
-            "profile": user["profile"], "groups": sorted(d.groups_of(user_id).values()), "apps": apps,
+            "id": user_id,
+            "login": user["login"],
+            "state": user["state"],
+            "source": user.get("source", "provtui"),
+            "profile": user["profile"],
+            "groups": sorted(d.groups_of(user_id).values()),
+            "apps": apps,
             "mastered": mastered(self.store, user),
         }
 
@@ -115,14 +120,26 @@ class Reads(Part):
         if queued and state == "none":
             state = "pending"
         return {
-            "state": state, "remote_id": account.get("remote_id"), "last_error": account.get("last_error"),
-            "last_sync": account.get("last_sync"), "attempts": account.get("attempts", 0),
+            "state": state,
+            "remote_id": account.get("remote_id"),
+            "last_error": account.get("last_error"),
+            "last_sync": account.get("last_sync"),
+            "attempts": account.get("attempts", 0),
             "queued": queued,
         }
 
-    def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
-                   group: str | None = None, app: str | None = None, source: str | None = None,
-                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    def list_users(
+        self,
+        search: str = "",
+        *,
+        state: str | None = None,
+        where: str | None = None,
+        group: str | None = None,
+        app: str | None = None,
+        source: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
         """(matches, one page of summaries); ``where``: a condition in the rules' expression language;
         ``group``: its members; ``app``: the users an assignment of it reaches; ``source``: those it masters."""
         self.access.read()
@@ -166,8 +183,16 @@ class Reads(Part):
         rows = []
         for doc in docs:
             kind, name = self.directory.subject_name(doc["subject"])
-            rows.append({"app": stored(self.store, APPS, doc["app"])["name"], "kind": kind, "name": name,
-                         "values": doc.get("values") or {}, "priority": doc.get("priority"), "created": doc.get("created")})
+            rows.append(
+                {
+                    "app": stored(self.store, APPS, doc["app"])["name"],
+                    "kind": kind,
+                    "name": name,
+                    "values": doc.get("values") or {},
+                    "priority": doc.get("priority"),
+                    "created": doc.get("created"),
+                }
+            )
         return sorted(rows, key=lambda r: (r["app"], r["kind"], r["name"]))
 
     def group_view(self, name: str, offset: int = 0, limit: int = 500) -> dict[str, Any]:
@@ -180,14 +205,24 @@ class Reads(Part):
             member = stored(self.store, MEMBERS, key)
             vias.setdefault(member["user"], []).append(member["via"])
         users = sorted((stored(self.store, USERS, uid) for uid in vias), key=lambda u: u["login"])
-        page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset:offset + limit]]
+        page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset : offset + limit]]
         rules = sorted((r for r in self.store.all(RULES).values() if group["id"] in r["groups"]), key=lambda r: r["name"])
         assigned = [stored(self.store, ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
         return {
-            "name": group["name"], "description": group.get("description") or "", "kind": group.get("kind", "provtui"),
-            "source": group.get("source"), "members": len(users), "offset": offset, "member_page": page,
-            "apps": sorted(({"app": stored(self.store, APPS, a["app"])["name"], "values": a.get("values") or {},
-                             "priority": a.get("priority")} for a in assigned), key=lambda a: a["app"]),
+            "name": group["name"],
+            "description": group.get("description") or "",
+            "kind": group.get("kind", "provtui"),
+            "source": group.get("source"),
+            "members": len(users),
+            "offset": offset,
+            "member_page": page,
+            "apps": sorted(
+                (
+                    {"app": stored(self.store, APPS, a["app"])["name"], "values": a.get("values") or {}, "priority": a.get("priority")}
+                    for a in assigned
+                ),
+                key=lambda a: a["app"],
+            ),
             "pushes": self._pushes(group),
             "rules": [{**view, "via": rule_via(rule["id"])} for rule, view in zip(rules, self.rules.views(rules), strict=False)],
         }
@@ -209,18 +244,29 @@ class Reads(Part):
                 state = "pushed" if known.get("state") == "pushed" else "pushing"
             else:
                 state = "unpushing" if known else "unpushed"
-            rows.append({
-                "app": app["name"], "state": state, "intent": intent["state"] if intent else None,
-                "delete": bool(intent and intent.get("delete")), "since": intent["since"] if intent else None,
-                "remote_id": known.get("remote_id"), "last_sync": known.get("last_sync"), "last_error": known.get("last_error"),
-                "queued": self.store.get(DIRTY, key) is not None, "can_push": can_push,
-            })
+            rows.append(
+                {
+                    "app": app["name"],
+                    "state": state,
+                    "intent": intent["state"] if intent else None,
+                    "delete": bool(intent and intent.get("delete")),
+                    "since": intent["since"] if intent else None,
+                    "remote_id": known.get("remote_id"),
+                    "last_sync": known.get("last_sync"),
+                    "last_error": known.get("last_error"),
+                    "queued": self.store.get(DIRTY, key) is not None,
+                    "can_push": can_push,
+                }
+            )
         return rows
 
     def list_apps(self) -> list[dict[str, Any]]:
         self.access.read()
         apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
-        return [{**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))} for a in apps]
+        return [
+            {**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))}
+            for a in apps
+        ]
 
     def task_list(self, *, open_only: bool = False) -> list[dict[str, Any]]:
         """Manual apps' tasks with app and user names, oldest first."""
@@ -232,8 +278,16 @@ class Reads(Part):
         views = []
         for task in sorted(tasks, key=lambda t: t["created"]):
             app, user = self.store.get(APPS, task["app"]), self.store.get(USERS, task["user"])
-            views.append({"id": task["id"], "app": app["name"] if app else task["app"], "user": user["login"] if user else task["user"],
-                          "action": task["action"], "state": task["state"], "created": task["created"]})
+            views.append(
+                {
+                    "id": task["id"],
+                    "app": app["name"] if app else task["app"],
+                    "user": user["login"] if user else task["user"],
+                    "action": task["action"],
+                    "state": task["state"],
+                    "created": task["created"],
+                }
+            )
         return views
 
     def pending_work(self) -> int:
@@ -259,11 +313,16 @@ class Reads(Part):
         accounts = [stored(self.store, ACCOUNTS, k) for k in self.store.lookup(ACCOUNTS, "app", app["id"])]
         health = self.store.get(APP_HEALTH, app["id"]) or {}
         return {
-            "app": app["name"], "kind": app["kind"], "queued": len(dirty) - in_flight, "in_flight": in_flight,
+            "app": app["name"],
+            "kind": app["kind"],
+            "queued": len(dirty) - in_flight,
+            "in_flight": in_flight,
             "failed": sum(1 for a in accounts if a.get("state") == "failed"),
             "active": sum(1 for a in accounts if a.get("state") == "active"),
-            "quarantined": bool(health.get("quarantined")), "quarantine_reason": health.get("reason"),
-            "last_success": health.get("last_success"), "last_failure": health.get("last_failure"),
+            "quarantined": bool(health.get("quarantined")),
+            "quarantine_reason": health.get("reason"),
+            "last_success": health.get("last_success"),
+            "last_failure": health.get("last_failure"),
             # 401/403: the app refused provtui's credentials; paused (accounts stay queued) until a probe gets through
             "credentials_rejected": bool(health.get("credentials_rejected")),
             "credentials_error": health.get("credentials_error") if health.get("credentials_rejected") else None,
@@ -272,9 +331,17 @@ class Reads(Part):
             "next_probe": health.get("probe_at") if health.get("credentials_rejected") else None,
         }
 
-    def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
-              action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-              calls: bool = True) -> list[dict[str, Any]]:
+    def audit(
+        self,
+        limit: int | None = None,
+        *,
+        actor: str | None = None,
+        target: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        calls: bool = True,
+    ) -> list[dict[str, Any]]:
         """The audit trail, oldest first, filtered (see provtui.model.audit_trail); ``limit``: the newest N,
         read from the trail's end; ``calls``: False leaves out downstream calls."""
         self.access.read()

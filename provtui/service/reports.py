@@ -118,14 +118,19 @@ class Reports:
                 if user and user["state"] == State.ACTIVE and self.directory.paths(user_id).get(doc["id"]):
                     entitled += 1
             licenses = (doc.get("settings") or {}).get("licenses")
-            rows.append({
-                "app": doc["name"], "kind": doc["kind"], "entitled": entitled, "active": active,
-                "deactivated": sum(1 for a in accounts if a.get("state") == "deactivated"),
-                "failed": sum(1 for a in accounts if a.get("state") == "failed"),
-                "licenses": licenses,
-                "over_license": licenses is not None and active > licenses,
-                "utilisation": round(100 * active / licenses, 1) if licenses else None,
-            })
+            rows.append(
+                {
+                    "app": doc["name"],
+                    "kind": doc["kind"],
+                    "entitled": entitled,
+                    "active": active,
+                    "deactivated": sum(1 for a in accounts if a.get("state") == "deactivated"),
+                    "failed": sum(1 for a in accounts if a.get("state") == "failed"),
+                    "licenses": licenses,
+                    "over_license": licenses is not None and active > licenses,
+                    "utilisation": round(100 * active / licenses, 1) if licenses else None,
+                }
+            )
         return rows
 
     def access(self, app: str | None = None, *, pivot: bool = False) -> list[dict[str, Any]]:
@@ -136,8 +141,7 @@ class Reports:
             user_ids = self._users_of_app(apps[0]["id"]) if apps else set()
         else:
             user_ids = set(self.store.all(USERS))
-        users = sorted((self.store.get(USERS, u) or {"id": u, "login": u, "state": "unknown"} for u in user_ids),
-                       key=lambda u: u["login"])
+        users = sorted((self.store.get(USERS, u) or {"id": u, "login": u, "state": "unknown"} for u in user_ids), key=lambda u: u["login"])
         rows = []
         for user in users:
             paths = self.directory.paths(user["id"])
@@ -153,9 +157,16 @@ class Reports:
                 if a["id"] not in touching:
                     continue
                 via = paths.get(a["id"], [])
-                rows.append({"user": user["login"], "user_state": user["state"], "app": a["name"],
-                             "entitled": user["state"] == State.ACTIVE and bool(via), "via": ";".join(via),
-                             "account": self.account_state(a["id"], user["id"])})
+                rows.append(
+                    {
+                        "user": user["login"],
+                        "user_state": user["state"],
+                        "app": a["name"],
+                        "entitled": user["state"] == State.ACTIVE and bool(via),
+                        "via": ";".join(via),
+                        "account": self.account_state(a["id"], user["id"]),
+                    }
+                )
         return rows
 
     def access_columns(self, app: str | None = None, *, pivot: bool = False) -> list[str]:
@@ -175,9 +186,18 @@ class Reports:
             tasked.add(account_key(task["app"], task["user"]))
             if task["action"] != "deprovision":
                 continue
-            rows.append({"kind": "task", "app": self._app_name(task["app"]), "user": self._login(task["user"]),
-                         "action": "deprovision", "state": "task-open", "since": task["created"], "task": task["id"],
-                         "last_error": None})
+            rows.append(
+                {
+                    "kind": "task",
+                    "app": self._app_name(task["app"]),
+                    "user": self._login(task["user"]),
+                    "action": "deprovision",
+                    "state": "task-open",
+                    "since": task["created"],
+                    "task": task["id"],
+                    "last_error": None,
+                }
+            )
         accounts = []
         for app_id in sorted(app_ids, key=self._app_name):
             accounts += sorted(self._accounts(app_id), key=lambda a: self._login(a["user"]))
@@ -189,10 +209,18 @@ class Reports:
                 continue
             dirty = self.store.get(DIRTY, key)
             state = "failed" if account.get("state") == "failed" else ("queued" if dirty is not None else "not queued")
-            rows.append({"kind": "account", "app": self._app_name(account["app"]), "user": self._login(account["user"]),
-                         "action": "deactivate", "state": state,
-                         "since": dirty["since"] if dirty else account.get("last_sync"), "task": None,
-                         "last_error": account.get("last_error")})
+            rows.append(
+                {
+                    "kind": "account",
+                    "app": self._app_name(account["app"]),
+                    "user": self._login(account["user"]),
+                    "action": "deactivate",
+                    "state": state,
+                    "since": dirty["since"] if dirty else account.get("last_sync"),
+                    "task": None,
+                    "last_error": account.get("last_error"),
+                }
+            )
         return rows
 
     def failures(self, app: str | None = None) -> list[dict[str, Any]]:
@@ -201,9 +229,16 @@ class Reports:
         for doc in self._apps(app):
             failed = [a for a in self._accounts(doc["id"]) if a.get("state") == "failed"]
             for account in sorted(failed, key=lambda a: self._login(a["user"])):
-                rows.append({"app": doc["name"], "user": self._login(account["user"]), "last_error": account.get("last_error"),
-                             "attempts": account.get("attempts", 0), "last_sync": account.get("last_sync"),
-                             "last_action": account.get("last_action")})
+                rows.append(
+                    {
+                        "app": doc["name"],
+                        "user": self._login(account["user"]),
+                        "last_error": account.get("last_error"),
+                        "attempts": account.get("attempts", 0),
+                        "last_sync": account.get("last_sync"),
+                        "last_action": account.get("last_action"),
+                    }
+                )
         return rows
 
     def orphans(self, app: str | None = None) -> list[dict[str, Any]]:
@@ -213,8 +248,15 @@ class Reports:
         for doc in self.store.all(ORPHANS).values():
             if wanted is not None and doc.get("app") not in wanted:
                 continue
-            rows.append({"app": self._app_name(doc.get("app", "")), "remote_id": doc.get("remote_id"),
-                         "userName": doc.get("userName"), "email": doc.get("email"), "seen": doc.get("seen")})
+            rows.append(
+                {
+                    "app": self._app_name(doc.get("app", "")),
+                    "remote_id": doc.get("remote_id"),
+                    "userName": doc.get("userName"),
+                    "email": doc.get("email"),
+                    "seen": doc.get("seen"),
+                }
+            )
         return sorted(rows, key=lambda r: (r["app"], str(r["userName"] or ""), str(r["remote_id"] or "")))
 
     def stale(self, days: int = DEFAULT_STALE_DAYS, app: str | None = None, *, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -228,8 +270,15 @@ class Reports:
                     continue
                 age = _days_since(account["deactivated_at"], now)
                 if age is not None and age > days:
-                    rows.append({"kind": "account", "app": doc["name"], "user": self._login(account["user"]),
-                                 "since": account["deactivated_at"], "days": int(age)})
+                    rows.append(
+                        {
+                            "kind": "account",
+                            "app": doc["name"],
+                            "user": self._login(account["user"]),
+                            "since": account["deactivated_at"],
+                            "days": int(age),
+                        }
+                    )
         if app is None:
             for user in self.store.all(USERS).values():
                 if user["state"] != State.DEPROVISIONED:
@@ -246,8 +295,9 @@ class Reports:
             events = events[-limit:] if limit > 0 else []
         return [{c: e.get(c) for c in COLUMNS["changes"]} for e in events]
 
-    def run(self, name: str, *, app: str | None = None, days: int | None = None, limit: int | None = None,
-            pivot: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    def run(
+        self, name: str, *, app: str | None = None, days: int | None = None, limit: int | None = None, pivot: bool = False
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """One report by name, with its columns: what the CLI and the console call."""
         if name not in COLUMNS:
             raise InvalidInput("REPORT", f"no report {name!r} (reports: {', '.join(NAMES)})")

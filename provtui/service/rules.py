@@ -81,14 +81,29 @@ class GroupRules(Part):
             self._authorise(tx, group_ids)
             if tx.lookup(RULES, "name", name):
                 raise InvalidInput("NAME", f"a rule named {name!r} already exists")
-            rule: dict[str, Any] = {"id": new_id(), "name": name, "expr": expr, "groups": group_ids,
-                    "exclude": self._user_ids(tx, exclude), "state": RuleState.INACTIVE.value, "created": utc_now_iso()}
+            rule: dict[str, Any] = {
+                "id": new_id(),
+                "name": name,
+                "expr": expr,
+                "groups": group_ids,
+                "exclude": self._user_ids(tx, exclude),
+                "state": RuleState.INACTIVE.value,
+                "created": utc_now_iso(),
+            }
             tx.put(RULES, rule["id"], rule)
             tx.audit("rule.create", name, None, self._rule_config(tx, rule))
         return self.view(rule)
 
-    def change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None, exclude: list[str] | None = None,
-               state: RuleState | None = None, confirm: bool = False) -> dict[str, Any]:
+    def change(
+        self,
+        name: str,
+        *,
+        expr: str | None = None,
+        groups: list[str] | None = None,
+        exclude: list[str] | None = None,
+        state: RuleState | None = None,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
         """Edit or (de)activate a rule; its memberships follow in the same transaction, unless held."""
         if expr is not None:
             self.typed(expr)
@@ -100,8 +115,15 @@ class GroupRules(Part):
             raise held
         return {"rule": self.view(updated), "preview": self.preview_view(preview)}
 
-    def check_change(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
-                     exclude: list[str] | None = None, state: RuleState | None = None) -> dict[str, Any]:
+    def check_change(
+        self,
+        name: str,
+        *,
+        expr: str | None = None,
+        groups: list[str] | None = None,
+        exclude: list[str] | None = None,
+        state: RuleState | None = None,
+    ) -> dict[str, Any]:
         """What ``change`` with these arguments (and no confirm) would do, by its own steps, writing nothing:
         the rule as it would be, who joins and leaves and what access they gain and lose, and the safeguard's
         breaches (``held``: empty when it would apply, else it would be held).  For asking before a change."""
@@ -112,11 +134,23 @@ class GroupRules(Part):
         rule = self._rule(tx, name)
         updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
         preview, _, breaches = self._assess(tx, rule, updated)
-        return {"rule": self.view(updated), "preview": self.preview_view(preview), "held": self._breach_views(breaches),
-                "threshold": self._threshold(tx)}
+        return {
+            "rule": self.view(updated),
+            "preview": self.preview_view(preview),
+            "held": self._breach_views(breaches),
+            "threshold": self._threshold(tx),
+        }
 
-    def _updated(self, tx: Change, rule: dict[str, Any], *, expr: str | None, groups: list[str] | None,
-                 exclude: list[str] | None, state: RuleState | None) -> dict[str, Any]:
+    def _updated(
+        self,
+        tx: Change,
+        rule: dict[str, Any],
+        *,
+        expr: str | None,
+        groups: list[str] | None,
+        exclude: list[str] | None,
+        state: RuleState | None,
+    ) -> dict[str, Any]:
         """``rule`` as a change would leave it (names resolved to ids); what is not given stays (no groups: the rule's)."""
         updated = dict(rule)
         if expr is not None:
@@ -135,7 +169,9 @@ class GroupRules(Part):
         preview, diff = self._plan(tx, rule, updated)
         return preview, diff, self._breaches(tx, preview) if preview.losses else []
 
-    def _change_in(self, tx: Change, rule: dict[str, Any], updated: dict[str, Any], *, confirm: bool) -> tuple[HeldForConfirmation | None, RulePreview]:
+    def _change_in(
+        self, tx: Change, rule: dict[str, Any], updated: dict[str, Any], *, confirm: bool
+    ) -> tuple[HeldForConfirmation | None, RulePreview]:
         """Apply ``updated`` in ``tx``, or hold it (returned, to raise after the hold is committed)."""
         preview, diff, breaches = self._assess(tx, rule, updated)
         if breaches and not confirm:
@@ -166,8 +202,15 @@ class GroupRules(Part):
         if held is not None:
             raise held
 
-    def preview(self, name: str, *, expr: str | None = None, groups: list[str] | None = None,
-                exclude: list[str] | None = None, state: RuleState | None = None) -> dict[str, Any]:
+    def preview(
+        self,
+        name: str,
+        *,
+        expr: str | None = None,
+        groups: list[str] | None = None,
+        exclude: list[str] | None = None,
+        state: RuleState | None = None,
+    ) -> dict[str, Any]:
         """Who would join and leave, and what access they would gain and lose (nothing is written)."""
         self.access.read()
         if expr is not None:
@@ -191,24 +234,43 @@ class GroupRules(Part):
 
     # -- held changes ------------------------------------------------------------------
 
-    def _hold(self, tx: Change, rule: dict[str, Any], updated: dict[str, Any], preview: RulePreview,
-              breaches: builtins.list[Breach]) -> HeldForConfirmation:
+    def _hold(
+        self, tx: Change, rule: dict[str, Any], updated: dict[str, Any], preview: RulePreview, breaches: builtins.list[Breach]
+    ) -> HeldForConfirmation:
         app_names = {b.app: stored(self.store, APPS, b.app)["name"] for b in breaches}
         counts = "; ".join(f"{app_names[b.app]}: {b.losing} of {b.entitled} entitled users would lose access" for b in breaches)
         change = {k: updated[k] for k in ("expr", "groups", "exclude", "state") if updated[k] != rule[k]}
-        summary = {"joins": len(preview.joins), "leaves": len(preview.leaves), "gains": len(preview.gains),
-                   "losses": len(preview.losses), "breaches": self._breach_views(breaches)}
-        held = {"id": new_id()[:8], "kind": "rule", "rule": rule["id"], "name": rule["name"], "change": change,
-                "summary": summary, "state": "held", "created": utc_now_iso(), "by": self.access.actor}
+        summary = {
+            "joins": len(preview.joins),
+            "leaves": len(preview.leaves),
+            "gains": len(preview.gains),
+            "losses": len(preview.losses),
+            "breaches": self._breach_views(breaches),
+        }
+        held = {
+            "id": new_id()[:8],
+            "kind": "rule",
+            "rule": rule["id"],
+            "name": rule["name"],
+            "change": change,
+            "summary": summary,
+            "state": "held",
+            "created": utc_now_iso(),
+            "by": self.access.actor,
+        }
         tx.put(HELD, held["id"], held)
         tx.audit("rule.held", rule["name"], None, {"held": held["id"], **summary})
         approve = f"`provtui held approve {held['id']}`"
-        then = (f"confirm with --confirm or {approve}" if self.access.may(Action.CONFIRM)
-                else f"a {needed(Action.APPROVE)} may approve it: {approve}")
+        then = (
+            f"confirm with --confirm or {approve}"
+            if self.access.may(Action.CONFIRM)
+            else f"a {needed(Action.APPROVE)} may approve it: {approve}"
+        )
         return HeldForConfirmation(
             f"held ({held['id']}): rule {rule['name']} would take access away from more than "
             f"{self._threshold(tx):.0%} of an app's users — {counts}; {then}",
-            {"held": held["id"], **summary})
+            {"held": held["id"], **summary},
+        )
 
     def decide(self, held_id: str, approve: bool) -> dict[str, Any]:
         """Approve (apply now, as the directory is now) or reject a held rule change: decided and applied in one
@@ -225,8 +287,11 @@ class GroupRules(Part):
                 if any(tx.get(GROUPS, g) is None for g in updated["groups"]):
                     raise InvalidInput("ID", f"a group of {held_id} was deleted since; reject it")
                 _, preview = self._change_in(tx, rule, updated, confirm=True)
-            tx.put(HELD, held_id, {**held, "state": "approved" if approve else "rejected", "decided_by": self.access.actor,
-                                   "decided": utc_now_iso()})
+            tx.put(
+                HELD,
+                held_id,
+                {**held, "state": "approved" if approve else "rejected", "decided_by": self.access.actor, "decided": utc_now_iso()},
+            )
             tx.audit("held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
         if approve:
             return {"rule": self.view(updated), "preview": self.preview_view(preview)}
@@ -291,8 +356,7 @@ class GroupRules(Part):
             tx.put(RULES, after["id"], {**after, "updated": utc_now_iso()})
             tx.audit("rule.update", after["name"], self._rule_config(tx, before), self._rule_config(tx, after))
         if add or remove:
-            tx.audit("rule.membership", before["name"], None,
-                                {"joined": len({u for _, u in add}), "left": len({u for _, u in remove})})
+            tx.audit("rule.membership", before["name"], None, {"joined": len({u for _, u in add}), "left": len({u for _, u in remove})})
         for user_id in touched:
             tx.mark_user(user_id, before_apps[user_id])
         for gid in {g for g, _ in add | remove}:
@@ -409,9 +473,12 @@ class GroupRules(Part):
     # -- views -------------------------------------------------------------------------
 
     def _rule_config(self, tx: Change, rule: dict[str, Any]) -> dict[str, Any]:
-        return {"expr": rule["expr"], "state": rule["state"],
-                "groups": sorted(group["name"] for group in (tx.get(GROUPS, g) for g in rule["groups"]) if group),
-                "exclude": sorted(user["login"] for user in (tx.get(USERS, u) for u in rule["exclude"]) if user)}
+        return {
+            "expr": rule["expr"],
+            "state": rule["state"],
+            "groups": sorted(group["name"] for group in (tx.get(GROUPS, g) for g in rule["groups"]) if group),
+            "exclude": sorted(user["login"] for user in (tx.get(USERS, u) for u in rule["exclude"]) if user),
+        }
 
     def view(self, rule: dict[str, Any], member_counts: Counter[str] | None = None) -> dict[str, Any]:
         """The rule as admins read it; ``member_counts`` (memberships by ``via``) saves a pass per rule when listing many."""
@@ -438,8 +505,12 @@ class GroupRules(Part):
         def changes(items: builtins.list[AccessChange]) -> builtins.list[dict[str, Any]]:
             return sorted(({"user": login(c.user), "app": app(c.app)} for c in items), key=lambda c: (c["user"], c["app"]))
 
-        return {"joins": sorted(login(u) for u in preview.joins), "leaves": sorted(login(u) for u in preview.leaves),
-                "gains": changes(preview.gains), "losses": changes(preview.losses)}
+        return {
+            "joins": sorted(login(u) for u in preview.joins),
+            "leaves": sorted(login(u) for u in preview.leaves),
+            "gains": changes(preview.gains),
+            "losses": changes(preview.losses),
+        }
 
 
 def _groups_by_user(memberships: set[tuple[str, str]]) -> dict[str, set[str]]:

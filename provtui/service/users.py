@@ -8,9 +8,7 @@ from provtui.clock import utc_now_iso
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State, transition
 from provtui.domain.passwords import validate_password
-from provtui.domain.roles import (
-    Action,
-)
+from provtui.domain.roles import Action
 from provtui.domain.users import check_typed_profile, validate_profile
 from provtui.ids import new_id
 from provtui.model.directory import Directory, mastered
@@ -32,7 +30,9 @@ class Users(Part):
         super().__init__(changes, directory, access)
         self.reads = reads
 
-    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict[str, Any]:
+    def create_user(
+        self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False
+    ) -> dict[str, Any]:
         typed = {"login": login, "email": email, "firstName": first, "lastName": last}
         check_typed_profile({**(extra or {}), **typed}, labels=_TYPED_LABELS)
         profile = validate_profile({**(extra or {}), "login": login, "email": email, "firstName": first, "lastName": last})
@@ -42,7 +42,15 @@ class Users(Part):
             user_id = new_id()
             now = utc_now_iso()
             state = State.ACTIVE if activate else State.STAGED
-            doc = {"id": user_id, "login": profile["login"], "state": state.value, "source": "provtui", "profile": profile, "created": now, "state_changed": now}
+            doc = {
+                "id": user_id,
+                "login": profile["login"],
+                "state": state.value,
+                "source": "provtui",
+                "profile": profile,
+                "created": now,
+                "state_changed": now,
+            }
             tx.put(USERS, user_id, doc)
             tx.audit("user.create", profile["login"], None, {"state": doc["state"], "profile": profile})
             tx.note_user_change(user_id, attributes=None)
@@ -104,15 +112,17 @@ class Users(Part):
             app = stored(self.store, APPS, app_id)
             account = self.store.get(ACCOUNTS, account_key(app_id, user_id)) or {}
             if app["settings"].get("sync_password") and account.get("remote_id") and account.get("active"):
-                targets.append({"app_id": app_id, "app": app["name"], "remote_id": account["remote_id"],
-                                "attributes": account.get("attributes") or {}})
+                targets.append(
+                    {"app_id": app_id, "app": app["name"], "remote_id": account["remote_id"], "attributes": account.get("attributes") or {}}
+                )
         return targets
 
     def check_password(self, password: str) -> str:
         """The password if it meets the store's policy (password.min-length, .classes, .blocklist)."""
         policy = {k: e["value"] for k, e in self.store.all(CONFIG).items() if k.startswith("password.")}
-        password = validate_password(password, min_length=int(policy.get("password.min-length", 8)),
-                                     min_classes=int(policy.get("password.classes", 1)))
+        password = validate_password(
+            password, min_length=int(policy.get("password.min-length", 8)), min_classes=int(policy.get("password.classes", 1))
+        )
         if password.lower() in set(policy.get("password.blocklist", ())):
             raise InvalidInput("password", "is on the blocklist of common or forbidden passwords")
         return password
@@ -120,6 +130,13 @@ class Users(Part):
     def record_password_change(self, login: str, results: list[dict[str, Any]], *, random: bool) -> None:
         """Audit a password change: which apps took it (never the password)."""
         with self.changes(Action.RESET_PASSWORD) as tx:
-            tx.audit("user.password", login, None, {
-                "random": random, "apps": [r["app"] for r in results if not r["error"]],
-                "failed": [r["app"] for r in results if r["error"]]})
+            tx.audit(
+                "user.password",
+                login,
+                None,
+                {
+                    "random": random,
+                    "apps": [r["app"] for r in results if not r["error"]],
+                    "failed": [r["app"] for r in results if r["error"]],
+                },
+            )

@@ -13,5 +13,23 @@ from provtui.store.files import AUDIT, HEAD, LOCK, SNAPSHOT, file_mode
 from provtui.store.journal_store import COMPACT_EVERY, Store, Transaction
 from provtui.store.records import GENESIS_HASH, Damage, audit_hash, decode_lines, encode_line
 
-__all__ = ["AUDIT", "COMPACT_EVERY", "HEAD", "GENESIS_HASH", "LOCK", "SNAPSHOT", "Damage", "Store", "StoreDamaged", "StoreError",
-           "StoreBackend", "StoreTransaction", "StoreUnreadable", "Transaction", "audit_hash", "decode_lines", "encode_line", "file_mode"]
+__all__ = [
+    "AUDIT",
+    "COMPACT_EVERY",
+    "HEAD",
+    "GENESIS_HASH",
+    "LOCK",
+    "SNAPSHOT",
+    "Damage",
+    "Store",
+    "StoreDamaged",
+    "StoreError",
+    "StoreBackend",
+    "StoreTransaction",
+    "StoreUnreadable",
+    "Transaction",
+    "audit_hash",
+    "decode_lines",
+    "encode_line",
+    "file_mode",
+]

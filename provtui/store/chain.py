@@ -32,15 +32,20 @@ class ChainReport:
     repairs: list[dict[str, Any]] = field(default_factory=list)  # store.repaired events whose declared gaps the chain crossed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "first_broken": self.first_broken,
-                "head": self.head, "expected_head": self.expected_head, "repairs": self.repairs}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "first_broken": self.first_broken,
+            "head": self.head,
+            "expected_head": self.expected_head,
+            "repairs": self.repairs,
+        }
 
     def describe(self) -> str:
         if self.ok and self.repairs:
             last = self.repairs[-1]
             lost = "; ".join(_lost_text(r) for r in self.repairs)
-            return (f"audit trail intact since the repair at {last['time']}: {lost}; "
-                    f"{self.entries} entries, head {self.head[:12]}")
+            return f"audit trail intact since the repair at {last['time']}: {lost}; {self.entries} entries, head {self.head[:12]}"
         if self.ok:
             return f"audit trail intact: {self.entries} entries, head {self.head[:12]}"
         b = self.first_broken or {}
@@ -111,13 +116,20 @@ def verify_chain(events: Sequence[dict[str, Any]], expected_head: str | None = N
             if following is not None and following.get("prev") == prev and event["prev"] not in by_hash:
                 return broken(i, "inserted", f"{_label(event)} was inserted: the entry after it follows {before}", seq, prev)
             if i >= 2 and event["prev"] == events[i - 2].get("hash") and events[i - 1].get("prev") == events[i - 2].get("hash"):
-                return broken(i - 1, "inserted", f"{_label(events[i - 1])} was inserted: {_label(event)} follows "
-                                                 f"{_label(events[i - 2])}", events[i - 1].get("seq"), prev)
+                return broken(
+                    i - 1,
+                    "inserted",
+                    f"{_label(events[i - 1])} was inserted: {_label(event)} follows {_label(events[i - 2])}",
+                    events[i - 1].get("seq"),
+                    prev,
+                )
             found = by_hash.get(event["prev"])
             if found is not None and found != i - 1:
                 kind = "reordered"
-                reason = (f"{_label(event)} is out of order: it should follow {_label(events[found])}, "
-                          f"which is entry {found + 1}, but follows {before}")
+                reason = (
+                    f"{_label(event)} is out of order: it should follow {_label(events[found])}, "
+                    f"which is entry {found + 1}, but follows {before}"
+                )
             else:
                 kind = "deleted"
                 reason = f"an entry is missing between {before} and {_label(event)}: it was deleted"
@@ -128,12 +140,20 @@ def verify_chain(events: Sequence[dict[str, Any]], expected_head: str | None = N
         found = by_hash.get(expected_head)
         if found is None:
             after = _label(last) if last else "the start of the trail"
-            return broken(len(events), "truncated",
-                          f"the trail ends at {after} but the store's newest entry is {expected_head[:12]}: "
-                          f"entries after it were cut off", None, prev)
-        return broken(found + 1, "extra",
-                      f"entries after {_label(events[found])} are not vouched for by the store's head: added outside the store",
-                      events[found + 1].get("seq") if found + 1 < len(events) else None, prev)
+            return broken(
+                len(events),
+                "truncated",
+                f"the trail ends at {after} but the store's newest entry is {expected_head[:12]}: entries after it were cut off",
+                None,
+                prev,
+            )
+        return broken(
+            found + 1,
+            "extra",
+            f"entries after {_label(events[found])} are not vouched for by the store's head: added outside the store",
+            events[found + 1].get("seq") if found + 1 < len(events) else None,
+            prev,
+        )
     repairs = [{"time": e.get("time"), **e["after"]} for e in events if e.get("action") == REPAIRED and isinstance(e.get("after"), dict)]
     return ChainReport(True, len(events), None, prev, expected_head, repairs)
 
@@ -145,9 +165,11 @@ def vouch_for(report: ChainReport, events: Sequence[dict[str, Any]], head: str) 
     matches = [i for i, e in enumerate(events) if str(e.get("hash", "")).startswith(head)] if len(head) >= 12 else []
     if len(matches) == 1:
         return report
-    reason = (f"the head {head[:12]} kept elsewhere is not in the trail: events up to it were changed, removed or "
-              f"re-chained since it was taken" if not matches else f"the head {head} matches {len(matches)} events: give more of it")
-    return ChainReport(False, report.entries, {"seq": None, "index": None, "kind": "head-not-found", "reason": reason},
-                       report.head, report.expected_head)
-
-
+    reason = (
+        f"the head {head[:12]} kept elsewhere is not in the trail: events up to it were changed, removed or re-chained since it was taken"
+        if not matches
+        else f"the head {head} matches {len(matches)} events: give more of it"
+    )
+    return ChainReport(
+        False, report.entries, {"seq": None, "index": None, "kind": "head-not-found", "reason": reason}, report.head, report.expected_head
+    )

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from provtui.store.records import Damage
 
-NEXT_STEPS = ("nothing was changed; `provtui store check` lists all damage, "
-              "`provtui store repair` (super admin) recovers every intact record")
+NEXT_STEPS = (
+    "nothing was changed; `provtui store check` lists all damage, `provtui store repair` (super admin) recovers every intact record"
+)
 
 
 class StoreError(Exception):

@@ -100,8 +100,7 @@ def salvage(path: Path) -> Salvage:
     except OSError:
         found.stray_lock = True
     if found.stray_lock:
-        found.damage.append(Damage(LOCK, 0, 0, "not a regular file (a directory or link where the lock file should be)",
-                                   dropped=False))
+        found.damage.append(Damage(LOCK, 0, 0, "not a regular file (a directory or link where the lock file should be)", dropped=False))
     try:
         noted = read_head(path)
     except ValueError as error:
@@ -112,8 +111,14 @@ def salvage(path: Path) -> Salvage:
     _salvage_journal(path, found, trail)
     if noted is not None and noted > found.seq and not any(d.file == found.journal for d in found.damage):
         journal_lines = sum(1 for _ in found.intact.get(found.journal, []))
-        found.damage.append(Damage(found.journal, 0, journal_lines + 1, f"the journal ends at seq {found.seq} but seq "
-                                                                        f"{noted} was committed: records were cut off"))
+        found.damage.append(
+            Damage(
+                found.journal,
+                0,
+                journal_lines + 1,
+                f"the journal ends at seq {found.seq} but seq {noted} was committed: records were cut off",
+            )
+        )
         found.lost_events[-1] = None
     _check_trail_end(found, trail)
     return found
@@ -124,8 +129,9 @@ def _check_trail_end(found: Salvage, trail: list[dict[str, Any]]) -> None:
     a file that stops short of it lost its newest events (audit.jsonl cut), which is damage to repair."""
     head = found.snapshot_head
     if head != GENESIS_HASH and not any(e.get("hash") == head for e in reversed(trail)) and not found.damage:
-        found.damage.append(Damage(AUDIT, 0, len(trail) + 1, f"the trail ends before the event the snapshot vouches for "
-                                                             f"({head[:12]}): events were cut off"))
+        found.damage.append(
+            Damage(AUDIT, 0, len(trail) + 1, f"the trail ends before the event the snapshot vouches for ({head[:12]}): events were cut off")
+        )
         found.lost_events[-2] = None
 
 
@@ -178,9 +184,12 @@ def _records(path: Path, name: str, found: Salvage) -> list[Line]:
 def _readable(line: Line) -> dict[str, Any] | None:
     """What a damaged journal record still says: its seq, the table and key of each write, its event count."""
     try:
-        record = orjson.loads(line.raw[line.raw.index(b"{"):])
-        return {"seq": record.get("seq"), "writes": [{"table": op[1], "key": op[2]} for op in record.get("ops", [])],
-                "events": len(record.get("audit", []))}
+        record = orjson.loads(line.raw[line.raw.index(b"{") :])
+        return {
+            "seq": record.get("seq"),
+            "writes": [{"table": op[1], "key": op[2]} for op in record.get("ops", [])],
+            "events": len(record.get("audit", [])),
+        }
     except (ValueError, orjson.JSONDecodeError, AttributeError, TypeError, IndexError):
         return None
 
@@ -210,8 +219,9 @@ def _salvage_journal(path: Path, found: Salvage, trail: list[dict[str, Any]]) ->
         found.lost_events[1] = None
     for line in found_lines:
         record = line.record
-        if line.reason is not None or not (isinstance(record, dict) and isinstance(record.get("seq"), int)
-                                           and isinstance(record.get("ops"), list)):
+        if line.reason is not None or not (
+            isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("ops"), list)
+        ):
             readable = _readable(line)
             found.damage.append(Damage(name, line.offset, line.number, line.reason or "not a journal record", readable))
             found.lost_events[line.number] = readable["events"] if readable else None
@@ -224,15 +234,22 @@ def _salvage_journal(path: Path, found: Salvage, trail: list[dict[str, Any]]) ->
             continue
         if seq in by_seq:
             same = by_seq[seq] == record
-            found.damage.append(Damage(name, line.offset, line.number,
-                                       f"a second record with seq {seq}" + (" (a duplicated line)" if same else "")))
+            found.damage.append(
+                Damage(name, line.offset, line.number, f"a second record with seq {seq}" + (" (a duplicated line)" if same else ""))
+            )
             if not same:
                 found.lost_events[line.number] = len(record.get("audit", []))
             continue
         if by_seq and seq != max(by_seq) + 1 and not (jumped and seq > max(by_seq)):
-            found.damage.append(Damage(name, line.offset, line.number,
-                                       f"out of sequence: seq {seq} follows seq {max(by_seq)} (a record lost or moved; "
-                                       f"kept, in seq order)", dropped=False))
+            found.damage.append(
+                Damage(
+                    name,
+                    line.offset,
+                    line.number,
+                    f"out of sequence: seq {seq} follows seq {max(by_seq)} (a record lost or moved; kept, in seq order)",
+                    dropped=False,
+                )
+            )
         by_seq[seq] = record
         intact.append(line.number)
     if name:

@@ -66,7 +66,7 @@ def _after(last: dict[str, Any] | None, events: list[dict[str, Any]]) -> list[di
     if last is not None:
         for i, event in enumerate(events):
             if event["hash"] == last["hash"]:
-                return events[i + 1:]
+                return events[i + 1 :]
         return [e for e in events if e["seq"] > last["seq"]]
     return events
 
@@ -124,8 +124,9 @@ class Store(Tables):
         if not present:
             raise StoreError(f"no store at {path} (run `provtui init` first)")
         if SNAPSHOT not in present:
-            raise StoreDamaged(Damage(SNAPSHOT, 0, 0, f"{SNAPSHOT} is missing, yet {', '.join(present)} "
-                                                      f"{'is' if len(present) == 1 else 'are'} here"))
+            raise StoreDamaged(
+                Damage(SNAPSHOT, 0, 0, f"{SNAPSHOT} is missing, yet {', '.join(present)} {'is' if len(present) == 1 else 'are'} here")
+            )
         store = cls(path, clock or utc_now_iso)
         with store.reading():
             pass
@@ -159,9 +160,14 @@ class Store(Tables):
     def _check_head(self, noted: int | None) -> None:
         """Under the lock, the journal must reach the seq noted before it was read: else it was cut."""
         if noted is not None and noted > self.seq:
-            raise StoreDamaged(Damage(self._journal_name, self._offset, self._journal_lines + 1,
-                                      f"the journal ends at seq {self.seq} but seq {noted} was committed: "
-                                      f"records were cut off"))
+            raise StoreDamaged(
+                Damage(
+                    self._journal_name,
+                    self._offset,
+                    self._journal_lines + 1,
+                    f"the journal ends at seq {self.seq} but seq {noted} was committed: records were cut off",
+                )
+            )
 
     def _create_journal(self, name: str) -> None:
         # O_TRUNC: a journal of this name can only be a killed compaction's, which no snapshot names
@@ -263,9 +269,14 @@ class Store(Tables):
         for record in records:
             if not isinstance(record, dict) or record.get("seq") != self.seq + 1 or not isinstance(record.get("ops"), list):
                 got = record.get("seq") if isinstance(record, dict) else None
-                raise StoreDamaged(Damage(self._journal_name, self._offset + pos, self._journal_lines + 1,
-                                          f"out of sequence: record seq {got} where {self.seq + 1} should follow "
-                                          f"(a record duplicated, lost or moved)"))
+                raise StoreDamaged(
+                    Damage(
+                        self._journal_name,
+                        self._offset + pos,
+                        self._journal_lines + 1,
+                        f"out of sequence: record seq {got} where {self.seq + 1} should follow (a record duplicated, lost or moved)",
+                    )
+                )
             self._apply(record)
             pos = data.find(b"\n", pos) + 1 or len(data)
         self._offset += used
@@ -389,7 +400,7 @@ class Store(Tables):
         events, used, damage = scan(data, AUDIT, base_offset=offset, first_number=number or 1)
         if damage is not None:
             if number is None:  # the record's number: count the lines before it (only when damaged)
-                damage = Damage(AUDIT, damage.offset, read_file(self.path / AUDIT)[:damage.offset].count(b"\n") + 1, damage.reason)
+                damage = Damage(AUDIT, damage.offset, read_file(self.path / AUDIT)[: damage.offset].count(b"\n") + 1, damage.reason)
             raise StoreDamaged(damage)
         return events, used
 

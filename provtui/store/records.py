@@ -93,7 +93,7 @@ def _merged(body: bytes) -> bool:
     """Whether a line holds a record followed by another's checksum: ``...}xxxxxxxx {...``."""
     cut = body.find(b" {", 9)
     while cut >= 8:
-        if _HEX.issuperset(body[cut - 8:cut]):
+        if _HEX.issuperset(body[cut - 8 : cut]):
             return True
         cut = body.find(b" {", cut + 1)
     return False
@@ -120,12 +120,12 @@ def is_torn_start(tail: bytes) -> bool:
     if len(tail) > 8 and tail[8:9] != b" ":
         return False
     body = tail[9:]
-    if body[:len(_RECORD_START)] != _RECORD_START[:len(body)]:
+    if body[: len(_RECORD_START)] != _RECORD_START[: len(body)]:
         return False
     # A whole record followed by more bytes (its newline damaged) is not the start of one.
     crc, end = int(tail[:8], 16) if len(tail) >= 8 else None, body.rfind(b"}")
     while crc is not None and end >= 0:
-        if zlib.crc32(body[:end + 1]) == crc:
+        if zlib.crc32(body[: end + 1]) == crc:
             return False
         end = body.rfind(b"}", 0, end)
     return True

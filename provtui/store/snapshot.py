@@ -95,7 +95,7 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
         bad(Damage(NAME, len(data) - len(tail), len(found) + 1, "the snapshot ends mid-record (cut short)"))
     elif trailer_line is None:
         bad(Damage(NAME, len(data), len(found) + 1, "the snapshot has no end record (cut short)"))
-    body = found[1 if header is not None else 0:-1 if trailer_line is not None else None]
+    body = found[1 if header is not None else 0 : -1 if trailer_line is not None else None]
     tables: dict[str, dict[str, dict[str, Any]]] = {}
     for line in body:
         entry = line.record
@@ -117,13 +117,19 @@ def decode(data: bytes, *, lenient: bool = False) -> Snapshot:
     if trailer_line is not None:
         trailer = trailer_line.record
         assert isinstance(trailer, dict)
-        crc = zlib.crc32(memoryview(data)[:trailer_line.offset])
+        crc = zlib.crc32(memoryview(data)[: trailer_line.offset])
         if trailer.get("checksum") != f"{crc:08x}" or trailer.get("records") != len(found) - 2:
-            bad(Damage(NAME, trailer_line.offset, trailer_line.number,
-                       f"the snapshot's whole-content checksum or count does not match ({len(found) - 2} records, "
-                       f"{trailer.get('records')} written): records were lost, added or moved", dropped=False))
-    return Snapshot(header.get("seq", 0), header.get("journal", ""), header.get("audit_head", ""), tables, documents,
-                    len(body), damage)
+            bad(
+                Damage(
+                    NAME,
+                    trailer_line.offset,
+                    trailer_line.number,
+                    f"the snapshot's whole-content checksum or count does not match ({len(found) - 2} records, "
+                    f"{trailer.get('records')} written): records were lost, added or moved",
+                    dropped=False,
+                )
+            )
+    return Snapshot(header.get("seq", 0), header.get("journal", ""), header.get("audit_head", ""), tables, documents, len(body), damage)
 
 
 class _NotIntact(Exception):
@@ -161,9 +167,14 @@ def _decode_intact(data: bytes) -> Snapshot:
     except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
         raise _NotIntact from None
     trailer_offset = len(data) - len(rows[-1]) - 1
-    if (not isinstance(header, dict) or header.get("format") != FORMAT or not isinstance(trailer, dict)
-            or trailer.get("records") != len(rows) - 2 or trailer.get("documents") != documents
-            or trailer.get("checksum") != f"{crc32(memoryview(data)[:trailer_offset]):08x}"):
+    if (
+        not isinstance(header, dict)
+        or header.get("format") != FORMAT
+        or not isinstance(trailer, dict)
+        or trailer.get("records") != len(rows) - 2
+        or trailer.get("documents") != documents
+        or trailer.get("checksum") != f"{crc32(memoryview(data)[:trailer_offset]):08x}"
+    ):
         raise _NotIntact
     return Snapshot(header["seq"], header["journal"], header["audit_head"], tables, documents, len(rows) - 2)
 
@@ -178,7 +189,7 @@ def readable_parts(line: Line) -> dict[str, Any] | None:
         return {"table": table, "keys": list(chunk)} if isinstance(chunk, dict) else {"table": table}
     except (ValueError, TypeError, orjson.JSONDecodeError):
         try:
-            return {"table": orjson.loads(line.raw[start + 1:].partition(b",")[0])}
+            return {"table": orjson.loads(line.raw[start + 1 :].partition(b",")[0])}
         except orjson.JSONDecodeError:
             return None
 
@@ -188,8 +199,13 @@ def _spot(line: Line, reason: str, readable: dict[str, Any] | None = None) -> Da
 
 
 def _is_chunk(entry: object) -> bool:
-    return (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], dict)
-            and all(isinstance(doc, dict) for doc in entry[1].values()))
+    return (
+        isinstance(entry, list)
+        and len(entry) == 2
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], dict)
+        and all(isinstance(doc, dict) for doc in entry[1].values())
+    )
 
 
 def _is_header(line: Line) -> bool:
@@ -204,7 +220,8 @@ def _is_trailer(line: Line) -> bool:
 def _legacy(data: bytes) -> Snapshot:
     try:
         snap = orjson.loads(data)
-        return Snapshot(snap["seq"], snap["journal"], snap["audit_head"], snap["tables"],
-                        sum(len(t) for t in snap["tables"].values()), legacy=True)
+        return Snapshot(
+            snap["seq"], snap["journal"], snap["audit_head"], snap["tables"], sum(len(t) for t in snap["tables"].values()), legacy=True
+        )
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         raise SnapshotDamaged(Damage(NAME, 0, 1, "an old-format snapshot that does not decode")) from None

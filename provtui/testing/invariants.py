@@ -70,8 +70,11 @@ def check_acknowledged(service, changes: Iterable[dict]) -> list[str]:
         return []
     audited = Counter((e["action"], e["target"]) for e in store.audit_events())
     wanted = Counter(tuple(c["audit"]) for c in changes)
-    violations = [f"acknowledged {n} x {action} {target!r}, audited {audited[(action, target)]}"
-                  for (action, target), n in sorted(wanted.items()) if audited[(action, target)] < n]
+    violations = [
+        f"acknowledged {n} x {action} {target!r}, audited {audited[(action, target)]}"
+        for (action, target), n in sorted(wanted.items())
+        if audited[(action, target)] < n
+    ]
     users = {u["login"]: u for u in store.all(USERS).values()}
     for change in changes:
         fact = change["holds"]
@@ -125,8 +128,10 @@ async def _check_scim_app(service, app: dict, report: InvariantReport) -> None:
         remote = [user async for user in connector.list_users(page_size=500)]
     report.checked_accounts += len(remote)
     by_external = {}
-    for kind, counts in (("externalId", Counter(u.attributes.get("externalId") for u in remote)),
-                         ("userName", Counter(str(u.attributes.get("userName", "")).lower() for u in remote))):
+    for kind, counts in (
+        ("externalId", Counter(u.attributes.get("externalId") for u in remote)),
+        ("userName", Counter(str(u.attributes.get("userName", "")).lower() for u in remote)),
+    ):
         for value, n in counts.items():
             if value and n > 1:
                 report.violations.append(f"{app['name']}: {n} accounts with {kind} {value!r}")
@@ -149,8 +154,11 @@ async def _check_scim_app(service, app: dict, report: InvariantReport) -> None:
             if account is None or not account.active:
                 report.violations.append(f"{app['name']}: {user['login']} is entitled but has no active account")
                 continue
-            wrong = {k: (v, account.attributes.get(k)) for k, v in desired.attributes.items()
-                     if k not in desired.create_only and account.attributes.get(k) != v and not (v is None and k not in account.attributes)}
+            wrong = {
+                k: (v, account.attributes.get(k))
+                for k, v in desired.attributes.items()
+                if k not in desired.create_only and account.attributes.get(k) != v and not (v is None and k not in account.attributes)
+            }
             if wrong:
                 report.violations.append(f"{app['name']}: {user['login']}'s account differs: {wrong}")
         elif account is not None and account.active:

@@ -57,13 +57,36 @@ class ProvtuiApp(App):
     TITLE = "provtui"
     # Every screen's stylesheet, read once at start: a screen whose CSS is new makes Textual re-parse all the
     # CSS and restyle every widget of every screen (measured: ~0.2 s a screen, more as screens accumulate).
-    CSS_PATH = ["app.tcss", *(f"screens/{name}.tcss" for name in (
-        "directory", "help", "modals", "dashboard", "user_detail", "group_detail", "apps", "activity", "tasks",
-        "audit", "reports", "rules"))]
+    CSS_PATH = [
+        "app.tcss",
+        *(
+            f"screens/{name}.tcss"
+            for name in (
+                "directory",
+                "help",
+                "modals",
+                "dashboard",
+                "user_detail",
+                "group_detail",
+                "apps",
+                "activity",
+                "tasks",
+                "audit",
+                "reports",
+                "rules",
+            )
+        ),
+    ]
     # A mode per top-level screen: each keeps its own stack of detail screens (a user's page, an app's).
     MODES = {
-        "dashboard": DashboardScreen, "directory": DirectoryScreen, "groups": GroupsScreen, "apps": AppsScreen,
-        "activity": ActivityScreen, "tasks": TasksScreen, "audit": AuditScreen, "reports": ReportsScreen,
+        "dashboard": DashboardScreen,
+        "directory": DirectoryScreen,
+        "groups": GroupsScreen,
+        "apps": AppsScreen,
+        "activity": ActivityScreen,
+        "tasks": TasksScreen,
+        "audit": AuditScreen,
+        "reports": ReportsScreen,
         "rules": RulesScreen,
     }
     DEFAULT_MODE = "directory"
@@ -81,8 +104,9 @@ class ProvtuiApp(App):
         *(Binding(key, f"go('{mode}')", label, id=f"app.go.{mode}", show=False) for mode, key, label in NAV),
     ]
 
-    def __init__(self, service: Service, *, engine: Engine | None = None, lock: threading.Lock | None = None,
-                 label: str | None = None) -> None:
+    def __init__(
+        self, service: Service, *, engine: Engine | None = None, lock: threading.Lock | None = None, label: str | None = None
+    ) -> None:
         """``lock``: the one the engine was built to hold around its store accesses (provtui.compose), which
         the console's threads take too."""
         super().__init__()
@@ -119,6 +143,7 @@ class ProvtuiApp(App):
         Call it from an async worker: if the worker is cancelled the call still
         finishes (and releases the lock) but its result is dropped.
         """
+
         def locked() -> T:
             with self.service_lock:
                 return fn(*args, **kwargs)

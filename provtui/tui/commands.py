@@ -34,8 +34,11 @@ class ProvtuiCommands(Provider):
         service = self.app.service
 
         def names() -> tuple[list[str], list[str], list[str]]:
-            return ([g["name"] for g in service.list_groups()], [a["name"] for a in service.list_apps()],
-                    [r["name"] for r in service.rules().list()])
+            return (
+                [g["name"] for g in service.list_groups()],
+                [a["name"] for a in service.list_apps()],
+                [r["name"] for r in service.rules().list()],
+            )
 
         self.groups, self.apps, self.rules = await self.app.call_service(names)
 
@@ -92,24 +95,34 @@ class ProvtuiCommands(Provider):
         total, users = await self.app.call_service(service.list_users, query, limit=USER_HITS)
         for user in users:
             name = shown(user["displayName"] or user["login"])
-            display = Content.assemble(("user ", "dim"), matcher.highlight(name), ("  " + user["login"], "dim"),
-                                       ("  " + user["state"], "dim"))
+            display = Content.assemble(
+                ("user ", "dim"), matcher.highlight(name), ("  " + user["login"], "dim"), ("  " + user["state"], "dim")
+            )
             yield Hit(USER_SCORE, display, partial(self.app.open_user, user["login"]), text=f"{name} {user['login']}")
         if total > len(users):
-            yield Hit(USER_SCORE - 0.01, Content.styled(f"… {total - len(users):,} more users: search the directory", "dim"),
-                      partial(self._search_directory, query), text=query)
-        for kind, found, open_ in (("group", self.groups, self.app.open_group), ("app", self.apps, self.app.open_app),
-                                   ("rule", self.rules, self.app.open_rule)):
+            yield Hit(
+                USER_SCORE - 0.01,
+                Content.styled(f"… {total - len(users):,} more users: search the directory", "dim"),
+                partial(self._search_directory, query),
+                text=query,
+            )
+        for kind, found, open_ in (
+            ("group", self.groups, self.app.open_group),
+            ("app", self.apps, self.app.open_app),
+            ("rule", self.rules, self.app.open_rule),
+        ):
             for name in found:
                 score = matcher.match(name)
                 if score > 0:
-                    yield Hit(score * 0.85, Content.assemble((f"{kind} ", "dim"), matcher.highlight(shown(name))),
-                              partial(open_, name), text=name)
+                    yield Hit(
+                        score * 0.85, Content.assemble((f"{kind} ", "dim"), matcher.highlight(shown(name))), partial(open_, name), text=name
+                    )
         for description, key, action in self._actions():
             score = matcher.match(description)
             if score > 0:
-                yield Hit(score * 0.8, matcher.highlight(description), partial(self._run_action, action),
-                          text=description, help=f"key {key}")
+                yield Hit(
+                    score * 0.8, matcher.highlight(description), partial(self._run_action, action), text=description, help=f"key {key}"
+                )
         for title, command in self._global_actions():
             score = matcher.match(title)
             if score > 0:
@@ -118,8 +131,7 @@ class ProvtuiCommands(Provider):
             text = f"Go to {label}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score * 0.7, matcher.highlight(text), partial(self.app.action_go, mode), text=text,
-                          help=f"key {key}")
+                yield Hit(score * 0.7, matcher.highlight(text), partial(self.app.action_go, mode), text=text, help=f"key {key}")
 
     def _search_directory(self, query: str) -> None:
         from textual.widgets import Input

@@ -67,11 +67,16 @@ def dashboard(service: Service) -> dict:
     apps = apps_page(service)["apps"]
     pending, _ = service.reports().run("pending")
     return {
-        "total": service.user_count(), "states": states, "apps": apps,
-        "queued": sum(a["queued"] for a in apps), "in_flight": sum(a["in_flight"] for a in apps),
-        "failed": sum(a["failed"] for a in apps), "quarantined": [a["app"] for a in apps if a["quarantined"]],
+        "total": service.user_count(),
+        "states": states,
+        "apps": apps,
+        "queued": sum(a["queued"] for a in apps),
+        "in_flight": sum(a["in_flight"] for a in apps),
+        "failed": sum(a["failed"] for a in apps),
+        "quarantined": [a["app"] for a in apps if a["quarantined"]],
         "credentials_rejected": [a["app"] for a in apps if a.get("credentials_rejected")],
-        "open_tasks": len(service.task_list(open_only=True)), "pending_deprovisions": len(pending),
+        "open_tasks": len(service.task_list(open_only=True)),
+        "pending_deprovisions": len(pending),
         "held": len(held_changes(service)),
     }
 
@@ -93,8 +98,7 @@ def health(status: dict) -> str:
 
 def user_history(service: Service, login: str, limit: int = HISTORY) -> list[dict]:
     """The user's events, newest first; one commit's events (the engine's batch of results) in a fixed order."""
-    return sorted(service.user_history(login, limit=limit),
-                  key=lambda e: (-e.get("seq", 0), str(e.get("action")), str(e.get("target"))))
+    return sorted(service.user_history(login, limit=limit), key=lambda e: (-e.get("seq", 0), str(e.get("action")), str(e.get("target"))))
 
 
 def user_page(service: Service, login: str) -> dict:
@@ -103,8 +107,11 @@ def user_page(service: Service, login: str) -> dict:
     groups = service.list_groups()
     apps = service.list_apps()
     app_ids = _ids(apps)
-    may_membership = {g["name"] for g in groups if g.get("kind", "provtui") == "provtui"
-                      and service.may(Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({g["id"]})))}
+    may_membership = {
+        g["name"]
+        for g in groups
+        if g.get("kind", "provtui") == "provtui" and service.may(Action.GROUP_MEMBERSHIP, Scope(groups=frozenset({g["id"]})))
+    }
     may_assign = {a["name"] for a in apps if service.may(Action.ASSIGN_APP, Scope(apps=frozenset({a["id"]})))}
     direct = {a["app"] for a in view["apps"] if "direct" in a["via"]}
     assignments = service.app_assignments()
@@ -140,9 +147,16 @@ def groups_page(service: Service) -> dict:
     rows = []
     for group in service.list_groups():
         ruled = [r["name"] for r in all_rules if group["name"] in r.get("groups", ())]
-        rows.append({"name": group["name"], "kind": group.get("kind", "provtui"), "description": group.get("description") or "",
-                     "members": group["members"], "apps": ", ".join(a["app"] for a in assigned.get(group["name"], [])),
-                     "rules": ", ".join(ruled)})
+        rows.append(
+            {
+                "name": group["name"],
+                "kind": group.get("kind", "provtui"),
+                "description": group.get("description") or "",
+                "members": group["members"],
+                "apps": ", ".join(a["app"] for a in assigned.get(group["name"], [])),
+                "rules": ", ".join(ruled),
+            }
+        )
     return {"groups": rows, "may_create": service.may(Action.MANAGE_GROUPS)}
 
 
@@ -158,8 +172,11 @@ def group_page(service: Service, name: str, offset: int = 0) -> dict:
         "may": {
             # an app's or a source's group is kept as the app or source has it: no change by hand
             "membership": view["kind"] == "provtui" and service.may(Action.GROUP_MEMBERSHIP, scope),
-            "assign": sorted(a["name"] for a in apps if service.may(
-                Action.ASSIGN_APP, Scope(apps=frozenset({a["id"]}), groups=scope.groups, app_assigned_elsewhere=True))),
+            "assign": sorted(
+                a["name"]
+                for a in apps
+                if service.may(Action.ASSIGN_APP, Scope(apps=frozenset({a["id"]}), groups=scope.groups, app_assigned_elsewhere=True))
+            ),
             "push": sorted(a["name"] for a in apps if service.may(Action.MANAGE_APP, Scope(apps=frozenset({a["id"]})))),
         },
     }
@@ -208,7 +225,6 @@ def ldap_settings(app: dict) -> dict[str, Any] | None:
     return None if target is None else {k: target[k] for k in LDAP_SHOWN if target.get(k) is not None}
 
 
-
 # -- activity and tasks ----------------------------------------------------------------
 
 
@@ -224,8 +240,13 @@ def tasks_page(service: Service) -> dict:
     pending, _ = service.reports().run("pending")
     may_complete = _may_manage_apps(service)
     held = held_changes(service)
-    return {"tasks": tasks, "pending": [p for p in pending if p["kind"] == "account"], "may_complete": may_complete,
-            "held": held, "may_approve": service.may(Action.APPROVE)}
+    return {
+        "tasks": tasks,
+        "pending": [p for p in pending if p["kind"] == "account"],
+        "may_complete": may_complete,
+        "held": held,
+        "may_approve": service.may(Action.APPROVE),
+    }
 
 
 # -- moving a user between groups ------------------------------------------------------------

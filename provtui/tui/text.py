@@ -28,5 +28,4 @@ class ControlFilter(LineFilter):
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         if not any(CONTROL.search(segment.text) for segment in segments if not segment.control):
             return segments
-        return [segment if segment.control else Segment(CONTROL.sub("", segment.text), segment.style)
-                for segment in segments]
+        return [segment if segment.control else Segment(CONTROL.sub("", segment.text), segment.style) for segment in segments]

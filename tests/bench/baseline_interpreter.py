@@ -33,9 +33,15 @@ class TreeInterpreter:
     they are tested against: same parse, same checks, same semantics, no specialisation.
     """
 
-    def __init__(self, text: str, *, roots: Collection[str] = RULE_ROOTS,
-                 functions: Mapping[str, Function] = DEFAULT_FUNCTIONS, kind: str = "any",
-                 field: str = "expression"):
+    def __init__(
+        self,
+        text: str,
+        *,
+        roots: Collection[str] = RULE_ROOTS,
+        functions: Mapping[str, Function] = DEFAULT_FUNCTIONS,
+        kind: str = "any",
+        field: str = "expression",
+    ):
         parsed = parse_expression(text, roots=roots, functions=functions, kind=kind, field=field)
         self.text, self.kind, self.tree, self.field = text, kind, parsed.tree, field
         self.attributes_read, self.groups_read = parsed.attributes_read, parsed.groups_read

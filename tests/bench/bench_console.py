@@ -90,7 +90,7 @@ def build_store(path: Path, users: int) -> dict:
     batch = 5_000
     for first in range(0, users, batch):  # a trail as long as the directory, as creating them would leave
         with service.store.transaction() as tx:
-            for login in logins[first:first + batch]:
+            for login in logins[first : first + batch]:
                 tx.audit({"actor": ACTOR, "action": "user.create", "target": login, "before": None, "after": {"state": "active"}})
     members = logins[: max(1, users // 5)]
     service.create_group(GROUP, "a fifth of everyone")
@@ -99,8 +99,13 @@ def build_store(path: Path, users: int) -> dict:
     service.assign(MANUAL_APP, group=GROUP)
     asyncio.run(build_engine(service, notify=False).run_until_idle())  # one open task per member
     service.store.compact()
-    return {"users": users, "group_members": len(members), "open_tasks": len(service.task_list(open_only=True)),
-            "audit_events": len(service.audit()), "build_s": round(time.perf_counter() - started, 2)}
+    return {
+        "users": users,
+        "group_members": len(members),
+        "open_tasks": len(service.task_list(open_only=True)),
+        "audit_events": len(service.audit()),
+        "build_s": round(time.perf_counter() - started, 2),
+    }
 
 
 # -- keys and frames ------------------------------------------------------------------------------
@@ -154,8 +159,7 @@ def loaded(app, screen_type: type | None = None) -> bool:
         return False
     if getattr(screen, "data", None) is None:
         return False
-    return not any(w.group == "load" and w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                   for w in app.workers)
+    return not any(w.group == "load" and w.node is screen and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
 
 
 def status_text(app) -> str:
@@ -193,6 +197,7 @@ async def measure_console(service: Service, args: argparse.Namespace, expected: 
     app = build_app(service, label="bench")
     frames = Frames(app)
     async with app.run_test(size=SIZE) as pilot:
+
         def table() -> UserTable:
             return app.screen.query_one(UserTable)
 
@@ -209,13 +214,14 @@ async def measure_console(service: Service, args: argparse.Namespace, expected: 
                 await pilot.press("slash")
                 last_key = await type_needle(app, needle, args.gap)
                 want = f"{expected[needle]:,} of {args.users:,} users matching “{needle}”"
-                shown = await until(frames, lambda: status_text(app).startswith(want)  # noqa: B023
-                                    and table().row_count == expected[needle], needle)  # noqa: B023
+                count = expected[needle]
+                shown = await until(frames, lambda: status_text(app).startswith(want) and table().row_count == count, needle)  # noqa: B023
                 samples.append(shown - last_key)
                 slowest[needle] = max(slowest.get(needle, 0.0), ms(shown - last_key))
                 await pilot.press("escape")  # clear the search: back to everyone
-                await until(frames, lambda: table().row_count == args.users and "matching" not in status_text(app), "cleared",
-                            painted=False)
+                await until(
+                    frames, lambda: table().row_count == args.users and "matching" not in status_text(app), "cleared", painted=False
+                )
         r["search_p50_ms"], r["search_p95_ms"], r["searches"] = ms(statistics.median(samples)), ms(p95(samples)), len(samples)
         r["search_slowest_ms"] = slowest
 
@@ -237,8 +243,15 @@ async def measure_console(service: Service, args: argparse.Namespace, expected: 
             await pilot.pause()
         started = time.perf_counter()
         send_key(app, "u")
-        shown = await until(frames, lambda: isinstance(app.screen, DirectoryScreen) and table().row_count == args.users
-                            and status_text(app).startswith(f"{args.users:,} of"), "directory")
+        shown = await until(
+            frames,
+            lambda: (
+                isinstance(app.screen, DirectoryScreen)
+                and table().row_count == args.users
+                and status_text(app).startswith(f"{args.users:,} of")
+            ),
+            "directory",
+        )
         screens["directory"] = ms(shown - started)
         await pilot.pause()
 
@@ -267,8 +280,7 @@ class StockTableApp(App):
     def __init__(self, rows: list[dict]) -> None:
         super().__init__()
         self.all_rows = rows
-        self.search_index = [search_text({"login": r["login"], "email": r["email"], "displayName": r["displayName"]})
-                             for r in rows]
+        self.search_index = [search_text({"login": r["login"], "email": r["email"], "displayName": r["displayName"]}) for r in rows]
         self.shown = ""  # the needle whose rows the table holds
 
     def compose(self) -> ComposeResult:
@@ -343,8 +355,16 @@ def run(args: argparse.Namespace) -> dict:
         stock = asyncio.run(measure_stock(rows, args, expected))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "store": built, "open_ms": ms(opened),
-            "gap_s": args.gap, "pages": args.pages, "provtui": console, "stock": stock}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "store": built,
+        "open_ms": ms(opened),
+        "gap_s": args.gap,
+        "pages": args.pages,
+        "provtui": console,
+        "stock": stock,
+    }
 
 
 def fmt(value: float | None) -> str:
@@ -356,19 +376,33 @@ def fmt(value: float | None) -> str:
 def report(result: dict) -> str:
     mine, stock, store = result["provtui"], result["stock"], result["store"]
     lines = [
-        (f"console vs stock DataTable — {store['users']:,} users, {store['audit_events']:,} audit events, "
-        f"a group of {store['group_members']:,}, {store['open_tasks']:,} open tasks; Python {result['python']}, "
-        f"{result['cpus']} CPUs, keys {result['gap_s'] * 1000:.0f} ms apart"),
+        (
+            f"console vs stock DataTable — {store['users']:,} users, {store['audit_events']:,} audit events, "
+            f"a group of {store['group_members']:,}, {store['open_tasks']:,} open tasks; Python {result['python']}, "
+            f"{result['cpus']} CPUs, keys {result['gap_s'] * 1000:.0f} ms apart"
+        ),
         "",
         f"{'metric':<34}{'provtui':>12}{'DataTable':>12}{'ratio':>10}",
         "-" * 68,
     ]
-    for label, key in (("first frame with rows", "first_rows_ms"), ("search p50 (after the last key)", "search_p50_ms"),
-                       ("search p95 (after the last key)", "search_p95_ms"), ("page down", "page_down_ms")):
+    for label, key in (
+        ("first frame with rows", "first_rows_ms"),
+        ("search p50 (after the last key)", "search_p50_ms"),
+        ("search p95 (after the last key)", "search_p95_ms"),
+        ("page down", "page_down_ms"),
+    ):
         a, b = mine[key], stock[key]
         lines.append(f"{label:<34}{fmt(a):>12}{fmt(b):>12}{b / a:>9,.1f}x")
-    lines += ["", (f"store open (Service.open): {fmt(result['open_ms'])}; searches timed: {mine['searches']} (DataTable "
-              f"{stock['searches']}); {result['pages']} page downs"), "", f"{'screen':<34}{'shown after':>12}", "-" * 46]
+    lines += [
+        "",
+        (
+            f"store open (Service.open): {fmt(result['open_ms'])}; searches timed: {mine['searches']} (DataTable "
+            f"{stock['searches']}); {result['pages']} page downs"
+        ),
+        "",
+        f"{'screen':<34}{'shown after':>12}",
+        "-" * 46,
+    ]
     for screen, value in mine["screens_ms"].items():
         lines.append(f"{screen:<34}{fmt(value):>12}")
     lines += ["", "slowest search by needle: " + ", ".join(f"{n!r} {fmt(v)}" for n, v in mine["search_slowest_ms"].items())]

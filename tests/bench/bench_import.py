@@ -95,8 +95,10 @@ def csv_rows(count: int, changed_every: int = 0) -> bytes:
             title = "Senior " + title
         status = "On Leave" if n % 50 == 7 else "Active"
         manager = f"E{(n // 10) * 10:06d}" if n % 10 else ""
-        lines.append(f"E{n:06d},{first},{last},{first.lower()}.{last.lower()}.{n}@example.com,"
-                     f"{DEPARTMENTS[n % len(DEPARTMENTS)]},{title},{manager},{status}")
+        lines.append(
+            f"E{n:06d},{first},{last},{first.lower()}.{last.lower()}.{n}@example.com,"
+            f"{DEPARTMENTS[n % len(DEPARTMENTS)]},{title},{manager},{status}"
+        )
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -125,8 +127,15 @@ def bench_csv(rows: int, repeat: int, work: Path) -> dict:
         del service, plan, result, again
         shutil.rmtree(work / f"csv-{run}", ignore_errors=True)
     total = median(runs["total"])
-    return {"rows": rows, "bytes": len(data), "runs": runs, "median": {k: median(v) for k, v in runs.items()},
-            "target_seconds": CSV_TARGET, "pass": total < CSV_TARGET, "verified": bool(verified)}
+    return {
+        "rows": rows,
+        "bytes": len(data),
+        "runs": runs,
+        "median": {k: median(v) for k, v in runs.items()},
+        "target_seconds": CSV_TARGET,
+        "pass": total < CSV_TARGET,
+        "verified": bool(verified),
+    }
 
 
 # --------------------------------------------------------------------------- LDAP
@@ -135,15 +144,19 @@ def bench_csv(rows: int, repeat: int, work: Path) -> dict:
 def bare_read(slapd, settings: LdapSettings) -> tuple[int, int]:
     """ldap3 alone: the same searches, attributes and page size as the connector; (users, groups) seen."""
     server = ldap3.Server(slapd.uri, get_info=ldap3.NONE)
-    conn = ldap3.Connection(server, user=slapd.reader_dn, password=slapd.reader_password, auto_bind=True,
-                            read_only=True, receive_timeout=30)
+    conn = ldap3.Connection(
+        server, user=slapd.reader_dn, password=slapd.reader_password, auto_bind=True, read_only=True, receive_timeout=30
+    )
     counts = []
     try:
-        for search_filter, attributes in ((settings.effective_user_filter, user_attributes(settings)),
-                                          (settings.effective_group_filter, ["cn", "description", "member", settings.uuid_attribute])):
+        for search_filter, attributes in (
+            (settings.effective_user_filter, user_attributes(settings)),
+            (settings.effective_group_filter, ["cn", "description", "member", settings.uuid_attribute]),
+        ):
             seen = 0
-            for entry in conn.extend.standard.paged_search(settings.base_dn, search_filter, attributes=attributes,
-                                                           paged_size=PAGE_SIZE, paged_criticality=True, generator=True):
+            for entry in conn.extend.standard.paged_search(
+                settings.base_dn, search_filter, attributes=attributes, paged_size=PAGE_SIZE, paged_criticality=True, generator=True
+            ):
                 if entry.get("type") == "searchResEntry":
                     seen += 1
             counts.append(seen)
@@ -153,12 +166,7 @@ def bare_read(slapd, settings: LdapSettings) -> tuple[int, int]:
 
 
 def bench_ldap(entries: int, groups: int, repeat: int, work: Path) -> dict:
-    from provtui.testing.slapd import (
-        SlapdProcess,
-        generate_people,
-        group_entry,
-        slapd_available,
-    )
+    from provtui.testing.slapd import SlapdProcess, generate_people, group_entry, slapd_available
 
     if not slapd_available():
         raise SystemExit("slapd is not installed (apt-get install slapd ldap-utils); or pass --skip-ldap")
@@ -206,8 +214,17 @@ def bench_ldap(entries: int, groups: int, repeat: int, work: Path) -> dict:
             shutil.rmtree(work / f"ldap-{run}", ignore_errors=True)
     medians = {k: median(v) for k, v in runs.items()}
     ratio = medians["provtui import"] / medians["bare ldap3 read"]
-    return {"entries": entries, "groups": groups, "load_seconds": load, "runs": runs, "median": medians,
-            "ratio": ratio, "target_ratio": LDAP_TARGET, "pass": ratio <= LDAP_TARGET, "verified": bool(verified)}
+    return {
+        "entries": entries,
+        "groups": groups,
+        "load_seconds": load,
+        "runs": runs,
+        "median": medians,
+        "ratio": ratio,
+        "target_ratio": LDAP_TARGET,
+        "pass": ratio <= LDAP_TARGET,
+        "verified": bool(verified),
+    }
 
 
 # --------------------------------------------------------------------------- output
@@ -228,8 +245,10 @@ def print_report(csv: dict | None, ldap: dict | None, repeat: int) -> None:
         for name in ("bare ldap3 read", "connector read", "provtui import", "incremental"):
             runs = " ".join(f"{x:.2f}" for x in ldap["runs"][name])
             print(f"  {name:<34}{ldap['median'][name]:8.2f} s   runs: {runs}")
-        print(f"ratio ldap: provtui import / bare ldap3 read = {ldap['ratio']:.2f} "
-              f"(target <= {LDAP_TARGET:g}: {'PASS' if ldap['pass'] else 'FAIL'})")
+        print(
+            f"ratio ldap: provtui import / bare ldap3 read = {ldap['ratio']:.2f} "
+            f"(target <= {LDAP_TARGET:g}: {'PASS' if ldap['pass'] else 'FAIL'})"
+        )
     failed = [name for name, part in (("csv", csv), ("ldap", ldap)) if part and not part["verified"]]
     if failed:
         print(f"\nVERIFICATION FAILED: {', '.join(failed)}")
@@ -258,8 +277,20 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     ok = all(part["verified"] for part in (csv, ldap) if part)
     if args.json:
-        print(json.dumps({"python": platform.python_version(), "cpus": os.cpu_count(), "loadavg": os.getloadavg(),
-                          "repeat": args.repeat, "csv": csv, "ldap": ldap, "verified": ok}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "loadavg": os.getloadavg(),
+                    "repeat": args.repeat,
+                    "csv": csv,
+                    "ldap": ldap,
+                    "verified": ok,
+                },
+                indent=2,
+            )
+        )
     else:
         print_report(csv, ldap, args.repeat)
     return 0 if ok else 1

@@ -168,12 +168,19 @@ class Measure:
 def row(side: str, concurrency: int, users: int, done: int, m: Measure, server_count: int, **extra) -> dict:
     per = max(done, 1)
     return {
-        "side": side, "concurrency": concurrency, "users": users, "done": done, "server_users": server_count,
-        "seconds": m.seconds, "rate": done / m.seconds if m.seconds else 0.0,
-        "client_cpu_ms_per_user": m.client_cpu * 1000 / per, "server_cpu_ms_per_user": m.server_cpu * 1000 / per,
+        "side": side,
+        "concurrency": concurrency,
+        "users": users,
+        "done": done,
+        "server_users": server_count,
+        "seconds": m.seconds,
+        "rate": done / m.seconds if m.seconds else 0.0,
+        "client_cpu_ms_per_user": m.client_cpu * 1000 / per,
+        "server_cpu_ms_per_user": m.server_cpu * 1000 / per,
         "client_cpu_util": m.client_cpu / m.seconds if m.seconds else 0.0,
         "server_cpu_util": m.server_cpu / m.seconds if m.seconds else 0.0,
-        "listen_overflows": m.tcp.get("ListenOverflows", 0), "syn_retrans": m.tcp.get("TCPSynRetrans", 0),
+        "listen_overflows": m.tcp.get("ListenOverflows", 0),
+        "syn_retrans": m.tcp.get("TCPSynRetrans", 0),
         **extra,
     }
 
@@ -188,13 +195,18 @@ def build_template(path: Path, count: int) -> list[tuple[str, dict]]:
     for n in range(count):
         first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
         login = f"{first}.{last}.{n}".lower()
-        service.create_user(login, f"{login}@example.com", first, last,
-                            {"department": DEPARTMENTS[n % len(DEPARTMENTS)], "title": TITLES[n % len(TITLES)]},
-                            activate=True)
+        service.create_user(
+            login,
+            f"{login}@example.com",
+            first,
+            last,
+            {"department": DEPARTMENTS[n % len(DEPARTMENTS)], "title": TITLES[n % len(TITLES)]},
+            activate=True,
+        )
         logins.append(login)
     service.create_group(GROUP)
     for i in range(0, count, 100):  # one transaction per 100: Transaction.lookup scans its pending writes
-        service.add_members(GROUP, logins[i:i + 100])
+        service.add_members(GROUP, logins[i : i + 100])
     service.store.compact()
     users = service.store.all(USERS)
     return [(uid, users[uid]["profile"]) for uid in sorted(users, key=lambda u: users[u]["login"])]
@@ -212,16 +224,20 @@ def payloads(users: list[tuple[str, dict]]) -> list[tuple[str, bytes]]:
 # --------------------------------------------------------------------------- the sides
 
 
-async def bare_client(server: ScimServerProcess | None, bodies: list[tuple[str, bytes]], concurrency: int, lookup: bool,
-                      profiler: cProfile.Profile | None = None,
-                      transport: httpx.AsyncBaseTransport | None = None) -> tuple[int, Measure]:
+async def bare_client(
+    server: ScimServerProcess | None,
+    bodies: list[tuple[str, bytes]],
+    concurrency: int,
+    lookup: bool,
+    profiler: cProfile.Profile | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[int, Measure]:
     """The baseline: the same bytes, headers and connection limits as provtui's ScimConnector, nothing else."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": SCIM_JSON}
     post_headers = {"Content-Type": SCIM_JSON}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     base_url = server.url if server else OFFLINE_URL
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10.0, limits=limits,
-                                 transport=transport) as client:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10.0, limits=limits, transport=transport) as client:
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(external_id: str, body: bytes) -> bool:
@@ -253,8 +269,9 @@ def prepare_store(template: Path, dest: Path, server: ScimServerProcess | None, 
     return service
 
 
-async def provtui_side(service: Service, server: ScimServerProcess | None,
-                       profiler: cProfile.Profile | None = None) -> tuple[int, Measure, dict]:
+async def provtui_side(
+    service: Service, server: ScimServerProcess | None, profiler: cProfile.Profile | None = None
+) -> tuple[int, Measure, dict]:
     reconciler = build_engine(service)
     try:
         with Measure(server) as m:
@@ -270,16 +287,21 @@ async def provtui_side(service: Service, server: ScimServerProcess | None,
     app_id = service.directory.app(APP)["id"]
     accounts = [service.store.get(ACCOUNTS, k) for k in service.store.lookup(ACCOUNTS, "app", app_id)]
     active = sum(1 for a in accounts if a.get("state") == "active" and a.get("active") and a.get("remote_id"))
-    info = {"report_done": report.done, "failed": len(report.failed), "deferred": len(report.deferred),
-            "retries": report.retries, "calls": report.calls, "queued_after": service.pending_work()}
+    info = {
+        "report_done": report.done,
+        "failed": len(report.failed),
+        "deferred": len(report.deferred),
+        "retries": report.retries,
+        "calls": report.calls,
+        "queued_after": service.pending_work(),
+    }
     return active, m, info
 
 
 # --------------------------------------------------------------------------- one concurrency
 
 
-def run_side(side: str, concurrency: int, count: int, bodies, template: Path, work: Path,
-             profiler: cProfile.Profile | None = None) -> dict:
+def run_side(side: str, concurrency: int, count: int, bodies, template: Path, work: Path, profiler: cProfile.Profile | None = None) -> dict:
     with ScimServerProcess(TOKEN) as server:
         if side == "provtui":
             dest = work / f"store-{concurrency}-{time.monotonic_ns()}"
@@ -298,8 +320,15 @@ def run_side(side: str, concurrency: int, count: int, bodies, template: Path, wo
 # --------------------------------------------------------------------------- without a server
 
 OFFLINE_URL = "http://scim.invalid/v2"
-_EMPTY_PAGE = orjson.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-                            "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []})
+_EMPTY_PAGE = orjson.dumps(
+    {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
+    }
+)
 
 
 def offline_transport() -> httpx.MockTransport:
@@ -326,8 +355,9 @@ def offline_transport() -> httpx.MockTransport:
     return transport
 
 
-def run_offline(side: str, concurrency: int, count: int, bodies, template: Path, work: Path,
-                profiler: cProfile.Profile | None = None) -> dict:
+def run_offline(
+    side: str, concurrency: int, count: int, bodies, template: Path, work: Path, profiler: cProfile.Profile | None = None
+) -> dict:
     """One side against ``offline_transport``: the client's CPU per user with no server and no sockets.
 
     provtui runs unchanged except that the ScimConnector its connector factory builds is handed the
@@ -379,13 +409,16 @@ def measure(concurrency: int, count: int, bodies, template: Path, work: Path, re
         for side in SIDES:  # interleaved, so drift over time hits every side alike
             result = run_side(side, concurrency, count, bodies, template, work)
             runs[side].append(result)
-            log(f"  c={concurrency} run {i + 1}/{repeat} {side:<14} {result['rate']:8.1f} users/s "
+            log(
+                f"  c={concurrency} run {i + 1}/{repeat} {side:<14} {result['rate']:8.1f} users/s "
                 f"{result['seconds']:6.2f} s  SYN retrans {result['syn_retrans']:3}"
-                f"{'' if result['verified'] else '  NOT VERIFIED'}")
+                f"{'' if result['verified'] else '  NOT VERIFIED'}"
+            )
     sides = {side: best(runs[side]) for side in SIDES}
     p = sides["provtui"]["rate"]
     return {
-        "concurrency": concurrency, "sides": sides,
+        "concurrency": concurrency,
+        "sides": sides,
         "ratio_get_post": p / sides["bare GET+POST"]["rate"],
         "ratio_post_only": p / sides["bare POST"]["rate"],
     }
@@ -397,8 +430,13 @@ def measure(concurrency: int, count: int, bodies, template: Path, work: Path, re
 IMPORTLIB = "importlib (httpcore's per-call `import sniffio`: not installed)"
 OWN = "the caller's own code (provtui/, or the bench's bare client; orjson, fsync, sha256)"
 GROUPS = {  # category prefix -> group, for the summary
-    "provtui/": OWN, "bench": OWN, "os.fsync": OWN, "hashlib": OWN, "orjson": OWN,
-    "importlib": "failed imports (sniffio)", "epoll": "idle (waiting for the server)",
+    "provtui/": OWN,
+    "bench": OWN,
+    "os.fsync": OWN,
+    "hashlib": OWN,
+    "orjson": OWN,
+    "importlib": "failed imports (sniffio)",
+    "epoll": "idle (waiting for the server)",
 }
 
 
@@ -471,9 +509,15 @@ def profile_runs(concurrency: int, count: int, bodies, template: Path, work: Pat
         groups: dict[str, float] = defaultdict(float)
         for name, seconds in by_package:
             groups[_group(name)] += seconds
-        entry = {"users": count, "concurrency": concurrency, "rate_under_profile": result["rate"],
-                 "seconds": result["seconds"], "self_time": by_package,
-                 "groups": sorted(groups.items(), key=lambda kv: -kv[1]), "total": sum(t for _, t in by_package)}
+        entry = {
+            "users": count,
+            "concurrency": concurrency,
+            "rate_under_profile": result["rate"],
+            "seconds": result["seconds"],
+            "self_time": by_package,
+            "groups": sorted(groups.items(), key=lambda kv: -kv[1]),
+            "total": sum(t for _, t in by_package),
+        }
         if side == "provtui":
             buf = io.StringIO()
             pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(r"provtui/|httpx", 25)
@@ -482,7 +526,9 @@ def profile_runs(concurrency: int, count: int, bodies, template: Path, work: Pat
             pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(
                 r"provtui/(?!connectors/scim.py:\d+\((_request|create_user|find_user|_find_one)\))"
                 r"(?!engine/(reconciler|accounts|sending).py:\d+\((_reconcile|reconcile|send|_apply)\))"
-                r"|asyncio/tasks.py:\d+\((wait|_wait)\)|fsync", 25)
+                r"|asyncio/tasks.py:\d+\((wait|_wait)\)|fsync",
+                25,
+            )
             entry["provtui_own"] = buf.getvalue()
         out[label] = entry
     return out
@@ -499,41 +545,53 @@ def _trim(text: str) -> str:
 
 
 def print_table(count: int, results: list[dict]) -> None:
-    head = (f"{'side':<14} {'conc':>4} {'users':>6} {'seconds':>8} {'users/s':>8} {'client CPU':>11} {'server CPU':>11} "
-            f"{'ratio':>6} {'SYN':>5}  verified")
+    head = (
+        f"{'side':<14} {'conc':>4} {'users':>6} {'seconds':>8} {'users/s':>8} {'client CPU':>11} {'server CPU':>11} "
+        f"{'ratio':>6} {'SYN':>5}  verified"
+    )
     print(head)
     print(" " * 49 + "ms/user     ms/user")
     print("-" * len(head))
     for result in results:
         for side in SIDES:
             r = result["sides"][side]
-            ratio = result["ratio_get_post"] if side == "provtui" else (
-                1.0 if side == "bare GET+POST" else result["sides"]["provtui"]["rate"] / r["rate"])
+            ratio = (
+                result["ratio_get_post"]
+                if side == "provtui"
+                else (1.0 if side == "bare GET+POST" else result["sides"]["provtui"]["rate"] / r["rate"])
+            )
             runs = f"  runs: {r['runs']}" if r.get("runs") else ""
-            print(f"{side:<14} {r['concurrency']:>4} {count:>6} {r['seconds']:>8.2f} {r['rate']:>8.1f} "
-                  f"{r['client_cpu_ms_per_user']:>11.2f} {r['server_cpu_ms_per_user']:>11.2f} {ratio:>6.2f} "
-                  f"{r['syn_retrans']:>5}  "
-                  f"{'yes' if r['verified'] else 'NO'}{runs}")
+            print(
+                f"{side:<14} {r['concurrency']:>4} {count:>6} {r['seconds']:>8.2f} {r['rate']:>8.1f} "
+                f"{r['client_cpu_ms_per_user']:>11.2f} {r['server_cpu_ms_per_user']:>11.2f} {ratio:>6.2f} "
+                f"{r['syn_retrans']:>5}  "
+                f"{'yes' if r['verified'] else 'NO'}{runs}"
+            )
         print("-" * len(head))
-    print("ratio column: provtui users/s / that row's users/s (bare POST row: provtui vs POST-only;"
-          " provtui row: vs GET+POST)")
-    print("SYN: SYN retransmissions during the run (scim2-server's backlog of 5 overflowed; each costs"
-          " a connection ~1 s); with --repeat the row is the median run")
+    print("ratio column: provtui users/s / that row's users/s (bare POST row: provtui vs POST-only; provtui row: vs GET+POST)")
+    print(
+        "SYN: SYN retransmissions during the run (scim2-server's backlog of 5 overflowed; each costs"
+        " a connection ~1 s); with --repeat the row is the median run"
+    )
     print()
     for result in results:
         c, g, p = result["concurrency"], result["ratio_get_post"], result["ratio_post_only"]
         verdict = "PASS" if p >= TARGET else "FAIL"
-        print(f"ratio c={c}: provtui / bare POST = {p:.2f} (the same creates; target >= {TARGET}: {verdict}); "
-              f"provtui / bare GET+POST = {g:.2f} (for information: a client that looks each user up first)")
+        print(
+            f"ratio c={c}: provtui / bare POST = {p:.2f} (the same creates; target >= {TARGET}: {verdict}); "
+            f"provtui / bare GET+POST = {g:.2f} (for information: a client that looks each user up first)"
+        )
     print()
     print(f"CPU per user (ms; this machine has {os.cpu_count()} cores):")
     for result in results:
         for side in SIDES:
             r = result["sides"][side]
-            print(f"  c={r['concurrency']:<3} {side:<14} client {r['client_cpu_ms_per_user']:6.2f} "
-                  f"(busy {r['client_cpu_util'] * 100:4.0f}% of a core)   server {r['server_cpu_ms_per_user']:6.2f} "
-                  f"(busy {r['server_cpu_util'] * 100:4.0f}% of a core)   together "
-                  f"{r['client_cpu_util'] + r['server_cpu_util']:4.2f} cores")
+            print(
+                f"  c={r['concurrency']:<3} {side:<14} client {r['client_cpu_ms_per_user']:6.2f} "
+                f"(busy {r['client_cpu_util'] * 100:4.0f}% of a core)   server {r['server_cpu_ms_per_user']:6.2f} "
+                f"(busy {r['server_cpu_util'] * 100:4.0f}% of a core)   together "
+                f"{r['client_cpu_util'] + r['server_cpu_util']:4.2f} cores"
+            )
     for result in results:
         p = result["sides"]["provtui"]
         extra = {k: p[k] for k in ("calls", "retries", "failed", "deferred", "queued_after") if k in p}
@@ -548,8 +606,7 @@ def print_profile(profile: dict) -> None:
         users = entry["users"]
         total = entry["total"] or 1.0
         print()
-        print(f"{label}: c={entry['concurrency']}, {entry['seconds']:.2f} s under the profiler "
-              f"({entry['rate_under_profile']:.1f} users/s)")
+        print(f"{label}: c={entry['concurrency']}, {entry['seconds']:.2f} s under the profiler ({entry['rate_under_profile']:.1f} users/s)")
         for name, seconds in entry["groups"]:
             print(f"  = {name:<58} {seconds:7.3f} s {seconds / total * 100:5.1f}%  {seconds * 1000 / users:6.3f} ms/user")
         for name, seconds in entry["self_time"][:14]:
@@ -572,10 +629,12 @@ def print_offline(offline_results: list[dict]) -> None:
     print("Client CPU without a server (httpx.MockTransport answering in-process: no sockets, no SYN stalls):")
     for result in offline_results:
         bare, ours = result["sides"]["bare GET+POST"], result["sides"]["provtui"]
-        print(f"  c={result['concurrency']:<3} bare GET+POST {bare['client_cpu_ms_per_user']:6.3f} ms/user   "
-              f"provtui {ours['client_cpu_ms_per_user']:6.3f} ms/user   provtui's own work "
-              f"{result['provtui_extra_ms_per_user']:+6.3f} ms/user"
-              f"{'' if bare['verified'] and ours['verified'] else '   NOT VERIFIED'}")
+        print(
+            f"  c={result['concurrency']:<3} bare GET+POST {bare['client_cpu_ms_per_user']:6.3f} ms/user   "
+            f"provtui {ours['client_cpu_ms_per_user']:6.3f} ms/user   provtui's own work "
+            f"{result['provtui_extra_ms_per_user']:+6.3f} ms/user"
+            f"{'' if bare['verified'] and ours['verified'] else '   NOT VERIFIED'}"
+        )
 
 
 # --------------------------------------------------------------------------- main
@@ -585,16 +644,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=2000, help="users to provision (default 2000)")
     parser.add_argument("--concurrency", default="8", help="comma-separated list, e.g. 4,8,16 (default 8)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per side, interleaved; the median is reported (default 3: a single run is at the"
-                             " mercy of 1-s SYN retransmissions)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per side, interleaved; the median is reported (default 3: a single run is at the mercy of 1-s SYN retransmissions)",
+    )
     parser.add_argument("--quick", action="store_true", help="200 users")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile one run of bare GET+POST and of provtui (first concurrency), with and"
-                             " without a server")
-    parser.add_argument("--profile-out", type=Path, metavar="DIR",
-                        help="with --profile: also write the raw .pstats files to DIR")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one run of bare GET+POST and of provtui (first concurrency), with and without a server",
+    )
+    parser.add_argument("--profile-out", type=Path, metavar="DIR", help="with --profile: also write the raw .pstats files to DIR")
     args = parser.parse_args(argv)
     count = 200 if args.quick else args.users
     try:
@@ -614,8 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         template = work / "template"
         users = build_template(template, count)
         bodies = payloads(users)
-        log(f"store with {count} users built in {time.perf_counter() - started:.1f} s "
-            f"(service.create_user loop, one commit each)")
+        log(f"store with {count} users built in {time.perf_counter() - started:.1f} s (service.create_user loop, one commit each)")
         offline_results = [offline(c, count, bodies, template, work, args.repeat) for c in concurrencies]
         results = [measure(c, count, bodies, template, work, args.repeat, log) for c in concurrencies]
         profile = profile_runs(concurrencies[0], count, bodies, template, work, args.profile_out) if args.profile else None
@@ -625,15 +687,25 @@ def main(argv: list[str] | None = None) -> int:
     # The bare client does not retry: a connection scim2-server dropped is a lost create, reported, not fatal.
     ok = all(result["sides"]["provtui"]["verified"] for result in [*results, *offline_results])
     if args.json:
-        data = {"users": count, "target": TARGET, "python": platform.python_version(), "cpus": os.cpu_count(),
-                "loadavg": os.getloadavg(), "results": results, "no_server": offline_results, "verified": ok}
+        data = {
+            "users": count,
+            "target": TARGET,
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(),
+            "results": results,
+            "no_server": offline_results,
+            "verified": ok,
+        }
         if profile:
             data["profile"] = profile
         print(json.dumps(data, indent=2))
     else:
-        print(f"provisioning {count} new users into scim2-server (one fresh server per side), "
-              f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average now "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"provisioning {count} new users into scim2-server (one fresh server per side), "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average now "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         print()
         print_table(count, results)
         print_offline(offline_results)

@@ -47,25 +47,119 @@ from baseline_interpreter import TreeInterpreter  # tests/bench/, this script's 
 
 from provtui.domain.expressions import Population, compile_expression
 
-FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-         "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Chris", "Karen")
-LAST = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin")
-DEPARTMENTS = ("Engineering", "Sales", "Finance", "Support", "People", "Marketing", "Legal", "Product", "Design",
-               "Security", "IT", "Operations")
-ROLES = ("Engineer", "Software Engineer", "Account Executive", "Analyst", "Manager", "Designer",
-         "Support Specialist", "Recruiter", "Counsel", "Product Manager", "Administrator")
+FIRST = (
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Chris",
+    "Karen",
+)
+LAST = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+)
+DEPARTMENTS = (
+    "Engineering",
+    "Sales",
+    "Finance",
+    "Support",
+    "People",
+    "Marketing",
+    "Legal",
+    "Product",
+    "Design",
+    "Security",
+    "IT",
+    "Operations",
+)
+ROLES = (
+    "Engineer",
+    "Software Engineer",
+    "Account Executive",
+    "Analyst",
+    "Manager",
+    "Designer",
+    "Support Specialist",
+    "Recruiter",
+    "Counsel",
+    "Product Manager",
+    "Administrator",
+)
 SENIORITY = ("", "", "Junior ", "Senior ", "Staff ", "Principal ", "Lead ")
-LOCATIONS = (("New York", "US", "AMER"), ("San Francisco", "US", "AMER"), ("Austin", "US", "AMER"),
-             ("Toronto", "CA", "AMER"), ("London", "GB", "EMEA"), ("Paris", "FR", "EMEA"), ("Berlin", "DE", "EMEA"),
-             ("Dublin", "IE", "EMEA"), ("Madrid", "ES", "EMEA"), ("Tel Aviv", "IL", "EMEA"),
-             ("Singapore", "SG", "APAC"), ("Tokyo", "JP", "APAC"), ("Sydney", "AU", "APAC"),
-             ("Bangalore", "IN", "APAC"), ("Sao Paulo", "BR", "LATAM"))
+LOCATIONS = (
+    ("New York", "US", "AMER"),
+    ("San Francisco", "US", "AMER"),
+    ("Austin", "US", "AMER"),
+    ("Toronto", "CA", "AMER"),
+    ("London", "GB", "EMEA"),
+    ("Paris", "FR", "EMEA"),
+    ("Berlin", "DE", "EMEA"),
+    ("Dublin", "IE", "EMEA"),
+    ("Madrid", "ES", "EMEA"),
+    ("Tel Aviv", "IL", "EMEA"),
+    ("Singapore", "SG", "APAC"),
+    ("Tokyo", "JP", "APAC"),
+    ("Sydney", "AU", "APAC"),
+    ("Bangalore", "IN", "APAC"),
+    ("Sao Paulo", "BR", "LATAM"),
+)
 EMPLOYEE_TYPES = ("Employee",) * 16 + ("Contractor",) * 2 + ("Intern", "Vendor")
 TAGS = ("vpn", "github", "aws", "jira", "okta-admin", "gpu", "salesforce", "figma")
-GROUPS = ("all-staff", "eng", "eng-platform", "eng-data", "sales-emea", "sales-amer", "finance-ops", "support-t1",
-          "support-t2", "people-team", "managers", "contractors", "interns", "security", "it-admins",
-          "on-call", "design", "legal", "product", "execs")
+GROUPS = (
+    "all-staff",
+    "eng",
+    "eng-platform",
+    "eng-data",
+    "sales-emea",
+    "sales-amer",
+    "finance-ops",
+    "support-t1",
+    "support-t2",
+    "people-team",
+    "managers",
+    "contractors",
+    "interns",
+    "security",
+    "it-admins",
+    "on-call",
+    "design",
+    "legal",
+    "product",
+    "execs",
+)
 
 RULES = (
     'user.department == "Engineering"',
@@ -80,17 +174,17 @@ RULES = (
     'isMemberOfGroupName("contractors") OR user.employeeType == "Contractor"',
     'String.endsWith(user.email, "@contractors.example.com")',
     'user.employeeType != "Employee" AND NOT isMemberOfGroupName("all-staff")',
-    'user.level >= 7',
+    "user.level >= 7",
     'user.level >= 5 AND String.stringContains(user.title, "Manager")',
     'user.startYear < 2015 AND user.employeeType == "Employee"',
     'user.country == "US" AND user.department == "Finance"',
     'user.division == "EMEA" || user.division == "APAC"',
     'user.isManager == true AND user.department == "Support"',
     'String.startsWith(user.employeeNumber, "E00")',
-    'user.mobilePhone == null',
+    "user.mobilePhone == null",
     'user.mobilePhone != null AND user.employeeType == "Employee"',
     'isMemberOfGroupName("eng") AND NOT isMemberOfGroupName("eng-platform")',
-    'String.len(user.lastName) > 6',
+    "String.len(user.lastName) > 6",
     'String.substring(user.costCenter, 0, 4) == "CC-0"',
     'user.title == "Principal Engineer" OR user.title == "Staff Engineer" OR user.title == "Lead Engineer"',
     '(user.country == "US" ? user.level >= 5 : user.level >= 6) AND user.employeeType == "Employee"',
@@ -111,7 +205,7 @@ RULES = (
     'String.toLowerCase(user.department) == "people" OR isMemberOfGroupName("people-team")',
     'Arrays.contains(user.tags, "gpu") OR (user.department == "Engineering" AND user.level >= 6)',
     'user.location != "London" AND user.country == "GB"',
-    'user.startYear <= 2010',
+    "user.startYear <= 2010",
     'user.department + "/" + user.division == "Sales/EMEA"',
     'user.level > 3 && user.level < 7 && user.employeeType == "Contractor"',
     'String.endsWith(user.title, "Manager") AND NOT isMemberOfGroupName("managers")',
@@ -133,11 +227,22 @@ def make_user(n: int, rng: random.Random) -> tuple[dict, frozenset[str]]:
     title = (rng.choice(SENIORITY) + rng.choice(ROLES)).strip()
     domain = "contractors.example.com" if employee_type == "Contractor" else "example.com"
     profile = {
-        "login": login, "email": f"{login}@{domain}", "firstName": first, "lastName": last,
-        "displayName": f"{first} {last}", "department": department, "title": title, "location": location,
-        "country": country, "division": division, "costCenter": f"CC-{rng.randrange(97):03d}",
-        "employeeType": employee_type, "employeeNumber": f"E{n:07d}", "level": level,
-        "startYear": rng.randint(2005, 2025), "isManager": level >= 6 and rng.random() < 0.5,
+        "login": login,
+        "email": f"{login}@{domain}",
+        "firstName": first,
+        "lastName": last,
+        "displayName": f"{first} {last}",
+        "department": department,
+        "title": title,
+        "location": location,
+        "country": country,
+        "division": division,
+        "costCenter": f"CC-{rng.randrange(97):03d}",
+        "employeeType": employee_type,
+        "employeeNumber": f"E{n:07d}",
+        "level": level,
+        "startYear": rng.randint(2005, 2025),
+        "isManager": level >= 6 and rng.random() < 0.5,
         "tags": sorted(rng.sample(TAGS, rng.randint(0, 3))),
     }
     if rng.random() < 0.7:
@@ -155,8 +260,9 @@ def make_users(count: int, seed: int = 7) -> tuple[list[dict], list[frozenset[st
 
 def rule_texts(count: int) -> list[str]:
     """The first ``count`` rules; beyond the 50, variants that also require a minimum level."""
-    return [RULES[i % len(RULES)] if i < len(RULES) else f"({RULES[i % len(RULES)]}) AND user.level >= {i // len(RULES)}"
-            for i in range(count)]
+    return [
+        RULES[i % len(RULES)] if i < len(RULES) else f"({RULES[i % len(RULES)]}) AND user.level >= {i // len(RULES)}" for i in range(count)
+    ]
 
 
 def changed_profile(profile: dict, attribute: str, rng: random.Random) -> dict:
@@ -213,6 +319,7 @@ def run(users: int, rules: int, changes: int, repeat: int, seed: int = 7) -> dic
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     interp_s, expected = timed(lambda: one_by_one(interpreted, scopes, groups), 1, "interpreter")
     closures_s, by_closure = timed(lambda: one_by_one(compiled, scopes, groups), repeat, "compiled")
+
     def by_population_run() -> list[list]:
         population = Population(scopes, groups)
         population.prefetch(compiled)
@@ -264,18 +371,28 @@ def run(users: int, rules: int, changes: int, repeat: int, seed: int = 7) -> dic
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     return {
-        "users": users, "rules": rules, "evaluations": users * rules, "changes": changes,
-        "python": platform.python_version(), "machine": platform.machine(),
-        "compile_ms": compile_s * 1e3, "parse_ms": parse_s * 1e3,
-        "full_interpreter_s": interp_s, "full_compiled_s": closures_s, "full_population_s": population_s,
-        "full_interpreter_cpu_s": CPU["interpreter"], "full_compiled_cpu_s": CPU["compiled"],
-        "full_population_cpu_s": CPU["population"], "load_average": load,
+        "users": users,
+        "rules": rules,
+        "evaluations": users * rules,
+        "changes": changes,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "compile_ms": compile_s * 1e3,
+        "parse_ms": parse_s * 1e3,
+        "full_interpreter_s": interp_s,
+        "full_compiled_s": closures_s,
+        "full_population_s": population_s,
+        "full_interpreter_cpu_s": CPU["interpreter"],
+        "full_compiled_cpu_s": CPU["compiled"],
+        "full_population_cpu_s": CPU["population"],
+        "load_average": load,
         "change_compiled_p50_ms": statistics.median(change_compiled) * 1e3,
         "change_compiled_p95_ms": pct(change_compiled, 0.95) * 1e3,
         "change_compiled_max_ms": max(change_compiled) * 1e3,
         "change_interpreter_p50_ms": statistics.median(change_interp) * 1e3,
         "change_interpreter_p95_ms": pct(change_interp, 0.95) * 1e3,
-        "change_rules_mean": statistics.fmean(affected_counts), "change_rules_max": max(affected_counts),
+        "change_rules_mean": statistics.fmean(affected_counts),
+        "change_rules_max": max(affected_counts),
         "change_results_flipped": flips,
         "matches": [sum(r) for r in expected],
     }
@@ -294,31 +411,52 @@ def table(r: dict) -> str:
 
     rows = [
         ("compile (interpreter: parse + check)", f"{r['parse_ms']:.1f} ms", f"{r['compile_ms']:.1f} ms", ""),
-        ("full evaluation, one by one", secs(r["full_interpreter_s"]), secs(r["full_compiled_s"]),
-         ratio(r["full_interpreter_s"], r["full_compiled_s"])),
-        ("full evaluation, population", secs(r["full_interpreter_s"]), secs(r["full_population_s"]),
-         ratio(r["full_interpreter_s"], r["full_population_s"])),
-        ("one user's change p50", msec(r["change_interpreter_p50_ms"]), msec(r["change_compiled_p50_ms"]),
-         ratio(r["change_interpreter_p50_ms"], r["change_compiled_p50_ms"])),
-        ("one user's change p95", msec(r["change_interpreter_p95_ms"]), msec(r["change_compiled_p95_ms"]),
-         ratio(r["change_interpreter_p95_ms"], r["change_compiled_p95_ms"])),
+        (
+            "full evaluation, one by one",
+            secs(r["full_interpreter_s"]),
+            secs(r["full_compiled_s"]),
+            ratio(r["full_interpreter_s"], r["full_compiled_s"]),
+        ),
+        (
+            "full evaluation, population",
+            secs(r["full_interpreter_s"]),
+            secs(r["full_population_s"]),
+            ratio(r["full_interpreter_s"], r["full_population_s"]),
+        ),
+        (
+            "one user's change p50",
+            msec(r["change_interpreter_p50_ms"]),
+            msec(r["change_compiled_p50_ms"]),
+            ratio(r["change_interpreter_p50_ms"], r["change_compiled_p50_ms"]),
+        ),
+        (
+            "one user's change p95",
+            msec(r["change_interpreter_p95_ms"]),
+            msec(r["change_compiled_p95_ms"]),
+            ratio(r["change_interpreter_p95_ms"], r["change_compiled_p95_ms"]),
+        ),
     ]
     lines = [
-        (f"{r['rules']} rules x {r['users']:,} users = {r['evaluations']:,} evaluations "
-         f"(Python {r['python']}, {r['machine']})"),
-        (f"one user's change: {r['changes']} changes, {r['change_rules_mean']:.1f} rules re-evaluated on average "
-         f"(max {r['change_rules_max']}), {r['change_results_flipped']} results flipped"),
+        (f"{r['rules']} rules x {r['users']:,} users = {r['evaluations']:,} evaluations (Python {r['python']}, {r['machine']})"),
+        (
+            f"one user's change: {r['changes']} changes, {r['change_rules_mean']:.1f} rules re-evaluated on average "
+            f"(max {r['change_rules_max']}), {r['change_results_flipped']} results flipped"
+        ),
         "",
         f"{'':40} {'interpreter':>12} {'compiled':>12} {'interp/compiled':>16}",
     ]
     lines += [f"{name:40} {a:>12} {b:>12} {c:>16}" for name, a, b, c in rows]
     lines.append("")
     load = "" if r["load_average"] is None else f"; load average {r['load_average']:.1f} at the start"
-    lines.append(f"CPU time of the full evaluations: interpreter {secs(r['full_interpreter_cpu_s'])}, one by one "
-                 f"{secs(r['full_compiled_cpu_s'])}, population {secs(r['full_population_cpu_s'])}{load}")
-    lines.append(f"targets: full evaluation < 1 s: {'met' if r['full_population_s'] < 1 else 'MISSED'} "
-                 f"({secs(r['full_population_s'])}); one user's change < 5 ms: "
-                 f"{'met' if r['change_compiled_p95_ms'] < 5 else 'MISSED'} (p95 {msec(r['change_compiled_p95_ms'])})")
+    lines.append(
+        f"CPU time of the full evaluations: interpreter {secs(r['full_interpreter_cpu_s'])}, one by one "
+        f"{secs(r['full_compiled_cpu_s'])}, population {secs(r['full_population_cpu_s'])}{load}"
+    )
+    lines.append(
+        f"targets: full evaluation < 1 s: {'met' if r['full_population_s'] < 1 else 'MISSED'} "
+        f"({secs(r['full_population_s'])}); one user's change < 5 ms: "
+        f"{'met' if r['change_compiled_p95_ms'] < 5 else 'MISSED'} (p95 {msec(r['change_compiled_p95_ms'])})"
+    )
     return "\n".join(lines)
 
 

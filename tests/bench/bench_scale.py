@@ -74,7 +74,7 @@ def build(path: Path, args: argparse.Namespace) -> dict:
     docs = [make_user(n, now) for n in range(args.users)]
     for start in range(0, len(docs), BATCH):
         with service.store.transaction() as tx:
-            for doc in docs[start:start + BATCH]:
+            for doc in docs[start : start + BATCH]:
                 tx.put(USERS, doc["id"], doc)
     timings["users_s"] = time.perf_counter() - t
 
@@ -134,12 +134,16 @@ def commits(path: Path, count: int) -> dict:
     finally:
         os.close(fd)
         target.unlink()
-    return {"commit_p50_ms": ms(statistics.median(samples)), "commit_p95_ms": ms(p95(samples)),
-            "append_p50_ms": ms(statistics.median(bare)), "append_p95_ms": ms(p95(bare)),
-            "commit_bytes": round(statistics.median(len(d) for d in appended))}
+    return {
+        "commit_p50_ms": ms(statistics.median(samples)),
+        "commit_p95_ms": ms(p95(samples)),
+        "append_p50_ms": ms(statistics.median(bare)),
+        "append_p95_ms": ms(p95(bare)),
+        "commit_bytes": round(statistics.median(len(d) for d in appended)),
+    }
 
 
-PEAK_RSS = '''
+PEAK_RSS = """
 import resource
 def peak_rss_kb():
     # VmHWM is this process's own peak; ru_maxrss would carry over the parent's from before the exec.
@@ -147,9 +151,11 @@ def peak_rss_kb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-'''
+"""
 
-OPEN_PROVTUI = PEAK_RSS + """
+OPEN_PROVTUI = (
+    PEAK_RSS
+    + """
 import json, sys, time, tracemalloc
 from provtui.service import Service
 t = time.perf_counter()
@@ -162,8 +168,11 @@ service = Service.open(sys.argv[1], actor="bench")
 allocated = tracemalloc.get_traced_memory()[0]
 print(json.dumps({"open": took, "rss_kb": rss, "allocated": allocated}))
 """
+)
 
-OPEN_BASELINE = PEAK_RSS + """
+OPEN_BASELINE = (
+    PEAK_RSS
+    + """
 import json, sys, time
 from pathlib import Path
 import orjson
@@ -178,12 +187,15 @@ records = [orjson.loads(line[9:]) for line in (path / header["journal"]).read_by
 took = time.perf_counter() - t
 print(json.dumps({"open": took, "rss_kb": peak_rss_kb(), "records": len(records)}))
 """
+)
 
 
 def cold(code: str, path: Path, runs: int) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    results = [json.loads(subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                                         check=True, env=env).stdout) for _ in range(runs)]
+    results = [
+        json.loads(subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True, env=env).stdout)
+        for _ in range(runs)
+    ]
     return {**results[-1], "open": statistics.median(r["open"] for r in results)}
 
 
@@ -209,8 +221,14 @@ def plan(path: Path) -> dict:
         if store.get(USERS, user_id) is not None and store.get(APPS, app_id) is not None:
             found += store.get(ACCOUNTS, key) is None
     bare = time.perf_counter() - t
-    return {"pairs": len(pairs), "changes": changes, "plan_s": round(planned, 3), "reads_s": round(bare, 4),
-            "plan_us_per_pair": round(planned / max(1, len(pairs)) * 1e6, 2), "found": found}
+    return {
+        "pairs": len(pairs),
+        "changes": changes,
+        "plan_s": round(planned, 3),
+        "reads_s": round(bare, 4),
+        "plan_us_per_pair": round(planned / max(1, len(pairs)) * 1e6, 2),
+        "found": found,
+    }
 
 
 def rule_preview(path: Path) -> dict:
@@ -237,9 +255,14 @@ def rule_preview(path: Path) -> dict:
     listed = len(rules.list())
     listing = time.perf_counter() - t
     gc.enable()
-    return {"preview_s": round(previewed, 4), "evaluate_s": round(evaluated, 4), "preview_ratio": ratio(previewed, evaluated),
-            "preview_moves": len(preview["joins"]) + len(preview["leaves"]),
-            "rule_list_ms": round(listing * 1000, 2), "rules_listed": listed}
+    return {
+        "preview_s": round(previewed, 4),
+        "evaluate_s": round(evaluated, 4),
+        "preview_ratio": ratio(previewed, evaluated),
+        "preview_moves": len(preview["joins"]) + len(preview["leaves"]),
+        "rule_list_ms": round(listing * 1000, 2),
+        "rules_listed": listed,
+    }
 
 
 def snapshot_checks(path: Path) -> dict:
@@ -264,8 +287,12 @@ def snapshot_checks(path: Path) -> dict:
     bare = time.perf_counter() - t
     gc.enable()
     assert sum(map(len, tables.values())) == checked.documents
-    return {"snapshot_decode_s": round(took, 4), "snapshot_parse_s": round(bare, 4), "snapshot_ratio": ratio(took, bare),
-            "snapshot_documents": checked.documents}
+    return {
+        "snapshot_decode_s": round(took, 4),
+        "snapshot_parse_s": round(bare, 4),
+        "snapshot_ratio": ratio(took, bare),
+        "snapshot_documents": checked.documents,
+    }
 
 
 def ratio(a: float, b: float) -> float:
@@ -283,15 +310,25 @@ def run(args: argparse.Namespace) -> dict:
         previewed = rule_preview(path) if args.rules else None
         files_mb = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
     return {
-        "users": args.users, "groups": args.groups, "apps": args.apps, "rules": args.rules, "store_mb": round(files_mb, 1),
-        "build": {k: round(v, 2) for k, v in built["timings"].items()}, "queued": built["queued"],
+        "users": args.users,
+        "groups": args.groups,
+        "apps": args.apps,
+        "rules": args.rules,
+        "store_mb": round(files_mb, 1),
+        "build": {k: round(v, 2) for k, v in built["timings"].items()},
+        "queued": built["queued"],
         "apps_per_user": round(built["per_user"], 2),
-        "open_s": round(opened["open"], 3), "open_baseline_s": round(baseline["open"], 3),
+        "open_s": round(opened["open"], 3),
+        "open_baseline_s": round(baseline["open"], 3),
         "open_ratio": ratio(opened["open"], baseline["open"]),
-        "rss_mb": round(opened["rss_kb"] / 1024, 1), "rss_baseline_mb": round(baseline["rss_kb"] / 1024, 1),
-        "allocated_mb": round(opened["allocated"] / 2**20, 1), **checks,
-        **committed, "commit_ratio": ratio(committed["commit_p50_ms"], committed["append_p50_ms"]),
-        **planned, "plan_ratio": ratio(planned["plan_s"], planned["reads_s"]),
+        "rss_mb": round(opened["rss_kb"] / 1024, 1),
+        "rss_baseline_mb": round(baseline["rss_kb"] / 1024, 1),
+        "allocated_mb": round(opened["allocated"] / 2**20, 1),
+        **checks,
+        **committed,
+        "commit_ratio": ratio(committed["commit_p50_ms"], committed["append_p50_ms"]),
+        **planned,
+        "plan_ratio": ratio(planned["plan_s"], planned["reads_s"]),
         **(previewed or {}),
     }
 
@@ -300,21 +337,39 @@ def table(r: dict) -> str:
     rows = [
         ("measure", "provtui", "baseline", "ratio"),
         ("store open, cold (s)", f"{r['open_s']:.3f}", f"{r['open_baseline_s']:.3f}", f"{r['open_ratio']}x"),
-        (f"snapshot checks, {r['snapshot_documents']:,} documents (s)", f"{r['snapshot_decode_s']:.3f}",
-         f"{r['snapshot_parse_s']:.3f}", f"{r['snapshot_ratio']}x"),
+        (
+            f"snapshot checks, {r['snapshot_documents']:,} documents (s)",
+            f"{r['snapshot_decode_s']:.3f}",
+            f"{r['snapshot_parse_s']:.3f}",
+            f"{r['snapshot_ratio']}x",
+        ),
         ("one commit p50 (ms)", f"{r['commit_p50_ms']:.2f}", f"{r['append_p50_ms']:.2f}", f"{r['commit_ratio']}x"),
         ("one commit p95 (ms)", f"{r['commit_p95_ms']:.2f}", f"{r['append_p95_ms']:.2f}", ""),
         (f"full plan, {r['pairs']:,} keys (s)", f"{r['plan_s']:.3f}", f"{r['reads_s']:.4f}", f"{r['plan_ratio']}x"),
-        *([(f"rule preview, {r['preview_moves']:,} users move (s)", f"{r['preview_s']:.3f}", f"{r['evaluate_s']:.4f}",
-             f"{r['preview_ratio']}x"),
-           (f"list {r['rules_listed']} rules with members (ms)", f"{r['rule_list_ms']:.1f}", "", "")] if "preview_s" in r else []),
+        *(
+            [
+                (
+                    f"rule preview, {r['preview_moves']:,} users move (s)",
+                    f"{r['preview_s']:.3f}",
+                    f"{r['evaluate_s']:.4f}",
+                    f"{r['preview_ratio']}x",
+                ),
+                (f"list {r['rules_listed']} rules with members (ms)", f"{r['rule_list_ms']:.1f}", "", ""),
+            ]
+            if "preview_s" in r
+            else []
+        ),
         ("peak RSS after open (MB)", f"{r['rss_mb']}", f"{r['rss_baseline_mb']}", ""),
         ("allocated by the open (MB)", f"{r['allocated_mb']}", "", ""),
     ]
     width = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [(f"{r['users']:,} users, {r['groups']} groups ({r['rules']} rule-set), {r['apps']} apps; "
-              f"{r['queued']:,} queued keys ({r['apps_per_user']} apps a user); store {r['store_mb']} MB; "
-              f"Python {platform.python_version()}")]
+    lines = [
+        (
+            f"{r['users']:,} users, {r['groups']} groups ({r['rules']} rule-set), {r['apps']} apps; "
+            f"{r['queued']:,} queued keys ({r['apps_per_user']} apps a user); store {r['store_mb']} MB; "
+            f"Python {platform.python_version()}"
+        )
+    ]
     lines += ["  ".join(cell.ljust(width[i]) if i == 0 else cell.rjust(width[i]) for i, cell in enumerate(row)) for row in rows]
     return "\n".join(lines)
 

@@ -50,10 +50,50 @@ from provtui.service import Service  # noqa: E402
 
 ACTOR = "bench"
 NEEDLE = "smith"
-FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-         "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Chris", "Karen")
-LAST = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin")
+FIRST = (
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Chris",
+    "Karen",
+)
+LAST = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+)
 DEPARTMENTS = ("Engineering", "Sales", "Finance", "Support", "People", "Marketing", "Legal")
 TITLES = ("Engineer", "Manager", "Analyst", "Director", "Associate", "Specialist")
 
@@ -62,14 +102,20 @@ def make_user(n: int, now: str) -> dict:
     """A user document as Service.create_user writes it (with a few extra profile attributes)."""
     first, last = FIRST[n % len(FIRST)], LAST[(n * 7 + n // len(FIRST)) % len(LAST)]
     login = f"{first}.{last}{n}".lower()
-    profile = validate_profile({
-        "login": login, "email": f"{login}@example.com", "firstName": first, "lastName": last,
-        "department": DEPARTMENTS[n % len(DEPARTMENTS)], "title": TITLES[n % len(TITLES)],
-        "employeeNumber": f"E{n:07d}", "costCenter": f"CC-{n % 97:03d}",
-    })
+    profile = validate_profile(
+        {
+            "login": login,
+            "email": f"{login}@example.com",
+            "firstName": first,
+            "lastName": last,
+            "department": DEPARTMENTS[n % len(DEPARTMENTS)],
+            "title": TITLES[n % len(TITLES)],
+            "employeeNumber": f"E{n:07d}",
+            "costCenter": f"CC-{n % 97:03d}",
+        }
+    )
     uid = f"u{n:011d}"
-    return {"id": uid, "login": login, "state": "active", "source": "provtui", "profile": profile,
-            "created": now, "state_changed": now}
+    return {"id": uid, "login": login, "state": "active", "source": "provtui", "profile": profile, "created": now, "state_changed": now}
 
 
 def users(count: int) -> list[dict]:
@@ -105,8 +151,15 @@ def build_provtui(path: Path, docs: list[dict], batch: int = 5000) -> float:
         with service.store.transaction() as tx:
             for doc in chunk:
                 tx.put(USERS, doc["id"], doc)
-                tx.audit({"actor": ACTOR, "action": "user.create", "target": doc["login"], "before": None,
-                          "after": {"state": doc["state"], "profile": doc["profile"]}})
+                tx.audit(
+                    {
+                        "actor": ACTOR,
+                        "action": "user.create",
+                        "target": doc["login"],
+                        "before": None,
+                        "after": {"state": doc["state"], "profile": doc["profile"]},
+                    }
+                )
     service.store.compact()
     return time.perf_counter() - t
 
@@ -268,9 +321,11 @@ def table(results: list[dict], args: argparse.Namespace) -> str:
             f"{'':>4}{r['snapshot_bytes'] / 1e6:.1f} MB / {r['stock_bytes'] / 1e6:.1f} MB"
         )
         lines.append("")
-    lines.append("stock/provtui ratio: above 1 means provtui is faster.  Stock commits are measured only up to "
-                 f"{args.stock_commit_max:,} users (each rewrites the whole file); provtui builds in batched transactions, "
-                 "stock with insert_multiple.")
+    lines.append(
+        "stock/provtui ratio: above 1 means provtui is faster.  Stock commits are measured only up to "
+        f"{args.stock_commit_max:,} users (each rewrites the whole file); provtui builds in batched transactions, "
+        "stock with insert_multiple."
+    )
     return "\n".join(lines)
 
 

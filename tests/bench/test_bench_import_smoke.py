@@ -17,8 +17,13 @@ pytestmark = pytest.mark.skipif(not slapd_available(), reason="slapd is not inst
 
 
 def run(*args: str) -> str:
-    result = subprocess.run([sys.executable, str(BENCH), "--csv-rows", "300", "--ldap-entries", "60", "--groups", "3",
-                             "--repeat", "1", *args], check=False, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--csv-rows", "300", "--ldap-entries", "60", "--groups", "3", "--repeat", "1", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

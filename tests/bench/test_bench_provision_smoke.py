@@ -12,16 +12,25 @@ BENCH = Path(__file__).resolve().parent / "bench_provision.py"
 
 
 def run(*args: str) -> str:
-    result = subprocess.run([sys.executable, str(BENCH), "--users", "30", "--concurrency", "4", "--repeat", "1", *args],
-                            check=False, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--users", "30", "--concurrency", "4", "--repeat", "1", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
 def test_bench_prints_both_baselines_and_the_ratio():
     out = run()
-    assert re.search(r"^ratio c=4: provtui / bare POST = [\d.]+ \(the same creates; target >= 0\.8: (PASS|FAIL)\); "
-                     r"provtui / bare GET\+POST = [\d.]+", out, re.MULTILINE), out
+    assert re.search(
+        r"^ratio c=4: provtui / bare POST = [\d.]+ \(the same creates; target >= 0\.8: (PASS|FAIL)\); "
+        r"provtui / bare GET\+POST = [\d.]+",
+        out,
+        re.MULTILINE,
+    ), out
     for side in ("bare POST", "bare GET+POST", "provtui"):
         assert re.search(rf"^{re.escape(side)}\s+4\s+30\s.*\syes\b", out, re.MULTILINE), (side, out)
 

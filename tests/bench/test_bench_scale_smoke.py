@@ -21,8 +21,16 @@ def run(*args: str) -> str:
 def test_bench_scale_prints_every_figure_beside_its_baseline():
     out = run()
     assert out.startswith("300 users, 12 groups (4 rule-set), 4 apps;"), out
-    for label in ("store open, cold", "snapshot checks", "one commit p50", "full plan", "rule preview", "list 4 rules with members",
-                  "peak RSS after open", "allocated by the open"):
+    for label in (
+        "store open, cold",
+        "snapshot checks",
+        "one commit p50",
+        "full plan",
+        "rule preview",
+        "list 4 rules with members",
+        "peak RSS after open",
+        "allocated by the open",
+    ):
         assert re.search(rf"^{re.escape(label)}.*\d", out, re.MULTILINE), (label, out)
     assert re.search(r"^store open, cold \(s\)\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", out, re.MULTILINE), out
 
@@ -32,8 +40,24 @@ def test_bench_scale_json_has_the_figures_and_a_real_workload():
     assert (data["users"], data["groups"], data["apps"], data["rules"]) == (300, 12, 4, 4)
     assert data["queued"] == data["pairs"] > data["users"]  # every user entitled, most to several apps
     assert data["changes"] == data["pairs"]  # nothing provisioned yet: every key plans a create
-    for key in ("open_s", "open_baseline_s", "commit_p50_ms", "commit_p95_ms", "append_p50_ms", "plan_s", "reads_s",
-                "rss_mb", "rss_baseline_mb", "allocated_mb", "commit_bytes", "preview_s", "evaluate_s", "rule_list_ms",
-                "snapshot_decode_s", "snapshot_parse_s", "snapshot_documents"):
+    for key in (
+        "open_s",
+        "open_baseline_s",
+        "commit_p50_ms",
+        "commit_p95_ms",
+        "append_p50_ms",
+        "plan_s",
+        "reads_s",
+        "rss_mb",
+        "rss_baseline_mb",
+        "allocated_mb",
+        "commit_bytes",
+        "preview_s",
+        "evaluate_s",
+        "rule_list_ms",
+        "snapshot_decode_s",
+        "snapshot_parse_s",
+        "snapshot_documents",
+    ):
         assert data[key] > 0, key
     assert data["rules_listed"] == 4 and data["preview_moves"] > 0  # the edit moves users in and out

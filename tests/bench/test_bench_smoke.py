@@ -12,9 +12,28 @@ BENCH = Path(__file__).resolve().parent / "bench_store.py"
 
 
 def run(*args: str) -> str:
-    result = subprocess.run([sys.executable, str(BENCH), "--sizes", "200", "--commits", "10", "--creates", "3",
-                             "--searches", "3", "--stock-searches", "2", "--opens", "1", *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--sizes",
+            "200",
+            "--commits",
+            "10",
+            "--creates",
+            "3",
+            "--searches",
+            "3",
+            "--stock-searches",
+            "2",
+            "--opens",
+            "1",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -32,6 +51,13 @@ def test_bench_json():
     (result,) = data["results"]
     assert result["size"] == 200
     assert result["matches"] > 0
-    for key in ("open_provtui_ms", "open_stock_ms", "search_provtui_ms", "search_stock_ms",
-                "commit_provtui_p50_ms", "commit_provtui_p95_ms", "commit_stock_p50_ms"):
+    for key in (
+        "open_provtui_ms",
+        "open_stock_ms",
+        "search_provtui_ms",
+        "search_stock_ms",
+        "commit_provtui_p50_ms",
+        "commit_provtui_p95_ms",
+        "commit_stock_p50_ms",
+    ):
         assert result[key] > 0, key

@@ -11,8 +11,13 @@ from provtui.tui.screens.group_detail import GroupDetailScreen
 from provtui.tui.screens.modals import InputModal
 from tests.helpers.console import NARROW, WIDE, press, screen_text, settle, snap
 
-LDAP = {"uri": "ldap://127.0.0.1:9", "bind_dn": "cn=admin,dc=example,dc=org", "password_env": "DIR_BIND_PASSWORD",
-        "base_dn": "ou=people,dc=example,dc=org", "disable_method": "ou:ou=disabled,dc=example,dc=org"}
+LDAP = {
+    "uri": "ldap://127.0.0.1:9",
+    "bind_dn": "cn=admin,dc=example,dc=org",
+    "password_env": "DIR_BIND_PASSWORD",
+    "base_dn": "ou=people,dc=example,dc=org",
+    "disable_method": "ou:ou=disabled,dc=example,dc=org",
+}
 
 
 @pytest.fixture
@@ -82,8 +87,15 @@ async def test_the_app_page_lists_assignments_with_values_and_an_ldap_apps_setti
         app.open_app("Directory")
         await settle(pilot)
         text = screen_text(app)
-        for shown in ("ldap://127.0.0.1:9", "ou=people,dc=example,dc=org", "openldap", "RDN attribute     uid",
-                      "ou:ou=disabled,dc=example,dc=org", "$DIR_BIND_PASSWORD", "Mappings"):
+        for shown in (
+            "ldap://127.0.0.1:9",
+            "ou=people,dc=example,dc=org",
+            "openldap",
+            "RDN attribute     uid",
+            "ou:ou=disabled,dc=example,dc=org",
+            "$DIR_BIND_PASSWORD",
+            "Mappings",
+        ):
             assert shown in text
         await press(pilot, "v", "=alove", "enter")
         await settle(pilot)

@@ -244,11 +244,10 @@ async def test_engine_failure_is_reported_not_fatal(demo):
         assert not app.service_lock.locked()
 
 
-@pytest.mark.parametrize("width, expected", [
-    (30, ["login", "state"]),
-    (40, ["login", "displayName", "state"]),
-    (80, ["login", "displayName", "state", "department", "email"]),
-])
+@pytest.mark.parametrize(
+    "width, expected",
+    [(30, ["login", "state"]), (40, ["login", "displayName", "state"]), (80, ["login", "displayName", "state", "department", "email"])],
+)
 def test_columns_fit_the_width(width, expected):
     columns = layout(width)
     assert [c.key for c, _ in columns] == expected
@@ -274,8 +273,10 @@ async def test_50k_users_mount_and_show_rows(big):
         await settle(pilot)
         searched = time.perf_counter()
         assert table(app).row_count == 10  # user049990 .. user049999
-    print(f"\n50k users: app mounted in {mounted - started:.3f}s, first rows after {first_rows - started:.3f}s, "
-          f"search shown {searched - typed:.3f}s after the last keystroke (debounce included)")
+    print(
+        f"\n50k users: app mounted in {mounted - started:.3f}s, first rows after {first_rows - started:.3f}s, "
+        f"search shown {searched - typed:.3f}s after the last keystroke (debounce included)"
+    )
 
 
 async def test_50k_users_palette_dashboard_and_user_page(big):
@@ -296,5 +297,4 @@ async def test_50k_users_palette_dashboard_and_user_page(big):
         await settle(pilot)
         dashboard = time.perf_counter()
         assert app.screen.data["total"] == 50_000 and app.screen.data["states"]["active"] == 28_572
-    print(f"\n50k users: palette hits {palette - started:.3f}s after typing began; "
-          f"user page and dashboard {dashboard - palette:.3f}s")
+    print(f"\n50k users: palette hits {palette - started:.3f}s after typing began; user page and dashboard {dashboard - palette:.3f}s")

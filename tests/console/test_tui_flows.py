@@ -45,8 +45,7 @@ async def test_deactivating_a_user_of_a_manual_app_opens_a_task_that_is_marked_d
         assert live.user_view("ghopper")["state"] == "deprovisioned"
 
         # The engine in the console deactivates her Slack account and opens a Payroll task.
-        await wait_for(pilot, lambda: any(t["user"] == "ghopper" and t["action"] == "deprovision"
-                                          for t in live.task_list(open_only=True)))
+        await wait_for(pilot, lambda: any(t["user"] == "ghopper" and t["action"] == "deprovision" for t in live.task_list(open_only=True)))
         await wait_for(pilot, lambda: account(live, "ghopper", "Slack")["state"] == "deactivated")
 
         await pilot.press("t")
@@ -78,11 +77,12 @@ async def test_the_user_history_says_what_each_call_made_for_them_did(live):
     calls = [line for line in lines if line.startswith("Slack ")]
     assert calls and all(" /Users" in line and line.rsplit("→ ", 1)[1].isdigit() for line in calls)
     assert calls[-1] in ("Slack POST /Users → 201", "Slack POST /Users → 409")
-    assert lines[len(calls):] == ["joined finance", "joined all-staff", "created"]
+    assert lines[len(calls) :] == ["joined finance", "joined all-staff", "created"]
     dn = "uid=ghopper,ou=people,ou=engineering,dc=example,dc=org"
-    ldap = describe_event({"action": "downstream.call", "target": "Corp LDAP",
-                           "after": {"method": "MODIFY", "path": dn, "status": None, "user": "ghopper"}})
-    assert ldap == f"Corp LDAP MODIFY {dn[:CALL_PATH_WIDTH - 1]}… → no reply"
+    ldap = describe_event(
+        {"action": "downstream.call", "target": "Corp LDAP", "after": {"method": "MODIFY", "path": dn, "status": None, "user": "ghopper"}}
+    )
+    assert ldap == f"Corp LDAP MODIFY {dn[: CALL_PATH_WIDTH - 1]}… → no reply"
 
 
 async def test_damage_found_while_the_console_runs_stops_it_with_exit_5(tmp_path):
@@ -95,7 +95,7 @@ async def test_damage_found_while_the_console_runs_stops_it_with_exit_5(tmp_path
         await settle(pilot)
         [journal] = (tmp_path / "s").glob("journal-*.jsonl")
         with open(journal, "ab") as f:
-            f.write(b"00000000 {\"seq\": 99}\n")  # a record another process "committed", damaged
+            f.write(b'00000000 {"seq": 99}\n')  # a record another process "committed", damaged
         await pilot.pause()
         app._refresh_store()
         await wait_for(pilot, lambda: app.return_code == 5)

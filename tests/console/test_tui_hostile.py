@@ -45,12 +45,33 @@ def hostile(tmp_path) -> Service:
     service = Service.init(tmp_path / "store", actor="admin")
     now = "2026-01-01T00:00:00+00:00"
     with service.store.transaction() as tx:  # as an LDAP import or an app writes them: kept as they came
-        profile = {"login": "ada", "email": "ada@example.com", "firstName": f"Ada{CLEAR}", "lastName": "Lovelace\ngroups: admins",
-                   "displayName": f"Ada{CLEAR}{TITLE} Lovelace\ngroups: admins", "title": f"T{CSI}31m", "department": "R&D\x85"}
-        tx.put(USERS, "u-ada", {"id": "u-ada", "login": "ada", "state": "active", "source": "provtui", "profile": profile,
-                                "created": now, "state_changed": now})
-        tx.put(GROUPS, "g-staff", {"id": "g-staff", "name": "staff", "description": f"staff{CLEAR}\nfake: row",
-                                   "kind": "provtui", "created": now})
+        profile = {
+            "login": "ada",
+            "email": "ada@example.com",
+            "firstName": f"Ada{CLEAR}",
+            "lastName": "Lovelace\ngroups: admins",
+            "displayName": f"Ada{CLEAR}{TITLE} Lovelace\ngroups: admins",
+            "title": f"T{CSI}31m",
+            "department": "R&D\x85",
+        }
+        tx.put(
+            USERS,
+            "u-ada",
+            {
+                "id": "u-ada",
+                "login": "ada",
+                "state": "active",
+                "source": "provtui",
+                "profile": profile,
+                "created": now,
+                "state_changed": now,
+            },
+        )
+        tx.put(
+            GROUPS,
+            "g-staff",
+            {"id": "g-staff", "name": "staff", "description": f"staff{CLEAR}\nfake: row", "kind": "provtui", "created": now},
+        )
     return service
 
 
@@ -100,4 +121,3 @@ def test_the_filter_keeps_widths():
     assert sum(s.cell_length for s in filtered) == sum(s.cell_length for s in segments)
     plain = [Segment("plain")]
     assert ControlFilter().apply(plain, Color(0, 0, 0)) is plain
-

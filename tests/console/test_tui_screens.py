@@ -17,13 +17,7 @@ from provtui.tui.screens.audit import AuditScreen
 from provtui.tui.screens.dashboard import DashboardScreen
 from provtui.tui.screens.directory import DirectoryScreen
 from provtui.tui.screens.group_detail import GroupDetailScreen, GroupsScreen
-from provtui.tui.screens.modals import (
-    ConfirmModal,
-    InputModal,
-    MoveGroupModal,
-    PickModal,
-    UserPickModal,
-)
+from provtui.tui.screens.modals import ConfirmModal, InputModal, MoveGroupModal, PickModal, UserPickModal
 from provtui.tui.screens.reports import ReportsScreen
 from provtui.tui.screens.tasks import TasksScreen
 from provtui.tui.screens.user_detail import UserDetailScreen
@@ -45,8 +39,16 @@ async def test_screens_by_key_escape_goes_back_and_letters_type_in_inputs(demo):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         visited = []
-        for key, screen in (("d", DashboardScreen), ("g", GroupsScreen), ("a", AppsScreen), ("y", ActivityScreen),
-                            ("t", TasksScreen), ("l", AuditScreen), ("r", ReportsScreen), ("u", DirectoryScreen)):
+        for key, screen in (
+            ("d", DashboardScreen),
+            ("g", GroupsScreen),
+            ("a", AppsScreen),
+            ("y", ActivityScreen),
+            ("t", TasksScreen),
+            ("l", AuditScreen),
+            ("r", ReportsScreen),
+            ("u", DirectoryScreen),
+        ):
             await press(pilot, key)
             assert isinstance(app.screen, screen), key
             visited.append(screen)

@@ -46,13 +46,29 @@ def big_service(path: Path, count: int = 50_000, batch: int = 5_000) -> Service:
         with service.store.transaction() as tx:
             for n in chunk:
                 login = f"user{n:06d}"
-                profile = validate_profile({
-                    "login": login, "email": f"{login}@example.com", "firstName": f"First{n}", "lastName": f"Last{n}",
-                    "department": DEPARTMENTS[n % len(DEPARTMENTS)],
-                })
+                profile = validate_profile(
+                    {
+                        "login": login,
+                        "email": f"{login}@example.com",
+                        "firstName": f"First{n}",
+                        "lastName": f"Last{n}",
+                        "department": DEPARTMENTS[n % len(DEPARTMENTS)],
+                    }
+                )
                 uid = f"u{n:011d}"
-                tx.put(USERS, uid, {"id": uid, "login": login, "state": STATES[n % len(STATES)], "source": "provtui",
-                                    "profile": profile, "created": now, "state_changed": now})
+                tx.put(
+                    USERS,
+                    uid,
+                    {
+                        "id": uid,
+                        "login": login,
+                        "state": STATES[n % len(STATES)],
+                        "source": "provtui",
+                        "profile": profile,
+                        "created": now,
+                        "state_changed": now,
+                    },
+                )
     return service
 
 
@@ -63,8 +79,7 @@ async def settle(pilot) -> None:
     """
     for _ in range(20):  # a finished search posts a message that starts the detail load: go round until quiet
         await pilot.pause()
-        busy = [w for w in pilot.app.workers
-                if w.group != "engine" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        busy = [w for w in pilot.app.workers if w.group != "engine" and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
         if not busy:
             break
         await pilot.app.workers.wait_for_complete(busy)
@@ -100,6 +115,7 @@ async def press(pilot, *keys: str) -> None:
 def keys(*pressed: str, user: str | None = None, group: str | None = None, app: str | None = None):
     """A run_before: open a user, group or app page if asked (as enter on it would), then press keys
     ("=text" types the text), settling after each; then every cursor stops blinking."""
+
     async def run(pilot) -> None:
         await settle(pilot)
         if user:

@@ -25,8 +25,15 @@ AD_TEST_OPTIONS = {"user_object_classes": ["inetOrgPerson", "provtuiADUser"], "u
 
 def ldap_app_target(server: SlapdProcess, tree: SimpleNamespace, **overrides: Any) -> dict[str, Any]:
     """An LDAP app's connection (Service.create_app's ``ldap=``) bound as the rootdn, writing under tree.people."""
-    return {"uri": server.uri, "bind_dn": server.bind_dn, "password_env": LDAP_APP_PASSWORD_ENV, "base_dn": tree.people,
-            "flavor": "openldap", "disable_method": f"ou:{tree.disabled}", **overrides}
+    return {
+        "uri": server.uri,
+        "bind_dn": server.bind_dn,
+        "password_env": LDAP_APP_PASSWORD_ENV,
+        "base_dn": tree.people,
+        "flavor": "openldap",
+        "disable_method": f"ou:{tree.disabled}",
+        **overrides,
+    }
 
 
 def make_ldap_service(path, ldap: dict[str, Any], **settings: Any) -> Service:

@@ -45,9 +45,13 @@ def ldap_settings(slapd: SlapdProcess, monkeypatch: pytest.MonkeyPatch) -> Calla
     monkeypatch.setenv(ADMIN_PASSWORD_ENV, slapd.admin_password)
 
     def make(base_dn: str, *, as_admin: bool = False, **overrides: Any) -> LdapSettings:
-        values: dict[str, Any] = {"uri": slapd.uri, "base_dn": base_dn, "timeout": 5.0,
-                                  "bind_dn": slapd.bind_dn if as_admin else slapd.reader_dn,
-                                  "password_env": ADMIN_PASSWORD_ENV if as_admin else PASSWORD_ENV}
+        values: dict[str, Any] = {
+            "uri": slapd.uri,
+            "base_dn": base_dn,
+            "timeout": 5.0,
+            "bind_dn": slapd.bind_dn if as_admin else slapd.reader_dn,
+            "password_env": ADMIN_PASSWORD_ENV if as_admin else PASSWORD_ENV,
+        }
         values.update(overrides)
         return LdapSettings(**values)
 

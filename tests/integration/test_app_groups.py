@@ -60,12 +60,15 @@ def test_app_groups_are_imported_kept_apart_and_feed_rules(org, server):
     assert org.user_view("ada")["groups"] == ["console-users", "wiki-admins"]
     console = next(a for a in org.user_view("ada")["apps"] if a["app"] == "Admin Console")
     assert console["entitled"] and console["via"] == ["group:console-users"]
+
     # membership changes in the app flow through on the next import
     async def drop_bob():
         async with ScimConnector(server.url, server.token) as connector:
             bob = next(a for a in org.user_view("bob")["apps"] if a["app"] == "Wiki")["account"]["remote_id"]
-            await connector.update_group(remote.id, display_name=None, add=set(), remove={bob},
-                                         full_name="wiki-admins", external_id=None, full_members=set())
+            await connector.update_group(
+                remote.id, display_name=None, add=set(), remove={bob}, full_name="wiki-admins", external_id=None, full_members=set()
+            )
+
     asyncio.run(drop_bob())
     assert org.import_app_groups("Wiki")["members_removed"] == 1
     assert org.user_view("bob")["groups"] == []  # left the app group, so the rule took console-users away too

@@ -22,8 +22,13 @@ from provtui.store.files import write_head
 
 
 def provtui(store: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "provtui", "--store", str(store), *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "provtui", "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +60,17 @@ def rewrite(path: Path, transform) -> None:
 
 
 def forged(after: dict, seq: int, prev: str) -> dict:
-    event = {"seq": seq, "time": after["time"], "actor": "mallory", "action": "admin.grant", "target": "mallory",
-             "before": None, "after": {"role": "super-admin"}, "correlation": None, "prev": prev}
+    event = {
+        "seq": seq,
+        "time": after["time"],
+        "actor": "mallory",
+        "action": "admin.grant",
+        "target": "mallory",
+        "before": None,
+        "after": {"role": "super-admin"},
+        "correlation": None,
+        "prev": prev,
+    }
     event["hash"] = audit_hash(prev, event)
     return event
 
@@ -79,8 +93,12 @@ def insert_journal(records):
     """A forged commit with the next seq, every later record renumbered so the journal reads as in sequence
     (their events left as they were: renumbering those would break their hashes, named as edited)."""
     base = records[2]
-    fake = {"seq": base["seq"] + 1, "time": base["time"], "ops": [],
-            "audit": [forged(base["audit"][-1], base["seq"] + 1, base["audit"][-1]["hash"])]}
+    fake = {
+        "seq": base["seq"] + 1,
+        "time": base["time"],
+        "ops": [],
+        "audit": [forged(base["audit"][-1], base["seq"] + 1, base["audit"][-1]["hash"])],
+    }
     later = [{**r, "seq": r["seq"] + 1} for r in records[3:]]
     return [*records[:3], fake, *later]
 
@@ -114,8 +132,11 @@ def test_a_forged_journal_commit_renumbered_into_sequence_is_named_inserted(stor
     assert broken["kind"] == "inserted" and "mallory" in broken["reason"] and "admin.grant" in broken["reason"]
 
 
-@pytest.mark.parametrize("transform", [lambda r: r[:2] + r[3:], lambda r: [r[0], r[2], r[1], *r[3:]],
-                                       lambda r: [*r[:3], r[2], *r[3:]]], ids=["deleted", "swapped", "duplicated"])
+@pytest.mark.parametrize(
+    "transform",
+    [lambda r: r[:2] + r[3:], lambda r: [r[0], r[2], r[1], *r[3:]], lambda r: [*r[:3], r[2], *r[3:]]],
+    ids=["deleted", "swapped", "duplicated"],
+)
 def test_journal_records_deleted_moved_or_duplicated_are_damage_even_with_checksums_fixed(store, transform):
     rewrite(journal(store), transform)
     done = provtui(store, "audit", "verify")

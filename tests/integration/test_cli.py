@@ -12,18 +12,20 @@ from provtui.cli.main import main
 TOKEN_ENV = "PROVTUI_CLI_TEST_TOKEN"
 
 
-
-
 def test_python_dash_m_and_store_option(tmp_path):
     store = tmp_path / "s"
     done = subprocess.run([sys.executable, "-m", "provtui", "init", "--store", str(store)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    done = subprocess.run([sys.executable, "-m", "provtui", "--store", str(store), "user", "list", "--json"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "--store", str(store), "user", "list", "--json"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and json.loads(done.stdout) == []
 
 
 def test_user_lifecycle_and_show_json_shape(cli):
-    code, out, _ = cli("user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L", "--set", "department=Eng", "--json")
+    code, out, _ = cli(
+        "user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L", "--set", "department=Eng", "--json"
+    )
     assert code == 0 and json.loads(out)["state"] == "staged"
     assert cli("user", "activate", "ada")[0] == 0
     assert cli("group", "create", "eng", "--description", "Engineers")[0] == 0
@@ -39,8 +41,14 @@ def test_user_lifecycle_and_show_json_shape(cli):
     assert {"app", "entitled", "via", "account"} <= app.keys()
     assert {"state", "remote_id", "last_error"} <= app["account"].keys()
     assert app["via"] == ["group:eng"] and app["entitled"] is True
-    for verb, state in (("suspend", "suspended"), ("unsuspend", "active"), ("deactivate", "deprovisioned"),
-                        ("reactivate", "active"), ("deactivate", "deprovisioned"), ("delete", "deleted")):
+    for verb, state in (
+        ("suspend", "suspended"),
+        ("unsuspend", "active"),
+        ("deactivate", "deprovisioned"),
+        ("reactivate", "active"),
+        ("deactivate", "deprovisioned"),
+        ("delete", "deleted"),
+    ):
         code, out, _ = cli("user", verb, "ada", "--json")
         assert code == 0 and json.loads(out)["state"] == state
 
@@ -58,16 +66,19 @@ def test_user_update_and_list(cli):
     assert "bob" in out and "LOGIN" in out
 
 
-@pytest.mark.parametrize("args, field", [
-    (("user", "create", "x y", "--email", "a@b.co", "--first", "A", "--last", "B"), "login"),
-    (("user", "create", "xy", "--email", "nope", "--first", "A", "--last", "B"), "email"),
-    (("user", "update", "ghost", "--set", "title=x"), "user"),
-    (("user", "activate", "ghost"), "user"),
-    (("app", "create", "X", "--scim-url", "http://x"), "--token-env"),
-    (("app", "assign", "Nope", "--user", "ghost"), "app"),
-    (("group", "add-member", "nope", "ghost"), "group"),
-    (("user", "update", "ghost", "--set", "novalue"), "--set"),
-])
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (("user", "create", "x y", "--email", "a@b.co", "--first", "A", "--last", "B"), "login"),
+        (("user", "create", "xy", "--email", "nope", "--first", "A", "--last", "B"), "email"),
+        (("user", "update", "ghost", "--set", "title=x"), "user"),
+        (("user", "activate", "ghost"), "user"),
+        (("app", "create", "X", "--scim-url", "http://x"), "--token-env"),
+        (("app", "assign", "Nope", "--user", "ghost"), "app"),
+        (("group", "add-member", "nope", "ghost"), "group"),
+        (("user", "update", "ghost", "--set", "novalue"), "--set"),
+    ],
+)
 def test_bad_input_exits_2_naming_the_field(cli, args, field):
     code, _, err = cli(*args)
     assert code == 2 and field in err

@@ -18,16 +18,7 @@ from typing import Any
 
 import pytest
 
-from provtui.connectors.base import (
-    AccountListing,
-    Capability,
-    Conflict,
-    Connector,
-    DownstreamError,
-    GroupPush,
-    PasswordSync,
-    supports,
-)
+from provtui.connectors.base import AccountListing, Capability, Conflict, Connector, DownstreamError, GroupPush, PasswordSync, supports
 from provtui.connectors.config import ConfigError, connector_for
 from provtui.domain.apps import DEFAULT_CAPABILITIES, AppKind
 from provtui.testing.scim_server import free_port
@@ -55,30 +46,64 @@ def _scim_kind(server, monkeypatch) -> Kind:
     monkeypatch.setenv(TOKEN_ENV, server.token)
 
     def app(**settings: Any) -> dict:
-        return {"id": "contract-scim", "name": "Contract SCIM", "kind": AppKind.SCIM, "scim_url": server.url,
-                "token_env": TOKEN_ENV, "settings": {"concurrency": 4, **settings}}
+        return {
+            "id": "contract-scim",
+            "name": "Contract SCIM",
+            "kind": AppKind.SCIM,
+            "scim_url": server.url,
+            "token_env": TOKEN_ENV,
+            "settings": {"concurrency": 4, **settings},
+        }
 
     def attributes(login: str, external_id: str) -> dict[str, Any]:
-        return {"userName": login, "externalId": external_id, "name.givenName": "Ada", "name.familyName": "Lovelace",
-                'emails[type eq "work"].value': f"{login}@example.org", "title": "Engineer"}
+        return {
+            "userName": login,
+            "externalId": external_id,
+            "name.givenName": "Ada",
+            "name.familyName": "Lovelace",
+            'emails[type eq "work"].value': f"{login}@example.org",
+            "title": "Engineer",
+        }
 
-    return Kind("scim", app, attributes, lambda: monkeypatch.setenv(TOKEN_ENV, "not-the-token"),
-                lambda record: {**record, "scim_url": f"http://127.0.0.1:{free_port()}/v2"},
-                lambda record: {**record, "token_env": "PROVTUI_TEST_CONTRACT_UNSET"})
+    return Kind(
+        "scim",
+        app,
+        attributes,
+        lambda: monkeypatch.setenv(TOKEN_ENV, "not-the-token"),
+        lambda record: {**record, "scim_url": f"http://127.0.0.1:{free_port()}/v2"},
+        lambda record: {**record, "token_env": "PROVTUI_TEST_CONTRACT_UNSET"},
+    )
 
 
 def _ldap_kind(server, subtree, monkeypatch) -> Kind:
     def app(**settings: Any) -> dict:
-        return {"id": "contract-ldap", "name": "Contract LDAP", "kind": AppKind.LDAP,
-                "ldap": ldap_app_target(server, subtree), "settings": settings}
+        return {
+            "id": "contract-ldap",
+            "name": "Contract LDAP",
+            "kind": AppKind.LDAP,
+            "ldap": ldap_app_target(server, subtree),
+            "settings": settings,
+        }
 
     def attributes(login: str, external_id: str) -> dict[str, Any]:
-        return {"uid": login, "externalId": external_id, "cn": "Ada Lovelace", "givenName": "Ada", "sn": "Lovelace",
-                "mail": f"{login}@example.org", "title": "Engineer"}
+        return {
+            "uid": login,
+            "externalId": external_id,
+            "cn": "Ada Lovelace",
+            "givenName": "Ada",
+            "sn": "Lovelace",
+            "mail": f"{login}@example.org",
+            "title": "Engineer",
+        }
 
-    return Kind("ldap", app, attributes, lambda: monkeypatch.setenv(LDAP_APP_PASSWORD_ENV, "not-the-password"),
-                lambda record: {**record, "ldap": {**record["ldap"], "uri": f"ldap://127.0.0.1:{free_port()}"}},
-                lambda record: {**record, "ldap": {**record["ldap"], "disable_method": "nonsense"}})
+    return Kind(
+        "ldap",
+        app,
+        attributes,
+        lambda: monkeypatch.setenv(LDAP_APP_PASSWORD_ENV, "not-the-password"),
+        lambda record: {**record, "ldap": {**record["ldap"], "uri": f"ldap://127.0.0.1:{free_port()}"}},
+        lambda record: {**record, "ldap": {**record["ldap"], "disable_method": "nonsense"}},
+    )
 
 
 @pytest.fixture(params=["scim", "ldap"])
@@ -106,8 +131,7 @@ async def test_implements_the_protocol_and_declares_its_capabilities(kind: Kind)
         assert capabilities <= set(Capability)
         # At least what the domain lets an app of its kind do by default, and every account lifecycle step.
         assert set(DEFAULT_CAPABILITIES[AppKind(kind.name)]) <= capabilities
-        assert {Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE,
-                Capability.DELETE} <= capabilities
+        assert {Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE, Capability.DELETE} <= capabilities
         for capability, protocol in OPTIONAL.items():
             if supports(connector, capability):
                 assert isinstance(connector, protocol), capability
@@ -125,8 +149,11 @@ async def test_account_lifecycle_create_read_back_update_deactivate_reactivate_d
         created = await connector.create_user(attributes, active=True)
         assert created.id and created.active
 
-        for found in (await connector.get_user(created.id), await connector.find_user(external_id=external_id),
-                      await connector.find_user(user_name=attributes[connector.naming_attribute])):
+        for found in (
+            await connector.get_user(created.id),
+            await connector.find_user(external_id=external_id),
+            await connector.find_user(user_name=attributes[connector.naming_attribute]),
+        ):
             assert found is not None and found.id == created.id and found.active
             assert found.attributes.get("title") == "Engineer"
             assert found.attributes.get("externalId") == external_id
@@ -187,8 +214,15 @@ async def test_groups_when_declared(kind: Kind) -> None:
             group = await connector.create_group(name, group_id, {member.id})
             assert group.display_name == name and group.members == {member.id}
             assert (await connector.find_group(external_id=group_id)).id == group.id
-            await connector.update_group(group.id, display_name=f"{name}-2", add={other.id}, remove={member.id},
-                                         full_name=f"{name}-2", external_id=group_id, full_members={other.id})
+            await connector.update_group(
+                group.id,
+                display_name=f"{name}-2",
+                add={other.id},
+                remove={member.id},
+                full_name=f"{name}-2",
+                external_id=group_id,
+                full_members={other.id},
+            )
             changed = await connector.get_group(group.id)
             assert changed.display_name == f"{name}-2" and changed.members == {other.id}
             listed = {g.id: g for g in [g async for g in connector.list_groups()]}

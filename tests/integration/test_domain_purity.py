@@ -39,14 +39,24 @@ print(json.dumps(bad))
 
 
 def test_the_walk_finds_the_domain_modules():
-    for name in ("provtui.domain.lifecycle", "provtui.domain.expressions", "provtui.domain.expressions.compiler",
-                 "provtui.domain.hr_import", "provtui.domain.import_plan"):
+    for name in (
+        "provtui.domain.lifecycle",
+        "provtui.domain.expressions",
+        "provtui.domain.expressions.compiler",
+        "provtui.domain.hr_import",
+        "provtui.domain.import_plan",
+    ):
         assert name in MODULES
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_domain_module_is_pure(module: str):
-    done = subprocess.run([sys.executable, "-c", PROBE, module, json.dumps(FORBIDDEN_LIBRARIES), json.dumps(FORBIDDEN_PROVTUI)],
-                          capture_output=True, text=True, check=False, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, module, json.dumps(FORBIDDEN_LIBRARIES), json.dumps(FORBIDDEN_PROVTUI)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [], f"importing {module} pulls in {done.stdout.strip()}"

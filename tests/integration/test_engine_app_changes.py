@@ -84,8 +84,13 @@ def test_connector_for_names_the_app_and_the_fix_when_no_secret_is_named():
         connector_for(scim)
     assert raised.value.message == "app CRM has no token: `provtui app update CRM --token-env NAME`"
     assert raised.value.status is None and not raised.value.retryable
-    ldap = {"id": "b", "name": "Dir", "kind": "ldap", "settings": {},
-            "ldap": {"uri": "ldap://127.0.0.1:9", "bind_dn": "cn=a,dc=x", "password_env": None, "base_dn": "dc=x"}}
+    ldap = {
+        "id": "b",
+        "name": "Dir",
+        "kind": "ldap",
+        "settings": {},
+        "ldap": {"uri": "ldap://127.0.0.1:9", "bind_dn": "cn=a,dc=x", "password_env": None, "base_dn": "dc=x"},
+    }
     with pytest.raises(MissingSecretReference, match=r"^app Dir has no bind password: `provtui app update Dir --password-env NAME`$"):
         connector_for(ldap)
 
@@ -102,8 +107,9 @@ async def test_a_moved_app_without_a_token_is_paused_once_then_resumes_when_one_
         old.reset_stats()
         report = await engine.run_until_idle()
         message = "app CRM has no token: `provtui app update CRM --token-env NAME`"
-        assert report.failed == [] and [(r["app"], r["status"], r["error"]) for r in report.credentials_rejected] == \
-            [("CRM", None, message)]
+        assert report.failed == [] and [(r["app"], r["status"], r["error"]) for r in report.credentials_rejected] == [
+            ("CRM", None, message)
+        ]
         assert old.stats()["requests"] == {} and new.stats()["requests"] == {}  # nothing sent anywhere
         org.refresh()
         health = org.store.get(APP_HEALTH, org.directory.app("CRM")["id"])
@@ -169,8 +175,13 @@ def test_a_running_worker_follows_an_app_moved_to_another_server(org, servers, t
     old, new = servers
     store = tmp_path / "store"
     env = {**os.environ, OLD_ENV: old.token, NEW_ENV: new.token}
-    worker = subprocess.Popen([sys.executable, "-m", "provtui", "worker", "--store", str(store)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "provtui", "worker", "--store", str(store)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = hire(org)
         assert wait_for(lambda: state(org, first)["state"] == "active")

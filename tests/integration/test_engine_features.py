@@ -74,7 +74,9 @@ async def test_membership_changes_are_patched_and_renames_follow(org, scim_serve
     await sync(org)
     group = await remote_group(scim_server, org, eng)
     assert group.members == remote_ids(org, [ada, cy])
-    group_calls = [e["after"] for e in org.audit()[before:] if e["action"] == "downstream.call" and e["after"]["path"].startswith("/Groups")]
+    group_calls = [
+        e["after"] for e in org.audit()[before:] if e["action"] == "downstream.call" and e["after"]["path"].startswith("/Groups")
+    ]
     assert {c["method"] for c in group_calls} <= {"PATCH", "GET"} and any(c["method"] == "PATCH" for c in group_calls)
     org.rename_group(eng, f"{org.prefix}-engineering")
     await sync(org)

@@ -234,8 +234,7 @@ def test_several_faults_together_and_reset(fs, client):
 
 
 @pytest.mark.parametrize(
-    "faults",
-    [{"bogus": {}}, {"drop": {"typo": 1}}, {"drop": {"probability": 2}}, {"drop": {"next": -1}}, {"slow": {"when": "never"}}],
+    "faults", [{"bogus": {}}, {"drop": {"typo": 1}}, {"drop": {"probability": 2}}, {"drop": {"next": -1}}, {"slow": {"when": "never"}}]
 )
 def test_invalid_specs_are_refused_and_change_nothing(fs, faults):
     fs.set_faults(unavailable={"next": 1})
@@ -262,8 +261,17 @@ def test_serves_many_connections_at_once(fs):
 
 def test_runs_as_a_module_with_initial_faults():
     port = free_port()
-    command = [sys.executable, "-m", "provtui.testing.fault_server", "--port", str(port), "--bearer-token", "t",
-               "--faults", '{"unavailable": {"next": 1}}']
+    command = [
+        sys.executable,
+        "-m",
+        "provtui.testing.fault_server",
+        "--port",
+        str(port),
+        "--bearer-token",
+        "t",
+        "--faults",
+        '{"unavailable": {"next": 1}}',
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert process.stdout.readline().decode().strip() == f"Serving SCIM with faults on http://127.0.0.1:{port}/v2"

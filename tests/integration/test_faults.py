@@ -239,8 +239,11 @@ async def test_updates_and_deactivations_under_faults_land_once(org, server, pat
     for login in suspended:
         org.change_state(login, "suspend")
     server.reset_stats()
-    server.set_faults(seed=14, unavailable={"probability": 0.2, "limit": LIMIT},
-                      after_commit={"probability": 0.3, "limit": LIMIT, "method": ["PATCH", "PUT"]})
+    server.set_faults(
+        seed=14,
+        unavailable={"probability": 0.2, "limit": LIMIT},
+        after_commit={"probability": 0.3, "limit": LIMIT, "method": ["PATCH", "PUT"]},
+    )
     report = await sync(org)
     stats = wait_idle(server)
     assert report.ok and report.done == USERS, report.failed
@@ -298,8 +301,9 @@ async def test_a_lost_create_for_a_user_who_then_loses_the_app_is_found_and_deac
     """Found by the soak: the create's reply is lost and every lookup after it fails, then the user
     leaves the group.  The account the create made must be found and deactivated, not left active."""
     [login] = hire(org, 1)
-    server.set_faults(after_commit={"next": 1, "method": "POST", "path": "/Users"},
-                      unavailable={"next": sending.MAX_ATTEMPTS - 1, "method": "GET"})
+    server.set_faults(
+        after_commit={"next": 1, "method": "POST", "path": "/Users"}, unavailable={"next": sending.MAX_ATTEMPTS - 1, "method": "GET"}
+    )
     assert not (await sync(org)).ok
     user_id = org.user_view(login)["id"]
     assert (await remote_user(server, user_id)).active  # created, but provtui never heard so
@@ -348,7 +352,11 @@ async def test_a_dead_workers_create_for_a_user_who_then_loses_the_app_is_found_
         await connector.create_user({"userName": login, "externalId": user_id}, active=True)
     key = account_key(app_id, user_id)
     with org.store.transaction() as tx:  # the dead worker's lease (no such process)
-        tx.put(DIRTY, key, {**tx.get(DIRTY, key), "lease": {"owner": f"{socket.gethostname()}:999999999:dead", "until": "2999-01-01T00:00:00Z"}})
+        tx.put(
+            DIRTY,
+            key,
+            {**tx.get(DIRTY, key), "lease": {"owner": f"{socket.gethostname()}:999999999:dead", "until": "2999-01-01T00:00:00Z"}},
+        )
     org.remove_members("eng", [login])
     assert (await sync(org)).ok
     assert not (await remote_user(server, user_id)).active
@@ -448,8 +456,16 @@ async def test_a_second_worker_never_works_on_keys_the_first_still_holds(org, se
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.6)  # ...and its leases have expired
     second = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "provtui", "sync", "--store", str(tmp_path / "store"), env=sync_env(server),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "provtui",
+        "sync",
+        "--store",
+        str(tmp_path / "store"),
+        env=sync_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = await second.communicate()
     report = await first
     stats = wait_idle(server)

@@ -37,13 +37,7 @@ from provtui.domain.users import validate_login
 from provtui.model.schema import USERS
 from provtui.service import Service
 from provtui.service.imports import ldap_rows
-from provtui.testing.slapd import (
-    AD_TEST_USER_FILTER,
-    ad_user_entry,
-    group_entry,
-    person_entry,
-    slapd_available,
-)
+from provtui.testing.slapd import AD_TEST_USER_FILTER, ad_user_entry, group_entry, person_entry, slapd_available
 from tests.helpers.ldap import PASSWORD_ENV
 
 odd_text = st.one_of(
@@ -56,15 +50,28 @@ values = st.one_of(st.none(), odd_text, st.binary(max_size=40), st.integers(), s
 multi = st.one_of(values, st.lists(values, max_size=4))
 hostile_dns = st.one_of(
     odd_text,
-    st.lists(st.tuples(st.sampled_from(["uid", "CN", "ou", "dc", "", "=", "1.2.3"]), odd_text), min_size=1, max_size=4)
-    .map(lambda parts: ",".join(f"{name}={value}" for name, value in parts)),
+    st.lists(st.tuples(st.sampled_from(["uid", "CN", "ou", "dc", "", "=", "1.2.3"]), odd_text), min_size=1, max_size=4).map(
+        lambda parts: ",".join(f"{name}={value}" for name, value in parts)
+    ),
     st.sampled_from(["cn=a\\", "cn=#zz", "cn=a+", ",,,", "cn=\\,x,ou=y", 'cn="open', "uid=a;x", "=", "cn=a,,dc=b"]),
 )
 timestamps = st.one_of(
     odd_text,
-    st.sampled_from(["99991231235959Z", "99991231235959-2359", "00010101000000+2359", "00010101000000Z",
-                     "20241301000000Z", "20240230000000Z", "20240101246060Z", "20240101000000.9999999999Z",
-                     "２０２４０１０１０００００００Z", "20240101000000+9999", "2024010100Z"]),
+    st.sampled_from(
+        [
+            "99991231235959Z",
+            "99991231235959-2359",
+            "00010101000000+2359",
+            "00010101000000Z",
+            "20241301000000Z",
+            "20240230000000Z",
+            "20240101246060Z",
+            "20240101000000.9999999999Z",
+            "２０２４０１０１０００００００Z",
+            "20240101000000+9999",
+            "2024010100Z",
+        ]
+    ),
     st.from_regex(r"\A\d{4,14}(\.\d{0,9})?(Z|[+-]\d{2,4})?\Z", fullmatch=True),
 )
 guids = st.one_of(st.binary(min_size=0, max_size=40), st.binary(min_size=16, max_size=16), odd_text, st.none())
@@ -72,20 +79,30 @@ guids = st.one_of(st.binary(min_size=0, max_size=40), st.binary(min_size=16, max
 
 def entry_for(flavor: str) -> st.SearchStrategy[dict[str, Any]]:
     """An entry's attributes as ldap3 returns them, each one maybe missing, multi-valued or odd."""
-    mapped = sorted({name for names in (OPENLDAP_ATTRIBUTE_MAP if flavor == "openldap" else AD_ATTRIBUTE_MAP).values()
-                     for name in names})
+    mapped = sorted({name for names in (OPENLDAP_ATTRIBUTE_MAP if flavor == "openldap" else AD_ATTRIBUTE_MAP).values() for name in names})
     optional = {name: multi for name in mapped}
-    optional |= {"userAccountControl": st.one_of(multi, st.sampled_from(["514", "512", "-2", "0x2", "1e3", "²", "9" * 5000])),
-                 "whenChanged": st.one_of(timestamps, st.lists(timestamps, max_size=3)),
-                 "modifyTimestamp": st.one_of(timestamps, st.lists(timestamps, max_size=3)),
-                 "objectGUID": st.one_of(guids, st.lists(guids, max_size=2)), "entryUUID": multi,
-                 "manager": st.one_of(hostile_dns, st.lists(hostile_dns, max_size=2))}
+    optional |= {
+        "userAccountControl": st.one_of(multi, st.sampled_from(["514", "512", "-2", "0x2", "1e3", "²", "9" * 5000])),
+        "whenChanged": st.one_of(timestamps, st.lists(timestamps, max_size=3)),
+        "modifyTimestamp": st.one_of(timestamps, st.lists(timestamps, max_size=3)),
+        "objectGUID": st.one_of(guids, st.lists(guids, max_size=2)),
+        "entryUUID": multi,
+        "manager": st.one_of(hostile_dns, st.lists(hostile_dns, max_size=2)),
+    }
     return st.fixed_dictionaries({}, optional=optional)
 
 
-SETTINGS = {flavor: LdapSettings(uri="ldap://127.0.0.1:1", bind_dn="cn=r", password_env="X", base_dn="dc=example,dc=org",
-                                 flavor=flavor, disabled_bases=("ou=disabled,dc=example,dc=org",))
-            for flavor in ("openldap", "ad")}
+SETTINGS = {
+    flavor: LdapSettings(
+        uri="ldap://127.0.0.1:1",
+        bind_dn="cn=r",
+        password_env="X",
+        base_dn="dc=example,dc=org",
+        flavor=flavor,
+        disabled_bases=("ou=disabled,dc=example,dc=org",),
+    )
+    for flavor in ("openldap", "ad")
+}
 
 
 @st.composite
@@ -140,8 +157,11 @@ def test_generalized_time_is_a_utc_datetime_or_a_value_error(text):
     assert when.tzinfo is not None and when.utcoffset().total_seconds() == 0
 
 
-@given(text=timestamps, started=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                                               timezones=st.just(UTC)), skew=st.floats(0, 3600))
+@given(
+    text=timestamps,
+    started=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+    skew=st.floats(0, 3600),
+)
 @settings(max_examples=200, deadline=None)
 def test_the_next_mark_never_overflows(text, started, skew):
     """Regression: an entry changed "in the year 9999" made newest + 1 s overflow, failing the whole import."""
@@ -218,8 +238,7 @@ def test_hostile_entries_are_rejected_by_dn_and_the_rest_applied(tmp_path, slapd
     group = group_entry(ldap_ou, "Mixed", [entries[0][0], f"uid=ghost,{ldap_ou}", entries[2][0], f"cn=a\\+b,{ldap_ou}"])
     slapd.add_ldif([*entries, group])
     service = Service.init(tmp_path / "store", actor="admin")
-    service.importer().add_ldap_source("corp", uri=slapd.uri, bind_dn=slapd.reader_dn, password_env=PASSWORD_ENV,
-                                       base_dn=ldap_ou)
+    service.importer().add_ldap_source("corp", uri=slapd.uri, bind_dn=slapd.reader_dn, password_env=PASSWORD_ENV, base_dn=ldap_ou)
     result = service.importer().import_ldap("corp")
     rejected = {r["dn"]: r for r in result["rejected"]}
     assert set(rejected) == {entries[i][0] for i in (2, 3, 5, 6, 7)}, rejected
@@ -238,13 +257,24 @@ def test_hostile_entries_are_rejected_by_dn_and_the_rest_applied(tmp_path, slapd
 @needs_slapd
 def test_an_ad_entry_changed_in_the_year_9999_imports(tmp_path, slapd, ldap_ou, ldap_settings):
     """Regression: whenChanged 99991231235959Z (and a short objectGUID, a disabled uAC) failed the whole run."""
-    slapd.add_ldif([ad_user_entry(ldap_ou, "future", "Far", "Future", when_changed="99991231235959Z", object_guid=b"\x01\x02"),
-                    ad_user_entry(ldap_ou, "off", "Is", "Off", disabled=True),
-                    ad_user_entry(ldap_ou, "plain", "Plain", "User")])
+    slapd.add_ldif(
+        [
+            ad_user_entry(ldap_ou, "future", "Far", "Future", when_changed="99991231235959Z", object_guid=b"\x01\x02"),
+            ad_user_entry(ldap_ou, "off", "Is", "Off", disabled=True),
+            ad_user_entry(ldap_ou, "plain", "Plain", "User"),
+        ]
+    )
     service = Service.init(tmp_path / "store", actor="admin")
     importer = service.importer()
-    importer.add_ldap_source("ad", uri=slapd.uri, bind_dn=slapd.reader_dn, password_env=PASSWORD_ENV, base_dn=ldap_ou,
-                             flavor="ad", user_filter=AD_TEST_USER_FILTER)
+    importer.add_ldap_source(
+        "ad",
+        uri=slapd.uri,
+        bind_dn=slapd.reader_dn,
+        password_env=PASSWORD_ENV,
+        base_dn=ldap_ou,
+        flavor="ad",
+        user_filter=AD_TEST_USER_FILTER,
+    )
     result = importer.import_ldap("ad")
     assert result["created"] == 2 and result["rejected"] == []
     mark = service.store.get("sources", "ad")["ldap"]["mark"]

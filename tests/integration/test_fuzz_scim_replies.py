@@ -27,14 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provtui.compose import build_engine
-from provtui.connectors.scim import (
-    MAX_MESSAGE_CHARS,
-    MAX_RETRY_AFTER,
-    DownstreamError,
-    RemoteGroup,
-    RemoteUser,
-    ScimConnector,
-)
+from provtui.connectors.scim import MAX_MESSAGE_CHARS, MAX_RETRY_AFTER, DownstreamError, RemoteGroup, RemoteUser, ScimConnector
 from provtui.engine import reconciler as engine
 from provtui.model.schema import ACCOUNTS, DIRTY, USERS, account_key
 from provtui.service import Service
@@ -73,8 +66,9 @@ odd_text = st.one_of(
 )
 huge_numbers = st.one_of(st.integers(), st.integers(min_value=2**63, max_value=2**200), st.floats(allow_nan=False))
 scalars = st.one_of(st.none(), st.booleans(), huge_numbers, odd_text)
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                           st.dictionaries(odd_text, inner, max_size=4)), max_leaves=12)
+json_values = st.recursive(
+    scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(odd_text, inner, max_size=4)), max_leaves=12
+)
 
 
 def optional(name: str, values: st.SearchStrategy) -> st.SearchStrategy[dict]:
@@ -95,8 +89,13 @@ user_resources = merged(
     optional("meta", json_values),
     optional("active", json_values),
     optional("name", st.one_of(st.fixed_dictionaries({"givenName": odd_text, "familyName": json_values}), json_values)),
-    optional("emails", st.one_of(st.lists(st.fixed_dictionaries(
-        {"type": json_values, "value": json_values}, optional={"primary": json_values}), max_size=3), json_values)),
+    optional(
+        "emails",
+        st.one_of(
+            st.lists(st.fixed_dictionaries({"type": json_values, "value": json_values}, optional={"primary": json_values}), max_size=3),
+            json_values,
+        ),
+    ),
     optional("members", st.one_of(st.lists(st.fixed_dictionaries({"value": json_values}), max_size=3), json_values)),
     optional("displayName", json_values),
     optional(CORE_USER, json_values),
@@ -109,8 +108,12 @@ list_responses = merged(
     optional("startIndex", json_values),
     optional("Resources", st.one_of(st.lists(user_resources, max_size=3), json_values)),
 )
-errors = merged(st.just({"schemas": [ERROR_SCHEMA]}), optional("detail", json_values), optional("scimType", json_values),
-                optional("status", json_values))
+errors = merged(
+    st.just({"schemas": [ERROR_SCHEMA]}),
+    optional("detail", json_values),
+    optional("scimType", json_values),
+    optional("status", json_values),
+)
 
 
 def deep(depth: int) -> bytes:
@@ -132,16 +135,40 @@ bodies = st.one_of(
     st.sampled_from([100, 900, 1023, 1100, 5000]).map(deep),
     st.sampled_from([b"[" * 2000, b"null", b"<html><body>502 Bad Gateway</body></html>", b"\xef\xbb\xbf{}"]),
 )
-statuses = st.one_of(st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 409, 412, 429, 500, 501, 503]),
-                     st.integers(200, 999))
-content_types = st.sampled_from([None, "application/scim+json", "application/json", "text/html", "text/plain; charset=foo",
-                                 "application/scim+json; charset=utf-16", "application/json; charset=latin-1"])
-retry_afters = st.one_of(st.none(), st.sampled_from(["0", "1", "-1", "1.5", "\u00b2", "\u00b3", "99999999999999999999999",
-                                                     "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
-                                                     "Mon, 01 Jan 0001 00:00:00 GMT", "soon"]),
-                         st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=20))
-replies = st.fixed_dictionaries({"status": statuses, "body": bodies, "content_type": content_types,
-                                 "retry_after": retry_afters, "length_lies": st.booleans()})
+statuses = st.one_of(st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 409, 412, 429, 500, 501, 503]), st.integers(200, 999))
+content_types = st.sampled_from(
+    [
+        None,
+        "application/scim+json",
+        "application/json",
+        "text/html",
+        "text/plain; charset=foo",
+        "application/scim+json; charset=utf-16",
+        "application/json; charset=latin-1",
+    ]
+)
+retry_afters = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "-1",
+            "1.5",
+            "\u00b2",
+            "\u00b3",
+            "99999999999999999999999",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "soon",
+        ]
+    ),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=20),
+)
+replies = st.fixed_dictionaries(
+    {"status": statuses, "body": bodies, "content_type": content_types, "retry_after": retry_afters, "length_lies": st.booleans()}
+)
 
 
 def script(server: FaultServerProcess, reply: dict) -> None:
@@ -153,8 +180,9 @@ def script(server: FaultServerProcess, reply: dict) -> None:
         headers.append(["Retry-After", reply["retry_after"]])
     if reply["length_lies"] and reply["body"]:
         headers.append(["Content-Length", str(len(reply["body"]) + 10)])  # promises more than comes: truncated
-    server.set_faults(reset=True, scripted={"status": reply["status"], "headers": headers,
-                                            "body_b64": base64.b64encode(reply["body"]).decode()})
+    server.set_faults(
+        reset=True, scripted={"status": reply["status"], "headers": headers, "body_b64": base64.b64encode(reply["body"]).decode()}
+    )
 
 
 def payload_of(reply: dict) -> Any:
@@ -169,6 +197,7 @@ def payload_of(reply: dict) -> Any:
 
 def refused_delete(server: FaultServerProcess) -> DownstreamError:
     """The fault a DELETE meets under the scripted reply (the reply is one no success can come from)."""
+
     async def scenario():
         async with ScimConnector(server.url, TOKEN, timeout=5) as scim:
             with pytest.raises(DownstreamError) as caught:
@@ -230,8 +259,7 @@ async def collect(iterator) -> list:
 
 def test_scripted_replies_are_served_byte_for_byte(server):
     body = "\ud800 caf\u00e9".encode("utf-8", "surrogatepass") + b"\xff"
-    server.set_faults(reset=True, scripted={"status": 418, "headers": [["X-Odd", "\u00b2"]],
-                                            "body_b64": base64.b64encode(body).decode()})
+    server.set_faults(reset=True, scripted={"status": 418, "headers": [["X-Odd", "\u00b2"]], "body_b64": base64.b64encode(body).decode()})
     response = httpx.get(server.url + "/Users", headers={"Authorization": f"Bearer {TOKEN}"})
     assert (response.status_code, response.content, response.headers["x-odd"]) == (418, body, "\u00b2")
     assert "content-type" not in response.headers  # headers given replace the default
@@ -260,8 +288,9 @@ def test_every_connector_call_returns_a_result_or_a_clean_fault(server, reply):
             await outcome(scim.find_group(external_id="g1", display_name="G"), check_group, reply)
             await outcome(scim.get_group("g"), check_group, reply)
             await outcome(scim.create_group("G", "g1", {"m1"}), check_group, reply)
-            await outcome(scim.update_group("g", display_name="H", add={"m2"}, remove={"m1"}, full_name="H",
-                                            external_id="g1", full_members={"m2"}))
+            await outcome(
+                scim.update_group("g", display_name="H", add={"m2"}, remove={"m1"}, full_name="H", external_id="g1", full_members={"m2"})
+            )
             await outcome(scim.delete_group("g"))
             await outcome(collect(scim.list_groups(page_size=2)))
 
@@ -271,8 +300,7 @@ def test_every_connector_call_returns_a_result_or_a_clean_fault(server, reply):
 def test_a_server_that_ignores_start_index_cannot_page_forever(server):
     """Regression: the same page over and over with a totalResults that never comes looped for ever."""
     page = {"schemas": [LIST_SCHEMA], "totalResults": 10**9, "Resources": [{"id": "same", "userName": "u"}]}
-    script(server, {"status": 200, "body": orjson.dumps(page), "content_type": None, "retry_after": None,
-                    "length_lies": False})
+    script(server, {"status": 200, "body": orjson.dumps(page), "content_type": None, "retry_after": None, "length_lies": False})
 
     async def scenario():
         async with ScimConnector(server.url, TOKEN, timeout=5) as scim:
@@ -427,8 +455,10 @@ def test_an_update_under_any_reply_keeps_the_link_and_fails_cleanly(server, monk
 
 def test_a_body_that_does_not_match_its_charset_is_a_clean_fault(server):
     """Regression: reading the excerpt of a reply labelled utf-16 without a BOM raised UnicodeError."""
-    script(server, {"status": 400, "body": b"null", "content_type": "application/json; charset=utf-16",
-                    "retry_after": None, "length_lies": False})
+    script(
+        server,
+        {"status": 400, "body": b"null", "content_type": "application/json; charset=utf-16", "retry_after": None, "length_lies": False},
+    )
     error = refused_delete(server)
     check_error(error)
     assert error.status == 400 and error.message == "null"
@@ -440,8 +470,7 @@ def test_the_engine_defers_a_key_told_to_retry_after_ages(server, monkeypatch, t
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     service = new_org(tmp_path, server)
     login = hire(service)
-    script(server, {"status": 503, "body": b"", "content_type": None, "retry_after": "99999999999999999999999",
-                    "length_lies": False})
+    script(server, {"status": 503, "body": b"", "content_type": None, "retry_after": "99999999999999999999999", "length_lies": False})
     report = sync(service)
     key, account = account_of(service, login)
     check_failure_surfaced(service, key, account, report)

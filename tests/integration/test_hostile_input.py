@@ -34,13 +34,13 @@ def store_files(store: Path) -> dict[str, bytes]:
 
 def provtui(*args: str, store: Path, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PROVTUI_STORE": str(store)}
-    return subprocess.run([sys.executable, "-m", "provtui", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, **kwargs)
+    return subprocess.run([sys.executable, "-m", "provtui", *args], capture_output=True, text=True, env=env, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
 def run(cli, capsys):
     """``cli``, answering argparse's usage errors (SystemExit 2) as an exit code too."""
+
     def call(*args: str) -> tuple[int, str, str]:
         try:
             return cli(*args)
@@ -58,22 +58,32 @@ def raw_controls(text: str) -> list[str]:
 
 # -- what an admin types ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "Ad\x1ba", "--last", "L"],
-     "--first: contains a control character (\\x1b at position 3)"),
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", FAKE_LINE],
-     "--last: contains a control character (\\n at position 9)"),
-    (["user", "create", "ada", "--email", "ada\r@example.com", "--first", "Ada", "--last", "L"], "--email: contains a control"),
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "A", "--last", "L", "--set", "title=\x9b31m"],
-     "--set: contains a control character (\\x9b at position 7)"),
-    (["user", "update", "ada", "--set", "department=R&D\x7f"], "--set: contains a control character (\\x7f at position 15)"),
-    (["group", "create", "eng", "--description", "x\x1b]0;pwned\x07"], "--description: contains a control character"),
-    (["rule", "create", "r", "--group", "eng", "--expr", 'user.title == "\x1b[2J"'], "--expr: contains a control character"),
-    (["app", "create", "Pay", "--manual", "--notify", "ops@example.com,\x1b[2J@example.com"], "--notify: contains a control"),
-    (["app", "assign", "Pay", "--user", "ada", "--set", "role=\x85admin"], "--set: contains a control character (\\x85"),
-    (["config", "set", "smtp.host", "mail\n.example.com"], "value: contains a control character (\\n at position 5)"),
-    (["user", "list", "--where", 'user.title == "\x1b"'], "--where: contains a control character"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["user", "create", "ada", "--email", "ada@example.com", "--first", "Ad\x1ba", "--last", "L"],
+            "--first: contains a control character (\\x1b at position 3)",
+        ),
+        (
+            ["user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", FAKE_LINE],
+            "--last: contains a control character (\\n at position 9)",
+        ),
+        (["user", "create", "ada", "--email", "ada\r@example.com", "--first", "Ada", "--last", "L"], "--email: contains a control"),
+        (
+            ["user", "create", "ada", "--email", "ada@example.com", "--first", "A", "--last", "L", "--set", "title=\x9b31m"],
+            "--set: contains a control character (\\x9b at position 7)",
+        ),
+        (["user", "update", "ada", "--set", "department=R&D\x7f"], "--set: contains a control character (\\x7f at position 15)"),
+        (["group", "create", "eng", "--description", "x\x1b]0;pwned\x07"], "--description: contains a control character"),
+        (["rule", "create", "r", "--group", "eng", "--expr", 'user.title == "\x1b[2J"'], "--expr: contains a control character"),
+        (["app", "create", "Pay", "--manual", "--notify", "ops@example.com,\x1b[2J@example.com"], "--notify: contains a control"),
+        (["app", "assign", "Pay", "--user", "ada", "--set", "role=\x85admin"], "--set: contains a control character (\\x85"),
+        (["config", "set", "smtp.host", "mail\n.example.com"], "value: contains a control character (\\n at position 5)"),
+        (["user", "list", "--where", 'user.title == "\x1b"'], "--where: contains a control character"),
+    ],
+)
 def test_a_control_character_an_admin_types_is_refused_naming_the_field(cli, tmp_path, argv, message):
     cli("user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L")
     cli("group", "create", "eng")
@@ -112,23 +122,29 @@ def test_the_service_refuses_them_from_any_caller_the_console_too(tmp_path):
 
 
 def test_a_tab_is_not_a_control_character_here(cli):
-    code, out, err = cli("user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L",
-                         "--set", "note=a\tb", "--json")
+    code, out, err = cli(
+        "user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L", "--set", "note=a\tb", "--json"
+    )
     assert code == 0 and json.loads(out)["profile"]["note"] == "a\tb"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "A" * 201, "--last", "L"], "--first: too long (max 200)"),
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "A" * 100_000, "--last", "L"], "--argument"),
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "A", "--last", "L" * 201], "--last: too long (max 200)"),
-    (["user", "create", "a" * 129, "--email", "ada@example.com", "--first", "A", "--last", "L"], "login: too long (max 128)"),
-    (["user", "create", "ada", "--email", "a" * 250 + "@x.io", "--first", "A", "--last", "L"], "--email: too long (max 254)"),
-    (["user", "create", "ada", "--email", "ada@example.com", "--first", "A", "--last", "L", "--set", "title=" + "t" * 1001],
-     "--set title: too long (max 1000)"),
-    (["group", "create", "g" * 101], "name: too long (max 100)"),
-    (["group", "create", "eng", "--description", "d" * 1001], "--description: too long (max 1000)"),
-    (["rule", "create", "r", "--group", "eng", "--expr", "user.title == " + '"' + "x" * 9990 + '"'], "--expr: too long (max 10000)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["user", "create", "ada", "--email", "ada@example.com", "--first", "A" * 201, "--last", "L"], "--first: too long (max 200)"),
+        (["user", "create", "ada", "--email", "ada@example.com", "--first", "A" * 100_000, "--last", "L"], "--argument"),
+        (["user", "create", "ada", "--email", "ada@example.com", "--first", "A", "--last", "L" * 201], "--last: too long (max 200)"),
+        (["user", "create", "a" * 129, "--email", "ada@example.com", "--first", "A", "--last", "L"], "login: too long (max 128)"),
+        (["user", "create", "ada", "--email", "a" * 250 + "@x.io", "--first", "A", "--last", "L"], "--email: too long (max 254)"),
+        (
+            ["user", "create", "ada", "--email", "ada@example.com", "--first", "A", "--last", "L", "--set", "title=" + "t" * 1001],
+            "--set title: too long (max 1000)",
+        ),
+        (["group", "create", "g" * 101], "name: too long (max 100)"),
+        (["group", "create", "eng", "--description", "d" * 1001], "--description: too long (max 1000)"),
+        (["rule", "create", "r", "--group", "eng", "--expr", "user.title == " + '"' + "x" * 9990 + '"'], "--expr: too long (max 10000)"),
+    ],
+)
 def test_every_text_field_has_a_maximum_and_too_long_says_so(cli, tmp_path, argv, message):
     cli("group", "create", "eng")
     before = store_files(tmp_path / "store")
@@ -142,29 +158,55 @@ def test_every_text_field_has_a_maximum_and_too_long_says_so(cli, tmp_path, argv
 
 # -- numbers ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--rate", "1e-300"],
-     "--rate: 1e-300 is not a number of calls per second from 0.01 to 10000"),
-    (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--rate", "nan"], "from 0.01 to 10000"),
-    (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--rate", "inf"], "from 0.01 to 10000"),
-    (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--concurrency", "1.5"],
-     "argument --concurrency: '1.5' is not a whole number of calls in flight from 1 to 256"),  # not a whole number: usage
-    (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--concurrency", "257"],
-     "--concurrency: 257 is not a whole number of calls in flight from 1 to 256"),
-    (["app", "create", "S", "--manual", "--notify", "o@example.com", "--delete-after-days", "-1"], "of days from 0 to 36500"),
-    (["app", "create", "S", "--manual", "--notify", "o@example.com", "--licenses", str(2**64)], "of licenses from 0 to"),
-    (["sync", "--max-wait", "nan"], "--max-wait: nan is not a number of seconds from 0 to 86400"),
-    (["source", "add-ldap", "d", "--uri", "ldap://h", "--bind-dn", "cn=a", "--password-env", "LDAP_PW", "--base-dn", "dc=a",
-      "--interval", "0"], "--interval: 0 is not a whole number of minutes from 1 to 525600"),
-    (["report", "stale", "--days", "1e9"], "argument --days: '1e9' is not a whole number of days from 0 to 1000000000"),
-    (["report", "stale", "--days", str(10**10)], "--days: 10000000000 is not a whole number of days from 0 to 1000000000"),
-    (["audit", "--limit", "-1"], "--limit: -1 is not a whole number from 0 to 1000000000"),
-    (["user", "history", "ada", "--limit", "0"], "--limit: 0 is not a whole number from 1 to 1000000000"),
-    (["config", "set", "smtp.port", "0"], "smtp.port: 0 is not a whole number from 1 to 65535"),
-    (["config", "set", "smtp.port", "65536"], "from 1 to 65535"),
-    (["config", "set", "safeguard.threshold", "nan"], "safeguard.threshold: nan is not a number from 0 to 1"),
-    (["config", "set", "password.min-length", "9" * 100], "password.min-length: '" + "9" * 40 + "…' is not a whole number"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--rate", "1e-300"],
+            "--rate: 1e-300 is not a number of calls per second from 0.01 to 10000",
+        ),
+        (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--rate", "nan"], "from 0.01 to 10000"),
+        (["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--rate", "inf"], "from 0.01 to 10000"),
+        (
+            ["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--concurrency", "1.5"],
+            "argument --concurrency: '1.5' is not a whole number of calls in flight from 1 to 256",
+        ),  # not a whole number: usage
+        (
+            ["app", "create", "S", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "T", "--concurrency", "257"],
+            "--concurrency: 257 is not a whole number of calls in flight from 1 to 256",
+        ),
+        (["app", "create", "S", "--manual", "--notify", "o@example.com", "--delete-after-days", "-1"], "of days from 0 to 36500"),
+        (["app", "create", "S", "--manual", "--notify", "o@example.com", "--licenses", str(2**64)], "of licenses from 0 to"),
+        (["sync", "--max-wait", "nan"], "--max-wait: nan is not a number of seconds from 0 to 86400"),
+        (
+            [
+                "source",
+                "add-ldap",
+                "d",
+                "--uri",
+                "ldap://h",
+                "--bind-dn",
+                "cn=a",
+                "--password-env",
+                "LDAP_PW",
+                "--base-dn",
+                "dc=a",
+                "--interval",
+                "0",
+            ],
+            "--interval: 0 is not a whole number of minutes from 1 to 525600",
+        ),
+        (["report", "stale", "--days", "1e9"], "argument --days: '1e9' is not a whole number of days from 0 to 1000000000"),
+        (["report", "stale", "--days", str(10**10)], "--days: 10000000000 is not a whole number of days from 0 to 1000000000"),
+        (["audit", "--limit", "-1"], "--limit: -1 is not a whole number from 0 to 1000000000"),
+        (["user", "history", "ada", "--limit", "0"], "--limit: 0 is not a whole number from 1 to 1000000000"),
+        (["config", "set", "smtp.port", "0"], "smtp.port: 0 is not a whole number from 1 to 65535"),
+        (["config", "set", "smtp.port", "65536"], "from 1 to 65535"),
+        (["config", "set", "safeguard.threshold", "nan"], "safeguard.threshold: nan is not a number from 0 to 1"),
+        (["config", "set", "password.min-length", "9" * 100], "password.min-length: '" + "9" * 40 + "…' is not a whole number"),
+    ],
+)
 def test_every_number_is_checked_with_its_range_in_the_message(run, tmp_path, argv, message):
     before = store_files(tmp_path / "store")
     code, _, err = run(*argv)
@@ -176,19 +218,28 @@ def test_the_service_holds_settings_to_the_same_ranges(tmp_path):
     """The console's app settings (and any caller) meet the ranges the CLI's options do."""
     service = Service.init(tmp_path / "store", actor=None)
     service.create_app("S", scim_url="http://127.0.0.1:9/v2", token_env="SCIM_TOKEN")
-    for settings, field in (({"rate": 1e-300}, "--rate"), ({"rate": float("nan")}, "--rate"), ({"rate": float("inf")}, "--rate"),
-                            ({"concurrency": 0}, "--concurrency"), ({"concurrency": 257}, "--concurrency"),
-                            ({"concurrency": True}, "--concurrency"), ({"delete_after_days": 10**9}, "--delete-after-days")):
+    for settings, field in (
+        ({"rate": 1e-300}, "--rate"),
+        ({"rate": float("nan")}, "--rate"),
+        ({"rate": float("inf")}, "--rate"),
+        ({"concurrency": 0}, "--concurrency"),
+        ({"concurrency": 257}, "--concurrency"),
+        ({"concurrency": True}, "--concurrency"),
+        ({"delete_after_days": 10**9}, "--delete-after-days"),
+    ):
         with pytest.raises(InvalidInput) as caught:
             service.update_app("S", **settings)
         assert caught.value.field == field and "from" in caught.value.message
     with pytest.raises(InvalidInput, match="--priority"):
         service.assign("S", group=service.create_group("eng")["name"], priority=10**30)
-    assert service.update_app("S", rate=0.5, concurrency=256)["settings"] | {"rate": 0.5, "concurrency": 256} \
+    assert (
+        service.update_app("S", rate=0.5, concurrency=256)["settings"] | {"rate": 0.5, "concurrency": 256}
         == service.update_app("S")["settings"]
+    )
 
 
 # -- input files -----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def store(tmp_path) -> Path:
@@ -197,8 +248,14 @@ def store(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("argv", [["import", "csv", "/dev/zero"], ["config", "set", "password.blocklist", "/dev/zero"],
-                                  ["source", "add-csv", "hr", "--mapping", "/dev/zero"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["import", "csv", "/dev/zero"],
+        ["config", "set", "password.blocklist", "/dev/zero"],
+        ["source", "add-csv", "hr", "--mapping", "/dev/zero"],
+    ],
+)
 def test_dev_zero_is_refused_at_once(store, argv):
     started = time.monotonic()
     done = provtui(*argv, store=store, timeout=30)
@@ -241,21 +298,55 @@ def test_stdin_is_read_up_to_the_same_limit(monkeypatch, tmp_path):
 
 # -- values from outside: escaped in text, exact in JSON -------------------------------------------------------
 
+
 def seed_from_outside(store: Path) -> Service:
     """What an LDAP or SCIM app (or a store from before these checks) may hold: written as imports write."""
     service = Service.open(store, actor=None)
     now = "2026-01-01T00:00:00+00:00"
     with service.store.transaction() as tx:
-        profile = {"login": "ada", "email": "ada@example.com", "firstName": HOSTILE, "lastName": FAKE_LINE,
-                   "displayName": f"{HOSTILE} {FAKE_LINE}", "title": "T\x9b31m"}
-        tx.put(USERS, "u-ada", {"id": "u-ada", "login": "ada", "state": "active", "source": "corp", "profile": profile,
-                                "created": now, "state_changed": now})
-        tx.put(GROUPS, "g-ldap", {"id": "g-ldap", "name": "ldap-staff", "description": "staff\x1b[2J\nfake: row",
-                                  "kind": "ldap:corp", "source": "corp", "created": now})
-        tx.put(RULES, "r-old", {"id": "r-old", "name": "old", "expr": 'user.title == "\x1b]0;pwned\x07"', "groups": [],
-                                "exclude": [], "state": "inactive", "created": now})
-        tx.put(ORPHANS, "o-1", {"app": "Slack", "remote_id": "r\x1b[2J", "userName": "eve\ngroups: admins",
-                                "email": "eve\x85@example.com", "seen": now})
+        profile = {
+            "login": "ada",
+            "email": "ada@example.com",
+            "firstName": HOSTILE,
+            "lastName": FAKE_LINE,
+            "displayName": f"{HOSTILE} {FAKE_LINE}",
+            "title": "T\x9b31m",
+        }
+        tx.put(
+            USERS,
+            "u-ada",
+            {"id": "u-ada", "login": "ada", "state": "active", "source": "corp", "profile": profile, "created": now, "state_changed": now},
+        )
+        tx.put(
+            GROUPS,
+            "g-ldap",
+            {
+                "id": "g-ldap",
+                "name": "ldap-staff",
+                "description": "staff\x1b[2J\nfake: row",
+                "kind": "ldap:corp",
+                "source": "corp",
+                "created": now,
+            },
+        )
+        tx.put(
+            RULES,
+            "r-old",
+            {
+                "id": "r-old",
+                "name": "old",
+                "expr": 'user.title == "\x1b]0;pwned\x07"',
+                "groups": [],
+                "exclude": [],
+                "state": "inactive",
+                "created": now,
+            },
+        )
+        tx.put(
+            ORPHANS,
+            "o-1",
+            {"app": "Slack", "remote_id": "r\x1b[2J", "userName": "eve\ngroups: admins", "email": "eve\x85@example.com", "seen": now},
+        )
     return service
 
 
@@ -290,8 +381,11 @@ def test_values_from_outside_are_shown_escaped_and_exact_in_json(cli, tmp_path):
 def test_an_hr_export_with_a_newline_in_a_name_is_shown_escaped(cli, tmp_path):
     """Through an import: the CSV parser keeps a quoted newline (and refuses ESC itself); both outputs stay right."""
     export = tmp_path / "hr.csv"
-    export.write_text('Employee ID,First Name,Last Name,Work Email,Job Title,Department,Status\n'
-                      '1,Ada,"Lovelace\ngroups: admins",ada@example.com,"T\x9b31m",R&D,Active\n', encoding="utf-8")
+    export.write_text(
+        "Employee ID,First Name,Last Name,Work Email,Job Title,Department,Status\n"
+        '1,Ada,"Lovelace\ngroups: admins",ada@example.com,"T\x9b31m",R&D,Active\n',
+        encoding="utf-8",
+    )
     code, out, err = cli("import", "csv", str(export))
     assert code == 0, err
     code, out, _ = cli("user", "show", "ada@example.com")
@@ -305,11 +399,21 @@ def test_import_app_output_escapes_what_the_app_sent(capsys):
     class Args:
         json = False
 
-    result = {"dry_run": True, "linked": 1, "accounts": 3, "app": "Slack", "match": "userName", "already_linked": 0,
-              "conflicts": 1, "orphans": 1,
-              "details": {"linked": [{"remote_id": "1\x1b[2J", "userName": "ada\x9b", "login": "ada", "entitled": True}],
-                          "conflicts": [{"remote_id": "2", "userName": "bob\r", "reason": "taken\ngroups: admins"}],
-                          "orphans": [{"remote_id": "3", "userName": "eve\n", "email": "e\x1b@example.com"}]}}
+    result = {
+        "dry_run": True,
+        "linked": 1,
+        "accounts": 3,
+        "app": "Slack",
+        "match": "userName",
+        "already_linked": 0,
+        "conflicts": 1,
+        "orphans": 1,
+        "details": {
+            "linked": [{"remote_id": "1\x1b[2J", "userName": "ada\x9b", "login": "ada", "entitled": True}],
+            "conflicts": [{"remote_id": "2", "userName": "bob\r", "reason": "taken\ngroups: admins"}],
+            "orphans": [{"remote_id": "3", "userName": "eve\n", "email": "e\x1b@example.com"}],
+        },
+    }
     report_app_import(Args(), result)
     out = capsys.readouterr().out
     assert not raw_controls(out) and "1\\x1b[2J ada\\x9b -> ada" in out and "taken\\ngroups: admins" in out
@@ -323,19 +427,39 @@ def test_error_messages_never_carry_a_control_character(run):
 
 # -- a closed pipe ---------------------------------------------------------------------------------------------
 
+
 def test_a_closed_pipe_ends_the_command_quietly(store):
     service = Service.open(store, actor=None)
     now = "2026-01-01T00:00:00+00:00"
     with service.store.transaction() as tx:  # a few thousand users: far more output than a pipe's buffer holds
         for n in range(4000):
             login = f"user{n:05d}"
-            tx.put(USERS, f"u{n:05d}", {"id": f"u{n:05d}", "login": login, "state": "active", "source": "provtui",
-                                        "profile": {"login": login, "email": f"{login}@example.com", "firstName": "F" * 30,
-                                                    "lastName": "L" * 30, "displayName": "D" * 40},
-                                        "created": now, "state_changed": now})
+            tx.put(
+                USERS,
+                f"u{n:05d}",
+                {
+                    "id": f"u{n:05d}",
+                    "login": login,
+                    "state": "active",
+                    "source": "provtui",
+                    "profile": {
+                        "login": login,
+                        "email": f"{login}@example.com",
+                        "firstName": "F" * 30,
+                        "lastName": "L" * 30,
+                        "displayName": "D" * 40,
+                    },
+                    "created": now,
+                    "state_changed": now,
+                },
+            )
     for argv in (["user", "list"], ["user", "list", "--json"]):
-        process = subprocess.Popen([sys.executable, "-m", "provtui", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env={**os.environ, "PROVTUI_STORE": str(store)})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "provtui", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PROVTUI_STORE": str(store)},
+        )
         first = process.stdout.readline()  # as `| head -1`: read a line, then close the pipe
         process.stdout.close()
         _, err = process.communicate(timeout=60)

@@ -39,15 +39,24 @@ def remote(server: ScimServerProcess, *accounts: dict[str, Any], active: bool = 
 
 
 def account(user_name: str, email: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"userName": user_name, "name.givenName": user_name.capitalize(), "name.familyName": "Remote",
-            WORK: email or f"{user_name}@example.com", **extra}
+    return {
+        "userName": user_name,
+        "name.givenName": user_name.capitalize(),
+        "name.familyName": "Remote",
+        WORK: email or f"{user_name}@example.com",
+        **extra,
+    }
 
 
 @pytest.fixture
 def org(tmp_path, server) -> Service:
     service = Service.init(tmp_path / "store", actor="admin")
-    for login, email in (("alice", "alice@example.com"), ("bob", "bob@corp.example"), ("carol", "carol@example.com"),
-                         ("dave", "dave@example.com")):
+    for login, email in (
+        ("alice", "alice@example.com"),
+        ("bob", "bob@corp.example"),
+        ("carol", "carol@example.com"),
+        ("dave", "dave@example.com"),
+    ):
         service.create_user(login, email, login.capitalize(), "Person", activate=True)
     service.create_app("Chat", scim_url=server.url, token_env=TOKEN_ENV)
     for login in ("alice", "bob", "carol"):
@@ -68,15 +77,21 @@ def test_match_by_user_name_dry_run_hold_confirm_and_orphans(org, server):
     alice = org.user_view("alice")
     # alice's account already holds what provtui would send; dave is not entitled to Chat.
     [alice_id, robert_id, dave_id, ghost_id] = remote(
-        server, {**map_attributes(alice["id"], alice["profile"]), "name.familyName": "Person"},
-        account("robert", "bob@corp.example"), account("dave"), account("ghost", "ghost@elsewhere.example"))
+        server,
+        {**map_attributes(alice["id"], alice["profile"]), "name.familyName": "Person"},
+        account("robert", "bob@corp.example"),
+        account("dave"),
+        account("ghost", "ghost@elsewhere.example"),
+    )
     importer = org.importer()
 
     seq = org.store.seq
     plan = importer.import_app("Chat", dry_run=True)
     assert (plan["accounts"], plan["linked"], plan["already_linked"], plan["conflicts"], plan["orphans"]) == (4, 2, 0, 0, 2)
     assert [(e["login"], e["remote_id"], e["entitled"]) for e in plan["details"]["linked"]] == [
-        ("alice", alice_id, True), ("dave", dave_id, False)]
+        ("alice", alice_id, True),
+        ("dave", dave_id, False),
+    ]
     assert plan["not_entitled"] == ["dave"] and [o["userName"] for o in plan["details"]["orphans"]] == ["ghost", "robert"]
     assert org.store.seq == seq + 1  # only the listing's downstream calls, audited; nothing linked
     assert linked(org, "alice") is None
@@ -118,9 +133,12 @@ def test_conflicts_are_not_linked(org, server):
     org.importer().import_app("Chat", confirm=True)
     assert linked(org, "erin") == first
     [_, twin1, twin2, shared] = remote(
-        server, account("erin2", "erin@example.com"),  # matches erin by email: she has an account already
-        account("c1", "carol@example.com"), account("c2", "carol@example.com"),  # two accounts, one user
-        account("dup", "same@example.com"))
+        server,
+        account("erin2", "erin@example.com"),  # matches erin by email: she has an account already
+        account("c1", "carol@example.com"),
+        account("c2", "carol@example.com"),  # two accounts, one user
+        account("dup", "same@example.com"),
+    )
     org.update_user("alice", {"email": "same@example.com"})
     org.update_user("dave", {"email": "same@example.com"})  # one account, two users
     result = org.importer().import_app("Chat", match="email", confirm=True)
@@ -163,8 +181,6 @@ def test_errors(org, server, monkeypatch):
     with pytest.raises(SourceFailed, match="could not read the accounts of Chat") as failed:
         importer.import_app("Chat")
     assert failed.value.exit_code == 1  # may pass
-
-
 
 
 def test_cli_app_import_contract(cli, server):

@@ -32,8 +32,9 @@ pytestmark = pytest.mark.skipif(not slapd_available(), reason="slapd is not inst
 
 def modify(slapd: SlapdProcess, dn: str, **replace: Any) -> None:
     with slapd.connection() as conn:
-        assert conn.modify(dn, {name: [(ldap3.MODIFY_REPLACE, value if isinstance(value, list) else [value])]
-                                for name, value in replace.items()})
+        assert conn.modify(
+            dn, {name: [(ldap3.MODIFY_REPLACE, value if isinstance(value, list) else [value])] for name, value in replace.items()}
+        )
 
 
 def delete(slapd: SlapdProcess, *dns: str) -> None:
@@ -48,8 +49,9 @@ def service(tmp_path, ldap_settings):  # ldap_settings: sets the password variab
 
 
 def add_source(service: Service, slapd: SlapdProcess, base: str, name: str = "corp", **options: Any) -> dict:
-    return service.importer().add_ldap_source(name, uri=slapd.uri, bind_dn=slapd.reader_dn, password_env=PASSWORD_ENV,
-                                              base_dn=base, **options)
+    return service.importer().add_ldap_source(
+        name, uri=slapd.uri, bind_dn=slapd.reader_dn, password_env=PASSWORD_ENV, base_dn=base, **options
+    )
 
 
 def people(slapd: SlapdProcess, base: str, *uids: str) -> list[str]:
@@ -68,8 +70,9 @@ def counts(result: dict) -> tuple[int, ...]:
 def test_full_import_creates_users_and_groups_with_their_members(service, slapd, ldap_ou):
     alice, bob, carol = people(slapd, ldap_ou, "alice", "bob", "carol")
     eng = f"cn=eng,{ldap_ou}"
-    slapd.add_ldif([group_entry(ldap_ou, "eng", [alice, bob, slapd.reader_dn], description="Engineers"),
-                    group_entry(ldap_ou, "all", [eng, carol])])  # nested: eng's members are in all
+    slapd.add_ldif(
+        [group_entry(ldap_ou, "eng", [alice, bob, slapd.reader_dn], description="Engineers"), group_entry(ldap_ou, "all", [eng, carol])]
+    )  # nested: eng's members are in all
     add_source(service, slapd, ldap_ou)
     importer = service.importer()
 
@@ -78,12 +81,21 @@ def test_full_import_creates_users_and_groups_with_their_members(service, slapd,
     assert counts(plan) == (3, 0, 0, 0, 0, 0) and plan["mode"] == "full" and service.store.seq == seq
     assert {a["dn"] for a in plan["actions"]} == {alice, bob, carol}
     assert {(g["group"], g["action"], tuple(g["add"])) for g in plan["group_actions"]} == {
-        ("eng", "create", ("alice", "bob")), ("all", "create", ("alice", "bob", "carol"))}
+        ("eng", "create", ("alice", "bob")),
+        ("all", "create", ("alice", "bob", "carol")),
+    }
 
     result = importer.import_ldap("corp")
     assert counts(result) == (3, 0, 0, 0, 0, 0) and result["rejected"] == []
-    assert result["groups"] == {"created": 2, "updated": 0, "unchanged": 0, "removed": 0, "skipped": 0,
-                                "members_added": 5, "members_removed": 0}
+    assert result["groups"] == {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "skipped": 0,
+        "members_added": 5,
+        "members_removed": 0,
+    }
     assert service.store.seq == seq + 1  # users, groups, memberships and the mark: one transaction
     view = service.user_view("alice")
     assert view["state"] == "active" and view["source"] == "corp" and view["groups"] == ["all", "eng"]
@@ -293,18 +305,30 @@ def test_settings_are_checked_when_the_source_is_added(service):
 # --------------------------------------------------------------------------- the CLI
 
 
-
-
 def test_cli_ldap_contract(ldap_settings, cli, slapd, ldap_ou, monkeypatch):
     alice, bob = people(slapd, ldap_ou, "alice", "bob")
     bad = person_entry(ldap_ou, "bad", "Bad", "Mail", mail="nope")
     slapd.add_ldif([bad, group_entry(ldap_ou, "eng", [alice])])
-    code, out, err = cli("source", "add-ldap", "corp", "--uri", slapd.uri, "--bind-dn", slapd.reader_dn,
-                         "--password-env", PASSWORD_ENV, "--base-dn", ldap_ou, "--group-base", ldap_ou, "--interval", "30")
+    code, out, err = cli(
+        "source",
+        "add-ldap",
+        "corp",
+        "--uri",
+        slapd.uri,
+        "--bind-dn",
+        slapd.reader_dn,
+        "--password-env",
+        PASSWORD_ENV,
+        "--base-dn",
+        ldap_ou,
+        "--group-base",
+        ldap_ou,
+        "--interval",
+        "30",
+    )
     assert code == 0, err
     with pytest.raises(SystemExit) as usage:
-        cli("source", "add-ldap", "x", "--uri", slapd.uri, "--bind-dn", "a", "--password-env", "V", "--base-dn", "b",
-            "--interval", "soon")
+        cli("source", "add-ldap", "x", "--uri", slapd.uri, "--bind-dn", "a", "--password-env", "V", "--base-dn", "b", "--interval", "soon")
     assert usage.value.code == 2
     [source] = json.loads(cli("source", "list", "--json")[1])
     assert source["kind"] == "ldap" and source["interval"] == 30 and source["settings"]["password_env"] == PASSWORD_ENV
@@ -346,7 +370,21 @@ def test_cli_ldap_contract(ldap_settings, cli, slapd, ldap_ou, monkeypatch):
 def test_cli_server_down_exits_1(ldap_settings, cli, slapd, ldap_ou):  # ldap_settings: sets the password variable
     from provtui.testing.scim_server import free_port
 
-    assert cli("source", "add-ldap", "down", "--uri", f"ldap://127.0.0.1:{free_port()}", "--bind-dn", slapd.reader_dn,
-               "--password-env", PASSWORD_ENV, "--base-dn", ldap_ou)[0] == 0
+    assert (
+        cli(
+            "source",
+            "add-ldap",
+            "down",
+            "--uri",
+            f"ldap://127.0.0.1:{free_port()}",
+            "--bind-dn",
+            slapd.reader_dn,
+            "--password-env",
+            PASSWORD_ENV,
+            "--base-dn",
+            ldap_ou,
+        )[0]
+        == 0
+    )
     code, _, err = cli("import", "ldap", "down")
     assert code == 1 and "could not connect" in err

@@ -37,8 +37,13 @@ def person(n: int, status: str = "Active") -> str:
 
 def run(store: Path, *args: str, env: dict | None = None) -> tuple[int, str, str]:
     """`provtui ARGS --store STORE` in a subprocess: (exit code, stdout, stderr)."""
-    done = subprocess.run([sys.executable, "-m", "provtui", *args, "--store", str(store)], capture_output=True,
-                          text=True, env=env or os.environ.copy(), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", *args, "--store", str(store)],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=120,
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -135,8 +140,7 @@ def test_an_export_whose_rows_are_all_rejected_is_refused(store, tmp_path):
 def test_an_export_naming_only_terminated_people_is_refused(store, tmp_path):
     """Decision: a source that says nobody is with the organisation any more is as broken as an empty one."""
     import_people(store, tmp_path, 10)
-    code, _, err = run(store, "import", "csv", write(tmp_path, csv(person(0, "Terminated"), person(1, "Terminated"))),
-                       "--confirm")
+    code, _, err = run(store, "import", "csv", write(tmp_path, csv(person(0, "Terminated"), person(1, "Terminated"))), "--confirm")
     assert code == 2 and NO_VALID_PERSON in err and "terminated or disabled" in err
     assert set(states(store).values()) == {"active"}
 
@@ -170,9 +174,23 @@ def test_the_refusal_is_decided_by_the_plan_once_for_every_caller():
     from provtui.domain.hr_import import parse_csv
     from provtui.domain.import_plan import plan_import
 
-    existing = {f"u{n}": {"id": f"u{n}", "login": f"p{n}@example.com", "state": "active", "source": "csv",
-                          "profile": {"employeeNumber": str(1000 + n), "email": f"p{n}@example.com", "login": f"p{n}@example.com",
-                                      "firstName": f"P{n}", "lastName": "Person", "department": "Eng"}} for n in range(3)}
+    existing = {
+        f"u{n}": {
+            "id": f"u{n}",
+            "login": f"p{n}@example.com",
+            "state": "active",
+            "source": "csv",
+            "profile": {
+                "employeeNumber": str(1000 + n),
+                "email": f"p{n}@example.com",
+                "login": f"p{n}@example.com",
+                "firstName": f"P{n}",
+                "lastName": "Person",
+                "department": "Eng",
+            },
+        }
+        for n in range(3)
+    }
     empty = parse_csv(csv())
     plan = plan_import(empty, existing, source="csv", full=True)
     assert plan.refused and NO_VALID_PERSON in plan.refused and plan.actions == ()
@@ -273,8 +291,22 @@ def ldap_env(server: SlapdProcess, **extra: str) -> dict:
 
 
 def add_ldap(store: Path, server: SlapdProcess, base: str, env: dict, name: str = "corp", *options: str) -> None:
-    code, _, err = run(store, "source", "add-ldap", name, "--uri", server.uri, "--bind-dn", server.reader_dn,
-                       "--password-env", PASSWORD_ENV, "--base-dn", base, *options, env=env)
+    code, _, err = run(
+        store,
+        "source",
+        "add-ldap",
+        name,
+        "--uri",
+        server.uri,
+        "--bind-dn",
+        server.reader_dn,
+        "--password-env",
+        PASSWORD_ENV,
+        "--base-dn",
+        base,
+        *options,
+        env=env,
+    )
     assert code == 0, err
 
 
@@ -401,15 +433,19 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
 def test_the_worker_refuses_a_scheduled_import_that_finds_no_one(store, slapd, ldap_ou):
     dns = staff(slapd, ldap_ou, 8, employeeType="staff")
     env = ldap_env(slapd)
-    add_ldap(store, slapd, ldap_ou, env, "corp", "--interval", "5",
-             "--user-filter", "(&(objectClass=inetOrgPerson)(employeeType=staff))")
+    add_ldap(store, slapd, ldap_ou, env, "corp", "--interval", "5", "--user-filter", "(&(objectClass=inetOrgPerson)(employeeType=staff))")
     # the last run, a full one, a day and an hour ago: the worker's run is due and full
     past = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
     assert run(store, "import", "ldap", "corp", env={**env, "PROVTUI_FROZEN_TIME": past})[0] == 0
     modify_all(slapd, dns, employeeType="employee")  # the directory now answers the filter with nobody
     imports_before = [e for e in audit(store) if e["action"] == "user.import"]
-    worker = subprocess.Popen([sys.executable, "-m", "provtui", "worker", "--store", str(store)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "provtui", "worker", "--store", str(store)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(lambda: run_json(store, "source", "list", env=env)[0]["last_outcome"] == "refused")
     finally:

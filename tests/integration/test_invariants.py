@@ -34,10 +34,23 @@ def test_a_synced_organisation_holds_every_invariant_and_violations_are_found(tm
         token = os.environ[DEMO_APPS[0][1]]
         remote_id = service.user_view(leaver)["apps"][0]["account"]["remote_id"]
         headers = {"Authorization": f"Bearer {token}"}
-        httpx.patch(f"{slack['scim_url']}/Users/{remote_id}", headers=headers, json={
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": True}]})
-        httpx.post(f"{slack['scim_url']}/Users", headers=headers, json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "someone-else", "externalId": service.user_view(leaver)["id"]})
+        httpx.patch(
+            f"{slack['scim_url']}/Users/{remote_id}",
+            headers=headers,
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": True}],
+            },
+        )
+        httpx.post(
+            f"{slack['scim_url']}/Users",
+            headers=headers,
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "someone-else",
+                "externalId": service.user_view(leaver)["id"],
+            },
+        )
         violations = asyncio.run(check(service)).violations
         assert any(f"{leaver} (deprovisioned) still has an active account" in v for v in violations), violations
         assert any("2 accounts with externalId" in v for v in violations), violations

@@ -18,12 +18,7 @@ from provtui.connectors.ldap import LdapAppConnector, LdapTarget, uuid_filter
 from provtui.engine import sending
 from provtui.service import Service
 from provtui.testing.scim_server import free_port
-from provtui.testing.slapd import (
-    SlapdProcess,
-    ad_user_entry,
-    person_entry,
-    slapd_available,
-)
+from provtui.testing.slapd import SlapdProcess, ad_user_entry, person_entry, slapd_available
 from tests.helpers.ldap import AD_TEST_OPTIONS, entries, sync
 from tests.helpers.ldap import LDAP_APP_PASSWORD_ENV as PW_ENV
 from tests.helpers.ldap import ldap_app_target as target
@@ -60,8 +55,15 @@ async def test_create_update_and_rename(org: Service, slapd: SlapdProcess, tree:
     ((dn, attrs),) = entries(slapd, tree.base).items()
     assert dn == f"uid=ada,{tree.people}"
     assert {k: attrs[k] for k in ("uid", "cn", "givenName", "sn", "mail", "title", "departmentNumber", "employeeNumber")} == {
-        "uid": ["ada"], "cn": ["Ada Lovelace"], "givenName": ["Ada"], "sn": ["Lovelace"], "mail": ["ada@example.org"],
-        "title": ["Engineer"], "departmentNumber": ["R&D"], "employeeNumber": [user_id]}
+        "uid": ["ada"],
+        "cn": ["Ada Lovelace"],
+        "givenName": ["Ada"],
+        "sn": ["Lovelace"],
+        "mail": ["ada@example.org"],
+        "title": ["Engineer"],
+        "departmentNumber": ["R&D"],
+        "employeeNumber": [user_id],
+    }
     uuid_ = attrs["entryUUID"][0]
     assert account(org, login)["remote_id"] == uuid_ and account(org, login)["state"] == "active"
     made = calls(org)
@@ -74,7 +76,7 @@ async def test_create_update_and_rename(org: Service, slapd: SlapdProcess, tree:
     assert report.ok and report.done == 1
     attrs = entries(slapd, tree.base)[dn]
     assert attrs["title"] == ["Chief Engineer"] and "departmentNumber" not in attrs
-    assert [c["method"] for c in calls(org)[len(made):] if c["method"] not in ("BIND", "SEARCH")] == ["MODIFY"]
+    assert [c["method"] for c in calls(org)[len(made) :] if c["method"] not in ("BIND", "SEARCH")] == ["MODIFY"]
 
     org.update_user(login, {"login": "ada.l"})  # uid names the entry: a MODRDN, same entry
     before = len(calls(org))
@@ -121,8 +123,9 @@ async def test_deactivate_and_reactivate(tmp_path, slapd: SlapdProcess, tree: Si
 
 @needs_slapd
 async def test_existing_entries_are_linked_not_duplicated(org: Service, slapd: SlapdProcess, tree: SimpleNamespace) -> None:
-    slapd.add_ldif([person_entry(tree.people, "grace", "Grace", "Hopper", title="Lieutenant"),
-                    person_entry(tree.disabled, "bob", "Bob", "Builder")])  # no employeeNumber: not linked yet
+    slapd.add_ldif(
+        [person_entry(tree.people, "grace", "Grace", "Hopper", title="Lieutenant"), person_entry(tree.disabled, "bob", "Bob", "Builder")]
+    )  # no employeeNumber: not linked yet
     existing = {dn.split(",")[0]: attrs["entryUUID"][0] for dn, attrs in entries(slapd, tree.base).items()}
     org.hire("grace", "Grace", "Hopper", title="Rear Admiral")
     org.hire("bob", "Bob", "Builder")
@@ -248,6 +251,7 @@ async def test_group_push_creates_and_maintains_a_group_of_names(org: Service, s
 
 def ad_factory(**options: Any):
     """Connectors for AD apps against slapd's AD test schema (inetOrgPerson + provtuiADUser entries)."""
+
     def factory(app: dict) -> LdapAppConnector:
         return LdapAppConnector({**app["ldap"], **AD_TEST_OPTIONS, **options}, push_groups=False)
 
@@ -343,10 +347,17 @@ async def test_a_server_stopped_midway_defers_then_catches_up(tmp_path, monkeypa
 async def test_an_unreachable_server_is_retryable_and_audited(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PW_ENV, "pw-unreachable-123")
     seen: list[tuple] = []
-    connector = LdapAppConnector({"uri": f"ldap://127.0.0.1:{free_port()}", "bind_dn": "cn=admin,dc=example,dc=org",
-                                  "password_env": PW_ENV, "base_dn": "dc=example,dc=org", "flavor": "openldap",
-                                  "disable_method": "ou:ou=disabled,dc=example,dc=org"},
-                                 on_call=lambda *event: seen.append(event))
+    connector = LdapAppConnector(
+        {
+            "uri": f"ldap://127.0.0.1:{free_port()}",
+            "bind_dn": "cn=admin,dc=example,dc=org",
+            "password_env": PW_ENV,
+            "base_dn": "dc=example,dc=org",
+            "flavor": "openldap",
+            "disable_method": "ou:ou=disabled,dc=example,dc=org",
+        },
+        on_call=lambda *event: seen.append(event),
+    )
     with pytest.raises(DownstreamError) as caught:
         await connector.find_user(user_name="x")
     await connector.aclose()
@@ -356,8 +367,15 @@ async def test_an_unreachable_server_is_retryable_and_audited(monkeypatch: pytes
 
 async def test_a_missing_password_variable_is_not_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PW_ENV, raising=False)
-    connector = LdapAppConnector({"uri": "ldap://127.0.0.1:1", "bind_dn": "cn=admin,dc=example,dc=org",
-                                  "password_env": PW_ENV, "base_dn": "dc=example,dc=org", "flavor": "ad"})
+    connector = LdapAppConnector(
+        {
+            "uri": "ldap://127.0.0.1:1",
+            "bind_dn": "cn=admin,dc=example,dc=org",
+            "password_env": PW_ENV,
+            "base_dn": "dc=example,dc=org",
+            "flavor": "ad",
+        }
+    )
     with pytest.raises(DownstreamError, match=PW_ENV) as caught:
         await connector.get_user(str(uuid.uuid4()))
     assert not caught.value.retryable
@@ -365,12 +383,15 @@ async def test_a_missing_password_variable_is_not_retryable(monkeypatch: pytest.
         await connector.find_group(external_id="g1")
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"flavor": "openldap", "disable_method": "uac"}, "Active Directory only"),
-    ({"flavor": "openldap", "disable_method": "flag"}, "ou:DN, attr:NAME=VALUE"),
-    ({"flavor": "ad", "rdn_attr": "uid"}, "named cn="),
-    ({"flavor": "nds"}, "openldap or ad"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"flavor": "openldap", "disable_method": "uac"}, "Active Directory only"),
+        ({"flavor": "openldap", "disable_method": "flag"}, "ou:DN, attr:NAME=VALUE"),
+        ({"flavor": "ad", "rdn_attr": "uid"}, "named cn="),
+        ({"flavor": "nds"}, "openldap or ad"),
+    ],
+)
 def test_misconfigured_targets_are_refused(config: dict, message: str) -> None:
     base = {"uri": "ldap://127.0.0.1:389", "bind_dn": "cn=a,dc=x", "password_env": PW_ENV, "base_dn": "dc=x"}
     with pytest.raises(DownstreamError, match=message) as caught:
@@ -379,10 +400,22 @@ def test_misconfigured_targets_are_refused(config: dict, message: str) -> None:
 
 
 def test_target_defaults_and_uuid_filters() -> None:
-    ad = LdapTarget.from_config({"uri": "ldaps://dc1:636", "bind_dn": "cn=a,dc=x", "password_env": PW_ENV,
-                                 "base_dn": "ou=people,dc=x", "flavor": "ad", "disable_method": "ou:ou=off,dc=x"})
+    ad = LdapTarget.from_config(
+        {
+            "uri": "ldaps://dc1:636",
+            "bind_dn": "cn=a,dc=x",
+            "password_env": PW_ENV,
+            "base_dn": "ou=people,dc=x",
+            "flavor": "ad",
+            "disable_method": "ou:ou=off,dc=x",
+        }
+    )
     assert (ad.naming_attribute, ad.uuid_attribute, ad.external_id_attribute, ad.rdn_attr) == (
-        "sAMAccountName", "objectGUID", "employeeNumber", "cn")
+        "sAMAccountName",
+        "objectGUID",
+        "employeeNumber",
+        "cn",
+    )
     assert ad.uses_tls and ad.user_bases == ("ou=people,dc=x", "ou=off,dc=x") and ad.groups_dn == "ou=people,dc=x"
     value = uuid.UUID("00112233-4455-6677-8899-aabbccddeeff")
     assert uuid_filter("objectGUID", str(value)) == r"(objectGUID=\33\22\11\00\55\44\77\66\88\99\aa\bb\cc\dd\ee\ff)"

@@ -17,13 +17,7 @@ from provtui.connectors.scim import ScimConnector
 from provtui.domain.rules import RuleState
 from provtui.service import Service
 from provtui.testing.scim_server import ScimServerProcess, free_port
-from provtui.testing.slapd import (
-    SlapdProcess,
-    ad_group_entry,
-    ad_user_entry,
-    group_entry,
-    person_entry,
-)
+from provtui.testing.slapd import SlapdProcess, ad_group_entry, ad_user_entry, group_entry, person_entry
 from tests.helpers.ldap import AD_TEST_OPTIONS, entries, ldap_app_target, make_ldap_service, sync
 
 SCIM_TOKEN_ENV = "PROVTUI_TEST_LDAP_APP_GROUPS_TOKEN"
@@ -57,16 +51,22 @@ def audited(service: Service, action: str) -> list[dict]:
     return [e for e in service.audit() if e["action"] == action]
 
 
-def test_import_dry_run_and_reimport_follow_the_directory(org: Service, slapd: SlapdProcess,
-                                                           tree: SimpleNamespace, groups_dn: str) -> None:
+def test_import_dry_run_and_reimport_follow_the_directory(org: Service, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str) -> None:
     outside = slapd.add_ou("elsewhere", tree.base)
     slapd.add_ldif([person_entry(outside, "ada", "Ada", "Elsewhere")])  # same uid, outside the app's bases
-    slapd.add_ldif([
-        group_entry(groups_dn, "wiki-admins", [person(tree, "ada"), person(tree, "bob"), f"uid=ghost,{tree.people}",
-                                               f"uid=ada,{outside}", groups_dn]),
-        ("cn=readers," + groups_dn, {"objectClass": ["groupOfUniqueNames"], "cn": "readers",
-                                     "uniqueMember": [person(tree, "cy") + "#'0101'B"]}),
-    ])
+    slapd.add_ldif(
+        [
+            group_entry(
+                groups_dn,
+                "wiki-admins",
+                [person(tree, "ada"), person(tree, "bob"), f"uid=ghost,{tree.people}", f"uid=ada,{outside}", groups_dn],
+            ),
+            (
+                "cn=readers," + groups_dn,
+                {"objectClass": ["groupOfUniqueNames"], "cn": "readers", "uniqueMember": [person(tree, "cy") + "#'0101'B"]},
+            ),
+        ]
+    )
     plan = org.import_app_groups("Directory", dry_run=True)
     assert plan["dry_run"] and plan["created"] == 2 and plan["members_added"] == 3
     assert sorted((g["group"], g["add"]) for g in plan["groups"]) == [("readers", ["cy"]), ("wiki-admins", ["ada", "bob"])]
@@ -74,26 +74,35 @@ def test_import_dry_run_and_reimport_follow_the_directory(org: Service, slapd: S
 
     result = org.import_app_groups("Directory")
     assert {k: result[k] for k in ("app", "created", "members_added", "skipped")} == {
-        "app": "Directory", "created": 2, "members_added": 3, "skipped": 0}
+        "app": "Directory",
+        "created": 2,
+        "members_added": 3,
+        "skipped": 0,
+    }
     assert group_names(org) == {"wiki-admins": ("app:Directory", 2), "readers": ("app:Directory", 1)}
     assert org.user_view("ada")["groups"] == ["wiki-admins"]
     assert len(audited(org, "import.app-groups")) == 1
     assert org.import_app_groups("Directory")["unchanged"] == 2
 
     with slapd.connection() as conn:  # the directory changes: bob leaves, cy joins, readers is deleted
-        conn.modify(f"cn=wiki-admins,{groups_dn}", {"member": [(ldap3.MODIFY_DELETE, [person(tree, "bob")]),
-                                                               (ldap3.MODIFY_ADD, [person(tree, "cy")])]})
+        conn.modify(
+            f"cn=wiki-admins,{groups_dn}",
+            {"member": [(ldap3.MODIFY_DELETE, [person(tree, "bob")]), (ldap3.MODIFY_ADD, [person(tree, "cy")])]},
+        )
         conn.delete(f"cn=readers,{groups_dn}")
     again = org.import_app_groups("Directory")
     assert {k: again[k] for k in ("updated", "removed", "members_added", "members_removed")} == {
-        "updated": 1, "removed": 1, "members_added": 1, "members_removed": 2}
+        "updated": 1,
+        "removed": 1,
+        "members_added": 1,
+        "members_removed": 2,
+    }
     assert org.user_view("bob")["groups"] == [] and org.user_view("cy")["groups"] == ["wiki-admins"]
     assert group_names(org)["readers"] == ("app:Directory", 0)  # kept, emptied: as for a SCIM app
     assert org.import_app_groups("Directory")["unchanged"] == 1
 
 
-def test_groups_provtui_pushed_are_not_imported(org: Service, slapd: SlapdProcess, tree: SimpleNamespace,
-                                                groups_dn: str) -> None:
+def test_groups_provtui_pushed_are_not_imported(org: Service, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str) -> None:
     org.create_group("eng")
     org.add_members("eng", ["ada"])
     org.push_group("eng", "Directory")
@@ -108,8 +117,9 @@ def test_groups_provtui_pushed_are_not_imported(org: Service, slapd: SlapdProces
     assert group_names(org) == {"eng": ("provtui", 1), "ops": ("app:Directory", 1)}
 
 
-def test_a_rule_on_an_imported_group_grants_a_group_and_its_app(org: Service, slapd: SlapdProcess,
-                                                               tree: SimpleNamespace, groups_dn: str) -> None:
+def test_a_rule_on_an_imported_group_grants_a_group_and_its_app(
+    org: Service, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str
+) -> None:
     console = SimpleNamespace(people=slapd.add_ou("console", tree.base), disabled=slapd.add_ou("console-off", tree.base))
     org.create_app("Console", ldap=ldap_app_target(slapd, console))
     slapd.add_ldif([group_entry(groups_dn, "ops", [person(tree, "ada"), person(tree, "bob")])])
@@ -123,16 +133,15 @@ def test_a_rule_on_an_imported_group_grants_a_group_and_its_app(org: Service, sl
     assert access["entitled"] and access["via"] == ["group:console-users"]
     assert asyncio.run(sync(org)).ok
     assert sorted(entries(slapd, console.people)) == [f"uid=ada,{console.people}", f"uid=bob,{console.people}"]
-    accounts = {login: next(a for a in org.user_view(login)["apps"] if a["app"] == "Console")["account"]
-                for login in ("ada", "bob")}
+    accounts = {login: next(a for a in org.user_view(login)["apps"] if a["app"] == "Console")["account"] for login in ("ada", "bob")}
     assert all(a["state"] == "active" and a["remote_id"] for a in accounts.values())
 
 
-def test_huge_and_malformed_groups_give_clean_results(org: Service, slapd: SlapdProcess,
-                                                      tree: SimpleNamespace, groups_dn: str) -> None:
+def test_huge_and_malformed_groups_give_clean_results(org: Service, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str) -> None:
     dangling = [f"uid=gone{i:05d},{tree.people}" for i in range(4000)]  # slapd keeps DNs of entries that never were
-    slapd.add_ldif([group_entry(groups_dn, "everyone", [*dangling, person(tree, "cy")]),
-                    group_entry(groups_dn, "nobody-here", [dangling[0]])])
+    slapd.add_ldif(
+        [group_entry(groups_dn, "everyone", [*dangling, person(tree, "cy")]), group_entry(groups_dn, "nobody-here", [dangling[0]])]
+    )
     result = org.import_app_groups("Directory")
     assert result["created"] == 2 and result["members_added"] == 1
     assert group_names(org) == {"everyone": ("app:Directory", 1), "nobody-here": ("app:Directory", 0)}
@@ -143,8 +152,9 @@ def test_huge_and_malformed_groups_give_clean_results(org: Service, slapd: Slapd
     assert resolve_members(["not a dn", "", "=,", "UID=A,dc=x"], {"uid=a,dc=x": "uuid-a"})[0] == ("uuid-a",)
 
 
-def test_cli_output_matches_the_scim_case(org: Service, slapd: SlapdProcess, tree: SimpleNamespace,
-                                          groups_dn: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_cli_output_matches_the_scim_case(
+    org: Service, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     slapd.add_ldif([group_entry(groups_dn, "editors", [person(tree, "cy")])])
     monkeypatch.setenv("PROVTUI_STORE", str(org.location))
     monkeypatch.setattr("provtui.service.facade.current_os_user", lambda: "admin")
@@ -178,19 +188,27 @@ def test_cli_output_matches_the_scim_case(org: Service, slapd: SlapdProcess, tre
 
 def test_active_directory_groups(tmp_path, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str) -> None:
     guids = {login: uuid.uuid4().bytes_le for login in ("gbush", "nsimone")}
-    slapd.add_ldif([ad_user_entry(tree.people, "gbush", "Grace", "Bush", object_guid=guids["gbush"]),
-                    ad_user_entry(tree.people, "nsimone", "Nina", "Simone", object_guid=guids["nsimone"])])
-    service = make_ldap_service(tmp_path / "store", ldap_app_target(slapd, tree, flavor="ad", disable_method=None,
-                                                                   groups_dn=groups_dn, **AD_TEST_OPTIONS))
+    slapd.add_ldif(
+        [
+            ad_user_entry(tree.people, "gbush", "Grace", "Bush", object_guid=guids["gbush"]),
+            ad_user_entry(tree.people, "nsimone", "Nina", "Simone", object_guid=guids["nsimone"]),
+        ]
+    )
+    service = make_ldap_service(
+        tmp_path / "store", ldap_app_target(slapd, tree, flavor="ad", disable_method=None, groups_dn=groups_dn, **AD_TEST_OPTIONS)
+    )
     service.hire("gbush", "Grace", "Bush")
     service.hire("nsimone", "Nina", "Simone")
     assert asyncio.run(sync(service)).ok  # linked by sAMAccountName: remote ids are the objectGUIDs
     sales_guid = uuid.uuid4().bytes_le
-    slapd.add_ldif([
-        ad_group_entry(groups_dn, "Sales, EMEA", [f"cn=Grace Bush,{tree.people}", f"cn=Nina Simone,{tree.people}"],
-                       objectGUID=sales_guid),
-        ad_group_entry(groups_dn, "Empty", objectGUID=uuid.uuid4().bytes_le),
-    ])
+    slapd.add_ldif(
+        [
+            ad_group_entry(
+                groups_dn, "Sales, EMEA", [f"cn=Grace Bush,{tree.people}", f"cn=Nina Simone,{tree.people}"], objectGUID=sales_guid
+            ),
+            ad_group_entry(groups_dn, "Empty", objectGUID=uuid.uuid4().bytes_le),
+        ]
+    )
     result = service.import_app_groups("Directory")
     assert result["created"] == 2 and result["members_added"] == 2
     assert group_names(service) == {"Sales- EMEA": ("app:Directory", 2), "Empty": ("app:Directory", 0)}

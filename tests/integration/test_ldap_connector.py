@@ -70,10 +70,10 @@ def modify(slapd: SlapdProcess, dn: str, **replace: Any) -> None:
 @needs_slapd
 def test_read_users_with_the_default_openldap_map(slapd: SlapdProcess, ldap_ou: str, ldap_settings: Settings) -> None:
     people, disabled = slapd.add_ou("people", ldap_ou), slapd.add_ou("disabled", ldap_ou)
-    boss_dn, boss = person_entry(people, "boss", "Big", "Boss", title="CEO", departmentNumber="Exec",
-                                 displayName="The Boss")
-    alice_dn, alice = person_entry(people, "alice", "Alice", "Liddell", ou="Engineering", manager=boss_dn,
-                                   mail=["alice@example.org", "alice.liddell@example.org"])
+    boss_dn, boss = person_entry(people, "boss", "Big", "Boss", title="CEO", departmentNumber="Exec", displayName="The Boss")
+    alice_dn, alice = person_entry(
+        people, "alice", "Alice", "Liddell", ou="Engineering", manager=boss_dn, mail=["alice@example.org", "alice.liddell@example.org"]
+    )
     bob_dn, bob = person_entry(disabled, "bob", "Bob", "Builder", manager=f"cn=ghost,{ldap_ou}")
     zoe_dn, zoe = person_entry(people, "zoe", "Zoë", "李")
     nouid_dn = f"cn=No Uid,{people}"
@@ -84,12 +84,24 @@ def test_read_users_with_the_default_openldap_map(slapd: SlapdProcess, ldap_ou: 
 
     found = by_login(users)
     assert set(found) == {"boss", "alice", "bob", "zoe", None}
-    assert found["boss"].profile == {"login": "boss", "email": "boss@example.org", "firstName": "Big",
-                                     "lastName": "Boss", "displayName": "The Boss", "title": "CEO",
-                                     "department": "Exec"}
-    assert found["alice"].profile == {"login": "alice", "email": "alice@example.org", "firstName": "Alice",
-                                      "lastName": "Liddell", "displayName": "Alice Liddell",
-                                      "department": "Engineering", "manager": "boss"}
+    assert found["boss"].profile == {
+        "login": "boss",
+        "email": "boss@example.org",
+        "firstName": "Big",
+        "lastName": "Boss",
+        "displayName": "The Boss",
+        "title": "CEO",
+        "department": "Exec",
+    }
+    assert found["alice"].profile == {
+        "login": "alice",
+        "email": "alice@example.org",
+        "firstName": "Alice",
+        "lastName": "Liddell",
+        "displayName": "Alice Liddell",
+        "department": "Engineering",
+        "manager": "boss",
+    }
     assert found["alice"].manager_dn == boss_dn and not found["alice"].disabled
     assert found["bob"].disabled and "manager" not in found["bob"].profile  # the ghost manager stays a DN
     assert found["bob"].manager_dn == f"cn=ghost,{ldap_ou}"
@@ -164,8 +176,13 @@ def test_read_groups_resolves_members(slapd: SlapdProcess, ldap_ou: str, ldap_se
     entries = list(generate_people(people, 3))
     dns = [dn for dn, _ in entries]
     eng_dn = f"cn=eng,{groups}"
-    slapd.add_ldif([*entries, group_entry(groups, "eng", [dns[0], dns[1].upper(), slapd.reader_dn]),
-                    group_entry(groups, "all", [eng_dn, dns[2]], description="Everyone")])
+    slapd.add_ldif(
+        [
+            *entries,
+            group_entry(groups, "eng", [dns[0], dns[1].upper(), slapd.reader_dn]),
+            group_entry(groups, "all", [eng_dn, dns[2]], description="Everyone"),
+        ]
+    )
     settings_ = ldap_settings(ldap_ou, group_base=groups)
     users, _ = read_users(settings_)
 
@@ -187,22 +204,49 @@ def test_read_groups_resolves_members(slapd: SlapdProcess, ldap_ou: str, ldap_se
 @needs_slapd
 def test_read_users_ad_flavour(slapd: SlapdProcess, ldap_ou: str, ldap_settings: Settings) -> None:
     guid = uuid.UUID("01234567-89ab-cdef-0123-456789abcdef")
-    jdoe_dn, jdoe = ad_user_entry(ldap_ou, "jdoe", "John", "Doe", mail="john.doe@corp.example", department="Sales",
-                                  title="Rep", object_guid=guid.bytes_le, when_changed="20200101000000Z")
-    mroe_dn, mroe = ad_user_entry(ldap_ou, "mroe", "Mary", "Roe", user_account_control=514, manager=jdoe_dn,
-                                  when_changed="20230615120000Z")
-    kim_dn, kim = ad_user_entry(ldap_ou, "kim", "Kim", "Lee", user_account_control=0x10200,  # never expires
-                                when_changed="20230615120001Z")
-    slapd.add_ldif([(jdoe_dn, jdoe), (mroe_dn, mroe), (kim_dn, kim),
-                    ad_group_entry(ldap_ou, "Staff", [jdoe_dn, mroe_dn]), ad_group_entry(ldap_ou, "Nobody")])
+    jdoe_dn, jdoe = ad_user_entry(
+        ldap_ou,
+        "jdoe",
+        "John",
+        "Doe",
+        mail="john.doe@corp.example",
+        department="Sales",
+        title="Rep",
+        object_guid=guid.bytes_le,
+        when_changed="20200101000000Z",
+    )
+    mroe_dn, mroe = ad_user_entry(ldap_ou, "mroe", "Mary", "Roe", user_account_control=514, manager=jdoe_dn, when_changed="20230615120000Z")
+    kim_dn, kim = ad_user_entry(
+        ldap_ou,
+        "kim",
+        "Kim",
+        "Lee",
+        user_account_control=0x10200,  # never expires
+        when_changed="20230615120001Z",
+    )
+    slapd.add_ldif(
+        [
+            (jdoe_dn, jdoe),
+            (mroe_dn, mroe),
+            (kim_dn, kim),
+            ad_group_entry(ldap_ou, "Staff", [jdoe_dn, mroe_dn]),
+            ad_group_entry(ldap_ou, "Nobody"),
+        ]
+    )
     settings_ = ldap_settings(ldap_ou, flavor="ad", user_filter=AD_TEST_USER_FILTER)
 
     users, mark = read_users(settings_)
 
     found = by_login(users)
-    assert found["jdoe"].profile == {"login": "jdoe", "email": "john.doe@corp.example", "firstName": "John",
-                                     "lastName": "Doe", "displayName": "John Doe", "title": "Rep",
-                                     "department": "Sales"}
+    assert found["jdoe"].profile == {
+        "login": "jdoe",
+        "email": "john.doe@corp.example",
+        "firstName": "John",
+        "lastName": "Doe",
+        "displayName": "John Doe",
+        "title": "Rep",
+        "department": "Sales",
+    }
     assert found["jdoe"].uuid == str(guid) and not found["jdoe"].disabled
     assert found["mroe"].disabled and found["mroe"].profile["manager"] == "jdoe"
     assert found["mroe"].profile["email"] == "mroe@example.org"  # no mail: userPrincipalName
@@ -216,8 +260,7 @@ def test_read_users_ad_flavour(slapd: SlapdProcess, ldap_ou: str, ldap_settings:
 
 
 @needs_slapd
-def test_incremental_ad_read_resolves_a_manager_outside_the_changes(slapd: SlapdProcess, ldap_ou: str,
-                                                                     ldap_settings: Settings) -> None:
+def test_incremental_ad_read_resolves_a_manager_outside_the_changes(slapd: SlapdProcess, ldap_ou: str, ldap_settings: Settings) -> None:
     boss_dn, boss = ad_user_entry(ldap_ou, "boss", "Big", "Boss", when_changed="20200101000000Z")
     emp_dn, emp = ad_user_entry(ldap_ou, "emp", "Em", "Ployee", manager=boss_dn, when_changed="20240101000000Z")
     slapd.add_ldif([(boss_dn, boss), (emp_dn, emp)])
@@ -230,8 +273,9 @@ def test_incremental_ad_read_resolves_a_manager_outside_the_changes(slapd: Slapd
 
 
 @needs_slapd
-def test_wrong_password_is_not_retryable_and_not_echoed(slapd: SlapdProcess, ldap_ou: str, ldap_settings: Settings,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_password_is_not_retryable_and_not_echoed(
+    slapd: SlapdProcess, ldap_ou: str, ldap_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(PASSWORD_ENV, "Wr0ng-S3cret-Value")
     with pytest.raises(LdapError) as caught:
         read_users(ldap_settings(ldap_ou))
@@ -255,8 +299,7 @@ def test_a_missing_or_empty_password_variable_is_named(monkeypatch: pytest.Monke
 
 def test_server_down_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROVTUI_DOWN_PW", "pw-down-123")
-    settings_ = LdapSettings(f"ldap://127.0.0.1:{free_port()}", "cn=x,dc=example,dc=org", "PROVTUI_DOWN_PW",
-                             "dc=example,dc=org", timeout=2)
+    settings_ = LdapSettings(f"ldap://127.0.0.1:{free_port()}", "cn=x,dc=example,dc=org", "PROVTUI_DOWN_PW", "dc=example,dc=org", timeout=2)
     with pytest.raises(LdapError) as caught:
         read_users(settings_)
     assert caught.value.retryable and "pw-down-123" not in str(caught.value)
@@ -267,8 +310,9 @@ def test_a_server_that_never_answers_times_out_retryably(monkeypatch: pytest.Mon
     with socket.socket() as silent:  # accepts connections (backlog) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        settings_ = LdapSettings(f"ldap://127.0.0.1:{silent.getsockname()[1]}", "cn=x,dc=example,dc=org",
-                                 "PROVTUI_HANG_PW", "dc=example,dc=org", timeout=0.5)
+        settings_ = LdapSettings(
+            f"ldap://127.0.0.1:{silent.getsockname()[1]}", "cn=x,dc=example,dc=org", "PROVTUI_HANG_PW", "dc=example,dc=org", timeout=0.5
+        )
         started = time.monotonic()
         with pytest.raises(LdapError) as caught:
             read_users(settings_)
@@ -289,10 +333,10 @@ def test_a_server_stopped_between_reads_is_retryable(monkeypatch: pytest.MonkeyP
 
 
 @needs_slapd
-@pytest.mark.parametrize(("overrides", "pattern"), [
-    ({"base_dn": "ou=missing,dc=example,dc=org"}, "noSuchObject"),
-    ({"user_filter": "(objectClass=inetOrgPerson"}, "filter"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "pattern"),
+    [({"base_dn": "ou=missing,dc=example,dc=org"}, "noSuchObject"), ({"user_filter": "(objectClass=inetOrgPerson"}, "filter")],
+)
 def test_configuration_mistakes_are_not_retryable(ldap_settings: Settings, overrides: dict[str, Any], pattern: str) -> None:
     values = {"base_dn": "dc=example,dc=org", **overrides}
     with pytest.raises(LdapError, match=pattern) as caught:
@@ -309,8 +353,15 @@ def test_a_malformed_mark_is_rejected_not_spliced_into_the_filter(ldap_ou: str, 
 
 def test_settings_are_validated() -> None:
     base = {"uri": "ldap://h", "bind_dn": "cn=x", "password_env": "V", "base_dn": "dc=x"}
-    for bad in ({"flavor": "novell"}, {"uri": "http://h"}, {"page_size": 0}, {"timeout": 0}, {"password_env": ""},
-                {"attribute_map": {"email": "mail"}}, {"attribute_map": {"login": []}}):
+    for bad in (
+        {"flavor": "novell"},
+        {"uri": "http://h"},
+        {"page_size": 0},
+        {"timeout": 0},
+        {"password_env": ""},
+        {"attribute_map": {"email": "mail"}},
+        {"attribute_map": {"login": []}},
+    ):
         with pytest.raises(ValueError):
             LdapSettings(**{**base, **bad})
     ad = LdapSettings(**base, flavor="ad")
@@ -360,7 +411,10 @@ def test_uuid_range_dn_and_disabled_helpers() -> None:
     assert not is_disabled({"userAccountControl": [b"junk"]}, "cn=a", "ad")
     assert not is_disabled({"userAccountControl": [b"514"]}, "cn=a", "openldap")  # only AD reads the bit
     assert resolve_members(["UID=A,dc=x", "cn=g,dc=x", "cn=z,dc=x"], {"uid=a,dc=x": "a"}, ["CN=G,dc=x"]) == (
-        ("a",), ("cn=g,dc=x",), ("cn=z,dc=x",))
+        ("a",),
+        ("cn=g,dc=x",),
+        ("cn=z,dc=x",),
+    )
 
 
 def test_ad_ranged_member_retrieval_follows_every_range() -> None:
@@ -379,21 +433,34 @@ def test_ad_ranged_member_retrieval_follows_every_range() -> None:
 
 
 def test_entry_to_profile_rules() -> None:
-    raw = {"UID": [b"jdoe"], "mail": ["", "  second@example.org "], "givenName": [b"\xff\xfeJo"], "sn": [],
-           "cn": ["John Doe"], "departmentNumber": [None], "ou": ["Ops", "Other"]}
-    assert entry_to_profile(raw) == {"login": "jdoe", "email": "second@example.org", "firstName": "\ufffd\ufffdJo",
-                                     "displayName": "John Doe", "department": "Ops"}
-    assert entry_to_profile({"sAMAccountName": ["x"], "userPrincipalName": ["x@corp"]}, flavor="ad") == {
-        "login": "x", "email": "x@corp"}
+    raw = {
+        "UID": [b"jdoe"],
+        "mail": ["", "  second@example.org "],
+        "givenName": [b"\xff\xfeJo"],
+        "sn": [],
+        "cn": ["John Doe"],
+        "departmentNumber": [None],
+        "ou": ["Ops", "Other"],
+    }
+    assert entry_to_profile(raw) == {
+        "login": "jdoe",
+        "email": "second@example.org",
+        "firstName": "\ufffd\ufffdJo",
+        "displayName": "John Doe",
+        "department": "Ops",
+    }
+    assert entry_to_profile({"sAMAccountName": ["x"], "userPrincipalName": ["x@corp"]}, flavor="ad") == {"login": "x", "email": "x@corp"}
     assert entry_to_profile({"uid": ["a"], "title": ["t"]}, {"login": "uid", "job": ["title"]}) == {"login": "a", "job": "t"}
 
 
-_ATTRIBUTE_NAMES = sorted({name for names in (*OPENLDAP_ATTRIBUTE_MAP.values(), *AD_ATTRIBUTE_MAP.values())
-                           for name in names} | {"objectClass", "x-odd", "member;range=0-1"})
-_values = st.one_of(st.none(), st.text(), st.binary(), st.integers(),
-                    st.lists(st.one_of(st.none(), st.text(), st.binary(), st.integers()), max_size=4))
-_names = st.one_of(st.sampled_from(_ATTRIBUTE_NAMES).flatmap(
-    lambda n: st.sampled_from([n, n.lower(), n.upper()])), st.text(max_size=12))
+_ATTRIBUTE_NAMES = sorted(
+    {name for names in (*OPENLDAP_ATTRIBUTE_MAP.values(), *AD_ATTRIBUTE_MAP.values()) for name in names}
+    | {"objectClass", "x-odd", "member;range=0-1"}
+)
+_values = st.one_of(
+    st.none(), st.text(), st.binary(), st.integers(), st.lists(st.one_of(st.none(), st.text(), st.binary(), st.integers()), max_size=4)
+)
+_names = st.one_of(st.sampled_from(_ATTRIBUTE_NAMES).flatmap(lambda n: st.sampled_from([n, n.lower(), n.upper()])), st.text(max_size=12))
 
 
 @given(raw=st.dictionaries(_names, _values, max_size=12), flavor=st.sampled_from(["openldap", "ad"]))
@@ -435,8 +502,14 @@ def test_normalise_dn_never_raises(text: str) -> None:
 # --------------------------------------------------------------------------- writing (LdapWriter)
 
 
-PROFILE = {"login": "nina", "email": "nina@example.org", "firstName": "Nina", "lastName": "Simone",
-           "title": "Singer", "department": "Music"}
+PROFILE = {
+    "login": "nina",
+    "email": "nina@example.org",
+    "firstName": "Nina",
+    "lastName": "Simone",
+    "title": "Singer",
+    "department": "Music",
+}
 
 
 @needs_slapd
@@ -444,8 +517,9 @@ def test_writer_creates_updates_renames_and_deletes_users(slapd: SlapdProcess, l
     people = slapd.add_ou("people", ldap_ou)
     settings_ = ldap_settings(ldap_ou, as_admin=True)
     with LdapWriter(settings_, people_dn=people) as writer:
-        boss_dn = writer.create_user({**PROFILE, "login": "boss", "email": "boss@example.org", "firstName": "Big",
-                                      "lastName": "Boss", "displayName": "The Boss"})
+        boss_dn = writer.create_user(
+            {**PROFILE, "login": "boss", "email": "boss@example.org", "firstName": "Big", "lastName": "Boss", "displayName": "The Boss"}
+        )
         dn = writer.create_user({**PROFILE, "manager": "boss"}, password="N1na-pw!")
         assert dn == f"uid=nina,{people}" and writer.find_user("nina").dn == dn  # type: ignore[union-attr]
         with pytest.raises(LdapConflict):
@@ -455,8 +529,14 @@ def test_writer_creates_updates_renames_and_deletes_users(slapd: SlapdProcess, l
         assert writer.delete(boss_dn) and not writer.delete(boss_dn)  # already gone is fine
     found = by_login(read_users(ldap_settings(ldap_ou))[0])
     assert set(found) == {"nina.s"}
-    assert found["nina.s"].profile == {"login": "nina.s", "email": "nina@example.org", "firstName": "Nina",
-                                       "lastName": "Simone", "displayName": "Nina Simone", "title": "Pianist"}
+    assert found["nina.s"].profile == {
+        "login": "nina.s",
+        "email": "nina@example.org",
+        "firstName": "Nina",
+        "lastName": "Simone",
+        "displayName": "Nina Simone",
+        "title": "Pianist",
+    }
     assert found["nina.s"].manager_dn == boss_dn  # the manager was written as a DN (now dangling)
     server = ldap3.Server(slapd.uri, get_info=ldap3.NONE)
     assert ldap3.Connection(server, dn, "N1na-pw!").bind()  # slapd hashed and stored the password

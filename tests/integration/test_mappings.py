@@ -16,11 +16,25 @@ TOKEN_ENV = "PROVTUI_TEST_MAPPING_TOKEN"
 
 
 def test_defaults_reproduce_the_first_mapping():
-    profile = {"login": "ada", "email": "ada@example.com", "firstName": "Ada", "lastName": "L", "displayName": "Ada L",
-               "title": "Countess", "department": "Eng"}
+    profile = {
+        "login": "ada",
+        "email": "ada@example.com",
+        "firstName": "Ada",
+        "lastName": "L",
+        "displayName": "Ada L",
+        "title": "Countess",
+        "department": "Eng",
+    }
     assert map_attributes("u1", profile, default_mappings()) == {
-        "externalId": "u1", "userName": "ada", "name.givenName": "Ada", "name.familyName": "L", WORK_EMAIL: "ada@example.com",
-        "displayName": "Ada L", "title": "Countess", f"{ENTERPRISE}:department": "Eng"}
+        "externalId": "u1",
+        "userName": "ada",
+        "name.givenName": "Ada",
+        "name.familyName": "L",
+        WORK_EMAIL: "ada@example.com",
+        "displayName": "Ada L",
+        "title": "Countess",
+        f"{ENTERPRISE}:department": "Eng",
+    }
     assert len(DEFAULT_SCIM_MAPPINGS) == 7
 
 
@@ -30,7 +44,9 @@ def org(tmp_path, scim_server, monkeypatch):
     service = Service.init(tmp_path / "store", actor="admin")
     service.create_app("Wiki", scim_url=scim_server.url, token_env=TOKEN_ENV)
     service.login = f"m-{uuid.uuid4().hex[:6]}"
-    service.create_user(service.login, f"{service.login}@example.com", "Ada", "Lovelace", {"title": "Countess", "costCenter": "42"}, activate=True)
+    service.create_user(
+        service.login, f"{service.login}@example.com", "Ada", "Lovelace", {"title": "Countess", "costCenter": "42"}, activate=True
+    )
     service.assign("Wiki", login=service.login)
     return service
 

@@ -74,9 +74,16 @@ class _Handler:
         if self.owner.data_reply:
             return self.owner.data_reply
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.owner.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "raw": envelope.content,
-                                    "message": message, "subject": str(message["Subject"]),
-                                    "body": message.get_body().get_content()})
+        self.owner.messages.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "raw": envelope.content,
+                "message": message,
+                "subject": str(message["Subject"]),
+                "body": message.get_body().get_content(),
+            }
+        )
         return "250 Message accepted for delivery"
 
 
@@ -220,8 +227,9 @@ def test_smtp_down_keeps_tasks_waiting_then_sends_when_it_is_back(tmp_path):
     report = send_task_digests(service.store)
 
     assert report.sent == []
-    assert report.failed == [{"app": "Payroll", "error": f"SMTP server 127.0.0.1:{server.port} refused the connection",
-                              "retryable": True, "tasks": 1}]
+    assert report.failed == [
+        {"app": "Payroll", "error": f"SMTP server 127.0.0.1:{server.port} refused the connection", "retryable": True, "tasks": 1}
+    ]
     assert not report.ok
     task = _tasks(service)[0]
     assert "notified" not in task and CLAIM_FIELD not in task  # the claim was released
@@ -262,8 +270,9 @@ def test_smtp_configured_without_sender_is_reported(tmp_path):
 
     report = send_task_digests(service.store, send=_never)
 
-    assert report.failed == [{"app": "Payroll", "error": "smtp.host is set but smtp.from (the sender address) is not",
-                              "retryable": False, "tasks": 1}]
+    assert report.failed == [
+        {"app": "Payroll", "error": "smtp.host is set but smtp.from (the sender address) is not", "retryable": False, "tasks": 1}
+    ]
 
 
 def test_login_with_the_password_from_the_environment_and_it_is_never_stored(tmp_path, auth_mail_server):
@@ -306,8 +315,9 @@ def test_wrong_password_is_a_permanent_failure_that_does_not_show_it(tmp_path, a
 
 def test_missing_password_variable_names_the_variable_and_connects_to_nothing(auth_mail_server, monkeypatch):
     monkeypatch.delenv(PASSWORD_ENV)
-    settings = SmtpSettings(host="127.0.0.1", sender="provtui@example.com", port=auth_mail_server.port,
-                            user="provtui", password_env=PASSWORD_ENV)
+    settings = SmtpSettings(
+        host="127.0.0.1", sender="provtui@example.com", port=auth_mail_server.port, user="provtui", password_env=PASSWORD_ENV
+    )
     with pytest.raises(MailError) as caught:
         send_mail(settings, ["it@example.com"], "s", "b")
     assert PASSWORD_ENV in str(caught.value) and caught.value.retryable is False

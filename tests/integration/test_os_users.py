@@ -28,8 +28,6 @@ def os_users():
         yield made
 
 
-
-
 @pytest.fixture
 def shared_store(os_users):
     group, names = os_users
@@ -38,8 +36,24 @@ def shared_store(os_users):
     store = root / "store"
     try:
         assert run_as(None, "init", "--store", str(store), "--group", group) == 0
-        assert run_as(None, "--store", str(store), "user", "create", "ada", "--email", "ada@example.com",
-                      "--first", "Ada", "--last", "L", "--activate") == 0
+        assert (
+            run_as(
+                None,
+                "--store",
+                str(store),
+                "user",
+                "create",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--first",
+                "Ada",
+                "--last",
+                "L",
+                "--activate",
+            )
+            == 0
+        )
         assert run_as(None, "--store", str(store), "admin", "grant", names["helpdesk"], "helpdesk") == 0
         yield store, group, names
     finally:
@@ -83,8 +97,6 @@ def test_a_private_store_is_0600(tmp_path):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
 
 
-
-
 @pytest.fixture
 def read_only_files(shared_store):
     """The store's files readable by its group but writable by nobody in it (dir 2750, files 0640)."""
@@ -99,8 +111,15 @@ def read_only_files(shared_store):
 def test_an_admin_who_may_only_read_the_files_can_read(read_only_files):
     store, names = read_only_files
     before = {p.name: p.read_bytes() for p in store.iterdir()}
-    for args in (("user", "list"), ("user", "show", "ada"), ("audit",), ("audit", "verify"), ("audit", "head"),
-                 ("report", "orphans"), ("store", "check")):
+    for args in (
+        ("user", "list"),
+        ("user", "show", "ada"),
+        ("audit",),
+        ("audit", "verify"),
+        ("audit", "head"),
+        ("report", "orphans"),
+        ("store", "check"),
+    ):
         code, _, err = run_as_capturing(names["member"], "--store", str(store), *args)
         assert code == 0, (args, err)
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before  # reading wrote nothing, not even a lock

@@ -30,12 +30,6 @@ def os_users():
         yield made
 
 
-
-
-
-
-
-
 @pytest.fixture
 def org(os_users, monkeypatch):
     """A store shared with the group: CRM given to sales, which the active rule sales-dept fills (deactivating
@@ -51,8 +45,21 @@ def org(os_users, monkeypatch):
         ("user", "create", "cy", "--email", "cy@example.com", "--first", "Cy", "--last", "T", "--set", "department=Sales", "--activate"),
         ("group", "create", "sales"),
         ("app", "create", "CRM", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "CRM_TOKEN"),
-        ("app", "create", "Directory", "--ldap-uri", "ldap://127.0.0.1:9", "--bind-dn", "cn=admin,dc=example,dc=org",
-         "--password-env", "DIR_PASSWORD", "--base-dn", "ou=people,dc=example,dc=org", "--disable-method", "attr:employeeType=disabled"),
+        (
+            "app",
+            "create",
+            "Directory",
+            "--ldap-uri",
+            "ldap://127.0.0.1:9",
+            "--bind-dn",
+            "cn=admin,dc=example,dc=org",
+            "--password-env",
+            "DIR_PASSWORD",
+            "--base-dn",
+            "ou=people,dc=example,dc=org",
+            "--disable-method",
+            "attr:employeeType=disabled",
+        ),
         ("app", "assign", "CRM", "--group", "sales"),
         ("rule", "create", "sales-dept", "--group", "sales", "--expr", 'user.department == "Sales"'),
         ("rule", "activate", "sales-dept"),
@@ -92,14 +99,17 @@ def test_a_group_admins_confirm_of_a_held_rule_change_exits_4_and_changes_nothin
     assert (rule["state"], rule["members"]) == ("inactive", 0)
 
 
-@pytest.mark.parametrize("change", [
-    ("CRM", "--scim-url", "http://127.0.0.1:8/attacker"),
-    ("CRM", "--token-env", "SMTP_PASSWORD"),
-    ("CRM", "--scim-url", "http://127.0.0.1:8/attacker", "--token-env", "SMTP_PASSWORD"),
-    ("Directory", "--ldap-uri", "ldap://127.0.0.1:8"),
-    ("Directory", "--bind-dn", "cn=me,dc=attacker"),
-    ("Directory", "--password-env", "SMTP_PASSWORD"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("CRM", "--scim-url", "http://127.0.0.1:8/attacker"),
+        ("CRM", "--token-env", "SMTP_PASSWORD"),
+        ("CRM", "--scim-url", "http://127.0.0.1:8/attacker", "--token-env", "SMTP_PASSWORD"),
+        ("Directory", "--ldap-uri", "ldap://127.0.0.1:8"),
+        ("Directory", "--bind-dn", "cn=me,dc=attacker"),
+        ("Directory", "--password-env", "SMTP_PASSWORD"),
+    ],
+)
 def test_an_app_admin_changing_an_endpoint_or_secret_reference_exits_4(org, change):
     store, names = org
     before = {name: as_json(None, store, "app", "show", name) for name in ("CRM", "Directory")}
@@ -127,15 +137,18 @@ def test_a_super_admin_moving_an_app_clears_its_secret_reference_and_sync_sends_
     assert as_json(None, store, "app", "show", "Directory")["ldap"]["password_env"] is None
 
 
-@pytest.mark.parametrize("args, option, secret", [
-    (("CRM", "--scim-url", f"http://u:{CANARY}@127.0.0.1:9/v2"), "--token-env", CANARY),
-    (("CRM", "--scim-url", f"https://127.0.0.1:9/v2?access_token={CANARY}"), "--token-env", CANARY),
-    (("Directory", "--ldap-uri", f"ldap://admin:{CANARY}@127.0.0.1:9"), "--password-env", CANARY),
-    (("CRM", "--token-env", "not a name!"), "--token-env", "not a name!"),
-    (("CRM", "--token-env", CANARY), "--token-env", CANARY),
-    (("CRM", "--token-env", "hunter2"), "--token-env", "hunter2"),
-    (("Directory", "--password-env", CANARY), "--password-env", CANARY),
-])
+@pytest.mark.parametrize(
+    "args, option, secret",
+    [
+        (("CRM", "--scim-url", f"http://u:{CANARY}@127.0.0.1:9/v2"), "--token-env", CANARY),
+        (("CRM", "--scim-url", f"https://127.0.0.1:9/v2?access_token={CANARY}"), "--token-env", CANARY),
+        (("Directory", "--ldap-uri", f"ldap://admin:{CANARY}@127.0.0.1:9"), "--password-env", CANARY),
+        (("CRM", "--token-env", "not a name!"), "--token-env", "not a name!"),
+        (("CRM", "--token-env", CANARY), "--token-env", CANARY),
+        (("CRM", "--token-env", "hunter2"), "--token-env", "hunter2"),
+        (("Directory", "--password-env", CANARY), "--password-env", CANARY),
+    ],
+)
 def test_a_secret_where_a_url_or_a_name_belongs_exits_2_and_is_not_printed(org, args, option, secret):
     store, names = org
     before = as_json(None, store, "app", "show", args[0])

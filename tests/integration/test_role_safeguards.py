@@ -40,9 +40,16 @@ def org(tmp_path):
         service.create_user(login, f"{login}@example.com", login.title(), "T", {"department": "Sales"}, activate=True)
     service.create_group("sales")
     service.create_app("CRM", scim_url="http://127.0.0.1:9/v2", token_env="CRM_TOKEN")
-    service.create_app("Directory", ldap={"uri": "ldap://127.0.0.1:9", "bind_dn": "cn=admin,dc=example,dc=org",
-                                          "password_env": "DIR_PASSWORD", "base_dn": "ou=people,dc=example,dc=org",
-                                          "disable_method": "attr:employeeType=disabled"})
+    service.create_app(
+        "Directory",
+        ldap={
+            "uri": "ldap://127.0.0.1:9",
+            "bind_dn": "cn=admin,dc=example,dc=org",
+            "password_env": "DIR_PASSWORD",
+            "base_dn": "ou=people,dc=example,dc=org",
+            "disable_method": "attr:employeeType=disabled",
+        },
+    )
     service.assign("CRM", group="sales")
     service.rules().create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
     service.rules().change("sales-dept", state=RuleState.ACTIVE)
@@ -124,11 +131,14 @@ def test_an_app_admins_confirmed_app_import_links_nothing(org):
 # -- an app's endpoint and secret: a super admin's ----------------------------------------
 
 
-@pytest.mark.parametrize("change", [
-    {"scim_url": "http://attacker.example/v2"},
-    {"token_env": "SMTP_PASSWORD"},
-    {"scim_url": "http://attacker.example/v2", "token_env": "SMTP_PASSWORD"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"scim_url": "http://attacker.example/v2"},
+        {"token_env": "SMTP_PASSWORD"},
+        {"scim_url": "http://attacker.example/v2", "token_env": "SMTP_PASSWORD"},
+    ],
+)
 def test_an_app_admin_may_not_change_a_scim_apps_endpoint_or_secret(org, change):
     admin = Service.open(org, actor="crm-admin")
     seq = admin.store.seq
@@ -141,8 +151,9 @@ def test_an_app_admin_may_not_change_a_scim_apps_endpoint_or_secret(org, change)
     assert admin.update_app("CRM", scim_url="http://127.0.0.1:9/v2", token_env="CRM_TOKEN", rate=5.0)["settings"]["rate"] == 5.0
 
 
-@pytest.mark.parametrize("change", [{"uri": "ldap://attacker.example"}, {"bind_dn": "cn=me,dc=attacker"},
-                                    {"password_env": "SMTP_PASSWORD"}])
+@pytest.mark.parametrize(
+    "change", [{"uri": "ldap://attacker.example"}, {"bind_dn": "cn=me,dc=attacker"}, {"password_env": "SMTP_PASSWORD"}]
+)
 def test_an_app_admin_may_not_change_an_ldap_apps_endpoint_or_secret(org, change):
     admin = Service.open(org, actor="crm-admin")
     seq = admin.store.seq
@@ -168,10 +179,6 @@ def test_a_new_endpoint_clears_the_secret_reference_unless_one_comes_with_it(org
     ldap = root.update_app("Directory", ldap={"uri": "ldaps://dir2.example", "password_env": "DIR2_PASSWORD"})
     assert (ldap["ldap"]["uri"], ldap["ldap"]["password_env"], ldap["cleared"]) == ("ldaps://dir2.example", "DIR2_PASSWORD", [])
     assert ldap["ldap"]["base_dn"] == "ou=people,dc=example,dc=org"  # the rest of the connection stays
-
-
-
-
 
 
 def test_the_issues_attack_fails_and_a_moved_app_sends_no_bearer_token(tmp_path, scim_server, attacker, monkeypatch):
@@ -203,16 +210,18 @@ def test_the_issues_attack_fails_and_a_moved_app_sends_no_bearer_token(tmp_path,
 # -- secrets where a name or a URL belongs ------------------------------------------------
 
 
-@pytest.mark.parametrize("url, option", [
-    ("http://u:p4ssw0rd-canary@127.0.0.1:9/v2", "--token-env"),
-    ("https://p4ssw0rd-canary@scim.example/v2", "--token-env"),
-    ("https://scim.example/v2?access_token=p4ssw0rd-canary", "--token-env"),
-])
+@pytest.mark.parametrize(
+    "url, option",
+    [
+        ("http://u:p4ssw0rd-canary@127.0.0.1:9/v2", "--token-env"),
+        ("https://p4ssw0rd-canary@scim.example/v2", "--token-env"),
+        ("https://scim.example/v2?access_token=p4ssw0rd-canary", "--token-env"),
+    ],
+)
 def test_credentials_in_a_scim_url_are_refused_without_repeating_them(org, url, option):
     root = Service.open(org, actor="root")
     seq = root.store.seq
-    for attempt in (lambda: root.update_app("CRM", scim_url=url),
-                    lambda: root.create_app("New", scim_url=url, token_env="NEW_TOKEN")):
+    for attempt in (lambda: root.update_app("CRM", scim_url=url), lambda: root.create_app("New", scim_url=url, token_env="NEW_TOKEN")):
         with pytest.raises(InvalidInput) as refusal:
             attempt()
         assert refusal.value.field == "--scim-url" and option in str(refusal.value) and "p4ssw0rd-canary" not in str(refusal.value)
@@ -228,15 +237,31 @@ def test_credentials_in_an_ldap_uri_are_refused_without_repeating_them(org):
     assert "p4ssw0rd-canary" not in str(refusal.value)
 
 
-@pytest.mark.parametrize("value", ["not a name!", "hunter2", "ghp_A1b2C3d4E5f6G7h8I9j0", "Passw0rd!", "slack_token",
-                                   "AKIAIOSFODNN7EXAMPLE", "X" * 65, "1TOKEN", "", "SLACK-TOKEN", "TOKEN\n"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not a name!",
+        "hunter2",
+        "ghp_A1b2C3d4E5f6G7h8I9j0",
+        "Passw0rd!",
+        "slack_token",
+        "AKIAIOSFODNN7EXAMPLE",
+        "X" * 65,
+        "1TOKEN",
+        "",
+        "SLACK-TOKEN",
+        "TOKEN\n",
+    ],
+)
 def test_a_value_that_is_not_a_variables_name_is_refused_without_repeating_it(org, value):
     root = Service.open(org, actor="root")
     seq = root.store.seq
-    attempts = [("--token-env", lambda: root.update_app("CRM", token_env=value)),
-                ("--token-env", lambda: root.create_app("New", scim_url="http://127.0.0.1:9/v2", token_env=value)),
-                ("--password-env", lambda: root.update_app("Directory", ldap={"password_env": value})),
-                ("smtp.password-env", lambda: root.set_config("smtp.password-env", value))]
+    attempts = [
+        ("--token-env", lambda: root.update_app("CRM", token_env=value)),
+        ("--token-env", lambda: root.create_app("New", scim_url="http://127.0.0.1:9/v2", token_env=value)),
+        ("--password-env", lambda: root.update_app("Directory", ldap={"password_env": value})),
+        ("smtp.password-env", lambda: root.set_config("smtp.password-env", value)),
+    ]
     for field, attempt in attempts:
         with pytest.raises(InvalidInput) as refusal:
             attempt()
@@ -258,8 +283,11 @@ def test_environment_variable_names(name):
 def test_cli_refuses_secrets_in_urls_and_names_without_printing_them(cli):
     canary = "Canary-" + uuid.uuid4().hex
     assert cli("app", "create", "CRM", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", "CRM_TOKEN")[0] == 0
-    for args, option in ((("--scim-url", f"http://u:{canary}@127.0.0.1:9/v2"), "--token-env"),
-                         (("--token-env", canary), "--token-env"), (("--token-env", "not a name!"), "--token-env")):
+    for args, option in (
+        (("--scim-url", f"http://u:{canary}@127.0.0.1:9/v2"), "--token-env"),
+        (("--token-env", canary), "--token-env"),
+        (("--token-env", "not a name!"), "--token-env"),
+    ):
         code, out, err = cli("app", "update", "CRM", *args)
         assert code == 2 and option in err and args[1] not in out + err and canary not in out + err
     code, out, err = cli("app", "create", "New", "--scim-url", f"https://{canary}@127.0.0.1:9/v2", "--token-env", "T")

@@ -42,8 +42,6 @@ def server():
         yield server
 
 
-
-
 @pytest.fixture
 def store(os_users, server, monkeypatch):
     """A store shared with the group: Slack (on the fault server) and GitHub (its token unset), both

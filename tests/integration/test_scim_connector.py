@@ -155,9 +155,7 @@ def test_patch_operations() -> None:
         {"op": "replace", "path": "displayName", "value": "A"},
         {"op": "replace", "path": "active", "value": False},
     ]
-    assert patch_operations({WORK_EMAIL: "x@example.com"}) == [
-        {"op": "replace", "path": WORK_EMAIL, "value": "x@example.com"}
-    ]
+    assert patch_operations({WORK_EMAIL: "x@example.com"}) == [{"op": "replace", "path": WORK_EMAIL, "value": "x@example.com"}]
     assert patch_operations({}) == []
 
 
@@ -233,10 +231,7 @@ async def test_first_email_falls_back_to_put_after_no_target(connector: ScimConn
     changed = {WORK_EMAIL: "first@example.com"}
     await connector.update_user(user.id, changed, full={**attributes, **changed})
 
-    assert [c[:3] for c in calls if c[0] in ("PATCH", "PUT")] == [
-        ("PATCH", f"/Users/{user.id}", 400),
-        ("PUT", f"/Users/{user.id}", 200),
-    ]
+    assert [c[:3] for c in calls if c[0] in ("PATCH", "PUT")] == [("PATCH", f"/Users/{user.id}", 400), ("PUT", f"/Users/{user.id}", 200)]
     fetched = await connector.get_user(user.id)
     assert fetched is not None and fetched.attributes[WORK_EMAIL] == "first@example.com"
     assert fetched.active is False  # kept, although update_user was not told
@@ -331,11 +326,7 @@ async def test_on_call_reports_method_path_status_and_duration(connector: ScimCo
     user = await connector.create_user(profile())
     await connector.get_user(user.id)
     await connector.get_user("missing")
-    assert [c[:3] for c in calls] == [
-        ("POST", "/Users", 201),
-        ("GET", f"/Users/{user.id}", 200),
-        ("GET", "/Users/missing", 404),
-    ]
+    assert [c[:3] for c in calls] == [("POST", "/Users", 201), ("GET", f"/Users/{user.id}", 200), ("GET", "/Users/missing", 404)]
     assert all(isinstance(c[3], float) and c[3] >= 0 for c in calls)
 
 
@@ -346,14 +337,7 @@ async def test_on_call_reports_method_path_status_and_duration(connector: ScimCo
     ("response", "retry_after"),
     [
         (scim_error(503, "busy", {"Retry-After": "7"}), 7.0),
-        (
-            scim_error(
-                429,
-                "slow down",
-                {"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT", "Date": "Wed, 21 Oct 2026 07:28:00 GMT"},
-            ),
-            30.0,
-        ),
+        (scim_error(429, "slow down", {"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT", "Date": "Wed, 21 Oct 2026 07:28:00 GMT"}), 30.0),
         (scim_error(500, "oops", {"Retry-After": "soon"}), None),
     ],
 )

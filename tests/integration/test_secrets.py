@@ -25,9 +25,16 @@ def test_canary_secrets_appear_nowhere(tmp_path, scim_server, monkeypatch, capsy
     login = f"canary-{uuid.uuid4().hex[:6]}"
     service.create_user(login, f"{login}@example.com", "Can", "Ary", activate=True)
     service.create_app("Slack", scim_url=scim_server.url, token_env="PT_SCIM_TOKEN", sync_password=True)
-    service.create_app("Directory", ldap={"uri": "ldap://127.0.0.1:9", "bind_dn": "cn=admin,dc=example,dc=org",
-                                          "password_env": "PT_LDAP_PASSWORD", "base_dn": "ou=people,dc=example,dc=org",
-                                          "disable_method": "attr:employeeType=disabled"})
+    service.create_app(
+        "Directory",
+        ldap={
+            "uri": "ldap://127.0.0.1:9",
+            "bind_dn": "cn=admin,dc=example,dc=org",
+            "password_env": "PT_LDAP_PASSWORD",
+            "base_dn": "ou=people,dc=example,dc=org",
+            "disable_method": "attr:employeeType=disabled",
+        },
+    )
     service.set_config("smtp.host", "127.0.0.1")
     service.set_config("smtp.user", "mailer")
     service.set_config("smtp.password-env", "PT_SMTP_PASSWORD")
@@ -39,14 +46,21 @@ def test_canary_secrets_appear_nowhere(tmp_path, scim_server, monkeypatch, capsy
     service.record_password_change(login, results, random=False)
 
     outputs = []
-    for args in (["app", "list", "--json"], ["app", "status", "--json"], ["audit", "--json"], ["config", "show", "--json"],
-                 ["audit", "export", "--format", "jsonl"], ["audit", "export", "--format", "csv"], ["user", "show", login, "--json"],
-                 ["report", "access", "--csv"], ["report", "apps", "--json"]):
+    for args in (
+        ["app", "list", "--json"],
+        ["app", "status", "--json"],
+        ["audit", "--json"],
+        ["config", "show", "--json"],
+        ["audit", "export", "--format", "jsonl"],
+        ["audit", "export", "--format", "csv"],
+        ["user", "show", login, "--json"],
+        ["report", "access", "--csv"],
+        ["report", "apps", "--json"],
+    ):
         assert main(args) == 0, args
         captured = capsys.readouterr()
         outputs.append(captured.out + captured.err)
-    worker_log = subprocess.run([sys.executable, "-m", "provtui", "sync"], capture_output=True, text=True,
-                                env={**__import__("os").environ})
+    worker_log = subprocess.run([sys.executable, "-m", "provtui", "sync"], capture_output=True, text=True, env={**__import__("os").environ})
     outputs.append(worker_log.stdout + worker_log.stderr)
 
     async def screens():

@@ -41,15 +41,37 @@ def test_app_assignments_carry_values_priority_and_current_names(org):
     org.rename_group("eng", "engineering")
     org.update_user("cy", {"login": "cyd"})
     assert org.app_assignments("Wiki") == [
-        {"app": "Wiki", "kind": "group", "name": "engineering", "values": {"role": "editor"}, "priority": 2,
-         "created": org.app_assignments("Wiki")[0]["created"]},
-        {"app": "Wiki", "kind": "group", "name": "ops", "values": {"role": "admin", "tier": "1"}, "priority": 1,
-         "created": org.app_assignments("Wiki")[1]["created"]},
-        {"app": "Wiki", "kind": "user", "name": "cyd", "values": {"role": "reader"}, "priority": None,
-         "created": org.app_assignments("Wiki")[2]["created"]},
+        {
+            "app": "Wiki",
+            "kind": "group",
+            "name": "engineering",
+            "values": {"role": "editor"},
+            "priority": 2,
+            "created": org.app_assignments("Wiki")[0]["created"],
+        },
+        {
+            "app": "Wiki",
+            "kind": "group",
+            "name": "ops",
+            "values": {"role": "admin", "tier": "1"},
+            "priority": 1,
+            "created": org.app_assignments("Wiki")[1]["created"],
+        },
+        {
+            "app": "Wiki",
+            "kind": "user",
+            "name": "cyd",
+            "values": {"role": "reader"},
+            "priority": None,
+            "created": org.app_assignments("Wiki")[2]["created"],
+        },
     ]
     assert [(a["app"], a["name"]) for a in org.app_assignments()] == [
-        ("Chat", "engineering"), ("Wiki", "engineering"), ("Wiki", "ops"), ("Wiki", "cyd")]
+        ("Chat", "engineering"),
+        ("Wiki", "engineering"),
+        ("Wiki", "ops"),
+        ("Wiki", "cyd"),
+    ]
     with pytest.raises(NotFound):
         org.app_assignments("Nope")
 
@@ -95,8 +117,7 @@ def test_group_view_pushes_as_the_engine_left_them(tmp_path, monkeypatch):
         asyncio.run(_run_engine(service))
         pushed = service.group_view("team")["pushes"][0]
         assert (pushed["state"], pushed["queued"], pushed["last_error"]) == ("pushed", False, None) and pushed["remote_id"]
-        server.set_faults(bad_request={"method": ["PATCH", "PUT"], "path": "/Groups/{id}", "status": 400,
-                                       "detail": "this group is locked"})
+        server.set_faults(bad_request={"method": ["PATCH", "PUT"], "path": "/Groups/{id}", "status": 400, "detail": "this group is locked"})
         service.add_members("team", ["bob"])
         asyncio.run(_run_engine(service))
         failed = service.group_view("team")["pushes"][0]
@@ -123,7 +144,10 @@ def test_user_history_follows_memberships_renames_and_grows_incrementally(org):
     assert [e["action"] for e in renamed] == ["user.suspend", "user.update", "group.add-member"]
     assert [e["action"] for e in org.user_history("ada2")][2:] == [e["action"] for e in history]
     assert [(e["action"], e["target"]) for e in org.user_history("bob")] == [
-        ("group.add-member", "ops"), ("group.add-member", "eng"), ("user.create", "bob")]
+        ("group.add-member", "ops"),
+        ("group.add-member", "eng"),
+        ("user.create", "bob"),
+    ]
     # another process's service reads the same answer from the files alone
     other = Service.open(org.location, actor="admin")
     assert other.user_history("ada2") == org.user_history("ada2")
@@ -164,7 +188,9 @@ def test_move_member_is_one_transaction_audited_and_queues_accounts(org):
     assert view["groups"] == ["sales"]
     moved = [e for e in org.audit() if e["seq"] == org.audit()[-1]["seq"]]
     assert [(e["action"], e["target"], e["after"]["users"]) for e in moved] == [
-        ("group.remove-member", "eng", ["ada"]), ("group.add-member", "sales", ["ada"])]
+        ("group.remove-member", "eng", ["ada"]),
+        ("group.add-member", "sales", ["ada"]),
+    ]
     correlation = moved[0]["correlation"]
     assert moved[1]["correlation"] == correlation
     # both accounts are queued by the move: Wiki to create, Chat to take away
@@ -202,8 +228,7 @@ def test_user_view_names_what_each_source_masters(tmp_path):
     view = service.user_view("ada@example.com")
     assert view["source"] == "csv"
     # what the file's columns supply; the nickname was set here, so provtui edits it
-    assert view["mastered"] == dict.fromkeys(
-        ("department", "email", "employeeNumber", "firstName", "lastName", "login", "title"), "csv")
+    assert view["mastered"] == dict.fromkeys(("department", "email", "employeeNumber", "firstName", "lastName", "login", "title"), "csv")
     with pytest.raises(InvalidInput) as refused:  # what update_user refuses is what the map says
         service.update_user("ada@example.com", {"title": "Countess"})
     assert refused.value.field == "title" and "mastered by the source 'csv'" in refused.value.message

@@ -59,7 +59,11 @@ def test_ldif_text_and_awkward_values_round_trip(slapd: SlapdProcess, ldap_ou: s
         conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["cn", "sn", "description", "title"])
         entry = conn.entries[0]
         assert (str(entry.cn), str(entry.sn), str(entry.description), str(entry.title)) == (
-            " Zoë 李 ", ":colon", "ends with space ", "after")
+            " Zoë 李 ",
+            ":colon",
+            "ends with space ",
+            "after",
+        )
 
 
 def test_ldapadd_failure_names_the_problem(slapd: SlapdProcess, ldap_ou: str) -> None:
@@ -73,8 +77,9 @@ def test_paged_search_reads_past_the_size_limit(slapd: SlapdProcess, ldap_ou: st
         conn.raise_exceptions = False
         conn.search(ldap_ou, "(objectClass=inetOrgPerson)", attributes=["uid"])
         assert conn.result["description"] == "sizeLimitExceeded" and len(conn.entries) == 500
-        entries = list(conn.extend.standard.paged_search(
-            ldap_ou, "(objectClass=inetOrgPerson)", attributes=["uid"], paged_size=500, generator=True))
+        entries = list(
+            conn.extend.standard.paged_search(ldap_ou, "(objectClass=inetOrgPerson)", attributes=["uid"], paged_size=500, generator=True)
+        )
     assert len({e["dn"] for e in entries if e["type"] == "searchResEntry"}) == 1200
 
 

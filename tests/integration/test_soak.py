@@ -5,8 +5,19 @@ from provtui.testing.soak import WRITERS, AckLog, Options, read_acknowledged, ru
 
 
 def test_a_short_soak_survives_kills_and_an_app_down_window_and_every_invariant_holds(tmp_path):
-    result = run_soak(Options(minutes=0.75, people=1500, apps=3, manual_apps=1, groups=24, rules=6,
-                              app_down_seconds=10, converge_minutes=4, work=tmp_path / "soak"))
+    result = run_soak(
+        Options(
+            minutes=0.75,
+            people=1500,
+            apps=3,
+            manual_apps=1,
+            groups=24,
+            rules=6,
+            app_down_seconds=10,
+            converge_minutes=4,
+            work=tmp_path / "soak",
+        )
+    )
     print(summary(result))
     assert result.kills["worker"] >= 1
     assert all(result.kills[f"writer {name}"] >= 1 for name in WRITERS)
@@ -22,12 +33,29 @@ def test_a_change_in_flight_when_its_writer_was_killed_leaves_the_earlier_one_un
     change to it was started by a writer killed before it heard the answer."""
     log = AckLog(tmp_path / "acks.jsonl")
     fact = {"user": "ada", "state": "active"}
-    for record in ({"kind": "start"}, {"kind": "intent", "n": 1, "op": "hire", "key": "state:ada", "audit": ["user.create", "ada"], "holds": fact},
-                   {"kind": "ack", "n": 1},
-                   {"kind": "intent", "n": 2, "op": "move", "key": "dept:ada", "audit": ["user.update", "ada"], "holds": {"user": "ada", "attribute": "department", "value": "Sales"}},
-                   {"kind": "refused", "n": 2},
-                   {"kind": "intent", "n": 3, "op": "leave", "key": "state:ada", "audit": ["user.deactivate", "ada"], "holds": {"user": "ada", "state": "deprovisioned"}},
-                   {"kind": "start"}):  # killed before the answer to 3
+    for record in (
+        {"kind": "start"},
+        {"kind": "intent", "n": 1, "op": "hire", "key": "state:ada", "audit": ["user.create", "ada"], "holds": fact},
+        {"kind": "ack", "n": 1},
+        {
+            "kind": "intent",
+            "n": 2,
+            "op": "move",
+            "key": "dept:ada",
+            "audit": ["user.update", "ada"],
+            "holds": {"user": "ada", "attribute": "department", "value": "Sales"},
+        },
+        {"kind": "refused", "n": 2},
+        {
+            "kind": "intent",
+            "n": 3,
+            "op": "leave",
+            "key": "state:ada",
+            "audit": ["user.deactivate", "ada"],
+            "holds": {"user": "ada", "state": "deprovisioned"},
+        },
+        {"kind": "start"},
+    ):  # killed before the answer to 3
         log.write(record)
     (tmp_path / "acks.jsonl").open("a").write('{"kind": "intent", "n"')  # a torn last line
     changes, counts, refused = read_acknowledged(tmp_path / "acks.jsonl")

@@ -41,8 +41,7 @@ def start_writer(store: Path, prefix: str, *args: str, compact_every: int | None
     if compact_every is not None:
         env["PROVTUI_TEST_COMPACT_EVERY"] = str(compact_every)
     return subprocess.Popen(
-        [sys.executable, str(WRITER), str(store), "--prefix", prefix, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        [sys.executable, str(WRITER), str(store), "--prefix", prefix, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
 
 
@@ -89,8 +88,7 @@ def check_store(path: Path, acked: list[tuple[str, str]]) -> Store:
     """Open the store afresh and check it holds every acknowledged key, with its audit event."""
     store = Store.open(path)
     store.add_index(USERS, "login")
-    missing = [key for kind, key in acked
-               if (store.get(DOCS, key) is None if kind == "doc" else not store.lookup(USERS, "login", key))]
+    missing = [key for kind, key in acked if (store.get(DOCS, key) is None if kind == "doc" else not store.lookup(USERS, "login", key))]
     assert not missing, f"{len(missing)} acknowledged changes lost, e.g. {missing[:5]}"
     events = store.audit_events()
     check_chain(events)
@@ -224,7 +222,9 @@ def test_reader_refreshes_while_another_process_writes(tmp_path):
     assert len(acked) == 600
     reader.refresh()
     assert store.seq == 601
-    missing = [key for kind, key in acked if (store.get(DOCS, key) if kind == "doc" else store.lookup(USERS, "login", key)) in (None, set())]
+    missing = [
+        key for kind, key in acked if (store.get(DOCS, key) if kind == "doc" else store.lookup(USERS, "login", key)) in (None, set())
+    ]
     assert not missing
     assert reader.list_users("w-")[0] == 200
     check_chain(store.audit_events())

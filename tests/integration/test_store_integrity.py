@@ -21,8 +21,13 @@ from provtui.store import AUDIT, LOCK, SNAPSHOT
 
 
 def provtui(store: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "provtui", "--store", str(store), *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "provtui", "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def digest(store: Path) -> dict[str, str]:
@@ -67,8 +72,14 @@ def test_one_flipped_byte_loses_nothing_and_is_named(tmp_path):
     offset = sum(len(line) + 1 for line in lines_of(journal)[:4])  # the fifth record
     flip(journal, offset + 40)
     before = digest(store)
-    for args in (("user", "list"), ("user", "show", "u0"), ("audit",), ("audit", "verify"), ("report", "orphans"),
-                 ("user", "create", "x", "--email", "x@example.com", "--first", "X", "--last", "Y")):
+    for args in (
+        ("user", "list"),
+        ("user", "show", "u0"),
+        ("audit",),
+        ("audit", "verify"),
+        ("report", "orphans"),
+        ("user", "create", "x", "--email", "x@example.com", "--first", "X", "--last", "Y"),
+    ):
         done = provtui(store, *args)
         assert done.returncode == 5, (args, done.stderr)
         assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
@@ -136,7 +147,9 @@ STATES = {
     "snapshot cut short": lambda s: os.truncate(s / SNAPSHOT, (s / SNAPSHOT).stat().st_size // 2),
     "snapshot byte flipped": lambda s: flip(s / SNAPSHOT, (s / SNAPSHOT).stat().st_size // 2),
     "snapshot lines swapped": lambda s: (s / SNAPSHOT).write_bytes(_swap(lines_of(s / SNAPSHOT), 2, 3)),
-    "journal line duplicated": lambda s: journal_of(s).write_bytes(b"\n".join([*lines_of(journal_of(s)), lines_of(journal_of(s))[0]]) + b"\n"),
+    "journal line duplicated": lambda s: journal_of(s).write_bytes(
+        b"\n".join([*lines_of(journal_of(s)), lines_of(journal_of(s))[0]]) + b"\n"
+    ),
 }
 
 
@@ -181,8 +194,14 @@ def test_the_console_says_the_same_and_exits_5(template, tmp_path):
     store = tmp_path / "s"
     shutil.copytree(template, store)
     flip(journal_of(store), 20)
-    done = subprocess.run([sys.executable, "-m", "provtui", "--store", str(store)], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL, env={**os.environ, "TERM": "xterm"})
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "TERM": "xterm"},
+    )
     assert done.returncode == 5 and "the store is damaged" in done.stderr and "Traceback" not in done.stderr
 
 

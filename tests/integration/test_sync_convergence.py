@@ -86,8 +86,7 @@ def account(service: Service, login: str) -> dict:
 def test_sync_converges_through_35_percent_503_and_429_with_retry_after(org, server):
     logins = hire(org, PEOPLE)
     # 35% of calls: 429 first (20%), then 503 on 18.75% of the rest; both say Retry-After: 1
-    server.set_faults(seed=14, rate_limit={"probability": 0.2, "retry_after": 1},
-                      unavailable={"probability": 0.1875, "retry_after": 1})
+    server.set_faults(seed=14, rate_limit={"probability": 0.2, "retry_after": 1}, unavailable={"probability": 0.1875, "retry_after": 1})
     done = provtui(org, "sync", "--max-wait", "240", "--json")
     faults = server.stats()["faults"]
     server.clear_faults()

@@ -47,8 +47,13 @@ def hire(service, count):
 
 def start_worker(store, server) -> subprocess.Popen:
     env = {**os.environ, TOKEN_ENV: server.token}
-    return subprocess.Popen([sys.executable, "-m", "provtui", "worker", "--store", str(store)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "provtui", "worker", "--store", str(store)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout=20.0):

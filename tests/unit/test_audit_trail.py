@@ -16,17 +16,7 @@ import orjson
 import pytest
 
 from provtui.domain.errors import InvalidInput, NotAllowed
-from provtui.model.audit_trail import (
-    COLUMNS,
-    csv_cell,
-    csv_text,
-    filter_events,
-    from_jsonl,
-    parse_time,
-    to_csv,
-    to_jsonl,
-    verify_chain,
-)
+from provtui.model.audit_trail import COLUMNS, csv_cell, csv_text, filter_events, from_jsonl, parse_time, to_csv, to_jsonl, verify_chain
 from provtui.service import Service
 from provtui.store import AUDIT, GENESIS_HASH, StoreDamaged, audit_hash, decode_lines, encode_line
 
@@ -37,8 +27,18 @@ def chain(*events: dict) -> list[dict]:
     """Hash-chain hand-made events as the store does."""
     out, prev = [], GENESIS_HASH
     for seq, event in enumerate(events, 1):
-        event = {"seq": seq, "time": f"2024-05-0{min(seq, 9)}T10:00:00.000Z", "actor": "alice", "action": "x", "target": "t",
-                 "before": None, "after": None, "correlation": None, **event, "prev": prev}
+        event = {
+            "seq": seq,
+            "time": f"2024-05-0{min(seq, 9)}T10:00:00.000Z",
+            "actor": "alice",
+            "action": "x",
+            "target": "t",
+            "before": None,
+            "after": None,
+            "correlation": None,
+            **event,
+            "prev": prev,
+        }
         event["hash"] = prev = audit_hash(prev, event)
         out.append(event)
     return out
@@ -177,8 +177,10 @@ INJECTIONS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A9)", "\tx", "\rx", "\u
 
 
 def test_csv_escapes_cells_a_spreadsheet_would_run():
-    events = chain(*({"target": text, "after": text} for text in INJECTIONS),
-                   {"target": "ada", "before": {"state": "active"}, "after": {"users": ["=x", "b"]}})
+    events = chain(
+        *({"target": text, "after": text} for text in INJECTIONS),
+        {"target": "ada", "before": {"state": "active"}, "after": {"users": ["=x", "b"]}},
+    )
     rows = list(csv.reader(io.StringIO(to_csv(events), newline="")))
     assert rows[0] == COLUMNS
     for row, text in zip(rows[1:], INJECTIONS, strict=False):
@@ -313,7 +315,15 @@ def test_verify_needs_read_access(org):
 
 def test_downstream_call_events_are_chained_like_any_other(org):
     with org.store.transaction() as tx:  # what the engine writes for one call
-        tx.audit({"actor": "provtui-engine", "action": "downstream.call", "target": "Slack", "before": None,
-                  "after": {"method": "POST", "path": "/Users", "status": 201, "duration_ms": 12.5}, "correlation": "c1"})
+        tx.audit(
+            {
+                "actor": "provtui-engine",
+                "action": "downstream.call",
+                "target": "Slack",
+                "before": None,
+                "after": {"method": "POST", "path": "/Users", "status": 201, "duration_ms": 12.5},
+                "correlation": "c1",
+            }
+        )
     assert reopen(org).audit_verify().ok
     assert orjson.loads(to_jsonl(org.audit(action="downstream")))["after"]["status"] == 201

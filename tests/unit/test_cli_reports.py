@@ -182,8 +182,17 @@ def test_report_apps_with_licenses(cli):
     assert cli("app", "update", "Wiki", "--licenses", "1")[0] == 0
     code, out, _ = cli("report", "apps", "--json")
     [wiki] = json.loads(out)
-    assert wiki == {"app": "Wiki", "kind": "manual", "entitled": 1, "active": 0, "deactivated": 0, "failed": 0,
-                    "licenses": 1, "over_license": False, "utilisation": 0.0}
+    assert wiki == {
+        "app": "Wiki",
+        "kind": "manual",
+        "entitled": 1,
+        "active": 0,
+        "deactivated": 0,
+        "failed": 0,
+        "licenses": 1,
+        "over_license": False,
+        "utilisation": 0.0,
+    }
     code, _, err = cli("app", "update", "Wiki", "--licenses", "-1")
     assert code == 2 and "--licenses" in err
 
@@ -193,13 +202,23 @@ def test_report_access_pivot_csv(cli):
     assert code == 0 and csv_rows(out) == [["user", "user_state", "Wiki"], ["ada", "active", "pending"], ["bob", "active", ""]]
     code, out, _ = cli("report", "access", "--json")
     assert json.loads(out) == [
-        {"user": "ada", "user_state": "active", "app": "Wiki", "entitled": True, "via": "direct", "account": "pending"}]
+        {"user": "ada", "user_state": "active", "app": "Wiki", "entitled": True, "via": "direct", "account": "pending"}
+    ]
 
 
 def test_report_csv_escapes_formulas(cli, service):
     with service.store.transaction() as tx:  # what an app import would record
-        tx.put(ORPHANS, "o1", {"app": service.directory.app("Wiki")["id"], "remote_id": "@SUM(A1)", "userName": EVIL,
-                               "email": "+1@example.com", "seen": "2024-01-01T00:00:00Z"})
+        tx.put(
+            ORPHANS,
+            "o1",
+            {
+                "app": service.directory.app("Wiki")["id"],
+                "remote_id": "@SUM(A1)",
+                "userName": EVIL,
+                "email": "+1@example.com",
+                "seen": "2024-01-01T00:00:00Z",
+            },
+        )
     code, out, _ = cli("report", "orphans", "--csv")
     assert code == 0 and csv_rows(out) == [COLUMNS["orphans"], ["Wiki", "'@SUM(A1)", "'" + EVIL, "'+1@example.com", "2024-01-01T00:00:00Z"]]
     code, out, _ = cli("report", "changes", "--csv", "--limit", "4")
@@ -212,8 +231,18 @@ def test_report_stale_failures_and_pending(cli, service):
     ada = next(u["id"] for u in service.store.all(USERS).values() if u["login"] == "ada")
     wiki = service.directory.app("Wiki")["id"]
     with service.store.transaction() as tx:
-        tx.put(ACCOUNTS, account_key(wiki, ada), {"app": wiki, "user": ada, "remote_id": "manual", "active": False,
-                                                  "state": "deactivated", "deactivated_at": "2000-01-01T00:00:00Z"})
+        tx.put(
+            ACCOUNTS,
+            account_key(wiki, ada),
+            {
+                "app": wiki,
+                "user": ada,
+                "remote_id": "manual",
+                "active": False,
+                "state": "deactivated",
+                "deactivated_at": "2000-01-01T00:00:00Z",
+            },
+        )
     code, out, _ = cli("report", "stale", "--json")
     assert code == 0 and [(r["kind"], r["user"]) for r in json.loads(out)] == [("account", "ada")]
     code, out, _ = cli("report", "stale", "--json", "--days", "100000")

@@ -19,10 +19,12 @@ def test_subject_counts_tasks_and_names_the_app():
 def test_each_task_is_described_with_user_details_and_id():
     task = _task("1a2b3c4d", "deprovision", "ada", "Ada Lovelace", "ada@example.com", "2026-03-04T05:06:07.000Z")
     assert describe_task("Payroll", task) == (
-        "Deprovision ada (Ada Lovelace, ada@example.com) from Payroll — task 1a2b3c4d, opened 2026-03-04 05:06 UTC")
+        "Deprovision ada (Ada Lovelace, ada@example.com) from Payroll — task 1a2b3c4d, opened 2026-03-04 05:06 UTC"
+    )
     provision = _task("9f9f9f9f", "provision", "bob", None, "bob@example.com", "2026-03-04T05:06:07+02:00")
     assert describe_task("Payroll", provision) == (
-        "Provision bob (bob@example.com) in Payroll — task 9f9f9f9f, opened 2026-03-04 03:06 UTC")
+        "Provision bob (bob@example.com) in Payroll — task 9f9f9f9f, opened 2026-03-04 03:06 UTC"
+    )
 
 
 def test_deprovisions_come_first_then_provisions_each_oldest_first():
@@ -47,8 +49,10 @@ def test_a_digest_of_only_provisions_has_no_deprovision_heading():
 
 
 def test_missing_details_and_odd_values_do_not_break_it():
-    tasks = [{"id": "x1", "action": "deprovision", "login": "ghost", "created": "not a time"},
-             {"id": "x2", "action": "rename", "login": "odd\nline", "created": None}]
+    tasks = [
+        {"id": "x1", "action": "deprovision", "login": "ghost", "created": "not a time"},
+        {"id": "x2", "action": "rename", "login": "odd\nline", "created": None},
+    ]
     subject, body = compose_digest("Pay\r\nroll", tasks)
     assert subject == "provtui: 2 tasks for Pay roll"  # no header injection through a name
     assert "Deprovision ghost from Pay roll — task x1, opened not a time" in body

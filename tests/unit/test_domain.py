@@ -12,24 +12,35 @@ from provtui.domain.users import parse_assignments, validate_profile
 PROFILE = {"login": "ada", "email": "ada@example.com", "firstName": "Ada", "lastName": "Lovelace"}
 
 
-@pytest.mark.parametrize(("start", "action", "end"), [
-    ("staged", "activate", "active"),
-    ("active", "suspend", "suspended"),
-    ("suspended", "unsuspend", "active"),
-    ("staged", "deactivate", "deprovisioned"),
-    ("active", "deactivate", "deprovisioned"),
-    ("suspended", "deactivate", "deprovisioned"),
-    ("deprovisioned", "reactivate", "active"),
-    ("deprovisioned", "delete", "deleted"),
-])
+@pytest.mark.parametrize(
+    ("start", "action", "end"),
+    [
+        ("staged", "activate", "active"),
+        ("active", "suspend", "suspended"),
+        ("suspended", "unsuspend", "active"),
+        ("staged", "deactivate", "deprovisioned"),
+        ("active", "deactivate", "deprovisioned"),
+        ("suspended", "deactivate", "deprovisioned"),
+        ("deprovisioned", "reactivate", "active"),
+        ("deprovisioned", "delete", "deleted"),
+    ],
+)
 def test_legal_transitions(start, action, end):
     assert transition(start, action) == State(end)
 
 
-@pytest.mark.parametrize(("start", "action"), [
-    ("active", "activate"), ("staged", "suspend"), ("active", "delete"), ("suspended", "reactivate"),
-    ("deleted", "reactivate"), ("deleted", "activate"), ("active", "unsuspend"),
-])
+@pytest.mark.parametrize(
+    ("start", "action"),
+    [
+        ("active", "activate"),
+        ("staged", "suspend"),
+        ("active", "delete"),
+        ("suspended", "reactivate"),
+        ("deleted", "reactivate"),
+        ("deleted", "activate"),
+        ("active", "unsuspend"),
+    ],
+)
 def test_illegal_transitions_are_errors(start, action):
     with pytest.raises(InvalidInput) as error:
         transition(start, action)

@@ -48,14 +48,53 @@ def commands() -> dict[tuple[str, ...], argparse.ArgumentParser]:
 
 
 COMMANDS = commands()
-OPTIONS = {words: [o for a in p._actions for o in a.option_strings if o not in ("-h", "--help", "--store")]
-           for words, p in COMMANDS.items()}
+OPTIONS = {
+    words: [o for a in p._actions for o in a.option_strings if o not in ("-h", "--help", "--store")] for words, p in COMMANDS.items()
+}
 
 odd_values = st.one_of(
-    st.sampled_from(["alice", "bob", "eng", "Slack", "r1", "title", "user.title", "user.department == \"Eng\"",
-                     "", " ", "-", "--", "-1", "0", "1e309", "nan", "inf", str(2**64), "9" * 5000, ".", "/",
-                     "/dev/null", "a=b", "=", "title=", "=x", "user.", "(((", "\u202eevil\u202c", "e\u0301\u0301",
-                     "\U0001f600", "\udcff\udcfe", "a\udc80b", "שלום", "ǅ", "x" * 100_000, "active", "suspended"]),
+    st.sampled_from(
+        [
+            "alice",
+            "bob",
+            "eng",
+            "Slack",
+            "r1",
+            "title",
+            "user.title",
+            'user.department == "Eng"',
+            "",
+            " ",
+            "-",
+            "--",
+            "-1",
+            "0",
+            "1e309",
+            "nan",
+            "inf",
+            str(2**64),
+            "9" * 5000,
+            ".",
+            "/",
+            "/dev/null",
+            "a=b",
+            "=",
+            "title=",
+            "=x",
+            "user.",
+            "(((",
+            "\u202eevil\u202c",
+            "e\u0301\u0301",
+            "\U0001f600",
+            "\udcff\udcfe",
+            "a\udc80b",
+            "שלום",
+            "ǅ",
+            "x" * 100_000,
+            "active",
+            "suspended",
+        ]
+    ),
     st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=20),
     st.integers().map(str),
 )
@@ -140,7 +179,8 @@ def named(err: str, argv: list[str]) -> bool:
         return True
     tokens = {t.partition("=")[0] for t in argv if t.startswith("-")} | {t[:60] for t in argv if t.strip()}
     return any(token and token in message for token in tokens) or any(
-        word in message for word in ("required", "expected", "argument", "invalid choice", "unrecognized", "--"))
+        word in message for word in ("required", "expected", "argument", "invalid choice", "unrecognized", "--")
+    )
 
 
 @given(argv=argvs())
@@ -184,8 +224,7 @@ def _takes_value(action: argparse.Action) -> bool:
     return not isinstance(action, (argparse._SubParsersAction, argparse._HelpAction)) and action.nargs != 0
 
 
-TEXT_TARGETS = [(words, a) for words, p in sorted(COMMANDS.items()) for a in p._actions
-                if _takes_value(a) and not hasattr(a.type, "range")]
+TEXT_TARGETS = [(words, a) for words, p in sorted(COMMANDS.items()) for a in p._actions if _takes_value(a) and not hasattr(a.type, "range")]
 NUMERIC_TARGETS = [(words, a) for words, p in sorted(COMMANDS.items()) for a in p._actions if hasattr(a.type, "range")]
 
 
@@ -222,9 +261,12 @@ def argv_aimed_at(words: tuple[str, ...], target: argparse.Action, value: str) -
     return [*words, *options, *positionals]
 
 
-@given(target=st.sampled_from(TEXT_TARGETS), control=st.sampled_from(CONTROL_CHARACTERS),
-       before=st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7a), min_size=1, max_size=6),
-       after=st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7a), max_size=6))
+@given(
+    target=st.sampled_from(TEXT_TARGETS),
+    control=st.sampled_from(CONTROL_CHARACTERS),
+    before=st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7A), min_size=1, max_size=6),
+    after=st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7A), max_size=6),
+)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_control_character_in_any_argument_is_refused_by_name_and_never_stored(run, target, control, before, after):
     words, action = target
@@ -243,8 +285,30 @@ def test_an_overlong_argument_is_refused_by_name(run):
 
 
 out_of_range = st.one_of(
-    st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "-1", "0", "-0", "1e309", "-1e309", "1e-300", str(10**30),
-                     str(2**63), str(-(2**63)), "1e3", "0.5", "", " ", "1_000", "٣"]),
+    st.sampled_from(
+        [
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "Infinity",
+            "-1",
+            "0",
+            "-0",
+            "1e309",
+            "-1e309",
+            "1e-300",
+            str(10**30),
+            str(2**63),
+            str(-(2**63)),
+            "1e3",
+            "0.5",
+            "",
+            " ",
+            "1_000",
+            "٣",
+        ]
+    ),
     st.integers(min_value=-(10**12), max_value=10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )

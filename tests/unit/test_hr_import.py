@@ -82,8 +82,15 @@ def test_mapping_file_drives_parsing():
     parsed = parse_csv(data, mapping)
     assert not parsed.rejections
     ada, alan = parsed.rows
-    assert ada.profile == {"employeeNumber": "7", "login": "ada", "email": "ada@example.com", "firstName": "Augusta",
-                           "lastName": "Lovelace", "title": "Eng", "startDate": "2020-01-01"}
+    assert ada.profile == {
+        "employeeNumber": "7",
+        "login": "ada",
+        "email": "ada@example.com",
+        "firstName": "Augusta",
+        "lastName": "Lovelace",
+        "title": "Eng",
+        "startDate": "2020-01-01",
+    }
     assert ada.intent is Intent.SUSPENDED and ada.status == "Garden Leave"
     assert alan.profile["firstName"] == "Al" and alan.intent is Intent.ACTIVE
     assert "Salary" in parsed.ignored_columns
@@ -98,27 +105,36 @@ def test_mapping_comments_sections_and_defaults_off():
     assert mapping.columns == (("ID", "employeeNumber"), ("Mail", "email"), ("Given", "firstName"), ("Surname", "lastName"))
     assert mapping.key == "employeeNumber" and mapping.delimiter == ";"
     parsed = parse_csv(b"ID;Mail;Given;Surname;Work Email\n1;a@example.com;A;B;x@example.com\n", mapping)
-    assert parsed.rows[0].profile == {"employeeNumber": "1", "email": "a@example.com", "firstName": "A", "lastName": "B", "login": "a@example.com"}
+    assert parsed.rows[0].profile == {
+        "employeeNumber": "1",
+        "email": "a@example.com",
+        "firstName": "A",
+        "lastName": "B",
+        "login": "a@example.com",
+    }
     assert parsed.rows[0].intent is None  # defaults off: "Status" would not be recognised either
     assert parsed.ignored_columns == ("Work Email",)
 
 
-@pytest.mark.parametrize(("text", "line", "fragment"), [
-    ("Email = email\nFirst Name firstName\n", 2, "expected NAME = VALUE"),
-    ("# c\n\nEmail = e-mail\n", 3, "not an attribute name"),
-    ("Email = email\nE-Mail = email\n", 2, "already mapped on line 1"),
-    ("[colums]\n", 1, "unknown section"),
-    ("[options]\nkeys = login\n", 2, "unknown option"),
-    ("[options]\nkey = email\n", 2, "key must be login or employeeNumber"),
-    ("[options]\ndefaults = maybe\n", 2, "defaults must be yes or no"),
-    ("[options]\ndelimiter = ab\n", 2, "delimiter must be one character"),
-    ("[options]\nkey = login\nkey = login\n", 3, "already set on line 2"),
-    ("[status]\nGarden Leave = holiday\n", 2, "is not a status"),
-    ("[status]\nLOA 2 = on leave\nloa-2 = suspended\n", 3, "already mapped on line 2"),
-    ('"Start = Date = startDate\n', 1, "not closed"),
-    ("--- = title\n", 1, "not a column name"),
-    ("Email =   # nothing\n", 1, "expected NAME = VALUE"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("Email = email\nFirst Name firstName\n", 2, "expected NAME = VALUE"),
+        ("# c\n\nEmail = e-mail\n", 3, "not an attribute name"),
+        ("Email = email\nE-Mail = email\n", 2, "already mapped on line 1"),
+        ("[colums]\n", 1, "unknown section"),
+        ("[options]\nkeys = login\n", 2, "unknown option"),
+        ("[options]\nkey = email\n", 2, "key must be login or employeeNumber"),
+        ("[options]\ndefaults = maybe\n", 2, "defaults must be yes or no"),
+        ("[options]\ndelimiter = ab\n", 2, "delimiter must be one character"),
+        ("[options]\nkey = login\nkey = login\n", 3, "already set on line 2"),
+        ("[status]\nGarden Leave = holiday\n", 2, "is not a status"),
+        ("[status]\nLOA 2 = on leave\nloa-2 = suspended\n", 3, "already mapped on line 2"),
+        ('"Start = Date = startDate\n', 1, "not closed"),
+        ("--- = title\n", 1, "not a column name"),
+        ("Email =   # nothing\n", 1, "expected NAME = VALUE"),
+    ],
+)
 def test_mapping_errors_name_the_line(text, line, fragment):
     with pytest.raises(ImportFileError) as error:
         load_mapping(text)
@@ -140,18 +156,38 @@ def test_status_words_in_the_mapping_may_be_known_synonyms():
     assert mapping.intent("starting") is Intent.STAGED
 
 
-@pytest.mark.parametrize(("header", "attribute"), [
-    ("Employee ID", "employeeNumber"), ("employee_number", "employeeNumber"), ("employeeNumber", "employeeNumber"),
-    ("EMPLOYEE NUMBER", "employeeNumber"), ("Employee #", "employeeNumber"),
-    ("Work Email", "email"), ("work_email", "email"), ("E-mail", "email"), ("Email Address", "email"),
-    ("Legal First Name", "firstName"), ("Preferred Name", "firstName"), ("first_name", "firstName"),
-    ("Last Name", "lastName"), ("LASTNAME", "lastName"),
-    ("Job Title", "title"), ("Title", "title"), ("Business Title", "title"),
-    ("Department", "department"), ("Manager", "manager"), ("Manager Email", "manager"), ("Supervisor", "manager"),
-    ("Location", "location"), ("Work Location", "location"),
-    ("Username", "login"), ("Login", "login"), ("User Name", "login"),
-    ("Cost Center", "costCenter"),
-])
+@pytest.mark.parametrize(
+    ("header", "attribute"),
+    [
+        ("Employee ID", "employeeNumber"),
+        ("employee_number", "employeeNumber"),
+        ("employeeNumber", "employeeNumber"),
+        ("EMPLOYEE NUMBER", "employeeNumber"),
+        ("Employee #", "employeeNumber"),
+        ("Work Email", "email"),
+        ("work_email", "email"),
+        ("E-mail", "email"),
+        ("Email Address", "email"),
+        ("Legal First Name", "firstName"),
+        ("Preferred Name", "firstName"),
+        ("first_name", "firstName"),
+        ("Last Name", "lastName"),
+        ("LASTNAME", "lastName"),
+        ("Job Title", "title"),
+        ("Title", "title"),
+        ("Business Title", "title"),
+        ("Department", "department"),
+        ("Manager", "manager"),
+        ("Manager Email", "manager"),
+        ("Supervisor", "manager"),
+        ("Location", "location"),
+        ("Work Location", "location"),
+        ("Username", "login"),
+        ("Login", "login"),
+        ("User Name", "login"),
+        ("Cost Center", "costCenter"),
+    ],
+)
 def test_default_headers(header, attribute):
     base = {"email": "Work Email", "firstName": "First Name", "lastName": "Last Name"}
     base[attribute] = header
@@ -166,17 +202,38 @@ def test_default_status_headers(header):
     assert parsed.status_column == header
 
 
-@pytest.mark.parametrize(("status", "intent"), [
-    ("Hired", Intent.ACTIVE), ("active", Intent.ACTIVE), ("New Hire", Intent.ACTIVE), ("new-hire", Intent.ACTIVE),
-    ("Onboarding", Intent.ACTIVE), ("Returned", Intent.ACTIVE), ("REHIRED", Intent.ACTIVE), ("rehire", Intent.ACTIVE),
-    ("Full-Time", Intent.ACTIVE), ("Contractor", Intent.ACTIVE),
-    ("On Leave", Intent.SUSPENDED), ("on_leave", Intent.SUSPENDED), ("Leave", Intent.SUSPENDED), ("LOA", Intent.SUSPENDED),
-    ("Leave of Absence", Intent.SUSPENDED), ("Suspended", Intent.SUSPENDED), ("Furloughed", Intent.SUSPENDED),
-    ("Terminated", Intent.DEACTIVATED), ("termed", Intent.DEACTIVATED), ("Inactive", Intent.DEACTIVATED),
-    ("Left", Intent.DEACTIVATED), ("Offboarded", Intent.DEACTIVATED), ("  terminated  ", Intent.DEACTIVATED),
-    ("Pre-Hire", Intent.STAGED), ("pending hire", Intent.STAGED),
-    ("Retiring soon", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("status", "intent"),
+    [
+        ("Hired", Intent.ACTIVE),
+        ("active", Intent.ACTIVE),
+        ("New Hire", Intent.ACTIVE),
+        ("new-hire", Intent.ACTIVE),
+        ("Onboarding", Intent.ACTIVE),
+        ("Returned", Intent.ACTIVE),
+        ("REHIRED", Intent.ACTIVE),
+        ("rehire", Intent.ACTIVE),
+        ("Full-Time", Intent.ACTIVE),
+        ("Contractor", Intent.ACTIVE),
+        ("On Leave", Intent.SUSPENDED),
+        ("on_leave", Intent.SUSPENDED),
+        ("Leave", Intent.SUSPENDED),
+        ("LOA", Intent.SUSPENDED),
+        ("Leave of Absence", Intent.SUSPENDED),
+        ("Suspended", Intent.SUSPENDED),
+        ("Furloughed", Intent.SUSPENDED),
+        ("Terminated", Intent.DEACTIVATED),
+        ("termed", Intent.DEACTIVATED),
+        ("Inactive", Intent.DEACTIVATED),
+        ("Left", Intent.DEACTIVATED),
+        ("Offboarded", Intent.DEACTIVATED),
+        ("  terminated  ", Intent.DEACTIVATED),
+        ("Pre-Hire", Intent.STAGED),
+        ("pending hire", Intent.STAGED),
+        ("Retiring soon", None),
+        ("", None),
+    ],
+)
 def test_status_synonyms(status, intent):
     assert DEFAULT_MAPPING.intent(status) is intent
 
@@ -205,18 +262,32 @@ def test_workday_fixture():
     assert lines[14].profile["location"] == "São Paulo"
     assert lines[12].profile["lastName"] is None  # rejected only when planned as a new user
     assert [(r.intent, r.status) for r in (lines[3], lines[6], lines[7], lines[9], lines[14])] == [
-        (Intent.SUSPENDED, "On Leave"), (Intent.DEACTIVATED, "Terminated"), (Intent.ACTIVE, "Rehired"),
-        (Intent.STAGED, "Pre-Hire"), (Intent.SUSPENDED, "LOA")]
+        (Intent.SUSPENDED, "On Leave"),
+        (Intent.DEACTIVATED, "Terminated"),
+        (Intent.ACTIVE, "Rehired"),
+        (Intent.STAGED, "Pre-Hire"),
+        (Intent.SUSPENDED, "LOA"),
+    ]
     assert [r.as_dict() for r in parsed.rejections] == [
         {"line": 8, "column": "Employee ID", "reason": "employeeNumber '1006' is also on line 15"},
         {"line": 10, "column": "Work Email", "reason": "'tim.berners-lee@' is not an email address"},
-        {"line": 11, "column": "Worker Status", "reason": "unknown employment status 'Contingent Worker' (map it in the [status] section of the mapping file)"},
+        {
+            "line": 11,
+            "column": "Worker Status",
+            "reason": "unknown employment status 'Contingent Worker' (map it in the [status] section of the mapping file)",
+        },
         {"line": 15, "column": "Employee ID", "reason": "employeeNumber '1006' is also on line 8"},
     ]
     plan = plan_import(parsed, {}, source="workday")
     summary = plan.summary()
     assert {k: v for k, v in summary.items() if k != "rejected"} == {
-        "created": 7, "updated": 0, "unchanged": 1, "suspended": 0, "deactivated": 0, "reactivated": 0}
+        "created": 7,
+        "updated": 0,
+        "unchanged": 1,
+        "suspended": 0,
+        "deactivated": 0,
+        "reactivated": 0,
+    }
     assert {"line": 12, "column": "Legal Last Name", "reason": "is required for a new user"} in summary["rejected"]
     assert [r["line"] for r in summary["rejected"]] == [8, 10, 11, 12, 15]
 
@@ -231,8 +302,15 @@ def test_bamboohr_fixture():
     assert by_key["2002"].profile["firstName"] == "Don" and by_key["2002"].profile["title"] == "Principal Engineer, Algorithms"
     assert by_key["2003"].profile["firstName"] == "John"
     assert {k: r.intent for k, r in by_key.items()} == {
-        "2001": Intent.ACTIVE, "2002": Intent.ACTIVE, "2003": Intent.ACTIVE, "2004": Intent.ACTIVE,
-        "2005": Intent.SUSPENDED, "2006": Intent.DEACTIVATED, "2007": Intent.SUSPENDED, "2008": Intent.ACTIVE}
+        "2001": Intent.ACTIVE,
+        "2002": Intent.ACTIVE,
+        "2003": Intent.ACTIVE,
+        "2004": Intent.ACTIVE,
+        "2005": Intent.SUSPENDED,
+        "2006": Intent.DEACTIVATED,
+        "2007": Intent.SUSPENDED,
+        "2008": Intent.ACTIVE,
+    }
     plan = plan_import(parsed, {}, source="bamboohr")
     created = {a.login: a for a in plan.actions}
     assert created["ymatsumoto@example.org"].state_after == "suspended"
@@ -244,8 +322,14 @@ def test_bamboohr_fixture():
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 @pytest.mark.parametrize("bom", [False, True])
 def test_bom_and_line_ends_do_not_matter(newline, bom):
-    data = csv_bytes(HEADER, person(1, "Ada", "Lovelace"), '2,Alan,Turing,alan@example.com,"Multi\nline",R&D,On Leave',
-                     person(3, "Grace", "Hopper"), newline=newline, bom=bom)
+    data = csv_bytes(
+        HEADER,
+        person(1, "Ada", "Lovelace"),
+        '2,Alan,Turing,alan@example.com,"Multi\nline",R&D,On Leave',
+        person(3, "Grace", "Hopper"),
+        newline=newline,
+        bom=bom,
+    )
     parsed = parse_csv(data)
     assert parsed.columns["employeeNumber"] == ("Employee ID",)  # the BOM is not part of the first header
     assert [(r.line, r.key) for r in parsed.rows] == [(2, "1"), (3, "2"), (5, "3")]
@@ -297,11 +381,14 @@ def test_header_only():
     assert parsed.rows == () and parsed.rejections == ()
 
 
-@pytest.mark.parametrize(("header", "field"), [
-    ("Employee ID,First Name,Last Name,Status", "email"),
-    ("Employee ID,Work Email,Last Name,Status", "firstName"),
-    ("Employee ID,Work Email,First Name", "lastName"),
-])
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Employee ID,First Name,Last Name,Status", "email"),
+        ("Employee ID,Work Email,Last Name,Status", "firstName"),
+        ("Employee ID,Work Email,First Name", "lastName"),
+    ],
+)
 def test_missing_required_column_is_a_file_error(header, field):
     with pytest.raises(ImportFileError) as error:
         parse_csv(csv_bytes(header, "1,a,b,c"))
@@ -356,8 +443,14 @@ def test_huge_field_is_a_file_error():
 
 
 def test_long_values_and_control_characters_are_rejected():
-    parsed = parse_csv(csv_bytes(HEADER, person(1, "Ada", "Lovelace", title="x" * 2000), person(2, "Al\x00an", "Turing", email="alan@example.com"),
-                                 person(3, "Grace", "Hopper", department="R&D\x07")))
+    parsed = parse_csv(
+        csv_bytes(
+            HEADER,
+            person(1, "Ada", "Lovelace", title="x" * 2000),
+            person(2, "Al\x00an", "Turing", email="alan@example.com"),
+            person(3, "Grace", "Hopper", department="R&D\x07"),
+        )
+    )
     assert [r.as_dict() for r in parsed.rejections] == [
         {"line": 2, "column": "Job Title", "reason": "is longer than 1024 characters"},
         {"line": 3, "column": "First Name", "reason": "contains a control character"},
@@ -377,8 +470,16 @@ def test_values_are_stripped_and_nfc_normalised():
 
 
 def test_duplicate_keys_reject_every_occurrence():
-    parsed = parse_csv(csv_bytes(HEADER, person(1, "Ada", "Lovelace"), person(2, "Alan", "Turing"), person(1, "Ada", "Byron", email="ab@example.com"),
-                                 person(4, "Grace", "Hopper", email="ADA.lovelace@example.com"), person(1, "A", "L", email="al@example.com")))
+    parsed = parse_csv(
+        csv_bytes(
+            HEADER,
+            person(1, "Ada", "Lovelace"),
+            person(2, "Alan", "Turing"),
+            person(1, "Ada", "Byron", email="ab@example.com"),
+            person(4, "Grace", "Hopper", email="ADA.lovelace@example.com"),
+            person(1, "A", "L", email="al@example.com"),
+        )
+    )
     assert [r.as_dict() for r in parsed.rejections] == [
         {"line": 2, "column": "Work Email", "reason": "login 'ada.lovelace@example.com' is also on line 5"},  # first problem only
         {"line": 4, "column": "Employee ID", "reason": "employeeNumber '1' is also on line 2, 6"},
@@ -389,15 +490,26 @@ def test_duplicate_keys_reject_every_occurrence():
 
 
 def test_login_is_the_lowercased_email_without_a_login_column():
-    parsed = parse_csv(csv_bytes(HEADER, person(1, "Ada", "Lovelace", email="Ada.Lovelace@Example.COM"), person(2, "Bob", "O'Neil", email="bob.o'neil@example.com")))
+    parsed = parse_csv(
+        csv_bytes(
+            HEADER,
+            person(1, "Ada", "Lovelace", email="Ada.Lovelace@Example.COM"),
+            person(2, "Bob", "O'Neil", email="bob.o'neil@example.com"),
+        )
+    )
     assert parsed.login_derived and parsed.rows[0].login == "ada.lovelace@example.com"
     assert parsed.rows[0].profile["email"] == "Ada.Lovelace@Example.COM"
-    assert parsed.rejections[0].as_dict() == {"line": 3, "column": "Work Email",
-                                              "reason": "\"bob.o'neil@example.com\" cannot be used as a login (letters, digits and . _ @ + -)"}
+    assert parsed.rejections[0].as_dict() == {
+        "line": 3,
+        "column": "Work Email",
+        "reason": '"bob.o\'neil@example.com" cannot be used as a login (letters, digits and . _ @ + -)',
+    }
 
 
 def test_login_column():
-    parsed = parse_csv(csv_bytes("Username,Email,First Name,Last Name", "ADA,ada@example.com,Ada,Lovelace", "a b,ab@example.com,A,B", ",c@example.com,C,D"))
+    parsed = parse_csv(
+        csv_bytes("Username,Email,First Name,Last Name", "ADA,ada@example.com,Ada,Lovelace", "a b,ab@example.com,A,B", ",c@example.com,C,D")
+    )
     assert not parsed.login_derived and parsed.key == "login"
     assert [(r.key, r.login) for r in parsed.rows] == [("ada", "ada")]
     assert [(r.line, r.column) for r in parsed.rejections] == [(3, "Username"), (4, "Username")]
@@ -405,11 +517,22 @@ def test_login_column():
 
 
 def test_empty_key_and_empty_or_unknown_status():
-    parsed = parse_csv(csv_bytes(HEADER, person("", "Ada", "Lovelace"), person(2, "Alan", "Turing", status=""), person(3, "Grace", "Hopper", status="Sabbatical?")))
+    parsed = parse_csv(
+        csv_bytes(
+            HEADER,
+            person("", "Ada", "Lovelace"),
+            person(2, "Alan", "Turing", status=""),
+            person(3, "Grace", "Hopper", status="Sabbatical?"),
+        )
+    )
     assert [r.as_dict() for r in parsed.rejections] == [
         {"line": 2, "column": "Employee ID", "reason": "the employeeNumber is empty"},
         {"line": 3, "column": "Status", "reason": "the employment status is empty"},
-        {"line": 4, "column": "Status", "reason": "unknown employment status 'Sabbatical?' (map it in the [status] section of the mapping file)"},
+        {
+            "line": 4,
+            "column": "Status",
+            "reason": "unknown employment status 'Sabbatical?' (map it in the [status] section of the mapping file)",
+        },
     ]
 
 
@@ -431,28 +554,59 @@ def test_people_fixture_parses_with_defaults():
 
 def test_invalid_attribute_name_in_a_handmade_mapping():
     with pytest.raises(ImportFileError, match="not an attribute name"):
-        parse_csv(csv_bytes("Email,First Name,Last Name,X", "a@example.com,A,B,c"),
-                  ColumnMapping(columns=(*DEFAULT_MAPPING.columns, ("X", "bad name"))))
+        parse_csv(
+            csv_bytes("Email,First Name,Last Name,X", "a@example.com,A,B,c"),
+            ColumnMapping(columns=(*DEFAULT_MAPPING.columns, ("X", "bad name"))),
+        )
 
 
 # -- the plan --------------------------------------------------------------------------------
 
 
 def test_new_users_by_status():
-    plan = plan_of(person(1, "Ada", "Lovelace"), person(2, "Alan", "Turing", "On Leave"), person(3, "Grace", "Hopper", "Pre-Hire"),
-                   person(4, "Edsger", "Dijkstra", "Terminated"), person(5, "Barbara", "Liskov", "Returned"))
+    plan = plan_of(
+        person(1, "Ada", "Lovelace"),
+        person(2, "Alan", "Turing", "On Leave"),
+        person(3, "Grace", "Hopper", "Pre-Hire"),
+        person(4, "Edsger", "Dijkstra", "Terminated"),
+        person(5, "Barbara", "Liskov", "Returned"),
+    )
     by_login = {a.login: a for a in plan.actions}
-    assert set(by_login) == {"ada.lovelace@example.com", "alan.turing@example.com", "grace.hopper@example.com", "barbara.liskov@example.com"}
+    assert set(by_login) == {
+        "ada.lovelace@example.com",
+        "alan.turing@example.com",
+        "grace.hopper@example.com",
+        "barbara.liskov@example.com",
+    }
     ada = by_login["ada.lovelace@example.com"]
     assert ada.created and ada.user_id is None and ada.state_before is None
     assert (ada.lifecycle, ada.state_after, ada.outcomes) == (("activate",), "active", ("created",))
-    assert ada.profile == {"employeeNumber": "1", "firstName": "Ada", "lastName": "Lovelace", "email": "ada.lovelace@example.com",
-                           "title": "Engineer", "department": "R&D", "login": "ada.lovelace@example.com", "displayName": "Ada Lovelace"}
+    assert ada.profile == {
+        "employeeNumber": "1",
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": "ada.lovelace@example.com",
+        "title": "Engineer",
+        "department": "R&D",
+        "login": "ada.lovelace@example.com",
+        "displayName": "Ada Lovelace",
+    }
     assert ada.profile == validate_profile(ada.profile)
-    assert (by_login["alan.turing@example.com"].lifecycle, by_login["alan.turing@example.com"].state_after) == (("activate", "suspend"), "suspended")
+    assert (by_login["alan.turing@example.com"].lifecycle, by_login["alan.turing@example.com"].state_after) == (
+        ("activate", "suspend"),
+        "suspended",
+    )
     assert (by_login["grace.hopper@example.com"].lifecycle, by_login["grace.hopper@example.com"].state_after) == ((), "staged")
     assert by_login["barbara.liskov@example.com"].state_after == "active"
-    assert plan.summary() == {"created": 4, "updated": 0, "unchanged": 1, "suspended": 0, "deactivated": 0, "reactivated": 0, "rejected": []}
+    assert plan.summary() == {
+        "created": 4,
+        "updated": 0,
+        "unchanged": 1,
+        "suspended": 0,
+        "deactivated": 0,
+        "reactivated": 0,
+        "rejected": [],
+    }
 
 
 def test_summary_shape_is_the_cli_json():
@@ -460,13 +614,24 @@ def test_summary_shape_is_the_cli_json():
     summary = plan.summary()
     assert list(summary) == SUMMARY_KEYS
     assert all(type(summary[k]) is int for k in SUMMARY_KEYS[:-1])
-    assert summary["rejected"] == [{"line": 3, "column": "Status", "reason": "unknown employment status 'Huh' (map it in the [status] section of the mapping file)"}]
+    assert summary["rejected"] == [
+        {"line": 3, "column": "Status", "reason": "unknown employment status 'Huh' (map it in the [status] section of the mapping file)"}
+    ]
     assert json.loads(json.dumps(summary)) == summary
     assert json.loads(json.dumps(plan.details())) == plan.details()
 
 
 def test_updates_name_exactly_the_changed_attributes():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Junior", department="R&D", manager="grace")
+    ada = user(
+        "u1",
+        "ada.lovelace@example.com",
+        employeeNumber="1",
+        firstName="Ada",
+        lastName="Lovelace",
+        title="Junior",
+        department="R&D",
+        manager="grace",
+    )
     plan = plan_of(person(1, "Ada", "Lovelace", title="Senior"), existing=[ada])
     action = only(plan)
     assert action.user_id == "u1" and action.outcomes == ("updated",) and action.lifecycle == ()
@@ -478,13 +643,17 @@ def test_updates_name_exactly_the_changed_attributes():
 
 
 def test_unchanged():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+    )
     plan = plan_of(person(1, "Ada", "Lovelace"), existing=[ada])
     assert plan.actions == () and plan.summary()["unchanged"] == 1
 
 
 def test_empty_cell_clears_an_optional_attribute_but_keeps_a_required_one():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+    )
     action = only(plan_of("1,,Lovelace,ada.lovelace@example.com,Engineer,,Active", existing=[ada]))
     assert action.changes == {"department": ("R&D", None)}
     assert "department" not in action.profile and action.profile["firstName"] == "Ada"
@@ -499,20 +668,32 @@ def test_display_name_follows_a_name_change_unless_it_was_customised():
     assert action.changes == {"lastName": ("Byron", "Lovelace")}
 
 
-@pytest.mark.parametrize(("state", "status", "lifecycle", "after", "outcomes"), [
-    ("active", "On Leave", ("suspend",), "suspended", ("suspended",)),
-    ("suspended", "Returned", ("unsuspend",), "active", ("reactivated",)),
-    ("suspended", "Active", ("unsuspend",), "active", ("reactivated",)),
-    ("deprovisioned", "Rehired", ("reactivate",), "active", ("reactivated",)),
-    ("active", "Terminated", ("deactivate",), "deprovisioned", ("deactivated",)),
-    ("suspended", "Terminated", ("deactivate",), "deprovisioned", ("deactivated",)),
-    ("staged", "Terminated", ("deactivate",), "deprovisioned", ("deactivated",)),
-    ("staged", "Hired", ("activate",), "active", ("updated",)),
-    ("staged", "On Leave", ("activate", "suspend"), "suspended", ("suspended",)),
-    ("deprovisioned", "On Leave", ("reactivate", "suspend"), "suspended", ("suspended",)),
-])
+@pytest.mark.parametrize(
+    ("state", "status", "lifecycle", "after", "outcomes"),
+    [
+        ("active", "On Leave", ("suspend",), "suspended", ("suspended",)),
+        ("suspended", "Returned", ("unsuspend",), "active", ("reactivated",)),
+        ("suspended", "Active", ("unsuspend",), "active", ("reactivated",)),
+        ("deprovisioned", "Rehired", ("reactivate",), "active", ("reactivated",)),
+        ("active", "Terminated", ("deactivate",), "deprovisioned", ("deactivated",)),
+        ("suspended", "Terminated", ("deactivate",), "deprovisioned", ("deactivated",)),
+        ("staged", "Terminated", ("deactivate",), "deprovisioned", ("deactivated",)),
+        ("staged", "Hired", ("activate",), "active", ("updated",)),
+        ("staged", "On Leave", ("activate", "suspend"), "suspended", ("suspended",)),
+        ("deprovisioned", "On Leave", ("reactivate", "suspend"), "suspended", ("suspended",)),
+    ],
+)
 def test_lifecycle_from_status(state, status, lifecycle, after, outcomes):
-    ada = user("u1", "ada.lovelace@example.com", state=state, employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1",
+        "ada.lovelace@example.com",
+        state=state,
+        employeeNumber="1",
+        firstName="Ada",
+        lastName="Lovelace",
+        title="Engineer",
+        department="R&D",
+    )
     plan = plan_of(person(1, "Ada", "Lovelace", status), existing=[ada])
     action = only(plan)
     assert (action.lifecycle, action.state_before, action.state_after, action.outcomes) == (lifecycle, state, after, outcomes)
@@ -521,18 +702,37 @@ def test_lifecycle_from_status(state, status, lifecycle, after, outcomes):
         assert plan.summary()[outcome] == 1
 
 
-@pytest.mark.parametrize(("state", "status"), [
-    ("active", "Active"), ("suspended", "On Leave"), ("deprovisioned", "Terminated"), ("deleted", "Terminated"),
-    ("staged", "Pre-Hire"), ("active", "Pre-Hire"), ("deprovisioned", "Pre-Hire"),
-])
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [
+        ("active", "Active"),
+        ("suspended", "On Leave"),
+        ("deprovisioned", "Terminated"),
+        ("deleted", "Terminated"),
+        ("staged", "Pre-Hire"),
+        ("active", "Pre-Hire"),
+        ("deprovisioned", "Pre-Hire"),
+    ],
+)
 def test_status_already_reflected_is_unchanged(state, status):
-    ada = user("u1", "ada.lovelace@example.com", state=state, employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1",
+        "ada.lovelace@example.com",
+        state=state,
+        employeeNumber="1",
+        firstName="Ada",
+        lastName="Lovelace",
+        title="Engineer",
+        department="R&D",
+    )
     plan = plan_of(person(1, "Ada", "Lovelace", status), existing=[ada])
     assert plan.actions == () and plan.summary()["unchanged"] == 1
 
 
 def test_update_and_lifecycle_together_count_in_both():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+    )
     action = only(plan_of(person(1, "Ada", "Lovelace", "Terminated", title="Former"), existing=[ada]))
     assert action.outcomes == ("updated", "deactivated") and action.changes == {"title": ("Engineer", "Former")}
 
@@ -541,12 +741,16 @@ def test_deleted_user_cannot_come_back():
     ada = user("u1", "ada.lovelace@example.com", state="deleted", employeeNumber="1")
     plan = plan_of(person(1, "Ada", "Lovelace", "Rehired"), existing=[ada])
     assert plan.actions == ()
-    assert plan.summary()["rejected"] == [{"line": 2, "column": "Status", "reason": "ada.lovelace@example.com was deleted in provtui: it cannot be changed"}]
+    assert plan.summary()["rejected"] == [
+        {"line": 2, "column": "Status", "reason": "ada.lovelace@example.com was deleted in provtui: it cannot be changed"}
+    ]
 
 
 def test_no_status_column_creates_active_users_and_leaves_lifecycles_alone():
-    existing = [user("u1", "a@example.com", state="suspended", firstName="A", lastName="B", displayName="A B"),
-                user("u2", "c@example.com", state="deprovisioned", firstName="C", lastName="D", displayName="C D")]
+    existing = [
+        user("u1", "a@example.com", state="suspended", firstName="A", lastName="B", displayName="A B"),
+        user("u2", "c@example.com", state="deprovisioned", firstName="C", lastName="D", displayName="C D"),
+    ]
     parsed = parse_csv(csv_bytes("Email,First Name,Last Name", "a@example.com,A,B", "c@example.com,C,D", "e@example.com,E,F"))
     plan = plan_import(parsed, {u["id"]: u for u in existing}, source="workday")
     assert [(a.login, a.lifecycle, a.state_after) for a in plan.actions] == [("e@example.com", ("activate",), "active")]
@@ -567,15 +771,18 @@ def test_login_taken_by_another_user_is_rejected():
     parsed = parse_csv(csv_bytes("Employee ID,Username,Email,First Name,Last Name", "1,aturing,ada@example.com,Ada,Lovelace"))
     plan = plan_import(parsed, {"u1": ada, "u2": alan}, source="workday", full=True)
     assert plan.actions == ()  # neither is deactivated as missing: the rejected row names both
-    assert plan.summary()["rejected"] == [{"line": 2, "column": "Username", "reason": "login 'aturing' belongs to another user, not to employee 1 (alovelace)"}]
+    assert plan.summary()["rejected"] == [
+        {"line": 2, "column": "Username", "reason": "login 'aturing' belongs to another user, not to employee 1 (alovelace)"}
+    ]
 
 
 def test_login_of_a_different_employee_is_rejected():
     ada = user("u1", "ada.lovelace@example.com", state="deprovisioned", employeeNumber="1")
     plan = plan_of(person(9, "Ada", "Lovelace", "Hired"), existing=[ada])
     assert plan.actions == ()
-    assert plan.summary()["rejected"] == [{"line": 2, "column": "Employee ID",
-                                           "reason": "ada.lovelace@example.com is employee 1 in provtui, this row is employee 9"}]
+    assert plan.summary()["rejected"] == [
+        {"line": 2, "column": "Employee ID", "reason": "ada.lovelace@example.com is employee 1 in provtui, this row is employee 9"}
+    ]
 
 
 def test_employee_number_filled_in_when_missing():
@@ -590,7 +797,16 @@ def test_numbers_stored_as_numbers_compare_equal():
 
 
 def test_match_by_email_when_logins_are_derived():
-    ada = user("u1", "alovelace", employeeNumber=None, firstName="Ada", lastName="Lovelace", email="Ada.Lovelace@example.com", title="Engineer", department="R&D")
+    ada = user(
+        "u1",
+        "alovelace",
+        employeeNumber=None,
+        firstName="Ada",
+        lastName="Lovelace",
+        email="Ada.Lovelace@example.com",
+        title="Engineer",
+        department="R&D",
+    )
     ada["profile"].pop("employeeNumber")
     parsed = parse_csv(csv_bytes("Email,First Name,Last Name,Title,Status", "ada.lovelace@example.com,Ada,Lovelace,Boss,Active"))
     action = only(plan_import(parsed, {"u1": ada}, source="workday"))
@@ -600,9 +816,16 @@ def test_match_by_email_when_logins_are_derived():
 
 
 def test_a_user_matched_twice_is_rejected_the_second_time():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
-    parsed = parse_csv(csv_bytes("Employee ID,Username,Email,First Name,Last Name", "1,ada,ada@example.com,Ada,Lovelace",
-                                 "2,ada.lovelace@example.com,x@example.com,Ada,Lovelace"))
+    ada = user(
+        "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+    )
+    parsed = parse_csv(
+        csv_bytes(
+            "Employee ID,Username,Email,First Name,Last Name",
+            "1,ada,ada@example.com,Ada,Lovelace",
+            "2,ada.lovelace@example.com,x@example.com,Ada,Lovelace",
+        )
+    )
     plan = plan_import(parsed, {"u1": ada}, source="workday")
     assert [a.line for a in plan.actions] == [2]
     assert plan.summary()["rejected"] == [{"line": 3, "column": "Username", "reason": "ada.lovelace@example.com is also matched by line 2"}]
@@ -614,13 +837,30 @@ def test_users_of_another_source_are_not_touched():
     plan = plan_of(person(1, "Grace", "Hopper", "Terminated"), person(2, "Alan", "Turing", title="X"), existing=[grace, alan], full=True)
     assert plan.actions == ()
     assert plan.summary()["rejected"] == [
-        {"line": 2, "column": "Work Email", "reason": "grace.hopper@example.com is mastered by provtui: the workday import does not change it"},
-        {"line": 3, "column": "Work Email", "reason": "alan.turing@example.com is mastered by bamboohr: the workday import does not change it"},
+        {
+            "line": 2,
+            "column": "Work Email",
+            "reason": "grace.hopper@example.com is mastered by provtui: the workday import does not change it",
+        },
+        {
+            "line": 3,
+            "column": "Work Email",
+            "reason": "alan.turing@example.com is mastered by bamboohr: the workday import does not change it",
+        },
     ]
 
 
 def test_adopt_takes_over_provtui_users_only():
-    grace = user("u1", "grace.hopper@example.com", source="provtui", firstName="Grace", lastName="Hopper", title="Engineer", department="R&D", nickname="Amazing")
+    grace = user(
+        "u1",
+        "grace.hopper@example.com",
+        source="provtui",
+        firstName="Grace",
+        lastName="Hopper",
+        title="Engineer",
+        department="R&D",
+        nickname="Amazing",
+    )
     alan = user("u2", "alan.turing@example.com", source="bamboohr", firstName="Alan", lastName="Turing")
     plan = plan_of(person(1, "Grace", "Hopper", "On Leave"), person(2, "Alan", "Turing"), existing=[grace, alan], adopt=True)
     action = only(plan)
@@ -631,13 +871,31 @@ def test_adopt_takes_over_provtui_users_only():
 
 
 def test_adopt_without_changes_still_records_the_takeover():
-    grace = user("u1", "grace.hopper@example.com", source="provtui", employeeNumber="1", firstName="Grace", lastName="Hopper", title="Engineer", department="R&D")
+    grace = user(
+        "u1",
+        "grace.hopper@example.com",
+        source="provtui",
+        employeeNumber="1",
+        firstName="Grace",
+        lastName="Hopper",
+        title="Engineer",
+        department="R&D",
+    )
     action = only(plan_of(person(1, "Grace", "Hopper"), existing=[grace], adopt=True))
     assert action.adopt and action.outcomes == ("updated",) and action.changes == {}
 
 
 def test_priorities_let_a_source_write_attributes_of_another_sources_users():
-    alan = user("u1", "alan.turing@example.com", source="ldap", employeeNumber="2", firstName="Alan", lastName="Turing", title="Old", department="R&D")
+    alan = user(
+        "u1",
+        "alan.turing@example.com",
+        source="ldap",
+        employeeNumber="2",
+        firstName="Alan",
+        lastName="Turing",
+        title="Old",
+        department="R&D",
+    )
     priorities = {"title": ["workday", "ldap"], "department": ["ldap", "workday"]}
     plan = plan_of(person(2, "Alan", "Turing", "Terminated", title="New", department="Sales"), existing=[alan], priorities=priorities)
     action = only(plan)
@@ -647,8 +905,12 @@ def test_priorities_let_a_source_write_attributes_of_another_sources_users():
 
 
 def test_priorities_keep_a_higher_source_value_on_our_own_users():
-    ada = {**user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="From LDAP", department="R&D"),
-           "attribute_sources": {"title": "ldap"}}
+    ada = {
+        **user(
+            "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="From LDAP", department="R&D"
+        ),
+        "attribute_sources": {"title": "ldap"},
+    }
     priorities = {"title": ["ldap", "workday"]}
     assert plan_of(person(1, "Ada", "Lovelace", title="From HR"), existing=[ada], priorities=priorities).actions == ()
     # without a priority for the attribute, the master source wins and takes the attribute back
@@ -657,9 +919,13 @@ def test_priorities_keep_a_higher_source_value_on_our_own_users():
 
 
 def test_owned_attributes_limit_what_the_import_writes():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+    )
     owned = frozenset({"title", "employeeNumber"})
-    plan = plan_of(person(1, "Ada", "Lovelace", title="Lead", department="Sales"), person(2, "Alan", "Turing"), existing=[ada], owned_attributes=owned)
+    plan = plan_of(
+        person(1, "Ada", "Lovelace", title="Lead", department="Sales"), person(2, "Alan", "Turing"), existing=[ada], owned_attributes=owned
+    )
     update, create = plan.actions
     assert update.changes == {"title": ("Engineer", "Lead")}
     # a new user still gets the required attributes; the department is not this source's
@@ -668,7 +934,9 @@ def test_owned_attributes_limit_what_the_import_writes():
 
 def test_full_import_deactivates_this_sources_missing_users():
     existing = [
-        user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"),
+        user(
+            "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+        ),
         user("u2", "gone@example.com", employeeNumber="2"),
         user("u3", "suspended@example.com", state="suspended", employeeNumber="3"),
         user("u4", "staged@example.com", state="staged", employeeNumber="4"),
@@ -689,13 +957,19 @@ def test_full_import_deactivates_this_sources_missing_users():
 
 
 def test_full_import_never_deactivates_a_user_a_rejected_row_names():
-    existing = [user("u1", "ada.lovelace@example.com", employeeNumber="1"), user("u2", "alan.turing@example.com", employeeNumber="2"),
-                user("u3", "grace.hopper@example.com", employeeNumber="3"), user("u4", "gone@example.com", employeeNumber="4")]
+    existing = [
+        user("u1", "ada.lovelace@example.com", employeeNumber="1"),
+        user("u2", "alan.turing@example.com", employeeNumber="2"),
+        user("u3", "grace.hopper@example.com", employeeNumber="3"),
+        user("u4", "gone@example.com", employeeNumber="4"),
+    ]
     plan = plan_of(
         "1,Ada,Lovelace,ada.lovelace@example.com,Eng,R&D,Whatever",  # unknown status
         "2,Alan,Turing,alan.turing@example.com,Eng,R&D",  # wrong number of fields
         "GRACE.HOPPER@EXAMPLE.COM,x,y",  # garbage, but it names Grace
-        existing=existing, full=True, allow_empty=True,  # every row rejected: refused without allow_empty (issue #14)
+        existing=existing,
+        full=True,
+        allow_empty=True,  # every row rejected: refused without allow_empty (issue #14)
     )
     assert [a.user_id for a in plan.actions] == ["u4"]
     assert [r["line"] for r in plan.summary()["rejected"]] == [2, 3, 4]
@@ -718,19 +992,32 @@ def test_source_name_is_checked(source):
 
 
 def test_plain_rows_are_validated_too():
-    rows = [Row(1, "a", {"login": "a", "email": "not-an-email", "firstName": "A", "lastName": "B"}, Intent.ACTIVE),
-            Row(2, "b", {"login": "b", "email": "b@example.com", "firstName": "B", "lastName": "C"}, Intent.ACTIVE),
-            Row(3, "b", {"login": "b", "email": "b@example.com", "firstName": "B", "lastName": "C"}, Intent.ACTIVE)]
+    rows = [
+        Row(1, "a", {"login": "a", "email": "not-an-email", "firstName": "A", "lastName": "B"}, Intent.ACTIVE),
+        Row(2, "b", {"login": "b", "email": "b@example.com", "firstName": "B", "lastName": "C"}, Intent.ACTIVE),
+        Row(3, "b", {"login": "b", "email": "b@example.com", "firstName": "B", "lastName": "C"}, Intent.ACTIVE),
+    ]
     plan = plan_import(rows, [], source="workday")
     assert [a.login for a in plan.actions] == ["b"]
     assert [(r.line, r.column) for r in plan.rejected] == [(1, "email"), (3, "login")]
 
 
 def test_details_for_the_dry_run():
-    ada = user("u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D")
+    ada = user(
+        "u1", "ada.lovelace@example.com", employeeNumber="1", firstName="Ada", lastName="Lovelace", title="Engineer", department="R&D"
+    )
     plan = plan_of(person(1, "Ada", "Lovelace", "On Leave", title="Lead"), existing=[ada])
-    assert plan.details() == [{"line": 2, "login": "ada.lovelace@example.com", "outcomes": ["updated", "suspended"], "lifecycle": ["suspend"],
-                               "state": ["active", "suspended"], "changes": {"title": ["Engineer", "Lead"]}, "reason": "on leave in HR"}]
+    assert plan.details() == [
+        {
+            "line": 2,
+            "login": "ada.lovelace@example.com",
+            "outcomes": ["updated", "suspended"],
+            "lifecycle": ["suspend"],
+            "state": ["active", "suspended"],
+            "changes": {"title": ["Engineer", "Lead"]},
+            "reason": "on leave in HR",
+        }
+    ]
 
 
 # -- properties ----------------------------------------------------------------------------
@@ -739,9 +1026,15 @@ FUZZ = settings(max_examples=int(os.environ.get("HR_FUZZ_EXAMPLES", "200")), dea
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=600), st.binary(max_size=600).map(lambda tail: (HEADER + "\r\n").encode() + tail),
-                 st.lists(st.sampled_from(list(',"\r\n\x00 ;aé@.1') + ["On Leave", "x@example.com"]), max_size=120)
-                 .map(lambda tail: (HEADER + "\n" + "".join(tail)).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.binary(max_size=600).map(lambda tail: (HEADER + "\r\n").encode() + tail),
+        st.lists(st.sampled_from(list(',"\r\n\x00 ;aé@.1') + ["On Leave", "x@example.com"]), max_size=120).map(
+            lambda tail: (HEADER + "\n" + "".join(tail)).encode()
+        ),
+    )
+)
 def test_any_bytes_parse_or_fail_cleanly(data):
     try:
         parsed = parse_csv(data)
@@ -753,8 +1046,12 @@ def test_any_bytes_parse_or_fail_cleanly(data):
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(list("=#;[]\"@ \n\r\tabcEmailkeystatu") + ["[status]", "[options]", "key", "@status", "email", "defaults", "no"]),
-                max_size=80).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(list('=#;[]"@ \n\r\tabcEmailkeystatu') + ["[status]", "[options]", "key", "@status", "email", "defaults", "no"]),
+        max_size=80,
+    ).map("".join)
+)
 def test_any_mapping_text_loads_or_fails_with_a_line(text):
     try:
         mapping = load_mapping(text)
@@ -770,7 +1067,9 @@ def test_any_mapping_text_loads_or_fails_with_a_line(text):
 
 _HEADERS = ["Employee ID", "Work Email", "First Name", "Last Name", "Job Title", "Status", "Notes"]
 _cell = st.one_of(
-    st.sampled_from(["", " ", "Active", "On Leave", "Terminated", "Rehired", "x@example.com", "A@B.CO", "1", "2", "Ada", '"', ",", "\n", "\r\n"]),
+    st.sampled_from(
+        ["", " ", "Active", "On Leave", "Terminated", "Rehired", "x@example.com", "A@B.CO", "1", "2", "Ada", '"', ",", "\n", "\r\n"]
+    ),
     st.text(max_size=12),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
     st.builds(lambda n: "y" * n, st.integers(1000, 3000)),
@@ -795,9 +1094,17 @@ def test_random_cells_line_numbers_and_no_crash(rows, bom, newline):
     for row in parsed.rows:
         assert row.key and row.login == row.login.strip().lower()
         assert row.profile["email"] is None or "@" in row.profile["email"]
-    existing = {f"u{i}": user(f"u{i}", r.login, state=s, source=src, employeeNumber=r.key)
-                for i, (r, s, src) in enumerate(zip(parsed.rows, ["active", "suspended", "deprovisioned", "deleted", "staged"] * 5,
-                                                    ["workday", "workday", "provtui", "workday", "ldap"] * 5, strict=False))}
+    existing = {
+        f"u{i}": user(f"u{i}", r.login, state=s, source=src, employeeNumber=r.key)
+        for i, (r, s, src) in enumerate(
+            zip(
+                parsed.rows,
+                ["active", "suspended", "deprovisioned", "deleted", "staged"] * 5,
+                ["workday", "workday", "provtui", "workday", "ldap"] * 5,
+                strict=False,
+            )
+        )
+    }
     plan = plan_import(parsed, existing, source="workday", full=True)
     for action in plan.actions:
         if action.user_id is not None:
@@ -808,17 +1115,33 @@ def test_random_cells_line_numbers_and_no_crash(rows, bom, newline):
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(["ada", "alan", "grace", "edsger"]), st.sampled_from(["Active", "On Leave", "Terminated", "Pre-Hire"]),
-                          st.sampled_from(["Eng", "Lead", ""])), max_size=6),
-       st.lists(st.tuples(st.sampled_from(["ada", "alan", "grace", "edsger", "barbara"]),
-                          st.sampled_from(["staged", "active", "suspended", "deprovisioned", "deleted"]),
-                          st.sampled_from(["workday", "provtui", "ldap"])), max_size=5, unique_by=lambda t: t[0]),
-       st.booleans())
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ada", "alan", "grace", "edsger"]),
+            st.sampled_from(["Active", "On Leave", "Terminated", "Pre-Hire"]),
+            st.sampled_from(["Eng", "Lead", ""]),
+        ),
+        max_size=6,
+    ),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ada", "alan", "grace", "edsger", "barbara"]),
+            st.sampled_from(["staged", "active", "suspended", "deprovisioned", "deleted"]),
+            st.sampled_from(["workday", "provtui", "ldap"]),
+        ),
+        max_size=5,
+        unique_by=lambda t: t[0],
+    ),
+    st.booleans(),
+)
 def test_plan_invariants(rows, users, full):
     numbers = {"ada": 1, "alan": 2, "grace": 3, "edsger": 4, "barbara": 5}
     lines = [person(numbers[n], n.title(), "X", status, title=title, email=f"{n}@example.com") for n, status, title in rows]
-    existing = [user(f"u{n}", f"{n}@example.com", state=state, source=src, employeeNumber=str(numbers[n]), firstName=n.title(), lastName="X")
-                for n, state, src in users]
+    existing = [
+        user(f"u{n}", f"{n}@example.com", state=state, source=src, employeeNumber=str(numbers[n]), firstName=n.title(), lastName="X")
+        for n, state, src in users
+    ]
     plan = plan_of(*lines, existing=existing, full=full)
     by_id = {u["id"]: u for u in existing}
     touched = [a.user_id for a in plan.actions if a.user_id]
@@ -830,6 +1153,7 @@ def test_plan_invariants(rows, users, full):
             assert action.state_before == before["state"]
         state = action.state_before or "staged"
         from provtui.domain.lifecycle import transition
+
         for step in action.lifecycle:
             state = transition(state, step).value
         assert state == action.state_after
@@ -838,8 +1162,10 @@ def test_plan_invariants(rows, users, full):
     summary = plan.summary()
     if plan.refused:  # a full run with no valid person changes nothing (issue #14); what it would do is withheld
         assert full and plan.people == 0 and plan.actions == () and "no valid person" in plan.refused
-        assert not any(row[1] in ("Active", "On Leave", "Pre-Hire") and line not in {r["line"] for r in summary["rejected"]}
-                       for line, row in enumerate(rows, start=2))
+        assert not any(
+            row[1] in ("Active", "On Leave", "Pre-Hire") and line not in {r["line"] for r in summary["rejected"]}
+            for line, row in enumerate(rows, start=2)
+        )
     else:
         assert not plan.withheld and not (full and plan.people == 0)
     decided = plan.withheld if plan.refused else plan.actions
@@ -853,25 +1179,55 @@ def test_plan_invariants(rows, users, full):
 def test_50k_rows_timing():
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["Employee ID", "Legal First Name", "Preferred Name", "Last Name", "Work Email", "Business Title", "Department",
-                     "Manager Email", "Work Location", "Cost Center", "Worker Status"])
+    writer.writerow(
+        [
+            "Employee ID",
+            "Legal First Name",
+            "Preferred Name",
+            "Last Name",
+            "Work Email",
+            "Business Title",
+            "Department",
+            "Manager Email",
+            "Work Location",
+            "Cost Center",
+            "Worker Status",
+        ]
+    )
     statuses = ["Active"] * 8 + ["On Leave", "Terminated"]
     for i in range(50_000):
-        writer.writerow([100_000 + i, f"First{i}", "", f"Last{i}", f"user{i}@example.com", f"Title {i % 50}", f"Dept {i % 20}",
-                         f"user{i // 10}@example.com", "Berlin", f"CC{i % 30}", statuses[i % 10]])
+        writer.writerow(
+            [
+                100_000 + i,
+                f"First{i}",
+                "",
+                f"Last{i}",
+                f"user{i}@example.com",
+                f"Title {i % 50}",
+                f"Dept {i % 20}",
+                f"user{i // 10}@example.com",
+                "Berlin",
+                f"CC{i % 30}",
+                statuses[i % 10],
+            ]
+        )
     data = buffer.getvalue().encode()
     started = time.perf_counter()
     parsed = parse_csv(data)
     parsed_at = time.perf_counter()
     plan = plan_import(parsed, {}, source="workday", full=True)
     planned_at = time.perf_counter()
-    existing = {f"u{i}": {"id": f"u{i}", "login": a.login, "state": a.state_after, "source": "workday", "profile": a.profile}
-                for i, a in enumerate(plan.actions)}
+    existing = {
+        f"u{i}": {"id": f"u{i}", "login": a.login, "state": a.state_after, "source": "workday", "profile": a.profile}
+        for i, a in enumerate(plan.actions)
+    }
     changed = data.replace(b"Title 3,", b"Title 3b,").replace(b"Active\r\n", b"On Leave\r\n", 500)
     again_at = time.perf_counter()
     replan = plan_import(parse_csv(changed), existing, source="workday", full=True)
     done = time.perf_counter()
     assert plan.summary()["created"] == 45_000 and plan.summary()["unchanged"] == 5_000
     assert replan.summary()["updated"] == 1_000 and replan.summary()["suspended"] == 500
-    print(f"\n50,000 rows ({len(data) / 1e6:.1f} MB): parse {parsed_at - started:.2f}s, plan (all new) {planned_at - parsed_at:.2f}s; "
-          f"re-import against 45,000 users: parse+plan {done - again_at:.2f}s")
+    print(
+        f"\n50,000 rows ({len(data) / 1e6:.1f} MB): parse {parsed_at - started:.2f}s, plan (all new) {planned_at - parsed_at:.2f}s; "
+        f"re-import against 45,000 users: parse+plan {done - again_at:.2f}s"
+    )

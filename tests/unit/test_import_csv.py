@@ -28,8 +28,14 @@ def test_dry_run_changes_nothing_then_apply_in_one_commit(service):
     assert plan["created"] == 10 and plan["dry_run"] and service.store.seq == seq
     assert len(plan["actions"]) == 10
     result = service.import_csv(csv(*PEOPLE))
-    assert {k: result[k] for k in ("created", "updated", "unchanged", "suspended", "deactivated", "reactivated")} == \
-        {"created": 10, "updated": 0, "unchanged": 0, "suspended": 0, "deactivated": 0, "reactivated": 0}
+    assert {k: result[k] for k in ("created", "updated", "unchanged", "suspended", "deactivated", "reactivated")} == {
+        "created": 10,
+        "updated": 0,
+        "unchanged": 0,
+        "suspended": 0,
+        "deactivated": 0,
+        "reactivated": 0,
+    }
     assert service.store.seq == seq + 1  # one transaction
     view = service.user_view("p0@example.com")
     assert view["state"] == "active" and view["source"] == "csv" and view["profile"]["department"] == "Eng"
@@ -102,8 +108,6 @@ def test_named_sources_with_a_mapping(service, tmp_path):
     assert [s["name"] for s in service.list_sources()] == ["workday"]
 
 
-
-
 def test_cli_import_contract(cli, tmp_path):
     path = tmp_path / "hr.csv"
     path.write_bytes(csv(*PEOPLE, "1099,Bad,Row,nope,Eng,X,Active"))
@@ -111,7 +115,9 @@ def test_cli_import_contract(cli, tmp_path):
     summary = json.loads(out)
     # a rejected row: exit 2, as the real run will (issue #14), the plan still printed
     assert code == 2 and {"created", "updated", "unchanged", "suspended", "deactivated", "reactivated", "rejected"} <= summary.keys()
-    assert summary["created"] == 10 and summary["rejected"] == [{"line": 12, "column": summary["rejected"][0]["column"], "reason": summary["rejected"][0]["reason"]}]
+    assert summary["created"] == 10 and summary["rejected"] == [
+        {"line": 12, "column": summary["rejected"][0]["column"], "reason": summary["rejected"][0]["reason"]}
+    ]
     assert "line 12" in err
     assert json.loads(cli("user", "list", "--json")[1]) == []  # a dry run changes nothing
     code, out, _ = cli("import", "csv", str(path), "--json")

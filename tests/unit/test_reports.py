@@ -39,8 +39,18 @@ def template(tmp_path_factory):
     slack, wiki = s.directory.app("Slack")["id"], s.directory.app("Wiki")["id"]
 
     def account(app, login, **fields):
-        doc = {"app": app, "user": ids[login], "remote_id": f"r-{login}", "active": True, "attributes": {}, "state": "active",
-               "last_error": None, "attempts": 0, "last_sync": iso(1), **fields}
+        doc = {
+            "app": app,
+            "user": ids[login],
+            "remote_id": f"r-{login}",
+            "active": True,
+            "attributes": {},
+            "state": "active",
+            "last_error": None,
+            "attempts": 0,
+            "last_sync": iso(1),
+            **fields,
+        }
         tx.put(ACCOUNTS, account_key(app, ids[login]), doc)
 
     with s.store.transaction() as tx:  # as a sync (and an admin long ago) left things
@@ -48,8 +58,9 @@ def template(tmp_path_factory):
             tx.delete(DIRTY, key)
         account(slack, "ada")
         account(slack, "bob")
-        account(slack, "cy", remote_id=None, active=False, state="failed", last_error="HTTP 503 from Slack", attempts=3,
-                last_action="create")
+        account(
+            slack, "cy", remote_id=None, active=False, state="failed", last_error="HTTP 503 from Slack", attempts=3, last_action="create"
+        )
         account(slack, "eve")  # never entitled: someone made it by hand downstream
         account(slack, "dee", active=False, state="deactivated", deactivated_at=iso(200))
         account(wiki, "bob", remote_id="manual", state="task-open", task="t1")
@@ -84,10 +95,28 @@ def test_reports_need_read_access(org):
 
 def test_apps_against_licenses(org):
     assert org.reports().apps() == [
-        {"app": "Slack", "kind": "scim", "entitled": 2, "active": 3, "deactivated": 1, "failed": 1,
-         "licenses": 2, "over_license": True, "utilisation": 150.0},
-        {"app": "Wiki", "kind": "manual", "entitled": 1, "active": 1, "deactivated": 0, "failed": 0,
-         "licenses": None, "over_license": False, "utilisation": None},
+        {
+            "app": "Slack",
+            "kind": "scim",
+            "entitled": 2,
+            "active": 3,
+            "deactivated": 1,
+            "failed": 1,
+            "licenses": 2,
+            "over_license": True,
+            "utilisation": 150.0,
+        },
+        {
+            "app": "Wiki",
+            "kind": "manual",
+            "entitled": 1,
+            "active": 1,
+            "deactivated": 0,
+            "failed": 0,
+            "licenses": None,
+            "over_license": False,
+            "utilisation": None,
+        },
     ]
     assert [r["app"] for r in org.reports().apps("Wiki")] == ["Wiki"]
     with pytest.raises(NotFound):
@@ -133,8 +162,9 @@ def test_pending_deprovisions(org):
 
 
 def test_failures(org):
-    assert org.reports().failures() == [{"app": "Slack", "user": "cy", "last_error": "HTTP 503 from Slack", "attempts": 3,
-                                        "last_sync": iso(1), "last_action": "create"}]
+    assert org.reports().failures() == [
+        {"app": "Slack", "user": "cy", "last_error": "HTTP 503 from Slack", "attempts": 3, "last_sync": iso(1), "last_action": "create"}
+    ]
     assert org.reports().failures("Wiki") == []
 
 
@@ -147,7 +177,10 @@ def test_orphans_from_app_import(org):
         tx.put(ORPHANS, "o3", {"app": org.directory.app("Wiki")["id"], "remote_id": "w1", "userName": "old", "email": None, "seen": iso(2)})
     rows = org.reports().orphans()
     assert [(r["app"], r["userName"], r["remote_id"]) for r in rows] == [
-        ("Slack", "amy", "x8"), ("Slack", "zed", "x9"), ("Wiki", "old", "w1")]
+        ("Slack", "amy", "x8"),
+        ("Slack", "zed", "x9"),
+        ("Wiki", "old", "w1"),
+    ]
     assert [r["userName"] for r in org.reports().orphans("Wiki")] == ["old"]
 
 
@@ -167,13 +200,32 @@ def test_stale(org):
 
 def test_recent_changes_leave_out_downstream_calls(org):
     with org.store.transaction() as tx:
-        tx.audit({"actor": "provtui-engine", "action": "downstream.call", "target": "Slack", "before": None,
-                  "after": {"method": "PATCH", "path": "/Users/r-bob", "status": 200, "duration_ms": 3.0}, "correlation": "c"})
-        tx.audit({"actor": "provtui-engine", "action": "downstream.failed", "target": "Slack", "before": None,
-                  "after": {"error": "HTTP 503"}, "correlation": "c"})
+        tx.audit(
+            {
+                "actor": "provtui-engine",
+                "action": "downstream.call",
+                "target": "Slack",
+                "before": None,
+                "after": {"method": "PATCH", "path": "/Users/r-bob", "status": 200, "duration_ms": 3.0},
+                "correlation": "c",
+            }
+        )
+        tx.audit(
+            {
+                "actor": "provtui-engine",
+                "action": "downstream.failed",
+                "target": "Slack",
+                "before": None,
+                "after": {"error": "HTTP 503"},
+                "correlation": "c",
+            }
+        )
     rows = org.reports().changes(3)
-    assert [(r["action"], r["target"]) for r in rows] == [("user.deactivate", "gus"), ("group.remove-member", "eng"),
-                                                          ("downstream.failed", "Slack")]
+    assert [(r["action"], r["target"]) for r in rows] == [
+        ("user.deactivate", "gus"),
+        ("group.remove-member", "eng"),
+        ("downstream.failed", "Slack"),
+    ]
     assert "downstream.call" not in [r["action"] for r in org.reports().changes(None)]
     assert rows[-1]["action"] == "downstream.failed" and list(rows[-1]) == COLUMNS["changes"]
     assert org.reports().changes(0) == []

@@ -87,7 +87,9 @@ def test_the_last_super_admin_cannot_be_removed(org):
         root.revoke("root-admin", "super-admin")
     root.grant("second", "super-admin")
     root.revoke("root-admin", "super-admin")
-    assert [a["user"] for a in Service.open(org, actor="second").list_admins() if any(g["role"] == "super-admin" for g in a["grants"])] == ["second"]
+    assert [a["user"] for a in Service.open(org, actor="second").list_admins() if any(g["role"] == "super-admin" for g in a["grants"])] == [
+        "second"
+    ]
 
 
 def test_grant_validation(org):

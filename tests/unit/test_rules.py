@@ -14,8 +14,13 @@ from provtui.service import Service
 @pytest.fixture
 def org(tmp_path):
     service = Service.init(tmp_path / "store", actor="admin")
-    people = [("ada", "Engineering", "VP Engineering"), ("bob", "Sales", "Account Executive"), ("cy", "Sales", "VP Sales"),
-              ("dee", "Engineering", "Engineer"), ("eve", "Support", "Agent")]
+    people = [
+        ("ada", "Engineering", "VP Engineering"),
+        ("bob", "Sales", "Account Executive"),
+        ("cy", "Sales", "VP Sales"),
+        ("dee", "Engineering", "Engineer"),
+        ("eve", "Support", "Agent"),
+    ]
     for login, department, title in people:
         service.create_user(login, f"{login}@example.com", login.title(), "T", {"department": department, "title": title}, activate=True)
     for group in ("sales", "eng", "vps"):
@@ -34,8 +39,12 @@ def test_a_rule_is_inactive_until_activated_and_preview_shows_the_consequences(o
     rule = rules.create("sales-dept", groups=["sales"], expr='user.department == "Sales"', exclude=[])
     assert rule["state"] == "inactive" and rule["members"] == 0 and groups_of(org, "bob") == []
     preview = rules.preview("sales-dept")
-    assert preview == {"joins": ["bob", "cy"], "leaves": [], "losses": [],
-                       "gains": [{"user": "bob", "app": "CRM"}, {"user": "cy", "app": "CRM"}]}
+    assert preview == {
+        "joins": ["bob", "cy"],
+        "leaves": [],
+        "losses": [],
+        "gains": [{"user": "bob", "app": "CRM"}, {"user": "cy", "app": "CRM"}],
+    }
     seq = org.store.seq
     result = rules.change("sales-dept", state=RuleState.ACTIVE)
     assert org.store.seq == seq + 1  # one transaction: memberships, audit and provisioning
@@ -210,9 +219,12 @@ def test_a_preview_over_several_groups_counts_each_users_own_moves(org):
     rules.change("leaders", state=RuleState.ACTIVE)
     assert groups_of(org, "ada") == ["sales", "vps"] and groups_of(org, "cy") == ["sales", "vps"]
     preview = rules.preview("leaders", expr='user.department == "Sales"')
-    assert preview == {"joins": ["bob"], "leaves": ["ada"],
-                       "gains": [{"user": "bob", "app": "CRM"}, {"user": "bob", "app": "Wiki"}],
-                       "losses": [{"user": "ada", "app": "Wiki"}]}
+    assert preview == {
+        "joins": ["bob"],
+        "leaves": ["ada"],
+        "gains": [{"user": "bob", "app": "CRM"}, {"user": "bob", "app": "Wiki"}],
+        "losses": [{"user": "ada", "app": "Wiki"}],
+    }
     assert [(r["name"], r["members"]) for r in rules.list()] == [("leaders", 4)]  # ada and cy, in two groups each
     rules.change("leaders", expr='user.department == "Sales"', confirm=True)  # Wiki loses 1 of 2: held without
     assert groups_of(org, "ada") == ["sales"] and groups_of(org, "bob") == ["sales", "vps"]

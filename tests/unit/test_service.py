@@ -45,8 +45,14 @@ def test_user_states_and_illegal_transition_writes_nothing(service):
         service.change_state("ada", "reactivate")
     assert error.value.field == "state"
     assert snapshot_of(service) == before
-    for action, state in (("suspend", "suspended"), ("unsuspend", "active"), ("deactivate", "deprovisioned"),
-                          ("reactivate", "active"), ("deactivate", "deprovisioned"), ("delete", "deleted")):
+    for action, state in (
+        ("suspend", "suspended"),
+        ("unsuspend", "active"),
+        ("deactivate", "deprovisioned"),
+        ("reactivate", "active"),
+        ("deactivate", "deprovisioned"),
+        ("delete", "deleted"),
+    ):
         assert service.change_state("ada", action)["state"] == state
 
 

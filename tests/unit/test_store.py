@@ -439,10 +439,13 @@ def test_compaction_killed_after_audit_append_moves_nothing_twice(store, monkeyp
 # -- torn journal ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tail", [
-    b"3f2a",  # a few bytes of a line
-    encode_line({"seq": 3, "time": "t", "ops": [["put", "t", "z", {"x": 9}]], "audit": []})[:-7],  # half a line
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"3f2a",  # a few bytes of a line
+        encode_line({"seq": 3, "time": "t", "ops": [["put", "t", "z", {"x": 9}]], "audit": []})[:-7],  # half a line
+    ],
+)
 def test_torn_journal_tail_is_ignored_then_cut_by_the_next_writer(store, tail):
     put(store, "t", "a", {"x": 1})
     put(store, "t", "b", {"x": 2})
@@ -460,11 +463,14 @@ def test_torn_journal_tail_is_ignored_then_cut_by_the_next_writer(store, tail):
     check_chain(again.audit_events())
 
 
-@pytest.mark.parametrize(("tail", "reason"), [
-    (b"00000000 " + orjson.dumps({"seq": 3, "ops": [], "audit": []}) + b"\n", "checksum mismatch"),  # a whole line: acknowledged once
-    (b"\x00" * 300, "zero bytes at the end"),  # not the start of a record
-    (b"garbage", "the file ends inside something that is not a record"),
-])
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        (b"00000000 " + orjson.dumps({"seq": 3, "ops": [], "audit": []}) + b"\n", "checksum mismatch"),  # a whole line: acknowledged once
+        (b"\x00" * 300, "zero bytes at the end"),  # not the start of a record
+        (b"garbage", "the file ends inside something that is not a record"),
+    ],
+)
 def test_a_bad_last_record_that_is_not_a_torn_start_is_damage(store, tail, reason):
     put(store, "t", "a", {"x": 1})
     put(store, "t", "b", {"x": 2})
@@ -509,7 +515,7 @@ def test_torn_tail_then_writer_commits_and_reader_follows(store):
     reader = Store.open(store.path)
     put(store, "t", "a", {"x": 1})
     with open(journal(store), "ab") as f:
-        f.write(b"deadbeef {\"seq\": 2, \"ops\"")  # a writer died here
+        f.write(b'deadbeef {"seq": 2, "ops"')  # a writer died here
     reader.refresh()
     writer = Store.open(store.path)  # repairs on open
     put(writer, "t", "b", {"x": 2})

@@ -54,8 +54,9 @@ def template(tmp_path_factory):
         if n in (80, 160):
             service.store.compact()
     reopened = Service.open(path, actor=ACTOR)
-    return Template({"path": path, "tables": copy.deepcopy(reopened.store.tables), "events": reopened.audit(),
-                     "head": reopened.store.audit_head})
+    return Template(
+        {"path": path, "tables": copy.deepcopy(reopened.store.tables), "events": reopened.audit(), "head": reopened.store.audit_head}
+    )
 
 
 class Template(dict):
@@ -99,6 +100,7 @@ def digest(path: Path) -> dict:
 def reference_after_repair(original: dict[str, bytes], damaged: dict[str, bytes], names: dict[str, str]) -> dict:
     """The acknowledged data as a repair must rebuild it: every original record whose line is still
     intact (byte for byte) in the damaged file, and nothing else."""
+
     def surviving(name: str) -> list[bytes]:
         left = set(damaged[name].split(b"\n"))
         return [line for line in original[name].split(b"\n")[:-1] if line in left]
@@ -118,10 +120,17 @@ def reference_after_repair(original: dict[str, bytes], damaged: dict[str, bytes]
     return {t: tables.get(t, {}) for t in TABLES}
 
 
-@settings(max_examples=int(os.environ.get("PROVTUI_DAMAGE_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.sampled_from(["snapshot", "journal", "audit", "head"]),
-       kind=st.sampled_from(["flip", "zero", "truncate", "duplicate", "swap"]),
-       a=st.floats(0, 1), b=st.floats(0, 1))
+@settings(
+    max_examples=int(os.environ.get("PROVTUI_DAMAGE_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    which=st.sampled_from(["snapshot", "journal", "audit", "head"]),
+    kind=st.sampled_from(["flip", "zero", "truncate", "duplicate", "swap"]),
+    a=st.floats(0, 1),
+    b=st.floats(0, 1),
+)
 def test_damage_is_refused_or_harmless_and_repair_keeps_every_intact_record(template, which, kind, a, b):
     root = Path(tempfile.mkdtemp(prefix="provtui-damage-"))
     try:

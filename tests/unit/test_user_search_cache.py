@@ -27,8 +27,15 @@ def logins(rows: list[dict]) -> list[str]:
 def test_summaries_are_sorted_by_login_and_paged(service):
     total, rows = service.list_users("")
     assert total == 3 and logins(rows) == ["alice", "bob", "carol"]
-    assert rows[0] == {"id": rows[0]["id"], "login": "alice", "state": "active", "displayName": "Ada Tester",
-                       "email": "alice@example.com", "department": "Sales", "source": "provtui"}
+    assert rows[0] == {
+        "id": rows[0]["id"],
+        "login": "alice",
+        "state": "active",
+        "displayName": "Ada Tester",
+        "email": "alice@example.com",
+        "department": "Sales",
+        "source": "provtui",
+    }
     assert service.list_users("", offset=1, limit=1) == (3, [rows[1]])
 
 

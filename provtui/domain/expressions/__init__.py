@@ -67,26 +67,9 @@ The package, in the order a text goes through it:
 from provtui.domain.expressions.checker import parse_expression
 from provtui.domain.expressions.compiled import CompiledExpression, compile_expression
 from provtui.domain.expressions.errors import ExpressionError
-from provtui.domain.expressions.functions import (
-    DEFAULT_FUNCTIONS,
-    MAPPING_FUNCTIONS,
-    MAPPING_ROOTS,
-    RULE_ROOTS,
-    Function,
-)
+from provtui.domain.expressions.functions import DEFAULT_FUNCTIONS, MAPPING_FUNCTIONS, MAPPING_ROOTS, RULE_ROOTS, Function
 from provtui.domain.expressions.population import Population
-from provtui.domain.expressions.tree import (
-    Attribute,
-    Call,
-    Comparison,
-    Concat,
-    Conditional,
-    Literal,
-    Logical,
-    Node,
-    Not,
-    ParsedExpression,
-)
+from provtui.domain.expressions.tree import Attribute, Call, Comparison, Concat, Conditional, Literal, Logical, Node, Not, ParsedExpression
 from provtui.domain.expressions.values import (
     ANY,
     ARRAY,
@@ -108,9 +91,41 @@ from provtui.domain.expressions.values import (
 )
 
 __all__ = [
-    "ANY", "ARRAY", "BOOLEAN", "COMPARISONS", "DEFAULT_FUNCTIONS", "MAPPING_FUNCTIONS", "MAPPING_ROOTS", "MAX_DEPTH",
-    "MAX_LENGTH", "MAX_NUMBER_LENGTH", "MAX_STRING", "NULL", "NUMBER", "OBJECT", "RULE_ROOTS", "STRING", "Attribute",
-    "Call", "Comparison", "CompiledExpression", "Concat", "Conditional", "ExpressionError", "Function", "Literal",
-    "Logical", "Node", "Not", "ParsedExpression", "Population", "Scope", "compile_expression", "equals", "kind_of",
-    "parse_expression", "plus", "to_text",
+    "ANY",
+    "ARRAY",
+    "BOOLEAN",
+    "COMPARISONS",
+    "DEFAULT_FUNCTIONS",
+    "MAPPING_FUNCTIONS",
+    "MAPPING_ROOTS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NUMBER_LENGTH",
+    "MAX_STRING",
+    "NULL",
+    "NUMBER",
+    "OBJECT",
+    "RULE_ROOTS",
+    "STRING",
+    "Attribute",
+    "Call",
+    "Comparison",
+    "CompiledExpression",
+    "Concat",
+    "Conditional",
+    "ExpressionError",
+    "Function",
+    "Literal",
+    "Logical",
+    "Node",
+    "Not",
+    "ParsedExpression",
+    "Population",
+    "Scope",
+    "compile_expression",
+    "equals",
+    "kind_of",
+    "parse_expression",
+    "plus",
+    "to_text",
 ]

@@ -25,17 +25,7 @@ from provtui.domain.expressions.tree import (
     ParsedExpression,
     describe,
 )
-from provtui.domain.expressions.values import (
-    ANY,
-    BOOLEAN,
-    BOOLEAN_ONLY,
-    MAX_NUMBER_LENGTH,
-    NULL,
-    NUMBER,
-    NUMBER_ONLY,
-    STRING,
-    STRING_ONLY,
-)
+from provtui.domain.expressions.values import ANY, BOOLEAN, BOOLEAN_ONLY, MAX_NUMBER_LENGTH, NULL, NUMBER, NUMBER_ONLY, STRING, STRING_ONLY
 
 
 class _Builder:
@@ -79,15 +69,16 @@ class _Builder:
             if e in _ESCAPES:
                 out.append(_ESCAPES[e])
                 i += 2
-            elif e == "u" and len(digits := body[i + 2:i + 6]) == 4 and all(d in _HEX for d in digits):
+            elif e == "u" and len(digits := body[i + 2 : i + 6]) == 4 and all(d in _HEX for d in digits):
                 code = int(digits, 16)
                 if 0xD800 <= code <= 0xDFFF:
                     raise self.error(f"\\u{digits} is not a character (a surrogate)", _at(token) + 1 + i)
                 out.append(chr(code))
                 i += 6
             else:
-                raise self.error(f"unknown escape {quote(chr(92) + e)}", _at(token) + 1 + i,
-                                 hint="use \\\\ \\\" \\' \\n \\r \\t or \\uXXXX")
+                raise self.error(
+                    f"unknown escape {quote(chr(92) + e)}", _at(token) + 1 + i, hint="use \\\\ \\\" \\' \\n \\r \\t or \\uXXXX"
+                )
         return "".join(out)
 
     def _number(self, t: Tree[Token]) -> Node:
@@ -154,8 +145,7 @@ class _Builder:
                     raise self.error(f"{quote(op.value)} compares numbers or text, not {describe(side.kinds)}", side.pos)
             lk, rk = left.kinds - {NULL}, right.kinds - {NULL}
             if len(lk) == 1 and len(rk) == 1 and lk != rk:
-                raise self.error(f"{quote(op.value)} between {describe(lk)} and {describe(rk)} is always false",
-                                 _at(op))
+                raise self.error(f"{quote(op.value)} between {describe(lk)} and {describe(rk)} is always false", _at(op))
         return Comparison(_at(op), BOOLEAN_ONLY, op.value, left, right)
 
     def _sum(self, t: Tree[Token]) -> Node:
@@ -188,8 +178,7 @@ class _Builder:
             raise self.error(f"{name} takes {wanted} {noun}, not {len(args)}", pos)
         for number, (arg, accepted) in enumerate(zip(args, function.params, strict=False), start=1):
             if not arg.kinds & (accepted | {NULL}):
-                raise self.error(f"argument {number} of {name} must be {describe(accepted)}, not {describe(arg.kinds)}",
-                                 arg.pos)
+                raise self.error(f"argument {number} of {name} must be {describe(accepted)}, not {describe(arg.kinds)}", arg.pos)
             if function.reads_groups:
                 if not (isinstance(arg, Literal) and type(arg.value) is str):
                     raise self.error(f"{name} takes a group name in quotes", arg.pos)
@@ -229,9 +218,14 @@ def _plus_kinds(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
     return STRING_ONLY
 
 
-def parse_expression(text: str, *, roots: Collection[str] = RULE_ROOTS,
-                     functions: Mapping[str, Function] = DEFAULT_FUNCTIONS, kind: str = "any",
-                     field: str = "expression") -> ParsedExpression:
+def parse_expression(
+    text: str,
+    *,
+    roots: Collection[str] = RULE_ROOTS,
+    functions: Mapping[str, Function] = DEFAULT_FUNCTIONS,
+    kind: str = "any",
+    field: str = "expression",
+) -> ParsedExpression:
     """Parse and check ``text``; raises ExpressionError (``field`` names it) with the column."""
     if kind not in ("any", "boolean"):
         raise ValueError(f"kind must be 'any' or 'boolean', not {kind!r}")
@@ -239,10 +233,8 @@ def parse_expression(text: str, *, roots: Collection[str] = RULE_ROOTS,
     tree = builder.build(parse_tree(text, field))
     if kind == "boolean" and tree.kinds != BOOLEAN_ONLY:
         if tree.kinds == ANY:
-            raise builder.error("a rule must be a condition", tree.pos,
-                                hint="compare the value, e.g. user.isContractor == true")
+            raise builder.error("a rule must be a condition", tree.pos, hint="compare the value, e.g. user.isContractor == true")
         if BOOLEAN in tree.kinds:
-            raise builder.error(f"a rule must be a condition, but this can also give {describe(tree.kinds - BOOLEAN_ONLY)}",
-                                tree.pos)
+            raise builder.error(f"a rule must be a condition, but this can also give {describe(tree.kinds - BOOLEAN_ONLY)}", tree.pos)
         raise builder.error(f"a rule must be a condition, not {describe(tree.kinds)}", tree.pos)
     return ParsedExpression(text, tree, kind, frozenset(builder.attributes), frozenset(builder.groups))

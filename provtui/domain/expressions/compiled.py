@@ -12,18 +12,7 @@ from provtui.domain.expressions.compiler import Closure, Compiler
 from provtui.domain.expressions.errors import ExpressionError
 from provtui.domain.expressions.functions import BUILTINS, DEFAULT_FUNCTIONS, RULE_ROOTS, Function
 from provtui.domain.expressions.population import Key, Population
-from provtui.domain.expressions.tree import (
-    Attribute,
-    Call,
-    Comparison,
-    Concat,
-    Conditional,
-    Literal,
-    Logical,
-    Node,
-    Not,
-    ParsedExpression,
-)
+from provtui.domain.expressions.tree import Attribute, Call, Comparison, Concat, Conditional, Literal, Logical, Node, Not, ParsedExpression
 from provtui.domain.expressions.values import BOOLEAN_ONLY, NO_GROUPS, NO_SCOPE, Scope
 
 
@@ -37,8 +26,7 @@ class CompiledExpression:
     Raises ExpressionError only for a runtime fault (a ``+`` over ``MAX_STRING``).
     """
 
-    __slots__ = ("_coerce", "_field", "_fns", "_keys", "_value_fns", "attributes_read", "function", "groups_read",
-                 "kind", "text", "tree")
+    __slots__ = ("_coerce", "_field", "_fns", "_keys", "_value_fns", "attributes_read", "function", "groups_read", "kind", "text", "tree")
 
     def __init__(self, parsed: ParsedExpression, field: str = "expression"):
         self.text = parsed.text
@@ -194,9 +182,14 @@ def _scope_for(keys: tuple[Key, ...], values: tuple[Any, ...]) -> tuple[dict[str
     return scope, frozenset(groups)
 
 
-def compile_expression(text: str, *, roots: Collection[str] = RULE_ROOTS,
-                       functions: Mapping[str, Function] = DEFAULT_FUNCTIONS, kind: str = "any",
-                       field: str = "expression") -> CompiledExpression:
+def compile_expression(
+    text: str,
+    *,
+    roots: Collection[str] = RULE_ROOTS,
+    functions: Mapping[str, Function] = DEFAULT_FUNCTIONS,
+    kind: str = "any",
+    field: str = "expression",
+) -> CompiledExpression:
     """Parse, check and compile ``text`` once; raises ExpressionError (``field`` names it) with the column.
 
     ``roots``: the variables it may read (rules: ``RULE_ROOTS``; mappings:

@@ -15,25 +15,8 @@ from typing import Any
 
 from provtui.domain.expressions.errors import ExpressionError, Fault
 from provtui.domain.expressions.functions import BUILTINS, is_member
-from provtui.domain.expressions.tree import (
-    Attribute,
-    Call,
-    Comparison,
-    Concat,
-    Conditional,
-    Literal,
-    Logical,
-    Node,
-    Not,
-)
-from provtui.domain.expressions.values import (
-    COMPARISONS,
-    FLIPPED,
-    NO_GROUPS,
-    NO_SCOPE,
-    NUMBER_TYPES,
-    plus,
-)
+from provtui.domain.expressions.tree import Attribute, Call, Comparison, Concat, Conditional, Literal, Logical, Node, Not
+from provtui.domain.expressions.values import COMPARISONS, FLIPPED, NO_GROUPS, NO_SCOPE, NUMBER_TYPES, plus
 
 Closure = Callable[[Any, Collection[str]], Any]
 """A compiled node: ``(scope, groups) -> value``; in value mode ``(value, groups) -> value``."""
@@ -277,25 +260,31 @@ def _attribute_test(root: str, name: str, op: str, c: Any) -> Closure | None:
     if op in ("==", "!="):
         if tc is str:  # only an equal str equals a str
             if op == "==":
+
                 def eq_str(s: Any, g: Collection[str]) -> Any:
                     d = s.get(root)
                     return d is not None and d.get(name) == c
+
                 return eq_str
 
             def ne_str(s: Any, g: Collection[str]) -> Any:
                 d = s.get(root)
                 return d is None or d.get(name) != c
+
             return ne_str
         if c is None or tc is bool:  # singletons
             if op == "==":
+
                 def is_const(s: Any, g: Collection[str]) -> Any:
                     d = s.get(root)
                     return (None if d is None else d.get(name)) is c
+
                 return is_const
 
             def is_not_const(s: Any, g: Collection[str]) -> Any:
                 d = s.get(root)
                 return (None if d is None else d.get(name)) is not c
+
             return is_not_const
         return None
     if tc is str:
@@ -305,6 +294,7 @@ def _attribute_test(root: str, name: str, op: str, c: Any) -> Closure | None:
             d = s.get(root)
             v = None if d is None else d.get(name)
             return type(v) is str and test(v, c)
+
         return order_str
     if tc in NUMBER_TYPES:
         test = COMPARISONS[op]
@@ -313,5 +303,6 @@ def _attribute_test(root: str, name: str, op: str, c: Any) -> Closure | None:
             d = s.get(root)
             v = None if d is None else d.get(name)
             return type(v) in NUMBER_TYPES and test(v, c)
+
         return order_number
     return None

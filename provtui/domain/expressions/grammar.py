@@ -6,12 +6,7 @@ import functools
 from typing import cast
 
 from lark import Lark, Token, Tree
-from lark.exceptions import (
-    LarkError,
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedToken,
-)
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from provtui.domain.expressions.errors import ExpressionError, quote
 from provtui.domain.expressions.values import MAX_DEPTH, MAX_LENGTH
@@ -73,8 +68,7 @@ def parse_tree(text: str, field: str) -> Tree[Token]:
         char = text[pos] if pos < len(text) else ""
         if char in ("'", '"'):
             raise ExpressionError("unterminated string", text, pos, field=field) from None
-        raise ExpressionError(f"unexpected character {quote(char)}", text, pos, field=field,
-                              hint=_HINTS.get(char, "")) from None
+        raise ExpressionError(f"unexpected character {quote(char)}", text, pos, field=field, hint=_HINTS.get(char, "")) from None
     except UnexpectedToken as e:
         token = e.token
         if token.type == "$END":
@@ -94,8 +88,7 @@ def _check_depth(tree: Tree[Token], text: str, field: str) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH} levels", text,
-                                  start_of(node), field=field)
+            raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH} levels", text, start_of(node), field=field)
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 

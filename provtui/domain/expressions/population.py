@@ -23,6 +23,7 @@ class ReadsKeys(Protocol):
 
     def keys_read(self) -> Iterable[Key]: ...
 
+
 _SAMPLE = 2000
 _STR_NONE = frozenset({str, type(None)})
 _PLAIN_INT = frozenset({str, type(None), int})

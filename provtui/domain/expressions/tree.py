@@ -100,8 +100,7 @@ class ParsedExpression:
     groups_read: frozenset[str]
 
 
-_KIND_WORDS = {NULL: "null", BOOLEAN: "a condition", NUMBER: "a number", STRING: "text", ARRAY: "an array",
-               OBJECT: "an object"}
+_KIND_WORDS = {NULL: "null", BOOLEAN: "a condition", NUMBER: "a number", STRING: "text", ARRAY: "an array", OBJECT: "an object"}
 
 
 def describe(kinds: frozenset[str]) -> str:

@@ -97,9 +97,7 @@ def _ne(a: Any, b: Any) -> bool:
     return not equals(a, b)
 
 
-COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": equals, "!=": _ne, "<": _lt, "<=": _le, ">": _gt, ">=": _ge,
-}
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {"==": equals, "!=": _ne, "<": _lt, "<=": _le, ">": _gt, ">=": _ge}
 FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 """The operator that gives the same result with its operands swapped."""
 

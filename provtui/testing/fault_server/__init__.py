@@ -52,18 +52,24 @@ The parts: specs (the fault kinds and how one fires), injector (the middleware),
 client (the launcher and the control calls).
 """
 
-from provtui.testing.fault_server.client import (
-    FaultServerProcess,
-    clear_faults,
-    control_url,
-    get_faults,
-    reset_stats,
-    set_faults,
-    stats,
-)
+from provtui.testing.fault_server.client import FaultServerProcess, clear_faults, control_url, get_faults, reset_stats, set_faults, stats
 from provtui.testing.fault_server.injector import FaultInjector
 from provtui.testing.fault_server.server import build_scim_app, main, make_fault_server
 from provtui.testing.fault_server.specs import KINDS, FaultSpecError, request_kind
 
-__all__ = ["KINDS", "FaultInjector", "FaultServerProcess", "FaultSpecError", "build_scim_app", "clear_faults", "control_url",
-           "get_faults", "main", "make_fault_server", "request_kind", "reset_stats", "set_faults", "stats"]
+__all__ = [
+    "KINDS",
+    "FaultInjector",
+    "FaultServerProcess",
+    "FaultSpecError",
+    "build_scim_app",
+    "clear_faults",
+    "control_url",
+    "get_faults",
+    "main",
+    "make_fault_server",
+    "request_kind",
+    "reset_stats",
+    "set_faults",
+    "stats",
+]

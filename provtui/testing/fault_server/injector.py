@@ -261,5 +261,7 @@ def _error(start_response: Callable, status: int, detail: str, *, retry_after: A
 
 def _json(start_response: Callable, status: int, payload: Any) -> list[bytes]:
     body = json.dumps(payload).encode()
-    start_response(f"{status} {'OK' if status == 200 else 'Error'}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        f"{status} {'OK' if status == 200 else 'Error'}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
     return [body]

@@ -21,15 +21,8 @@ def build_scim_app(bearer_tokens: Iterable[str]) -> Callable:
     from scim2_models import ScimProvider
     from scim2_server.memory import InMemoryStorage
     from scim2_server.service import ScimService
-    from scim2_server.testserver.application import (
-        BEARER_TOKEN_SCHEME,
-        BearerTokenApplication,
-    )
-    from scim2_server.utils import (
-        load_default_resource_types,
-        load_default_schemas,
-        load_default_service_provider_config,
-    )
+    from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
+    from scim2_server.utils import load_default_resource_types, load_default_schemas, load_default_service_provider_config
 
     tokens = list(bearer_tokens)
     config = load_default_service_provider_config()

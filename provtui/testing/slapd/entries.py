@@ -83,14 +83,7 @@ def ou_entry(parent_dn: str, name: str) -> Entry:
 
 
 def person_entry(
-    parent_dn: str,
-    uid: str,
-    given_name: str,
-    surname: str,
-    *,
-    mail: str | None = None,
-    password: str | None = None,
-    **extra: Any,
+    parent_dn: str, uid: str, given_name: str, surname: str, *, mail: str | None = None, password: str | None = None, **extra: Any
 ) -> Entry:
     """An inetOrgPerson ``uid=<uid>,<parent_dn>``; ``extra`` adds attributes (title=..., manager=dn)."""
     attributes: dict[str, Any] = {
@@ -156,8 +149,12 @@ def ad_user_entry(
 def ad_group_entry(parent_dn: str, cn: str, member_dns: Sequence[str] = (), **extra: Any) -> Entry:
     """An AD-style ``group`` (member optional; global security group type)."""
     attributes: dict[str, Any] = {
-        "objectClass": ["group"], "cn": cn, "sAMAccountName": cn, "groupType": -2147483646,
-        "member": list(member_dns) or None, "whenChanged": generalized_time(),
+        "objectClass": ["group"],
+        "cn": cn,
+        "sAMAccountName": cn,
+        "groupType": -2147483646,
+        "member": list(member_dns) or None,
+        "whenChanged": generalized_time(),
     }
     attributes.update(extra)
     return f"cn={escape_rdn(cn)},{parent_dn}", attributes
@@ -168,5 +165,11 @@ def generate_people(parent_dn: str, count: int, prefix: str = "user", start: int
     departments = ("Sales", "Engineering", "Finance", "Support", "Marketing")
     for index in range(start, start + count):
         uid = f"{prefix}{index:05d}"
-        yield person_entry(parent_dn, uid, f"Given{index}", f"Family{index}", title=f"Title {index % 7}",
-                           departmentNumber=departments[index % len(departments)])
+        yield person_entry(
+            parent_dn,
+            uid,
+            f"Given{index}",
+            f"Family{index}",
+            title=f"Title {index % 7}",
+            departmentNumber=departments[index % len(departments)],
+        )

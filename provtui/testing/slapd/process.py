@@ -196,9 +196,7 @@ class SlapdProcess:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def log_text(self) -> str:
@@ -226,7 +224,10 @@ class SlapdProcess:
         try:
             result = subprocess.run(
                 ["ldapadd", "-x", "-H", self.uri, "-D", self.bind_dn, "-y", str(self._password_file), "-f", ldif_path],
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
             )
         finally:
             os.unlink(ldif_path)
@@ -240,8 +241,9 @@ class SlapdProcess:
         """A bound ldap3 connection (rootdn unless ``as_reader``); use it as a context manager."""
         user, password = (self.reader_dn, self.reader_password) if as_reader else (self.bind_dn, self.admin_password)
         server = ldap3.Server(self.uri, get_info=ldap3.NONE, connect_timeout=5)
-        return ldap3.Connection(server, user=user, password=password, auto_bind=ldap3.AUTO_BIND_NO_TLS,
-                                receive_timeout=30, raise_exceptions=True)
+        return ldap3.Connection(
+            server, user=user, password=password, auto_bind=ldap3.AUTO_BIND_NO_TLS, receive_timeout=30, raise_exceptions=True
+        )
 
     def add_ou(self, name: str, parent_dn: str | None = None) -> str:
         """Add ``ou=<name>`` under ``parent_dn`` (default: the base) and return its DN."""
@@ -292,8 +294,14 @@ class SlapdProcess:
         if slaptest is None or self.directory is None:
             return ""
         try:
-            result = subprocess.run([slaptest, "-u", "-f", str(self.directory / "slapd.conf")], stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, timeout=10, check=False)
+            result = subprocess.run(
+                [slaptest, "-u", "-f", str(self.directory / "slapd.conf")],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return ""
         return "" if result.returncode == 0 else f"\nslaptest -u: {(result.stderr + result.stdout).strip()}"
@@ -363,10 +371,7 @@ class SlapdProcess:
             base = {"objectClass": ["organization"], "o": value}
         else:
             base = {"objectClass": ["organizationalUnit"], "ou": value}
-        reader = {
-            "objectClass": ["organizationalRole", "simpleSecurityObject"], "cn": "reader",
-            "userPassword": ssha(self.reader_password),
-        }
+        reader = {"objectClass": ["organizationalRole", "simpleSecurityObject"], "cn": "reader", "userPassword": ssha(self.reader_password)}
         entries: list[Entry] = [(self.base_dn, base), (self.reader_dn, reader)]
         entries += [ou_entry(self.base_dn, name) for name in self.ous]
         self.add_ldif(entries)

@@ -37,13 +37,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.groups < args.rules:
         parser.error("--groups must be at least --rules (each rule fills a group)")
-    result = run_soak(Options(minutes=args.minutes, people=args.people, apps=args.apps, manual_apps=args.manual_apps,
-                              groups=args.groups, rules=args.rules, seed=args.seed, converge_minutes=args.converge_minutes,
-                              work=args.work))
+    result = run_soak(
+        Options(
+            minutes=args.minutes,
+            people=args.people,
+            apps=args.apps,
+            manual_apps=args.manual_apps,
+            groups=args.groups,
+            rules=args.rules,
+            seed=args.seed,
+            converge_minutes=args.converge_minutes,
+            work=args.work,
+        )
+    )
     print(summary(result), flush=True)
     return 0 if result.ok else 1
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

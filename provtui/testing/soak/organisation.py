@@ -29,8 +29,10 @@ def hr_csv(count: int) -> bytes:
     for n in range(count):
         first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
         status = "On Leave" if n % 50 == 7 else "Active"
-        lines.append(f"E{n:06d},{first},{last},{first.lower()}.{last.lower()}.{n}@example.com,"
-                     f"{DEPARTMENTS[n % len(DEPARTMENTS)]},{TITLES[(n // 7) % len(TITLES)]},{status}")
+        lines.append(
+            f"E{n:06d},{first},{last},{first.lower()}.{last.lower()}.{n}@example.com,"
+            f"{DEPARTMENTS[n % len(DEPARTMENTS)]},{TITLES[(n // 7) % len(TITLES)]},{status}"
+        )
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
@@ -64,8 +66,12 @@ def build(stack: ExitStack, options: Options, work: Path, env: dict[str, str], s
     ldap_people = int(options.people * options.ldap_share) if slapd_available() else 0
     csv_file = work / "hr.csv"
     csv_file.write_bytes(hr_csv(options.people - ldap_people))
-    result = subprocess.run([sys.executable, "-m", "provtui", "import", "csv", str(csv_file), "--store", str(store), "--json"],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "provtui", "import", "csv", str(csv_file), "--store", str(store), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"provtui import csv: exit {result.returncode}: {result.stderr}")
     log(f"imported {options.people - ldap_people} people from an HR CSV (provtui import csv)", started)
@@ -77,8 +83,15 @@ def build(stack: ExitStack, options: Options, work: Path, env: dict[str, str], s
         slapd.add_ldif([group_entry(slapd.groups_dn, f"ldap-group{g}", dns[g::5]) for g in range(5) if dns[g::5]])
         env[LDAP_PASSWORD_ENV] = slapd.reader_password
         os.environ[LDAP_PASSWORD_ENV] = slapd.reader_password
-        service.importer().add_ldap_source("corp", uri=slapd.uri, bind_dn=slapd.reader_dn, password_env=LDAP_PASSWORD_ENV,
-                                           base_dn=slapd.base_dn, page_size=500, max_clock_skew=0)
+        service.importer().add_ldap_source(
+            "corp",
+            uri=slapd.uri,
+            bind_dn=slapd.reader_dn,
+            password_env=LDAP_PASSWORD_ENV,
+            base_dn=slapd.base_dn,
+            page_size=500,
+            max_clock_skew=0,
+        )
         imported = service.importer().import_ldap("corp")
         log(f"imported {imported['created']} people and 5 groups from LDAP (slapd)", started)
     else:
@@ -90,7 +103,7 @@ def build(stack: ExitStack, options: Options, work: Path, env: dict[str, str], s
         service.rules().create(name, groups=[groups[r]], expr=rule_expression(rng), exclude=[])
         service.rules().change(name, state=_active(), confirm=True)
     logins = sorted(u["login"] for u in service.store.all(USERS).values())
-    manual_groups = groups[options.rules:]
+    manual_groups = groups[options.rules :]
     for name in manual_groups:
         service.add_members(name, rng.sample(logins, min(len(logins), max(1, options.people // 100))))
     log(f"{options.groups} groups ({options.rules} by rule), {options.rules} rules, {len(manual_groups)} groups filled by hand", started)

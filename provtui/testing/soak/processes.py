@@ -29,9 +29,15 @@ class Child:
     def start(self) -> None:
         self.starts += 1
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([*self.argv, *self._extra()], stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=self.env, start_new_session=True,
-                                            preexec_fn=_die_with_parent)
+            self.process = subprocess.Popen(
+                [*self.argv, *self._extra()],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
 
     def _extra(self) -> list[str]:
         return ["--incarnation", str(self.starts)] if "--writer" in self.argv else []

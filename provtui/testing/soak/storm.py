@@ -48,8 +48,11 @@ def run_soak(options: Options) -> SoakResult:
     started = time.monotonic()
     rng = random.Random(options.seed)
     result = SoakResult(seed=options.seed)
-    print(f"soak: seed {options.seed}, {options.people} people, {options.apps} SCIM + {options.manual_apps} manual apps, "
-          f"{options.groups} groups, {options.rules} rules, {options.minutes:g} minutes of storm", flush=True)
+    print(
+        f"soak: seed {options.seed}, {options.people} people, {options.apps} SCIM + {options.manual_apps} manual apps, "
+        f"{options.groups} groups, {options.rules} rules, {options.minutes:g} minutes of storm",
+        flush=True,
+    )
     with ExitStack() as stack:
         work = options.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="provtui-soak-")))
         work.mkdir(parents=True, exist_ok=True)
@@ -60,9 +63,27 @@ def run_soak(options: Options) -> SoakResult:
         os.environ.update(env)  # the checker reads the tokens from the environment, as the app config says
         store = service.location
         worker = Child("worker", [sys.executable, "-m", "provtui", "worker", "--store", str(store)], work / "worker.log", env)
-        writers = {name: Child(f"writer {name}", [sys.executable, "-m", "provtui.testing.soak", "--writer", name, "--store", str(store),
-                                                  "--ack-log", str(work / f"acks-{name}.jsonl"), "--seed", str(options.seed)],
-                               work / f"writer-{name}.log", env) for name in WRITERS}
+        writers = {
+            name: Child(
+                f"writer {name}",
+                [
+                    sys.executable,
+                    "-m",
+                    "provtui.testing.soak",
+                    "--writer",
+                    name,
+                    "--store",
+                    str(store),
+                    "--ack-log",
+                    str(work / f"acks-{name}.jsonl"),
+                    "--seed",
+                    str(options.seed),
+                ],
+                work / f"writer-{name}.log",
+                env,
+            )
+            for name in WRITERS
+        }
         children = [worker, *writers.values()]
         stack.callback(lambda: [c.kill() for c in children if c.process is not None and c.process.poll() is None])
         for server in servers.values():
@@ -110,8 +131,17 @@ def run_soak(options: Options) -> SoakResult:
     return result
 
 
-def _storm_event(event: str, worker: Child, writers: dict[str, Child], servers: dict, down_app: str | None,
-                 service: Service, result: SoakResult, now: float, started: float) -> None:
+def _storm_event(
+    event: str,
+    worker: Child,
+    writers: dict[str, Child],
+    servers: dict,
+    down_app: str | None,
+    service: Service,
+    result: SoakResult,
+    now: float,
+    started: float,
+) -> None:
     if event == "kill worker" or event.startswith("kill writer"):
         child = worker if event == "kill worker" else writers[event.rsplit(" ", 1)[1]]
         child.ensure_running()
@@ -146,8 +176,11 @@ def converge(options: Options, service: Service, servers: dict, worker: Child, r
     while time.monotonic() < deadline:
         worker.ensure_running()
         service.refresh()
-        quarantined = [service.store.get("apps", app_id)["name"] for app_id, health in service.store.all(APP_HEALTH).items()
-                       if health.get("quarantined")]
+        quarantined = [
+            service.store.get("apps", app_id)["name"]
+            for app_id, health in service.store.all(APP_HEALTH).items()
+            if health.get("quarantined")
+        ]
         for name in quarantined:
             service.resume_app(name)
             result.requeued["apps resumed"] += 1
@@ -171,21 +204,29 @@ def summary(result: SoakResult) -> str:
     lines = [f"seed: {result.seed}"]
     for name in WRITERS:
         counts = result.changes.get(name, Counter())
-        lines.append(f"writer {name}: {sum(counts.values())} acknowledged changes ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
-                     f"{result.refused.get(name, 0)} refused or failed")
+        lines.append(
+            f"writer {name}: {sum(counts.values())} acknowledged changes ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
+            f"{result.refused.get(name, 0)} refused or failed"
+        )
     lines.append(f"calls sent: {sum(result.calls.values())} ({', '.join(f'{k} {v}' for k, v in sorted(result.calls.items()))})")
     faults = sum((result.faults.values()), Counter())
-    lines.append(f"faults injected (each call retried or deferred): {sum(faults.values())} ({', '.join(f'{k} {v}' for k, v in sorted(faults.items()))})")
+    lines.append(
+        f"faults injected (each call retried or deferred): {sum(faults.values())} ({', '.join(f'{k} {v}' for k, v in sorted(faults.items()))})"
+    )
     lines.append(f"kills survived: {', '.join(f'{k} {v}' for k, v in sorted(result.kills.items()))}")
     if result.app_down:
         down = result.app_down
-        lines.append(f"app down: {down['app']} from second {down['from']} for {down.get('seconds')} s (quarantined: {down.get('quarantined')})")
+        lines.append(
+            f"app down: {down['app']} from second {down['from']} for {down.get('seconds')} s (quarantined: {down.get('quarantined')})"
+        )
     lines.append(f"after the storm: {', '.join(f'{k} {v}' for k, v in sorted(result.requeued.items())) or 'nothing to resume or retry'}")
     lines.append(f"task emails received: {result.mails}")
     lines.append(f"time to converge (faults off): {result.converge_seconds} s" if result.converged else "did NOT converge")
     report = result.report
     if report is not None:
-        lines.append(f"invariants: {'all hold' if report.ok else f'{len(report.violations)} violations'} "
-                     f"({report.checked_users} users, {report.checked_accounts} downstream accounts, {result.acknowledged} acknowledged changes)")
+        lines.append(
+            f"invariants: {'all hold' if report.ok else f'{len(report.violations)} violations'} "
+            f"({report.checked_users} users, {report.checked_accounts} downstream accounts, {result.acknowledged} acknowledged changes)"
+        )
         lines += [f"  - {v}" for v in report.violations[:50]]
     return "\n".join(lines)

@@ -30,8 +30,18 @@ TITLES = ("Engineer", "Manager", "Analyst", "Director", "Associate", "Specialist
 FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth")
 LAST = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Wilson", "Moore")
 # What each writer does, by weight.
-OPERATIONS = {"hire": 14, "leave": 10, "return": 7, "move": 14, "membership": 20, "assignment": 8,
-              "rule": 4, "group": 3, "password": 8, "task": 6}
+OPERATIONS = {
+    "hire": 14,
+    "leave": 10,
+    "return": 7,
+    "move": 14,
+    "membership": 20,
+    "assignment": 8,
+    "rule": 4,
+    "group": 3,
+    "password": 8,
+    "task": 6,
+}
 
 
 def owner(login: str) -> int:
@@ -67,8 +77,9 @@ class Writer:
     # -- choosing a change ------------------------------------------------------------
 
     def _mine(self, state: str | None = None) -> list[dict]:
-        return [u for u in self.service.store.all(USERS).values()
-                if owner(u["login"]) == self.index and (state is None or u["state"] == state)]
+        return [
+            u for u in self.service.store.all(USERS).values() if owner(u["login"]) == self.index and (state is None or u["state"] == state)
+        ]
 
     def _pick(self, users: list[dict]) -> dict | None:
         return self.rng.choice(users) if users else None
@@ -83,18 +94,41 @@ class Writer:
         login = f"{self.name}-{self.incarnation}-{self.counter}-{secrets.token_hex(2)}"
         department = self.rng.choice(DEPARTMENTS)
         first, last = self.rng.choice(FIRST), self.rng.choice(LAST)
-        return Change("hire", f"state:{login}", ("user.create", login), {"user": login, "state": "active"},
-                      ["user", "create", login, "--email", f"{login}@example.com", "--first", first, "--last", last,
-                       "--set", f"department={department}", "--activate"],
-                      lambda s: s.create_user(login, f"{login}@example.com", first, last, {"department": department}, activate=True))
+        return Change(
+            "hire",
+            f"state:{login}",
+            ("user.create", login),
+            {"user": login, "state": "active"},
+            [
+                "user",
+                "create",
+                login,
+                "--email",
+                f"{login}@example.com",
+                "--first",
+                first,
+                "--last",
+                last,
+                "--set",
+                f"department={department}",
+                "--activate",
+            ],
+            lambda s: s.create_user(login, f"{login}@example.com", first, last, {"department": department}, activate=True),
+        )
 
     def _lifecycle(self, op: str, state: str, action: str, target: str) -> Change | None:
         user = self._pick(self._mine(state))
         if user is None:
             return None
         login = user["login"]
-        return Change(op, f"state:{login}", (f"user.{action}", login), {"user": login, "state": target},
-                      ["user", action, login], lambda s: s.change_state(login, action))
+        return Change(
+            op,
+            f"state:{login}",
+            (f"user.{action}", login),
+            {"user": login, "state": target},
+            ["user", action, login],
+            lambda s: s.change_state(login, action),
+        )
 
     def _leave(self) -> Change | None:
         return self._lifecycle("leave", "active", "deactivate", "deprovisioned")
@@ -108,9 +142,14 @@ class Writer:
         if user is None:
             return None
         login, department = user["login"], self.rng.choice([d for d in DEPARTMENTS if d != user["profile"].get("department")])
-        return Change("move", f"department:{login}", ("user.update", login), {"user": login, "attribute": "department", "value": department},
-                      ["user", "update", login, "--set", f"department={department}"],
-                      lambda s: s.update_user(login, {"department": department}))
+        return Change(
+            "move",
+            f"department:{login}",
+            ("user.update", login),
+            {"user": login, "attribute": "department", "value": department},
+            ["user", "update", login, "--set", f"department={department}"],
+            lambda s: s.update_user(login, {"department": department}),
+        )
 
     def _manual_groups(self) -> list[dict]:
         ruled = {g for rule in self.service.store.all(RULES).values() for g in rule["groups"]}
@@ -124,8 +163,14 @@ class Writer:
         login, name = user["login"], group["name"]
         add = "manual" not in self.service.directory.membership_paths(group["id"], user["id"])
         verb = "add-member" if add else "remove-member"
-        return Change("membership", f"member:{name}:{login}", (f"group.{verb}", name), {"user": login, "group": name, "manual_member": add},
-                      ["group", verb, name, login], lambda s: s.add_members(name, [login]) if add else s.remove_members(name, [login]))
+        return Change(
+            "membership",
+            f"member:{name}:{login}",
+            (f"group.{verb}", name),
+            {"user": login, "group": name, "manual_member": add},
+            ["group", verb, name, login],
+            lambda s: s.add_members(name, [login]) if add else s.remove_members(name, [login]),
+        )
 
     def _assignment(self) -> Change | None:
         user = self._pick(self._mine())
@@ -135,13 +180,20 @@ class Writer:
         app, login = self.rng.choice(apps), user["login"]
         add = self.service.store.get(ASSIGNMENTS, assignment_key(app["id"], user_subject(user["id"]))) is None
         verb = "assign" if add else "unassign"
-        return Change("assignment", f"assigned:{app['name']}:{login}", (f"app.{verb}", app["name"]),
-                      {"user": login, "app": app["name"], "assigned": add}, ["app", verb, app["name"], "--user", login],
-                      lambda s: s.assign(app["name"], login=login) if add else s.unassign(app["name"], login=login))
+        return Change(
+            "assignment",
+            f"assigned:{app['name']}:{login}",
+            (f"app.{verb}", app["name"]),
+            {"user": login, "app": app["name"], "assigned": add},
+            ["app", verb, app["name"], "--user", login],
+            lambda s: s.assign(app["name"], login=login) if add else s.unassign(app["name"], login=login),
+        )
 
     def _rule(self) -> Change | None:
-        rules = sorted((r for r in self.service.store.all(RULES).values() if int(r["name"].rsplit("-", 1)[1]) % len(WRITERS) == self.index),
-                       key=lambda r: r["name"])
+        rules = sorted(
+            (r for r in self.service.store.all(RULES).values() if int(r["name"].rsplit("-", 1)[1]) % len(WRITERS) == self.index),
+            key=lambda r: r["name"],
+        )
         if not rules:
             return None
         rule = self.rng.choice(rules)
@@ -149,14 +201,26 @@ class Writer:
         while expr == rule["expr"]:
             expr = rule_expression(self.rng)
         name = rule["name"]
-        return Change("rule", f"rule:{name}", ("rule.update", name), {"rule": name, "expr": expr},
-                      ["rule", "update", name, "--expr", expr, "--confirm"], lambda s: s.rules().change(name, expr=expr, confirm=True))
+        return Change(
+            "rule",
+            f"rule:{name}",
+            ("rule.update", name),
+            {"rule": name, "expr": expr},
+            ["rule", "update", name, "--expr", expr, "--confirm"],
+            lambda s: s.rules().change(name, expr=expr, confirm=True),
+        )
 
     def _group(self) -> Change:
         self.counter += 1
         name = f"{self.name}-team-{self.incarnation}-{self.counter}-{secrets.token_hex(2)}"
-        return Change("group", f"group:{name}", ("group.create", name), {"group": name, "exists": True},
-                      ["group", "create", name], lambda s: s.create_group(name))
+        return Change(
+            "group",
+            f"group:{name}",
+            ("group.create", name),
+            {"group": name, "exists": True},
+            ["group", "create", name],
+            lambda s: s.create_group(name),
+        )
 
     def _password(self) -> Change | None:
         from provtui.cli.users import cmd_password
@@ -166,20 +230,35 @@ class Writer:
             if self.service.password_targets(user["login"]):
                 login = user["login"]
                 args = argparse.Namespace(login=login, random=True, json=True)
-                return Change("password", f"password:{login}", ("user.password", login), None,
-                              ["user", "password", login, "--random"], lambda s, args=args: expect_ok(cmd_password(args, s)))
+                return Change(
+                    "password",
+                    f"password:{login}",
+                    ("user.password", login),
+                    None,
+                    ["user", "password", login, "--random"],
+                    lambda s, args=args: expect_ok(cmd_password(args, s)),
+                )
         return None
 
     def _task(self) -> Change | None:
         users = self.service.store.all(USERS)
-        tasks = [t for t in self.service.store.all(TASKS).values()
-                 if t["state"] == "open" and t["user"] in users and owner(users[t["user"]]["login"]) == self.index]
+        tasks = [
+            t
+            for t in self.service.store.all(TASKS).values()
+            if t["state"] == "open" and t["user"] in users and owner(users[t["user"]]["login"]) == self.index
+        ]
         if not tasks:
             return None
         task = self.rng.choice(tasks)
         app = self.service.store.get("apps", task["app"])["name"]
-        return Change("task", f"task:{task['id']}", ("task.done", app), {"task": task["id"], "state": "done"},
-                      ["tasks", "done", task["id"]], lambda s: s.complete_task(task["id"]))
+        return Change(
+            "task",
+            f"task:{task['id']}",
+            ("task.done", app),
+            {"task": task["id"], "state": "done"},
+            ["tasks", "done", task["id"]],
+            lambda s: s.complete_task(task["id"]),
+        )
 
     # -- running it -------------------------------------------------------------------
 
@@ -192,15 +271,21 @@ class Writer:
                 time.sleep(0.05)  # nothing of that kind to do now
                 continue
             n += 1
-            self.log.write({"kind": "intent", "n": n, "op": change.op, "key": change.key, "audit": list(change.audit), "holds": change.holds})
+            self.log.write(
+                {"kind": "intent", "n": n, "op": change.op, "key": change.key, "audit": list(change.audit), "holds": change.holds}
+            )
             ok = self._run_cli(change) if self.name == "cli" else self._run_service(change)
             self.log.write({"kind": "ack" if ok else "refused", "n": n})
             if self.name == "svc":
                 time.sleep(self.rng.uniform(0.02, 0.2))  # an admin's pace, not a benchmark's
 
     def _run_cli(self, change: Change) -> bool:
-        result = subprocess.run([sys.executable, "-m", "provtui", *change.argv, "--store", str(self.store), "--json"],
-                                capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [sys.executable, "-m", "provtui", *change.argv, "--store", str(self.store), "--json"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         if result.returncode not in (0, 1, 2):  # 1: a downstream failure (a password push), 2: refused input
             print(f"{change.argv}: exit {result.returncode}: {result.stderr}", flush=True)
         return result.returncode == 0
@@ -221,6 +306,10 @@ def expect_ok(code: int) -> None:
 
 def rule_expression(rng: random.Random) -> str:
     department, title = rng.choice(DEPARTMENTS), rng.choice(TITLES)
-    return rng.choice([f'user.department == "{department}" AND user.title == "{title}"',
-                       f'user.title == "{title}" AND user.department != "{department}"',
-                       f'user.department == "{department}"'])
+    return rng.choice(
+        [
+            f'user.department == "{department}" AND user.title == "{title}"',
+            f'user.title == "{title}" AND user.department != "{department}"',
+            f'user.department == "{department}"',
+        ]
+    )

@@ -64,7 +64,8 @@ class ActivityScreen(BaseScreen):
         self.query_one("#failures-title", Label).update(f"Failed accounts ({len(failures):,})")
         in_flight = sum(a["in_flight"] for a in apps)
         self.query_one("#status", Static).update(
-            f"{data['queued']:,} queued · {in_flight:,} in flight · {len(failures):,} failed · enter opens the user")
+            f"{data['queued']:,} queued · {in_flight:,} in flight · {len(failures):,} failed · enter opens the user"
+        )
         may = set(data["may_retry"])
         quarantined = {a["app"] for a in apps if a["quarantined"]}
         self.allowed = {
@@ -87,9 +88,14 @@ class ActivityScreen(BaseScreen):
         widget.display = failure is not None
         if failure is not None:
             tries = f"{failure['attempts']} tr{'y' if failure['attempts'] == 1 else 'ies'}"
-            widget.update(Content.assemble((f"{failure['user']} in {failure['app']}", "bold"), ": ",
-                                           (shown(failure["last_error"] or "no message"), "$text-error"),
-                                           (f"  ({failure['last_action'] or 'sync'}, {tries})", "$text-muted")))
+            widget.update(
+                Content.assemble(
+                    (f"{failure['user']} in {failure['app']}", "bold"),
+                    ": ",
+                    (shown(failure["last_error"] or "no message"), "$text-error"),
+                    (f"  ({failure['last_action'] or 'sync'}, {tries})", "$text-muted"),
+                )
+            )
 
     @on(RowTable.RowSelected, "#failures")
     def _open_user(self, event: RowTable.RowSelected) -> None:
@@ -108,8 +114,12 @@ class ActivityScreen(BaseScreen):
             return
         failure = self._failure
         if failure is not None:
-            self.act(self.app.service.retry, app_name=failure["app"], login=failure["user"],
-                     done=f"{failure['user']} in {failure['app']} queued again")
+            self.act(
+                self.app.service.retry,
+                app_name=failure["app"],
+                login=failure["user"],
+                done=f"{failure['user']} in {failure['app']} queued again",
+            )
 
     def action_retry_all(self) -> None:
         self.act(self.app.service.retry, done=lambda n: f"{n} failed account(s) queued again")

@@ -23,8 +23,13 @@ from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
 
 HEALTH_TONES = {"ok": "good", "syncing": "info", "failing": "bad", "quarantined": "bad", "rejected": "bad"}
-HEALTH_STYLE = {"ok": "$text-success", "syncing": "$text-primary", "failing": "$text-error", "quarantined": "bold $text-error",
-                "rejected": "bold $text-error"}
+HEALTH_STYLE = {
+    "ok": "$text-success",
+    "syncing": "$text-primary",
+    "failing": "$text-error",
+    "quarantined": "bold $text-error",
+    "rejected": "bold $text-error",
+}
 APP_COLUMNS = [
     Col("app", "App", 8, 18),
     Col("kind", "Kind", 6, 6, priority=2),
@@ -36,9 +41,7 @@ APP_COLUMNS = [
     Col("health", "Health", 11, 14, tone=tone_by("health", HEALTH_TONES)),
 ]
 # Settings an admin edits here, with how the typed text becomes a value (None: unset).
-SETTINGS = {
-    "concurrency": int, "rate": float, "push_groups": bool, "sync_password": bool, "delete_after_days": int, "licenses": int,
-}
+SETTINGS = {"concurrency": int, "rate": float, "push_groups": bool, "sync_password": bool, "delete_after_days": int, "licenses": int}
 MASKED = {"externalId": "‹provtui's user id›"}  # ids are random: the preview names them instead
 
 
@@ -59,9 +62,13 @@ def parse_setting(key: str, text: str) -> Any:
 
 def confirm_resume(screen: BaseScreen, app: str, reason: str | None) -> None:
     """Ask, then lift ``app``'s quarantine: the app page's and the activity screen's resume."""
-    screen.confirm("Resume app", f"Lift {app}'s quarantine ({reason or 'repeated failures'})?\n\nIts queued work runs again.",
-                   lambda: screen.act(screen.app.service.resume_app, app, done=f"{app} resumed"),
-                   confirm="Resume", destructive=False)
+    screen.confirm(
+        "Resume app",
+        f"Lift {app}'s quarantine ({reason or 'repeated failures'})?\n\nIts queued work runs again.",
+        lambda: screen.act(screen.app.service.resume_app, app, done=f"{app} resumed"),
+        confirm="Resume",
+        destructive=False,
+    )
 
 
 class AppsScreen(BaseScreen):
@@ -102,23 +109,43 @@ def _yes(value: Any) -> str:
 def render_app(data: dict) -> Content:
     app, status, usage = data["app"], data["status"], data["usage"]
     settings = app["settings"]
-    parts: list[Any] = [(app["name"], "bold"), "  ", (app["kind"], MUTED), "  ",
-                        (status["health"], HEALTH_STYLE.get(status["health"], "")), "\n"]
+    parts: list[Any] = [
+        (app["name"], "bold"),
+        "  ",
+        (app["kind"], MUTED),
+        "  ",
+        (status["health"], HEALTH_STYLE.get(status["health"], "")),
+        "\n",
+    ]
     if status["quarantined"]:
         parts += [("Quarantined: ", "bold $text-error"), status["quarantine_reason"] or "", ("  (R resumes)", MUTED), "\n"]
     if status.get("credentials_rejected"):
         code = f"HTTP {status['credentials_status']}: " if status.get("credentials_status") else ""
-        parts += [("Credentials rejected: ", "bold $text-error"), f"{code}{status['credentials_error'] or ''}",
-                  (f"  (paused since {short_time(status['credentials_rejected_at'])}; accounts stay queued, "
-                   f"next check {short_time(status['next_probe'])})", MUTED), "\n"]
+        parts += [
+            ("Credentials rejected: ", "bold $text-error"),
+            f"{code}{status['credentials_error'] or ''}",
+            (
+                f"  (paused since {short_time(status['credentials_rejected_at'])}; accounts stay queued, "
+                f"next check {short_time(status['next_probe'])})",
+                MUTED,
+            ),
+            "\n",
+        ]
     parts += ["\n", ("Status", HEADING), "\n"]
-    parts += _kv([
-        ("accounts active", f"{status['active']:,}" + (f" of {usage['licenses']:,} licenses" if usage.get("licenses") is not None else "")),
-        ("entitled users", f"{usage.get('entitled', 0):,}"),
-        ("queued", f"{status['queued']:,}"), ("in flight", f"{status['in_flight']:,}"),
-        ("failed", (f"{status['failed']:,}", "$text-error") if status["failed"] else "0"),
-        ("last success", short_time(status["last_success"])), ("last failure", short_time(status["last_failure"])),
-    ])
+    parts += _kv(
+        [
+            (
+                "accounts active",
+                f"{status['active']:,}" + (f" of {usage['licenses']:,} licenses" if usage.get("licenses") is not None else ""),
+            ),
+            ("entitled users", f"{usage.get('entitled', 0):,}"),
+            ("queued", f"{status['queued']:,}"),
+            ("in flight", f"{status['in_flight']:,}"),
+            ("failed", (f"{status['failed']:,}", "$text-error") if status["failed"] else "0"),
+            ("last success", short_time(status["last_success"])),
+            ("last failure", short_time(status["last_failure"])),
+        ]
+    )
     parts += ["\n", ("Connection", HEADING), "\n"]
     if app["kind"] == "scim":
         parts += _kv([("SCIM URL", app["scim_url"]), ("token from", f"${app['token_env']}" if app["token_env"] else None)])
@@ -127,38 +154,53 @@ def render_app(data: dict) -> Content:
     else:
         parts += _kv([("manual", "an admin does each change (tasks)"), ("notify", ", ".join(app["notify"] or []))])
     parts += ["\n", ("Settings", HEADING), ("  e edits", MUTED), "\n"]
-    parts += _kv([
-        ("concurrency", settings.get("concurrency")), ("rate", f"{settings['rate']}/s" if settings.get("rate") else "unlimited"),
-        ("push groups", _yes(settings.get("push_groups"))), ("sync passwords", _yes(settings.get("sync_password"))),
-        ("delete after", f"{settings['delete_after_days']} days" if settings.get("delete_after_days") is not None else "never"),
-        ("licenses", settings.get("licenses")),
-    ])
+    parts += _kv(
+        [
+            ("concurrency", settings.get("concurrency")),
+            ("rate", f"{settings['rate']}/s" if settings.get("rate") else "unlimited"),
+            ("push groups", _yes(settings.get("push_groups"))),
+            ("sync passwords", _yes(settings.get("sync_password"))),
+            ("delete after", f"{settings['delete_after_days']} days" if settings.get("delete_after_days") is not None else "never"),
+            ("licenses", settings.get("licenses")),
+        ]
+    )
     parts += ["\n", ("Capabilities", HEADING), "\n", ", ".join(app["capabilities"]), "\n"]
     parts += ["\n", ("Assigned to", HEADING), "\n"]
     if data["assignments"]:
         width = min(24, max(len(a["name"]) for a in data["assignments"]))
         for a in data["assignments"]:
-            parts += [(a["kind"].ljust(7), MUTED), a["name"].ljust(width), "  ",
-                      queries.assignment_text(a) or ("no values", MUTED), "\n"]
+            parts += [(a["kind"].ljust(7), MUTED), a["name"].ljust(width), "  ", queries.assignment_text(a) or ("no values", MUTED), "\n"]
     else:
         parts += [("nobody", MUTED), "\n"]
     if data["mapping"]:
         parts += ["\n", ("Mappings", HEADING), ("  v previews one user's payload", MUTED), "\n"]
         width = min(28, max(len(_short_target(m["target"])) for m in data["mapping"]))
         for m in data["mapping"]:
-            parts += [_short_target(m["target"]).ljust(width), (" ← ", MUTED), m["expr"],
-                      ("  on create" if m.get("on") == "create" else "", MUTED), "\n"]
+            parts += [
+                _short_target(m["target"]).ljust(width),
+                (" ← ", MUTED),
+                m["expr"],
+                ("  on create" if m.get("on") == "create" else "", MUTED),
+                "\n",
+            ]
     return Content.assemble(*parts).rstrip()
 
 
-LDAP_LABELS = {"uri": "URI", "base_dn": "base DN", "flavor": "flavor", "rdn_attr": "RDN attribute",
-               "disable_method": "disable by", "groups_dn": "groups DN", "tls": "TLS", "bind_dn": "bind DN",
-               "password_env": "password from"}
+LDAP_LABELS = {
+    "uri": "URI",
+    "base_dn": "base DN",
+    "flavor": "flavor",
+    "rdn_attr": "RDN attribute",
+    "disable_method": "disable by",
+    "groups_dn": "groups DN",
+    "tls": "TLS",
+    "bind_dn": "bind DN",
+    "password_env": "password from",
+}
 
 
 def _ldap_rows(ldap: dict) -> list[tuple[str, Any]]:
-    return [(LDAP_LABELS[key], f"${value}" if key == "password_env" else value)
-            for key, value in ldap.items() if key in LDAP_LABELS]
+    return [(LDAP_LABELS[key], f"${value}" if key == "password_env" else value) for key, value in ldap.items() if key in LDAP_LABELS]
 
 
 def _short_target(target: str) -> str:
@@ -171,8 +213,9 @@ def render_preview(preview: dict, login: str, kind: str = "scim") -> Content:
     sent = preview["attributes"] if kind == "ldap" else preview["payload"]
     payload = {k: MASKED.get(k, v) if k in MASKED else v for k, v in sent.items()}
     state = "entitled: an account is created or kept" if preview["entitled"] else "not entitled: no account (or it is deactivated)"
-    return Content.assemble(("Payload for ", HEADING), (login, "bold"), "  ", (state, MUTED), "\n",
-                            json.dumps(payload, indent=2, ensure_ascii=False))
+    return Content.assemble(
+        ("Payload for ", HEADING), (login, "bold"), "  ", (state, MUTED), "\n", json.dumps(payload, indent=2, ensure_ascii=False)
+    )
 
 
 class AppDetailScreen(BaseScreen):
@@ -209,8 +252,11 @@ class AppDetailScreen(BaseScreen):
         self.query_one("#detail", Static).update(render_app(data))
         may, status = data["may"], data["status"]
         self.allowed = {
-            "assign": may["assign"], "assign_values": may["assign"], "unassign": may["assign"] and bool(data["assignments"]),
-            "preview": True if data["mapping"] else None, "edit": may["manage"],
+            "assign": may["assign"],
+            "assign_values": may["assign"],
+            "unassign": may["assign"] and bool(data["assignments"]),
+            "preview": True if data["mapping"] else None,
+            "edit": may["manage"],
             "resume": may["manage"] if status["quarantined"] else None,
             "retry": may["manage"] if status["failed"] else None,
         }
@@ -222,8 +268,12 @@ class AppDetailScreen(BaseScreen):
             if kind == "group":
                 self._assign_group()
             elif kind == "user":
-                self.app.push_screen(UserPickModal(f"Assign {self.app_name} to a user"), lambda login: login and self.act(
-                    self.app.service.assign, self.app_name, login=login, done=f"{self.app_name} assigned to {login}"))
+                self.app.push_screen(
+                    UserPickModal(f"Assign {self.app_name} to a user"),
+                    lambda login: (
+                        login and self.act(self.app.service.assign, self.app_name, login=login, done=f"{self.app_name} assigned to {login}")
+                    ),
+                )
 
         self.app.push_screen(PickModal(f"Assign {self.app_name} to", [("a group", "group"), ("a user", "user")]), kind_chosen)
 
@@ -232,13 +282,18 @@ class AppDetailScreen(BaseScreen):
             groups = await self.app.call_service(self.app.service.list_groups)
             assigned = {a["name"] for a in self.data["assignments"] if a["kind"] == "group"}
             options = [(g["name"], g["name"]) for g in groups if g["name"] not in assigned]
-            self.app.push_screen(PickModal(f"Assign {self.app_name} to a group", options), lambda group: group and self.act(
-                self.app.service.assign, self.app_name, group=group, done=f"{self.app_name} assigned to {group}"))
+            self.app.push_screen(
+                PickModal(f"Assign {self.app_name} to a group", options),
+                lambda group: (
+                    group and self.act(self.app.service.assign, self.app_name, group=group, done=f"{self.app_name} assigned to {group}")
+                ),
+            )
 
         self.run_worker(pick(), group="action", exit_on_error=False)
 
     def action_assign_values(self) -> None:
         """Assign with values (and a group's priority), or change an assignment's: its subject first."""
+
         def ask(kind: str, name: str | None) -> None:
             if name:
                 current = next((a for a in self.data["assignments"] if a["kind"] == kind and a["name"] == name), None)
@@ -247,20 +302,24 @@ class AppDetailScreen(BaseScreen):
         async def pick_group() -> None:
             groups = await self.app.call_service(self.app.service.list_groups)
             assigned = {a["name"]: a for a in self.data["assignments"] if a["kind"] == "group"}
-            options = [(Content.assemble(g["name"], ("  " + (queries.assignment_text(assigned[g["name"]]) or "no values"), MUTED))
-                        if g["name"] in assigned else g["name"], g["name"]) for g in groups]
-            self.app.push_screen(PickModal(f"Assign {self.app_name} to a group, with values", options),
-                                 lambda group: ask("group", group))
+            options = [
+                (
+                    Content.assemble(g["name"], ("  " + (queries.assignment_text(assigned[g["name"]]) or "no values"), MUTED))
+                    if g["name"] in assigned
+                    else g["name"],
+                    g["name"],
+                )
+                for g in groups
+            ]
+            self.app.push_screen(PickModal(f"Assign {self.app_name} to a group, with values", options), lambda group: ask("group", group))
 
         def kind_chosen(kind: str | None) -> None:
             if kind == "group":
                 self.run_worker(pick_group(), group="action", exit_on_error=False)
             elif kind == "user":
-                self.app.push_screen(UserPickModal(f"Assign {self.app_name} to a user, with values"),
-                                     lambda login: ask("user", login))
+                self.app.push_screen(UserPickModal(f"Assign {self.app_name} to a user, with values"), lambda login: ask("user", login))
 
-        self.app.push_screen(PickModal(f"Assign {self.app_name} with values to", [("a group", "group"), ("a user", "user")]),
-                             kind_chosen)
+        self.app.push_screen(PickModal(f"Assign {self.app_name} with values to", [("a group", "group"), ("a user", "user")]), kind_chosen)
 
     def action_unassign(self) -> None:
         options = [(Content.assemble((a["kind"] + " ", MUTED), a["name"]), (a["kind"], a["name"])) for a in self.data["assignments"]]
@@ -269,10 +328,17 @@ class AppDetailScreen(BaseScreen):
             if not subject:
                 return
             kind, name = subject
-            self.confirm("Unassign", f"Stop giving {self.app_name} to {kind} {name}?\n\n"
-                         "Users without another path to it lose their account (deactivated).",
-                         lambda: self.act(self.app.service.unassign, self.app_name, **{"login" if kind == "user" else "group": name},
-                                          done=f"{self.app_name} unassigned from {name}"), confirm="Unassign")
+            self.confirm(
+                "Unassign",
+                f"Stop giving {self.app_name} to {kind} {name}?\n\nUsers without another path to it lose their account (deactivated).",
+                lambda: self.act(
+                    self.app.service.unassign,
+                    self.app_name,
+                    **{"login" if kind == "user" else "group": name},
+                    done=f"{self.app_name} unassigned from {name}",
+                ),
+                confirm="Unassign",
+            )
 
         self.app.push_screen(PickModal(f"Unassign {self.app_name}", options), chosen)
 
@@ -303,8 +369,10 @@ class AppDetailScreen(BaseScreen):
                 return
             hint = "yes or no" if SETTINGS[key] is bool else "a number"
             current = settings.get(key)
-            self.app.push_screen(InputModal(f"{self.app_name}: {key}", value="" if current is None else str(current),
-                                            note=hint), lambda text: text is not None and self._set(key, text))
+            self.app.push_screen(
+                InputModal(f"{self.app_name}: {key}", value="" if current is None else str(current), note=hint),
+                lambda text: text is not None and self._set(key, text),
+            )
 
         self.app.push_screen(PickModal(f"Edit {self.app_name}", options), chosen)
 

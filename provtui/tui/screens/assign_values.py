@@ -39,8 +39,9 @@ def parse_priority(text: str) -> int | None:
     return int(text)
 
 
-def ask_and_assign(screen: BaseScreen, app: str, *, login: str | None = None, group: str | None = None,
-                   current: dict | None = None) -> None:
+def ask_and_assign(
+    screen: BaseScreen, app: str, *, login: str | None = None, group: str | None = None, current: dict | None = None
+) -> None:
     """Ask for the values (and a group's priority), then assign; ``current``: the assignment's values and
     priority to start from when it exists.  Typed text is checked by the service's worker call, which
     names the field at fault and writes nothing."""
@@ -51,8 +52,13 @@ def ask_and_assign(screen: BaseScreen, app: str, *, login: str | None = None, gr
         return service.assign(app, login=login, group=group, values=parse_values(values), priority=parse_priority(priority))
 
     def run(values: str, priority: str = "") -> None:
-        screen.act(assign, screen.app.service, values, priority,
-                   done=lambda changed: f"{app} assigned to {subject}" if changed else f"{app}: nothing changed")
+        screen.act(
+            assign,
+            screen.app.service,
+            values,
+            priority,
+            done=lambda changed: f"{app} assigned to {subject}" if changed else f"{app}: nothing changed",
+        )
 
     def values_typed(values: str | None) -> None:
         if values is None:
@@ -61,9 +67,22 @@ def ask_and_assign(screen: BaseScreen, app: str, *, login: str | None = None, gr
             run(values)
             return
         priority = current.get("priority")
-        screen.app.push_screen(InputModal(f"{app} for {group}: priority", value="" if priority is None else str(priority),
-                                          placeholder="a whole number, e.g. 10", note=PRIORITY_NOTE),
-                               lambda typed: typed is not None and run(values, typed))
+        screen.app.push_screen(
+            InputModal(
+                f"{app} for {group}: priority",
+                value="" if priority is None else str(priority),
+                placeholder="a whole number, e.g. 10",
+                note=PRIORITY_NOTE,
+            ),
+            lambda typed: typed is not None and run(values, typed),
+        )
 
-    screen.app.push_screen(InputModal(f"{app} for {subject}: values", value=values_text(current.get("values") or {}),
-                                      placeholder="role=admin region=eu", note=VALUES_NOTE), values_typed)
+    screen.app.push_screen(
+        InputModal(
+            f"{app} for {subject}: values",
+            value=values_text(current.get("values") or {}),
+            placeholder="role=admin region=eu",
+            note=VALUES_NOTE,
+        ),
+        values_typed,
+    )

@@ -64,14 +64,20 @@ def audit_page(service: Service, filters: dict, page: int, calls: bool) -> dict:
     wanted = (page + 1) * PAGE + 1
     events = service.audit(wanted, calls=calls, **filters)
     newest_first = events[::-1]
-    return {"events": newest_first[page * PAGE:(page + 1) * PAGE], "older": len(newest_first) > (page + 1) * PAGE}
+    return {"events": newest_first[page * PAGE : (page + 1) * PAGE], "older": len(newest_first) > (page + 1) * PAGE}
 
 
 def render_event(event: dict | None) -> Content:
     if event is None:
         return Content.styled("No event selected", MUTED)
-    parts: list[Any] = [(shown(event.get("action") or ""), "bold"), "  ", shown(event.get("target") or ""), "  ",
-                        (f"by {shown(event.get('actor'))} at {event.get('time')} (commit {event.get('seq')})", MUTED), "\n"]
+    parts: list[Any] = [
+        (shown(event.get("action") or ""), "bold"),
+        "  ",
+        shown(event.get("target") or ""),
+        "  ",
+        (f"by {shown(event.get('actor'))} at {event.get('time')} (commit {event.get('seq')})", MUTED),
+        "\n",
+    ]
     for side in ("before", "after"):
         if event.get(side) not in (None, {}):
             parts += [(side.title(), HEADING), " ", json.dumps(event[side], ensure_ascii=False, default=str), "\n"]
@@ -109,9 +115,11 @@ class AuditScreen(BaseScreen):
         self.query_one(RowTable).focus()
 
     def _filters(self) -> dict:
-        values = {"actor": self.query_one("#actor", Input).value.strip(),
-                  "action": self.query_one("#action", Input).value.strip(),
-                  "target": self.query_one("#search", Input).value.strip()}
+        values = {
+            "actor": self.query_one("#actor", Input).value.strip(),
+            "action": self.query_one("#action", Input).value.strip(),
+            "target": self.query_one("#search", Input).value.strip(),
+        }
         return {k: v for k, v in values.items() if v}
 
     def params(self) -> dict:

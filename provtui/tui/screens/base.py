@@ -86,8 +86,14 @@ class BaseScreen(Screen):
     # -- changing things ---------------------------------------------------------------------
 
     @work(group="action", exit_on_error=False)
-    async def act(self, fn: Callable[..., Any], *args: Any, done: str | Callable[[Any], str] | None = None,
-                  then: Callable[[Any], None] | None = None, **kwargs: Any) -> Any:
+    async def act(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        done: str | Callable[[Any], str] | None = None,
+        then: Callable[[Any], None] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Run one service change in a worker; say ``done``, call ``then`` with the result, refresh every screen."""
         result = await self.app.call_service(fn, *args, **kwargs)
         if done:
@@ -97,8 +103,9 @@ class BaseScreen(Screen):
         self.app.store_changed()
         return result
 
-    def confirm(self, title: str, body: str | Content, then: Callable[[], None], *, confirm: str = "Confirm",
-                destructive: bool = True) -> None:
+    def confirm(
+        self, title: str, body: str | Content, then: Callable[[], None], *, confirm: str = "Confirm", destructive: bool = True
+    ) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
                 then()

@@ -73,9 +73,7 @@ class DashboardScreen(BaseScreen):
     CSS_PATH = "dashboard.tcss"
     NAV = "dashboard"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    BINDINGS = [
-        Binding("enter", "open_app", "Open app", id="dashboard.open_app", show=False),
-    ]
+    BINDINGS = [Binding("enter", "open_app", "Open app", id="dashboard.open_app", show=False)]
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="panels"):

@@ -38,8 +38,11 @@ def search(service: Service, text: str, state: str | None, scope: dict[str, str]
 
 def scope_choices(service: Service) -> dict[str, list[str]]:
     """The names each filter can take: groups, apps, sources (provtui itself among them)."""
-    return {"group": [g["name"] for g in service.list_groups()], "app": [a["name"] for a in service.list_apps()],
-            "source": ["provtui", *sorted(s["name"] for s in service.list_sources())]}
+    return {
+        "group": [g["name"] for g in service.list_groups()],
+        "app": [a["name"] for a in service.list_apps()],
+        "source": ["provtui", *sorted(s["name"] for s in service.list_sources())],
+    }
 
 
 class DirectoryScreen(Screen):
@@ -104,13 +107,14 @@ class DirectoryScreen(Screen):
         table.set_rows(rows)
         if table.highlighted is None:
             self.query_one(UserDetail).show_user(None, "No users match")
-        filters = "".join([f" matching “{text}”" if text else "", f" · {state}" if state else "",
-                           *(f" · {kind} {name}" for kind, name in scope.items())])
+        filters = "".join(
+            [f" matching “{text}”" if text else "", f" · {state}" if state else "", *(f" · {kind} {name}" for kind, name in scope.items())]
+        )
         self.query_one("#status", Static).update(  # Content, not markup: the search text may hold "["
-            Content(f"{len(rows):,} of {everyone:,} users{filters} · {queued:,} queued for sync"))
+            Content(f"{len(rows):,} of {everyone:,} users{filters} · {queued:,} queued for sync")
+        )
 
-    def _search_if_latest(self, asked: int, text: str, state: str | None,
-                          scope: dict[str, str]) -> tuple[list[dict], int, int] | None:
+    def _search_if_latest(self, asked: int, text: str, state: str | None, scope: dict[str, str]) -> tuple[list[dict], int, int] | None:
         """In the service thread: ``search``, unless a newer search was asked for while this one waited."""
         return search(self.app.service, text, state, scope) if asked == self._searches_asked else None
 
@@ -146,8 +150,10 @@ class DirectoryScreen(Screen):
             if kind == "clear":
                 self._set_scope({})
             elif kind is not None:
-                self.app.push_screen(PickModal(f"Users by {kind}", [(n, n) for n in choices[kind]]),
-                                     lambda name: name is not None and self._set_scope({**self.scope, kind: name}))
+                self.app.push_screen(
+                    PickModal(f"Users by {kind}", [(n, n) for n in choices[kind]]),
+                    lambda name: name is not None and self._set_scope({**self.scope, kind: name}),
+                )
 
         self.app.push_screen(PickModal("Filter users", kinds), kind_chosen)
 

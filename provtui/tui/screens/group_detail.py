@@ -21,8 +21,14 @@ from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
 
 STATE_TONES = {"active": "good", "staged": "info", "suspended": "warn", "deprovisioned": "bad", "deleted": "muted"}
-PUSH_STYLE = {"pushed": "$text-success", "pushing": "$text-primary", "unpushing": "$text-primary",
-              "unpushed": "$text-warning", "failed": "$text-error", "not pushed": MUTED}
+PUSH_STYLE = {
+    "pushed": "$text-success",
+    "pushing": "$text-primary",
+    "unpushing": "$text-primary",
+    "unpushed": "$text-warning",
+    "failed": "$text-error",
+    "not pushed": MUTED,
+}
 PUSH_PENDING = {"pushing": "syncing", "unpushing": "syncing"}  # the engine has not done it yet
 
 
@@ -61,10 +67,7 @@ MEMBER_COLUMNS = [
 class GroupsScreen(BaseScreen):
     CSS_PATH = "group_detail.tcss"
     NAV = "groups"
-    BINDINGS = [
-        Binding("n", "create", "New group", id="groups.create"),
-        Binding("escape", "back", "Clear/Back", id="groups.back"),
-    ]
+    BINDINGS = [Binding("n", "create", "New group", id="groups.create"), Binding("escape", "back", "Clear/Back", id="groups.back")]
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Filter groups  (/)", id="search", compact=True)
@@ -109,8 +112,9 @@ class GroupsScreen(BaseScreen):
     def action_create(self) -> None:
         def named(name: str | None) -> None:
             if name:
-                self.act(self.app.service.create_group, name, done=f"group {name} created",
-                         then=lambda group: self.app.open_group(group["name"]))
+                self.act(
+                    self.app.service.create_group, name, done=f"group {name} created", then=lambda group: self.app.open_group(group["name"])
+                )
 
         self.app.push_screen(InputModal("New group", placeholder="name (letters, digits, space, - _ .)"), named)
 
@@ -121,12 +125,22 @@ def render_group(data: dict) -> Content:
         parts += ["  ", (shown(data["description"]), MUTED)]
     parts += ["\n"]
     if data["kind"] != "provtui":
-        parts += [("From ", HEADING), kind_text(data["kind"]),
-                  ("  read-only: its members change there, and at the next import here", MUTED), "\n"]
+        parts += [
+            ("From ", HEADING),
+            kind_text(data["kind"]),
+            ("  read-only: its members change there, and at the next import here", MUTED),
+            "\n",
+        ]
     if data["rules"]:
         for rule in data["rules"]:
-            parts += [("Rule ", HEADING), (rule["name"], "bold"), "  ", shown(rule.get("expr", "")),
-                      (f"  ({rule.get('state', '')})", MUTED), "\n"]
+            parts += [
+                ("Rule ", HEADING),
+                (rule["name"], "bold"),
+                "  ",
+                shown(rule.get("expr", "")),
+                (f"  ({rule.get('state', '')})", MUTED),
+                "\n",
+            ]
     elif data["kind"] == "provtui":
         parts += [("Rule ", HEADING), ("none: members are added by hand", MUTED), "\n"]
     parts += [("Apps ", HEADING)]
@@ -138,8 +152,12 @@ def render_group(data: dict) -> Content:
     if data["pushes"]:
         for i, push in enumerate(data["pushes"]):
             asked = push["intent"] or "not pushed"  # what an admin asked for; then how far the engine got
-            parts += [", " if i else "", (push["app"], "bold"), " ",
-                      (asked + (" (deleted there)" if push["delete"] else ""), PUSH_STYLE.get(asked, ""))]
+            parts += [
+                ", " if i else "",
+                (push["app"], "bold"),
+                " ",
+                (asked + (" (deleted there)" if push["delete"] else ""), PUSH_STYLE.get(asked, "")),
+            ]
             if push["state"] == "failed":
                 parts += [(f" failed: {shown(push['last_error'])}", "$text-error")]
             elif push["state"] in PUSH_PENDING:
@@ -210,25 +228,29 @@ class GroupDetailScreen(BaseScreen):
             return
         login = row["login"]
         apps = [a["app"] for a in self.data["apps"]] if self.data else []
-        self.confirm("Remove member", leave_text(login, self.group, apps), lambda: self.act(
-            self.app.service.remove_members, self.group, [login], done=f"{login} removed from {self.group}"),
-            confirm="Remove")
+        self.confirm(
+            "Remove member",
+            leave_text(login, self.group, apps),
+            lambda: self.act(self.app.service.remove_members, self.group, [login], done=f"{login} removed from {self.group}"),
+            confirm="Remove",
+        )
 
     def action_assign(self) -> None:
         data = self.data
         assigned = {a["app"] for a in data["apps"]}
-        options = [(Content.assemble(a, ("  assigned: enter removes it", MUTED)) if a in assigned else a, a)
-                   for a in data["all_apps"]]
+        options = [(Content.assemble(a, ("  assigned: enter removes it", MUTED)) if a in assigned else a, a) for a in data["all_apps"]]
         denied = [a for a in data["all_apps"] if a not in data["may"]["assign"]]
 
         def chosen(app: str | None) -> None:
             if not app:
                 return
             if app in assigned:
-                self.confirm("Unassign app", f"Stop giving {app} to the members of {self.group}?\n\n"
-                             "Members without another path to it lose their account.",
-                             lambda: self.act(self.app.service.unassign, app, group=self.group, done=f"{app} unassigned"),
-                             confirm="Unassign")
+                self.confirm(
+                    "Unassign app",
+                    f"Stop giving {app} to the members of {self.group}?\n\nMembers without another path to it lose their account.",
+                    lambda: self.act(self.app.service.unassign, app, group=self.group, done=f"{app} unassigned"),
+                    confirm="Unassign",
+                )
             else:
                 self.act(self.app.service.assign, app, group=self.group, done=f"{app} assigned to {self.group}")
 
@@ -238,11 +260,15 @@ class GroupDetailScreen(BaseScreen):
         """Assign an app with values and a priority, or change an assignment's."""
         data = self.data
         assigned = {a["app"]: a for a in data["apps"]}
-        options = [(Content.assemble(a, ("  " + (queries.assignment_text(assigned[a]) or "no values"), MUTED))
-                    if a in assigned else a, a) for a in data["all_apps"]]
+        options = [
+            (Content.assemble(a, ("  " + (queries.assignment_text(assigned[a]) or "no values"), MUTED)) if a in assigned else a, a)
+            for a in data["all_apps"]
+        ]
         denied = [a for a in data["all_apps"] if a not in data["may"]["assign"]]
-        self.app.push_screen(PickModal(f"Assign an app to {self.group}, with values", options, disabled_values=denied),
-                             lambda app: app and ask_and_assign(self, app, group=self.group, current=assigned.get(app)))
+        self.app.push_screen(
+            PickModal(f"Assign an app to {self.group}, with values", options, disabled_values=denied),
+            lambda app: app and ask_and_assign(self, app, group=self.group, current=assigned.get(app)),
+        )
 
     def action_push(self) -> None:
         data = self.data
@@ -261,11 +287,22 @@ class GroupDetailScreen(BaseScreen):
             if app not in pushed:
                 self.act(self.app.service.push_group, self.group, app, done=f"{self.group} pushed to {app}")
                 return
-            self.app.push_screen(PickModal(f"Stop pushing {self.group} to {app}", [
-                (f"Stop, and leave the group in {app}", False), (f"Stop, and delete the group in {app}", True)]),
-                lambda delete: delete is not None and self.confirm(
-                    "Stop pushing", f"Stop pushing {self.group} to {app}" + (" and delete it there?" if delete else "?"),
-                    lambda: self.act(self.app.service.unpush_group, self.group, app, delete=delete,
-                                     done=f"{self.group} no longer pushed to {app}"), confirm="Stop"))
+            self.app.push_screen(
+                PickModal(
+                    f"Stop pushing {self.group} to {app}",
+                    [(f"Stop, and leave the group in {app}", False), (f"Stop, and delete the group in {app}", True)],
+                ),
+                lambda delete: (
+                    delete is not None
+                    and self.confirm(
+                        "Stop pushing",
+                        f"Stop pushing {self.group} to {app}" + (" and delete it there?" if delete else "?"),
+                        lambda: self.act(
+                            self.app.service.unpush_group, self.group, app, delete=delete, done=f"{self.group} no longer pushed to {app}"
+                        ),
+                        confirm="Stop",
+                    )
+                ),
+            )
 
         self.app.push_screen(PickModal(f"Push {self.group} to an app", options, disabled_values=denied), chosen)

@@ -26,8 +26,7 @@ class HelpScreen(ModalScreen[None]):
             key = self.app.get_key_display(binding)
             rows[binding.description] = f"{rows[binding.description]}, {key}" if binding.description in rows else key
         width = max((len(k) for k in rows.values()), default=0)
-        lines = [Content.assemble((keys.rjust(width), "bold $text-accent"), "  ", description)
-                 for description, keys in rows.items()]
+        lines = [Content.assemble((keys.rjust(width), "bold $text-accent"), "  ", description) for description, keys in rows.items()]
         with VerticalScroll(id="help-body") as body:
             body.border_title = "Keys"
             body.border_subtitle = "esc to close"

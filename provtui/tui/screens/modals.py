@@ -32,10 +32,7 @@ class Dialog(ModalScreen):
 class ConfirmModal(Dialog, ModalScreen[bool]):
     """Ask before a change; ``destructive`` styles the confirm button as a warning."""
 
-    BINDINGS = [
-        Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
-        Binding("y", "confirm", "Confirm", id="confirm.confirm"),
-    ]
+    BINDINGS = [Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"), Binding("y", "confirm", "Confirm", id="confirm.confirm")]
 
     def __init__(self, title: str, body: str | Content, *, confirm: str = "Confirm", destructive: bool = True) -> None:
         super().__init__()
@@ -75,8 +72,16 @@ class ChangeModal(ConfirmModal):
         Binding("pagedown", "scroll_columns('page_down')", "Page down", show=False),
     ]
 
-    def __init__(self, title: str, body: str | Content, columns: Sequence[tuple[str | Content, str | Content]], *,
-                 warning: str | Content | None = None, confirm: str = "Confirm", destructive: bool = True) -> None:
+    def __init__(
+        self,
+        title: str,
+        body: str | Content,
+        columns: Sequence[tuple[str | Content, str | Content]],
+        *,
+        warning: str | Content | None = None,
+        confirm: str = "Confirm",
+        destructive: bool = True,
+    ) -> None:
         super().__init__(title, body, confirm=confirm, destructive=destructive)
         self._columns = list(columns)
         self._warning = warning
@@ -109,8 +114,14 @@ class FilteredList(Vertical):
     FilteredList > OptionList { height: auto; max-height: 12; }
     """
 
-    def __init__(self, options: Sequence[tuple[str | Content, Any]], *, placeholder: str = "Type to filter",
-                 disabled_values: Sequence[Any] = (), id: str | None = None) -> None:
+    def __init__(
+        self,
+        options: Sequence[tuple[str | Content, Any]],
+        *,
+        placeholder: str = "Type to filter",
+        disabled_values: Sequence[Any] = (),
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self._options = list(options)
         self._disabled = set(disabled_values)
@@ -159,8 +170,12 @@ class FilteredList(Vertical):
         if self.input.has_focus and event.key in ("up", "down", "pageup", "pagedown"):
             event.stop()
             event.prevent_default()
-            {"up": self.option_list.action_cursor_up, "down": self.option_list.action_cursor_down,
-             "pageup": self.option_list.action_page_up, "pagedown": self.option_list.action_page_down}[event.key]()
+            {
+                "up": self.option_list.action_cursor_up,
+                "down": self.option_list.action_cursor_down,
+                "pageup": self.option_list.action_page_up,
+                "pagedown": self.option_list.action_page_down,
+            }[event.key]()
 
 
 class PickModal(Dialog, ModalScreen[Any]):
@@ -168,8 +183,15 @@ class PickModal(Dialog, ModalScreen[Any]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="pick.cancel")]
 
-    def __init__(self, title: str, options: Sequence[tuple[str | Content, Any]], *, note: str | Content = "",
-                 disabled_values: Sequence[Any] = (), placeholder: str = "Type to filter") -> None:
+    def __init__(
+        self,
+        title: str,
+        options: Sequence[tuple[str | Content, Any]],
+        *,
+        note: str | Content = "",
+        disabled_values: Sequence[Any] = (),
+        placeholder: str = "Type to filter",
+    ) -> None:
         super().__init__()
         self._title = title
         self._options = options
@@ -267,8 +289,12 @@ class MoveGroupModal(Dialog, ModalScreen[tuple[str, str] | None]):
                     yield leave
                 with Vertical(id="join-pane"):
                     yield Label("Join", classes="pane-title")
-                    yield FilteredList([(g, g) for g in self._others], placeholder="Filter groups",
-                                       disabled_values=[g for g in self._others if g not in self._allowed], id="join")
+                    yield FilteredList(
+                        [(g, g) for g in self._others],
+                        placeholder="Filter groups",
+                        disabled_values=[g for g in self._others if g not in self._allowed],
+                        id="join",
+                    )
 
     def on_mount(self) -> None:
         leave = self.query_one("#leave", OptionList)
@@ -345,8 +371,7 @@ class UserPickModal(Dialog, ModalScreen[str | None]):
         found = self.query_one("#found", OptionList)
         options = []
         for user in users:
-            label = Content.assemble((user["login"], "bold"), "  ", shown(user["displayName"] or ""),
-                                     ("  " + user["state"], "$text-muted"))
+            label = Content.assemble((user["login"], "bold"), "  ", shown(user["displayName"] or ""), ("  " + user["state"], "$text-muted"))
             options.append(Option(label, id=user["login"], disabled=user["login"] in self._exclude))
         found.clear_options().add_options(options)
         found.highlighted = next((i for i, u in enumerate(users) if u["login"] not in self._exclude), None)

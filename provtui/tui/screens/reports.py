@@ -32,10 +32,28 @@ DESCRIPTIONS = {
     "changes": "The newest 50 changes (downstream calls left out)",
 }
 TIME_COLUMNS = {"since", "last_sync", "seen", "time"}
-WIDTHS = {"user": (8, 14), "app": (6, 14), "last_error": (12, 60), "via": (8, 30), "email": (12, 30), "before": (8, 30),
-          "after": (8, 40), "correlation": (12, 12)}
-TONES = {"failed": "bad", "active": "good", "pending": "info", "deactivated": "warn", "task-open": "warn", "queued": "info",
-         "not queued": "warn", "suspended": "warn", "deprovisioned": "bad", "staged": "info"}
+WIDTHS = {
+    "user": (8, 14),
+    "app": (6, 14),
+    "last_error": (12, 60),
+    "via": (8, 30),
+    "email": (12, 30),
+    "before": (8, 30),
+    "after": (8, 40),
+    "correlation": (12, 12),
+}
+TONES = {
+    "failed": "bad",
+    "active": "good",
+    "pending": "info",
+    "deactivated": "warn",
+    "task-open": "warn",
+    "queued": "info",
+    "not queued": "warn",
+    "suspended": "warn",
+    "deprovisioned": "bad",
+    "staged": "info",
+}
 HIDDEN = {"task", "correlation", "seq"}  # random ids and commit numbers: not for people
 
 
@@ -62,9 +80,17 @@ def columns_for(names: list[str]) -> list[Col]:
     for index, key in enumerate(k for k in names if k not in HIDDEN):
         low, high = WIDTHS.get(key, (max(5, min(len(key), 12)), 16))
         fmt = short_time if key in TIME_COLUMNS else _cell
-        columns.append(Col(key, key.replace("_", " "), max(low, min(len(key), 12)), max(high, len(key)),
-                           priority=min(index, 9), format=fmt,
-                           tone=_tone_of(key)))
+        columns.append(
+            Col(
+                key,
+                key.replace("_", " "),
+                max(low, min(len(key), 12)),
+                max(high, len(key)),
+                priority=min(index, 9),
+                format=fmt,
+                tone=_tone_of(key),
+            )
+        )
     return columns
 
 
@@ -111,7 +137,7 @@ class ReportsScreen(BaseScreen):
         self.page = min(self.page, pages - 1)
         table.set_columns(columns_for(data["columns"]))
         start = self.page * PAGE
-        table.set_rows(rows[start:start + PAGE], empty="No rows: nothing to report")
+        table.set_rows(rows[start : start + PAGE], empty="No rows: nothing to report")
         self.query_one("#description", Static).update(DESCRIPTIONS.get(data["name"], ""))
         shown = f"rows {start + 1:,}–{min(len(rows), start + PAGE):,} of {len(rows):,}" if len(rows) > PAGE else f"{len(rows):,} rows"
         keys = " · ] next page" if start + PAGE < len(rows) else ""

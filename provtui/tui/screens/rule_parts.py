@@ -75,6 +75,7 @@ def say(widget: Static, content: Content | None) -> None:
 
 def held_or_result(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn``, answering with the HeldForConfirmation instead of raising it: a held change is an outcome."""
+
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
@@ -95,5 +96,6 @@ def caret_line(error: ExpressionError, value: str, scrolled: int, width: int) ->
 
 def field_row(label: str, input_id: str, placeholder: str, *, row_id: str | None = None) -> Horizontal:
     """A labelled one-line field of the editor."""
-    return Horizontal(Label(label, classes="field-label"), Input(placeholder=placeholder, id=input_id, compact=True),
-                      id=row_id, classes="field")
+    return Horizontal(
+        Label(label, classes="field-label"), Input(placeholder=placeholder, id=input_id, compact=True), id=row_id, classes="field"
+    )

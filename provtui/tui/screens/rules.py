@@ -117,8 +117,7 @@ class RulesScreen(BaseScreen):
             self.select_rule(self.wanted)
         self.query_one("#status", Static).update(self.notice or self._status_text())
         rule = self.rule
-        if rule is not None and not self.drafting and saved_fields(rule) != self.shown and self.draft() in (
-                self.shown, saved_fields(rule)):
+        if rule is not None and not self.drafting and saved_fields(rule) != self.shown and self.draft() in (self.shown, saved_fields(rule)):
             self._show_editor(rule)  # changed (here, or elsewhere) under an editor without edits: show it as it is now
         elif rule is not None:
             self._title(rule)
@@ -130,8 +129,7 @@ class RulesScreen(BaseScreen):
     def _status_text(self) -> Content:
         rules = self.data["rules"] if self.data else []
         active = sum(1 for r in rules if r["state"] == RuleState.ACTIVE)
-        return Content(f"{len(rules)} rule{'' if len(rules) == 1 else 's'} ({active} active) · e edits · "
-                       "held changes wait in Tasks (t)")
+        return Content(f"{len(rules)} rule{'' if len(rules) == 1 else 's'} ({active} active) · e edits · held changes wait in Tasks (t)")
 
     def select_rule(self, name: str) -> None:
         """Put the cursor (and the editor) on ``name``; remembered until the list has loaded."""
@@ -209,15 +207,19 @@ class RulesScreen(BaseScreen):
             text = Content.styled("No rule chosen", MUTED)
         else:
             tone = "$text-success" if rule["state"] == RuleState.ACTIVE else MUTED
-            text = Content.assemble(("Rule ", MUTED), (rule["name"], "bold"), "  ", (rule["state"], tone),
-                                    (f"  {rule['members']:,} members", MUTED))
+            text = Content.assemble(
+                ("Rule ", MUTED), (rule["name"], "bold"), "  ", (rule["state"], tone), (f"  {rule['members']:,} members", MUTED)
+            )
             if self.dirty:
                 text = Content.assemble(text, ("  edited: ctrl+s saves, esc reverts", "$text-warning"))
         self.query_one("#editor-title", Label).update(text)
 
     def _fields(self) -> dict[str, Any]:
-        return {"expr": self.query_one("#expr", Input).value, "groups": names(self.query_one("#groups", Input).value),
-                "exclude": names(self.query_one("#exclude", Input).value)}
+        return {
+            "expr": self.query_one("#expr", Input).value,
+            "groups": names(self.query_one("#groups", Input).value),
+            "exclude": names(self.query_one("#exclude", Input).value),
+        }
 
     def draft(self) -> dict[str, Any]:
         """What the editor holds, comparable with ``saved_fields``."""
@@ -255,8 +257,10 @@ class RulesScreen(BaseScreen):
         text = field.value
         error = await self.app.call_service(expression_error, self.app.service, text) if text.strip() else None
         self.expression_problem = error
-        say(self.query_one("#expr-error", Static),
-            None if error is None else caret_line(error, text, round(field.scroll_x), field.content_region.width))
+        say(
+            self.query_one("#expr-error", Static),
+            None if error is None else caret_line(error, text, round(field.scroll_x), field.content_region.width),
+        )
 
     @work(exclusive=True, group="preview", exit_on_error=False)
     async def run_preview(self, debounce: float = PREVIEW_DEBOUNCE) -> None:
@@ -268,8 +272,13 @@ class RulesScreen(BaseScreen):
             return
         fields = self._fields()
         try:
-            preview = await self.app.call_service(self.app.service.rules().preview, rule["name"], expr=fields["expr"],
-                                                  groups=fields["groups"] or None, exclude=fields["exclude"])
+            preview = await self.app.call_service(
+                self.app.service.rules().preview,
+                rule["name"],
+                expr=fields["expr"],
+                groups=fields["groups"] or None,
+                exclude=fields["exclude"],
+            )
         except ExpressionError:
             say(problem, None)
             self._show_preview(None, "Preview: fix the expression first")
@@ -315,9 +324,9 @@ class RulesScreen(BaseScreen):
     def _ask_discard(self) -> None:
         rule = self.rule
         if self.drafting or rule is None:
-            self.confirm("Discard the new rule", "Discard the new rule? It has not been created.", self._revert,
-                         confirm="Discard")
+            self.confirm("Discard the new rule", "Discard the new rule? It has not been created.", self._revert, confirm="Discard")
             return
+
         def text(value: str | list[str]) -> str:
             return value if isinstance(value, str) else ", ".join(value) or "(none)"
 
@@ -325,8 +334,11 @@ class RulesScreen(BaseScreen):
         lines = [Content.assemble("Rule ", (rule["name"], "bold"), " has edits not saved:")]
         for key, label in (("expr", "Expression"), ("groups", "Groups"), ("exclude", "Exclude")):
             if draft[key] != saved[key]:
-                lines += [Content(""), Content.assemble((f"{label} saved: ", MUTED), text(saved[key])),
-                          Content.assemble((f"{label} edited: ", MUTED), text(draft[key]))]
+                lines += [
+                    Content(""),
+                    Content.assemble((f"{label} saved: ", MUTED), text(saved[key])),
+                    Content.assemble((f"{label} edited: ", MUTED), text(draft[key])),
+                ]
         lines += [Content(""), Content("Discard the edits and put the saved rule back in the editor?")]
         self.confirm("Discard edits", Content("\n").join(lines), self._revert, confirm="Discard")
 
@@ -347,15 +359,23 @@ class RulesScreen(BaseScreen):
         rules = self.app.service.rules()
         if self.drafting:
             name = self.query_one("#name", Input).value.strip()
-            self.act(rules.create, name, groups=fields["groups"], expr=fields["expr"], exclude=fields["exclude"],
-                     done=f"rule {name} created, inactive: ctrl+t activates it", then=self._created)
+            self.act(
+                rules.create,
+                name,
+                groups=fields["groups"],
+                expr=fields["expr"],
+                exclude=fields["exclude"],
+                done=f"rule {name} created, inactive: ctrl+t activates it",
+                then=self._created,
+            )
         elif self.editing is not None:
             if not self.dirty:
                 self.notify("Nothing to save: the editor holds the saved rule", markup=False)
                 return
             # no groups typed: keep the rule's
-            self._change(f"rule {self.editing} saved", self.editing, expr=fields["expr"],
-                         groups=fields["groups"] or None, exclude=fields["exclude"])
+            self._change(
+                f"rule {self.editing} saved", self.editing, expr=fields["expr"], groups=fields["groups"] or None, exclude=fields["exclude"]
+            )
 
     def action_set_state(self, state: str) -> None:
         rule = self.rule
@@ -378,18 +398,23 @@ class RulesScreen(BaseScreen):
         effect = f" puts who matches it in {groups}:" if state == RuleState.ACTIVE else f"'s members leave {groups}:"
         body = [Content.assemble(f"If {verb}d, rule ", (name, "bold"), effect), Content(preview_counts(preview))]
         if self.dirty and self.editing == name:
-            body.append(Content.styled("Your unsaved edits are not part of this: cancel, then ctrl+s saves them.",
-                                       "$text-warning"))
+            body.append(Content.styled("Your unsaved edits are not part of this: cancel, then ctrl+s saves them.", "$text-warning"))
         warning = None
         if check["held"]:
             over = "; ".join(f"{b['app']}: {b['losing']:,} of {b['entitled']:,} entitled users" for b in check["held"])
             warning = Content.assemble(
                 ("Above the safeguard: ", "bold"),
                 f"more than {check['threshold']:.0%} of an app's users would lose access ({over}). "
-                "Confirming holds the change for approval on the Tasks screen (t); nothing changes until it is approved.")
-        modal = ChangeModal(f"{verb.title()} rule {name}", Content("\n").join(body), preview_columns(preview, 50),
-                            warning=warning, confirm="Hold for approval" if check["held"] else verb.title(),
-                            destructive=bool(preview["leaves"] or preview["losses"]))
+                "Confirming holds the change for approval on the Tasks screen (t); nothing changes until it is approved.",
+            )
+        modal = ChangeModal(
+            f"{verb.title()} rule {name}",
+            Content("\n").join(body),
+            preview_columns(preview, 50),
+            warning=warning,
+            confirm="Hold for approval" if check["held"] else verb.title(),
+            destructive=bool(preview["leaves"] or preview["losses"]),
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -409,8 +434,12 @@ class RulesScreen(BaseScreen):
                 return
             preview = result["preview"]
             if shown is not None and preview != shown:  # the directory changed between the dialog and the change
-                self.notify(f"{done}, but the directory had changed since the preview: {preview_counts(preview)}",
-                            severity="warning", markup=False, timeout=15)
+                self.notify(
+                    f"{done}, but the directory had changed since the preview: {preview_counts(preview)}",
+                    severity="warning",
+                    markup=False,
+                    timeout=15,
+                )
                 return
             self.notify(f"{done}: {len(preview['joins']):,} joined, {len(preview['leaves']):,} left", markup=False)
 
@@ -418,10 +447,17 @@ class RulesScreen(BaseScreen):
 
     def _held(self, held: HeldForConfirmation) -> None:
         """A change the safeguard held: said, and kept on the status line with where to approve it."""
-        self.notify(f"{held}\n\nApprove or reject it on the Tasks screen (t).", title="Held for approval",
-                    severity="warning", markup=False, timeout=15)
-        self.notice = Content.styled(f"Held ({held.details.get('held')}) for approval: {held.details.get('losses', 0):,}"
-                                     " would lose access · see Tasks (t)", "$text-warning")  # fits 80 columns
+        self.notify(
+            f"{held}\n\nApprove or reject it on the Tasks screen (t).",
+            title="Held for approval",
+            severity="warning",
+            markup=False,
+            timeout=15,
+        )
+        self.notice = Content.styled(
+            f"Held ({held.details.get('held')}) for approval: {held.details.get('losses', 0):,} would lose access · see Tasks (t)",
+            "$text-warning",
+        )  # fits 80 columns
         self.query_one("#status", Static).update(self.notice)
 
     def _created(self, rule: dict) -> None:
@@ -434,8 +470,17 @@ class RulesScreen(BaseScreen):
         if rule is None:
             return
         leaving = f"Its {rule['members']:,} members leave {', '.join(rule['groups'])}" if rule["members"] else "It has no members"
-        self.confirm("Delete rule", f"Delete rule {rule['name']}?\n\n{leaving}, and lose what those groups give them.",
-                     lambda: self.act(held_or_result(self.app.service.rules().delete), rule["name"],
-                                      then=lambda result: self._held(result) if isinstance(result, HeldForConfirmation)
-                                      else self.notify(f"rule {rule['name']} deleted", markup=False)),
-                     confirm="Delete")
+        self.confirm(
+            "Delete rule",
+            f"Delete rule {rule['name']}?\n\n{leaving}, and lose what those groups give them.",
+            lambda: self.act(
+                held_or_result(self.app.service.rules().delete),
+                rule["name"],
+                then=lambda result: (
+                    self._held(result)
+                    if isinstance(result, HeldForConfirmation)
+                    else self.notify(f"rule {rule['name']} deleted", markup=False)
+                ),
+            ),
+            confirm="Delete",
+        )

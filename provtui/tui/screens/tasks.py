@@ -57,8 +57,7 @@ class TasksScreen(BaseScreen):
         yield Label("Manual tasks", id="tasks-title", classes="title")
         yield RowTable(TASK_COLUMNS, row_key=lambda r: r["id"], empty="No open tasks", id="tasks")
         yield Label("Deprovisions not done yet", id="pending-title", classes="title")
-        yield RowTable(PENDING_COLUMNS, row_key=lambda r: (r["app"], r["user"]), empty="None: every deprovision is done",
-                       id="pending")
+        yield RowTable(PENDING_COLUMNS, row_key=lambda r: (r["app"], r["user"]), empty="None: every deprovision is done", id="pending")
         yield Label("Held changes", id="held-title", classes="title")
         yield RowTable(HELD_COLUMNS, row_key=lambda r: r.get("id"), empty="No changes held", id="held")
         yield Static(id="status")
@@ -81,10 +80,12 @@ class TasksScreen(BaseScreen):
         if has_held:
             self.query_one("#held", RowTable).set_rows(held)
             self.query_one("#held-title", Label).update(
-                f"Held changes ({len(held)})" + (" · A approves, R rejects the highlighted one" if held else ""))
+                f"Held changes ({len(held)})" + (" · A approves, R rejects the highlighted one" if held else "")
+            )
         deprovisions = sum(1 for t in tasks if t["action"] == "deprovision")
         self.query_one("#status", Static).update(
-            f"{len(tasks)} open tasks ({deprovisions} deprovisions) · {len(pending)} accounts still to deactivate")
+            f"{len(tasks)} open tasks ({deprovisions} deprovisions) · {len(pending)} accounts still to deactivate"
+        )
         may = set(data["may_complete"])
         may_decide = bool(data["may_approve"]) if held else None
         self.allowed = {"done": bool(may & {t["app"] for t in tasks}) if tasks else None, "decide": may_decide}
@@ -106,17 +107,24 @@ class TasksScreen(BaseScreen):
         if held is None:
             return
         what = f"Rule {held['name']} (held {short_time(held['created'])}, by {held['by']}): {_summary(held['summary'])}."
-        breaches = "\n".join(f"{b['app']}: {b['losing']:,} of {b['entitled']:,} entitled users lose access"
-                             for b in (held.get("summary") or {}).get("breaches", []))
+        breaches = "\n".join(
+            f"{b['app']}: {b['losing']:,} of {b['entitled']:,} entitled users lose access"
+            for b in (held.get("summary") or {}).get("breaches", [])
+        )
         if approve:
             body = f"{what}\n{breaches}\n\nApply it now, to the directory as it is now?"
         else:
             body = f"{what}\n\nReject it? The rule stays as it is."
         decide = self.app.service.rules().decide
-        self.confirm("Approve held change" if approve else "Reject held change", body,
-                     lambda: self.act(decide, held["id"], approve,
-                                      done=f"{'approved' if approve else 'rejected'} the change to rule {held['name']}"),
-                     confirm="Approve" if approve else "Reject", destructive=approve)
+        self.confirm(
+            "Approve held change" if approve else "Reject held change",
+            body,
+            lambda: self.act(
+                decide, held["id"], approve, done=f"{'approved' if approve else 'rejected'} the change to rule {held['name']}"
+            ),
+            confirm="Approve" if approve else "Reject",
+            destructive=approve,
+        )
 
     def action_done(self) -> None:
         task = self.query_one("#tasks", RowTable).highlighted
@@ -126,8 +134,10 @@ class TasksScreen(BaseScreen):
             self.notify(f"You may not complete {task['app']}'s tasks", severity="warning")
             return
         what = "created (or re-enabled)" if task["action"] == "provision" else "disabled"
-        self.confirm("Mark task done", f"{task['user']}'s account in {task['app']} has been {what} by hand?\n\n"
-                     "provtui records the account as it now is.",
-                     lambda: self.act(self.app.service.complete_task, task["id"],
-                                      done=f"{task['app']} task for {task['user']} done"),
-                     confirm="Done", destructive=False)
+        self.confirm(
+            "Mark task done",
+            f"{task['user']}'s account in {task['app']} has been {what} by hand?\n\nprovtui records the account as it now is.",
+            lambda: self.act(self.app.service.complete_task, task["id"], done=f"{task['app']} task for {task['user']} done"),
+            confirm="Done",
+            destructive=False,
+        )

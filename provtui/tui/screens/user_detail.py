@@ -36,11 +36,22 @@ LIFECYCLE_TEXT = {
     "delete": "Delete: the user is marked deleted",
 }
 EVENT_TEXT = {
-    "user.create": "created", "user.update": "profile changed", "user.activate": "activated", "user.suspend": "suspended",
-    "user.unsuspend": "unsuspended", "user.deactivate": "deactivated", "user.reactivate": "reactivated",
-    "user.delete": "deleted", "user.password": "password set", "group.add-member": "joined {target}",
-    "group.remove-member": "left {target}", "app.assign": "assigned {target}", "app.unassign": "unassigned {target}",
-    "downstream.failed": "{target} failed", "task.done": "{target} task done", "provisioning.retry": "retry {target}",
+    "user.create": "created",
+    "user.update": "profile changed",
+    "user.activate": "activated",
+    "user.suspend": "suspended",
+    "user.unsuspend": "unsuspended",
+    "user.deactivate": "deactivated",
+    "user.reactivate": "reactivated",
+    "user.delete": "deleted",
+    "user.password": "password set",
+    "group.add-member": "joined {target}",
+    "group.remove-member": "left {target}",
+    "app.assign": "assigned {target}",
+    "app.unassign": "unassigned {target}",
+    "downstream.failed": "{target} failed",
+    "task.done": "{target} task done",
+    "provisioning.retry": "retry {target}",
 }
 
 
@@ -68,7 +79,7 @@ def describe_event(event: dict) -> str:
         text = f"{text}: {after['error']}"
     elif action == "downstream.call":
         path = str(after.get("path") or "")
-        path = path if len(path) <= CALL_PATH_WIDTH else path[:CALL_PATH_WIDTH - 1] + "…"
+        path = path if len(path) <= CALL_PATH_WIDTH else path[: CALL_PATH_WIDTH - 1] + "…"
         status = after.get("status")
         text = f"{event.get('target') or ''} {after.get('method', '')} {path} → {'no reply' if status is None else status}"
     return text
@@ -85,8 +96,14 @@ def render_values(apps: list[dict]) -> Content | None:
     value_width = min(32, max(map(len, pairs)))
     for app in rows:
         for i, (key, value) in enumerate(sorted(app["values"].items())):
-            parts += [(app["app"] if i == 0 else "").ljust(width), "  ", shown(f"{key}={value}").ljust(value_width), "  ",
-                      (shown(app["values_via"][key]), MUTED), "\n"]
+            parts += [
+                (app["app"] if i == 0 else "").ljust(width),
+                "  ",
+                shown(f"{key}={value}").ljust(value_width),
+                "  ",
+                (shown(app["values_via"][key]), MUTED),
+                "\n",
+            ]
     return Content.assemble(*parts).rstrip()
 
 
@@ -96,8 +113,14 @@ def render_history(events: list[dict]) -> Content:
         parts += [("nothing recorded", MUTED)]
     for event in events:
         tone = "$text-error" if event.get("action") == "downstream.failed" else ""
-        parts += [(short_time(event.get("time")), MUTED), "  ", (shown(describe_event(event)), tone), "  ",
-                  (shown(event.get("actor") or ""), MUTED), "\n"]
+        parts += [
+            (short_time(event.get("time")), MUTED),
+            "  ",
+            (shown(describe_event(event)), tone),
+            "  ",
+            (shown(event.get("actor") or ""), MUTED),
+            "\n",
+        ]
     return Content.assemble(*parts).rstrip()
 
 
@@ -170,8 +193,7 @@ class UserDetailScreen(BaseScreen):
             if self.check_action(action.partition("(")[0], _literal_params(action)):
                 self.call_after_refresh(self.run_action, action)
             else:
-                self.notify(f"{self.login}: not possible here ({action.partition('(')[0].replace('_', ' ')})",
-                            severity="warning")
+                self.notify(f"{self.login}: not possible here ({action.partition('(')[0].replace('_', ' ')})", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "lifecycle" and self.data is not None:
@@ -198,8 +220,9 @@ class UserDetailScreen(BaseScreen):
             return
         view, groups = self.data["view"], self.data["groups"]
         others = [g for g in groups if g not in view["groups"]]
-        self.app.push_screen(MoveGroupModal(view["login"], view["groups"], others, allowed=self.data["may"]["membership"]),
-                             self._move_chosen)
+        self.app.push_screen(
+            MoveGroupModal(view["login"], view["groups"], others, allowed=self.data["may"]["membership"]), self._move_chosen
+        )
 
     def _move_chosen(self, choice: tuple[str, str] | None) -> None:
         if choice is not None:
@@ -221,8 +244,9 @@ class UserDetailScreen(BaseScreen):
         async def preview() -> None:
             result = await self.app.call_service(self.app.service.move_preview, self.login, leave, join)
             body = self._move_preview_text(leave, join, result)
-            self.confirm("Move to another group", body, lambda: self._move(leave, join, result),
-                         confirm="Move", destructive=bool(result["losses"]))
+            self.confirm(
+                "Move to another group", body, lambda: self._move(leave, join, result), confirm="Move", destructive=bool(result["losses"])
+            )
 
         self.run_worker(preview(), group="action", exit_on_error=False)
 
@@ -233,8 +257,7 @@ class UserDetailScreen(BaseScreen):
         if preview["losses"]:
             parts += [" · ", ("− " + ", ".join(preview["losses"]), "$text-error")]
         parts += [(" — provisioning below", MUTED)]
-        self.act(self.app.service.move_member, self.login, leave, join,
-                 then=lambda _: self.set_banner(Content.assemble(*parts)))
+        self.act(self.app.service.move_member, self.login, leave, join, then=lambda _: self.set_banner(Content.assemble(*parts)))
 
     def action_join(self) -> None:
         if self.data is None:
@@ -259,11 +282,16 @@ class UserDetailScreen(BaseScreen):
             if not group:
                 return
             body = leave_text(self.login, group, self.data["group_apps"].get(group, []))
-            self.confirm("Leave group", body, lambda: self.act(
-                self.app.service.remove_members, group, [self.login], done=f"{self.login} left {group}"), confirm="Remove")
+            self.confirm(
+                "Leave group",
+                body,
+                lambda: self.act(self.app.service.remove_members, group, [self.login], done=f"{self.login} left {group}"),
+                confirm="Remove",
+            )
 
-        self.app.push_screen(PickModal(f"Remove {self.login} from a group", [(g, g) for g in view["groups"]],
-                                       disabled_values=denied), chosen)
+        self.app.push_screen(
+            PickModal(f"Remove {self.login} from a group", [(g, g) for g in view["groups"]], disabled_values=denied), chosen
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -277,13 +305,14 @@ class UserDetailScreen(BaseScreen):
         actions = queries.lifecycle_actions(self.data["view"]["state"])
         denied = [a for a in actions if not (may["suspend"] if a in ("suspend", "unsuspend") else may["manage"])]
         options = [(LIFECYCLE_TEXT[a], a) for a in actions]
-        self.app.push_screen(PickModal(f"{self.login} is {self.data['view']['state']}", options, disabled_values=denied),
-                             lambda action: action and self.change_state(action))
+        self.app.push_screen(
+            PickModal(f"{self.login} is {self.data['view']['state']}", options, disabled_values=denied),
+            lambda action: action and self.change_state(action),
+        )
 
     def change_state(self, action: str) -> None:
         def run() -> None:
-            self.act(self.app.service.change_state, self.login, action,
-                     done=lambda view: f"{self.login} is now {view['state']}")
+            self.act(self.app.service.change_state, self.login, action, done=lambda view: f"{self.login} is now {view['state']}")
 
         if action in DESTRUCTIVE:
             self.confirm(f"{action.title()} {self.login}", LIFECYCLE_TEXT[action] + ".", run, confirm=action.title())
@@ -306,10 +335,12 @@ class UserDetailScreen(BaseScreen):
             if field in mastered:
                 label = Content.assemble(label, (f"  from {mastered[field]}", MUTED))
             options.append((label, field))
-        note = "" if view["source"] == "provtui" else Content.styled(
-            f"{self.login} comes from the source {view['source']}: what it supplies is changed there.", MUTED)
-        self.app.push_screen(PickModal(f"Edit {self.login}", options, note=note, disabled_values=list(mastered)),
-                             self._edit_field)
+        note = (
+            ""
+            if view["source"] == "provtui"
+            else Content.styled(f"{self.login} comes from the source {view['source']}: what it supplies is changed there.", MUTED)
+        )
+        self.app.push_screen(PickModal(f"Edit {self.login}", options, note=note, disabled_values=list(mastered)), self._edit_field)
 
     def _edit_field(self, field: str | None) -> None:
         if not field:
@@ -318,11 +349,20 @@ class UserDetailScreen(BaseScreen):
 
         def typed(value: str | None) -> None:
             if value is not None and value != (str(current) if current is not None else ""):
-                self.act(self.app.service.update_user, self.login, {field: value},
-                         done=f"{field} changed", then=lambda view: setattr(self, "login", view["login"]))
+                self.act(
+                    self.app.service.update_user,
+                    self.login,
+                    {field: value},
+                    done=f"{field} changed",
+                    then=lambda view: setattr(self, "login", view["login"]),
+                )
 
-        self.app.push_screen(InputModal(f"{self.login}: {field}", value="" if current is None else str(current),
-                                        note="An empty value removes the attribute."), typed)
+        self.app.push_screen(
+            InputModal(
+                f"{self.login}: {field}", value="" if current is None else str(current), note="An empty value removes the attribute."
+            ),
+            typed,
+        )
 
     # -- apps ----------------------------------------------------------------------------------
 
@@ -340,10 +380,12 @@ class UserDetailScreen(BaseScreen):
             if not app:
                 return
             if app in direct:
-                self.confirm("Unassign app", f"Remove the direct assignment of {app} from {self.login}?\n\n"
-                             "Access through groups stays.", lambda: self.act(
-                                 self.app.service.unassign, app, login=self.login, done=f"{app} unassigned"),
-                             confirm="Unassign")
+                self.confirm(
+                    "Unassign app",
+                    f"Remove the direct assignment of {app} from {self.login}?\n\nAccess through groups stays.",
+                    lambda: self.act(self.app.service.unassign, app, login=self.login, done=f"{app} unassigned"),
+                    confirm="Unassign",
+                )
             else:
                 self.act(self.app.service.assign, app, login=self.login, done=f"{app} assigned to {self.login}")
 
@@ -354,12 +396,20 @@ class UserDetailScreen(BaseScreen):
         if self.data is None:
             return
         current = self.data["direct_values"]
-        options = [(Content.assemble(app, ("  " + (queries.assignment_text({"values": current[app]}) or "no values"), MUTED))
-                    if app in current else app, app) for app in self.data["apps"]]
+        options = [
+            (
+                Content.assemble(app, ("  " + (queries.assignment_text({"values": current[app]}) or "no values"), MUTED))
+                if app in current
+                else app,
+                app,
+            )
+            for app in self.data["apps"]
+        ]
         denied = [a for a in self.data["apps"] if a not in self.data["may"]["assign"]]
-        self.app.push_screen(PickModal(f"Assign an app to {self.login}, with values", options, disabled_values=denied),
-                             lambda app: app and ask_and_assign(self, app, login=self.login,
-                                                                current={"values": current.get(app, {})}))
+        self.app.push_screen(
+            PickModal(f"Assign an app to {self.login}, with values", options, disabled_values=denied),
+            lambda app: app and ask_and_assign(self, app, login=self.login, current={"values": current.get(app, {})}),
+        )
 
     def action_retry(self) -> None:
         self.act(self.app.service.retry, login=self.login, done=lambda n: f"{n} failed account(s) queued again")

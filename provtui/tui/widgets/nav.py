@@ -65,8 +65,7 @@ class NavBar(Horizontal):
             yield item
 
     def on_resize(self) -> None:
-        labels = fitted_labels([label for _, _, label in NAV], [mode == self.current for mode, _, _ in NAV],
-                               self.content_region.width)
+        labels = fitted_labels([label for _, _, label in NAV], [mode == self.current for mode, _, _ in NAV], self.content_region.width)
         for item, label in zip(self.query(NavItem), labels, strict=False):
             item.show_label(label)
 

@@ -99,8 +99,7 @@ class RowTable(ScrollView, can_focus=True):
         Binding("enter", "select", "Open", id="row_table.select", show=False),
     ]
 
-    COMPONENT_CLASSES = {"row-table--header", "row-table--cursor", "row-table--empty",
-                         *(f"row-table--{tone}" for tone in TONES)}
+    COMPONENT_CLASSES = {"row-table--header", "row-table--cursor", "row-table--empty", *(f"row-table--{tone}" for tone in TONES)}
 
     DEFAULT_CSS = """
     RowTable {
@@ -140,9 +139,17 @@ class RowTable(ScrollView, can_focus=True):
     class RowSelected(_RowMessage):
         """Enter (or a double click) on a row."""
 
-    def __init__(self, columns: Sequence[Col], *, row_key: Callable[[dict], Any] | None = None,
-                 empty: str = "Nothing to show", name: str | None = None, id: str | None = None,
-                 classes: str | None = None, disabled: bool = False) -> None:
+    def __init__(
+        self,
+        columns: Sequence[Col],
+        *,
+        row_key: Callable[[dict], Any] | None = None,
+        empty: str = "Nothing to show",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.columns = list(columns)
         self.row_key = row_key or (lambda row: id_of(row))

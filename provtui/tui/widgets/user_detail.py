@@ -11,10 +11,21 @@ from provtui.tui.text import shown
 
 # Shown in the summary lines at the top rather than in the profile list.
 SUMMARY_KEYS = {"displayName", "login", "email", "title", "department", "location", "firstName", "lastName"}
-STATE_STYLE = {"active": "$text-success", "staged": "$text-primary", "suspended": "$text-warning",
-               "deprovisioned": "$text-error", "deleted": "$text-muted"}
-ACCOUNT_STYLE = {"active": "$text-success", "pending": "$text-primary", "error": "$text-error",
-                 "failed": "$text-error", "deactivated": "$text-warning", "none": "$text-muted"}
+STATE_STYLE = {
+    "active": "$text-success",
+    "staged": "$text-primary",
+    "suspended": "$text-warning",
+    "deprovisioned": "$text-error",
+    "deleted": "$text-muted",
+}
+ACCOUNT_STYLE = {
+    "active": "$text-success",
+    "pending": "$text-primary",
+    "error": "$text-error",
+    "failed": "$text-error",
+    "deactivated": "$text-warning",
+    "none": "$text-muted",
+}
 HEADING = "bold $text-accent"
 MUTED = "$text-muted"
 
@@ -23,6 +34,7 @@ Part = str | tuple[str, str]
 
 def _table(header: tuple[str, ...], rows: list[tuple[Part, ...]]) -> list[Part]:
     """Rows of cells padded to their column's width, under a muted header."""
+
     def text(cell: Part) -> str:
         return cell if isinstance(cell, str) else cell[0]
 
@@ -38,18 +50,36 @@ def _table(header: tuple[str, ...], rows: list[tuple[Part, ...]]) -> list[Part]:
 def render_user(view: dict) -> Content:
     """``service.user_view`` as text: who, apps (with entitlement paths and accounts), groups, profile.
     Every value is ``shown``: a name from an import may hold ESC or a newline."""
-    view = {**view, "login": shown(view["login"]), "source": shown(view["source"]),
-            "profile": {shown(k): shown(v) for k, v in view["profile"].items()}, "groups": [shown(g) for g in view["groups"]],
-            "apps": [{**app, "app": shown(app["app"]), "via": [shown(v) for v in app["via"]],
-                      "account": {**app["account"], "last_error": shown(app["account"]["last_error"])
-                                  if app["account"].get("last_error") else app["account"].get("last_error")}}
-                     for app in view["apps"]]}
+    view = {
+        **view,
+        "login": shown(view["login"]),
+        "source": shown(view["source"]),
+        "profile": {shown(k): shown(v) for k, v in view["profile"].items()},
+        "groups": [shown(g) for g in view["groups"]],
+        "apps": [
+            {
+                **app,
+                "app": shown(app["app"]),
+                "via": [shown(v) for v in app["via"]],
+                "account": {
+                    **app["account"],
+                    "last_error": shown(app["account"]["last_error"])
+                    if app["account"].get("last_error")
+                    else app["account"].get("last_error"),
+                },
+            }
+            for app in view["apps"]
+        ],
+    }
     profile = view["profile"]
     job = ", ".join(str(profile[k]) for k in ("title", "department") if profile.get(k))
     parts: list[Part] = [
-        (profile.get("displayName") or view["login"], "bold"), "  ",
-        (view["state"], f"bold {STATE_STYLE.get(view['state'], '')}"), "\n",
-        (" · ".join(filter(None, [view["login"], profile.get("email")])), MUTED), "\n",
+        (profile.get("displayName") or view["login"], "bold"),
+        "  ",
+        (view["state"], f"bold {STATE_STYLE.get(view['state'], '')}"),
+        "\n",
+        (" · ".join(filter(None, [view["login"], profile.get("email")])), MUTED),
+        "\n",
     ]
     if job or profile.get("location"):
         parts += [" · ".join(filter(None, [job, profile.get("location")])), "\n"]

@@ -14,8 +14,7 @@ from textual.message import Message
 from provtui.domain.lifecycle import State
 from provtui.tui.widgets.row_table import Col, RowTable, fit_columns, tone_by
 
-STATE_TONES = {State.ACTIVE: "good", State.STAGED: "info", State.SUSPENDED: "warn",
-               State.DEPROVISIONED: "bad", State.DELETED: "gone"}
+STATE_TONES = {State.ACTIVE: "good", State.STAGED: "info", State.SUSPENDED: "warn", State.DEPROVISIONED: "bad", State.DELETED: "gone"}
 
 # Display order; priority says which columns survive as the width shrinks (lowest last to go).
 COLUMNS = (
