@@ -26,6 +26,8 @@ def build_console(service: Service, *, engine: bool | dict[str, Any] = True, lab
     from provtui.tui.app import ProvtuiApp
 
     lock = threading.Lock()
+    if getattr(service, "remote", False):  # the server runs the engine; the console follows its events
+        return ProvtuiApp(service, engine=None, lock=lock, label=label or service.label)  # type: ignore[arg-type]
     runs = engine is not False and service.may_provision()
     options = engine if isinstance(engine, dict) else {}
     return ProvtuiApp(service, engine=build_engine(service, guard=lock, **options) if runs else None, lock=lock, label=label)

@@ -10,7 +10,10 @@ Helpers that are not fixtures are in tests/helpers/, imported as ``tests.helpers
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -31,12 +34,16 @@ def scim_server() -> Iterator[ScimServerProcess]:
         yield server
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """`provtui ARGS` in-process on a new store in tmp_path: returns (exit code, stdout, stderr)."""
+@pytest.fixture(params=["embedded", "server"])
+def cli(request, tmp_path, monkeypatch, capsys):
+    """`provtui ARGS` in-process on a new store in tmp_path: returns (exit code, stdout, stderr).
+
+    Each test runs twice: embedded, and through a provtui server on that store (``PROVTUI_SERVER``; the server
+    in a thread of the test, so it sees the environment the test sets): the CLI contract holds both ways."""
     from provtui.cli.main import main
 
     monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("PROVTUI_SERVER", raising=False)
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main(list(args))
@@ -44,4 +51,19 @@ def cli(tmp_path, monkeypatch, capsys):
         return code, out, err
 
     assert run("init")[0] == 0
-    return run
+    if request.param == "server":
+        import provtui.service.facade
+        from provtui.server.peer import Peer
+        from tests.helpers.server import thread_server
+
+        # Tests act as other admins by patching who the OS user is; through the thread server, the peer is
+        # this process, so it answers with the same patched name (real OS users: test_server_security.py).
+        monkeypatch.setattr(Peer, "user", property(lambda peer: provtui.service.facade.current_os_user()))
+        socket_dir = Path(tempfile.mkdtemp(prefix="pv-"))  # a Unix socket's path is at most 107 bytes
+        with thread_server(tmp_path / "store", socket_dir / "s.sock"):
+            monkeypatch.setenv("PROVTUI_SERVER", str(socket_dir / "s.sock"))
+            yield run
+            monkeypatch.delenv("PROVTUI_SERVER")
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    else:
+        yield run

@@ -68,6 +68,12 @@ def cmd_init(args) -> int:
     return EXIT_OK
 
 
+def cmd_server(args) -> int:
+    from provtui.server.run import default_socket, serve
+
+    return serve(args.store, args.socket or default_socket(), worker=args.worker)
+
+
 def cmd_demo(args) -> int:
     import importlib.util
 
@@ -79,17 +85,47 @@ def cmd_demo(args) -> int:
     return run_demo()
 
 
+def open_service(args):
+    """The service the command works through: the server's, when one is named; else the store, embedded."""
+    if args.server:
+        from provtui.client.remote import RemoteService
+
+        return RemoteService.connect(args.server)
+    from provtui.service import Service
+
+    return Service.open(args.store)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", type=Path, default=argparse.SUPPRESS, help="store directory (default: $PROVTUI_STORE or the user data dir)")
+    common.add_argument(
+        "--store", type=Path, default=argparse.SUPPRESS, help="store directory (default: $PROVTUI_STORE or the user data dir)"
+    )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    common.add_argument(
+        "--server",
+        metavar="SOCKET",
+        default=argparse.SUPPRESS,
+        help="work through the provtui server on this socket (default: $PROVTUI_SERVER)",
+    )
     parser = _Parser(prog="provtui", description="Identity lifecycle management and provisioning, in the terminal.", parents=[common])
     parser.set_defaults(handler=cmd_console)
     cli = Commands(parser, common)
     p = cli.command(cli.nouns, "init", cmd_init, "create a new store; you become its super admin")
     p.add_argument("--group", help="share the store with this Unix group (files 0660)")
     p.set_defaults(needs_service=False)
-    cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(needs_service=False)
+    p = cli.command(cli.nouns, "server", cmd_server, "serve the store to its admins on a Unix socket, and provision")
+    p.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        help="where to listen (default: $XDG_RUNTIME_DIR/provtui/provtui.sock; as root /run/provtui/provtui.sock)",
+    )
+    p.add_argument("--no-worker", dest="worker", action="store_false", help="do not provision continuously: only `provtui sync` does")
+    p.set_defaults(needs_service=False)
+    cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(
+        needs_service=False
+    )
     for module in (users, groups, rules, apps, sources, ops, audit, reports, admins, store):
         module.register(cli)
     return parser
@@ -112,13 +148,12 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     args.store = getattr(args, "store", None) or default_store()
     args.json = getattr(args, "json", False)
+    args.server = getattr(args, "server", None) or os.environ.get("PROVTUI_SERVER") or None
     try:
         check_arguments(parser, args)  # no control character, nothing too long, in any argument (exit 2)
         if not getattr(args, "needs_service", True):
             return args.handler(args)
-        from provtui.service import Service
-
-        return args.handler(args, Service.open(args.store))
+        return args.handler(args, open_service(args))
     except ProvtuiError as error:
         print(f"provtui: error: {escape_lines(str(error))}", file=sys.stderr)
         return error.exit_code

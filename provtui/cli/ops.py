@@ -16,14 +16,18 @@ def report_problems(report) -> None:
     for failure in report.failed:
         warn(f"{failure['action']} {failure['user']} in {failure['app']} failed: {failure['error']}")
     for failure in report.deferred:
-        warn(f"{failure['action']} {failure['user']} in {failure['app']} failed for now, queued again after "
-             f"{failure['retry_at']}: {failure['error']}")
+        warn(
+            f"{failure['action']} {failure['user']} in {failure['app']} failed for now, queued again after "
+            f"{failure['retry_at']}: {failure['error']}"
+        )
     for app in report.quarantined:
         warn(f"{app} is quarantined after repeated failures (`provtui app resume {app}` when it is fixed)")
     for rejected in report.credentials_rejected:
         status = f"HTTP {rejected['status']}: " if rejected.get("status") else ""
-        warn(f"{rejected['app']}: credentials rejected ({status}{rejected['error']}); its accounts stay queued and "
-             f"proceed once a sync (or the worker, next at {rejected['next_probe']}) finds the credentials work")
+        warn(
+            f"{rejected['app']}: credentials rejected ({status}{rejected['error']}); its accounts stay queued and "
+            f"proceed once a sync (or the worker, next at {rejected['next_probe']}) finds the credentials work"
+        )
     digests = report.digests
     if digests is not None:
         for failure in digests.failed:
@@ -55,19 +59,35 @@ def cmd_sync(args, service) -> int:
             if reconciler.progress is not None:
                 sys.stderr.write("\n")
 
-    report = asyncio.run(run())
+    # through a server, its engine runs the sync (over the apps this admin may provision) and says how it went
+    report = service.sync(max_wait) if getattr(service, "remote", False) else asyncio.run(run())
     report_problems(report)
-    data = {"done": report.done, "failed": report.failed, "deferred": report.deferred, "quarantined": report.quarantined,
-            "calls": report.calls, "retries": report.retries, "credentials_rejected": report.credentials_rejected}
-    rejected = f", credentials rejected by {', '.join(r['app'] for r in report.credentials_rejected)}" \
-        if report.credentials_rejected else ""
-    emit(args, data, text=f"synced: {report.done} done, {len(report.failed)} failed, {len(report.deferred)} deferred, "
-                          f"{report.calls} calls, {report.retries} retries{rejected}")
+    data = {
+        "done": report.done,
+        "failed": report.failed,
+        "deferred": report.deferred,
+        "quarantined": report.quarantined,
+        "calls": report.calls,
+        "retries": report.retries,
+        "credentials_rejected": report.credentials_rejected,
+    }
+    rejected = (
+        f", credentials rejected by {', '.join(r['app'] for r in report.credentials_rejected)}" if report.credentials_rejected else ""
+    )
+    emit(
+        args,
+        data,
+        text=f"synced: {report.done} done, {len(report.failed)} failed, {len(report.deferred)} deferred, "
+        f"{report.calls} calls, {report.retries} retries{rejected}",
+    )
     return EXIT_OK if report.ok else EXIT_DOWNSTREAM
 
 
 def cmd_worker(args, service) -> int:
     from provtui.engine.worker import run_worker
+
+    if getattr(service, "remote", False):
+        raise InvalidInput("--server", "the server runs the provisioning worker itself: `provtui sync` runs pending work now")
 
     def log(report) -> None:
         if report.done or not report.ok:
@@ -106,8 +126,13 @@ def cmd_config(args, service) -> int:
 def register(cli) -> None:
     command = cli.command
     p = command(cli.nouns, "sync", cmd_sync, "run all pending provisioning to completion")
-    p.add_argument("--max-wait", type=ranged(MAX_WAIT), default=DEFAULT_MAX_WAIT, metavar="SECONDS",
-                   help="retry transient faults (timeouts, 429, 5xx) for up to this long (default 300; 0: one attempt each)")
+    p.add_argument(
+        "--max-wait",
+        type=ranged(MAX_WAIT),
+        default=DEFAULT_MAX_WAIT,
+        metavar="SECONDS",
+        help="retry transient faults (timeouts, 429, 5xx) for up to this long (default 300; 0: one attempt each)",
+    )
     command(cli.nouns, "worker", cmd_worker, "provision continuously until SIGTERM/SIGINT")
     p = command(cli.nouns, "retry", cmd_retry, "queue failed accounts again")
     p.add_argument("--app")

@@ -9,32 +9,48 @@ Both run on a store that will not open, so neither needs the store to be whole.
 from __future__ import annotations
 
 from provtui.cli.output import EXIT_DAMAGED, EXIT_DOWNSTREAM, EXIT_OK, print_json, warn
+from provtui.domain.errors import InvalidInput
 
 
 def cmd_check(args) -> int:
-    from provtui.service import Service
+    if args.server:  # the server checks its own store's files (it alone may read them)
+        from provtui.client.remote import RemoteService
 
-    report = Service.check_store(args.store)
+        report = RemoteService.connect(args.server).check_store()
+    else:
+        from provtui.service import Service
+
+        report = Service.check_store(args.store)
     if args.json:
         print_json(report)
     else:
         for name, count in report["records"].items():
             print(f"{name}: {count} intact record(s)")
         for spot in report["damage"]:
-            print(f"damaged: {spot['file']} at byte {spot['offset']} (record {spot['record']}): {spot['reason']} "
-                  f"[{spot['intact_before']} intact before, {spot['intact_after']} after]")
+            print(
+                f"damaged: {spot['file']} at byte {spot['offset']} (record {spot['record']}): {spot['reason']} "
+                f"[{spot['intact_before']} intact before, {spot['intact_after']} after]"
+            )
         audit = report["audit"]
         state = "intact" if audit["intact"] else f"broken: {audit.get('reason')}"
         print(f"audit chain: {audit['events']} event(s), head {audit['head']}, {state}")
-        print("store intact" if report["intact"] else
-              "store damaged: `provtui store repair` copies the files aside and recovers every intact record"
-              if report["damage"] else "the audit chain is broken: `provtui audit verify` names the entry")
+        print(
+            "store intact"
+            if report["intact"]
+            else "store damaged: `provtui store repair` copies the files aside and recovers every intact record"
+            if report["damage"]
+            else "the audit chain is broken: `provtui audit verify` names the entry"
+        )
     if report["damage"]:
         return EXIT_DAMAGED
     return EXIT_OK if report["audit"]["intact"] else EXIT_DOWNSTREAM
 
 
 def cmd_repair(args) -> int:
+    if args.server:
+        raise InvalidInput(
+            "--server", "a store is repaired with no server on it: stop the server, then run `provtui store repair` as its user"
+        )
     from provtui.service import Service
 
     report = Service.repair_store(args.store).to_dict()
@@ -48,8 +64,10 @@ def cmd_repair(args) -> int:
         print(f"dropped: {spot['file']} record {spot['record']} at byte {spot['offset']}: {spot['reason']}{what}")
     kept = ", ".join(f"{name}: {count}" for name, count in report["kept"].items())
     lost = "an unknown number of" if report["events_lost"] is None else report["events_lost"]
-    print(f"kept every intact record ({kept}); {lost} audit event(s) lost; "
-          f"{report['accounts_queued']} account(s) queued to be checked against their apps (`provtui sync`)")
+    print(
+        f"kept every intact record ({kept}); {lost} audit event(s) lost; "
+        f"{report['accounts_queued']} account(s) queued to be checked against their apps (`provtui sync`)"
+    )
     warn("the store was repaired: `provtui audit verify` names the gap")
     return EXIT_OK
 
@@ -65,4 +83,6 @@ def _readable_text(readable: dict) -> str:
 def register(cli) -> None:
     noun = cli.noun("store", "the store's files: check every record, repair damage")
     cli.command(noun, "check", cmd_check, "check every record of every store file and the audit chain").set_defaults(needs_service=False)
-    cli.command(noun, "repair", cmd_repair, "rebuild a damaged store from every intact record (super admin)").set_defaults(needs_service=False)
+    cli.command(noun, "repair", cmd_repair, "rebuild a damaged store from every intact record (super admin)").set_defaults(
+        needs_service=False
+    )

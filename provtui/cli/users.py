@@ -26,13 +26,17 @@ def show_user(args, view: dict) -> int:
     for app in view["apps"]:
         account = app["account"]
         error = f"  error: {shown(account['last_error'])}" if account.get("last_error") else ""
-        print(f"  app {shown(app['app'])}: {'entitled' if app['entitled'] else 'not entitled'} via "
-              f"{', '.join(map(shown, app['via'])) or '-'}; account {account['state']}{error}")
+        print(
+            f"  app {shown(app['app'])}: {'entitled' if app['entitled'] else 'not entitled'} via "
+            f"{', '.join(map(shown, app['via'])) or '-'}; account {account['state']}{error}"
+        )
     return EXIT_OK
 
 
 def cmd_create(args, service) -> int:
-    return show_user(args, service.create_user(args.login, args.email, args.first, args.last, parse_assignments(args.set), activate=args.activate))
+    return show_user(
+        args, service.create_user(args.login, args.email, args.first, args.last, parse_assignments(args.set), activate=args.activate)
+    )
 
 
 def cmd_update(args, service) -> int:
@@ -60,9 +64,20 @@ def cmd_history(args, service) -> int:
 
 
 def cmd_list(args, service) -> int:
-    _, users = service.list_users(args.search or "", state=args.state, where=args.where, group=args.group,
-                                  app=args.app, source=args.source)
+    _, users = service.list_users(args.search or "", state=args.state, where=args.where, group=args.group, app=args.app, source=args.source)
     return emit(args, users, ["login", "state", "displayName", "email", "department"])
+
+
+async def _push_passwords(service, targets: list[dict], password: str | None) -> list[dict]:
+    from provtui.compose import build_engine
+    from provtui.domain.passwords import random_password
+
+    passwords = {t["app_id"]: password or random_password() for t in targets}
+    reconciler = build_engine(service)
+    try:
+        return await reconciler.push_passwords(targets, passwords)
+    finally:
+        await reconciler.aclose()
 
 
 def read_new_password() -> str:
@@ -76,30 +91,23 @@ def read_new_password() -> str:
 
 
 def cmd_password(args, service) -> int:
-    from provtui.domain.passwords import random_password
-
     targets = service.password_targets(args.login)
     if not targets:
         return emit(args, {"login": args.login, "apps": []}, text=f"no app syncs passwords for {args.login}: nothing to do")
     password = None if args.random else service.check_password(read_new_password())
-    passwords = {t["app_id"]: password or random_password() for t in targets}
-
-    async def push():
-        from provtui.compose import build_engine
-
-        reconciler = build_engine(service)
-        try:
-            return await reconciler.push_passwords(targets, passwords)
-        finally:
-            await reconciler.aclose()
-
-    results = asyncio.run(push())
-    service.record_password_change(args.login, results, random=args.random)
+    if getattr(service, "remote", False):  # the server pushes it with its engine, and records it
+        results = service.set_password(args.login, password)
+    else:
+        results = asyncio.run(_push_passwords(service, targets, password))
+        service.record_password_change(args.login, results, random=args.random)
     for result in results:
         if result["error"]:
             warn(f"password for {args.login} in {result['app']} failed: {result['error']}")
-    emit(args, {"login": args.login, "apps": results},
-         text=f"password set for {args.login} in {', '.join(r['app'] for r in results if not r['error']) or 'no app'}")
+    emit(
+        args,
+        {"login": args.login, "apps": results},
+        text=f"password set for {args.login} in {', '.join(r['app'] for r in results if not r['error']) or 'no app'}",
+    )
     return EXIT_DOWNSTREAM if any(r["error"] for r in results) else EXIT_OK
 
 
@@ -118,8 +126,12 @@ def register(cli) -> None:
     for verb in LIFECYCLE_ACTIONS:
         command(user, verb, cmd_lifecycle, f"{verb} a user").add_argument("login")
     command(user, "show", cmd_show, "a user's profile, groups and apps").add_argument("login")
-    p = command(user, "history", cmd_history, "what happened to a user, newest first: changes, memberships, tasks and "
-                                              "every downstream call made for them")
+    p = command(
+        user,
+        "history",
+        cmd_history,
+        "what happened to a user, newest first: changes, memberships, tasks and every downstream call made for them",
+    )
     p.add_argument("login")
     p.add_argument("--limit", type=ranged(HISTORY_LIMIT), default=60, metavar="N", help="the newest N events (default 60)")
     p = command(user, "list", cmd_list, "list users")

@@ -13,9 +13,11 @@ were rejected is probed again when its back-off comes due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from provtui.clock import parse_iso, utc_now
 from provtui.domain.roles import Action
@@ -25,20 +27,41 @@ POLL_SECONDS = 0.25
 SWEEP_SECONDS = 30.0  # even with no commits: deferred retries, deletions that come due
 
 
+def _due_imports(service, guard: AbstractContextManager) -> list[dict]:
+    with guard:
+        return service.importer().run_due_imports() if service.may(Action.MANAGE_SOURCES) else []
+
+
 def _next_due(service) -> float | None:
     """Seconds until the earliest deferred key may be tried again, or an app whose credentials were rejected probed."""
     times = [parse_iso(d["not_before"]) for d in service.store.all(DIRTY).values() if d.get("not_before")]
-    times += [parse_iso(h["probe_at"]) for h in service.store.all(APP_HEALTH).values()
-              if h.get("credentials_rejected") and h.get("probe_at")]
+    times += [
+        parse_iso(h["probe_at"]) for h in service.store.all(APP_HEALTH).values() if h.get("credentials_rejected") and h.get("probe_at")
+    ]
     if not times:
         return None
     return max(0.0, (min(times) - utc_now()).total_seconds())
 
 
-async def run_worker(service, *, engine, stop: asyncio.Event | None = None, on_report: Callable | None = None,
-                     on_import: Callable | None = None, poll: float = POLL_SECONDS) -> None:
-    """Provision with ``engine`` (built by the face: provtui.compose) until ``stop``, with the scheduled imports."""
+async def run_worker(
+    service,
+    *,
+    engine,
+    stop: asyncio.Event | None = None,
+    on_report: Callable | None = None,
+    on_import: Callable | None = None,
+    poll: float = POLL_SECONDS,
+    guard: AbstractContextManager | None = None,
+    signals: bool = True,
+    woken: Callable[[], bool] | None = None,
+) -> None:
+    """Provision with ``engine`` (built by the face: provtui.compose) until ``stop``, with the scheduled imports.
+
+    ``guard``: the lock around the worker's own service calls, when other threads share the store (the
+    server's); ``signals``: whether SIGTERM/SIGINT stop it (the server handles its signals itself); ``woken``: whether
+    anything committed since it last asked (default: another process did, ``service.refresh``)."""
     stop = stop or asyncio.Event()
+    guard = guard or contextlib.nullcontext()
     reconciler = engine
     loop = asyncio.get_running_loop()
 
@@ -46,27 +69,30 @@ async def run_worker(service, *, engine, stop: asyncio.Event | None = None, on_r
         stop.set()
         reconciler.stop()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT) if signals else ():
         loop.add_signal_handler(sig, request_stop)
     try:
         while not stop.is_set():
             report = await reconciler.run_until_idle()
             if on_report is not None:
                 on_report(report)
-            imports = service.importer().run_due_imports() if service.may(Action.MANAGE_SOURCES) else []
+            imports = await asyncio.to_thread(_due_imports, service, guard)  # an LDAP import may take a while: off the loop
             for outcome in imports:  # scheduled LDAP imports (source --interval)
                 if on_import is not None:
                     on_import(outcome)
-            due = _next_due(service)
+            with guard:
+                due = _next_due(service)
             deadline = time.monotonic() + min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
             while not stop.is_set() and time.monotonic() < deadline:
                 try:
                     await asyncio.wait_for(stop.wait(), poll)
                 except TimeoutError:
                     pass
-                if service.refresh():  # another process committed: reconcile now
+                with guard:
+                    changed = (woken or service.refresh)()
+                if changed:  # something committed: reconcile now
                     break
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if signals else ():
             loop.remove_signal_handler(sig)
         await reconciler.aclose()

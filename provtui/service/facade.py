@@ -39,10 +39,11 @@ from provtui.store.files import store_files
 
 
 class Service:
-    def __init__(self, store: StoreBackend, actor: str | None = None):
+    def __init__(self, store: StoreBackend, actor: str | None = None, *, directory: Directory | None = None):
         self.store = store
         self.actor = actor or current_os_user()
-        self.directory = Directory(store)
+        # A server serves many actors over one store: they share its read model (its caches follow every commit).
+        self.directory = directory or Directory(store)
         self.access = Access(store, self.actor)
         self.changes = Changes(store, self.directory, self.access)
         parts = (self.changes, self.directory, self.access)
@@ -69,15 +70,20 @@ class Service:
         path = Path(path)
         if Store.exists(path):
             present = ", ".join(store_files(path))
-            raise InvalidInput("--store", f"a store already exists at {path} ({present}): `provtui init` never starts "
-                                          f"a new one over it (a damaged store: `provtui store check`)")
+            raise InvalidInput(
+                "--store",
+                f"a store already exists at {path} ({present}): `provtui init` never starts "
+                f"a new one over it (a damaged store: `provtui store check`)",
+            )
         if group is not None:
             share_with_group(path, group)
         service = cls(Store.open(path, create=True), actor)
         with service.store.transaction() as tx:
             tx.put(META, "store", {"created": utc_now_iso(), "created_by": service.actor})
             tx.put(ADMINS, service.actor, {"user": service.actor, "grants": [Grant(Role.SUPER_ADMIN).to_doc()]})
-            tx.audit({"actor": service.actor, "action": "store.init", "target": str(path), "before": None, "after": {"admin": service.actor}})
+            tx.audit(
+                {"actor": service.actor, "action": "store.init", "target": str(path), "before": None, "after": {"admin": service.actor}}
+            )
         return service
 
     @classmethod
@@ -99,6 +105,12 @@ class Service:
     def repair_store(cls, path: str | Path, actor: str | None = None) -> RepairReport:
         """Rebuild a damaged store from every intact record, after copying its files aside (super admin)."""
         return repair_store(Path(path), actor or current_os_user(), cls)
+
+    def record_refusal(self, request: str, reason: str) -> None:
+        """Audit a request the actor was refused (``access.refused``): who asked for what, and why not.
+        Needs no role: a refusal is recorded for whoever was refused."""
+        with self.changes() as change:
+            change.audit("access.refused", request, None, {"reason": reason})
 
     def refresh(self) -> bool:
         return self.store.refresh()
@@ -125,16 +137,27 @@ class Service:
     def set_source_priority(self, attribute: str, sources: list[str]) -> dict[str, list[str]]:
         return self.importer().set_priority(attribute, sources)
 
-    def import_csv(self, data: bytes, *, source: str | None = None, dry_run: bool = False, confirm: bool = False,
-                   full: bool = True, allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
-        return self.importer().import_csv(data, source=source, dry_run=dry_run, confirm=confirm, full=full,
-                                          allow_empty=allow_empty, strict=strict)
+    def import_csv(
+        self,
+        data: bytes,
+        *,
+        source: str | None = None,
+        dry_run: bool = False,
+        confirm: bool = False,
+        full: bool = True,
+        allow_empty: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        return self.importer().import_csv(
+            data, source=source, dry_run=dry_run, confirm=confirm, full=full, allow_empty=allow_empty, strict=strict
+        )
 
     def add_ldap_source(self, name: str, **settings: Any) -> dict[str, Any]:
         return self.importer().add_ldap_source(name, **settings)
 
-    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
-                    allow_empty: bool = False) -> dict[str, Any]:
+    def import_ldap(
+        self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None, allow_empty: bool = False
+    ) -> dict[str, Any]:
         return self.importer().import_ldap(name, dry_run=dry_run, confirm=confirm, full=full, allow_empty=allow_empty)
 
     def import_app(self, app: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False) -> dict[str, Any]:
@@ -157,7 +180,9 @@ class Service:
 
     # -- the parts' methods ----------------------------------------------------------
 
-    def create_user(self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False) -> dict[str, Any]:
+    def create_user(
+        self, login: str, email: str, first: str, last: str, extra: dict[str, Any] | None = None, *, activate: bool = False
+    ) -> dict[str, Any]:
         return self._users.create_user(login, email, first, last, extra, activate=activate)
 
     def update_user(self, login: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -190,12 +215,29 @@ class Service:
     def move_preview(self, login: str, leave: str, join: str) -> dict[str, Any]:
         return self._groups.move_preview(login, leave, join)
 
-    def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
-                   notify: list[str] | None = None, ldap: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
+    def create_app(
+        self,
+        name: str,
+        *,
+        scim_url: str | None = None,
+        token_env: str | None = None,
+        manual: bool = False,
+        notify: list[str] | None = None,
+        ldap: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
         return self._apps.create_app(name, scim_url=scim_url, token_env=token_env, manual=manual, notify=notify, ldap=ldap, **settings)
 
-    def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
-                   ldap: dict[str, Any] | None = None, notify: list[str] | None = None, **settings: Any) -> dict[str, Any]:
+    def update_app(
+        self,
+        name: str,
+        *,
+        scim_url: str | None = None,
+        token_env: str | None = None,
+        ldap: dict[str, Any] | None = None,
+        notify: list[str] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
         return self._apps.update_app(name, scim_url=scim_url, token_env=token_env, ldap=ldap, notify=notify, **settings)
 
     def mappings(self, app_name: str) -> list[dict[str, Any]]:
@@ -219,8 +261,15 @@ class Service:
     def config(self) -> dict[str, Any]:
         return self._settings.config()
 
-    def assign(self, app_name: str, *, login: str | None = None, group: str | None = None,
-               values: dict[str, Any] | None = None, priority: int | None = None) -> bool:
+    def assign(
+        self,
+        app_name: str,
+        *,
+        login: str | None = None,
+        group: str | None = None,
+        values: dict[str, Any] | None = None,
+        priority: int | None = None,
+    ) -> bool:
         return self._apps.assign(app_name, login=login, group=group, values=values, priority=priority)
 
     def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
@@ -247,7 +296,6 @@ class Service:
     def complete_task(self, task_id: str) -> dict[str, Any]:
         return self._provisioning.complete_task(task_id)
 
-
     def provisioning_scope(self, reader: Reader | None = None) -> frozenset[str] | None:
         return self._provisioning.provisioning_scope(reader)
 
@@ -263,9 +311,18 @@ class Service:
     def prepare_history(self) -> None:
         return self._reads.prepare_history()
 
-    def list_users(self, search: str = "", *, state: str | None = None, where: str | None = None,
-                   group: str | None = None, app: str | None = None, source: str | None = None,
-                   offset: int = 0, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    def list_users(
+        self,
+        search: str = "",
+        *,
+        state: str | None = None,
+        where: str | None = None,
+        group: str | None = None,
+        app: str | None = None,
+        source: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
         return self._reads.list_users(search, state=state, where=where, group=group, app=app, source=source, offset=offset, limit=limit)
 
     def list_groups(self) -> list[dict[str, Any]]:
@@ -295,9 +352,17 @@ class Service:
     def app_status(self, name: str | None = None) -> list[dict[str, Any]]:
         return self._reads.app_status(name)
 
-    def audit(self, limit: int | None = None, *, actor: str | None = None, target: str | None = None,
-              action: str | None = None, since: datetime | None = None, until: datetime | None = None,
-              calls: bool = True) -> list[dict[str, Any]]:
+    def audit(
+        self,
+        limit: int | None = None,
+        *,
+        actor: str | None = None,
+        target: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        calls: bool = True,
+    ) -> list[dict[str, Any]]:
         return self._reads.audit(limit, actor=actor, target=target, action=action, since=since, until=until, calls=calls)
 
     def audit_verify(self, head: str | None = None) -> ChainReport:

@@ -63,6 +63,8 @@ def run_as_capturing(user: str | None, *args: str) -> tuple[int, str, str]:
                     os.environ["USER"] = os.environ["LOGNAME"] = "root"
                 os.umask(0o022)
                 code = main(list(args))
+            except SystemExit as exit:  # --help, and argparse's own exits
+                code = exit.code if isinstance(exit.code, int) else 0
             except BaseException:
                 traceback.print_exc()
             finally:

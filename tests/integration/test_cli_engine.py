@@ -12,13 +12,33 @@ from provtui.cli.main import main
 TOKEN_ENV = "PROVTUI_CLI_ENGINE_TOKEN"
 
 
-
-
 def test_app_create_and_update_settings(cli):
-    code, out, _ = cli("app", "create", "Slack", "--scim-url", "http://127.0.0.1:9/v2", "--token-env", TOKEN_ENV,
-                       "--concurrency", "6", "--rate", "12.5", "--push-groups", "--sync-password", "--delete-after-days", "30", "--json")
+    code, out, _ = cli(
+        "app",
+        "create",
+        "Slack",
+        "--scim-url",
+        "http://127.0.0.1:9/v2",
+        "--token-env",
+        TOKEN_ENV,
+        "--concurrency",
+        "6",
+        "--rate",
+        "12.5",
+        "--push-groups",
+        "--sync-password",
+        "--delete-after-days",
+        "30",
+        "--json",
+    )
     app = json.loads(out)
-    assert code == 0 and app["settings"] == {"concurrency": 6, "rate": 12.5, "push_groups": True, "sync_password": True, "delete_after_days": 30}
+    assert code == 0 and app["settings"] == {
+        "concurrency": 6,
+        "rate": 12.5,
+        "push_groups": True,
+        "sync_password": True,
+        "delete_after_days": 30,
+    }
     assert {"push_groups", "sync_password", "delete"} <= set(app["capabilities"])
     code, out, _ = cli("app", "update", "Slack", "--no-push-groups", "--concurrency", "2", "--json")
     app = json.loads(out)
@@ -89,7 +109,8 @@ def _password_env(tmp_path, token):
     return {**os.environ, "PROVTUI_STORE": str(tmp_path / "store"), TOKEN_ENV: token}
 
 
-def test_user_password_from_stdin_and_random(tmp_path, scim_server, cli):
+def test_user_password_from_stdin_and_random(tmp_path, scim_server, cli, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, scim_server.token)  # through a server, the server's environment holds the token
     login = f"pw-{uuid.uuid4().hex[:6]}"
     cli("user", "create", login, "--email", f"{login}@example.com", "--first", "P", "--last", "W", "--activate")
     cli("app", "create", "Slack", "--scim-url", scim_server.url, "--token-env", TOKEN_ENV, "--sync-password")
@@ -97,16 +118,23 @@ def test_user_password_from_stdin_and_random(tmp_path, scim_server, cli):
     env = _password_env(tmp_path, scim_server.token)
     assert subprocess.run([sys.executable, "-m", "provtui", "sync"], env=env, capture_output=True).returncode == 0
     secret = "Canary-" + uuid.uuid4().hex
-    done = subprocess.run([sys.executable, "-m", "provtui", "user", "password", login, "--json"], input=secret + "\n",
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "user", "password", login, "--json"], input=secret + "\n", env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"login": login, "apps": [{"app": "Slack", "error": None}]}
     assert secret not in done.stdout + done.stderr
-    done = subprocess.run([sys.executable, "-m", "provtui", "user", "password", login], input="short\n",
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "user", "password", login], input="short\n", env=env, capture_output=True, text=True
+    )
     assert done.returncode == 2 and "password" in done.stderr and "short" not in done.stderr
-    done = subprocess.run([sys.executable, "-m", "provtui", "user", "password", login, "--random"], env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "user", "password", login, "--random"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0 and "Slack" in done.stdout
     audit = subprocess.run([sys.executable, "-m", "provtui", "audit", "--json"], env=env, capture_output=True, text=True).stdout
     events = [e for e in json.loads(audit) if e["action"] == "user.password"]

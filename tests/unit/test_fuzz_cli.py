@@ -27,7 +27,7 @@ from provtui.store import LOCK
 
 EXIT_CODES = {0, 1, 2, 3, 4}
 # Commands left out: they open the console, serve for ever, or make a new store elsewhere.
-NOT_FUZZED = {("demo",), ("worker",), ("init",)}
+NOT_FUZZED = {("demo",), ("worker",), ("init",), ("server",)}
 
 
 def commands() -> dict[tuple[str, ...], argparse.ArgumentParser]:

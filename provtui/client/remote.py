@@ -1,0 +1,172 @@
+"""A Service that lives in a provtui server: the same methods, each one call over the server's Unix socket.
+
+The CLI and the console hold a ``RemoteService`` where they would hold a ``Service`` (``--server PATH`` or
+``PROVTUI_SERVER``): what they call, what comes back and what is raised are the same, so every command
+keeps its options, JSON keys and exit codes.  The server decides who the caller is (the kernel tells it),
+so nothing here names an actor.  A console follows the server's event stream: ``refresh()`` says whether
+the store changed since it last asked, without reading anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from provtui.domain.errors import ProvtuiError
+from provtui.protocol import wire
+from provtui.protocol.api import CALL_PATH, EVENTS_PATH, HELLO_PATH
+
+BASE_URL = "http://provtui"  # the host is never looked up: every request goes to the socket
+TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=60.0, pool=10.0)  # a sync may take minutes
+
+
+class ServerUnreachable(ProvtuiError):
+    """No server answers on the socket (none running, or a socket this user may not open)."""
+
+    exit_code = 2
+
+
+class RemoteService:
+    remote = True
+
+    def __init__(self, socket_path: str | Path):
+        self.socket_path = Path(socket_path)
+        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=TIMEOUT)
+        self._ids = itertools.count(1)
+        self._hello: dict[str, Any] | None = None
+        self._changed = threading.Event()
+        self._events: threading.Thread | None = None
+        self._closing = False
+
+    @classmethod
+    def connect(cls, socket_path: str | Path) -> RemoteService:
+        remote = cls(socket_path)
+        remote.hello()
+        return remote
+
+    # -- the connection ---------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as error:
+            raise ServerUnreachable(f"no provtui server answers on {self.socket_path}: {error}") from None
+        except httpx.RemoteProtocolError as error:
+            raise wire.ServerFailed(f"the server at {self.socket_path} hung up: {error}") from None
+        except PermissionError:
+            raise ServerUnreachable(f"this user may not connect to {self.socket_path}") from None
+
+    def hello(self) -> dict[str, Any]:
+        if self._hello is None:
+            response = self._request("GET", HELLO_PATH)
+            body = wire.loads(response.content)
+            if body.get("api") != wire.API_VERSION:
+                raise wire.ServerFailed(f"the server speaks API v{body.get('api')}, this provtui v{wire.API_VERSION}")
+            self._hello = body
+        return self._hello
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": {"args": list(args), "kwargs": kwargs}}
+        response = self._request("POST", CALL_PATH, content=wire.dumps(payload, enums=True), headers={"content-type": "application/json"})
+        if response.status_code == 503:
+            raise wire.ServerFailed("the server is serving as many connections as it takes: try again")
+        try:
+            body = wire.loads(response.content)
+        except wire.WireError:
+            raise wire.ServerFailed(f"the server answered HTTP {response.status_code} with no call result") from None
+        if "error" in body:
+            wire.raise_error(body["error"])
+        return body.get("result")
+
+    def close(self) -> None:
+        self._closing = True
+        self._http.close()
+
+    # -- what the faces read off a Service --------------------------------------------------------------
+
+    @property
+    def actor(self) -> str:
+        return str(self.hello()["actor"])
+
+    @property
+    def location(self) -> Path:
+        return Path(self.hello()["store"])
+
+    @property
+    def label(self) -> str:
+        return f"{self.hello()['store']} via {self.socket_path}"
+
+    def rules(self) -> _Part:
+        return _Part(self, "rules")
+
+    def importer(self) -> _Part:
+        return _Part(self, "importer")
+
+    def reports(self) -> _Part:
+        return _Part(self, "reports")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    # -- the server's own calls -------------------------------------------------------------------------
+
+    def sync(self, max_wait: float) -> Any:
+        return self.call("sync", max_wait=max_wait)
+
+    def set_password(self, login: str, password: str | None) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = self.call("set_password", login, password)
+        return results
+
+    def check_store(self, path: Any = None) -> dict[str, Any]:
+        report: dict[str, Any] = self.call("check_store")
+        return report
+
+    # -- change notifications ---------------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Whether the store changed since the last ask (the server's event stream says so; nothing is read)."""
+        if self._events is None:
+            self._events = threading.Thread(target=self._follow, name="provtui-events", daemon=True)
+            self._events.start()
+        changed = self._changed.is_set()
+        self._changed.clear()
+        return changed
+
+    def _follow(self) -> None:
+        """Read the event stream until closed, reconnecting after a second when the server goes away."""
+        client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=httpx.Timeout(60.0))
+        seen = str(self.hello()["seq"])  # as of connecting: a change after it, before the stream is up, counts
+        while not self._closing:
+            try:
+                with client.stream("GET", EVENTS_PATH) as stream:
+                    for line in stream.iter_lines():
+                        if line.startswith("data:"):
+                            seq = line[5:].strip()
+                            if seq != seen:
+                                self._changed.set()
+                            seen = seq
+            except httpx.HTTPError:
+                pass
+            if not self._closing:
+                self._changed.set()  # the stream broke: whatever happened meanwhile, read again
+                threading.Event().wait(1.0)
+        client.close()
+
+
+class _Part:
+    """One of the facade's parts (``rules()``, ``importer()``, ``reports()``), its methods called on the server."""
+
+    def __init__(self, remote: RemoteService, name: str):
+        self._remote = remote
+        self._name = name
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: self._remote.call(f"{self._name}.{name}", *args, **kwargs)
