@@ -374,3 +374,36 @@ async def test_the_directory_filters_by_group_app_and_source(demo):
         await press(pilot, "escape")  # clears the filters: everyone again
         assert len(table(app).rows) == demo.user_count() and "· group" not in screen_text(app)
         assert isinstance(app.screen, DirectoryScreen)
+
+
+async def test_every_screen_through_a_server_shows_its_data_and_no_error(demo, monkeypatch):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import provtui.service.facade
+    from provtui.client.remote import RemoteService
+    from provtui.compose import build_console
+    from provtui.server.peer import Peer
+    from tests.helpers.server import thread_server
+
+    monkeypatch.setattr(provtui.service.facade, "current_os_user", lambda: demo.actor)  # the server runs as the demo's admin
+    monkeypatch.setattr(Peer, "user", property(lambda peer: demo.actor))  # and so does its client, here
+    run = Path(tempfile.mkdtemp(prefix="pvt-"))
+    try:
+        with thread_server(demo.location, run / "s.sock"):
+            remote = RemoteService.connect(run / "s.sock")
+            app = build_console(remote)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await settle(pilot)
+                assert "aborg" in screen_text(app)  # the directory's first page, from the server
+                for key, shown in (("d", "Dashboard"), ("g", "sales"), ("o", "Rule"), ("a", "GitHub"), ("y", "Activity"),
+                                   ("t", "Tasks"), ("l", "Audit"), ("r", "Reports"), ("u", "aborg")):  # fmt: skip
+                    await pilot.press(key)
+                    await settle(pilot)
+                    assert shown in screen_text(app), key
+                errors = [n for n in app._notifications if n.severity == "error"]
+                assert errors == [], [n.message for n in errors]
+            remote.close()
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
