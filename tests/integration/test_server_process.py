@@ -169,3 +169,26 @@ async def test_a_console_through_the_server_shows_a_change_another_admin_makes(p
                     break
             assert "grace" in screen_text(app)
         remote.close()
+
+
+def test_the_server_runs_only_as_the_stores_super_admin_and_changes_nothing_otherwise(tmp_path):
+    from provtui.service import Service
+
+    Service.init(tmp_path / "store", actor="someone-else")
+    before = {p.name: (p.read_bytes(), p.stat().st_mode) for p in (tmp_path / "store").iterdir()}
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "server", "--store", str(tmp_path / "store"), "--socket", str(tmp_path / "s.sock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 4 and "is not a super admin" in done.stderr
+    assert {p.name: (p.read_bytes(), p.stat().st_mode) for p in (tmp_path / "store").iterdir()} == before
+    too_long = tmp_path / ("x" * 120) / "s.sock"
+    done = subprocess.run(
+        [sys.executable, "-m", "provtui", "server", "--store", str(tmp_path / "store"), "--socket", str(too_long)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--socket" in done.stderr
