@@ -17,6 +17,7 @@ from provtui.domain.group_push import DesiredGroup
 from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
 from provtui.domain.users import normalise_login, search_text, user_summary
+from provtui.model.history_index import HistoryIndex
 from provtui.model.schema import (
     ACCOUNTS,
     APPS,
@@ -52,7 +53,14 @@ class Directory:
         self._sorted_ids: list[str] | None = None
         # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
         self._summaries: dict[str, dict[str, Any]] | None = None
+        self._history: HistoryIndex | None = None
         store.on_apply(self._invalidate)
+
+    def history_index(self) -> HistoryIndex:
+        """Each user's audit events, read from the trail on first use: one index per store, whoever reads it."""
+        if self._history is None:
+            self._history = HistoryIndex(self.store)
+        return self._history
 
     def _invalidate(self, ops: list[list[Any]]) -> None:
         for op in ops:

@@ -191,6 +191,7 @@ async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, 
         committed.clear()
         return service.refresh() or fresh
 
+    await asyncio.to_thread(_warm, service)
     sock = bind_socket(socket_path)
     print(f"provtui server: serving {store} on {socket_path}", file=log, flush=True)
     loop.call_later(0.05, handle.ready.set)  # once uvicorn has started on the socket
@@ -222,6 +223,13 @@ async def _keep_working(service: Service, engines: list[Any], stop: asyncio.Even
             print(f"provtui server: the worker failed: {type(error).__name__}: {error}", file=log, flush=True)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5.0)
+
+
+def _warm(service: Service) -> None:
+    """Build the read model's caches (the directory's search and summaries, each user's history) before the
+    first client: a console's first page then costs a page, not a scan of the whole store."""
+    service.list_users(limit=1)
+    service.prepare_history()
 
 
 def _vault(store: Path) -> Any:

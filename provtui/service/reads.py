@@ -49,7 +49,6 @@ class Reads(Part):
     def __init__(self, changes: Changes, directory: Directory, access: Access, *, rules: GroupRules):
         super().__init__(changes, directory, access)
         self.rules = rules
-        self._history: HistoryIndex | None = None  # the user-history index, built on first use (provtui.model.history_index)
 
     def user_view(self, login: str) -> dict[str, Any]:
         """Everything known about one user, in the shape of `user show --json`."""
@@ -108,9 +107,7 @@ class Reads(Part):
         self._history_index().catch_up()
 
     def _history_index(self) -> HistoryIndex:
-        if self._history is None:
-            self._history = HistoryIndex(self.store)
-        return self._history
+        return self.directory.history_index()  # the read model's: shared by every actor a server serves
 
     def _account_view(self, app_id: str, user_id: str) -> dict[str, Any]:
         key = account_key(app_id, user_id)
