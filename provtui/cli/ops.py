@@ -7,7 +7,6 @@ import sys
 
 from provtui.cli.output import EXIT_DOWNSTREAM, EXIT_OK, emit, warn
 from provtui.cli.safe_input import ranged
-from provtui.compose import build_engine
 from provtui.domain.errors import InvalidInput
 from provtui.domain.numbers import MAX_WAIT
 
@@ -48,6 +47,8 @@ def cmd_sync(args, service) -> int:
     max_wait = MAX_WAIT.check("--max-wait", args.max_wait)  # NaN, negatives and the infinities are not in range
 
     async def run():
+        from provtui.compose import build_engine  # the engine and its connectors: loaded only to run them here
+
         reconciler = build_engine(service)
         if sys.stderr.isatty():  # progress for people, not for logs and pipes
             reconciler.progress = _progress
@@ -97,6 +98,8 @@ def cmd_worker(args, service) -> int:
     def log_import(outcome: dict) -> None:
         if outcome.get("outcome") != "applied":
             warn(f"scheduled import from {outcome['source']}: {outcome['outcome']}: {outcome.get('message', '')}")
+
+    from provtui.compose import build_engine
 
     asyncio.run(run_worker(service, engine=build_engine(service), on_report=log, on_import=log_import))
     return EXIT_OK

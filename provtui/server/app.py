@@ -121,7 +121,9 @@ def build_app(hub: ServiceHub, changes: Changes, *, label: str) -> Starlette:
                 result = await run_in_threadpool(hub.call, peer.user, method, args, kwargs)
         except Exception as error:  # the service's errors travel; anything else is named by its type only
             return _rpc_error(request_id, wire.error_object(error))
-        return _json({"jsonrpc": "2.0", "id": request_id, "result": result})
+        # encoded off the event loop: 50,000 users take milliseconds every other client would wait
+        body = await run_in_threadpool(wire.dumps, {"jsonrpc": "2.0", "id": request_id, "result": result})
+        return Response(body, media_type="application/json")
 
     async def events(request: Request) -> Response:
         peer = _peer(request)

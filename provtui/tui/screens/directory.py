@@ -82,11 +82,16 @@ class DirectoryScreen(Screen):
     # -- searching -----------------------------------------------------------------------
 
     _searches_asked = 0  # the latest search asked for is the only one worth running
+    _filters_asked: tuple | None = None  # the filters of the latest search asked for
+
+    def _filters(self) -> tuple:
+        return self.query_one("#search", Input).value, self.state_filter, tuple(sorted(self.scope.items()))
 
     def run_search(self) -> None:
         """Search with the current filters now, not after a pause in typing: a search of 50,000 users takes
         milliseconds.  A newer search supersedes this one (see ``_search``)."""
         self._searches_asked += 1
+        self._filters_asked = self._filters()
         self._search(self._searches_asked)
 
     @work(exclusive=True, group="search", exit_on_error=False)
@@ -121,7 +126,8 @@ class DirectoryScreen(Screen):
     @on(Input.Changed, "#search")
     @on(Select.Changed, "#state")
     def _filters_changed(self) -> None:
-        self.run_search()
+        if self._filters() != self._filters_asked:  # the Select says it changed as it mounts: no second search
+            self.run_search()
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
