@@ -12,8 +12,14 @@ from provtui.domain.users import parse_assignments
 
 
 def _settings(args) -> dict:
-    return {"concurrency": args.concurrency, "rate": args.rate, "delete_after_days": args.delete_after_days,
-            "push_groups": args.push_groups, "sync_password": args.sync_password, "licenses": args.licenses}
+    return {
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "delete_after_days": args.delete_after_days,
+        "push_groups": args.push_groups,
+        "sync_password": args.sync_password,
+        "licenses": args.licenses,
+    }
 
 
 def _notify(args) -> list[str] | None:
@@ -31,14 +37,22 @@ def _ldap(args) -> dict | None:
     missing = [f"--{o.replace('_', '-')}" for o in ("bind_dn", "password_env", "base_dn") if not getattr(args, o)]
     if missing:
         raise InvalidInput(missing[0], "is required with --ldap-uri")
-    return {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env, "base_dn": args.base_dn,
-            "flavor": args.flavor, "rdn_attr": args.rdn_attr, "disable_method": args.disable_method}
+    return {
+        "uri": args.ldap_uri,
+        "bind_dn": args.bind_dn,
+        "password_env": args.password_env,
+        "base_dn": args.base_dn,
+        "flavor": args.flavor,
+        "rdn_attr": args.rdn_attr,
+        "disable_method": args.disable_method,
+    }
 
 
 def cmd_create(args, service) -> int:
     settings = {k: v for k, v in _settings(args).items() if v is not None}
-    app = service.create_app(args.name, scim_url=args.scim_url, token_env=args.token_env, manual=args.manual,
-                             notify=_notify(args), ldap=_ldap(args), **settings)
+    app = service.create_app(
+        args.name, scim_url=args.scim_url, token_env=args.token_env, manual=args.manual, notify=_notify(args), ldap=_ldap(args), **settings
+    )
     return emit(args, app, text=f"created {app['kind']} app {app['name']}")
 
 
@@ -49,12 +63,20 @@ def cmd_update(args, service) -> int:
     if args.manual:
         raise InvalidInput("--manual", "an app's kind cannot change")
     ldap = {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env}
-    app = service.update_app(args.name, scim_url=args.scim_url, token_env=args.token_env, notify=_notify(args),
-                             ldap={k: v for k, v in ldap.items() if v is not None} or None, **_settings(args))
+    app = service.update_app(
+        args.name,
+        scim_url=args.scim_url,
+        token_env=args.token_env,
+        notify=_notify(args),
+        ldap={k: v for k, v in ldap.items() if v is not None} or None,
+        **_settings(args),
+    )
     for reference in app.get("cleared", ()):  # said on stderr, so --json output stays the app's document
         secret, option = _CLEARED[reference]
-        warn(f"{app['name']}: its endpoint changed, so its {secret} reference was cleared (a secret does not follow "
-             f"an app to a new endpoint); name the variable for the new endpoint with {option}")
+        warn(
+            f"{app['name']}: its endpoint changed, so its {secret} reference was cleared (a secret does not follow "
+            f"an app to a new endpoint); name the variable for the new endpoint with {option}"
+        )
     return emit(args, app, text=f"updated {app['name']}")
 
 
@@ -63,8 +85,10 @@ def cmd_show(args, service) -> int:
     app = next((a for a in service.list_apps() if a["name"] == args.app), None)
     if app is None:
         raise InvalidInput("APP", f"no app named {args.app!r}")
-    view = {k: app.get(k) for k in ("name", "kind", "scim_url", "token_env", "ldap", "notify", "capabilities", "settings",
-                                     "created", "accounts", "queued")}
+    view = {
+        k: app.get(k)
+        for k in ("name", "kind", "scim_url", "token_env", "ldap", "notify", "capabilities", "settings", "created", "accounts", "queued")
+    }
     if args.json:
         return emit(args, view)
     for key, value in view.items():
@@ -87,8 +111,10 @@ def cmd_assignment(args, service) -> int:
 
 
 def cmd_list(args, service) -> int:
-    apps = [{"name": a["name"], "kind": a["kind"], "url": a.get("scim_url"), "accounts": a["accounts"], "queued": a["queued"]}
-            for a in service.list_apps()]
+    apps = [
+        {"name": a["name"], "kind": a["kind"], "url": a.get("scim_url"), "accounts": a["accounts"], "queued": a["queued"]}
+        for a in service.list_apps()
+    ]
     return emit(args, apps, ["name", "kind", "url", "accounts", "queued"])
 
 
@@ -99,8 +125,10 @@ def cmd_status(args, service) -> int:
         for app in status:
             if app.get("credentials_rejected"):
                 code = f"HTTP {app['credentials_status']}: " if app.get("credentials_status") else ""
-                print(f"{app['app']}: credentials rejected ({code}{app['credentials_error']}) since {app['credentials_rejected_at']}; "
-                      f"paused, {app['queued']} queued; next probe {app['next_probe']} (or at the next sync)")
+                print(
+                    f"{app['app']}: credentials rejected ({code}{app['credentials_error']}) since {app['credentials_rejected_at']}; "
+                    f"paused, {app['queued']} queued; next probe {app['next_probe']} (or at the next sync)"
+                )
     return EXIT_OK
 
 
@@ -144,8 +172,12 @@ def _add_settings(p, *, update: bool) -> None:
     default = None if update else False
     p.add_argument("--push-groups", action=flag, default=default, help="the app receives pushed groups")
     p.add_argument("--sync-password", action=flag, default=default, help="the app receives password changes")
-    p.add_argument("--delete-after-days", type=ranged(numbers.RETENTION_DAYS), metavar="N", help="delete accounts N days after deactivation")
-    p.add_argument("--licenses", type=ranged(numbers.LICENSES), metavar="N", help="licenses bought: `report apps` compares active accounts with it")
+    p.add_argument(
+        "--delete-after-days", type=ranged(numbers.RETENTION_DAYS), metavar="N", help="delete accounts N days after deactivation"
+    )
+    p.add_argument(
+        "--licenses", type=ranged(numbers.LICENSES), metavar="N", help="licenses bought: `report apps` compares active accounts with it"
+    )
 
 
 def register(cli) -> None:
@@ -159,7 +191,9 @@ def register(cli) -> None:
     p.add_argument("--base-dn", metavar="DN", help="where the app's entries are created")
     p.add_argument("--flavor", choices=["openldap", "ad"], default="openldap")
     p.add_argument("--rdn-attr", metavar="ATTR", help="the naming attribute (default uid; cn for AD)")
-    p.add_argument("--disable-method", metavar="ou:DN|attr:NAME=VALUE", help="how OpenLDAP entries are disabled (AD: the ACCOUNTDISABLE bit)")
+    p.add_argument(
+        "--disable-method", metavar="ou:DN|attr:NAME=VALUE", help="how OpenLDAP entries are disabled (AD: the ACCOUNTDISABLE bit)"
+    )
     p = command(app, "update", cmd_update, "change an app's connection or settings (its endpoint and secret: super admin)")
     p.add_argument("name")
     _add_settings(p, update=True)
@@ -173,8 +207,12 @@ def register(cli) -> None:
         who.add_argument("--user", metavar="LOGIN")
         who.add_argument("--group", metavar="GROUP")
         if verb == "assign":
-            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an app-specific value (mappings: assignment.KEY)")
-            p.add_argument("--priority", type=ranged(numbers.PRIORITY), metavar="N", help="for a group: lower wins when several groups entitle a user")
+            p.add_argument(
+                "--set", action="append", default=[], metavar="KEY=VALUE", help="an app-specific value (mappings: assignment.KEY)"
+            )
+            p.add_argument(
+                "--priority", type=ranged(numbers.PRIORITY), metavar="N", help="for a group: lower wins when several groups entitle a user"
+            )
     command(app, "list", cmd_list, "list apps")
     p = command(app, "show", cmd_show, "an app's configuration: endpoint, secret reference, settings")
     p.add_argument("app")

@@ -149,8 +149,7 @@ class Connector(Protocol):
 
     async def create_user(self, attributes: dict[str, Any], *, active: bool = True) -> RemoteUser: ...
 
-    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any],
-                          active: bool | None = None) -> None: ...
+    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any], active: bool | None = None) -> None: ...
 
     async def delete_user(self, remote_id: str) -> None: ...
 
@@ -175,8 +174,17 @@ class GroupPush(Connector, Protocol):
 
     async def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup: ...
 
-    async def update_group(self, remote_id: str, *, display_name: str | None, add: set[str], remove: set[str],
-                           full_name: str, external_id: str | None, full_members: set[str]) -> None: ...
+    async def update_group(
+        self,
+        remote_id: str,
+        *,
+        display_name: str | None,
+        add: set[str],
+        remove: set[str],
+        full_name: str,
+        external_id: str | None,
+        full_members: set[str],
+    ) -> None: ...
 
     async def delete_group(self, remote_id: str) -> None: ...
 

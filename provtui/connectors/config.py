@@ -44,8 +44,7 @@ def connector_for(app: dict, *, on_call: OnCall | None = None) -> Connector:
         from provtui.connectors.ldap import LdapAppConnector  # ldap3 is loaded only for LDAP apps
 
         if not (app.get("ldap") or {}).get("password_env"):
-            raise MissingSecretReference(f"app {app['name']} has no bind password: "
-                                         f"`provtui app update {app['name']} --password-env NAME`")
+            raise MissingSecretReference(f"app {app['name']} has no bind password: `provtui app update {app['name']} --password-env NAME`")
         return LdapAppConnector(app["ldap"], push_groups=bool(app["settings"].get("push_groups")), on_call=on_call)
     if not app.get("token_env"):
         raise MissingSecretReference(f"app {app['name']} has no token: `provtui app update {app['name']} --token-env NAME`")
@@ -64,6 +63,13 @@ def connection_fingerprint(app: dict) -> str:
     connector's calls are audited under it.  Settings that only the engine's limits read (rate) are out.
     """
     settings = app.get("settings") or {}
-    read = {"name": app.get("name"), "kind": app.get("kind"), "scim_url": app.get("scim_url"), "token_env": app.get("token_env"),
-            "ldap": app.get("ldap"), "concurrency": settings.get("concurrency"), "push_groups": settings.get("push_groups")}
+    read = {
+        "name": app.get("name"),
+        "kind": app.get("kind"),
+        "scim_url": app.get("scim_url"),
+        "token_env": app.get("token_env"),
+        "ldap": app.get("ldap"),
+        "concurrency": settings.get("concurrency"),
+        "push_groups": settings.get("push_groups"),
+    }
     return hashlib.sha256(json.dumps(read, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -62,13 +62,11 @@ class SmtpSettings:
         user = str(config.get("smtp.user") or "").strip() or None
         password_env = str(config.get("smtp.password-env") or "").strip() or None
         if user and not password_env:
-            raise MailError("smtp.user is set but smtp.password-env (the variable holding its password) is not",
-                            retryable=False)
+            raise MailError("smtp.user is set but smtp.password-env (the variable holding its password) is not", retryable=False)
         starttls = bool(config.get("smtp.starttls") or False)
         if user and not starttls and host not in ("127.0.0.1", "::1", "localhost"):
             # Never send a password in clear to another host.
-            raise MailError("smtp.user is set for a remote host but smtp.starttls is off: set smtp.starttls true",
-                            retryable=False)
+            raise MailError("smtp.user is set for a remote host but smtp.starttls is off: set smtp.starttls true", retryable=False)
         try:
             port = int(config.get("smtp.port") or 25)
         except (TypeError, ValueError):
@@ -80,12 +78,10 @@ class SmtpSettings:
         if not self.user:
             return None
         if not self.password_env:
-            raise MailError("smtp.user is set but smtp.password-env (the variable holding its password) is not",
-                            retryable=False)
+            raise MailError("smtp.user is set but smtp.password-env (the variable holding its password) is not", retryable=False)
         password = os.environ.get(self.password_env)
         if not password:
-            raise MailError(f"environment variable {self.password_env} (the SMTP password for {self.user}) is not set",
-                            retryable=False)
+            raise MailError(f"environment variable {self.password_env} (the SMTP password for {self.user}) is not set", retryable=False)
         return password
 
 
@@ -125,16 +121,21 @@ def send_mail(settings: SmtpSettings, to: list[str], subject: str, body: str) ->
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
         details = "; ".join(f"{addr}: {_reply(code, text)}" for addr, (code, text) in error.recipients.items())
-        raise _scrubbed(MailError(f"SMTP server {where} refused every recipient ({details})",
-                                  retryable=bool(codes) and all(_transient(c) for c in codes)), password) from None
+        raise _scrubbed(
+            MailError(
+                f"SMTP server {where} refused every recipient ({details})", retryable=bool(codes) and all(_transient(c) for c in codes)
+            ),
+            password,
+        ) from None
     except smtplib.SMTPResponseException as error:  # sender refused, data refused, any other reply
-        raise _scrubbed(MailError(f"SMTP server {where} answered {_reply(error.smtp_code, error.smtp_error)}",
-                                  retryable=_transient(error.smtp_code)), password) from None
+        raise _scrubbed(
+            MailError(f"SMTP server {where} answered {_reply(error.smtp_code, error.smtp_error)}", retryable=_transient(error.smtp_code)),
+            password,
+        ) from None
     except smtplib.SMTPServerDisconnected as error:
         raise _scrubbed(MailError(f"SMTP server {where} closed the connection: {error}", retryable=True), password) from None
     except smtplib.SMTPNotSupportedError as error:  # e.g. no STARTTLS or no AUTH offered
-        raise _scrubbed(MailError(f"SMTP server {where} does not support what is configured: {error}",
-                                  retryable=False), password) from None
+        raise _scrubbed(MailError(f"SMTP server {where} does not support what is configured: {error}", retryable=False), password) from None
     except smtplib.SMTPException as error:  # e.g. no usable AUTH mechanism
         raise _scrubbed(MailError(f"SMTP with {where} failed: {error}", retryable=False), password) from None
     except ssl.SSLError as error:  # before OSError: it is one; a certificate problem will not fix itself
@@ -159,9 +160,11 @@ def _deliver(settings: SmtpSettings, password: str | None, message: EmailMessage
             try:
                 smtp.login(settings.user, password or "")
             except smtplib.SMTPAuthenticationError as error:
-                raise MailError(f"SMTP server {settings.host}:{settings.port} refused the login as {settings.user}: "
-                                f"{_reply(error.smtp_code, error.smtp_error)}",
-                                retryable=_transient(error.smtp_code)) from None
+                raise MailError(
+                    f"SMTP server {settings.host}:{settings.port} refused the login as {settings.user}: "
+                    f"{_reply(error.smtp_code, error.smtp_error)}",
+                    retryable=_transient(error.smtp_code),
+                ) from None
         return smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
     finally:
         # Not `with SMTP(...)`: its exit raises when QUIT is answered oddly, which after a

@@ -72,11 +72,17 @@ class Reconciler:
     """The run loop: claims dirty keys (provtui.engine.leases), reconciles each (accounts, groups), writes the
     results in batches (results); the apps' pauses and probes (health, probes); the connectors, one per app."""
 
-    def __init__(self, store: Store, directory: Directory | None = None,
-                 connector_factory: Callable[[dict], Connector] | None = None,
-                 sleep: Callable[[float], object] = asyncio.sleep,
-                 guard: AbstractContextManager | None = None, notify: bool = True,
-                 run_by: str | None = None, scope: Callable[[], frozenset[str] | None] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory | None = None,
+        connector_factory: Callable[[dict], Connector] | None = None,
+        sleep: Callable[[float], object] = asyncio.sleep,
+        guard: AbstractContextManager | None = None,
+        notify: bool = True,
+        run_by: str | None = None,
+        scope: Callable[[], frozenset[str] | None] | None = None,
+    ):
         """``run_by``: who started the run, named beside the engine in its audit events.  ``scope``: called
         at the start of each run, the apps it may touch (None: all); raises NotAllowed if the run may not go."""
         self.store = store
@@ -95,9 +101,11 @@ class Reconciler:
         self._sleep = sleep
         self._stopping = False
         self.progress: Callable[[int, int], None] | None = None
+
         # the parts, given what they need (the guard, sleep and connectors looked up at each use: they may be replaced)
         def guarded():
             return self.guard
+
         self.leases = Leases(store)
         self.owner = self.leases.owner
         self.health = AppHealth(store, run_by)
@@ -115,8 +123,11 @@ class Reconciler:
 
     def _on_call(self, name: str) -> OnCall:
         def on_call(method: str, path: str, status: int | None, duration_ms: float) -> None:
-            self.results.calls.append(call_event(name, method, path, status, duration_ms, user=call_user.get(),
-                                                 correlation=call_correlation.get(), run_by=self.run_by))
+            self.results.calls.append(
+                call_event(
+                    name, method, path, status, duration_ms, user=call_user.get(), correlation=call_correlation.get(), run_by=self.run_by
+                )
+            )
 
         return on_call
 
@@ -233,9 +244,11 @@ class Reconciler:
 
     def _waiting_deferrals(self) -> list[dict]:
         """Deferred keys this run never got to try (an earlier run's, due after the budget), as report entries."""
-        return [deferral_entry(self.store, key, doc)
-                for key, doc in self.leases.later(lambda _, doc: self._workable(doc), utc_now())
-                if key not in self.results.deferred]
+        return [
+            deferral_entry(self.store, key, doc)
+            for key, doc in self.leases.later(lambda _, doc: self._workable(doc), utc_now())
+            if key not in self.results.deferred
+        ]
 
     async def _send_digests(self, report: SyncReport) -> None:
         """Email each manual app's new tasks, one digest per app (network I/O, off the loop)."""
@@ -305,8 +318,12 @@ class Reconciler:
         async def push(target: dict) -> dict:
             app = self.store.get(APPS, target["app_id"])
             outcome = Outcome(target["app_id"], "")
+
             def send():
-                return cast(PasswordSync, self._connector(app)).set_password(target["remote_id"], passwords[app["id"]], full=target["attributes"])
+                return cast(PasswordSync, self._connector(app)).set_password(
+                    target["remote_id"], passwords[app["id"]], full=target["attributes"]
+                )
+
             await self.sender.send(app, report, outcome, send, what="password", who=target["remote_id"])
             if outcome.credentials is not None:
                 status = f"HTTP {outcome.credentials['status']}: " if outcome.credentials["status"] else ""

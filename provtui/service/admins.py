@@ -6,13 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from provtui.domain.errors import InvalidInput
-from provtui.domain.roles import (
-    Action,
-    Grant,
-    Role,
-    parse_role,
-    validate_grant,
-)
+from provtui.domain.roles import Action, Grant, Role, parse_role, validate_grant
 from provtui.model.schema import ADMINS, APPS, GROUPS
 from provtui.service.part import Part
 
@@ -26,8 +20,11 @@ class Admins(Part):
         if not os_user or not os_user.replace("-", "").replace("_", "").replace(".", "").replace(":", "").isalnum():
             raise InvalidInput("OSUSER", f"{os_user!r} is not a user name")
         with self.changes(Action.MANAGE_ADMINS) as tx:
-            grant = Grant(parsed, frozenset(self.directory.app(a, tx)["id"] for a in apps),
-                          frozenset(self.directory.group(g, tx)["id"] for g in groups))
+            grant = Grant(
+                parsed,
+                frozenset(self.directory.app(a, tx)["id"] for a in apps),
+                frozenset(self.directory.group(g, tx)["id"] for g in groups),
+            )
             admin = tx.get(ADMINS, os_user) or {"user": os_user, "grants": []}
             others = [g for g in admin["grants"] if g["role"] != parsed.value]
             updated = {**admin, "grants": [*others, grant.to_doc()]}
@@ -62,6 +59,10 @@ class Admins(Part):
         def names(table: str, ids: list[str]) -> list[str]:
             return sorted(doc["name"] for doc in (self.store.get(table, i) for i in ids) if doc)
 
-        return {"user": admin.get("user"), "grants": [
-            {"role": g["role"], "apps": names(APPS, g.get("apps", [])), "groups": names(GROUPS, g.get("groups", []))}
-            for g in admin["grants"]]}
+        return {
+            "user": admin.get("user"),
+            "grants": [
+                {"role": g["role"], "apps": names(APPS, g.get("apps", [])), "groups": names(GROUPS, g.get("groups", []))}
+                for g in admin["grants"]
+            ],
+        }

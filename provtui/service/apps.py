@@ -20,21 +20,9 @@ from provtui.domain.apps import (
 )
 from provtui.domain.errors import InvalidInput
 from provtui.domain.mapping import ALWAYS, compile_mapping, default_mappings_for
-from provtui.domain.roles import (
-    Action,
-    Scope,
-)
+from provtui.domain.roles import Action, Scope
 from provtui.domain.secrets import validate_env_name
-from provtui.domain.text import (
-    MAX_ATTRIBUTE_NAME,
-    MAX_EMAIL,
-    MAX_ENV_NAME,
-    MAX_EXPRESSION,
-    MAX_TARGET,
-    MAX_URL,
-    MAX_VALUE,
-    check_text,
-)
+from provtui.domain.text import MAX_ATTRIBUTE_NAME, MAX_EMAIL, MAX_ENV_NAME, MAX_EXPRESSION, MAX_TARGET, MAX_URL, MAX_VALUE, check_text
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.schema import ACCOUNTS, APP_HEALTH, APPS, ASSIGNMENTS, assignment_key, group_subject, stored, user_subject
@@ -55,8 +43,17 @@ class Apps(Part):
         super().__init__(changes, directory, access)
         self.reads = reads
 
-    def create_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None, manual: bool = False,
-                   notify: list[str] | None = None, ldap: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
+    def create_app(
+        self,
+        name: str,
+        *,
+        scim_url: str | None = None,
+        token_env: str | None = None,
+        manual: bool = False,
+        notify: list[str] | None = None,
+        ldap: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
         """Add a SCIM, LDAP/AD (``ldap``: validate_ldap_target's arguments) or manual app.
 
         ``settings``: concurrency, rate, push_groups, sync_password, delete_after_days, licenses.
@@ -75,9 +72,15 @@ class Apps(Part):
             if tx.lookup(APPS, "name", name):
                 raise InvalidInput("name", f"an app named {name!r} already exists")
             app: dict[str, Any] = {
-                "id": new_id(), "name": name, "kind": kind.value, "scim_url": scim_url, "token_env": token_env,
-                "notify": _validate_emails(notify or []), "capabilities": _capabilities(kind, settings),
-                "settings": settings, "created": utc_now_iso(),
+                "id": new_id(),
+                "name": name,
+                "kind": kind.value,
+                "scim_url": scim_url,
+                "token_env": token_env,
+                "notify": _validate_emails(notify or []),
+                "capabilities": _capabilities(kind, settings),
+                "settings": settings,
+                "created": utc_now_iso(),
             }
             if target is not None:
                 app["ldap"] = target
@@ -85,8 +88,16 @@ class Apps(Part):
             tx.audit("app.create", name, None, _app_config(app))
         return app
 
-    def update_app(self, name: str, *, scim_url: str | None = None, token_env: str | None = None,
-                   ldap: dict[str, Any] | None = None, notify: list[str] | None = None, **settings: Any) -> dict[str, Any]:
+    def update_app(
+        self,
+        name: str,
+        *,
+        scim_url: str | None = None,
+        token_env: str | None = None,
+        ldap: dict[str, Any] | None = None,
+        notify: list[str] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
         """Change an app's connection or settings; only what is given (not None) changes.
 
         The connection is where the app's calls go (``scim_url``; ``ldap``'s ``uri`` and ``bind_dn``) and the
@@ -118,8 +129,9 @@ class Apps(Part):
             updated = {**app, "settings": validate_settings({**app["settings"], **{k: v for k, v in settings.items() if v is not None}})}
             cleared: list[str] = []
             if (scim_url is not None or token_env is not None) and kind != AppKind.SCIM:
-                raise InvalidInput("--scim-url" if scim_url is not None else "--token-env",
-                                   f"{name} is a {kind.value} app: it has no SCIM endpoint")
+                raise InvalidInput(
+                    "--scim-url" if scim_url is not None else "--token-env", f"{name} is a {kind.value} app: it has no SCIM endpoint"
+                )
             if ldap and kind != AppKind.LDAP:
                 raise InvalidInput(_LDAP_CONNECTION[next(iter(ldap))], f"{name} is a {kind.value} app: it has no LDAP connection")
             if kind == AppKind.SCIM:
@@ -139,8 +151,16 @@ class Apps(Part):
             tx.mark_app_accounts(app["id"])
         return {**updated, "cleared": cleared}
 
-    def _connection(self, tx: Change, scope: Scope, current: dict[str, Any], given: dict[str, Any], endpoint: tuple[str, ...],
-                    secret: str, cleared: list[str]) -> dict[str, Any]:
+    def _connection(
+        self,
+        tx: Change,
+        scope: Scope,
+        current: dict[str, Any],
+        given: dict[str, Any],
+        endpoint: tuple[str, ...],
+        secret: str,
+        cleared: list[str],
+    ) -> dict[str, Any]:
         """``current`` (an app's SCIM fields or its ``ldap``) with ``given`` applied: authorised for a super admin
         when anything changes; a changed endpoint takes the secret reference given with it, else none."""
         changed = {k for k, v in given.items() if v != current.get(k)}
@@ -180,8 +200,12 @@ class Apps(Part):
             if after == before:
                 return after
             tx.put(APPS, app["id"], {**app, "mappings": after})
-            tx.audit("app.map", app_name, {"target": target, "mapping": next((m for m in before if m["target"] == target), None)},
-                        {"target": target, "mapping": next((m for m in after if m["target"] == target), None)})
+            tx.audit(
+                "app.map",
+                app_name,
+                {"target": target, "mapping": next((m for m in before if m["target"] == target), None)},
+                {"target": target, "mapping": next((m for m in after if m["target"] == target), None)},
+            )
             tx.mark_app_accounts(app["id"])
         return after
 
@@ -193,8 +217,14 @@ class Apps(Part):
         app = self.directory.app(app_name)
         user_id = self.directory.user_id(login)
         desired = self.directory.desired(app["id"], user_id)
-        return {"app": app_name, "user": login, "entitled": desired.active, "attributes": desired.attributes,
-                "create_only": sorted(desired.create_only), "payload": to_resource(desired.attributes, active=desired.active)}
+        return {
+            "app": app_name,
+            "user": login,
+            "entitled": desired.active,
+            "attributes": desired.attributes,
+            "create_only": sorted(desired.create_only),
+            "payload": to_resource(desired.attributes, active=desired.active),
+        }
 
     def resume_app(self, name: str) -> dict[str, Any]:
         """Lift an app's quarantine; its queued work runs again."""
@@ -219,15 +249,21 @@ class Apps(Part):
                 accounts: Iterable[dict[str, Any]] = [stored(tx, ACCOUNTS, k) for k in sorted(tx.lookup(ACCOUNTS, by, value))]
             else:
                 accounts = self.store.all(ACCOUNTS).values()
-            failed = [a for a in accounts
-                      if a.get("state") == "failed" and app_id in (None, a["app"]) and user_id in (None, a["user"])]
+            failed = [a for a in accounts if a.get("state") == "failed" and app_id in (None, a["app"]) and user_id in (None, a["user"])]
             if failed:
                 tx.mark_dirty((a["app"], a["user"]) for a in failed)
                 tx.audit("provisioning.retry", app_name or "*", None, {"user": login, "accounts": len(failed)})
         return len(failed)
 
-    def assign(self, app_name: str, *, login: str | None = None, group: str | None = None,
-               values: dict[str, Any] | None = None, priority: int | None = None) -> bool:
+    def assign(
+        self,
+        app_name: str,
+        *,
+        login: str | None = None,
+        group: str | None = None,
+        values: dict[str, Any] | None = None,
+        priority: int | None = None,
+    ) -> bool:
         """Assign an app to a user or a group, with app-specific ``values`` (mappings read them as
         ``assignment.<key>``) and, for a group, a ``priority`` (lower wins) for users several groups entitle.
         Returns False if nothing changed."""
@@ -236,8 +272,16 @@ class Apps(Part):
     def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
         return self._set_assignment(app_name, login, group, assign=False)
 
-    def _set_assignment(self, app_name: str, login: str | None, group_name: str | None, *, assign: bool,
-                        values: dict[str, Any] | None = None, priority: int | None = None) -> bool:
+    def _set_assignment(
+        self,
+        app_name: str,
+        login: str | None,
+        group_name: str | None,
+        *,
+        assign: bool,
+        values: dict[str, Any] | None = None,
+        priority: int | None = None,
+    ) -> bool:
         if (login is None) == (group_name is None):
             raise InvalidInput("--user", "give exactly one of --user or --group")
         if priority is not None and (login is not None or priority < 0):
@@ -259,9 +303,13 @@ class Apps(Part):
             key = assignment_key(app["id"], subject)
             existing = tx.get(ASSIGNMENTS, key)
             if assign:
-                doc = {"app": app["id"], "subject": subject, "created": existing["created"] if existing else utc_now_iso(),
-                       "values": {**(existing or {}).get("values", {}), **values},
-                       "priority": priority if priority is not None else (existing or {}).get("priority")}
+                doc = {
+                    "app": app["id"],
+                    "subject": subject,
+                    "created": existing["created"] if existing else utc_now_iso(),
+                    "values": {**(existing or {}).get("values", {}), **values},
+                    "priority": priority if priority is not None else (existing or {}).get("priority"),
+                }
                 doc["values"] = {k: v for k, v in doc["values"].items() if v != ""}  # KEY= clears a value
                 if existing == doc:
                     return False

@@ -6,28 +6,37 @@ from typing import Any
 
 from provtui.domain import numbers
 from provtui.domain.errors import InvalidInput
-from provtui.domain.roles import (
-    Action,
-)
+from provtui.domain.roles import Action
 from provtui.domain.secrets import validate_env_name
-from provtui.domain.text import (
-    MAX_EMAIL,
-    MAX_ENV_NAME,
-    MAX_NAME,
-    check_text,
-)
+from provtui.domain.text import MAX_EMAIL, MAX_ENV_NAME, MAX_NAME, check_text
 from provtui.model.schema import CONFIG
 from provtui.service.part import Part
 
 CONFIG_KEYS = {
-    "password.min-length": int, "password.classes": int, "password.blocklist": list,
+    "password.min-length": int,
+    "password.classes": int,
+    "password.blocklist": list,
     "safeguard.threshold": float,
-    "smtp.host": str, "smtp.port": int, "smtp.from": str, "smtp.user": str, "smtp.password-env": str, "smtp.starttls": bool,
+    "smtp.host": str,
+    "smtp.port": int,
+    "smtp.from": str,
+    "smtp.user": str,
+    "smtp.password-env": str,
+    "smtp.starttls": bool,
 }
-_CONFIG_RANGES = {"password.min-length": numbers.PASSWORD_MIN_LENGTH, "password.classes": numbers.PASSWORD_CLASSES,
-                  "safeguard.threshold": numbers.THRESHOLD, "smtp.port": numbers.PORT}
-_CONFIG_LENGTHS = {"password.blocklist": 4096, "smtp.host": 253, "smtp.from": MAX_EMAIL, "smtp.user": 256,
-                   "smtp.password-env": MAX_ENV_NAME}
+_CONFIG_RANGES = {
+    "password.min-length": numbers.PASSWORD_MIN_LENGTH,
+    "password.classes": numbers.PASSWORD_CLASSES,
+    "safeguard.threshold": numbers.THRESHOLD,
+    "smtp.port": numbers.PORT,
+}
+_CONFIG_LENGTHS = {
+    "password.blocklist": 4096,
+    "smtp.host": 253,
+    "smtp.from": MAX_EMAIL,
+    "smtp.user": 256,
+    "smtp.password-env": MAX_ENV_NAME,
+}
 
 
 class Settings(Part):

@@ -39,8 +39,14 @@ class RepairReport:
     accounts_queued: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"repaired": True, "backup": self.backup, "dropped": self.dropped, "kept": self.kept,
-                "events_lost": self.events_lost, "accounts_queued": self.accounts_queued}
+        return {
+            "repaired": True,
+            "backup": self.backup,
+            "dropped": self.dropped,
+            "kept": self.kept,
+            "events_lost": self.events_lost,
+            "accounts_queued": self.accounts_queued,
+        }
 
 
 def missing_creation(tables: dict[str, Any], journal: str) -> Damage | None:
@@ -96,14 +102,28 @@ def repair_store(path: Path, actor: str, service_factory: Callable[[StoreBackend
     kept = {name: len(numbers) for name, numbers in found.intact.items()}
     service = service_factory(Store.open(path), actor)
     with service.store.transaction() as tx:
-        tx.audit({"actor": actor, "action": "store.repaired", "target": str(path), "before": None,
-                  "after": {"backup": str(backup), "dropped": dropped, "gaps": declared, "events_lost": events_lost, "kept": kept}})
+        tx.audit(
+            {
+                "actor": actor,
+                "action": "store.repaired",
+                "target": str(path),
+                "before": None,
+                "after": {"backup": str(backup), "dropped": dropped, "gaps": declared, "events_lost": events_lost, "kept": kept},
+            }
+        )
         if service.store.get(META, "store") is None:  # its record of creation was among what was lost
             tx.put(META, "store", {"created": None, "created_by": None, "recovered_by": actor, "backup": str(backup)})
         if not any(_is_super(a) for a in service.store.all(ADMINS).values()):  # the owner who repaired it takes it over
             tx.put(ADMINS, actor, {"user": actor, "grants": [Grant(Role.SUPER_ADMIN).to_doc()]})
-            tx.audit({"actor": actor, "action": "admin.grant", "target": actor, "before": None,
-                      "after": {"role": Role.SUPER_ADMIN.value, "why": "no super admin survived the damage"}})
+            tx.audit(
+                {
+                    "actor": actor,
+                    "action": "admin.grant",
+                    "target": actor,
+                    "before": None,
+                    "after": {"role": Role.SUPER_ADMIN.value, "why": "no super admin survived the damage"},
+                }
+            )
         accounts = service.store.all(ACCOUNTS)
         for doc in accounts.values():
             queue(tx, account_key(doc["app"], doc["user"]), {"app": doc["app"], "user": doc["user"]})

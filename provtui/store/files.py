@@ -131,8 +131,10 @@ def check_lock_file(directory: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISREG(st.st_mode):
-        raise StoreUnreadable(f"{LOCK} in {directory} is not a regular file (a directory or link where the lock file "
-                              f"should be): move it away, and provtui makes a new one")
+        raise StoreUnreadable(
+            f"{LOCK} in {directory} is not a regular file (a directory or link where the lock file "
+            f"should be): move it away, and provtui makes a new one"
+        )
 
 
 @contextmanager

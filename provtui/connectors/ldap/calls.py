@@ -16,8 +16,14 @@ _PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
 Event = tuple[str, str, int | None, float]
 
 
-_OPERATIONS = (("search", "SEARCH"), ("add", "ADD"), ("modify", "MODIFY"), ("modify_dn", "MODRDN"),
-               ("delete", "DELETE"), ("extended", "EXTENDED"))
+_OPERATIONS = (
+    ("search", "SEARCH"),
+    ("add", "ADD"),
+    ("modify", "MODIFY"),
+    ("modify_dn", "MODRDN"),
+    ("delete", "DELETE"),
+    ("extended", "EXTENDED"),
+)
 
 
 def _operation_path(method: str, args: tuple, kwargs: dict) -> str:

@@ -93,8 +93,9 @@ from provtui.connectors.ldap.calls import Event
 from provtui.connectors.ldap.directory import DirectoryCore
 from provtui.connectors.ldap.target import LdapTarget
 
-_CAPABILITIES = frozenset({Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE,
-                           Capability.DELETE, Capability.SYNC_PASSWORD})
+_CAPABILITIES = frozenset(
+    {Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE, Capability.DELETE, Capability.SYNC_PASSWORD}
+)
 
 
 class LdapAppConnector:
@@ -155,8 +156,7 @@ class LdapAppConnector:
     async def create_user(self, attributes: dict[str, Any], *, active: bool = True) -> RemoteUser:
         return await self._call(self._directory.create_user, attributes, active)
 
-    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any],
-                          active: bool | None = None) -> None:
+    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any], active: bool | None = None) -> None:
         """Modify what changed (LDAP modifies are partial: ``full`` is not needed), rename when the
         RDN attribute changed, then enable/disable by the app's method."""
         await self._call(self._directory.update_user, remote_id, changed, active)
@@ -187,8 +187,17 @@ class LdapAppConnector:
         self._groups()
         return await self._call(self._directory.create_group, display_name, external_id, set(members))
 
-    async def update_group(self, remote_id: str, *, display_name: str | None, add: set[str], remove: set[str],
-                           full_name: str, external_id: str | None, full_members: set[str]) -> None:
+    async def update_group(
+        self,
+        remote_id: str,
+        *,
+        display_name: str | None,
+        add: set[str],
+        remove: set[str],
+        full_name: str,
+        external_id: str | None,
+        full_members: set[str],
+    ) -> None:
         self._groups()
         await self._call(self._directory.update_group, remote_id, display_name, set(add), set(remove))
 

@@ -79,8 +79,13 @@ class DirectoryCore:
 
     def _w(self) -> LdapWriter:
         if self._writer is None:
-            writer = LdapWriter(self.settings, people_dn=self.t.base_dn, groups_dn=self.t.groups_dn,
-                             user_object_classes=self.t.user_object_classes, group_object_classes=self._group_classes)
+            writer = LdapWriter(
+                self.settings,
+                people_dn=self.t.base_dn,
+                groups_dn=self.t.groups_dn,
+                user_object_classes=self.t.user_object_classes,
+                group_object_classes=self._group_classes,
+            )
             started = time.perf_counter()
             try:
                 writer.__enter__()
@@ -112,8 +117,7 @@ class DirectoryCore:
     # ----------------------------------------------------------------- users: lookups
 
     def _search_users(self, search_filter: str) -> list[tuple[str, dict]]:
-        return self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}{search_filter})",
-                            self.user_attributes)
+        return self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}{search_filter})", self.user_attributes)
 
     def _resolve_user(self, remote_id: str) -> tuple[str, dict] | None:
         """The entry (current DN, attributes) whose UUID is ``remote_id``, or None."""
@@ -128,8 +132,11 @@ class DirectoryCore:
     def _require_user(self, remote_id: str) -> tuple[str, dict]:
         found = self._resolve_user(remote_id)
         if found is None:
-            raise DownstreamError(f"no entry with {self.t.uuid_attribute}={remote_id} under "
-                                  f"{' or '.join(self.t.user_bases)} (deleted or moved outside provtui?)", status=404)
+            raise DownstreamError(
+                f"no entry with {self.t.uuid_attribute}={remote_id} under "
+                f"{' or '.join(self.t.user_bases)} (deleted or moved outside provtui?)",
+                status=404,
+            )
         return found
 
     def _remote_user(self, dn: str, raw: Mapping[str, Any]) -> RemoteUser:
@@ -193,8 +200,10 @@ class DirectoryCore:
         (or kept as None, "remove", when ``keep_none``)."""
         external = self.t.external_id_attribute
         if EXTERNAL_ID in attributes and any(k.lower() == external.lower() for k in attributes if k != EXTERNAL_ID):
-            raise DownstreamError(f"the app's mappings write {external}, which holds provtui's user id in this "
-                                  f"directory: map another attribute or set the external_id_attribute option")
+            raise DownstreamError(
+                f"the app's mappings write {external}, which holds provtui's user id in this "
+                f"directory: map another attribute or set the external_id_attribute option"
+            )
         values: dict[str, Any] = {}
         for key, value in attributes.items():
             name = external if key == EXTERNAL_ID else key
@@ -243,17 +252,23 @@ class DirectoryCore:
         except LdapConflict as conflict:
             if self._search_users(naming_filter):  # added meanwhile: the reconciler links it
                 raise Conflict(conflict.message, status=409) from None
-            raise DownstreamError(f"{conflict.message}: the name is taken by an entry with another "
-                                  f"{t.naming_attribute}; change what {t.rdn_attr} is mapped from", status=409) from None
+            raise DownstreamError(
+                f"{conflict.message}: the name is taken by an entry with another "
+                f"{t.naming_attribute}; change what {t.rdn_attr} is mapped from",
+                status=409,
+            ) from None
         if t.ad and active and password is None:
             try:
                 w.set_disabled(dn, False)
             except LdapError as error:
                 if error.retryable:
                     raise
-                raise DownstreamError(f"{dn} was created disabled and the directory would not enable it "
-                                      f"({error.message}); Active Directory needs a password first, which provtui "
-                                      f"sets only over TLS (ldaps://)", status=400) from None
+                raise DownstreamError(
+                    f"{dn} was created disabled and the directory would not enable it "
+                    f"({error.message}); Active Directory needs a password first, which provtui "
+                    f"sets only over TLS (ldaps://)",
+                    status=400,
+                ) from None
         if t.ad and not active and t.disable_kind == "ou":
             dn = self._move(dn, new_parent=t.disabled_dn)
         raw = w.read(dn, self.user_attributes)
@@ -268,10 +283,13 @@ class DirectoryCore:
         current_external = next(iter(_values(raw, t.external_id_attribute)), None)
         if new_external and current_external and current_external != str(new_external):
             # Linking must not overwrite another user's link, nor data the directory keeps there.
-            raise DownstreamError(f"{dn} already has {t.external_id_attribute}={current_external!r}, not this user's "
-                                  f"provtui id: it is another user's account, or the directory uses "
-                                  f"{t.external_id_attribute} for something else (then set the external_id_attribute "
-                                  f"option to an unused attribute)", status=409)
+            raise DownstreamError(
+                f"{dn} already has {t.external_id_attribute}={current_external!r}, not this user's "
+                f"provtui id: it is another user's account, or the directory uses "
+                f"{t.external_id_attribute} for something else (then set the external_id_attribute "
+                f"option to an unused attribute)",
+                status=409,
+            )
         values = self._ldap_values(changed, keep_none=True)
         rdn_key = next((k for k in values if k.lower() == t.rdn_attr.lower()), None)
         if rdn_key is not None:
@@ -285,9 +303,10 @@ class DirectoryCore:
                     dn = self._move(dn, new_rdn=new_rdn)
             # else: the entry is named by another attribute (linked, not created by us): a plain modify
         if values:
-            modification = {name: [(ldap3.MODIFY_REPLACE, [] if value is None else
-                                    value if isinstance(value, list) else [value])]
-                            for name, value in values.items()}
+            modification = {
+                name: [(ldap3.MODIFY_REPLACE, [] if value is None else value if isinstance(value, list) else [value])]
+                for name, value in values.items()
+            }
             w.modify(dn, modification)
         if active is not None:
             self._set_active(dn, raw, active)
@@ -337,16 +356,14 @@ class DirectoryCore:
 
     def set_password(self, remote_id: str, password: str) -> None:
         if self.t.ad and not self.t.uses_tls:
-            raise DownstreamError("Active Directory accepts passwords (unicodePwd) only over TLS: "
-                                  "use an ldaps:// URI or tls=starttls")
+            raise DownstreamError("Active Directory accepts passwords (unicodePwd) only over TLS: use an ldaps:// URI or tls=starttls")
         dn, _ = self._require_user(remote_id)
         self._w().set_password(dn, password)
 
     # ----------------------------------------------------------------- groups
 
     def _search_groups(self, search_filter: str) -> list[tuple[str, dict]]:
-        return self._search((self.t.groups_dn,), f"(&{self.settings.effective_group_filter}{search_filter})",
-                            self._group_attributes)
+        return self._search((self.t.groups_dn,), f"(&{self.settings.effective_group_filter}{search_filter})", self._group_attributes)
 
     def _resolve_group(self, remote_id: str) -> tuple[str, dict] | None:
         search_filter = uuid_filter(self.t.uuid_attribute, remote_id)
@@ -364,7 +381,7 @@ class DirectoryCore:
         remote_id = format_uuid(first_raw(raw, self.t.uuid_attribute))
         if not remote_id:
             raise DownstreamError(f"{dn} has no {self.t.uuid_attribute}: provtui cannot keep track of it", status=400)
-        external_id = next((v[len(GROUP_MARKER):] for v in _values(raw, GROUP_ID_ATTRIBUTE) if v.startswith(GROUP_MARKER)), None)
+        external_id = next((v[len(GROUP_MARKER) :] for v in _values(raw, GROUP_ID_ATTRIBUTE) if v.startswith(GROUP_MARKER)), None)
         if members is None:
             members = self._uuids_of(m for m in _values(raw, MEMBER) if not self._is_placeholder(m))
         return RemoteGroup(id=remote_id, display_name=group_name(dn, raw), external_id=external_id, members=members)
@@ -399,9 +416,11 @@ class DirectoryCore:
         filters = sorted(f for f in (uuid_filter(self.t.uuid_attribute, r) for r in remote_ids) if f)
         dns: list[str] = []
         for start in range(0, len(filters), _UUID_CHUNK):
-            chunk = "".join(filters[start:start + _UUID_CHUNK])
-            dns += [dn for dn, _ in self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}(|{chunk}))",
-                                                 [self.t.uuid_attribute])]
+            chunk = "".join(filters[start : start + _UUID_CHUNK])
+            dns += [
+                dn
+                for dn, _ in self._search(self.t.user_bases, f"(&{self.settings.effective_user_filter}(|{chunk}))", [self.t.uuid_attribute])
+            ]
         return dns
 
     def find_group(self, external_id: str | None, display_name: str | None) -> RemoteGroup | None:
@@ -430,8 +449,10 @@ class DirectoryCore:
         try:
             dn = w.create_group(display_name, dns, description=GROUP_MARKER + external_id if external_id else None)
         except LdapConflict as conflict:
-            raise Conflict(f"{conflict.message}: a group named {display_name!r} exists there and is not this provtui "
-                           f"group; rename one of them", status=409) from None
+            raise Conflict(
+                f"{conflict.message}: a group named {display_name!r} exists there and is not this provtui group; rename one of them",
+                status=409,
+            ) from None
         raw = w.read(dn, self._group_attributes)
         if raw is None:
             raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)

@@ -164,8 +164,9 @@ def parse_generalized_time(value: str) -> datetime:
     match = _GENERALIZED_TIME.match(value.strip())
     if match is None:
         raise ValueError(f"not an LDAP GeneralizedTime: {value!r}")
-    when = datetime(int(match["Y"]), int(match["m"]), int(match["d"]), int(match["H"]),
-                    int(match["M"] or 0), int(match["S"] or 0), tzinfo=UTC)
+    when = datetime(
+        int(match["Y"]), int(match["m"]), int(match["d"]), int(match["H"]), int(match["M"] or 0), int(match["S"] or 0), tzinfo=UTC
+    )
     if match["frac"]:
         when += timedelta(microseconds=int((match["frac"] + "000000")[:6]))
     tz = match["tz"]
@@ -188,8 +189,7 @@ def _floor_second(when: datetime) -> datetime:
     return when.replace(microsecond=0)
 
 
-def next_mark(newest_seen: datetime | None, read_started: datetime, changed_since: datetime | None,
-              max_clock_skew: float) -> datetime:
+def next_mark(newest_seen: datetime | None, read_started: datetime, changed_since: datetime | None, max_clock_skew: float) -> datetime:
     """The mark for the next incremental read (see provtui.connectors.ldap.source for why it is safe)."""
     cap = _floor_second(read_started - timedelta(seconds=max_clock_skew))
     # newest + 1 s, only when below the cap: a server's "year 9999" plus a second would overflow.
@@ -218,8 +218,9 @@ def parse_range_option(name: str) -> tuple[str, int, int | None] | None:
     return match["attr"], int(match["low"]), None if high == "*" else int(high)
 
 
-def resolve_members(member_dns: Iterable[str], logins_by_dn: Mapping[str, str],
-                    group_dns: Iterable[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def resolve_members(
+    member_dns: Iterable[str], logins_by_dn: Mapping[str, str], group_dns: Iterable[str] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(logins, subgroup DNs, unresolved DNs) of a group's members; ``logins_by_dn`` is keyed by normalise_dn."""
     groups = {normalise_dn(dn) for dn in group_dns}
     logins: set[str] = set()

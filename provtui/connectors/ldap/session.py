@@ -25,12 +25,10 @@ _RETRYABLE_CODES = frozenset({3, 51, 52, 80, 81, 85, 91})
 def _password(settings: LdapSettings) -> str:
     password = os.environ.get(settings.password_env)
     if password is None:
-        raise LdapError(f"environment variable {settings.password_env} is not set "
-                        f"(it should hold the password of {settings.bind_dn})")
+        raise LdapError(f"environment variable {settings.password_env} is not set (it should hold the password of {settings.bind_dn})")
     if password == "":
         # An empty simple-bind password is an *unauthenticated* bind (RFC 4513 §5.1.2): refuse it.
-        raise LdapError(f"environment variable {settings.password_env} is empty "
-                        f"(it should hold the password of {settings.bind_dn})")
+        raise LdapError(f"environment variable {settings.password_env} is empty (it should hold the password of {settings.bind_dn})")
     return password
 
 
@@ -51,12 +49,17 @@ class Session:
         if use_ssl or settings.tls == "starttls":
             tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file)
         try:
-            server = ldap3.Server(settings.uri.rstrip("/"), use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE,
-                                  connect_timeout=settings.timeout)
+            server = ldap3.Server(settings.uri.rstrip("/"), use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE, connect_timeout=settings.timeout)
             conn = ldap3.Connection(
-                server, user=settings.bind_dn, password=self._password, read_only=self.read_only, auto_referrals=False,
+                server,
+                user=settings.bind_dn,
+                password=self._password,
+                read_only=self.read_only,
+                auto_referrals=False,
                 # ldap3 packs receive_timeout into SO_RCVTIMEO as whole seconds: a float breaks it.
-                receive_timeout=max(1, math.ceil(settings.timeout)), raise_exceptions=False, client_strategy=ldap3.SYNC,
+                receive_timeout=max(1, math.ceil(settings.timeout)),
+                raise_exceptions=False,
+                client_strategy=ldap3.SYNC,
             )
         except ldap_exc.LDAPException as exc:
             raise self._from_exception(exc, "configure the connection to") from None
@@ -83,17 +86,24 @@ class Session:
 
     # ----------------------------------------------------------------- search
 
-    def paged_search(self, base: str, search_filter: str, attributes: Sequence[str],
-                     scope: str = ldap3.SUBTREE) -> Iterator[tuple[str, dict[str, list[Any]]]]:
+    def paged_search(
+        self, base: str, search_filter: str, attributes: Sequence[str], scope: str = ldap3.SUBTREE
+    ) -> Iterator[tuple[str, dict[str, list[Any]]]]:
         """(dn, raw attributes) of every entry, one page at a time; referrals are skipped."""
         conn = self._require()
         cookie: bytes | None = None
         while True:
             ok = self._call(
                 lambda cookie=cookie: conn.search(
-                    base, search_filter, search_scope=scope, attributes=list(attributes),
-                    paged_size=self.settings.page_size, paged_criticality=True, paged_cookie=cookie,
-                                    time_limit=max(1, int(self.settings.timeout))),
+                    base,
+                    search_filter,
+                    search_scope=scope,
+                    attributes=list(attributes),
+                    paged_size=self.settings.page_size,
+                    paged_criticality=True,
+                    paged_cookie=cookie,
+                    time_limit=max(1, int(self.settings.timeout)),
+                ),
                 "search",
             )
             result = conn.result or {}
@@ -112,8 +122,7 @@ class Session:
     def read_entry(self, dn: str, search_filter: str, attributes: Sequence[str]) -> dict[str, list[Any]] | None:
         """One entry's raw attributes if it exists and matches ``search_filter``, else None."""
         conn = self._require()
-        ok = self._call(lambda: conn.search(dn, search_filter, search_scope=ldap3.BASE,
-                                            attributes=list(attributes)), "search")
+        ok = self._call(lambda: conn.search(dn, search_filter, search_scope=ldap3.BASE, attributes=list(attributes)), "search")
         result = conn.result or {}
         if not ok:
             if result.get("result") in (32, 34):  # noSuchObject, invalidDNSyntax: a dangling reference
@@ -144,8 +153,7 @@ class Session:
                 text = text.replace(secret, "[redacted]")
         return text
 
-    def write(self, action: str, operation: Any, *, secret: str | None = None,
-              accept: Iterable[int] = ()) -> int:
+    def write(self, action: str, operation: Any, *, secret: str | None = None, accept: Iterable[int] = ()) -> int:
         """Run one write (a callable on the connection); return the result code when it is 0 or
         in ``accept``, raise LdapError (LdapConflict for entryAlreadyExists) otherwise."""
         conn = self._require()
@@ -172,8 +180,7 @@ class Session:
 
     def _from_exception(self, exc: ldap_exc.LDAPException, action: str) -> LdapError:
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, ldap_exc.LDAPCommunicationError | ldap_exc.LDAPResponseTimeoutError
-                      | ldap_exc.LDAPMaximumRetriesError):
+        if isinstance(exc, ldap_exc.LDAPCommunicationError | ldap_exc.LDAPResponseTimeoutError | ldap_exc.LDAPMaximumRetriesError):
             # Refused, unreachable, reset, timed out: the server may come back. A certificate
             # that does not verify will not fix itself.
             retryable = not re.search(r"certificate|ssl|tls", detail, re.IGNORECASE)
@@ -182,5 +189,8 @@ class Session:
         code = getattr(exc, "result", None)
         if isinstance(code, int) and code in _RETRYABLE_CODES:
             retryable = True
-        return LdapError(self._scrub(f"could not {action} {self.settings.uri} ({type(exc).__name__}: {detail})"),
-                         retryable=retryable, result_code=code if isinstance(code, int) else None)
+        return LdapError(
+            self._scrub(f"could not {action} {self.settings.uri} ({type(exc).__name__}: {detail})"),
+            retryable=retryable,
+            result_code=code if isinstance(code, int) else None,
+        )

@@ -169,13 +169,15 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     groups: list[LdapGroup] = []
     with Session(settings) as session:
         for dn, raw, member_dns in group_entries(session, base, settings.effective_group_filter, attributes):
-            groups.append(LdapGroup(
-                dn=dn,
-                name=first_value(raw, "cn") or dn,
-                member_dns=tuple(member_dns),
-                uuid=format_uuid(first_raw(raw, settings.uuid_attribute)),
-                description=first_value(raw, "description"),
-            ))
+            groups.append(
+                LdapGroup(
+                    dn=dn,
+                    name=first_value(raw, "cn") or dn,
+                    member_dns=tuple(member_dns),
+                    uuid=format_uuid(first_raw(raw, settings.uuid_attribute)),
+                    description=first_value(raw, "description"),
+                )
+            )
     if users is None:
         return groups
     logins = {normalise_dn(user.dn): user.login for user in users if user.login}
@@ -183,14 +185,24 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     resolved = []
     for group in groups:
         members, subgroups, unresolved = resolve_members(group.member_dns, logins, group_dns)
-        resolved.append(LdapGroup(dn=group.dn, name=group.name, member_dns=group.member_dns, uuid=group.uuid,
-                                  description=group.description, members=members, subgroups=subgroups,
-                                  unresolved=unresolved))
+        resolved.append(
+            LdapGroup(
+                dn=group.dn,
+                name=group.name,
+                member_dns=group.member_dns,
+                uuid=group.uuid,
+                description=group.description,
+                members=members,
+                subgroups=subgroups,
+                unresolved=unresolved,
+            )
+        )
     return resolved
 
 
-def group_entries(session: Session, base: str, search_filter: str,
-                  attributes: Sequence[str]) -> Iterator[tuple[str, dict[str, list[Any]], list[str]]]:
+def group_entries(
+    session: Session, base: str, search_filter: str, attributes: Sequence[str]
+) -> Iterator[tuple[str, dict[str, list[Any]], list[str]]]:
     """(dn, raw attributes, member DNs) of every group under ``base`` matching ``search_filter``,
     paged; members are read from ``member`` and ``uniqueMember`` (see ``_member_values``).
     Shared by imports (``read_groups``) and the LDAP app's group listing (directory.list_groups)."""

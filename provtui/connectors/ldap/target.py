@@ -87,17 +87,28 @@ class LdapTarget:
         classes = config.get("user_object_classes")
         group_classes = config.get("group_object_classes")
         return cls(
-            uri=config["uri"], bind_dn=config["bind_dn"], password_env=config["password_env"], base_dn=config["base_dn"],
-            flavor=flavor, rdn_attr=rdn_attr, disable_kind=kind, disabled_dn=disabled_dn, disable_attribute=attribute,
-            disable_value=value, groups_dn=config.get("groups_dn") or config["base_dn"],
+            uri=config["uri"],
+            bind_dn=config["bind_dn"],
+            password_env=config["password_env"],
+            base_dn=config["base_dn"],
+            flavor=flavor,
+            rdn_attr=rdn_attr,
+            disable_kind=kind,
+            disabled_dn=disabled_dn,
+            disable_attribute=attribute,
+            disable_value=value,
+            groups_dn=config.get("groups_dn") or config["base_dn"],
             naming_attribute=config.get("naming_attribute") or DEFAULT_NAMING_ATTRIBUTES[flavor],
             external_id_attribute=config.get("external_id_attribute") or DEFAULT_EXTERNAL_ID_ATTRIBUTES[flavor],
             uuid_attribute=config.get("uuid_attribute") or UUID_ATTRIBUTES[flavor],
-            user_filter=config.get("user_filter"), group_filter=config.get("group_filter"),
+            user_filter=config.get("user_filter"),
+            group_filter=config.get("group_filter"),
             user_object_classes=tuple(classes) if classes else None,
             group_object_classes=tuple(group_classes) if group_classes else None,
-            empty_member=config.get("empty_member", ""), timeout=float(config.get("timeout") or 10.0),
-            tls=tls, ca_file=config.get("ca_file"),
+            empty_member=config.get("empty_member", ""),
+            timeout=float(config.get("timeout") or 10.0),
+            tls=tls,
+            ca_file=config.get("ca_file"),
         )
 
     @property
@@ -115,10 +126,19 @@ class LdapTarget:
 
     def settings(self) -> LdapSettings:
         return LdapSettings(
-            uri=self.uri, bind_dn=self.bind_dn, password_env=self.password_env, base_dn=self.base_dn,
-            user_filter=self.user_filter, group_base=self.groups_dn, flavor=self.flavor,  # type: ignore[arg-type]
-            attribute_map={"login": self.login_attribute}, timeout=self.timeout, group_filter=self.group_filter,
-            disabled_bases=(self.disabled_dn,) if self.disabled_dn else (), tls=self.tls, ca_file=self.ca_file,
+            uri=self.uri,
+            bind_dn=self.bind_dn,
+            password_env=self.password_env,
+            base_dn=self.base_dn,
+            user_filter=self.user_filter,
+            group_base=self.groups_dn,
+            flavor=self.flavor,  # type: ignore[arg-type]
+            attribute_map={"login": self.login_attribute},
+            timeout=self.timeout,
+            group_filter=self.group_filter,
+            disabled_bases=(self.disabled_dn,) if self.disabled_dn else (),
+            tls=self.tls,
+            ca_file=self.ca_file,
         )
 
     @property

@@ -44,9 +44,15 @@ class LdapWriter:
     password never appears in an error.
     """
 
-    def __init__(self, settings: LdapSettings, *, people_dn: str | None = None, groups_dn: str | None = None,
-                 user_object_classes: Sequence[str] | None = None,
-                 group_object_classes: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: LdapSettings,
+        *,
+        people_dn: str | None = None,
+        groups_dn: str | None = None,
+        user_object_classes: Sequence[str] | None = None,
+        group_object_classes: Sequence[str] | None = None,
+    ) -> None:
         self.settings = settings
         self.people_dn = people_dn or settings.base_dn
         self.groups_dn = groups_dn or settings.group_base or settings.base_dn
@@ -73,15 +79,15 @@ class LdapWriter:
         search_filter = f"(&{self.settings.effective_user_filter}({login_attribute}={escape_filter_chars(login)}))"
         found = [
             to_user(dn, raw, self.settings, self._map)
-            for dn, raw in self._require().paged_search(self.settings.base_dn, search_filter,
-                                                        user_attributes(self.settings))
+            for dn, raw in self._require().paged_search(self.settings.base_dn, search_filter, user_attributes(self.settings))
         ]
         if len(found) > 1:
             raise LdapError(f"{len(found)} entries have {login_attribute}={login!r}; refusing to pick one")
         return found[0] if found else None
 
-    def create_user(self, profile: Mapping[str, Any], *, disabled: bool = False, password: str | None = None,
-                    extra: Mapping[str, Any] | None = None) -> str:
+    def create_user(
+        self, profile: Mapping[str, Any], *, disabled: bool = False, password: str | None = None, extra: Mapping[str, Any] | None = None
+    ) -> str:
         """Add a user from a provtui profile (plus raw ``extra`` attributes); returns its DN.
 
         Raises LdapConflict when the DN exists. AD creates accounts disabled until a password
@@ -124,8 +130,7 @@ class LdapWriter:
             dn = self.rename(dn, f"{login_attribute}={escape_rdn(str(new_login))}")
             values.pop(login_attribute, None)
         if values:
-            modification = {name: [(ldap3.MODIFY_REPLACE, [] if value is None else [value])]
-                            for name, value in values.items()}
+            modification = {name: [(ldap3.MODIFY_REPLACE, [] if value is None else [value])] for name, value in values.items()}
             self._write(f"modify {dn}", lambda c: c.modify(dn, modification))
         return dn
 
@@ -137,8 +142,7 @@ class LdapWriter:
         new_dn = f"{rdn},{parent}" if parent else rdn
         if normalise_dn(new_dn) == normalise_dn(dn):
             return dn
-        self._write(f"rename {dn} to {new_dn}",
-                    lambda c: c.modify_dn(dn, rdn, delete_old_dn=True, new_superior=new_parent))
+        self._write(f"rename {dn} to {new_dn}", lambda c: c.modify_dn(dn, rdn, delete_old_dn=True, new_superior=new_parent))
         return new_dn
 
     def set_disabled(self, dn: str, disabled: bool) -> str:
@@ -152,10 +156,10 @@ class LdapWriter:
             new = ((old or 0x200) | ACCOUNTDISABLE) if disabled else ((old or 0x200) & ~ACCOUNTDISABLE)
             if old == new:
                 return dn
-            change = ([(ldap3.MODIFY_REPLACE, [new])] if old is None
-                      else [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])])  # compare-and-swap
-            self._write(f"{'disable' if disabled else 'enable'} {dn}",
-                        lambda c: c.modify(dn, {USER_ACCOUNT_CONTROL: change}))
+            change = (
+                [(ldap3.MODIFY_REPLACE, [new])] if old is None else [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])]
+            )  # compare-and-swap
+            self._write(f"{'disable' if disabled else 'enable'} {dn}", lambda c: c.modify(dn, {USER_ACCOUNT_CONTROL: change}))
             return dn
         target = self._disabled_base() if disabled else self.people_dn
         if normalise_dn(split_dn(dn)[1]) == normalise_dn(target):
@@ -170,11 +174,13 @@ class LdapWriter:
             if not (self.settings.tls or self.settings.uri.lower().startswith("ldaps://")):
                 raise LdapError("Active Directory accepts passwords only over TLS (ldaps:// or tls='starttls')")
             value = ad_password_value(password)
-            self._write(f"set the password of {dn}",
-                        lambda c: c.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [value])]}), secret=password)
+            self._write(
+                f"set the password of {dn}", lambda c: c.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [value])]}), secret=password
+            )
             return
-        self._write(f"set the password of {dn}",
-                    lambda c: c.extend.standard.modify_password(user=dn, new_password=password), secret=password)
+        self._write(
+            f"set the password of {dn}", lambda c: c.extend.standard.modify_password(user=dn, new_password=password), secret=password
+        )
 
     def delete(self, dn: str) -> bool:
         """Delete a leaf entry; False when it was already gone (the goal either way)."""
@@ -200,11 +206,15 @@ class LdapWriter:
         already absent (16) is not an error. Removing a groupOfNames' last member is refused
         by the schema (objectClassViolation): delete the group instead."""
         for member in add:
-            self._write(f"add {member} to {group_dn}",
-                        lambda c, m=member: c.modify(group_dn, {MEMBER: [(ldap3.MODIFY_ADD, [m])]}), accept=(20,))
+            self._write(
+                f"add {member} to {group_dn}", lambda c, m=member: c.modify(group_dn, {MEMBER: [(ldap3.MODIFY_ADD, [m])]}), accept=(20,)
+            )
         for member in remove:
-            self._write(f"remove {member} from {group_dn}",
-                        lambda c, m=member: c.modify(group_dn, {MEMBER: [(ldap3.MODIFY_DELETE, [m])]}), accept=(16,))
+            self._write(
+                f"remove {member} from {group_dn}",
+                lambda c, m=member: c.modify(group_dn, {MEMBER: [(ldap3.MODIFY_DELETE, [m])]}),
+                accept=(16,),
+            )
 
     # ----------------------------------------------------------------- raw access (the LDAP app's directory.py)
 

@@ -79,10 +79,18 @@ class ScimConnector:
     """One downstream SCIM service provider, reached through one pooled httpx client."""
 
     naming_attribute = "userName"  # the attribute a create conflicts on, and an existing account is found by
-    capabilities = frozenset({
-        Capability.CREATE, Capability.UPDATE, Capability.DEACTIVATE, Capability.REACTIVATE, Capability.DELETE,
-        Capability.PUSH_GROUPS, Capability.SYNC_PASSWORD, Capability.IMPORT,
-    })
+    capabilities = frozenset(
+        {
+            Capability.CREATE,
+            Capability.UPDATE,
+            Capability.DEACTIVATE,
+            Capability.REACTIVATE,
+            Capability.DELETE,
+            Capability.PUSH_GROUPS,
+            Capability.SYNC_PASSWORD,
+            Capability.IMPORT,
+        }
+    )
 
     def __init__(
         self,
@@ -155,9 +163,7 @@ class ScimConnector:
         """POST /Users; raises Conflict when the downstream already has the userName."""
         return self._user(await self._request("POST", "/Users", body=to_resource(attributes, active)))
 
-    async def update_user(
-        self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any], active: bool | None = None
-    ) -> None:
+    async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any], active: bool | None = None) -> None:
         """PATCH only what changed when the provider supports it, otherwise PUT ``full``.
 
         A replace through a value filter (``emails[type eq "work"].value``) that matches no
@@ -222,8 +228,17 @@ class ScimConnector:
         response = await self._request("POST", "/Groups", body=group_resource(display_name, external_id, members))
         return self._group(self._json(response))
 
-    async def update_group(self, remote_id: str, *, display_name: str | None, add: set[str], remove: set[str],
-                           full_name: str, external_id: str | None, full_members: set[str]) -> None:
+    async def update_group(
+        self,
+        remote_id: str,
+        *,
+        display_name: str | None,
+        add: set[str],
+        remove: set[str],
+        full_name: str,
+        external_id: str | None,
+        full_members: set[str],
+    ) -> None:
         """PATCH the rename and the membership difference; PUT the whole group when PATCH is unsupported."""
         operations = group_patch_operations(display_name, add, remove)
         if not operations:
@@ -262,8 +277,9 @@ class ScimConnector:
             resources = self._resources(page)
             ids = {r.get("id") for r in resources if isinstance(r.get("id"), str)}
             if resources and ids and ids <= seen:
-                raise DownstreamError(f"GET {path} at startIndex={start} repeated a page already read: the server "
-                                      "ignores startIndex", retryable=False)
+                raise DownstreamError(
+                    f"GET {path} at startIndex={start} repeated a page already read: the server ignores startIndex", retryable=False
+                )
             seen |= ids
             for resource in resources:
                 yield resource
@@ -283,8 +299,9 @@ class ScimConnector:
         resources = self._resources(self._json(await self._request("GET", path, params={"filter": search, "count": 2})))
         found = [resource for resource in resources if _holds(resource, attribute, value)]
         if resources and not found and last:
-            raise DownstreamError(f"malformed reply: the app answered {search} with {len(resources)} resource(s) "
-                                  f"that do not match it", retryable=True)
+            raise DownstreamError(
+                f"malformed reply: the app answered {search} with {len(resources)} resource(s) that do not match it", retryable=True
+            )
         if len(found) > 1:
             kind = path.strip("/").lower()
             raise AmbiguousMatch(f"{len(found)} {kind} match {search}")
@@ -301,9 +318,7 @@ class ScimConnector:
         resource["id"] = remote_id
         self._check(await self._request("PUT", _user_path(remote_id), body=resource))
 
-    async def _request(
-        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
-    ) -> httpx.Response:
+    async def _request(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
         """Send one request and report it to ``on_call``; transport failures become DownstreamError."""
         content = None if body is None else orjson.dumps(body)
         headers = None if body is None else {"Content-Type": SCIM_JSON}

@@ -137,9 +137,7 @@ def _removal_path(path: str) -> str:
 def patch_operations(changed: dict[str, Any], active: bool | None = None) -> list[dict[str, Any]]:
     """PatchOp operations: replace each changed value, remove each None, then set ``active``."""
     operations: list[dict[str, Any]] = [
-        {"op": "remove", "path": _removal_path(path)}
-        if value is None
-        else {"op": "replace", "path": path, "value": value}
+        {"op": "remove", "path": _removal_path(path)} if value is None else {"op": "replace", "path": path, "value": value}
         for path, value in changed.items()
     ]
     if active is not None:
@@ -148,8 +146,7 @@ def patch_operations(changed: dict[str, Any], active: bool | None = None) -> lis
 
 
 def group_resource(display_name: str, external_id: str | None, members: set[str]) -> dict[str, Any]:
-    resource: dict[str, Any] = {"schemas": [CORE_GROUP], "displayName": display_name,
-                                "members": [{"value": m} for m in sorted(members)]}
+    resource: dict[str, Any] = {"schemas": [CORE_GROUP], "displayName": display_name, "members": [{"value": m} for m in sorted(members)]}
     if external_id:
         resource["externalId"] = external_id
     return resource
@@ -163,7 +160,8 @@ def group_from_resource(resource: dict[str, Any]) -> RemoteGroup:
     members = members if isinstance(members, list) else []
     name, external_id = resource.get("displayName"), resource.get("externalId")
     return RemoteGroup(
-        id=remote_id, display_name=name if isinstance(name, str) else "",
+        id=remote_id,
+        display_name=name if isinstance(name, str) else "",
         external_id=external_id if isinstance(external_id, str) and external_id else None,
         members={m["value"] for m in members if isinstance(m, dict) and isinstance(m.get("value"), str)},
     )

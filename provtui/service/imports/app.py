@@ -62,19 +62,24 @@ class LinkPlan:
             return (str(e.get("userName") or ""), e["remote_id"])
 
         return {
-            "app": app, "match": match,
+            "app": app,
+            "match": match,
             "accounts": len(self.linked) + len(self.already_linked) + len(self.conflicts) + len(self.orphans),
-            "linked": len(self.linked), "already_linked": len(self.already_linked), "conflicts": len(self.conflicts),
+            "linked": len(self.linked),
+            "already_linked": len(self.already_linked),
+            "conflicts": len(self.conflicts),
             "orphans": len(self.orphans),
             "not_entitled": sorted(link.login for link in self.linked if not link.entitled),
-            "details": {"linked": sorted(linked, key=by_name), "conflicts": sorted(self.conflicts, key=by_name),
-                        "orphans": sorted(self.orphans, key=by_name),
-                        "already_linked": sorted(self.already_linked, key=by_name)},
+            "details": {
+                "linked": sorted(linked, key=by_name),
+                "conflicts": sorted(self.conflicts, key=by_name),
+                "orphans": sorted(self.orphans, key=by_name),
+                "already_linked": sorted(self.already_linked, key=by_name),
+            },
         }
 
 
 class AppImports(GroupImports):
-
     def import_app_groups(self, app_name: str, *, dry_run: bool = False, groups: list[RemoteGroup] | None = None) -> dict[str, Any]:
         """An app's own groups, as app groups (kind ``app:<APP>``): kept apart from provtui's groups,
         their membership exactly the app's for the accounts provtui has linked; rules can read them
@@ -127,10 +132,15 @@ class AppImports(GroupImports):
             if connector is not None:
                 await connector.aclose()
 
-    def _plan_app_groups(self, reader: Reader, app: dict[str, Any], via: str, groups: list[RemoteGroup], owners: dict[str, str]) -> list[GroupOp]:
+    def _plan_app_groups(
+        self, reader: Reader, app: dict[str, Any], via: str, groups: list[RemoteGroup], owners: dict[str, str]
+    ) -> list[GroupOp]:
         existing = {(g.get("source_ref") or {}).get("id"): g for g in self.store.all(GROUPS).values() if g.get("kind") == via}
-        pushed = {d["remote_id"] for d in (stored(self.store, PUSHED_GROUPS, k) for k in self.store.lookup(PUSHED_GROUPS, "app", app["id"]))
-                  if d.get("remote_id")}
+        pushed = {
+            d["remote_id"]
+            for d in (stored(self.store, PUSHED_GROUPS, k) for k in self.store.lookup(PUSHED_GROUPS, "app", app["id"]))
+            if d.get("remote_id")
+        }
         ops: list[GroupOp] = []
         claimed: set[str] = set()
         seen: set[str] = set()
@@ -150,8 +160,15 @@ class AppImports(GroupImports):
                 if owner:
                     logins[owner["login"]] = owners[m]
             have = source_members(reader, current["id"], via) if current else {}
-            op = GroupOp("create" if current is None else "update", group.id, name, group_id=current["id"] if current else None,
-                         ref={"id": group.id}, add=sorted(set(logins) - set(have)), remove=sorted(set(have) - set(logins)))
+            op = GroupOp(
+                "create" if current is None else "update",
+                group.id,
+                name,
+                group_id=current["id"] if current else None,
+                ref={"id": group.id},
+                add=sorted(set(logins) - set(have)),
+                remove=sorted(set(have) - set(logins)),
+            )
             if current is not None:
                 op.rename = current["name"] if current["name"] != name else None
                 op.changed = op.rename is not None or bool(current.get("removed_from_source"))
@@ -167,8 +184,15 @@ class AppImports(GroupImports):
                 ops.append(op)
         return ops
 
-    def import_app(self, app_name: str, *, match: str = "userName", dry_run: bool = False, confirm: bool = False,
-                   accounts: list[RemoteUser] | None = None) -> dict[str, Any]:
+    def import_app(
+        self,
+        app_name: str,
+        *,
+        match: str = "userName",
+        dry_run: bool = False,
+        confirm: bool = False,
+        accounts: list[RemoteUser] | None = None,
+    ) -> dict[str, Any]:
         """Link an app's existing accounts to users (see the module docstring).
 
         ``accounts``: the app's accounts when the caller read them already (``await
@@ -193,7 +217,9 @@ class AppImports(GroupImports):
             raise HeldForConfirmation(
                 f"held: this import would link {len(plan.linked)} accounts of {app['name']} to users"
                 + (f" ({not_entitled} of them not entitled to it: the next sync deactivates those)" if not_entitled else "")
-                + "; run it again with --confirm to link them", result)
+                + "; run it again with --confirm to link them",
+                result,
+            )
         now = utc_now_iso()
         with self.changes() as tx:
             tx.authorise(Action.MANAGE_APP, scope)
@@ -204,14 +230,28 @@ class AppImports(GroupImports):
                 key = account_key(app["id"], link.user_id)
                 old = tx.get(ACCOUNTS, key) or {"app": app["id"], "user": link.user_id}
                 remote = link.remote
-                tx.put(ACCOUNTS, key, {
-                    **old, "remote_id": remote.id, "active": remote.active, "attributes": dict(remote.attributes),
-                    "state": "active" if remote.active else "deactivated", "deactivated_at": None if remote.active else now,
-                    "last_error": None, "attempts": 0, "last_sync": now, "last_action": "link", "linked": True,
-                    "task": None, "correlation": tx.correlation,
-                })
-                tx.audit("account.link", link.login, None,
-                               {"app": app["name"], "remote_id": remote.id, "match": match, "active": remote.active})
+                tx.put(
+                    ACCOUNTS,
+                    key,
+                    {
+                        **old,
+                        "remote_id": remote.id,
+                        "active": remote.active,
+                        "attributes": dict(remote.attributes),
+                        "state": "active" if remote.active else "deactivated",
+                        "deactivated_at": None if remote.active else now,
+                        "last_error": None,
+                        "attempts": 0,
+                        "last_sync": now,
+                        "last_action": "link",
+                        "linked": True,
+                        "task": None,
+                        "correlation": tx.correlation,
+                    },
+                )
+                tx.audit(
+                    "account.link", link.login, None, {"app": app["name"], "remote_id": remote.id, "match": match, "active": remote.active}
+                )
                 tx.mark_dirty([(app["id"], link.user_id)])
                 for group_id in self.directory.groups_of(link.user_id, tx):  # its pushed groups gain the account
                     if (tx.get(PUSHES, group_key(app["id"], group_id)) or {}).get("state") == "pushed":
@@ -221,15 +261,25 @@ class AppImports(GroupImports):
             for orphan in plan.orphans:
                 key = f"{app['id']}|{orphan['remote_id']}"
                 first = (previous.get(key) or {}).get("first_seen") or (previous.get(key) or {}).get("seen") or now
-                current[key] = {"app": app["id"], "remote_id": orphan["remote_id"], "userName": orphan["userName"],
-                                "email": orphan["email"], "seen": now, "first_seen": first}
+                current[key] = {
+                    "app": app["id"],
+                    "remote_id": orphan["remote_id"],
+                    "userName": orphan["userName"],
+                    "email": orphan["email"],
+                    "seen": now,
+                    "first_seen": first,
+                }
             for key in previous.keys() - current.keys():
                 tx.delete(ORPHANS, key)
             for key, doc in current.items():
                 tx.put(ORPHANS, key, doc)
             result = plan.result(app["name"], match)
-            tx.audit("app.import", app["name"], None,
-                           {k: result[k] for k in ("match", "accounts", "linked", "already_linked", "conflicts", "orphans")})
+            tx.audit(
+                "app.import",
+                app["name"],
+                None,
+                {k: result[k] for k in ("match", "accounts", "linked", "already_linked", "conflicts", "orphans")},
+            )
         return result
 
     async def read_app_accounts(self, app: dict[str, Any]) -> list[RemoteUser]:
@@ -247,8 +297,9 @@ class AppImports(GroupImports):
             raise SourceFailed(f"app {app['name']}: {error.message}", retryable=False) from None
         except DownstreamError as error:
             status = f" (HTTP {error.status})" if error.status else ""
-            raise SourceFailed(f"could not read the accounts of {app['name']}{status}: {error.message}",
-                               retryable=error.retryable) from None
+            raise SourceFailed(
+                f"could not read the accounts of {app['name']}{status}: {error.message}", retryable=error.retryable
+            ) from None
 
     def _plan_links(self, reader: Reader, app: dict[str, Any], accounts: list[RemoteUser], match: str) -> LinkPlan:
         users = self.store.all(USERS)
@@ -301,8 +352,9 @@ class AppImports(GroupImports):
                 continue
             remote, entry = matched[0]
             if user_id in remote_of_user:
-                plan.conflicts.append({**entry, "login": login,
-                                       "reason": f"{login} is linked to another account ({remote_of_user[user_id]})"})
+                plan.conflicts.append(
+                    {**entry, "login": login, "reason": f"{login} is linked to another account ({remote_of_user[user_id]})"}
+                )
                 continue
             user = users[user_id]
             entitled = user["state"] == State.ACTIVE and bool(directory.paths(user_id, reader).get(app["id"]))

@@ -75,14 +75,24 @@ class ImportBase(Part):
     @staticmethod
     def _source_view(source: dict[str, Any]) -> dict[str, Any]:
         users = source.get("last_run", {}).get("summary") if source.get("last_run") else None
-        view = {"name": source["name"], "kind": source["kind"], "settings": source["settings"],
-                "last_run": source.get("last_run", {}).get("time"), "last_summary": users}
+        view = {
+            "name": source["name"],
+            "kind": source["kind"],
+            "settings": source["settings"],
+            "last_run": source.get("last_run", {}).get("time"),
+            "last_summary": users,
+        }
         if source["kind"] == "ldap":
             attempt = source.get("last_attempt") or {}
             state = source.get("ldap") or {}
-            view.update(interval=source["settings"].get("interval"), last_outcome=attempt.get("outcome"),
-                        last_attempt=attempt.get("time"), last_message=attempt.get("message"),
-                        last_full=state.get("last_full"), last_mode=state.get("last_mode"))
+            view.update(
+                interval=source["settings"].get("interval"),
+                last_outcome=attempt.get("outcome"),
+                last_attempt=attempt.get("time"),
+                last_message=attempt.get("message"),
+                last_full=state.get("last_full"),
+                last_mode=state.get("last_mode"),
+            )
         return view
 
     def priorities(self) -> dict[str, list[str]]:
@@ -116,16 +126,27 @@ class ImportBase(Part):
         with self.changes(Action.MANAGE_SOURCES) as tx:
             source = tx.get(SOURCES, name)
             if source is not None:
-                tx.put(SOURCES, name, {**source, "last_attempt": {"time": utc_now_iso(), "started": started,
-                                                                  "outcome": outcome, "message": message}})
+                tx.put(
+                    SOURCES,
+                    name,
+                    {**source, "last_attempt": {"time": utc_now_iso(), "started": started, "outcome": outcome, "message": message}},
+                )
             tx.audit(f"import.{outcome}", name, None, {"message": message, **(details or {})})
 
     def threshold(self) -> float:
         entry = self.store.get(CONFIG, "safeguard.threshold")
         return float(entry["value"]) if entry else DEFAULT_THRESHOLD
 
-    def _gate(self, plan: ImportPlan, result: dict[str, Any], *, dry_run: bool, confirm: bool, strict: bool,
-              record: Callable[[str, str, dict[str, Any]], None]) -> None:
+    def _gate(
+        self,
+        plan: ImportPlan,
+        result: dict[str, Any],
+        *,
+        dry_run: bool,
+        confirm: bool,
+        strict: bool,
+        record: Callable[[str, str, dict[str, Any]], None],
+    ) -> None:
         """Whether the run may apply, for the real run and its dry run alike: raise what stops it.
 
         1. the plan is refused (a full run yielding no valid person, without allow_empty):
@@ -137,19 +158,28 @@ class ImportBase(Part):
         """
         if plan.refused:
             would = plan.would_deactivate
-            message = f"source {plan.source}: {plan.refused}" + (
-                f"; it would have deactivated {len(would)} {'user' if len(would) == 1 else 'users'}" if would else "") + (
-                "; if the source really has nobody left, run it again with --allow-empty "
-                "(a mass deactivation is still held for --confirm)")
+            message = (
+                f"source {plan.source}: {plan.refused}"
+                + (f"; it would have deactivated {len(would)} {'user' if len(would) == 1 else 'users'}" if would else "")
+                + (
+                    "; if the source really has nobody left, run it again with --allow-empty "
+                    "(a mass deactivation is still held for --confirm)"
+                )
+            )
             details = {**result, "refused": True, "reason": "empty", "would_deactivate": would}
             if not dry_run:
-                record("refused", message, {"reason": "empty", "rows": plan.rows, "rejected": len(plan.rejected),
-                                            "would_deactivate": len(would)})
+                record(
+                    "refused",
+                    message,
+                    {"reason": "empty", "rows": plan.rows, "rejected": len(plan.rejected), "would_deactivate": len(would)},
+                )
             raise ImportRefused(message, details)
         if strict and plan.rejected:
             count = len(plan.rejected)
-            message = (f"source {plan.source}: {count} {'row was' if count == 1 else 'rows were'} rejected "
-                       f"and --strict applies nothing then; nothing was changed")
+            message = (
+                f"source {plan.source}: {count} {'row was' if count == 1 else 'rows were'} rejected "
+                f"and --strict applies nothing then; nothing was changed"
+            )
             if not dry_run:
                 record("refused", message, {"reason": "strict", "rows": plan.rows, "rejected": count})
             raise ImportRefused(message, {**result, "refused": True, "reason": "strict"})
@@ -162,7 +192,8 @@ class ImportBase(Part):
             raise HeldForConfirmation(
                 f"held: this import would deactivate {plan.deactivations} of {active} active users "
                 f"({ratio:.0%}, above the {self.threshold():.0%} safeguard); run it again with --confirm to apply",
-                {**result, "would_deactivate": [a.login for a in plan.actions if "deactivated" in a.outcomes], "active": active})
+                {**result, "would_deactivate": [a.login for a in plan.actions if "deactivated" in a.outcomes], "active": active},
+            )
         if ratio > self.threshold():  # --confirm past the safeguard: the role `held approve` needs
             self.access.authorise(None, Action.CONFIRM)
 
@@ -170,8 +201,16 @@ class ImportBase(Part):
     def _result(plan: ImportPlan) -> dict[str, Any]:
         return {"source": plan.source, **plan.summary()}
 
-    def apply(self, plan: ImportPlan, *, source_kind: str, attributes: list[str], create_source: bool = False,
-              extra: Callable[[Change], dict[str, Any]] | None = None, source_updates: dict[str, Any] | None = None) -> None:
+    def apply(
+        self,
+        plan: ImportPlan,
+        *,
+        source_kind: str,
+        attributes: list[str],
+        create_source: bool = False,
+        extra: Callable[[Change], dict[str, Any]] | None = None,
+        source_updates: dict[str, Any] | None = None,
+    ) -> None:
         """Every action of the plan in one transaction, each user change audited and its apps queued.
 
         ``extra(tx)``: more of the same change, after the users (an LDAP import's groups); what it
@@ -188,8 +227,15 @@ class ImportBase(Part):
                 user_id = action.user_id
                 if user_id is None:
                     user_id = new_id()
-                    doc = {"id": user_id, "login": action.login, "state": action.state_after, "source": plan.source,
-                           "profile": action.profile, "created": now, "state_changed": now}
+                    doc = {
+                        "id": user_id,
+                        "login": action.login,
+                        "state": action.state_after,
+                        "source": plan.source,
+                        "profile": action.profile,
+                        "created": now,
+                        "state_changed": now,
+                    }
                     before = None
                 else:
                     old = stored(tx, USERS, user_id)
@@ -202,12 +248,19 @@ class ImportBase(Part):
                 if action.attribute_sources is not None:
                     doc["attribute_sources"] = action.attribute_sources
                 tx.put(USERS, user_id, doc)
-                after = {"state": action.state_after, **({k: a for k, (_, a) in action.changes.items()} if before else {"profile": action.profile})}
+                after = {
+                    "state": action.state_after,
+                    **({k: a for k, (_, a) in action.changes.items()} if before else {"profile": action.profile}),
+                }
                 tx.audit("user.import", action.login, before, {**after, "source": plan.source, "lifecycle": list(action.lifecycle)})
                 tx.note_user_change(user_id, attributes=set(action.changes) if before else None)
             more = extra(tx) if extra is not None else {}
             summary = {k: v for k, v in plan.summary().items() if k != "rejected"}
-            source = {**source, "attributes": sorted(set(source.get("attributes", [])) | set(attributes)),
-                      "last_run": {"time": now, "summary": {**summary, **more}}, **(source_updates or {})}
+            source = {
+                **source,
+                "attributes": sorted(set(source.get("attributes", [])) | set(attributes)),
+                "last_run": {"time": now, "summary": {**summary, **more}},
+                **(source_updates or {}),
+            }
             tx.put(SOURCES, plan.source, source)
             tx.audit("import.run", plan.source, None, {**self._result(plan), **more})

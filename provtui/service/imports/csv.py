@@ -20,9 +20,17 @@ DEFAULT_CSV_SOURCE = "csv"
 
 
 class CsvImports(ImportBase):
-
-    def import_csv(self, data: bytes, *, source: str | None, dry_run: bool, confirm: bool, full: bool = True,
-                   allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
+    def import_csv(
+        self,
+        data: bytes,
+        *,
+        source: str | None,
+        dry_run: bool,
+        confirm: bool,
+        full: bool = True,
+        allow_empty: bool = False,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         """Import an HR export.  Dry run: the plan only.  Held (exit 3) when it would deprovision too many;
         refused (ImportRefused, exit 2) when a full import yields no valid person (unless ``allow_empty``)
         or, ``strict``, when any row is rejected.  The dry run raises what the real run would."""
@@ -35,15 +43,19 @@ class CsvImports(ImportBase):
             raise InvalidInput("--source", f"{name} is a {doc['kind']} source, not a CSV one")
         mapping = load_mapping(doc["settings"]["mapping"]) if doc and doc["settings"].get("mapping") else DEFAULT_MAPPING
         parsed = parse_csv(data, mapping)
-        plan = plan_import(parsed, self.store.all(USERS), source=name, full=full, priorities=self.priorities(),
-                           allow_empty=allow_empty)
-        result = {**self._result(plan), "ignored_columns": list(parsed.ignored_columns),
-                  "unmapped_columns": list(parsed.unmapped_columns)}
+        plan = plan_import(parsed, self.store.all(USERS), source=name, full=full, priorities=self.priorities(), allow_empty=allow_empty)
+        result = {**self._result(plan), "ignored_columns": list(parsed.ignored_columns), "unmapped_columns": list(parsed.unmapped_columns)}
         if dry_run:
             result.update(dry_run=True, actions=plan.details())
         started = utc_now_iso()
-        self._gate(plan, result, dry_run=dry_run, confirm=confirm, strict=strict,
-                   record=lambda outcome, message, details: self._record_attempt(name, outcome, message, started, details))
+        self._gate(
+            plan,
+            result,
+            dry_run=dry_run,
+            confirm=confirm,
+            strict=strict,
+            record=lambda outcome, message, details: self._record_attempt(name, outcome, message, started, details),
+        )
         if dry_run:
             return result
         self.apply(plan, source_kind="csv", attributes=sorted(parsed.columns), create_source=doc is None)

@@ -122,17 +122,16 @@ def group_counts(ops: list[GroupOp]) -> dict[str, Any]:
         if op.action == "update" and not op.changed:
             counts["unchanged" if not (op.add or op.remove) else "updated"] += 1
         else:
-            counts[{"create": "created", "update": "updated", "unchanged": "unchanged", "removed": "removed",
-                    "skipped": "skipped"}[op.action]] += 1
+            counts[
+                {"create": "created", "update": "updated", "unchanged": "unchanged", "removed": "removed", "skipped": "skipped"}[op.action]
+            ] += 1
         counts["members_added"] += len(op.add)
         counts["members_removed"] += len(op.remove)
     return counts
 
 
 class GroupImports(ImportBase):
-
-    def _plan_groups(self, reader: Reader, source: str, groups: list[LdapGroup], index: DnIndex,
-                     accepted: set[str]) -> list[GroupOp]:
+    def _plan_groups(self, reader: Reader, source: str, groups: list[LdapGroup], index: DnIndex, accepted: set[str]) -> list[GroupOp]:
         """What to do to this source's provtui groups so their source membership is the directory's.
 
         ``reader``: the store (dry run) or the transaction applying the import (which sees its new users).
@@ -180,13 +179,24 @@ class GroupImports(ImportBase):
             wanted = {login for login in members.get(key, ()) if user_for(login) is not None}
             have = source_members(reader, current["id"], via) if current else {}
             ref = {"dn": group.dn, "uuid": group.uuid}
-            op = GroupOp("create" if current is None else "update", group.dn, name, group_id=current["id"] if current else None,
-                         description=group.description or "", ref=ref,
-                         add=sorted(wanted - set(have)), remove=sorted(set(have) - wanted))
+            op = GroupOp(
+                "create" if current is None else "update",
+                group.dn,
+                name,
+                group_id=current["id"] if current else None,
+                description=group.description or "",
+                ref=ref,
+                add=sorted(wanted - set(have)),
+                remove=sorted(set(have) - wanted),
+            )
             if current is not None:
                 op.rename = current["name"] if current["name"] != name else None
-                op.changed = (op.rename is not None or current.get("description", "") != op.description
-                              or current.get("source_ref") != ref or bool(current.get("removed_from_source")))
+                op.changed = (
+                    op.rename is not None
+                    or current.get("description", "") != op.description
+                    or current.get("source_ref") != ref
+                    or bool(current.get("removed_from_source"))
+                )
                 if not (op.changed or op.add or op.remove):
                     op.action = "unchanged"
             op.user_ids = {login: user_for(login) or "" for login in op.add}
@@ -207,7 +217,7 @@ class GroupImports(ImportBase):
     def _group_name(reader: Reader, cn: str, source: str, group_id: str | None, claimed: set[str]) -> str | None:
         base = _GROUP_NAME_BAD.sub("-", unicodedata.normalize("NFKD", cn).encode("ascii", "ignore").decode()).strip(" -")[:100]
         base = base or "group"
-        for candidate in (base, f"{base[:100 - len(source) - 3]} ({source})"):
+        for candidate in (base, f"{base[: 100 - len(source) - 3]} ({source})"):
             if candidate.lower() in claimed:
                 continue
             holders = reader.lookup(GROUPS, "name", candidate)
@@ -232,8 +242,15 @@ class GroupImports(ImportBase):
             group_id = op.group_id
             assert group_id is not None, "every planned group but a created one is a stored group"
             if op.action == "create":
-                doc = {"id": group_id, "name": op.name, "description": op.description, "kind": via, "source": source,
-                       "source_ref": op.ref, "created": now}
+                doc = {
+                    "id": group_id,
+                    "name": op.name,
+                    "description": op.description,
+                    "kind": via,
+                    "source": source,
+                    "source_ref": op.ref,
+                    "created": now,
+                }
                 tx.put(GROUPS, group_id, doc)
                 tx.audit("group.create", op.name, None, {"description": op.description, "source": source, "dn": op.dn})
             elif op.action == "update" and op.changed:
@@ -241,8 +258,12 @@ class GroupImports(ImportBase):
                 doc = {**old, "name": op.name, "description": op.description, "source_ref": op.ref}
                 doc.pop("removed_from_source", None)
                 tx.put(GROUPS, group_id, doc)
-                tx.audit("group.update", op.name, {"name": old["name"], "description": old.get("description")},
-                               {"name": op.name, "description": op.description, "source": source})
+                tx.audit(
+                    "group.update",
+                    op.name,
+                    {"name": old["name"], "description": old.get("description")},
+                    {"name": op.name, "description": op.description, "source": source},
+                )
             elif op.action == "removed":
                 old = stored(tx, GROUPS, group_id)
                 tx.put(GROUPS, group_id, {**old, "removed_from_source": now})

@@ -25,13 +25,33 @@ if TYPE_CHECKING:
 
 FULL_EVERY_HOURS = 24  # an LDAP source's incremental runs fall back to a full one at least this often
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LDAP_REASONS = {"active in HR": "enabled in the directory", "terminated in HR": "disabled in the directory",
-                 "missing from the file": "missing from the directory"}
-_LDAP_OPTIONS = frozenset({"attribute_map", "group_filter", "disabled_bases", "page_size", "timeout", "max_clock_skew",
-                           "tls", "ca_file", "full_every_hours"})
-_LDAP_FIELDS = frozenset({"uri", "bind_dn", "password_env", "base_dn", "user_filter", "group_base", "flavor",
-                          "attribute_map", "page_size", "timeout", "group_filter", "disabled_bases", "max_clock_skew",
-                          "tls", "ca_file"})
+_LDAP_REASONS = {
+    "active in HR": "enabled in the directory",
+    "terminated in HR": "disabled in the directory",
+    "missing from the file": "missing from the directory",
+}
+_LDAP_OPTIONS = frozenset(
+    {"attribute_map", "group_filter", "disabled_bases", "page_size", "timeout", "max_clock_skew", "tls", "ca_file", "full_every_hours"}
+)
+_LDAP_FIELDS = frozenset(
+    {
+        "uri",
+        "bind_dn",
+        "password_env",
+        "base_dn",
+        "user_filter",
+        "group_base",
+        "flavor",
+        "attribute_map",
+        "page_size",
+        "timeout",
+        "group_filter",
+        "disabled_bases",
+        "max_clock_skew",
+        "tls",
+        "ca_file",
+    }
+)
 
 
 def ldap_settings(settings: dict[str, Any]) -> LdapSettings:
@@ -45,8 +65,10 @@ def ldap_settings(settings: dict[str, Any]) -> LdapSettings:
         return LdapSettings(**values)
     except (TypeError, ValueError) as error:
         text = str(error)
-        field_name = next((f"--{f.replace('_', '-')}" for f in ("uri", "flavor", "password_env", "page_size", "timeout", "tls")
-                           if text.startswith(f)), "settings")
+        field_name = next(
+            (f"--{f.replace('_', '-')}" for f in ("uri", "flavor", "password_env", "page_size", "timeout", "tls") if text.startswith(f)),
+            "settings",
+        )
         raise InvalidInput(field_name, text) from None
 
 
@@ -115,8 +137,9 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
             reject(row.line, login_attribute, f"{login_attribute} {row.login!r} is also the login of {others}", row.profile)
         rows = [row for position, row in enumerate(rows) if position not in duplicated]
     rejections.sort(key=lambda r: r.line)
-    parsed = ParsedFile(rows=tuple(rows), rejections=tuple(rejections), columns=columns, status_column=status_column,
-                        key="login", login_derived=False)
+    parsed = ParsedFile(
+        rows=tuple(rows), rejections=tuple(rejections), columns=columns, status_column=status_column, key="login", login_derived=False
+    )
     return parsed, dns
 
 
@@ -126,10 +149,20 @@ def _accepted_logins(parsed: ParsedFile, plan: ImportPlan) -> set[str]:
 
 
 class LdapImports(GroupImports):
-
-    def add_ldap_source(self, name: str, *, uri: str, bind_dn: str, password_env: str, base_dn: str,
-                        user_filter: str | None = None, group_base: str | None = None, flavor: str = "openldap",
-                        interval: int | None = None, **options: Any) -> dict[str, Any]:
+    def add_ldap_source(
+        self,
+        name: str,
+        *,
+        uri: str,
+        bind_dn: str,
+        password_env: str,
+        base_dn: str,
+        user_filter: str | None = None,
+        group_base: str | None = None,
+        flavor: str = "openldap",
+        interval: int | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """An LDAP/AD source.  The bind password is read from ``password_env`` at each run; it is never stored.
 
         ``interval``: run every so many minutes (the worker runs due sources).  ``options``:
@@ -149,15 +182,24 @@ class LdapImports(GroupImports):
             for key in options["attribute_map"]:
                 if not ATTRIBUTE_NAME.match(str(key)):
                     raise InvalidInput("attribute_map", f"{key!r} is not an attribute name")
-        settings: dict[str, Any] = {"uri": uri, "bind_dn": bind_dn, "password_env": password_env, "base_dn": base_dn,
-                                    "user_filter": user_filter, "group_base": group_base, "flavor": flavor,
-                                    "interval": interval, **options}
+        settings: dict[str, Any] = {
+            "uri": uri,
+            "bind_dn": bind_dn,
+            "password_env": password_env,
+            "base_dn": base_dn,
+            "user_filter": user_filter,
+            "group_base": group_base,
+            "flavor": flavor,
+            "interval": interval,
+            **options,
+        }
         settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if v is not None}
         ldap_settings(settings)  # refuse what the connector would refuse, now
         return self.add_source(name, "ldap", settings)
 
-    def import_ldap(self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None,
-                    allow_empty: bool = False) -> dict[str, Any]:
+    def import_ldap(
+        self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None, allow_empty: bool = False
+    ) -> dict[str, Any]:
         """Import users and groups from an LDAP source (see the module docstring).
 
         ``full``: None decides (first run, or the last full one too old: full; else
@@ -188,8 +230,7 @@ class LdapImports(GroupImports):
                 self._record_attempt(name, "failed", message, started)
             raise SourceFailed(message, retryable=error.retryable) from None
         parsed, dns = ldap_rows(users, settings)
-        plan = plan_import(parsed, self.store.all(USERS), source=name, full=is_full, priorities=self.priorities(),
-                           allow_empty=allow_empty)
+        plan = plan_import(parsed, self.store.all(USERS), source=name, full=is_full, priorities=self.priorities(), allow_empty=allow_empty)
         accepted = _accepted_logins(parsed, plan)
         index = self._entry_index(name, users, full=is_full)
         result = self._ldap_result(plan, dns, is_full)
@@ -198,8 +239,7 @@ class LdapImports(GroupImports):
             group_ops = [] if plan.refused else self._plan_groups(self.store, name, groups, index, accepted)
             result["groups"] = group_counts(group_ops)
             if dry_run:
-                actions = [{**a, "dn": dns.get(a["line"]), "reason": _LDAP_REASONS.get(a["reason"], a["reason"])}
-                           for a in plan.details()]
+                actions = [{**a, "dn": dns.get(a["line"]), "reason": _LDAP_REASONS.get(a["reason"], a["reason"])} for a in plan.details()]
                 result.update(dry_run=True, actions=actions, group_actions=[op.as_dict() for op in group_ops])
 
         def record(outcome: str, message: str, details: dict[str, Any]) -> None:
@@ -215,8 +255,7 @@ class LdapImports(GroupImports):
         if dry_run:
             return result
         now = utc_now_iso()
-        ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"),
-                      "last_mode": result["mode"]}
+        ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"), "last_mode": result["mode"]}
 
         def extra(tx: Change) -> dict[str, Any]:
             self._write_entries(tx, name, users, full=is_full)
@@ -224,8 +263,13 @@ class LdapImports(GroupImports):
             result["groups"] = self._apply_groups(tx, name, ops)
             return {"groups": result["groups"], "mode": result["mode"]}
 
-        self.apply(plan, source_kind="ldap", attributes=sorted(settings.effective_attribute_map), extra=extra,
-                   source_updates={"ldap": ldap_state, "last_attempt": {"time": now, "outcome": "applied", "message": None}})
+        self.apply(
+            plan,
+            source_kind="ldap",
+            attributes=sorted(settings.effective_attribute_map),
+            extra=extra,
+            source_updates={"ldap": ldap_state, "last_attempt": {"time": now, "outcome": "applied", "message": None}},
+        )
         return result
 
     def due_sources(self, now: datetime | None = None) -> list[str]:
