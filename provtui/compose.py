@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 def build_engine(service: Service, **kwargs: Any) -> Reconciler:
     """The engine that provisions the service's store: each run authorised when it starts (the service's
     provisioning scope: only the apps the actor may provision), its audit naming the actor."""
+    vault = getattr(service, "vault", None)
+    kwargs.setdefault("secrets", vault.lookup if vault is not None else None)
     return Reconciler(service.store, service.directory, run_by=service.actor, scope=service.provisioning_scope, **kwargs)
 
 

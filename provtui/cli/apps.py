@@ -51,12 +51,23 @@ def _ldap(args) -> dict | None:
 def cmd_create(args, service) -> int:
     settings = {k: v for k, v in _settings(args).items() if v is not None}
     app = service.create_app(
-        args.name, scim_url=args.scim_url, token_env=args.token_env, manual=args.manual, notify=_notify(args), ldap=_ldap(args), **settings
+        args.name,
+        scim_url=args.scim_url,
+        token_env=args.token_env,
+        token_secret=args.token_secret,
+        manual=args.manual,
+        notify=_notify(args),
+        ldap=_ldap(args),
+        **settings,
     )
     return emit(args, app, text=f"created {app['kind']} app {app['name']}")
 
 
-_CLEARED = {"token_env": ("token", "--token-env"), "password_env": ("bind password", "--password-env")}
+_CLEARED = {
+    "token_env": ("token", "--token-env"),
+    "token_secret": ("token", "--token-secret"),
+    "password_env": ("bind password", "--password-env"),
+}
 
 
 def cmd_update(args, service) -> int:
@@ -67,6 +78,7 @@ def cmd_update(args, service) -> int:
         args.name,
         scim_url=args.scim_url,
         token_env=args.token_env,
+        token_secret=args.token_secret,
         notify=_notify(args),
         ldap={k: v for k, v in ldap.items() if v is not None} or None,
         **_settings(args),
@@ -87,7 +99,20 @@ def cmd_show(args, service) -> int:
         raise InvalidInput("APP", f"no app named {args.app!r}")
     view = {
         k: app.get(k)
-        for k in ("name", "kind", "scim_url", "token_env", "ldap", "notify", "capabilities", "settings", "created", "accounts", "queued")
+        for k in (
+            "name",
+            "kind",
+            "scim_url",
+            "token_env",
+            "token_secret",
+            "ldap",
+            "notify",
+            "capabilities",
+            "settings",
+            "created",
+            "accounts",
+            "queued",
+        )
     }
     if args.json:
         return emit(args, view)
@@ -164,6 +189,7 @@ def cmd_preview(args, service) -> int:
 def _add_settings(p, *, update: bool) -> None:
     p.add_argument("--scim-url", help="the SCIM base URL (no credentials in it)" + ("; a new one clears --token-env" if update else ""))
     p.add_argument("--token-env", metavar="VAR", help="environment variable holding the bearer token (its name, never the token)")
+    p.add_argument("--token-secret", metavar="NAME", help="a secret the server holds as the bearer token (`provtui secret set NAME`)")
     p.add_argument("--manual", action="store_true", help="an app with no API: provisioning becomes tasks")
     p.add_argument("--notify", metavar="EMAIL[,EMAIL...]", help="who is emailed a manual app's tasks")
     p.add_argument("--concurrency", type=ranged(numbers.CONCURRENCY), metavar="N", help="calls in flight at once (default 4)")

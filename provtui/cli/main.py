@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from provtui.cli import admins, apps, audit, groups, ops, reports, rules, sources, store, users
+from provtui.cli import admins, apps, audit, groups, ops, reports, rules, secrets, sources, store, users
 from provtui.cli.output import EXIT_DAMAGED, EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE, quiet_broken_pipe, terminal_text
 from provtui.cli.safe_input import check_arguments
 from provtui.domain.errors import ProvtuiError
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(
         needs_service=False
     )
-    for module in (users, groups, rules, apps, sources, ops, audit, reports, admins, store):
+    for module in (users, groups, rules, apps, sources, ops, audit, reports, admins, store, secrets):
         module.register(cli)
     return parser
 

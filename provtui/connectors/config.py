@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 
 from provtui.connectors.base import Connector, DownstreamError, OnCall
 from provtui.connectors.scim import ScimConnector
@@ -32,7 +33,7 @@ class MissingSecretReference(ConfigError):
     process, until an admin names one.  Its message names the app and the command that fixes it."""
 
 
-def connector_for(app: dict, *, on_call: OnCall | None = None) -> Connector:
+def connector_for(app: dict, *, on_call: OnCall | None = None, secrets: Callable[[str], str | None] | None = None) -> Connector:
     """The connector for ``app`` (an app record: its kind, connection and settings); ``on_call`` audits its calls.
 
     Raises MissingSecretReference for an app whose record names no token (SCIM) or bind password (LDAP)
@@ -46,11 +47,16 @@ def connector_for(app: dict, *, on_call: OnCall | None = None) -> Connector:
         if not (app.get("ldap") or {}).get("password_env"):
             raise MissingSecretReference(f"app {app['name']} has no bind password: `provtui app update {app['name']} --password-env NAME`")
         return LdapAppConnector(app["ldap"], push_groups=bool(app["settings"].get("push_groups")), on_call=on_call)
-    if not app.get("token_env"):
+    if app.get("token_secret"):  # a secret the server holds (``secrets``: its vault's lookup)
+        token = secrets(app["token_secret"]) if secrets is not None else None
+        if not token:
+            raise ConfigError(f"secret {app['token_secret']} (the app's bearer token) is not held by this server")
+    elif not app.get("token_env"):
         raise MissingSecretReference(f"app {app['name']} has no token: `provtui app update {app['name']} --token-env NAME`")
-    token = os.environ.get(app["token_env"])
-    if not token:
-        raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
+    else:
+        token = os.environ.get(app["token_env"])
+        if not token:
+            raise ConfigError(f"environment variable {app['token_env']} (the app's bearer token) is not set")
     concurrency = int(app["settings"].get("concurrency") or DEFAULT_CONCURRENCY)
     return ScimConnector(app["scim_url"], token, on_call=on_call, max_connections=concurrency)
 
@@ -68,6 +74,8 @@ def connection_fingerprint(app: dict) -> str:
         "kind": app.get("kind"),
         "scim_url": app.get("scim_url"),
         "token_env": app.get("token_env"),
+        "token_secret": app.get("token_secret"),
+        "token_secret_set": app.get("token_secret_set"),  # when that secret was last set: a new value, a new connector
         "ldap": app.get("ldap"),
         "concurrency": settings.get("concurrency"),
         "push_groups": settings.get("push_groups"),

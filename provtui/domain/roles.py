@@ -45,6 +45,7 @@ class Action(StrEnum):
     APPROVE = "approve or reject held changes"
     CONFIRM = "confirm a change the safeguard holds (--confirm)"
     REPAIR_STORE = "repair a damaged store"
+    MANAGE_SECRETS = "set, list or delete the server's secrets"
 
 
 # Which roles may take each action at all; scope is checked separately.
@@ -67,6 +68,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.CONFIGURE: frozenset({Role.SUPER_ADMIN}),
     Action.APPROVE: frozenset({Role.SUPER_ADMIN}),
     Action.REPAIR_STORE: frozenset({Role.SUPER_ADMIN}),
+    Action.MANAGE_SECRETS: frozenset({Role.SUPER_ADMIN}),
 }
 # --confirm is an approval given in advance: exactly the roles `held approve` needs, by construction.
 POLICY[Action.CONFIRM] = POLICY[Action.APPROVE]

@@ -82,6 +82,7 @@ class Reconciler:
         notify: bool = True,
         run_by: str | None = None,
         scope: Callable[[], frozenset[str] | None] | None = None,
+        secrets: Callable[[str], str | None] | None = None,
     ):
         """``run_by``: who started the run, named beside the engine in its audit events.  ``scope``: called
         at the start of each run, the apps it may touch (None: all); raises NotAllowed if the run may not go."""
@@ -96,6 +97,7 @@ class Reconciler:
         self._built_from: dict[str, str] = {}  # app id -> connection_fingerprint of the record its connector was built from
         self._retired: list[Connector] = []  # built from an older record: closed once no call can be using them
         self.run_by = run_by
+        self.secrets = secrets  # a server's secrets, for apps whose token is one of them
         self._scope_of = scope
         self._scope: frozenset[str] | None = None  # the apps this run may touch (None: all)
         self._sleep = sleep
@@ -119,7 +121,7 @@ class Reconciler:
 
     def _default_connector(self, app: dict) -> Connector:
         """The connector for the app's kind (provtui.connectors.config), its calls audited by this run."""
-        return connector_for(app, on_call=self._on_call(app["name"]))
+        return connector_for(app, on_call=self._on_call(app["name"]), secrets=self.secrets)
 
     def _on_call(self, name: str) -> OnCall:
         def on_call(method: str, path: str, status: int | None, duration_ms: float) -> None:

@@ -32,6 +32,7 @@ from provtui.server.app import Changes, build_app
 from provtui.server.hub import ServiceHub
 from provtui.server.peer import PeerCredentialsProtocol
 from provtui.service import Service
+from provtui.store.vault import VAULT_FILE, SecretVault
 
 MAX_SOCKET_PATH = 107  # sun_path: 108 bytes with its NUL
 MAX_CONNECTIONS = 2048  # connections and requests at once, all users together (one user: peer.PER_PEER_CONNECTIONS)
@@ -128,10 +129,10 @@ class Handle:
             self._stop()
 
 
-def serve(store: Path, socket_path: Path, *, log: TextIO = sys.stderr, handle: Handle | None = None, worker: bool = True) -> int:
+def serve(store: Path, socket_path: Path, *, log: TextIO | None = None, handle: Handle | None = None, worker: bool = True) -> int:
     """Run the server until SIGTERM/SIGINT (or ``handle.stop()``); its exit code.  ``worker``: provision
     continuously (else only when an admin runs `provtui sync`)."""
-    store = Path(store)
+    store, log = Path(store), log or sys.stderr
     if not store.is_dir():
         raise InvalidInput("--store", f"no store at {store} (`provtui init --store {store}` makes one)")
     check_socket_path(Path(socket_path))
@@ -149,7 +150,7 @@ def serve(store: Path, socket_path: Path, *, log: TextIO = sys.stderr, handle: H
 
 
 async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, handle: Handle, provision: bool) -> int:
-    secrets = _vault(store)
+    secrets = SecretVault(store / VAULT_FILE)
     hub = ServiceHub(service, secrets=secrets)
     changes = Changes(service.version())
     loop = asyncio.get_running_loop()
@@ -230,12 +231,3 @@ def _warm(service: Service) -> None:
     first client: a console's first page then costs a page, not a scan of the whole store."""
     service.list_users(limit=1)
     service.prepare_history()
-
-
-def _vault(store: Path) -> Any:
-    """The server's secrets (provtui.store.vault), when this build has them."""
-    try:
-        from provtui.store.vault import SecretVault
-    except ImportError:
-        return None
-    return SecretVault(store / "secrets.json")

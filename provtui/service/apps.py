@@ -28,7 +28,9 @@ from provtui.model.directory import Directory
 from provtui.model.schema import ACCOUNTS, APP_HEALTH, APPS, ASSIGNMENTS, assignment_key, group_subject, stored, user_subject
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
+from provtui.service.secrets import require_vault
 from provtui.service.validation import validate_name
+from provtui.store.vault import SecretVault
 
 if TYPE_CHECKING:
     from provtui.service.reads import Reads
@@ -39,9 +41,14 @@ _LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env":
 class Apps(Part):
     """Apps: connection, mappings, assignments, retries."""
 
-    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads):
+    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads, vault: SecretVault | None = None):
         super().__init__(changes, directory, access)
         self.reads = reads
+        self.vault = vault  # the server's secrets: a --token-secret must name one of them
+
+    def _held_secret(self, name: str | None) -> None:
+        if name is not None and name not in require_vault(self.vault, "--token-secret"):
+            raise InvalidInput("--token-secret", f"the server holds no secret named {name!r} (`provtui secret set {name}`)")
 
     def create_app(
         self,
@@ -49,6 +56,7 @@ class Apps(Part):
         *,
         scim_url: str | None = None,
         token_env: str | None = None,
+        token_secret: str | None = None,
         manual: bool = False,
         notify: list[str] | None = None,
         ldap: dict[str, Any] | None = None,
@@ -62,13 +70,14 @@ class Apps(Part):
         if [bool(scim_url), manual, ldap is not None].count(True) != 1:
             raise InvalidInput("--scim-url", "give one of --scim-url (with --token-env), --ldap-uri or --manual")
         if scim_url:
-            _validate_scim(scim_url, token_env)
+            _validate_scim(scim_url, token_env, token_secret)
         elif manual and not notify:
             raise InvalidInput("--notify", "a manual app needs someone to notify of its tasks")
         target = validate_ldap_target(**ldap) if ldap is not None else None
         kind = AppKind.MANUAL if manual else AppKind.LDAP if ldap is not None else AppKind.SCIM
         settings = validate_settings({**DEFAULT_SETTINGS, **settings})
         with self.changes(Action.CREATE_APPS) as tx:
+            self._held_secret(token_secret)  # once authorised
             if tx.lookup(APPS, "name", name):
                 raise InvalidInput("name", f"an app named {name!r} already exists")
             app: dict[str, Any] = {
@@ -77,6 +86,7 @@ class Apps(Part):
                 "kind": kind.value,
                 "scim_url": scim_url,
                 "token_env": token_env,
+                "token_secret": token_secret,
                 "notify": _validate_emails(notify or []),
                 "capabilities": _capabilities(kind, settings),
                 "settings": settings,
@@ -94,6 +104,7 @@ class Apps(Part):
         *,
         scim_url: str | None = None,
         token_env: str | None = None,
+        token_secret: str | None = None,
         ldap: dict[str, Any] | None = None,
         notify: list[str] | None = None,
         **settings: Any,
@@ -115,6 +126,10 @@ class Apps(Part):
             validate_scim_url(scim_url)
         if token_env is not None:
             validate_env_name("--token-env", token_env, "the bearer token")
+        if token_env is not None and token_secret is not None:
+            raise InvalidInput("--token-secret", "give --token-env or --token-secret, not both")
+        if token_secret is not None:
+            validate_name("--token-secret", token_secret)
         if "uri" in ldap:
             validate_ldap_uri(ldap["uri"])
         if "bind_dn" in ldap:
@@ -128,18 +143,21 @@ class Apps(Part):
             kind = AppKind(app["kind"])
             updated = {**app, "settings": validate_settings({**app["settings"], **{k: v for k, v in settings.items() if v is not None}})}
             cleared: list[str] = []
-            if (scim_url is not None or token_env is not None) and kind != AppKind.SCIM:
+            if (scim_url is not None or token_env is not None or token_secret is not None) and kind != AppKind.SCIM:
                 raise InvalidInput(
                     "--scim-url" if scim_url is not None else "--token-env", f"{name} is a {kind.value} app: it has no SCIM endpoint"
                 )
             if ldap and kind != AppKind.LDAP:
                 raise InvalidInput(_LDAP_CONNECTION[next(iter(ldap))], f"{name} is a {kind.value} app: it has no LDAP connection")
             if kind == AppKind.SCIM:
-                given = {k: v for k, v in (("scim_url", scim_url), ("token_env", token_env)) if v is not None}
-                current = {"scim_url": app["scim_url"], "token_env": app["token_env"]}
-                updated.update(self._connection(tx, scope, current, given, ("scim_url",), "token_env", cleared))
+                given = {
+                    k: v for k, v in (("scim_url", scim_url), ("token_env", token_env), ("token_secret", token_secret)) if v is not None
+                }
+                current = {"scim_url": app["scim_url"], "token_env": app["token_env"], "token_secret": app.get("token_secret")}
+                updated.update(self._connection(tx, scope, current, given, ("scim_url",), ("token_env", "token_secret"), cleared))
+                self._held_secret(token_secret)  # once authorised: who may not name a secret learns none of their names
             elif ldap:
-                updated["ldap"] = self._connection(tx, scope, app["ldap"], ldap, ("uri", "bind_dn"), "password_env", cleared)
+                updated["ldap"] = self._connection(tx, scope, app["ldap"], ldap, ("uri", "bind_dn"), ("password_env",), cleared)
             if notify is not None:
                 updated["notify"] = _validate_emails(notify)
             updated["capabilities"] = _capabilities(kind, updated["settings"])
@@ -158,20 +176,26 @@ class Apps(Part):
         current: dict[str, Any],
         given: dict[str, Any],
         endpoint: tuple[str, ...],
-        secret: str,
+        secrets: tuple[str, ...],
         cleared: list[str],
     ) -> dict[str, Any]:
         """``current`` (an app's SCIM fields or its ``ldap``) with ``given`` applied: authorised for a super admin
-        when anything changes; a changed endpoint takes the secret reference given with it, else none."""
+        when anything changes; a changed endpoint takes the secret reference given with it, else none.
+        ``secrets``: the ways a secret may be referenced (an environment variable, a server's secret); one given
+        replaces the others."""
         changed = {k for k, v in given.items() if v != current.get(k)}
         if not changed:
             return dict(current)
         tx.authorise(Action.APP_CONNECTION, scope)
         result = {**current, **given}
-        if changed & set(endpoint) and secret not in given:
-            result[secret] = None  # the secret was the old endpoint's: it does not follow the app
-            if current.get(secret):
-                cleared.append(secret)
+        named = [k for k in secrets if k in given]
+        for secret in secrets:
+            if secret in named:
+                continue
+            if named or changed & set(endpoint):  # replaced, or the old endpoint's: it does not follow the app
+                result[secret] = None
+                if current.get(secret) and not named:
+                    cleared.append(secret)
         return result
 
     def mappings(self, app_name: str) -> list[dict[str, Any]]:
@@ -335,12 +359,17 @@ def _validate_values(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _validate_scim(scim_url: str, token_env: str | None) -> None:
+def _validate_scim(scim_url: str, token_env: str | None, token_secret: str | None = None) -> None:
     check_text("--scim-url", scim_url, MAX_URL)
     check_text("--token-env", token_env or "", MAX_ENV_NAME)
     validate_scim_url(scim_url)
+    if token_env and token_secret:
+        raise InvalidInput("--token-secret", "give --token-env or --token-secret, not both")
+    if token_secret:
+        validate_name("--token-secret", token_secret)
+        return
     if not token_env:
-        raise InvalidInput("--token-env", "name the environment variable that holds the bearer token")
+        raise InvalidInput("--token-env", "name the environment variable that holds the bearer token (or --token-secret NAME)")
     validate_env_name("--token-env", token_env, "the bearer token")
 
 
@@ -365,4 +394,7 @@ def _capabilities(kind: AppKind, settings: dict[str, Any]) -> list[str]:
 
 def _app_config(app: dict[str, Any]) -> dict[str, Any]:
     """What the audit trail records of an app: its configuration (the token's variable name, never a token)."""
-    return {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}
+    config = {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}
+    if app.get("token_secret"):  # the name of a secret the server holds, never its value
+        config["token_secret"] = app["token_secret"]
+    return config

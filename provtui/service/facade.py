@@ -29,6 +29,7 @@ from provtui.service.provisioning import Provisioning
 from provtui.service.reads import Reads
 from provtui.service.reports import Reports
 from provtui.service.rules import GroupRules
+from provtui.service.secrets import Secrets
 from provtui.service.settings import Settings
 from provtui.service.store_health import RepairReport, check_store, missing_creation, repair_store
 from provtui.service.users import Users
@@ -36,10 +37,13 @@ from provtui.service.validation import current_os_user, share_with_group
 from provtui.store import Store, StoreBackend, StoreDamaged
 from provtui.store.chain import ChainReport
 from provtui.store.files import store_files
+from provtui.store.vault import SecretVault
 
 
 class Service:
-    def __init__(self, store: StoreBackend, actor: str | None = None, *, directory: Directory | None = None):
+    def __init__(
+        self, store: StoreBackend, actor: str | None = None, *, directory: Directory | None = None, vault: SecretVault | None = None
+    ):
         self.store = store
         self.actor = actor or current_os_user()
         # A server serves many actors over one store: they share its read model (its caches follow every commit).
@@ -52,11 +56,13 @@ class Service:
         self._reads = Reads(*parts, rules=self._rules)
         self._users = Users(*parts, reads=self._reads)
         self._groups = Groups(*parts, reads=self._reads)
-        self._apps = Apps(*parts, reads=self._reads)
+        self.vault = vault  # a server's secrets (provtui.store.vault); None embedded
+        self._apps = Apps(*parts, reads=self._reads, vault=vault)
+        self._secrets = Secrets(*parts, vault=vault)
         self._settings = Settings(*parts)
         self._admins = Admins(*parts)
         self._provisioning = Provisioning(*parts)
-        self._importer = Importer(*parts, reads=self._reads)
+        self._importer = Importer(*parts, reads=self._reads, secrets=vault.lookup if vault is not None else None)
 
     # -- opening -------------------------------------------------------------------
 
@@ -221,12 +227,15 @@ class Service:
         *,
         scim_url: str | None = None,
         token_env: str | None = None,
+        token_secret: str | None = None,
         manual: bool = False,
         notify: list[str] | None = None,
         ldap: dict[str, Any] | None = None,
         **settings: Any,
     ) -> dict[str, Any]:
-        return self._apps.create_app(name, scim_url=scim_url, token_env=token_env, manual=manual, notify=notify, ldap=ldap, **settings)
+        return self._apps.create_app(
+            name, scim_url=scim_url, token_env=token_env, token_secret=token_secret, manual=manual, notify=notify, ldap=ldap, **settings
+        )
 
     def update_app(
         self,
@@ -234,11 +243,23 @@ class Service:
         *,
         scim_url: str | None = None,
         token_env: str | None = None,
+        token_secret: str | None = None,
         ldap: dict[str, Any] | None = None,
         notify: list[str] | None = None,
         **settings: Any,
     ) -> dict[str, Any]:
-        return self._apps.update_app(name, scim_url=scim_url, token_env=token_env, ldap=ldap, notify=notify, **settings)
+        return self._apps.update_app(
+            name, scim_url=scim_url, token_env=token_env, token_secret=token_secret, ldap=ldap, notify=notify, **settings
+        )
+
+    def set_secret(self, name: str, value: str) -> dict[str, Any]:
+        return self._secrets.set_secret(name, value)
+
+    def list_secrets(self) -> list[dict[str, Any]]:
+        return self._secrets.list_secrets()
+
+    def delete_secret(self, name: str) -> dict[str, Any]:
+        return self._secrets.delete_secret(name)
 
     def mappings(self, app_name: str) -> list[dict[str, Any]]:
         return self._apps.mappings(app_name)

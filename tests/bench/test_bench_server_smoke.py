@@ -50,7 +50,7 @@ def test_bench_json_has_every_figure_with_its_baseline(data):
         assert listed[key] > 0, key
     assert len(listed["server_runs_s"]) == len(listed["embedded_runs_s"]) == 1
 
-    for name, limit in (("search", None), ("search_page", 200)):
+    for name, limit in (("search", 200), ("search_page", 200), ("search_all", None)):
         search = data[name]
         assert search["limit"] == limit and search["calls"] == len(NEEDLES)
         assert list(search["matches"]) == NEEDLES and search["matches"]["u"] == 300 and search["matches"]["nobody"] == 0
@@ -70,8 +70,9 @@ def test_bench_report_prints_every_figure_beside_its_baseline_and_ratio(data):
         r"user_view p50 \(20 calls\)",
         r"user_view p95 \(20 calls\)",
         r"`user list --json`, 300 users \(median of 1\)",
-        r"search, as the console asks \(all matches\) p50",
-        r"search, as the console asks \(all matches\) p95",
+        r"search, keystroke to the console's first rows p50",
+        r"search, keystroke to the console's first rows p95",
+        r"search, every match \(the rest follows the first rows\) p50",
         r"search, a page of 200 p50",
         r"search, a page of 200 p95",
     ]

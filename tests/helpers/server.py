@@ -112,6 +112,7 @@ class ForkedServer:
             try:
                 os.dup2(self.log.fileno(), 1)
                 os.dup2(self.log.fileno(), 2)
+                sys.stdout = sys.stderr = open(2, "w", buffering=1, closefd=False)  # not the test's captured streams
                 entry = pwd.getpwnam(user)
                 os.setgroups([g.gr_gid for g in grp.getgrall() if user in g.gr_mem] + [entry.pw_gid])
                 os.setgid(entry.pw_gid)

@@ -192,3 +192,27 @@ def test_the_server_runs_only_as_the_stores_super_admin_and_changes_nothing_othe
         timeout=60,
     )
     assert done.returncode == 2 and "--socket" in done.stderr
+
+
+async def test_through_the_server_a_search_shows_its_first_page_then_every_match(place):
+    from provtui.compose import build_console
+    from provtui.tui.screens.directory import FIRST_PAGE
+    from provtui.tui.widgets.user_table import UserTable
+    from tests.helpers.console import screen_text
+    from tests.helpers.server import thread_server
+
+    store, sock = place
+    with thread_server(store, sock):
+        remote = RemoteService.connect(sock)
+        for n in range(FIRST_PAGE + 50):
+            remote.create_user(f"p{n:04d}", f"p{n:04d}@example.com", "P", f"N{n}")
+        calls: list[object] = []
+        list_users = remote.list_users
+        remote.list_users = lambda *a, **k: calls.append(k.get("limit")) or list_users(*a, **k)  # type: ignore[method-assign]
+        app = build_console(remote)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one(UserTable)
+            assert table.row_count == FIRST_PAGE + 50 and f"{FIRST_PAGE + 50:,} of {FIRST_PAGE + 50:,} users" in screen_text(app)
+            assert calls[:2] == [FIRST_PAGE, None]  # the first page, then the rest
+        remote.close()

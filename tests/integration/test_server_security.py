@@ -131,6 +131,22 @@ def test_a_helpdesk_admin_moves_people_and_may_not_grant_change_apps_read_secret
     assert [g["role"] for a in json.loads(out) if a["user"] == helpdesk for g in a["grants"]] == ["helpdesk"]
 
 
+def test_only_the_super_admin_sets_lists_or_deletes_secrets_and_no_one_reads_a_value(shared):
+    code, _, err = run_as_capturing(shared.owner, "--server", str(shared.sock), "secret", "list", "--json")
+    assert code == 0, err
+    for who in ("helpdesk", "app_admin", "read_only", "nobody"):
+        for args in (("secret", "list"), ("secret", "delete", "x"), ("app", "update", "Slack", "--token-secret", "x")):
+            assert client(shared, who, *args)[0] == 4, (who, args)
+    secrets_file = shared.store / "secrets.json"
+    for who in ("helpdesk", "app_admin", "read_only", "nobody"):
+        done = subprocess.run(
+            ["runuser", "-u", shared.names[who], "--", "/usr/bin/python3", "-c", f"open({str(secrets_file)!r}).read()"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode != 0 and ("PermissionError" in done.stderr or "FileNotFoundError" in done.stderr)
+
+
 def test_an_app_admin_may_not_point_its_app_elsewhere_and_no_one_reads_the_token(shared):
     for args in (("app", "update", "Slack", "--scim-url", "http://attacker.example/v2"), ("app", "update", "Slack", "--token-env", "X")):
         assert client(shared, "app_admin", *args)[0] == 4

@@ -125,7 +125,7 @@ class AppImports(GroupImports):
         calls = CallLog(run_by=self.access.actor)
         connector = None
         try:
-            connector = connector_for(app, on_call=calls.hook(app["name"]))
+            connector = connector_for(app, on_call=calls.hook(app["name"]), secrets=self.secrets)
             return await read(connector)
         finally:
             calls.write(self.store)  # type: ignore[arg-type]  # CallLog.write names the journal Store; it needs only transaction()

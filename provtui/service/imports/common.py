@@ -54,9 +54,12 @@ def validate_source_name(name: str) -> str:
 
 
 class ImportBase(Part):
-    def __init__(self, changes: Changes, directory: Directory, access: Access, *, reads: Reads):
+    def __init__(
+        self, changes: Changes, directory: Directory, access: Access, *, reads: Reads, secrets: Callable[[str], str | None] | None = None
+    ):
         super().__init__(changes, directory, access)
         self.reads = reads
+        self.secrets = secrets  # the server's secrets, for an app whose token is one of them
 
     def add_source(self, name: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:
         name = validate_source_name(name)

@@ -1,0 +1,91 @@
+"""Secrets held by the server: set from stdin, used as an app's token by the server's engine, and found in no
+store file, audit event, export, output or log."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from provtui.cli.main import main
+from provtui.store.vault import SecretVault
+from tests.helpers.server import thread_server
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch, capsys):
+    store, run = tmp_path / "store", Path(tempfile.mkdtemp(prefix="pvs-"))
+    assert main(["init", "--store", str(store)]) == 0
+    with thread_server(store, run / "s.sock") as log:
+        monkeypatch.setenv("PROVTUI_SERVER", str(run / "s.sock"))
+
+        def cli(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+            if stdin is not None:
+                monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+            code = main(list(args))
+            out, err = capsys.readouterr()
+            return code, out, err
+
+        yield cli, store, log
+    shutil.rmtree(run, ignore_errors=True)
+
+
+def test_a_secret_set_from_stdin_is_the_apps_token_and_nowhere_else(served, scim_server):
+    cli, store, log = served
+    login = f"sec-{uuid.uuid4().hex[:8]}"
+    assert cli("secret", "set", "scim-token", stdin=scim_server.token + "\n")[0] == 0
+    code, out, _ = cli("secret", "list", "--json")
+    assert code == 0 and [e["name"] for e in json.loads(out)] == ["scim-token"] and scim_server.token not in out
+    assert cli("user", "create", login, "--email", f"{login}@example.com", "--first", "S", "--last", "T", "--activate")[0] == 0
+    assert cli("app", "create", "Chat", "--scim-url", scim_server.url, "--token-secret", "scim-token")[0] == 0
+    assert cli("app", "assign", "Chat", "--user", login)[0] == 0
+    code, out, err = cli("sync", "--json")
+    assert code == 0 and json.loads(out)["done"] == 1, err
+    assert json.loads(cli("user", "show", login, "--json")[1])["apps"][0]["account"]["remote_id"]
+
+    outputs = [cli(*args)[1] for args in (("audit", "--json"), ("app", "show", "Chat", "--json"), ("app", "list", "--json"))]
+    code, exported, _ = cli("audit", "export", "--format", "jsonl")
+    for text in [*outputs, exported, log.getvalue()]:
+        assert scim_server.token not in text
+    for path in store.iterdir():
+        assert (scim_server.token.encode() in path.read_bytes()) == (path.name == "secrets.json"), path.name
+    events = [e for e in json.loads(outputs[0]) if e["action"].startswith("secret.")]
+    assert [(e["action"], e["target"]) for e in events] == [("secret.set", "scim-token")]
+
+
+def test_a_secret_set_again_renews_its_apps_connectors_and_a_used_one_cannot_be_deleted(served):
+    cli, store, _ = served
+    cli("secret", "set", "tok", stdin="one")
+    assert cli("app", "create", "Chat", "--scim-url", "http://127.0.0.1:9/v2", "--token-secret", "tok")[0] == 0
+    before = json.loads(cli("app", "show", "Chat", "--json")[1])
+    cli("secret", "set", "tok", stdin="two")
+    assert SecretVault(store / "secrets.json").lookup("tok") == "two"
+    from provtui.connectors.config import connection_fingerprint
+    from provtui.service import Service
+
+    [app] = [a for a in Service.open(store).store.all("apps").values()]
+    assert app["token_secret_set"] and connection_fingerprint(app) != connection_fingerprint({**app, "token_secret_set": None})
+    assert before["token_secret"] == "tok"
+    code, _, err = cli("secret", "delete", "tok")
+    assert code == 2 and "the token of Chat" in err
+    assert cli("app", "update", "Chat", "--token-env", "CHAT_TOKEN")[0] == 0  # one reference replaces the other
+    assert json.loads(cli("app", "show", "Chat", "--json")[1])["token_secret"] is None
+    assert cli("secret", "delete", "tok")[0] == 0 and json.loads(cli("secret", "list", "--json")[1]) == []
+    code, _, err = cli("app", "update", "Chat", "--token-secret", "gone")
+    assert code == 2 and "holds no secret named 'gone'" in err
+
+
+def test_embedded_there_are_no_secrets_to_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PROVTUI_SERVER", raising=False)
+    store = str(tmp_path / "store")
+    assert main(["init", "--store", store]) == 0
+    assert main(["--store", store, "secret", "list"]) == 2
+    assert main(["--store", store, "app", "create", "X", "--scim-url", "http://127.0.0.1:9/v2", "--token-secret", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("held by a provtui server") == 2
