@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -24,15 +25,18 @@ from provtui.domain.errors import HeldForConfirmation, InvalidInput, NotAllowed,
 from provtui.domain.expressions.errors import ExpressionError
 from provtui.domain.roles import Action, Grant, Role, Scope
 from provtui.domain.rules import RuleState
-from provtui.engine.notifier import DigestReport
-from provtui.engine.outcomes import SyncReport
 from provtui.service import StoreDamaged, StoreError, StoreUnreadable
 from provtui.service.imports.common import ImportRefused, SourceFailed
 from provtui.store.chain import ChainReport
 
 API_VERSION = 1
 TAG = "$t"
-DATACLASSES: dict[str, type] = {cls.__name__: cls for cls in (Scope, Grant, ChainReport, SyncReport, DigestReport)}
+# The engine's reports are imported when one arrives: a console never receives one, and need not load the engine.
+DATACLASSES: dict[str, type | str] = {
+    **{cls.__name__: cls for cls in (Scope, Grant, ChainReport)},
+    "SyncReport": "provtui.engine.outcomes",
+    "DigestReport": "provtui.engine.notifier",
+}
 ENUMS: dict[str, type[Enum]] = {cls.__name__: cls for cls in (Action, Role, RuleState)}
 # Most specific first: an error is sent as the first of these it is an instance of.
 ERRORS: dict[str, type[Exception]] = {
@@ -68,6 +72,13 @@ def _default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return {TAG: ["set", sorted(value)]}
     raise TypeError(f"{type(value).__name__} does not travel over the provtui protocol")
+
+
+def _dataclass(name: str) -> type:
+    cls = DATACLASSES[name]
+    if isinstance(cls, str):
+        cls = DATACLASSES[name] = getattr(importlib.import_module(cls), name)
+    return cls
 
 
 def _tag_enums(value: Any) -> Any:
@@ -123,7 +134,7 @@ def _decode_tag(tag: Any) -> Any:
         if kind == "enum":
             return ENUMS[rest[0]](rest[1])
         if kind == "dataclass":
-            cls = DATACLASSES[rest[0]]
+            cls = _dataclass(rest[0])
             fields = {k: _untag(v) for k, v in rest[1].items()}
             return cls(**fields)
     except (KeyError, IndexError, TypeError, ValueError) as error:

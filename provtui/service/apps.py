@@ -394,7 +394,7 @@ def _capabilities(kind: AppKind, settings: dict[str, Any]) -> list[str]:
 
 def _app_config(app: dict[str, Any]) -> dict[str, Any]:
     """What the audit trail records of an app: its configuration (the token's variable name, never a token)."""
-    config = {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}
+    config: dict[str, Any] = {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}
     if app.get("token_secret"):  # the name of a secret the server holds, never its value
         config["token_secret"] = app["token_secret"]
     return config
