@@ -30,17 +30,20 @@ def _notify(args) -> list[str] | None:
 
 def _ldap(args) -> dict | None:
     if not args.ldap_uri:
-        for option in ("bind_dn", "password_env", "base_dn", "rdn_attr", "disable_method"):
+        for option in ("bind_dn", "password_env", "password_secret", "base_dn", "rdn_attr", "disable_method"):
             if getattr(args, option):
                 raise InvalidInput(f"--{option.replace('_', '-')}", "goes with --ldap-uri")
         return None
-    missing = [f"--{o.replace('_', '-')}" for o in ("bind_dn", "password_env", "base_dn") if not getattr(args, o)]
+    missing = [f"--{o.replace('_', '-')}" for o in ("bind_dn", "base_dn") if not getattr(args, o)]
+    if not args.password_env and not args.password_secret:
+        missing.insert(1, "--password-env")
     if missing:
         raise InvalidInput(missing[0], "is required with --ldap-uri")
     return {
         "uri": args.ldap_uri,
         "bind_dn": args.bind_dn,
         "password_env": args.password_env,
+        "password_secret": args.password_secret,
         "base_dn": args.base_dn,
         "flavor": args.flavor,
         "rdn_attr": args.rdn_attr,
@@ -67,13 +70,14 @@ _CLEARED = {
     "token_env": ("token", "--token-env"),
     "token_secret": ("token", "--token-secret"),
     "password_env": ("bind password", "--password-env"),
+    "password_secret": ("bind password", "--password-secret"),
 }
 
 
 def cmd_update(args, service) -> int:
     if args.manual:
         raise InvalidInput("--manual", "an app's kind cannot change")
-    ldap = {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env}
+    ldap = {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env, "password_secret": args.password_secret}
     app = service.update_app(
         args.name,
         scim_url=args.scim_url,
@@ -214,6 +218,7 @@ def register(cli) -> None:
     p.add_argument("--ldap-uri", metavar="URI", help="an LDAP/AD directory as the downstream target")
     p.add_argument("--bind-dn", metavar="DN")
     p.add_argument("--password-env", metavar="VAR", help="environment variable holding the bind password")
+    p.add_argument("--password-secret", metavar="NAME", help="a secret the server holds as the bind password")
     p.add_argument("--base-dn", metavar="DN", help="where the app's entries are created")
     p.add_argument("--flavor", choices=["openldap", "ad"], default="openldap")
     p.add_argument("--rdn-attr", metavar="ATTR", help="the naming attribute (default uid; cn for AD)")
@@ -226,6 +231,7 @@ def register(cli) -> None:
     p.add_argument("--ldap-uri", metavar="URI", help="an LDAP app's directory (a new endpoint clears --password-env)")
     p.add_argument("--bind-dn", metavar="DN", help="an LDAP app's bind DN (a new one clears --password-env)")
     p.add_argument("--password-env", metavar="VAR", help="environment variable holding an LDAP app's bind password")
+    p.add_argument("--password-secret", metavar="NAME", help="a secret the server holds as an LDAP app's bind password")
     for verb in ("assign", "unassign"):
         p = command(app, verb, cmd_assignment, f"{verb} an app to a user or a group")
         p.add_argument("app")

@@ -44,9 +44,14 @@ def connector_for(app: dict, *, on_call: OnCall | None = None, secrets: Callable
     if app["kind"] == AppKind.LDAP:
         from provtui.connectors.ldap import LdapAppConnector  # ldap3 is loaded only for LDAP apps
 
-        if not (app.get("ldap") or {}).get("password_env"):
+        ldap = dict(app.get("ldap") or {})
+        if ldap.get("password_secret"):  # a secret the server holds: handed to the connector, never stored
+            ldap["password"] = secrets(ldap["password_secret"]) if secrets is not None else None
+            if not ldap["password"]:
+                raise ConfigError(f"secret {ldap['password_secret']} (the app's bind password) is not held by this server")
+        elif not ldap.get("password_env"):
             raise MissingSecretReference(f"app {app['name']} has no bind password: `provtui app update {app['name']} --password-env NAME`")
-        return LdapAppConnector(app["ldap"], push_groups=bool(app["settings"].get("push_groups")), on_call=on_call)
+        return LdapAppConnector(ldap, push_groups=bool(app["settings"].get("push_groups")), on_call=on_call)
     if app.get("token_secret"):  # a secret the server holds (``secrets``: its vault's lookup)
         token = secrets(app["token_secret"]) if secrets is not None else None
         if not token:

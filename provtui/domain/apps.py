@@ -90,9 +90,10 @@ LDAP_OPTIONS = (
 def validate_ldap_target(
     uri: str,
     bind_dn: str,
-    password_env: str,
+    password_env: str | None,
     base_dn: str,
     *,
+    password_secret: str | None = None,
     flavor: str = "openldap",
     rdn_attr: str | None = None,
     disable_method: str | None = None,
@@ -123,7 +124,10 @@ def validate_ldap_target(
     validate_ldap_uri(uri)
     for option, value in (("--bind-dn", bind_dn), ("--base-dn", base_dn)):
         validate_dn(option, value)
-    validate_env_name("--password-env", password_env, "the bind password")
+    if password_env and password_secret:
+        raise InvalidInput("--password-secret", "give --password-env or --password-secret, not both")
+    if not password_secret:
+        validate_env_name("--password-env", password_env, "the bind password")
     if flavor not in LDAP_FLAVORS:
         raise InvalidInput("--flavor", "is openldap or ad")
     rdn_attr = rdn_attr or ("cn" if flavor == "ad" else "uid")
@@ -138,7 +142,8 @@ def validate_ldap_target(
     return {
         "uri": uri,
         "bind_dn": bind_dn,
-        "password_env": password_env,
+        "password_env": password_env or None,
+        **({"password_secret": password_secret} if password_secret else {}),
         "base_dn": base_dn,
         "flavor": flavor,
         "rdn_attr": rdn_attr,

@@ -35,7 +35,7 @@ from provtui.store.vault import SecretVault
 if TYPE_CHECKING:
     from provtui.service.reads import Reads
 
-_LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env": "--password-env"}
+_LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env": "--password-env", "password_secret": "--password-secret"}
 
 
 class Apps(Part):
@@ -46,9 +46,9 @@ class Apps(Part):
         self.reads = reads
         self.vault = vault  # the server's secrets: a --token-secret must name one of them
 
-    def _held_secret(self, name: str | None) -> None:
-        if name is not None and name not in require_vault(self.vault, "--token-secret"):
-            raise InvalidInput("--token-secret", f"the server holds no secret named {name!r} (`provtui secret set {name}`)")
+    def _held_secret(self, name: str | None, field: str = "--token-secret") -> None:
+        if name is not None and name not in require_vault(self.vault, field):
+            raise InvalidInput(field, f"the server holds no secret named {name!r} (`provtui secret set {name}`)")
 
     def create_app(
         self,
@@ -78,6 +78,7 @@ class Apps(Part):
         settings = validate_settings({**DEFAULT_SETTINGS, **settings})
         with self.changes(Action.CREATE_APPS) as tx:
             self._held_secret(token_secret)  # once authorised
+            self._held_secret((target or {}).get("password_secret"), "--password-secret")
             if tx.lookup(APPS, "name", name):
                 raise InvalidInput("name", f"an app named {name!r} already exists")
             app: dict[str, Any] = {
@@ -136,6 +137,10 @@ class Apps(Part):
             validate_dn("--bind-dn", ldap["bind_dn"])
         if "password_env" in ldap:
             validate_env_name("--password-env", ldap["password_env"], "the bind password")
+        if "password_env" in ldap and "password_secret" in ldap:
+            raise InvalidInput("--password-secret", "give --password-env or --password-secret, not both")
+        if "password_secret" in ldap:
+            validate_name("--password-secret", ldap["password_secret"])
         with self.changes() as tx:
             app = self.directory.app(name, tx)
             scope = Scope(apps=frozenset({app["id"]}))
@@ -157,7 +162,10 @@ class Apps(Part):
                 updated.update(self._connection(tx, scope, current, given, ("scim_url",), ("token_env", "token_secret"), cleared))
                 self._held_secret(token_secret)  # once authorised: who may not name a secret learns none of their names
             elif ldap:
-                updated["ldap"] = self._connection(tx, scope, app["ldap"], ldap, ("uri", "bind_dn"), ("password_env",), cleared)
+                updated["ldap"] = self._connection(
+                    tx, scope, app["ldap"], ldap, ("uri", "bind_dn"), ("password_env", "password_secret"), cleared
+                )
+                self._held_secret(ldap.get("password_secret"), "--password-secret")  # once authorised
             if notify is not None:
                 updated["notify"] = _validate_emails(notify)
             updated["capabilities"] = _capabilities(kind, updated["settings"])

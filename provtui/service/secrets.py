@@ -48,7 +48,7 @@ class Secrets(Part):
             at = utc_now_iso()
             change.audit("secret.set", name, {"set": True} if existed else None, {"set": True, "by": self.access.actor})
             for app in self.store.all(APPS).values():  # the apps using it: their connectors are built again
-                if app.get("token_secret") == name:
+                if name in _secrets_of(app):
                     change.put(APPS, app["id"], {**app, "token_secret_set": at})
             vault.set(name, value, by=self.access.actor, at=at)  # once authorised; the audit event commits with it
         return {"name": name, "set_by": self.access.actor, "set_at": at}
@@ -62,9 +62,14 @@ class Secrets(Part):
         with self.changes(Action.MANAGE_SECRETS) as change:
             if name not in vault:
                 raise InvalidInput("NAME", f"no secret named {name!r}")
-            users = sorted(app["name"] for app in self.store.all(APPS).values() if app.get("token_secret") == name)
+            users = sorted(app["name"] for app in self.store.all(APPS).values() if name in _secrets_of(app))
             if users:
-                raise InvalidInput("NAME", f"secret {name} is the token of {', '.join(users)}: point them elsewhere first")
+                raise InvalidInput("NAME", f"secret {name} is the token or bind password of {', '.join(users)}: point them elsewhere first")
             change.audit("secret.delete", name, {"set": True}, None)
             vault.delete(name)
         return {"name": name, "deleted": True}
+
+
+def _secrets_of(app: dict[str, Any]) -> set[str]:
+    """The server's secrets an app names: its bearer token, its bind password."""
+    return {name for name in (app.get("token_secret"), (app.get("ldap") or {}).get("password_secret")) if name}

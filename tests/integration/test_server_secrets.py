@@ -73,7 +73,7 @@ def test_a_secret_set_again_renews_its_apps_connectors_and_a_used_one_cannot_be_
     assert app["token_secret_set"] and connection_fingerprint(app) != connection_fingerprint({**app, "token_secret_set": None})
     assert before["token_secret"] == "tok"
     code, _, err = cli("secret", "delete", "tok")
-    assert code == 2 and "the token of Chat" in err
+    assert code == 2 and "the token or bind password of Chat" in err
     assert cli("app", "update", "Chat", "--token-env", "CHAT_TOKEN")[0] == 0  # one reference replaces the other
     assert json.loads(cli("app", "show", "Chat", "--json")[1])["token_secret"] is None
     assert cli("secret", "delete", "tok")[0] == 0 and json.loads(cli("secret", "list", "--json")[1]) == []
@@ -87,5 +87,31 @@ def test_embedded_there_are_no_secrets_to_set(tmp_path, capsys, monkeypatch):
     assert main(["init", "--store", store]) == 0
     assert main(["--store", store, "secret", "list"]) == 2
     assert main(["--store", store, "app", "create", "X", "--scim-url", "http://127.0.0.1:9/v2", "--token-secret", "x"]) == 2
+    ldap = ["--ldap-uri", "ldap://127.0.0.1:9", "--bind-dn", "cn=admin,dc=x", "--base-dn", "dc=x", "--disable-method", "ou:ou=gone,dc=x"]
+    assert main(["--store", store, "app", "create", "D", *ldap, "--password-secret", "x"]) == 2
     err = capsys.readouterr().err
-    assert err.count("held by a provtui server") == 2
+    assert err.count("held by a provtui server") == 3
+
+
+async def test_an_ldap_apps_bind_password_can_be_a_secret_the_server_holds(tmp_path, slapd, tree, monkeypatch):
+    from provtui.domain.errors import InvalidInput
+    from provtui.service import Service
+    from tests.helpers.ldap import LDAP_APP_PASSWORD_ENV, ldap_app_target, sync
+
+    monkeypatch.delenv(LDAP_APP_PASSWORD_ENV)  # nothing in the environment: the vault alone holds it
+    Service.init(tmp_path / "store", actor="admin")
+    opened = Service.open(tmp_path / "store", actor="admin")
+    service = Service(opened.store, "admin", directory=opened.directory, vault=SecretVault(tmp_path / "store" / "secrets.json"))
+    with pytest.raises(InvalidInput, match="holds no secret named 'dir-pw'"):
+        service.create_app("Directory", ldap=ldap_app_target(slapd, tree, password_env=None, password_secret="dir-pw"))
+    service.set_secret("dir-pw", slapd.admin_password)
+    service.create_app("Directory", ldap=ldap_app_target(slapd, tree, password_env=None, password_secret="dir-pw"))
+    service.create_user("ldsec", "ldsec@example.org", "Lee", "Secret", activate=True)
+    service.assign("Directory", login="ldsec")
+    report = await sync(service)
+    assert report.done == 1 and report.failed == [] and report.ok
+    assert service.user_view("ldsec")["apps"][0]["account"]["remote_id"]
+    with pytest.raises(InvalidInput, match="bind password of Directory"):
+        service.delete_secret("dir-pw")
+    for path in (tmp_path / "store").iterdir():
+        assert (slapd.admin_password.encode() in path.read_bytes()) == (path.name == "secrets.json"), path.name

@@ -23,6 +23,10 @@ _RETRYABLE_CODES = frozenset({3, 51, 52, 80, 81, 85, 91})
 
 
 def _password(settings: LdapSettings) -> str:
+    if settings.password is not None:  # a server's secret, resolved when the connector was built
+        if settings.password == "":
+            raise LdapError(f"the secret holding the password of {settings.bind_dn} is empty")
+        return settings.password
     password = os.environ.get(settings.password_env)
     if password is None:
         raise LdapError(f"environment variable {settings.password_env} is not set (it should hold the password of {settings.bind_dn})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Flavor = Literal["openldap", "ad"]
@@ -74,13 +74,15 @@ class LdapSettings:
     max_clock_skew: float = 5.0
     tls: Literal["ldaps", "starttls"] | None = None
     ca_file: str | None = None
+    # the bind password itself, when a server's secret holds it (else read from ``password_env`` at connect)
+    password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {self.flavor!r}")
         if not re.match(r"^ldaps?://[^/\s]+/?$", self.uri, re.IGNORECASE):
             raise ValueError(f"uri must look like ldap://host[:port] or ldaps://host[:port], not {self.uri!r}")
-        if not self.password_env:
+        if not self.password_env and self.password is None:
             raise ValueError("password_env must name the environment variable holding the bind password")
         if not 1 <= self.page_size <= 100_000:
             raise ValueError("page_size must be between 1 and 100000")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid as uuid_module
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ldap3.utils.dn import escape_rdn
@@ -54,11 +54,14 @@ class LdapTarget:
     timeout: float
     tls: str | None
     ca_file: str | None
+    password: str | None = field(default=None, repr=False)  # a server's secret, resolved (never in the record)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LdapTarget:
         """Read ``app["ldap"]``; raises ValueError naming what is wrong."""
-        missing = [k for k in ("uri", "bind_dn", "password_env", "base_dn") if not config.get(k)]
+        missing = [k for k in ("uri", "bind_dn", "base_dn") if not config.get(k)]
+        if not config.get("password_env") and config.get("password") is None:
+            missing.append("password_env")
         if missing:
             raise ValueError(f"the LDAP target has no {', '.join(missing)}")
         flavor = config.get("flavor") or "openldap"
@@ -89,7 +92,7 @@ class LdapTarget:
         return cls(
             uri=config["uri"],
             bind_dn=config["bind_dn"],
-            password_env=config["password_env"],
+            password_env=config.get("password_env") or "",
             base_dn=config["base_dn"],
             flavor=flavor,
             rdn_attr=rdn_attr,
@@ -109,6 +112,7 @@ class LdapTarget:
             timeout=float(config.get("timeout") or 10.0),
             tls=tls,
             ca_file=config.get("ca_file"),
+            password=config.get("password"),
         )
 
     @property
@@ -139,6 +143,7 @@ class LdapTarget:
             disabled_bases=(self.disabled_dn,) if self.disabled_dn else (),
             tls=self.tls,
             ca_file=self.ca_file,
+            password=self.password,
         )
 
     @property
