@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
 from provtui.client.remote import RemoteService
 from provtui.service import Service
 from tests.bench.bench_console import build_store as build_console_store
+from tests.bench.bench_console import ms, needles, p95  # the same searches and figures as the console's bench
 from tests.helpers.server import wait_for_server
 
 ACTOR = "admin"  # big_service's actor, who made the store
@@ -62,20 +63,6 @@ TARGETS = {  # issue #16
     "user_list_ratio": 1.5,  # `user list --json` through the server / embedded
     "search_server_p95_ms": 100.0,
 }
-
-
-def needles(users: int) -> list[str]:
-    """Searches from broad (every user) to none, valid at any size (logins are user000000…): bench_console's."""
-    last = users - 1
-    return ["u", "user0", f"user{last // 10:05d}", f"first{last // 100}", f"last{last}", f"user{last:06d}", "nobody"]
-
-
-def ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def p95(samples: list[float]) -> float:
-    return sorted(samples)[max(0, int(len(samples) * 0.95 + 0.5) - 1)]
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
