@@ -4,12 +4,16 @@ The service never builds an engine; the engine never reaches back for the servic
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from provtui.engine import Reconciler
 
 if TYPE_CHECKING:
+    from provtui.engine.outcomes import SyncReport
     from provtui.service import Service
     from provtui.tui.app import ProvtuiApp
 
@@ -33,3 +37,52 @@ def build_console(service: Service, *, engine: bool | dict[str, Any] = True, lab
     runs = engine is not False and service.may_provision()
     options = engine if isinstance(engine, dict) else {}
     return ProvtuiApp(service, engine=build_engine(service, guard=lock, **options) if runs else None, lock=lock, label=label)
+
+
+# -- the engine's one-off runs: `provtui sync` and `provtui user password`, embedded or in a server ----------
+
+
+def sync(service: Any, *, max_wait: float, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+    """`provtui sync`: through a server, its engine runs it (over the apps this admin may provision); else here."""
+    if getattr(service, "remote", False):
+        report: SyncReport = service.sync(max_wait)
+        return report
+    return asyncio.run(run_sync(service, max_wait=max_wait, progress=progress))
+
+
+async def run_sync(
+    service: Service, *, max_wait: float, guard: AbstractContextManager | None = None, progress: Callable[[int, int], None] | None = None
+) -> SyncReport:
+    """One engine run to idle, authorised first (NotAllowed: nothing touched), waiting out transient faults."""
+    engine = build_engine(service, guard=guard)
+    engine.progress = progress
+    try:
+        return await engine.run_until_idle(max_wait=max_wait, probe=True)
+    finally:
+        await engine.aclose()
+
+
+def change_password(service: Any, login: str, targets: list[dict[str, Any]], password: str | None) -> list[dict[str, Any]]:
+    """`provtui user password`: through a server, its engine pushes and records it; else here."""
+    if getattr(service, "remote", False):
+        results: list[dict[str, Any]] = service.set_password(login, password)
+        return results
+    return asyncio.run(push_password(service, login, targets, password))
+
+
+async def push_password(
+    service: Service, login: str, targets: list[dict[str, Any]], password: str | None, *, guard: AbstractContextManager | None = None
+) -> list[dict[str, Any]]:
+    """``password`` (None: a random one per app) pushed to ``targets`` (the apps that sync passwords), then the
+    change recorded, never the password."""
+    from provtui.domain.passwords import random_password
+
+    passwords = {t["app_id"]: password or random_password() for t in targets}
+    engine = build_engine(service, guard=guard)
+    try:
+        results = await engine.push_passwords(targets, passwords)
+    finally:
+        await engine.aclose()
+    with guard or nullcontext():
+        service.record_password_change(login, results, random=password is None)
+    return results

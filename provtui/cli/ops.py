@@ -46,22 +46,14 @@ DEFAULT_MAX_WAIT = 300.0
 def cmd_sync(args, service) -> int:
     max_wait = MAX_WAIT.check("--max-wait", args.max_wait)  # NaN, negatives and the infinities are not in range
 
-    async def run():
-        from provtui.compose import build_engine  # the engine and its connectors: loaded only to run them here
+    from provtui.compose import sync  # the engine and its connectors: loaded only to run them
 
-        reconciler = build_engine(service)
-        if sys.stderr.isatty():  # progress for people, not for logs and pipes
-            reconciler.progress = _progress
-        try:
-            # the service's engine authorises the run first (NotAllowed: exit 4, nothing touched)
-            return await reconciler.run_until_idle(max_wait=max_wait, probe=True)
-        finally:
-            await reconciler.aclose()
-            if reconciler.progress is not None:
-                sys.stderr.write("\n")
-
-    # through a server, its engine runs the sync (over the apps this admin may provision) and says how it went
-    report = service.sync(max_wait) if getattr(service, "remote", False) else asyncio.run(run())
+    progress = _progress if sys.stderr.isatty() else None  # progress for people, not for logs and pipes
+    try:
+        report = sync(service, max_wait=max_wait, progress=progress)
+    finally:
+        if progress is not None:
+            sys.stderr.write("\n")
     report_problems(report)
     data = {
         "done": report.done,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 
@@ -68,18 +67,6 @@ def cmd_list(args, service) -> int:
     return emit(args, users, ["login", "state", "displayName", "email", "department"])
 
 
-async def _push_passwords(service, targets: list[dict], password: str | None) -> list[dict]:
-    from provtui.compose import build_engine
-    from provtui.domain.passwords import random_password
-
-    passwords = {t["app_id"]: password or random_password() for t in targets}
-    reconciler = build_engine(service)
-    try:
-        return await reconciler.push_passwords(targets, passwords)
-    finally:
-        await reconciler.aclose()
-
-
 def read_new_password() -> str:
     """From the prompt (twice) on a terminal, else the first line of stdin: never from argv."""
     if sys.stdin.isatty():
@@ -91,15 +78,13 @@ def read_new_password() -> str:
 
 
 def cmd_password(args, service) -> int:
+    from provtui.compose import change_password  # the engine: loaded only to push the password
+
     targets = service.password_targets(args.login)
     if not targets:
         return emit(args, {"login": args.login, "apps": []}, text=f"no app syncs passwords for {args.login}: nothing to do")
     password = None if args.random else service.check_password(read_new_password())
-    if getattr(service, "remote", False):  # the server pushes it with its engine, and records it
-        results = service.set_password(args.login, password)
-    else:
-        results = asyncio.run(_push_passwords(service, targets, password))
-        service.record_password_change(args.login, results, random=args.random)
+    results = change_password(service, args.login, targets, password)
     for result in results:
         if result["error"]:
             warn(f"password for {args.login} in {result['app']} failed: {result['error']}")

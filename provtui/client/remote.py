@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,15 @@ class RemoteService:
 
     def __init__(self, socket_path: str | Path):
         self.socket_path = Path(socket_path)
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=TIMEOUT)
+        self._http = self._client(TIMEOUT)
         self._ids = itertools.count(1)
         self._hello: dict[str, Any] | None = None
         self._changed = threading.Event()
         self._events: threading.Thread | None = None
-        self._closing = False
+        self._closed = threading.Event()
+
+    def _client(self, timeout: httpx.Timeout) -> httpx.Client:
+        return httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=timeout)
 
     @classmethod
     def connect(cls, socket_path: str | Path) -> RemoteService:
@@ -83,7 +87,7 @@ class RemoteService:
         return body.get("result")
 
     def close(self) -> None:
-        self._closing = True
+        self._closed.set()
         self._http.close()
 
     # -- what the faces read off a Service --------------------------------------------------------------
@@ -110,7 +114,11 @@ class RemoteService:
         return _Part(self, "reports")
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        return self._method(name)
+
+    def _method(self, name: str) -> Callable[..., Any]:
+        """A served method of the facade (``list_users``) or of a part (``rules.change``), called on the server."""
+        if name.rpartition(".")[2].startswith("_"):
             raise AttributeError(name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
@@ -123,7 +131,7 @@ class RemoteService:
         results: list[dict[str, Any]] = self.call("set_password", login, password)
         return results
 
-    def check_store(self, path: Any = None) -> dict[str, Any]:
+    def check_store(self) -> dict[str, Any]:
         report: dict[str, Any] = self.call("check_store")
         return report
 
@@ -140,9 +148,9 @@ class RemoteService:
 
     def _follow(self) -> None:
         """Read the event stream until closed, reconnecting after a second when the server goes away."""
-        client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url=BASE_URL, timeout=httpx.Timeout(60.0))
+        client = self._client(httpx.Timeout(60.0))
         seen = str(self.hello()["seq"])  # as of connecting: a change after it, before the stream is up, counts
-        while not self._closing:
+        while not self._closed.is_set():
             try:
                 with client.stream("GET", EVENTS_PATH) as stream:
                     for line in stream.iter_lines():
@@ -153,9 +161,9 @@ class RemoteService:
                             seen = seq
             except httpx.HTTPError:
                 pass
-            if not self._closing:
+            if not self._closed.is_set():
                 self._changed.set()  # the stream broke: whatever happened meanwhile, read again
-                threading.Event().wait(1.0)
+                self._closed.wait(1.0)
         client.close()
 
 
@@ -167,6 +175,4 @@ class _Part:
         self._name = name
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: self._remote.call(f"{self._name}.{name}", *args, **kwargs)
+        return self._remote._method(f"{self._name}.{name}")

@@ -53,13 +53,12 @@ async def run_worker(
     poll: float = POLL_SECONDS,
     guard: AbstractContextManager | None = None,
     signals: bool = True,
-    woken: Callable[[], bool] | None = None,
 ) -> None:
     """Provision with ``engine`` (built by the face: provtui.compose) until ``stop``, with the scheduled imports.
 
     ``guard``: the lock around the worker's own service calls, when other threads share the store (the
-    server's); ``signals``: whether SIGTERM/SIGINT stop it (the server handles its signals itself); ``woken``: whether
-    anything committed since it last asked (default: another process did, ``service.refresh``)."""
+    server's); ``signals``: whether SIGTERM/SIGINT stop it (the server handles its signals itself).  It wakes on any
+    commit since its last run, this process's (a server's calls) or another's (caught up by ``refresh``)."""
     stop = stop or asyncio.Event()
     guard = guard or contextlib.nullcontext()
     reconciler = engine
@@ -74,6 +73,7 @@ async def run_worker(
     try:
         while not stop.is_set():
             report = await reconciler.run_until_idle()
+            seen = service.store.seq  # the run's own commits are done with
             if on_report is not None:
                 on_report(report)
             imports = await asyncio.to_thread(_due_imports, service, guard)  # an LDAP import may take a while: off the loop
@@ -89,7 +89,8 @@ async def run_worker(
                 except TimeoutError:
                     pass
                 with guard:
-                    changed = (woken or service.refresh)()
+                    service.refresh()
+                    changed = service.store.seq != seen
                 if changed:  # something committed: reconcile now
                     break
     finally:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from provtui.protocol import wire
 from provtui.protocol.api import CALL_PATH, EVENTS_PATH, HELLO_PATH, SERVER, served
-from provtui.server.hub import ServiceHub
+from provtui.server.hub import ServiceHub, bound
 from provtui.server.peer import Peer
 
 MAX_BODY = 64 * 1024 * 1024  # a CSV of a million people fits; a hostile 100 MB body does not
@@ -115,8 +115,8 @@ def build_app(hub: ServiceHub, changes: Changes, *, label: str) -> Starlette:
                 request_id, {"code": wire.METHOD_NOT_FOUND, "message": f"no method {method!r} in API v{wire.API_VERSION}"}, 404
             )
         try:
-            if method in SERVER:
-                result = await _server_call(hub, peer.user, method, args, kwargs)
+            if method in SERVER:  # the hub's own coroutines (they run its engine)
+                result = await bound(method, getattr(hub, method), [peer.user, *args], kwargs)()
             else:
                 result = await run_in_threadpool(hub.call, peer.user, method, args, kwargs)
         except Exception as error:  # the service's errors travel; anything else is named by its type only
@@ -148,18 +148,3 @@ def build_app(hub: ServiceHub, changes: Changes, *, label: str) -> Starlette:
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     return Starlette(routes=[Route(HELLO_PATH, hello), Route(CALL_PATH, call, methods=["POST"]), Route(EVENTS_PATH, events)])
-
-
-async def _server_call(hub: ServiceHub, actor: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    from provtui.domain.errors import InvalidInput
-
-    try:
-        if method == "sync":
-            return await hub.sync(actor, *args, **kwargs)
-        if method == "set_password":
-            return await hub.set_password(actor, *args, **kwargs)
-        if method == "check_store":
-            return await run_in_threadpool(hub.locked, actor, "check_store", lambda service: service.check_store(service.location))
-    except TypeError as error:
-        raise InvalidInput("params", f"{method}: {error}") from None
-    raise InvalidInput("method", f"no method {method!r}")

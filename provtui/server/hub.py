@@ -8,23 +8,35 @@ once a minute at most, so a hostile local user cannot flood the trail).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from provtui.compose import build_engine
+from provtui.compose import push_password, run_sync
 from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.protocol.api import NO_RESULT, PARTS
 from provtui.service import Service
+from provtui.store.vault import SecretVault
 
 REFUSAL_AUDIT_SECONDS = 60.0  # a caller with no role is audited this often at most
 
 
+def bound(method: str, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Callable[[], Any]:
+    """``fn`` with a client's arguments, once they fit its signature (else bad input, exit 2)."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as error:
+        raise InvalidInput("params", f"{method}: {error}") from None
+    return lambda: fn(*args, **kwargs)
+
+
 class ServiceHub:
-    def __init__(self, service: Service, *, secrets: Any = None):
+    def __init__(self, service: Service, *, vault: SecretVault | None = None):
         self.root = service  # the server's own user: the store's super admin, who runs the engine
-        self.secrets = secrets
+        self.vault = vault
         self.lock = threading.Lock()  # every store access: the calls' threads and the engine's
         self._services: dict[str, Service] = {}
         self._refused: dict[str, float] = {}
@@ -32,27 +44,30 @@ class ServiceHub:
     def service_for(self, actor: str) -> Service:
         service = self._services.get(actor)
         if service is None:
-            kwargs = {"vault": self.secrets} if self.secrets is not None else {}
-            service = self._services[actor] = Service(self.root.store, actor, directory=self.root.directory, **kwargs)
+            service = self._services[actor] = Service(self.root.store, actor, directory=self.root.directory, vault=self.vault)
         return service
 
-    def call(self, actor: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Run ``method`` as ``actor``; in a thread (it blocks), one call at a time."""
+    def locked(self, actor: str, request: str, fn: Callable[[Service], Any]) -> Any:
+        """``fn(actor's service)`` under the lock, once the actor is known as an admin; a refusal is audited."""
         with self.lock:
             self.root.refresh()  # another process may have committed (an embedded command run as the server's user)
-            service = self.admin(actor, method)
+            service = self.admin(actor, request)
+            try:
+                return fn(service)
+            except NotAllowed as refused:
+                service.record_refusal(request, str(refused))
+                raise
+
+    def call(self, actor: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run the facade's (or a part's) ``method`` as ``actor``; in a thread (it blocks), one call at a time."""
+
+        def run(service: Service) -> Any:
             part, _, name = method.rpartition(".")
             target = getattr(service, part)() if part in PARTS else service
-            try:
-                result = getattr(target, name)(*args, **kwargs)
-            except NotAllowed as refused:
-                self._audit_refusal(service, method, str(refused))
-                raise
-            except TypeError as error:  # the arguments do not fit the method: bad input, not a server fault
-                if error.__traceback__ is not None and error.__traceback__.tb_next is None:
-                    raise InvalidInput("params", f"{method}: {error}") from None
-                raise
+            result = bound(method, getattr(target, name), args, kwargs)()
             return None if method in NO_RESULT else result
+
+        return self.locked(actor, method, run)
 
     def admin(self, actor: str, request: str) -> Service:
         """``actor``'s service, if they hold any role here; else refused (exit 4), and the refusal audited."""
@@ -61,51 +76,32 @@ class ServiceHub:
             now = time.monotonic()
             if now - self._refused.get(actor, -REFUSAL_AUDIT_SECONDS) >= REFUSAL_AUDIT_SECONDS:
                 self._refused[actor] = now
-                self._audit_refusal(service, request, "not an admin of this store")
+                service.record_refusal(request, "not an admin of this store")
             raise NotAllowed(f"{actor} may not {request}: {actor} holds no role here (a super-admin grants one: `provtui admin grant`)")
         return service
 
-    def _audit_refusal(self, service: Service, request: str, reason: str) -> None:
-        service.record_refusal(request, reason)
-
-    def locked(self, actor: str, request: str, fn: Callable[[Service], Any]) -> Any:
-        """``fn(actor's service)`` under the lock, once the actor is known as an admin (for the server's own calls)."""
-        with self.lock:
-            self.root.refresh()
-            return fn(self.admin(actor, request))
-
-    # -- the server's own calls: they run its engine, on its event loop -------------------------------------
+    # -- the server's own calls (provtui.protocol.api.SERVER): coroutines on its event loop ----------------
 
     async def sync(self, actor: str, max_wait: float = 300.0) -> Any:
         """``provtui sync`` for ``actor``: an engine run to idle over the apps they may provision."""
         service = self.locked(actor, "sync", lambda s: s)
-        engine = build_engine(service, guard=self.lock)
         try:
-            return await engine.run_until_idle(max_wait=max_wait, probe=True)
+            return await run_sync(service, max_wait=max_wait, guard=self.lock)
         except NotAllowed as refused:
             with self.lock:
-                self._audit_refusal(service, "sync", str(refused))
+                service.record_refusal("sync", str(refused))
             raise
-        finally:
-            await engine.aclose()
 
     async def set_password(self, actor: str, login: str, password: str | None) -> list[dict[str, Any]]:
-        """``provtui user password``: a new password (``None``: a random one per app) pushed to the apps that
-        sync passwords, and recorded (never the password) as the embedded command does."""
-        from provtui.domain.passwords import random_password
+        """``provtui user password``: pushed by this server's engine to the apps that sync passwords, and recorded."""
 
         def prepare(service: Service) -> tuple[Service, list[dict[str, Any]], str | None]:
             targets = service.password_targets(login)
             return service, targets, (None if password is None or not targets else service.check_password(password))
 
         service, targets, checked = self.locked(actor, "set_password", prepare)
-        if not targets:
-            return []
-        passwords = {t["app_id"]: checked or random_password() for t in targets}
-        engine = build_engine(service, guard=self.lock)
-        try:
-            results = await engine.push_passwords(targets, passwords)
-        finally:
-            await engine.aclose()
-        self.locked(actor, "set_password", lambda s: s.record_password_change(login, results, random=password is None))
-        return results
+        return await push_password(service, login, targets, checked, guard=self.lock) if targets else []
+
+    async def check_store(self, actor: str) -> dict[str, Any]:
+        """``provtui store check``: the server's own store's files, checked by the server (it alone reads them)."""
+        return await asyncio.to_thread(self.locked, actor, "check_store", lambda service: service.check_store(service.location))

@@ -6,6 +6,7 @@ accepted, and every request on it carries them in its ASGI scope (``scope["exten
 
 from __future__ import annotations
 
+import functools
 import pwd
 import socket
 import struct
@@ -24,9 +25,10 @@ class Peer:
     uid: int
     gid: int
 
-    @property
+    @functools.cached_property
     def user(self) -> str:
-        """The OS user name of the uid (the name admins are granted roles by); the uid itself if it has none."""
+        """The OS user name of the uid (the name admins are granted roles by); the uid itself if it has none.
+        Looked up once a connection, not on every request on it (a lookup may read /etc/passwd or ask sssd)."""
         try:
             return pwd.getpwuid(self.uid).pw_name
         except KeyError:

@@ -110,13 +110,6 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, told to stop by the signals the provtui server handles itself."""
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
-        pass
-
-
 class Handle:
     """A running server, for whoever started it in a thread (the tests): ``stop()`` is as a SIGTERM."""
 
@@ -150,18 +143,12 @@ def serve(store: Path, socket_path: Path, *, log: TextIO | None = None, handle: 
 
 
 async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, handle: Handle, provision: bool) -> int:
-    secrets = SecretVault(store / VAULT_FILE)
-    hub = ServiceHub(service, secrets=secrets)
+    hub = ServiceHub(service, vault=SecretVault(store / VAULT_FILE))
     changes = Changes(service.version())
     loop = asyncio.get_running_loop()
-    committed = asyncio.Event()
 
     def on_commit(_ops: Any) -> None:  # called in whichever thread committed
-        loop.call_soon_threadsafe(_committed)
-
-    def _committed() -> None:
-        committed.set()
-        loop.create_task(changes.bump(service.store.seq))
+        loop.call_soon_threadsafe(lambda: loop.create_task(changes.bump(service.store.seq)))
 
     service.store.on_apply(on_commit)
     config = uvicorn.Config(
@@ -173,7 +160,7 @@ async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, 
         limit_concurrency=MAX_CONNECTIONS,
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
-    server = _Server(config)
+    server = uvicorn.Server(config)
     stop = asyncio.Event()
 
     def request_stop(*_: Any) -> None:
@@ -187,17 +174,12 @@ async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, 
             signal.signal(sig, request_stop)
     handle._stop = lambda: loop.call_soon_threadsafe(request_stop)
 
-    def woken() -> bool:
-        fresh = committed.is_set()
-        committed.clear()
-        return service.refresh() or fresh
-
     await asyncio.to_thread(_warm, service)
-    sock = bind_socket(socket_path)
+    sock = bind_socket(socket_path)  # listening: a client's connection waits for uvicorn to take it
     print(f"provtui server: serving {store} on {socket_path}", file=log, flush=True)
-    loop.call_later(0.05, handle.ready.set)  # once uvicorn has started on the socket
+    handle.ready.set()
     engines: list[Any] = []  # the worker's engine of the moment, stopped with the server
-    worker = asyncio.create_task(_keep_working(service, engines, stop, hub, woken, log) if provision else stop.wait())
+    worker = asyncio.create_task(_keep_working(service, engines, stop, hub, log) if provision else stop.wait())
     try:
         await server.serve(sockets=[sock])
     finally:
@@ -214,12 +196,12 @@ async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, 
     return 0
 
 
-async def _keep_working(service: Service, engines: list[Any], stop: asyncio.Event, hub: ServiceHub, woken: Any, log: TextIO) -> None:
+async def _keep_working(service: Service, engines: list[Any], stop: asyncio.Event, hub: ServiceHub, log: TextIO) -> None:
     """The provisioning worker, started again after a failure (it is said on the log, never swallowed)."""
     while not stop.is_set():
         engines[:] = [build_engine(service, guard=hub.lock)]
         try:
-            await run_worker(service, engine=engines[0], stop=stop, guard=hub.lock, signals=False, woken=woken)
+            await run_worker(service, engine=engines[0], stop=stop, guard=hub.lock, signals=False)
         except Exception as error:  # a failed run: keep serving, and try again
             print(f"provtui server: the worker failed: {type(error).__name__}: {error}", file=log, flush=True)
             with suppress(TimeoutError):
