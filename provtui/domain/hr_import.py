@@ -31,7 +31,8 @@ from operator import itemgetter
 
 from provtui.domain.errors import InvalidInput
 from provtui.domain.hr_mapping import DEFAULT_MAPPING, IGNORE, STATUS, ColumnMapping, ImportFileError, load_mapping, norm_header
-from provtui.domain.import_plan import ImportPlan, deprovision_ratio, plan_import
+from provtui.domain.import_actions import ImportPlan, deprovision_ratio
+from provtui.domain.import_plan import plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row, cell_keys
 from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
 

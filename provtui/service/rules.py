@@ -39,6 +39,7 @@ from provtui.model.directory import Directory
 from provtui.model.schema import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key, stored
 from provtui.service.change import Access, Change, Changes, UserChange
 from provtui.service.part import Part
+from provtui.service.rule_views import breach_views, member_counts, preview_view, rule_config, rule_view
 from provtui.service.validation import validate_name
 
 DEFAULT_THRESHOLD = 0.2
@@ -91,8 +92,8 @@ class GroupRules(Part):
                 "created": utc_now_iso(),
             }
             tx.put(RULES, rule["id"], rule)
-            tx.audit("rule.create", name, None, self._rule_config(tx, rule))
-        return self.view(rule)
+            tx.audit("rule.create", name, None, rule_config(tx, rule))
+        return self._view(rule)
 
     def change(
         self,
@@ -113,7 +114,7 @@ class GroupRules(Part):
             held, preview = self._change_in(tx, rule, updated, confirm=confirm)
         if held is not None:
             raise held
-        return {"rule": self.view(updated), "preview": self.preview_view(preview)}
+        return {"rule": self._view(updated), "preview": preview_view(self.store, preview)}
 
     def check_change(
         self,
@@ -135,9 +136,9 @@ class GroupRules(Part):
         updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
         preview, _, breaches = self._assess(tx, rule, updated)
         return {
-            "rule": self.view(updated),
-            "preview": self.preview_view(preview),
-            "held": self._breach_views(breaches),
+            "rule": self._view(updated),
+            "preview": preview_view(self.store, preview),
+            "held": breach_views(self.store, breaches),
             "threshold": self._threshold(tx),
         }
 
@@ -221,7 +222,7 @@ class GroupRules(Part):
             state = RuleState.ACTIVE  # previewing an inactive rule: what activating it does
         updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
         preview, _ = self._plan(tx, rule, updated)
-        return self.preview_view(preview)
+        return preview_view(self.store, preview)
 
     def list(self) -> list[dict[str, Any]]:  # from here on, ``list`` in the class's annotations is this method: builtins.list
         self.access.read()
@@ -229,8 +230,12 @@ class GroupRules(Part):
 
     def views(self, rules: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         """``view`` of each rule, counting memberships in one pass for them all."""
-        counts = self._member_counts() if rules else Counter()
-        return [self.view(rule, counts) for rule in rules]
+        counts = member_counts(self.store) if rules else Counter()
+        reader = self.changes.preview()
+        return [rule_view(reader, rule, counts) for rule in rules]
+
+    def _view(self, rule: dict[str, Any]) -> dict[str, Any]:
+        return rule_view(self.changes.preview(), rule, member_counts(self.store))
 
     # -- held changes ------------------------------------------------------------------
 
@@ -245,7 +250,7 @@ class GroupRules(Part):
             "leaves": len(preview.leaves),
             "gains": len(preview.gains),
             "losses": len(preview.losses),
-            "breaches": self._breach_views(breaches),
+            "breaches": breach_views(self.store, breaches),
         }
         held = {
             "id": new_id()[:8],
@@ -294,7 +299,7 @@ class GroupRules(Part):
             )
             tx.audit("held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
         if approve:
-            return {"rule": self.view(updated), "preview": self.preview_view(preview)}
+            return {"rule": self._view(updated), "preview": preview_view(self.store, preview)}
         return {"held": held_id, "state": "rejected"}
 
     def held(self) -> builtins.list[dict[str, Any]]:
@@ -351,10 +356,10 @@ class GroupRules(Part):
             changed_groups.setdefault(user_id, set()).add(gid)
         if after is None:
             tx.delete(RULES, before["id"])
-            tx.audit("rule.delete", before["name"], self._rule_config(tx, before), None)
+            tx.audit("rule.delete", before["name"], rule_config(tx, before), None)
         else:
             tx.put(RULES, after["id"], {**after, "updated": utc_now_iso()})
-            tx.audit("rule.update", after["name"], self._rule_config(tx, before), self._rule_config(tx, after))
+            tx.audit("rule.update", after["name"], rule_config(tx, before), rule_config(tx, after))
         if add or remove:
             tx.audit("rule.membership", before["name"], None, {"joined": len({u for _, u in add}), "left": len({u for _, u in remove})})
         for user_id in touched:
@@ -469,48 +474,6 @@ class GroupRules(Part):
             for app in entitled_apps(user["state"], direct.get(user["id"], ()), names.get(user["id"], ()), group_apps):
                 entitled[app] = entitled.get(app, 0) + 1
         return safeguard_breaches(preview.losses, entitled, self._threshold(tx))
-
-    # -- views -------------------------------------------------------------------------
-
-    def _rule_config(self, tx: Change, rule: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "expr": rule["expr"],
-            "state": rule["state"],
-            "groups": sorted(group["name"] for group in (tx.get(GROUPS, g) for g in rule["groups"]) if group),
-            "exclude": sorted(user["login"] for user in (tx.get(USERS, u) for u in rule["exclude"]) if user),
-        }
-
-    def view(self, rule: dict[str, Any], member_counts: Counter[str] | None = None) -> dict[str, Any]:
-        """The rule as admins read it; ``member_counts`` (memberships by ``via``) saves a pass per rule when listing many."""
-        config = self._rule_config(self.changes.preview(), rule)
-        counts = self._member_counts() if member_counts is None else member_counts
-        return {"name": rule["name"], **config, "members": counts[rule_via(rule["id"])]}
-
-    def _breach_views(self, breaches: builtins.list[Breach]) -> builtins.list[dict[str, Any]]:
-        return [{"app": stored(self.store, APPS, b.app)["name"], "losing": b.losing, "entitled": b.entitled} for b in breaches]
-
-    def _member_counts(self) -> Counter[str]:
-        return Counter(m["via"] for m in self.store.all(MEMBERS).values())
-
-    def preview_view(self, preview: RulePreview) -> dict[str, Any]:
-        def login(user_id: str) -> str:
-            user = self.store.get(USERS, user_id)
-            name: str = user["login"] if user else user_id
-            return name
-
-        def app(app_id: str) -> str:
-            name: str = stored(self.store, APPS, app_id)["name"]
-            return name
-
-        def changes(items: builtins.list[AccessChange]) -> builtins.list[dict[str, Any]]:
-            return sorted(({"user": login(c.user), "app": app(c.app)} for c in items), key=lambda c: (c["user"], c["app"]))
-
-        return {
-            "joins": sorted(login(u) for u in preview.joins),
-            "leaves": sorted(login(u) for u in preview.leaves),
-            "gains": changes(preview.gains),
-            "losses": changes(preview.losses),
-        }
 
 
 def _groups_by_user(memberships: set[tuple[str, str]]) -> dict[str, set[str]]:

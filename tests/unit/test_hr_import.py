@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from provtui.domain.errors import InvalidInput
 from provtui.domain.hr_import import parse_csv
 from provtui.domain.hr_mapping import DEFAULT_MAPPING, ColumnMapping, ImportFileError, load_mapping
-from provtui.domain.import_plan import ImportPlan, deprovision_ratio, plan_import
+from provtui.domain.import_actions import ImportPlan, deprovision_ratio
+from provtui.domain.import_plan import plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Row
 from provtui.domain.users import validate_profile
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
 from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
-from provtui.domain.import_plan import ImportPlan, deprovision_ratio
+from provtui.domain.import_actions import ImportPlan, deprovision_ratio
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action
 from provtui.ids import new_id

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from provtui.clock import parse_iso, utc_now, utc_now_iso
 from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
 from provtui.domain.hr_import import MAX_VALUE_LENGTH
-from provtui.domain.import_plan import ImportPlan, plan_import
+from provtui.domain.import_actions import ImportPlan
+from provtui.domain.import_plan import plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row
 from provtui.domain.roles import Action
 from provtui.domain.secrets import validate_env_name
