@@ -148,7 +148,7 @@ def run_import(args, do, report=report_import, *, rejected_exit: bool = False) -
     is refused (ImportRefused: no valid person, or --strict and rows rejected); with
     ``rejected_exit`` (CSV), 2 when rows were rejected, the valid ones applied.
     """
-    from provtui.service.imports import ImportRefused
+    from provtui.domain.errors import ImportRefused
 
     try:
         result = do(confirm=args.confirm)

@@ -35,3 +35,24 @@ class HeldForConfirmation(ProvtuiError):
     def __init__(self, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.details = details or {}
+
+
+class ImportRefused(ProvtuiError):
+    """A run refused before it changed anything: it yields no valid person (without allow_empty),
+    or (strict) rows were rejected.  Exit 2; ``details`` has the counts and the rejected rows."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, details: dict[str, Any]):
+        super().__init__(message)
+        self.details = details
+
+
+class SourceFailed(ProvtuiError):
+    """A source or an app could not be read.  Exit 1 when it may pass (server down, timeout),
+    2 when it needs a person (credentials, base DN, filter, a token variable not set)."""
+
+    def __init__(self, message: str, *, retryable: bool):
+        super().__init__(message)
+        self.retryable = retryable
+        self.exit_code = 1 if retryable else 2

@@ -21,12 +21,11 @@ from typing import Any
 
 import orjson
 
-from provtui.domain.errors import HeldForConfirmation, InvalidInput, NotAllowed, NotFound, ProvtuiError
+from provtui.domain.errors import HeldForConfirmation, ImportRefused, InvalidInput, NotAllowed, NotFound, ProvtuiError, SourceFailed
 from provtui.domain.expressions.errors import ExpressionError
 from provtui.domain.roles import Action, Grant, Role, Scope
 from provtui.domain.rules import RuleState
 from provtui.service import StoreDamaged, StoreError, StoreUnreadable
-from provtui.service.imports.common import ImportRefused, SourceFailed
 from provtui.store.chain import ChainReport
 
 API_VERSION = 1

@@ -14,7 +14,7 @@ import gc
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from textual import work
 from textual.app import App
@@ -25,7 +25,7 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from provtui.domain.errors import NotAllowed, ProvtuiError
-from provtui.service import Service, StoreUnreadable
+from provtui.service import StoreUnreadable
 from provtui.tui.commands import ProvtuiCommands
 from provtui.tui.messages import StoreChanged
 from provtui.tui.screens.activity import ActivityScreen
@@ -45,6 +45,9 @@ from provtui.tui.widgets.nav import NAV
 T = TypeVar("T")
 POLL_SECONDS = 1.0
 HISTORY_WARMUP_SECONDS = 1.5  # after start, the user-history index is built in the background
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 
 class Engine(Protocol):

@@ -8,12 +8,14 @@ data the screen renders.  Screens never touch the store.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provtui.domain.errors import NotFound
 from provtui.domain.lifecycle import TRANSITIONS, State
 from provtui.domain.roles import Action, Scope
-from provtui.service import Service
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 USER_STATES = ("active", "staged", "suspended", "deprovisioned")
 HISTORY = 60  # events of a user's history shown

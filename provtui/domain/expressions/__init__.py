@@ -64,68 +64,86 @@ The package, in the order a text goes through it:
   ``evaluate_all`` column by column over a ``Population``).
 """
 
-from provtui.domain.expressions.checker import parse_expression
-from provtui.domain.expressions.compiled import CompiledExpression, compile_expression
-from provtui.domain.expressions.errors import ExpressionError
-from provtui.domain.expressions.functions import DEFAULT_FUNCTIONS, MAPPING_FUNCTIONS, MAPPING_ROOTS, RULE_ROOTS, Function
-from provtui.domain.expressions.population import Population
-from provtui.domain.expressions.tree import Attribute, Call, Comparison, Concat, Conditional, Literal, Logical, Node, Not, ParsedExpression
-from provtui.domain.expressions.values import (
-    ANY,
-    ARRAY,
-    BOOLEAN,
-    COMPARISONS,
-    MAX_DEPTH,
-    MAX_LENGTH,
-    MAX_NUMBER_LENGTH,
-    MAX_STRING,
-    NULL,
-    NUMBER,
-    OBJECT,
-    STRING,
-    Scope,
-    equals,
-    kind_of,
-    plus,
-    to_text,
-)
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "ANY",
-    "ARRAY",
-    "BOOLEAN",
-    "COMPARISONS",
-    "DEFAULT_FUNCTIONS",
-    "MAPPING_FUNCTIONS",
-    "MAPPING_ROOTS",
-    "MAX_DEPTH",
-    "MAX_LENGTH",
-    "MAX_NUMBER_LENGTH",
-    "MAX_STRING",
-    "NULL",
-    "NUMBER",
-    "OBJECT",
-    "RULE_ROOTS",
-    "STRING",
-    "Attribute",
-    "Call",
-    "Comparison",
-    "CompiledExpression",
-    "Concat",
-    "Conditional",
-    "ExpressionError",
-    "Function",
-    "Literal",
-    "Logical",
-    "Node",
-    "Not",
-    "ParsedExpression",
-    "Population",
-    "Scope",
-    "compile_expression",
-    "equals",
-    "kind_of",
-    "parse_expression",
-    "plus",
-    "to_text",
-]
+from provtui.lazy import exports, names
+
+if TYPE_CHECKING:
+    from provtui.domain.expressions.checker import parse_expression as parse_expression
+    from provtui.domain.expressions.compiled import CompiledExpression as CompiledExpression
+    from provtui.domain.expressions.compiled import compile_expression as compile_expression
+    from provtui.domain.expressions.errors import ExpressionError as ExpressionError
+    from provtui.domain.expressions.functions import DEFAULT_FUNCTIONS as DEFAULT_FUNCTIONS
+    from provtui.domain.expressions.functions import MAPPING_FUNCTIONS as MAPPING_FUNCTIONS
+    from provtui.domain.expressions.functions import MAPPING_ROOTS as MAPPING_ROOTS
+    from provtui.domain.expressions.functions import RULE_ROOTS as RULE_ROOTS
+    from provtui.domain.expressions.functions import Function as Function
+    from provtui.domain.expressions.population import Population as Population
+    from provtui.domain.expressions.tree import Attribute as Attribute
+    from provtui.domain.expressions.tree import Call as Call
+    from provtui.domain.expressions.tree import Comparison as Comparison
+    from provtui.domain.expressions.tree import Concat as Concat
+    from provtui.domain.expressions.tree import Conditional as Conditional
+    from provtui.domain.expressions.tree import Literal as Literal
+    from provtui.domain.expressions.tree import Logical as Logical
+    from provtui.domain.expressions.tree import Node as Node
+    from provtui.domain.expressions.tree import Not as Not
+    from provtui.domain.expressions.tree import ParsedExpression as ParsedExpression
+    from provtui.domain.expressions.values import ANY as ANY
+    from provtui.domain.expressions.values import ARRAY as ARRAY
+    from provtui.domain.expressions.values import BOOLEAN as BOOLEAN
+    from provtui.domain.expressions.values import COMPARISONS as COMPARISONS
+    from provtui.domain.expressions.values import MAX_DEPTH as MAX_DEPTH
+    from provtui.domain.expressions.values import MAX_LENGTH as MAX_LENGTH
+    from provtui.domain.expressions.values import MAX_NUMBER_LENGTH as MAX_NUMBER_LENGTH
+    from provtui.domain.expressions.values import MAX_STRING as MAX_STRING
+    from provtui.domain.expressions.values import NULL as NULL
+    from provtui.domain.expressions.values import NUMBER as NUMBER
+    from provtui.domain.expressions.values import OBJECT as OBJECT
+    from provtui.domain.expressions.values import STRING as STRING
+    from provtui.domain.expressions.values import Scope as Scope
+    from provtui.domain.expressions.values import equals as equals
+    from provtui.domain.expressions.values import kind_of as kind_of
+    from provtui.domain.expressions.values import plus as plus
+    from provtui.domain.expressions.values import to_text as to_text
+
+_WHERE = {
+    "provtui.domain.expressions.checker": ("parse_expression",),
+    "provtui.domain.expressions.compiled": ("CompiledExpression", "compile_expression"),
+    "provtui.domain.expressions.errors": ("ExpressionError",),
+    "provtui.domain.expressions.functions": ("DEFAULT_FUNCTIONS", "MAPPING_FUNCTIONS", "MAPPING_ROOTS", "RULE_ROOTS", "Function"),
+    "provtui.domain.expressions.population": ("Population",),
+    "provtui.domain.expressions.tree": (
+        "Attribute",
+        "Call",
+        "Comparison",
+        "Concat",
+        "Conditional",
+        "Literal",
+        "Logical",
+        "Node",
+        "Not",
+        "ParsedExpression",
+    ),
+    "provtui.domain.expressions.values": (
+        "ANY",
+        "ARRAY",
+        "BOOLEAN",
+        "COMPARISONS",
+        "MAX_DEPTH",
+        "MAX_LENGTH",
+        "MAX_NUMBER_LENGTH",
+        "MAX_STRING",
+        "NULL",
+        "NUMBER",
+        "OBJECT",
+        "STRING",
+        "Scope",
+        "equals",
+        "kind_of",
+        "plus",
+        "to_text",
+    ),
+}
+__getattr__ = exports(__name__, _WHERE)
+__all__ = names(_WHERE)

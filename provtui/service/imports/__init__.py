@@ -70,8 +70,9 @@ App import (``import_app``)
     linked; orphans are recorded whenever the run is applied.
 """
 
+from provtui.domain.errors import ImportRefused, SourceFailed
 from provtui.service.imports.app import AppImports
-from provtui.service.imports.common import ImportRefused, SourceFailed, validate_source_name
+from provtui.service.imports.common import validate_source_name
 from provtui.service.imports.csv import CsvImports
 from provtui.service.imports.ldap import LdapImports, ldap_rows, ldap_settings
 

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from provtui.clock import utc_now_iso
 from provtui.domain.apps import AppKind
-from provtui.domain.errors import HeldForConfirmation, InvalidInput
+from provtui.domain.errors import HeldForConfirmation, InvalidInput, SourceFailed
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action, Scope
 from provtui.domain.users import normalise_login
 from provtui.model.outbox import queue
 from provtui.model.schema import ACCOUNTS, GROUPS, ORPHANS, PUSHED_GROUPS, PUSHES, USERS, Reader, account_key, group_key, stored
-from provtui.service.imports.common import SourceFailed
 from provtui.service.imports.groups import GroupImports, GroupOp, group_counts, source_members
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import utc_now_iso
-from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
+from provtui.domain.errors import HeldForConfirmation, ImportRefused, InvalidInput
 from provtui.domain.import_actions import ImportPlan, deprovision_ratio
 from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action
@@ -24,27 +24,6 @@ if TYPE_CHECKING:
 
 DEFAULT_THRESHOLD = 0.2  # Okta's: an import that deprovisions more than 20% of the org is held
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ImportRefused(ProvtuiError):
-    """A run refused before it changed anything: it yields no valid person (without allow_empty),
-    or (strict) rows were rejected.  Exit 2; ``details`` has the counts and the rejected rows."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, details: dict[str, Any]):
-        super().__init__(message)
-        self.details = details
-
-
-class SourceFailed(ProvtuiError):
-    """A source or an app could not be read.  Exit 1 when it may pass (server down, timeout),
-    2 when it needs a person (credentials, base DN, filter, a token variable not set)."""
-
-    def __init__(self, message: str, *, retryable: bool):
-        super().__init__(message)
-        self.retryable = retryable
-        self.exit_code = 1 if retryable else 2
 
 
 def validate_source_name(name: str) -> str:

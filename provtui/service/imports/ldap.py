@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import parse_iso, utc_now, utc_now_iso
-from provtui.domain.errors import HeldForConfirmation, InvalidInput, ProvtuiError
+from provtui.domain.errors import HeldForConfirmation, ImportRefused, InvalidInput, ProvtuiError, SourceFailed
 from provtui.domain.hr_import import MAX_VALUE_LENGTH
 from provtui.domain.import_actions import ImportPlan
 from provtui.domain.import_plan import plan_import
@@ -17,7 +17,6 @@ from provtui.domain.roles import Action
 from provtui.domain.secrets import validate_env_name
 from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
 from provtui.model.schema import SOURCE_ENTRIES, SOURCES, USERS
-from provtui.service.imports.common import ImportRefused, SourceFailed
 from provtui.service.imports.groups import DnIndex, GroupImports, group_counts
 
 if TYPE_CHECKING:

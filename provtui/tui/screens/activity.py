@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Label, Static
 
-from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.apps import HEALTH_TONES, confirm_resume
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.text import shown
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 APP_COLUMNS = [
     Col("app", "App", 8, 18),

@@ -4,7 +4,7 @@ status (quarantine and resume), assignments with their values, attribute mapping
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,7 +13,6 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
@@ -21,6 +20,9 @@ from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 HEALTH_TONES = {"ok": "good", "syncing": "info", "failing": "bad", "quarantined": "bad", "rejected": "bad"}
 HEALTH_STYLE = {

@@ -4,13 +4,15 @@ the group page's and the user page's shared flow, as ``provtui app assign --set 
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provtui.domain.errors import InvalidInput
 from provtui.domain.users import parse_assignments
-from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import InputModal
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 VALUES_NOTE = "KEY=VALUE pairs, space-separated (quote a value with spaces); KEY= clears one. Empty: no values."
 PRIORITY_NOTE = "Lower wins where several groups give a user this app. Empty: as it is (a new one: after those with one)."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,12 +18,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.text import shown
 from provtui.tui.widgets.row_table import Col, RowTable
 from provtui.tui.widgets.user_detail import HEADING, MUTED
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 PAGE = 1_000
 FILTER_DEBOUNCE = 0.25

@@ -8,7 +8,7 @@ lock: one consistent read) and ``show(data)`` (on the event loop, renders).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,10 +17,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker
 
-from provtui.service import Service
 from provtui.tui.messages import StoreChanged
 from provtui.tui.screens.modals import ConfirmModal
 from provtui.tui.widgets.nav import NavBar
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 
 class BaseScreen(Screen):

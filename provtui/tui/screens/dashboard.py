@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,12 +11,14 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.apps import HEALTH_TONES
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED, STATE_STYLE
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 BAR = 10  # cells of the widest bar
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,12 +15,14 @@ from textual.widgets import Footer, Header, Input, Select, Static
 from textual.worker import Worker
 
 from provtui.domain.errors import NotFound, ProvtuiError
-from provtui.service import Service
 from provtui.tui.messages import StoreChanged
 from provtui.tui.screens.modals import PickModal
 from provtui.tui.widgets.nav import NavBar
 from provtui.tui.widgets.user_detail import UserDetail
 from provtui.tui.widgets.user_table import UserTable
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 STATE_FILTERS = ("all", "active", "staged", "suspended", "deprovisioned")
 DETAIL_DEBOUNCE = 0.05  # holding down an arrow should not load every user on the way

@@ -3,7 +3,7 @@ members (with how each is in it), rules, apps assigned with their values, and wh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,7 +11,6 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
@@ -19,6 +18,9 @@ from provtui.tui.screens.modals import InputModal, PickModal, UserPickModal
 from provtui.tui.text import shown
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import HEADING, MUTED
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 STATE_TONES = {"active": "good", "staged": "info", "suspended": "warn", "deprovisioned": "bad", "deleted": "muted"}
 PUSH_STYLE = {

@@ -7,7 +7,7 @@ a time, drawing only the rows in view.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,11 +15,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Label, Select, Static
 
-from provtui.service import Service
 from provtui.service.reports import NAMES
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.widgets.row_table import Col, RowTable
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 PAGE = 5_000
 DESCRIPTIONS = {

@@ -4,7 +4,7 @@ preview's columns and the caret under an expression's error."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from textual.containers import Horizontal
@@ -12,10 +12,12 @@ from textual.content import Content
 from textual.widgets import Input, Label, Static
 
 from provtui.domain.errors import HeldForConfirmation
-from provtui.domain.expressions import ExpressionError
+from provtui.domain.expressions.errors import ExpressionError
 from provtui.domain.roles import Action, Scope
-from provtui.service import Service
 from provtui.tui.widgets.user_detail import MUTED
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 PREVIEW_NAMES = 200  # names listed per preview column; the count says how many in all
 PREVIEW_PANES = (("joins", "Join"), ("leaves", "Leave"), ("gains", "Gain access"), ("losses", "Lose access"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,9 +29,8 @@ from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
 from provtui.domain.errors import HeldForConfirmation, InvalidInput
-from provtui.domain.expressions import ExpressionError
+from provtui.domain.expressions.errors import ExpressionError
 from provtui.domain.rules import RuleState
-from provtui.service import Service
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.modals import ChangeModal
 from provtui.tui.screens.rule_parts import (
@@ -49,6 +48,9 @@ from provtui.tui.screens.rule_parts import (
 )
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
 from provtui.tui.widgets.user_detail import MUTED
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 CHECK_DEBOUNCE = 0.15  # seconds of quiet typing before the expression is compiled
 PREVIEW_DEBOUNCE = 0.3  # a preview evaluates the rule over everyone: wait a little longer

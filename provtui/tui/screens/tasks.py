@@ -3,16 +3,20 @@ changes a safeguard held (approve or reject; held imports are not stored: they a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Static
 
-from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
 from provtui.tui.widgets.row_table import Col, RowTable, tone_by
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 ACTION_TONES = {"provision": "good", "deprovision": "warn"}
 STATE_TONES = {"failed": "bad", "queued": "info", "not queued": "warn"}

@@ -8,7 +8,7 @@ then active or deactivated as the engine runs).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +17,6 @@ from textual.content import Content
 from textual.widgets import Static
 
 from provtui.domain.users import CORE_ATTRIBUTES
-from provtui.service import Service
 from provtui.tui import queries
 from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
@@ -25,6 +24,9 @@ from provtui.tui.screens.group_detail import leave_text
 from provtui.tui.screens.modals import InputModal, MoveGroupModal, PickModal
 from provtui.tui.text import shown
 from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user
+
+if TYPE_CHECKING:
+    from provtui.service import Service
 
 DESTRUCTIVE = {"suspend", "deactivate", "delete"}  # lifecycle actions that take access away: confirmed first
 LIFECYCLE_TEXT = {
