@@ -1,7 +1,7 @@
 """`provtui source ...` and `provtui import ...`: sources of truth and imports from them.
 
     provtui source add-csv NAME [--mapping FILE]
-    provtui source add-ldap NAME --uri URI --bind-dn DN --password-env VAR --base-dn DN
+    provtui source add-ldap NAME --uri URI --bind-dn DN (--password-secret NAME | --password-env VAR) --base-dn DN
                            [--user-filter F] [--group-base DN] [--flavor openldap|ad] [--interval MINUTES]
     provtui source list [--json]
     provtui source priority ATTRIBUTE SOURCE[,SOURCE...]
@@ -58,6 +58,7 @@ def cmd_add_ldap(args, service) -> int:
         uri=args.uri,
         bind_dn=args.bind_dn,
         password_env=args.password_env,
+        password_secret=args.password_secret,
         base_dn=args.base_dn,
         user_filter=args.user_filter,
         group_base=args.group_base,
@@ -240,11 +241,10 @@ def register(cli) -> None:
     p.add_argument("name")
     p.add_argument("--uri", required=True, help="ldap://host[:port] or ldaps://host[:port]")
     p.add_argument("--bind-dn", required=True, metavar="DN", help="the account provtui reads the directory as")
-    p.add_argument(
-        "--password-env",
-        required=True,
-        metavar="VAR",
-        help="the environment variable holding the bind password (the password is never stored)",
+    password = p.add_mutually_exclusive_group(required=True)
+    password.add_argument("--password-secret", metavar="NAME", help="the server's secret holding the bind password")
+    password.add_argument(
+        "--password-env", metavar="VAR", help="embedded: the environment variable holding the bind password (the password is never stored)"
     )
     p.add_argument("--base-dn", required=True, metavar="DN", help="where the users are")
     p.add_argument("--user-filter", metavar="F", help="LDAP filter of the users (default: the flavor's)")

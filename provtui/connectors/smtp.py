@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -37,21 +37,27 @@ class MailError(Exception):
         return self.message
 
 
+_NO_PASSWORD = "smtp.user is set but neither smtp.password-secret nor smtp.password-env (what holds its password) is"
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str
     sender: str
     port: int = 25
     user: str | None = None
-    password_env: str | None = None  # the NAME of the environment variable holding the password
+    password_env: str | None = None  # the NAME of the environment variable holding the password (embedded)
     starttls: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    password_secret: str | None = None  # or the name of a server's secret holding it
+    secret_value: str | None = field(default=None, repr=False)  # that secret's value, looked up when the settings were read
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings | None:
+    def from_config(cls, config: Mapping[str, Any], secrets: Callable[[str], str | None] | None = None) -> SmtpSettings | None:
         """Settings from the store's config (``Service.config()``: key -> value); None if smtp.host is unset.
 
-        Raises MailError (not retryable) when smtp.host is set but the rest cannot work.
+        ``secrets`` looks up a server's secret by name (``smtp.password-secret``).  Raises MailError (not
+        retryable) when smtp.host is set but the rest cannot work.
         """
         host = str(config.get("smtp.host") or "").strip()
         if not host:
@@ -61,8 +67,14 @@ class SmtpSettings:
             raise MailError("smtp.host is set but smtp.from (the sender address) is not", retryable=False)
         user = str(config.get("smtp.user") or "").strip() or None
         password_env = str(config.get("smtp.password-env") or "").strip() or None
-        if user and not password_env:
-            raise MailError("smtp.user is set but smtp.password-env (the variable holding its password) is not", retryable=False)
+        password_secret = str(config.get("smtp.password-secret") or "").strip() or None
+        if user and not password_env and not password_secret:
+            raise MailError(_NO_PASSWORD, retryable=False)
+        secret_value = None
+        if password_secret:
+            secret_value = secrets(password_secret) if secrets is not None else None
+            if secret_value is None:
+                raise MailError(f"secret {password_secret} (smtp.password-secret) is not held by this server", retryable=False)
         starttls = bool(config.get("smtp.starttls") or False)
         if user and not starttls and host not in ("127.0.0.1", "::1", "localhost"):
             # Never send a password in clear to another host.
@@ -71,14 +83,27 @@ class SmtpSettings:
             port = int(config.get("smtp.port") or 25)
         except (TypeError, ValueError):
             raise MailError(f"smtp.port {config.get('smtp.port')!r} is not a port number", retryable=False) from None
-        return cls(host=host, sender=sender, port=port, user=user, password_env=password_env, starttls=starttls)
+        return cls(
+            host=host,
+            sender=sender,
+            port=port,
+            user=user,
+            password_env=password_env,
+            starttls=starttls,
+            password_secret=password_secret,
+            secret_value=secret_value,
+        )
 
     def password(self) -> str | None:
-        """The login password, read now from the environment; None when no login is configured."""
+        """The login password: the server's secret, else read now from the environment; None when no login is configured."""
         if not self.user:
             return None
+        if self.password_secret:
+            if not self.secret_value:
+                raise MailError(f"secret {self.password_secret} (the SMTP password for {self.user}) is empty", retryable=False)
+            return self.secret_value
         if not self.password_env:
-            raise MailError("smtp.user is set but smtp.password-env (the variable holding its password) is not", retryable=False)
+            raise MailError(_NO_PASSWORD, retryable=False)
         password = os.environ.get(self.password_env)
         if not password:
             raise MailError(f"environment variable {self.password_env} (the SMTP password for {self.user}) is not set", retryable=False)

@@ -79,6 +79,7 @@ def plan_import(
     priorities: Mapping[str, tuple[str, ...] | list[str]] | None = None,
     adopt: bool = False,
     allow_empty: bool = False,
+    identities: Mapping[str, str] | None = None,
 ) -> ImportPlan:
     """Compare the rows with ``existing`` users (user id -> user doc, every source; or the docs).
 
@@ -88,12 +89,14 @@ def plan_import(
     ``priorities``: attribute -> sources, highest first, deciding who writes an attribute several
     sources supply.  ``adopt``: rows matching a user created in provtui take it over instead of
     being rejected.  ``full``: this source's users missing from the file are deactivated.
+    ``identities``: external id -> login of this source's users a row's ``external_id`` names first
+    (a directory entry's immutable id): a renamed entry is the same person, whose login changes.
     A full run that yields no valid person is refused (``plan.refused``; nothing to apply)
     unless ``allow_empty``: an empty or broken export must never deprovision everyone.
     """
     if not _SOURCE_NAME.match(source or "") or source == NATIVE_SOURCE:
         raise InvalidInput("source", f"{source!r} is not an import source name (letters, digits and . _ -; not {NATIVE_SOURCE!r})")
-    planner = _Planner(parsed, existing, source, owned_attributes, priorities or {}, adopt)
+    planner = _Planner(parsed, existing, source, owned_attributes, priorities or {}, adopt, identities or {})
     for row in planner.rows:
         planner.plan_row(row)
     if full:
@@ -151,6 +154,7 @@ class _Planner:
         owned: frozenset[str] | None,
         priorities: Mapping[str, tuple[str, ...] | list[str]],
         adopt: bool,
+        identities: Mapping[str, str],
     ):
         self.rejected: list[Rejection]
         if isinstance(parsed, ParsedFile):
@@ -178,6 +182,9 @@ class _Planner:
                 self.by_number.setdefault(str(number), []).append(user)
             if self.login_derived and profile.get("email"):
                 self.by_email.setdefault(str(profile["email"]).lower(), []).append(user)
+        # external id -> this source's user; and the ids every row and rejection names (who a full run keeps)
+        self.by_identity = {key: user for key, login in identities.items() if (user := self.by_login.get(normalise_login(login)))}
+        self.identity_of = {user["id"]: key for key, user in self.by_identity.items()}
         self.matched: dict[str, int] = {}  # user id -> the line that matched it
         self.new_logins: dict[str, int] = {}
         self.actions: list[UserAction] = []
@@ -213,6 +220,16 @@ class _Planner:
     # -- rows
 
     def plan_row(self, row: Row) -> None:
+        if row.external_id is not None:
+            known = self.by_identity.get(row.external_id)
+            if known is not None and self._mine(known):
+                return self._plan_identified(row, known)
+            holder = self.by_login.get(row.login)
+            if holder is not None and holder["id"] in self.identity_of and self.identity_of[holder["id"]] != row.external_id:
+                # the holder is not matched: their own entry may follow, renamed; the row's cells keep them from a full run
+                return self._reject(
+                    row, "login", f"login {row.login!r} belongs to another person of {self.source} (entry {self.identity_of[holder['id']]})"
+                )
         number = row.profile.get("employeeNumber")
         by_number = self.by_number.get(number, []) if number else []
         if len(by_number) > 1:
@@ -251,6 +268,16 @@ class _Planner:
                 return self._reject(
                     row, "employeeNumber", f"{user['login']} is employee {theirs} in provtui, this row is employee {number}"
                 )
+        self._plan_existing(row, user)
+
+    def _plan_identified(self, row: Row, user: UserDoc) -> None:
+        """A row whose entry is one of this source's people: the same person, whatever their login is now."""
+        if user["id"] in self.matched:
+            return self._reject(row, "login", f"{user['login']} is also matched by line {self.matched[user['id']]}")
+        self.matched[user["id"]] = row.line
+        holder = self.by_login.get(row.login)
+        if holder is not None and holder is not user:  # renamed to a login someone else has (until they move: a later run)
+            return self._reject(row, "login", f"{user['login']} was renamed to {row.login!r}, the login of another user")
         self._plan_existing(row, user)
 
     def _plan_new(self, row: Row) -> None:
@@ -410,6 +437,8 @@ class _Planner:
                 continue
             profile = user.get("profile") or {}
             names = {normalise_login(user["login"]), str(profile.get("email", "")).lower(), str(profile.get("employeeNumber", "")).lower()}
+            if user["id"] in self.identity_of:
+                names.add(self.identity_of[user["id"]].lower())
             if names & protected:
                 continue
             self.actions.append(

@@ -47,6 +47,7 @@ class Row:
     profile: dict[str, str | None]
     intent: Intent | None  # None: the file has no status column
     status: str | None = None  # the status as written in the file
+    external_id: str | None = None  # the entry's immutable id in its source (a directory's objectGUID / entryUUID)
 
     @property
     def login(self) -> str:

@@ -66,12 +66,13 @@ def send_task_digests(
     send: SendMail = send_mail,
     apps: frozenset[str] | None = None,
     run_by: str | None = None,
+    secrets: Callable[[str], str | None] | None = None,
 ) -> DigestReport:
     """Send one digest per manual app of its open, not yet notified tasks.
 
     ``guard`` is held around every store access (none by default), never across a send.
     ``apps``: only these apps' tasks (a run scoped to an app admin's apps); ``run_by``: who started the
-    run, named in the audit events beside the engine.
+    run, named in the audit events beside the engine; ``secrets``: a server's secrets (smtp.password-secret).
     ``send`` is injectable for tests (same signature as
     :func:`provtui.connectors.smtp.send_mail`; it raises MailError on failure and
     may return the recipients the server refused).
@@ -85,7 +86,7 @@ def send_task_digests(
     if not waiting:
         return report
     try:
-        settings = SmtpSettings.from_config(config)
+        settings = SmtpSettings.from_config(config, secrets)
     except MailError as error:  # configured, but not usably: say so for every app that waits
         for app_id, tasks in sorted(waiting.items()):
             report.failed.append(

@@ -254,7 +254,9 @@ class Reconciler:
 
     async def _send_digests(self, report: SyncReport) -> None:
         """Email each manual app's new tasks, one digest per app (network I/O, off the loop)."""
-        digests = await asyncio.to_thread(send_task_digests, self.store, guard=self.guard, apps=self._scope, run_by=self.run_by)
+        digests = await asyncio.to_thread(
+            send_task_digests, self.store, guard=self.guard, apps=self._scope, run_by=self.run_by, secrets=self.secrets
+        )
         if report.digests is None:
             report.digests = digests
         else:

@@ -28,7 +28,7 @@ from provtui.model.directory import Directory
 from provtui.model.schema import ACCOUNTS, APP_HEALTH, APPS, ASSIGNMENTS, assignment_key, group_subject, stored, user_subject
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
-from provtui.service.secrets import require_vault
+from provtui.service.secrets import held_secret
 from provtui.service.validation import validate_name
 from provtui.store.vault import SecretVault
 
@@ -47,8 +47,7 @@ class Apps(Part):
         self.vault = vault  # the server's secrets: a --token-secret must name one of them
 
     def _held_secret(self, name: str | None, field: str = "--token-secret") -> None:
-        if name is not None and name not in require_vault(self.vault, field):
-            raise InvalidInput(field, f"the server holds no secret named {name!r} (`provtui secret set {name}`)")
+        held_secret(self.vault, field, name)
 
     def create_app(
         self,

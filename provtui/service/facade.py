@@ -59,7 +59,7 @@ class Service:
         self.vault = vault  # a server's secrets (provtui.store.vault); None embedded
         self._apps = Apps(*parts, reads=self._reads, vault=vault)
         self._secrets = Secrets(*parts, vault=vault)
-        self._settings = Settings(*parts)
+        self._settings = Settings(*parts, vault=vault)
         self._admins = Admins(*parts)
         self._provisioning = Provisioning(*parts)
         self._importer = Importer(*parts, reads=self._reads, secrets=vault.lookup if vault is not None else None)

@@ -13,14 +13,14 @@ from typing import Any
 from provtui.clock import utc_now_iso
 from provtui.domain.errors import InvalidInput
 from provtui.domain.roles import Action
-from provtui.model.schema import APPS
+from provtui.model.schema import APPS, CONFIG, SOURCES
 from provtui.service.part import Part
 from provtui.service.validation import validate_name
 from provtui.store.vault import SecretVault
 
 NO_VAULT = (
-    "secrets are held by a provtui server (`provtui server`; then `--server PATH`); embedded, an app names an "
-    "environment variable: --token-env"
+    "secrets are held by a provtui server (`provtui server`; then `--server PATH`); embedded, name an "
+    "environment variable instead (--token-env, --password-env, smtp.password-env)"
 )
 MAX_SECRET = 64 * 1024
 
@@ -29,6 +29,12 @@ def require_vault(vault: SecretVault | None, field: str = "secret") -> SecretVau
     if vault is None:
         raise InvalidInput(field, NO_VAULT)
     return vault
+
+
+def held_secret(vault: SecretVault | None, field: str, name: str | None) -> None:
+    """Refuse a reference to a secret the server does not hold (or, embedded, to any secret)."""
+    if name is not None and name not in require_vault(vault, field):
+        raise InvalidInput(field, f"the server holds no secret named {name!r} (`provtui secret set {name}`)")
 
 
 class Secrets(Part):
@@ -62,12 +68,21 @@ class Secrets(Part):
         with self.changes(Action.MANAGE_SECRETS) as change:
             if name not in vault:
                 raise InvalidInput("NAME", f"no secret named {name!r}")
-            users = sorted(app["name"] for app in self.store.all(APPS).values() if name in _secrets_of(app))
+            users = self._users_of(name)
             if users:
-                raise InvalidInput("NAME", f"secret {name} is the token or bind password of {', '.join(users)}: point them elsewhere first")
+                raise InvalidInput("NAME", f"secret {name} is the token or password of {', '.join(users)}: point them elsewhere first")
             change.audit("secret.delete", name, {"set": True}, None)
             vault.delete(name)
         return {"name": name, "deleted": True}
+
+    def _users_of(self, name: str) -> list[str]:
+        """What names the secret: apps (token, bind password), LDAP sources (bind password), the SMTP login."""
+        apps = [f"app {app['name']}" for app in self.store.all(APPS).values() if name in _secrets_of(app)]
+        sources = [
+            f"source {s['name']}" for s in self.store.all(SOURCES).values() if (s.get("settings") or {}).get("password_secret") == name
+        ]
+        smtp = ["smtp.password-secret"] if (self.store.get(CONFIG, "smtp.password-secret") or {}).get("value") == name else []
+        return sorted(apps) + sorted(sources) + smtp
 
 
 def _secrets_of(app: dict[str, Any]) -> set[str]:

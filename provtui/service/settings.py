@@ -11,6 +11,9 @@ from provtui.domain.secrets import validate_env_name
 from provtui.domain.text import MAX_EMAIL, MAX_ENV_NAME, MAX_NAME, check_text
 from provtui.model.schema import CONFIG
 from provtui.service.part import Part
+from provtui.service.secrets import held_secret
+from provtui.service.validation import validate_name
+from provtui.store.vault import SecretVault
 
 CONFIG_KEYS = {
     "password.min-length": int,
@@ -22,6 +25,7 @@ CONFIG_KEYS = {
     "smtp.from": str,
     "smtp.user": str,
     "smtp.password-env": str,
+    "smtp.password-secret": str,
     "smtp.starttls": bool,
 }
 _CONFIG_RANGES = {
@@ -36,16 +40,24 @@ _CONFIG_LENGTHS = {
     "smtp.from": MAX_EMAIL,
     "smtp.user": 256,
     "smtp.password-env": MAX_ENV_NAME,
+    "smtp.password-secret": MAX_NAME,
 }
 
 
 class Settings(Part):
     """Store-wide settings."""
 
+    def __init__(self, *parts: Any, vault: SecretVault | None = None):
+        super().__init__(*parts)
+        self.vault = vault  # a server's secrets: smtp.password-secret must name one of them
+
     def set_config(self, key: str, value: str) -> dict[str, Any]:
-        """Store-wide settings such as smtp.host; secrets are referenced (smtp.password-env), never stored."""
+        """Store-wide settings such as smtp.host; secrets are referenced (smtp.password-secret: a server's secret;
+        smtp.password-env, embedded: an environment variable), never stored."""
         entry = validate_config(key, value)
         with self.changes(Action.CONFIGURE) as tx:
+            if key == "smtp.password-secret":  # once authorised: who may not configure learns no secret's name
+                held_secret(self.vault, key, value)
             before = tx.get(CONFIG, key)
             tx.put(CONFIG, key, entry)
             tx.audit("config.set", key, before and before["value"], entry["value"])
@@ -82,4 +94,6 @@ def validate_config(key: str, value: str) -> dict[str, Any]:
         raise InvalidInput(key, f"{value!r} is not a valid {kind.__name__}") from None
     if key == "smtp.password-env":
         validate_env_name(key, value, "the SMTP password")
+    if key == "smtp.password-secret":
+        validate_name(key, value)
     return {"key": key, "value": parsed}

@@ -423,3 +423,39 @@ def test_a_run_whose_queue_stays_busy_still_mails_the_tasks_it_opened(tmp_path, 
     report = asyncio.run(build_engine(service).run_until_idle())
     assert report.ok and [len(s["tasks"]) for s in report.digests.sent] == [1, 1]  # each batch's task, as it opened
     assert [m["subject"] for m in mail_server.messages] == ["provtui: 1 task for Payroll"] * 2
+
+
+def test_login_with_a_password_the_server_holds_as_a_secret(tmp_path, auth_mail_server, monkeypatch):
+    from provtui.domain.errors import InvalidInput
+    from provtui.store.vault import SecretVault
+
+    monkeypatch.delenv(PASSWORD_ENV)  # the vault alone holds it
+    opened = _service(tmp_path)
+    vault = SecretVault(tmp_path / "store" / "secrets.json")
+    service = Service(opened.store, "admin", directory=opened.directory, vault=vault)
+    with pytest.raises(InvalidInput, match="holds no secret named 'mail-pw'"):
+        service.set_config("smtp.password-secret", "mail-pw")
+    service.set_secret("mail-pw", PASSWORD)
+    _smtp(service, auth_mail_server.port, **{"smtp.user": "provtui", "smtp.password-secret": "mail-pw"})
+    service.assign("Payroll", login="ada")
+    _reconcile(service)
+
+    assert send_task_digests(service.store).failed  # no vault to look in: refused, nothing sent
+    assert auth_mail_server.logins == []
+    report = send_task_digests(service.store, secrets=vault.lookup)
+
+    assert [s["app"] for s in report.sent] == ["Payroll"] and not report.failed
+    assert auth_mail_server.logins == [(b"provtui", PASSWORD.encode())]
+    with pytest.raises(InvalidInput, match="smtp.password-secret"):
+        service.delete_secret("mail-pw")
+    for path in (tmp_path / "store").rglob("*"):
+        if path.is_file():
+            assert (PASSWORD.encode() in path.read_bytes()) == (path.name == "secrets.json"), path
+
+
+def test_embedded_smtp_password_secret_is_refused(tmp_path):
+    from provtui.domain.errors import InvalidInput
+
+    service = _service(tmp_path)
+    with pytest.raises(InvalidInput, match="held by a provtui server"):
+        service.set_config("smtp.password-secret", "mail-pw")

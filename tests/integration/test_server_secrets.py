@@ -73,7 +73,7 @@ def test_a_secret_set_again_renews_its_apps_connectors_and_a_used_one_cannot_be_
     assert app["token_secret_set"] and connection_fingerprint(app) != connection_fingerprint({**app, "token_secret_set": None})
     assert before["token_secret"] == "tok"
     code, _, err = cli("secret", "delete", "tok")
-    assert code == 2 and "the token or bind password of Chat" in err
+    assert code == 2 and "the token or password of app Chat" in err
     assert cli("app", "update", "Chat", "--token-env", "CHAT_TOKEN")[0] == 0  # one reference replaces the other
     assert json.loads(cli("app", "show", "Chat", "--json")[1])["token_secret"] is None
     assert cli("secret", "delete", "tok")[0] == 0 and json.loads(cli("secret", "list", "--json")[1]) == []
@@ -111,7 +111,57 @@ async def test_an_ldap_apps_bind_password_can_be_a_secret_the_server_holds(tmp_p
     report = await sync(service)
     assert report.done == 1 and report.failed == [] and report.ok
     assert service.user_view("ldsec")["apps"][0]["account"]["remote_id"]
-    with pytest.raises(InvalidInput, match="bind password of Directory"):
+    with pytest.raises(InvalidInput, match="password of app Directory"):
         service.delete_secret("dir-pw")
     for path in (tmp_path / "store").iterdir():
         assert (slapd.admin_password.encode() in path.read_bytes()) == (path.name == "secrets.json"), path.name
+
+
+def test_an_ldap_sources_bind_password_can_be_a_secret_the_server_holds(tmp_path, slapd, tree, monkeypatch):
+    from provtui.domain.errors import InvalidInput, SourceFailed
+    from provtui.service import Service
+    from provtui.testing.slapd.entries import person_entry
+    from tests.helpers.ldap import LDAP_APP_PASSWORD_ENV
+
+    monkeypatch.delenv(LDAP_APP_PASSWORD_ENV)
+    slapd.add_ldif([person_entry(tree.people, "srcsec", "Sam", "Secret")])
+    Service.init(tmp_path / "store", actor="admin")
+    opened = Service.open(tmp_path / "store", actor="admin")
+    vault = SecretVault(tmp_path / "store" / "secrets.json")
+    service = Service(opened.store, "admin", directory=opened.directory, vault=vault)
+    source = {"uri": slapd.uri, "bind_dn": slapd.bind_dn, "base_dn": tree.people}
+    with pytest.raises(InvalidInput, match="holds no secret named 'src-pw'"):
+        service.add_ldap_source("corp", password_secret="src-pw", **source)
+    with pytest.raises(InvalidInput, match="one of them"):
+        service.add_ldap_source("corp", password_secret="src-pw", password_env="X", **source)
+    service.set_secret("src-pw", "not-the-password")
+    service.add_ldap_source("corp", password_secret="src-pw", **source)
+    with pytest.raises(SourceFailed, match="corp"):  # a wrong password is the directory's refusal, with no value in it
+        service.import_ldap("corp")
+    service.set_secret("src-pw", slapd.admin_password)
+    result = service.import_ldap("corp")
+    assert result["created"] == 1 and service.user_view("srcsec")["login"] == "srcsec"
+    with pytest.raises(InvalidInput, match="source corp"):
+        service.delete_secret("src-pw")
+    for path in (tmp_path / "store").iterdir():
+        assert (slapd.admin_password.encode() in path.read_bytes()) == (path.name == "secrets.json"), path.name
+    embedded = Service.open(tmp_path / "store", actor="admin")  # no vault: the reference cannot be resolved
+    with pytest.raises(SourceFailed, match="secret src-pw .* is not held by this server"):
+        embedded.import_ldap("corp")
+
+
+def test_source_add_ldap_takes_a_password_secret_through_the_server(served, slapd, tree):
+    from provtui.testing.slapd.entries import person_entry
+
+    cli, _, _ = served
+    slapd.add_ldif([person_entry(tree.people, "clisec", "Cli", "Secret")])
+    base = ["source", "add-ldap", "corp", "--uri", slapd.uri, "--bind-dn", slapd.bind_dn, "--base-dn", tree.people]
+    with pytest.raises(SystemExit) as refused:  # argparse: one of the two is required
+        cli(*base)
+    assert refused.value.code == 2
+    assert cli("secret", "set", "src-pw", stdin=slapd.admin_password + "\n")[0] == 0
+    code, out, err = cli(*base, "--password-secret", "src-pw", "--json")
+    assert code == 0, err
+    assert json.loads(out)["settings"]["password_secret"] == "src-pw" and slapd.admin_password not in out
+    code, out, err = cli("import", "ldap", "corp", "--json")
+    assert code == 0 and json.loads(out)["created"] == 1, err

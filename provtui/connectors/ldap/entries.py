@@ -35,6 +35,7 @@ class LdapUser:
     modify_timestamp: str | None
     uuid: str | None = None
     manager_dn: str | None = None
+    expires: datetime | None = None  # when the account stops working (accountExpires / shadowExpire); None: never
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,30 @@ def is_disabled(raw: Mapping[str, Any], dn: str, flavor: str = "openldap", disab
             except ValueError:
                 pass
     return any(dn_within(dn, base) for base in disabled_bases)
+
+
+_AD_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+_AD_NEVER = 0x7FFFFFFFFFFFFFFF
+_AD_LAST = int((datetime(9999, 1, 1, tzinfo=UTC) - _AD_EPOCH).total_seconds()) * 10_000_000  # beyond: never, in practice
+
+
+def account_expiry(raw: Mapping[str, Any], flavor: str) -> datetime | None:
+    """When the entry's account expires (AD accountExpires, OpenLDAP shadowExpire), or None for never/unreadable."""
+    attribute = "accountExpires" if flavor == "ad" else "shadowExpire"
+    value = first_value(raw, attribute)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    if flavor == "ad":
+        if number <= 0 or number >= min(_AD_NEVER, _AD_LAST):
+            return None
+        return _AD_EPOCH + timedelta(microseconds=number // 10)
+    if number < 0 or number > 2_900_000:  # -1: never; past year 9900: never, in practice
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=number)
 
 
 def parse_generalized_time(value: str) -> datetime:

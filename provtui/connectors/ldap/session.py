@@ -27,6 +27,8 @@ def _password(settings: LdapSettings) -> str:
         if settings.password == "":
             raise LdapError(f"the secret holding the password of {settings.bind_dn} is empty")
         return settings.password
+    if settings.password_secret:
+        raise LdapError(f"secret {settings.password_secret} (the password of {settings.bind_dn}) is not held by this server")
     password = os.environ.get(settings.password_env)
     if password is None:
         raise LdapError(f"environment variable {settings.password_env} is not set (it should hold the password of {settings.bind_dn})")

@@ -39,6 +39,9 @@ DEFAULT_USER_FILTERS = {"openldap": "(objectClass=inetOrgPerson)", "ad": "(&(obj
 DEFAULT_GROUP_FILTERS = {"openldap": "(objectClass=groupOfNames)", "ad": "(objectClass=group)"}
 CHANGE_ATTRIBUTES = {"openldap": "modifyTimestamp", "ad": "whenChanged"}
 UUID_ATTRIBUTES = {"openldap": "entryUUID", "ad": "objectGUID"}
+# When an account stops working: AD's accountExpires (100 ns ticks since 1601; 0 and 2^63-1 mean never), the
+# shadowAccount class's shadowExpire on OpenLDAP (days since 1970; -1 means never).
+EXPIRY_ATTRIBUTES = {"openldap": "shadowExpire", "ad": "accountExpires"}
 USER_ACCOUNT_CONTROL = "userAccountControl"
 ACCOUNTDISABLE = 0x2
 MEMBER = "member"
@@ -76,14 +79,17 @@ class LdapSettings:
     ca_file: str | None = None
     # the bind password itself, when a server's secret holds it (else read from ``password_env`` at connect)
     password: str | None = field(default=None, repr=False)
+    password_secret: str | None = None  # the name of that secret (a name, not a value)
+    # the attribute whose value is a person's immutable id (default: the flavor's entryUUID / objectGUID)
+    external_id_attribute: str | None = None
 
     def __post_init__(self) -> None:
         if self.flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {self.flavor!r}")
         if not re.match(r"^ldaps?://[^/\s]+/?$", self.uri, re.IGNORECASE):
             raise ValueError(f"uri must look like ldap://host[:port] or ldaps://host[:port], not {self.uri!r}")
-        if not self.password_env and self.password is None:
-            raise ValueError("password_env must name the environment variable holding the bind password")
+        if not self.password_env and self.password is None and not self.password_secret:
+            raise ValueError("password_env must name the environment variable holding the bind password (or password_secret a secret)")
         if not 1 <= self.page_size <= 100_000:
             raise ValueError("page_size must be between 1 and 100000")
         if self.timeout <= 0 or self.max_clock_skew < 0:
@@ -112,8 +118,12 @@ class LdapSettings:
         return CHANGE_ATTRIBUTES[self.flavor]
 
     @property
+    def expiry_attribute(self) -> str:
+        return EXPIRY_ATTRIBUTES[self.flavor]
+
+    @property
     def uuid_attribute(self) -> str:
-        return UUID_ATTRIBUTES[self.flavor]
+        return self.external_id_attribute or UUID_ATTRIBUTES[self.flavor]
 
 
 def _parenthesise(search_filter: str) -> str:

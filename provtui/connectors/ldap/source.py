@@ -52,6 +52,7 @@ from provtui.connectors.ldap.entries import (
     _index,
     _profile_from_index,
     _text,
+    account_expiry,
     entry_to_profile,
     first_raw,
     first_value,
@@ -80,6 +81,7 @@ def user_attributes(settings: LdapSettings) -> list[str]:
         names.update(dict.fromkeys(candidates))
     names[settings.change_attribute] = None
     names[settings.uuid_attribute] = None
+    names[settings.expiry_attribute] = None
     if settings.flavor == "ad":
         names[USER_ACCOUNT_CONTROL] = None
     return list(names)
@@ -109,6 +111,7 @@ def to_user(dn: str, raw: Mapping[str, Any], settings: LdapSettings, attribute_m
         modify_timestamp=_first_text(index.get(settings.change_attribute.lower())),
         uuid=format_uuid(first_raw(raw, settings.uuid_attribute)),
         manager_dn=manager_dn,
+        expires=account_expiry(raw, settings.flavor),
     )
 
 

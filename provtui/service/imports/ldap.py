@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ from provtui.domain.secrets import validate_env_name
 from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
 from provtui.model.schema import SOURCE_ENTRIES, SOURCES, USERS
 from provtui.service.imports.groups import DnIndex, GroupImports, group_counts
+from provtui.service.secrets import NO_VAULT
+from provtui.service.validation import validate_name
 
 if TYPE_CHECKING:
     from provtui.connectors.ldap import LdapSettings, LdapUser
@@ -27,17 +30,29 @@ FULL_EVERY_HOURS = 24  # an LDAP source's incremental runs fall back to a full o
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LDAP_REASONS = {
     "active in HR": "enabled in the directory",
-    "terminated in HR": "disabled in the directory",
+    "terminated in HR": "disabled or expired in the directory",
     "missing from the file": "missing from the directory",
 }
 _LDAP_OPTIONS = frozenset(
-    {"attribute_map", "group_filter", "disabled_bases", "page_size", "timeout", "max_clock_skew", "tls", "ca_file", "full_every_hours"}
+    {
+        "attribute_map",
+        "group_filter",
+        "disabled_bases",
+        "page_size",
+        "timeout",
+        "max_clock_skew",
+        "tls",
+        "ca_file",
+        "full_every_hours",
+        "external_id_attribute",
+    }
 )
 _LDAP_FIELDS = frozenset(
     {
         "uri",
         "bind_dn",
         "password_env",
+        "password_secret",
         "base_dn",
         "user_filter",
         "group_base",
@@ -50,15 +65,21 @@ _LDAP_FIELDS = frozenset(
         "max_clock_skew",
         "tls",
         "ca_file",
+        "external_id_attribute",
     }
 )
 
 
-def ldap_settings(settings: dict[str, Any]) -> LdapSettings:
-    """A source's stored settings as the connector's LdapSettings (InvalidInput naming what is wrong)."""
+def ldap_settings(settings: dict[str, Any], secrets: Callable[[str], str | None] | None = None) -> LdapSettings:
+    """A source's stored settings as the connector's LdapSettings (InvalidInput naming what is wrong); ``secrets``
+    looks up the bind password when a server's secret holds it (``password_secret``)."""
     from provtui.connectors.ldap import LdapSettings
 
     values = {k: v for k, v in settings.items() if k in _LDAP_FIELDS}
+    if values.get("password_secret"):
+        values["password_env"] = ""
+        if secrets is not None:
+            values["password"] = secrets(values["password_secret"])
     if "disabled_bases" in values:
         values["disabled_bases"] = tuple(values["disabled_bases"])
     try:
@@ -72,8 +93,9 @@ def ldap_settings(settings: dict[str, Any]) -> LdapSettings:
         raise InvalidInput(field_name, text) from None
 
 
-def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile, dict[int, str]]:
+def ldap_rows(users: list[LdapUser], settings: LdapSettings, now: datetime | None = None) -> tuple[ParsedFile, dict[int, str]]:
     """The entries as a ParsedFile for ``plan_import``, checked as ``parse_csv`` checks cells; and line -> DN.
+    ``now`` decides which accounts have expired (default: the clock's now).
 
     An entry's "line" is its position in the read (1-based); its "column" the LDAP attribute at fault.
     """
@@ -85,12 +107,17 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
     login_attribute = columns["login"][0]
     status_column = USER_ACCOUNT_CONTROL if settings.flavor == "ad" else None
     rows: list[Row] = []
+    now = now or utc_now()
     rejections: list[Rejection] = []
     dns: dict[int, str] = {}
     by_login: dict[str, list[int]] = {}
 
     def reject(line: int, column: str | None, reason: str, profile: dict[str, Any]) -> None:
-        rejections.append(Rejection(line, column, reason, frozenset(str(v).strip().lower() for v in profile.values() if v)))
+        keys = {str(v).strip().lower() for v in profile.values() if v}
+        entry_id = users[line - 1].uuid
+        if entry_id:  # a rejected entry still names its person: a full run keeps them
+            keys.add(entry_id.lower())
+        rejections.append(Rejection(line, column, reason, frozenset(keys)))
 
     for line, user in enumerate(users, start=1):
         dns[line] = user.dn
@@ -127,8 +154,12 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
             reject(line, columns.get("email", ("email",))[0], f"{email[:80]!r} is not an email address", profile)
             continue
         by_login.setdefault(login, []).append(len(rows))
-        intent = Intent.DEACTIVATED if user.disabled else Intent.ACTIVE
-        rows.append(Row(line, login, profile, intent, "disabled" if user.disabled else "enabled"))
+        # An expired account (accountExpires / shadowExpire passed) is the directory saying the person left, as a
+        # disabled one is: an HR export's "terminated".  It reactivates when the date is moved on.
+        expired = user.expires is not None and user.expires <= now
+        left = user.disabled or expired
+        status = "disabled" if user.disabled else "expired" if expired else "enabled"
+        rows.append(Row(line, login, profile, Intent.DEACTIVATED if left else Intent.ACTIVE, status, external_id=user.uuid))
     duplicated = {i for positions in by_login.values() if len(positions) > 1 for i in positions}
     if duplicated:
         for position in sorted(duplicated):
@@ -143,9 +174,16 @@ def ldap_rows(users: list[LdapUser], settings: LdapSettings) -> tuple[ParsedFile
     return parsed, dns
 
 
-def _accepted_logins(parsed: ParsedFile, plan: ImportPlan) -> set[str]:
+def _accepted_logins(parsed: ParsedFile, plan: ImportPlan, exists: Callable[[str], bool]) -> set[str]:
+    """The logins of the rows the plan accepted that are, or become, people: not an entry disabled before anyone
+    imported it (no person to be a member: counting one would report the same membership on every run)."""
     rejected = {r.line for r in plan.rejected}
-    return {row.login for row in parsed.rows if row.line not in rejected}
+    written = {action.login for action in plan.actions}
+    return {
+        row.login
+        for row in parsed.rows
+        if row.line not in rejected and (row.intent is not Intent.DEACTIVATED or row.login in written or exists(row.login))
+    }
 
 
 class LdapImports(GroupImports):
@@ -155,15 +193,17 @@ class LdapImports(GroupImports):
         *,
         uri: str,
         bind_dn: str,
-        password_env: str,
+        password_env: str | None = None,
         base_dn: str,
         user_filter: str | None = None,
         group_base: str | None = None,
         flavor: str = "openldap",
         interval: int | None = None,
+        password_secret: str | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        """An LDAP/AD source.  The bind password is read from ``password_env`` at each run; it is never stored.
+        """An LDAP/AD source.  The bind password is never stored: a server's secret (``password_secret``) holds it,
+        or (embedded) the environment variable ``password_env``, read at each run.
 
         ``interval``: run every so many minutes (the worker runs due sources).  ``options``:
         attribute_map, group_filter, disabled_bases, page_size, timeout, max_clock_skew, tls,
@@ -172,7 +212,12 @@ class LdapImports(GroupImports):
         unknown = sorted(set(options) - _LDAP_OPTIONS)
         if unknown:
             raise InvalidInput(unknown[0], f"not an LDAP source setting (known: {', '.join(sorted(_LDAP_OPTIONS))})")
-        validate_env_name("--password-env", password_env, "the bind password")
+        if (password_env is None) == (password_secret is None):
+            raise InvalidInput("--password-secret", "give --password-secret (a server's secret) or --password-env, one of them")
+        if password_secret is not None:
+            validate_name("--password-secret", password_secret)
+        else:
+            validate_env_name("--password-env", password_env, "the bind password")
         if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 525_600):
             raise InvalidInput("--interval", "must be a whole number of minutes, 1 or more")
         hours = options.get("full_every_hours")
@@ -186,6 +231,7 @@ class LdapImports(GroupImports):
             "uri": uri,
             "bind_dn": bind_dn,
             "password_env": password_env,
+            "password_secret": password_secret,
             "base_dn": base_dn,
             "user_filter": user_filter,
             "group_base": group_base,
@@ -195,6 +241,14 @@ class LdapImports(GroupImports):
         }
         settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if v is not None}
         ldap_settings(settings)  # refuse what the connector would refuse, now
+        if password_secret is not None:
+            self.access.authorise(None, Action.MANAGE_SOURCES)  # first: who may not add a source learns no secret's name
+            if self.secrets is None:
+                raise InvalidInput("--password-secret", NO_VAULT)
+            if self.secrets(password_secret) is None:
+                raise InvalidInput(
+                    "--password-secret", f"the server holds no secret named {password_secret!r} (`provtui secret set {password_secret}`)"
+                )
         return self.add_source(name, "ldap", settings)
 
     def import_ldap(
@@ -209,13 +263,14 @@ class LdapImports(GroupImports):
         """
         self.access.authorise(None, Action.MANAGE_SOURCES)
         doc = self._source(name, "ldap")
-        settings = ldap_settings(doc["settings"])
+        settings = ldap_settings(doc["settings"], self.secrets)
         state = doc.get("ldap") or {}
         mark = state.get("mark")
-        if mark is None:
+        at = utc_now()
+        if mark is None or self._expiry_passed(name, at):  # an expiry changes no timestamp: only a full read sees it
             is_full = True
         elif full is None:
-            is_full = self._full_due(doc, utc_now())
+            is_full = self._full_due(doc, at)
         else:
             is_full = bool(full)
         started = utc_now_iso()
@@ -229,9 +284,17 @@ class LdapImports(GroupImports):
             if not dry_run:
                 self._record_attempt(name, "failed", message, started)
             raise SourceFailed(message, retryable=error.retryable) from None
-        parsed, dns = ldap_rows(users, settings)
-        plan = plan_import(parsed, self.store.all(USERS), source=name, full=is_full, priorities=self.priorities(), allow_empty=allow_empty)
-        accepted = _accepted_logins(parsed, plan)
+        parsed, dns = ldap_rows(users, settings, at)
+        plan = plan_import(
+            parsed,
+            self.store.all(USERS),
+            source=name,
+            full=is_full,
+            priorities=self.priorities(),
+            allow_empty=allow_empty,
+            identities=self._identities(name),
+        )
+        accepted = _accepted_logins(parsed, plan, lambda login: bool(self.store.lookup(USERS, "login", login)))
         index = self._entry_index(name, users, full=is_full)
         result = self._ldap_result(plan, dns, is_full)
         if dry_run or plan.refused:
@@ -258,7 +321,7 @@ class LdapImports(GroupImports):
         ldap_state = {"mark": next_mark, "last_full": now if is_full else state.get("last_full"), "last_mode": result["mode"]}
 
         def extra(tx: Change) -> dict[str, Any]:
-            self._write_entries(tx, name, users, full=is_full)
+            self._write_entries(tx, name, users, full=is_full, now=at)
             ops = self._plan_groups(tx, name, groups, index, accepted)  # under the lock, seeing the new users
             result["groups"] = self._apply_groups(tx, name, ops)
             return {"groups": result["groups"], "mode": result["mode"]}
@@ -320,6 +383,14 @@ class LdapImports(GroupImports):
         result["mode"] = "full" if is_full else "incremental"
         return result
 
+    def _expiry_passed(self, source: str, now: datetime) -> bool:
+        """Whether an account this source last read as not yet expired has expired since."""
+        return any(parse_iso(doc["expires"]) <= now for doc in self._stored_entries(source).values() if doc.get("expires"))
+
+    def _identities(self, source: str) -> dict[str, str]:
+        """The entry id -> login of this source's people, as its last reads wrote them (a rename keeps the id)."""
+        return {doc["uuid"]: doc["login"] for doc in self._stored_entries(source).values() if doc.get("uuid")}
+
     def _stored_entries(self, source: str) -> dict[str, dict[str, Any]]:
         prefix = f"{source}|"
         return {key: doc for key, doc in self.store.all(SOURCE_ENTRIES).items() if key.startswith(prefix)}
@@ -335,16 +406,22 @@ class LdapImports(GroupImports):
                 index.add(user.dn, normalise_login(user.login))
         return index
 
-    def _write_entries(self, tx: Change, source: str, users: list[LdapUser], *, full: bool) -> None:
+    def _write_entries(self, tx: Change, source: str, users: list[LdapUser], *, full: bool, now: datetime) -> None:
         """Keyed by the DN as the server spells it (it spells one entry's DN one way): no parsing needed."""
         stored = self._stored_entries(source)
         wanted: dict[str, dict[str, Any]] = {}
         for user in users:
             if user.login:
-                wanted[f"{source}|{user.dn}"] = {"source": source, "dn": user.dn, "login": normalise_login(user.login)}
+                doc: dict[str, Any] = {"source": source, "dn": user.dn, "login": normalise_login(user.login)}
+                if user.uuid:
+                    doc["uuid"] = user.uuid
+                if user.expires is not None and user.expires > now:  # to come: the run after it passes reads everyone
+                    doc["expires"] = user.expires.isoformat()
+                wanted[f"{source}|{user.dn}"] = doc
         for key, doc in wanted.items():
             if stored.get(key) != doc:
                 tx.put(SOURCE_ENTRIES, key, doc)
-        if full:
-            for key in stored.keys() - wanted.keys():
+        read = {doc["uuid"] for doc in wanted.values() if doc.get("uuid")}
+        for key, doc in stored.items():  # full: whatever this read did not see; always: an entry's old DN (renamed, moved)
+            if key not in wanted and (full or doc.get("uuid") in read):
                 tx.delete(SOURCE_ENTRIES, key)
