@@ -20,6 +20,8 @@ from hypothesis import settings
 
 from provtui.testing.scim_server import ScimServerProcess
 
+pytest_plugins = ["tests.integration.samba_fixtures"]  # a real Samba AD DC: samba_dc, ad_ou
+
 # In CI the property tests draw the same examples on every run, so a red run is reproducible from
 # its log; elsewhere they explore new ones and keep any failure in .hypothesis/ to replay first.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

@@ -8,20 +8,18 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
 from provtui.testing.scim_server import free_port
+from provtui.testing.server_process import ServerProcess
 from provtui.testing.slapd.entries import Entry, ou_entry, rdn_value, ssha, to_ldif
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -58,20 +56,8 @@ def _service_account() -> tuple[int, int] | None:
         return None
 
 
-def _terminate(process: subprocess.Popen[bytes], directory: Path | None) -> None:
-    """Stop slapd (SIGTERM, then SIGKILL) and remove its directory; used by stop() and at exit."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if directory is not None:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-class SlapdProcess:
+class SlapdProcess(ServerProcess):
+    LOG_NAME = "slapd.log"  # errors only, at the debug level it runs with
     """A slapd serving ``base_dn`` from a temporary directory on 127.0.0.1.
 
     ``bind_dn`` is the rootdn (``cn=admin,<base>``, exempt from ACLs and size limits);
@@ -101,10 +87,7 @@ class SlapdProcess:
         self.port = port if port is not None else free_port(host)
         self.ad_schema = ad_schema
         self.ous = tuple(ous)
-        self.keep_directory = keep_directory
-        self.directory: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        super().__init__(keep_directory=keep_directory)
 
     def __repr__(self) -> str:
         return f"SlapdProcess(uri={self.uri!r}, base_dn={self.base_dn!r}, running={self.running})"
@@ -139,14 +122,6 @@ class SlapdProcess:
     @property
     def disabled_dn(self) -> str:
         return self.ou_dn("disabled")
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     # ----------------------------------------------------------------- life cycle
 
@@ -185,28 +160,6 @@ class SlapdProcess:
             self.stop()
             raise
         return self
-
-    def stop(self) -> None:
-        """Terminate slapd and remove its directory (unless keep_directory); safe to call twice."""
-        finalizer, self._finalizer = self._finalizer, None
-        self._process = None
-        if finalizer is not None:
-            finalizer()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        """slapd's output so far (errors only, at the debug level it runs with)."""
-        if self.directory is None:
-            return ""
-        try:
-            return (self.directory / "slapd.log").read_text(errors="replace")
-        except OSError:
-            return ""
 
     # ----------------------------------------------------------------- data
 
@@ -329,11 +282,7 @@ class SlapdProcess:
         command = [slapd, "-f", str(self.directory / "slapd.conf"), "-h", self.uri, "-d", "32768"]
         if _service_account() is not None:
             command += ["-u", "openldap", "-g", "openldap"]
-        with open(self.directory / "slapd.log", "ab") as log:  # the child keeps its own descriptor
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        self._process = process
-        directory = None if self.keep_directory else self.directory
-        self._finalizer = weakref.finalize(self, _terminate, process, directory)
+        self._spawn_process(command)
 
     def _wait_ready(self, deadline: float) -> bool:
         """Wait for slapd's "slapd starting" line (printed once it listens), then for a rootdn bind.
