@@ -10,9 +10,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from provtui.engine import Reconciler
-
 if TYPE_CHECKING:
+    from provtui.engine import Reconciler
     from provtui.engine.outcomes import SyncReport
     from provtui.service import Service
     from provtui.tui.app import ProvtuiApp
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 def build_engine(service: Service, **kwargs: Any) -> Reconciler:
     """The engine that provisions the service's store: each run authorised when it starts (the service's
     provisioning scope: only the apps the actor may provision), its audit naming the actor."""
+    from provtui.engine import Reconciler  # here: a console attached to a server never loads the engine
+
     vault = getattr(service, "vault", None)
     kwargs.setdefault("secrets", vault.lookup if vault is not None else None)
     return Reconciler(service.store, service.directory, run_by=service.actor, scope=service.provisioning_scope, **kwargs)

@@ -12,7 +12,8 @@ run, …), so a noisy moment on the machine lands on both:
 - console first frame in a real terminal (tmux, 80x24): from starting ``python -m provtui
   --server SOCK`` in a new tmux session to the first capture-pane showing the first user's row
   (``user000000``), against ``python -m provtui --store STORE``; median of ``--repeat`` runs each,
-  the console quit with ctrl+q between runs.  The floor: the same for a shell's ``echo``;
+  the console quit with ctrl+q between runs.  The floors: the same for a shell's ``echo``, and for a bare
+  Textual app showing one table row (textual_floor.py: Python, Textual and httpx imported, nothing of provtui);
 - request overhead: ``user_view(login)`` over ``--calls`` logins spread over the store, through
   ``RemoteService`` vs. a warmed in-process ``Service``; p50/p95 and their difference;
 - ``provtui user list --json`` of everyone, as a subprocess (stdout to a file): through the server
@@ -177,10 +178,14 @@ def measure_terminal(workdir: Path, store: Path, socket_path: Path, repeat: int,
     }
     terminal = Terminal(workdir / "tmux.sock", clean_env())
     try:
-        floor = []
+        floor, textual_floor = [], []
+        bare_app = f"{python} {shlex.quote(str(Path(__file__).with_name('textual_floor.py')))}"
         for _ in range(repeat):
             took, name = terminal.first_shown("echo shell-ready; sleep 30", "shell-ready", timeout)
             floor.append(took)
+            terminal.end(name)
+            took, name = terminal.first_shown(bare_app, "textual-ready", timeout)
+            textual_floor.append(took)
             terminal.end(name)
         runs: dict[str, list[float]] = {side: [] for side in sides}
         exits: dict[str, list[str]] = {side: [] for side in sides}
@@ -198,6 +203,7 @@ def measure_terminal(workdir: Path, store: Path, socket_path: Path, repeat: int,
         "embedded_ms": ms(embedded),
         "ratio": ratio(server, embedded),
         "floor_ms": ms(statistics.median(floor)),
+        "textual_floor_ms": ms(statistics.median(textual_floor)),
         "server_runs_ms": [ms(t) for t in runs["server"]],
         "embedded_runs_ms": [ms(t) for t in runs["embedded"]],
         "shown": first_login,
@@ -462,7 +468,8 @@ def report(result: dict) -> str:
     lines += [
         "",
         (
-            f"floors: a tmux session's first capture {fmt(term['floor_ms'])}; `python -m provtui --help` "
+            f"floors: a tmux session's first capture {fmt(term['floor_ms'])}; a bare Textual app's first row "
+            f"{fmt(term.get('textual_floor_ms'))}; `python -m provtui --help` "
             f"{fmt(listed['floor_s'], 's')}; `user list --json` writes {listed['output_mb']} MB"
         ),
     ]
