@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from provtui.cli.directory_options import add_directory_options, directory_options
 from provtui.cli.output import EXIT_OK, emit, warn
 from provtui.cli.safe_input import ranged
 from provtui.domain import numbers
@@ -29,10 +30,12 @@ def _notify(args) -> list[str] | None:
 
 
 def _ldap(args) -> dict | None:
+    options = directory_options(args)
     if not args.ldap_uri:
-        for option in ("bind_dn", "password_env", "password_secret", "base_dn", "rdn_attr", "disable_method"):
-            if getattr(args, option):
-                raise InvalidInput(f"--{option.replace('_', '-')}", "goes with --ldap-uri")
+        for option in ("bind_dn", "password_env", "password_secret", "base_dn", "rdn_attr", "disable_method", *options):
+            if option in options or getattr(args, option, None):
+                name = "ca_file" if option == "ca_certificates" else option
+                raise InvalidInput(f"--{name.replace('_', '-')}", "goes with --ldap-uri")
         return None
     missing = [f"--{o.replace('_', '-')}" for o in ("bind_dn", "base_dn") if not getattr(args, o)]
     if not args.password_env and not args.password_secret:
@@ -48,6 +51,7 @@ def _ldap(args) -> dict | None:
         "flavor": args.flavor,
         "rdn_attr": args.rdn_attr,
         "disable_method": args.disable_method,
+        **options,
     }
 
 
@@ -77,7 +81,13 @@ _CLEARED = {
 def cmd_update(args, service) -> int:
     if args.manual:
         raise InvalidInput("--manual", "an app's kind cannot change")
-    ldap = {"uri": args.ldap_uri, "bind_dn": args.bind_dn, "password_env": args.password_env, "password_secret": args.password_secret}
+    ldap = {
+        "uri": args.ldap_uri,
+        "bind_dn": args.bind_dn,
+        "password_env": args.password_env,
+        "password_secret": args.password_secret,
+        **directory_options(args),
+    }
     app = service.update_app(
         args.name,
         scim_url=args.scim_url,
@@ -210,6 +220,13 @@ def _add_settings(p, *, update: bool) -> None:
     )
 
 
+def _app_directory_options(p) -> None:
+    add_directory_options(p)
+    p.add_argument(
+        "--external-id-attribute", metavar="ATTR", help="an LDAP app's attribute holding the person's provtui id (default: employeeNumber)"
+    )
+
+
 def register(cli) -> None:
     app, command = cli.noun("app", "applications"), cli.command
     p = command(app, "create", cmd_create, "add a SCIM, LDAP/AD or manual app")
@@ -225,6 +242,7 @@ def register(cli) -> None:
     p.add_argument(
         "--disable-method", metavar="ou:DN|attr:NAME=VALUE", help="how OpenLDAP entries are disabled (AD: the ACCOUNTDISABLE bit)"
     )
+    _app_directory_options(p)
     p = command(app, "update", cmd_update, "change an app's connection or settings (its endpoint and secret: super admin)")
     p.add_argument("name")
     _add_settings(p, update=True)
@@ -232,6 +250,7 @@ def register(cli) -> None:
     p.add_argument("--bind-dn", metavar="DN", help="an LDAP app's bind DN (a new one clears --password-env)")
     p.add_argument("--password-env", metavar="VAR", help="environment variable holding an LDAP app's bind password")
     p.add_argument("--password-secret", metavar="NAME", help="a secret the server holds as an LDAP app's bind password")
+    _app_directory_options(p)
     for verb in ("assign", "unassign"):
         p = command(app, verb, cmd_assignment, f"{verb} an app to a user or a group")
         p.add_argument("app")

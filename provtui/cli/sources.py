@@ -2,7 +2,9 @@
 
     provtui source add-csv NAME [--mapping FILE]
     provtui source add-ldap NAME --uri URI --bind-dn DN (--password-secret NAME | --password-env VAR) --base-dn DN
-                           [--user-filter F] [--group-base DN] [--flavor openldap|ad] [--interval MINUTES]
+                           [--user-filter F] [--groups-dn DN] [--group-filter F] [--flavor openldap|ad]
+                           [--tls ldaps|starttls|none] [--ca-file PEM] [--external-id-attribute ATTR] [--interval MINUTES]
+    provtui source update NAME [any add-ldap option]
     provtui source list [--json]
     provtui source priority ATTRIBUTE SOURCE[,SOURCE...]
     provtui import csv FILE [--source NAME] [--partial] [--strict] [--allow-empty] [--dry-run] [--confirm] [--json]
@@ -29,6 +31,9 @@ one "refused": true, "reason" ("empty" or "strict") and "would_deactivate" (logi
 
 from __future__ import annotations
 
+import argparse
+
+from provtui.cli.directory_options import add_directory_options, directory_options
 from provtui.cli.output import EXIT_HELD, EXIT_OK, EXIT_USAGE, emit, print_json, shown, warn
 from provtui.cli.safe_input import ranged
 from provtui.domain.errors import HeldForConfirmation
@@ -53,20 +58,34 @@ def cmd_add_csv(args, service) -> int:
 
 
 def cmd_add_ldap(args, service) -> int:
-    source = service.importer().add_ldap_source(
+    source = service.add_ldap_source(
         args.name,
         uri=args.uri,
         bind_dn=args.bind_dn,
         password_env=args.password_env,
         password_secret=args.password_secret,
         base_dn=args.base_dn,
-        user_filter=args.user_filter,
-        group_base=args.group_base,
         flavor=args.flavor,
         interval=args.interval,
+        **directory_options(args, groups_key="group_base"),
     )
     every = f", imported every {args.interval} min by the worker" if args.interval else ""
     return emit(args, source, text=f"added LDAP source {source['name']} ({args.flavor}){every}")
+
+
+def cmd_update(args, service) -> int:
+    given = {
+        "uri": args.uri,
+        "bind_dn": args.bind_dn,
+        "password_env": args.password_env,
+        "password_secret": args.password_secret,
+        "base_dn": args.base_dn,
+        "flavor": args.flavor,
+        "interval": args.interval,
+        **directory_options(args, groups_key="group_base"),
+    }
+    source = service.update_ldap_source(args.name, **{k: v for k, v in given.items() if v is not None})
+    return emit(args, source, text=f"updated LDAP source {source['name']}")
 
 
 def cmd_list(args, service) -> int:
@@ -232,6 +251,15 @@ def add_import_options(p) -> None:
     )
 
 
+def _source_options(p) -> None:
+    add_directory_options(p)
+    p.add_argument(
+        "--external-id-attribute",
+        metavar="ATTR",
+        help="the attribute naming a person for good, through renames and moves (default: entryUUID; AD: objectGUID)",
+    )
+
+
 def register(cli) -> None:
     source, command = cli.noun("source", "sources of truth: HR exports and LDAP/AD directories"), cli.command
     p = command(source, "add-csv", cmd_add_csv, "add an HR CSV source")
@@ -247,10 +275,21 @@ def register(cli) -> None:
         "--password-env", metavar="VAR", help="embedded: the environment variable holding the bind password (the password is never stored)"
     )
     p.add_argument("--base-dn", required=True, metavar="DN", help="where the users are")
-    p.add_argument("--user-filter", metavar="F", help="LDAP filter of the users (default: the flavor's)")
-    p.add_argument("--group-base", metavar="DN", help="where the groups are (default: the base DN)")
+    p.add_argument("--group-base", metavar="DN", help=argparse.SUPPRESS)  # the name --groups-dn had first
     p.add_argument("--flavor", choices=("openldap", "ad"), default="openldap", help="attribute defaults (default: openldap)")
     p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
+    _source_options(p)
+    p = command(source, "update", cmd_update, "change an LDAP / AD source's settings (a new URI or bind DN names its password too)")
+    p.add_argument("name")
+    p.add_argument("--uri", help="ldap://host[:port] or ldaps://host[:port]")
+    p.add_argument("--bind-dn", metavar="DN", help="the account provtui reads the directory as")
+    password = p.add_mutually_exclusive_group()
+    password.add_argument("--password-secret", metavar="NAME", help="the server's secret holding the bind password")
+    password.add_argument("--password-env", metavar="VAR", help="embedded: the environment variable holding the bind password")
+    p.add_argument("--base-dn", metavar="DN", help="where the users are")
+    p.add_argument("--flavor", choices=("openldap", "ad"), help="attribute defaults")
+    p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
+    _source_options(p)
     command(source, "list", cmd_list, "list sources")
     p = command(source, "priority", cmd_priority, "which sources win an attribute several supply, highest first")
     p.add_argument("attribute")

@@ -84,6 +84,7 @@ LDAP_OPTIONS = (
     "timeout",
     "tls",
     "ca_file",
+    "ca_certificates",
 )
 
 
@@ -106,8 +107,8 @@ def validate_ldap_target(
     options = {k: v for k, v in options.items() if v not in (None, "", [], ())}
     if "=" not in options.get("groups_dn", "="):
         raise InvalidInput("--groups-dn", f"{options['groups_dn']!r} is not a DN")
-    if options.get("tls") not in (None, "ldaps", "starttls"):
-        raise InvalidInput("--tls", "is ldaps or starttls")
+    if options.get("tls") not in (None, "ldaps", "starttls", "none"):
+        raise InvalidInput("--tls", "is ldaps, starttls or none")
     if "timeout" in options:
         numbers.LDAP_TIMEOUT.check("--timeout", options["timeout"])
     for option, value, limit in (
@@ -117,7 +118,7 @@ def validate_ldap_target(
         ("--password-env", password_env, MAX_ENV_NAME),
         ("--rdn-attr", rdn_attr, MAX_ENV_NAME),
         ("--disable-method", disable_method, MAX_DN),
-        *((f"--{k.replace('_', '-')}", v, MAX_DN) for k, v in options.items() if isinstance(v, str)),
+        *((f"--{k.replace('_', '-')}", v, MAX_DN) for k, v in options.items() if isinstance(v, str) and k != "ca_certificates"),
     ):
         if isinstance(value, str):
             check_text(option, value, limit)
@@ -130,6 +131,9 @@ def validate_ldap_target(
         validate_env_name("--password-env", password_env, "the bind password")
     if flavor not in LDAP_FLAVORS:
         raise InvalidInput("--flavor", "is openldap or ad")
+    if flavor == "ad" and not sends_encrypted(uri, options.get("tls")) and not on_loopback(uri):
+        # every AD account is created with a password (unicodePwd), which AD takes over an encrypted connection only
+        raise InvalidInput("--tls", f"an AD app over plain {shown_url(uri)} would send passwords in clear: use ldaps:// or --tls starttls")
     rdn_attr = rdn_attr or ("cn" if flavor == "ad" else "uid")
     if flavor == "ad":
         disable_method = disable_method or "uac"  # the ACCOUNTDISABLE bit of userAccountControl
@@ -166,6 +170,18 @@ def validate_ldap_uri(uri: object) -> str:
         raise InvalidInput("--ldap-uri", f"{shown_url(str(uri))} is not an ldap:// or ldaps:// URI")
     refuse_url_credentials("--ldap-uri", uri, "--bind-dn and --password-env")
     return uri
+
+
+def sends_encrypted(uri: str, tls: str | None) -> bool:
+    """Whether a connection to ``uri`` with ``tls`` (ldaps, starttls, none; None: as the URI says) is encrypted."""
+    return tls in ("ldaps", "starttls") or (tls is None and uri.lower().startswith("ldaps://"))
+
+
+def on_loopback(uri: str) -> bool:
+    """Whether the URI's host is this machine (where plain LDAP crosses no network: as smtp.host allows)."""
+    netloc = uri.split("://", 1)[-1].split("/", 1)[0].lower()
+    host = netloc[1:].split("]", 1)[0] if netloc.startswith("[") else netloc.rsplit(":", 1)[0]
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def validate_dn(option: str, value: object) -> str:

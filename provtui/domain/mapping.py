@@ -52,7 +52,8 @@ DEFAULT_LDAP_MAPPINGS: tuple[dict[str, Any], ...] = (  # OpenLDAP inetOrgPerson
 DEFAULT_AD_MAPPINGS: tuple[dict[str, Any], ...] = (
     {"target": "sAMAccountName", "expr": "user.login", "on": ALWAYS},
     {"target": "userPrincipalName", "expr": "user.email", "on": ALWAYS},
-    {"target": "cn", "expr": "user.displayName", "on": ALWAYS},
+    # no cn: the connector names an AD entry by its sAMAccountName, which the whole domain holds once (cn = the
+    # display name clashed for a second "Sam Smith", and failed past 64 characters)
     {"target": "displayName", "expr": "user.displayName", "on": ALWAYS},
     {"target": "givenName", "expr": "user.firstName", "on": ALWAYS},
     {"target": "sn", "expr": "user.lastName", "on": ALWAYS},

@@ -23,7 +23,7 @@ FACADE = frozenset(
         # secrets (held by the server)
         "set_secret", "list_secrets", "delete_secret",
         # imports
-        "add_source", "list_sources", "set_source_priority", "import_csv", "add_ldap_source", "import_ldap",
+        "add_source", "list_sources", "set_source_priority", "import_csv", "add_ldap_source", "update_ldap_source", "import_ldap",
         "import_app", "import_app_groups",
         # reads
         "user_view", "user_history", "prepare_history", "list_users", "list_groups", "app_assignments",

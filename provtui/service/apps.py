@@ -26,6 +26,7 @@ from provtui.domain.text import MAX_ATTRIBUTE_NAME, MAX_EMAIL, MAX_ENV_NAME, MAX
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.schema import ACCOUNTS, APP_HEALTH, APPS, ASSIGNMENTS, assignment_key, group_subject, stored, user_subject
+from provtui.service.ca_bundles import check_ca_certificates, shown_app, shown_settings
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
 from provtui.service.secrets import held_secret
@@ -35,7 +36,21 @@ from provtui.store.vault import SecretVault
 if TYPE_CHECKING:
     from provtui.service.reads import Reads
 
-_LDAP_CONNECTION = {"uri": "--ldap-uri", "bind_dn": "--bind-dn", "password_env": "--password-env", "password_secret": "--password-secret"}
+# An LDAP app's connection (where its password goes, and whom it trusts: a super admin's), and where its entries go.
+_LDAP_CONNECTION = {
+    "uri": "--ldap-uri",
+    "bind_dn": "--bind-dn",
+    "password_env": "--password-env",
+    "password_secret": "--password-secret",
+    "tls": "--tls",
+    "ca_certificates": "--ca-file",
+}
+_LDAP_PLACEMENT = {
+    "groups_dn": "--groups-dn",
+    "user_filter": "--user-filter",
+    "group_filter": "--group-filter",
+    "external_id_attribute": "--external-id-attribute",
+}
 
 
 class Apps(Part):
@@ -72,6 +87,8 @@ class Apps(Part):
             _validate_scim(scim_url, token_env, token_secret)
         elif manual and not notify:
             raise InvalidInput("--notify", "a manual app needs someone to notify of its tasks")
+        if ldap is not None and ldap.get("ca_certificates") is not None:
+            check_ca_certificates("--ca-file", ldap["ca_certificates"])
         target = validate_ldap_target(**ldap) if ldap is not None else None
         kind = AppKind.MANUAL if manual else AppKind.LDAP if ldap is not None else AppKind.SCIM
         settings = validate_settings({**DEFAULT_SETTINGS, **settings})
@@ -96,7 +113,7 @@ class Apps(Part):
                 app["ldap"] = target
             tx.put(APPS, app["id"], app)
             tx.audit("app.create", name, None, _app_config(app))
-        return app
+        return shown_app(app)
 
     def update_app(
         self,
@@ -118,9 +135,13 @@ class Apps(Part):
         secret never follows an app to a new endpoint.  Returns the app, with ``cleared``: the references dropped.
         """
         ldap = {k: v for k, v in (ldap or {}).items() if v is not None}
-        unknown = sorted(set(ldap) - set(_LDAP_CONNECTION))
+        unknown = sorted(set(ldap) - set(_LDAP_CONNECTION) - set(_LDAP_PLACEMENT))
         if unknown:
-            raise InvalidInput(unknown[0], "is not an LDAP connection setting update_app changes (uri, bind_dn, password_env)")
+            raise InvalidInput(
+                unknown[0], f"is not an LDAP setting update_app changes ({', '.join([*_LDAP_CONNECTION, *_LDAP_PLACEMENT])})"
+            )
+        if ldap.get("ca_certificates") is not None:
+            check_ca_certificates("--ca-file", ldap["ca_certificates"])
         # The shape of what is given first, so a secret typed where its name belongs is refused before anything is read.
         if scim_url is not None:
             validate_scim_url(scim_url)
@@ -152,7 +173,8 @@ class Apps(Part):
                     "--scim-url" if scim_url is not None else "--token-env", f"{name} is a {kind.value} app: it has no SCIM endpoint"
                 )
             if ldap and kind != AppKind.LDAP:
-                raise InvalidInput(_LDAP_CONNECTION[next(iter(ldap))], f"{name} is a {kind.value} app: it has no LDAP connection")
+                option = {**_LDAP_CONNECTION, **_LDAP_PLACEMENT}[next(iter(ldap))]
+                raise InvalidInput(option, f"{name} is a {kind.value} app: it has no LDAP connection")
             if kind == AppKind.SCIM:
                 given = {
                     k: v for k, v in (("scim_url", scim_url), ("token_env", token_env), ("token_secret", token_secret)) if v is not None
@@ -161,20 +183,23 @@ class Apps(Part):
                 updated.update(self._connection(tx, scope, current, given, ("scim_url",), ("token_env", "token_secret"), cleared))
                 self._held_secret(token_secret)  # once authorised: who may not name a secret learns none of their names
             elif ldap:
-                updated["ldap"] = self._connection(
-                    tx, scope, app["ldap"], ldap, ("uri", "bind_dn"), ("password_env", "password_secret"), cleared
+                connection = {k: v for k, v in ldap.items() if k in _LDAP_CONNECTION}
+                target = self._connection(
+                    tx, scope, app["ldap"], connection, ("uri", "bind_dn"), ("password_env", "password_secret"), cleared
                 )
+                target.update({k: v for k, v in ldap.items() if k in _LDAP_PLACEMENT})
+                updated["ldap"] = _checked_target(target)
                 self._held_secret(ldap.get("password_secret"), "--password-secret")  # once authorised
             if notify is not None:
                 updated["notify"] = _validate_emails(notify)
             updated["capabilities"] = _capabilities(kind, updated["settings"])
             if updated == app:
-                return {**app, "cleared": []}
+                return {**shown_app(app), "cleared": []}
             tx.put(APPS, app["id"], updated)
             tx.audit("app.update", name, _app_config(app), _app_config(updated))
             # A new endpoint or retention period may change what every account needs.
             tx.mark_app_accounts(app["id"])
-        return {**updated, "cleared": cleared}
+        return {**shown_app(updated), "cleared": cleared}
 
     def _connection(
         self,
@@ -399,9 +424,19 @@ def _capabilities(kind: AppKind, settings: dict[str, Any]) -> list[str]:
     return [c.value for c in capabilities]
 
 
+def _checked_target(target: dict[str, Any]) -> dict[str, Any]:
+    """An LDAP app's connection as changed, checked whole (an AD app over plain LDAP, say, is refused)."""
+    if target.get("password_env") or target.get("password_secret"):
+        return validate_ldap_target(**target)
+    # a new endpoint dropped the password reference: check the rest with a stand-in, store it without one
+    return {**validate_ldap_target(**{**target, "password_env": "PROVTUI_NO_PASSWORD"}), "password_env": None}
+
+
 def _app_config(app: dict[str, Any]) -> dict[str, Any]:
     """What the audit trail records of an app: its configuration (the token's variable name, never a token)."""
     config: dict[str, Any] = {k: app[k] for k in ("kind", "scim_url", "token_env", "notify", "settings", "ldap") if k in app}
+    if (config.get("ldap") or {}).get("ca_certificates"):
+        config["ldap"] = shown_settings(config["ldap"])
     if app.get("token_secret"):  # the name of a secret the server holds, never its value
         config["token_secret"] = app["token_secret"]
     return config

@@ -161,6 +161,9 @@ class Service:
     def add_ldap_source(self, name: str, **settings: Any) -> dict[str, Any]:
         return self.importer().add_ldap_source(name, **settings)
 
+    def update_ldap_source(self, name: str, **changes: Any) -> dict[str, Any]:
+        return self.importer().update_ldap_source(name, **changes)
+
     def import_ldap(
         self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None, allow_empty: bool = False
     ) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from provtui.model.schema import (
     group_subject,
     stored,
 )
+from provtui.service.ca_bundles import shown_app
 from provtui.service.change import Access, Changes
 from provtui.service.part import Part
 from provtui.store.chain import ChainReport, verify_chain, vouch_for
@@ -261,7 +262,11 @@ class Reads(Part):
         self.access.read()
         apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
         return [
-            {**a, "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])), "queued": len(self.store.lookup(DIRTY, "app", a["id"]))}
+            {
+                **shown_app(a),
+                "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])),
+                "queued": len(self.store.lookup(DIRTY, "app", a["id"])),
+            }
             for a in apps
         ]
 

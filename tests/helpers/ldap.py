@@ -64,3 +64,24 @@ def entries(server: SlapdProcess, base: str, search_filter: str = "(objectClass=
     with server.connection() as conn:
         conn.search(base, search_filter, attributes=["*", "entryUUID"])
         return {entry.entry_dn: entry.entry_attributes_as_dict for entry in conn.entries}
+
+
+CHANGED = ("created", "updated", "suspended", "deactivated", "reactivated")  # what an import run counts as change
+
+
+def quiet(result: dict[str, Any]) -> bool:
+    """Whether an import run changed nobody and no membership (a run that settled)."""
+    groups = result.get("groups") or {}
+    return all(result[k] == 0 for k in CHANGED) and groups.get("members_added", 0) == groups.get("members_removed", 0) == 0
+
+
+def assert_full_runs_settle(service: Service, source: str, runs: int = 2) -> None:
+    """Full runs of an LDAP source with nothing changed in the directory: none plans, reports or writes a change
+    (each writes its own record only: the run's mark and time)."""
+    seq = service.store.seq
+    for _ in range(runs):
+        again = service.import_ldap(source, full=True)
+        assert quiet(again), again
+        plan = service.import_ldap(source, full=True, dry_run=True)
+        assert plan["actions"] == [] and {g["action"] for g in plan["group_actions"]} <= {"unchanged"}, plan
+    assert service.store.seq == seq + runs

@@ -432,6 +432,24 @@ def test_ad_ranged_member_retrieval_follows_every_range() -> None:
     assert values == [f"cn=u{i}" for i in range(3001)]
 
 
+@needs_slapd
+def test_the_session_follows_ranges_itself_not_ldap3(slapd: SlapdProcess, ldap_ou: str, ldap_settings: Settings) -> None:
+    """ldap3's auto-range merged AD's later ranges into a plain ``member`` beside the first range's key, which
+    _member_values then took for a first range again: with it off, a real connection hands back exactly what the
+    server sent, the shape the test above feeds (issue #17, 9)."""
+    from provtui.connectors.ldap.session import Session
+
+    with Session(ldap_settings(ldap_ou)) as session:
+        assert session._require().auto_range is False
+    doubled = {"member;range=0-1": [b"cn=a", b"cn=b"], "member": [b"cn=a", b"cn=b", b"cn=c"]}  # ldap3's auto-range shape
+
+    class NoMoreRanges:
+        def read_entry(self, *args: object) -> dict:
+            return {"member;range=2-*": [b"cn=c"]}
+
+    assert ldap_source._member_values(NoMoreRanges(), "cn=g", doubled) == ["cn=a", "cn=b", "cn=c"]  # type: ignore[arg-type]
+
+
 def test_entry_to_profile_rules() -> None:
     raw = {
         "UID": [b"jdoe"],
@@ -563,8 +581,8 @@ def test_writer_flips_the_ad_disable_bit(slapd: SlapdProcess, ldap_ou: str, ldap
     settings_ = ldap_settings(ldap_ou, as_admin=True, flavor="ad", user_filter=AD_TEST_USER_FILTER)
     with LdapWriter(settings_, user_object_classes=("inetOrgPerson", "provtuiADUser")) as writer:
         dn = writer.create_user({**PROFILE, "login": "nsimone"}, extra={"userPrincipalName": "nsimone@example.org"})
-        assert dn == f"cn=Nina Simone,{ldap_ou}"
-        assert writer.find_user("nsimone").disabled  # type: ignore[union-attr]  # no password yet: created disabled
+        assert dn == f"cn=nsimone,{ldap_ou}"  # named by its sAMAccountName: unique in the domain, within 64
+        assert writer.find_user("nsimone").disabled  # type: ignore[union-attr]  # no password yet: created disabled (546)
         writer.set_disabled(dn, False)
         assert not writer.find_user("nsimone").disabled  # type: ignore[union-attr]
         writer.set_disabled(dn, True)

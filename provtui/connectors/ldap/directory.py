@@ -15,6 +15,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from provtui.connectors.base import AmbiguousMatch, Conflict, DownstreamError, RemoteGroup, RemoteUser
+from provtui.connectors.ldap.ad_accounts import NO_TLS, derive_sam, domain_root, has_password, sam_candidates
 from provtui.connectors.ldap.calls import Event, instrument
 from provtui.connectors.ldap.entries import dn_within, first_raw, first_value, format_uuid, normalise_dn, resolve_members, split_dn
 from provtui.connectors.ldap.errors import LdapConflict, LdapError
@@ -202,7 +203,7 @@ class DirectoryCore:
         if EXTERNAL_ID in attributes and any(k.lower() == external.lower() for k in attributes if k != EXTERNAL_ID):
             raise DownstreamError(
                 f"the app's mappings write {external}, which holds provtui's user id in this "
-                f"directory: map another attribute or set the external_id_attribute option"
+                f"directory: map another attribute, or name another for the id: `provtui app update APP --external-id-attribute ATTR`"
             )
         values: dict[str, Any] = {}
         for key, value in attributes.items():
@@ -227,8 +228,14 @@ class DirectoryCore:
         if not naming:
             raise DownstreamError(f"the account has no {t.naming_attribute}: map it (e.g. from user.login)", status=400)
         naming_filter = f"({t.naming_attribute}={escape_filter_chars(str(naming))})"
-        if self._search_users(naming_filter):
+        if self._search_users(naming_filter):  # the person's account already: the reconciler links it
             raise Conflict(f"an entry with {t.naming_attribute}={naming!r} already exists", status=409)
+        if t.ad and active and not t.uses_tls:
+            raise DownstreamError(NO_TLS, status=400)  # refused before anything is added
+        if t.ad:
+            naming = self._free_sam(str(naming))
+            values = {k: v for k, v in values.items() if k.lower() != t.naming_attribute.lower()}
+            values[t.naming_attribute] = naming
         login = naming if t.ad else _single(_get(values, t.rdn_attr))
         if not login:
             raise DownstreamError(f"the account has no {t.rdn_attr}, which names its entry", status=400)
@@ -240,41 +247,60 @@ class DirectoryCore:
         if surname:
             profile["lastName"] = str(surname)
         extra = {k: v for k, v in values.items() if k.lower() != t.login_attribute.lower()}
+        if t.ad:  # named by its sAMAccountName unless cn is mapped; a cn is at most 64 characters
+            cn = str(_single(_get(extra, "cn")) or login)[:64]
+            extra = {**{k: v for k, v in extra.items() if k.lower() != "cn"}, "cn": cn}
         writer_disabled = not active and (t.ad or t.disable_kind == "ou")
         if not active and t.disable_kind == "attr":
             name = t.disable_attribute or ""
             current = _get(extra, name)
             extra = {k: v for k, v in extra.items() if k.lower() != name.lower()}
             extra[name] = ([] if current is None else list(current) if isinstance(current, list) else [current]) + [t.disable_value]
-        password = _initial_password() if t.ad and active and t.uses_tls else None
+        password = _initial_password() if t.ad and t.uses_tls else None
         try:
             dn = w.create_user(profile, disabled=writer_disabled, password=password, extra=extra)
         except LdapConflict as conflict:
             if self._search_users(naming_filter):  # added meanwhile: the reconciler links it
                 raise Conflict(conflict.message, status=409) from None
-            raise DownstreamError(
-                f"{conflict.message}: the name is taken by an entry with another "
-                f"{t.naming_attribute}; change what {t.rdn_attr} is mapped from",
-                status=409,
-            ) from None
-        if t.ad and active and password is None:
-            try:
-                w.set_disabled(dn, False)
-            except LdapError as error:
-                if error.retryable:
-                    raise
-                raise DownstreamError(
-                    f"{dn} was created disabled and the directory would not enable it "
-                    f"({error.message}); Active Directory needs a password first, which provtui "
-                    f"sets only over TLS (ldaps://)",
-                    status=400,
-                ) from None
+            raise DownstreamError(self._clash(conflict), status=409) from None
         if t.ad and not active and t.disable_kind == "ou":
             dn = self._move(dn, new_parent=t.disabled_dn)
         raw = w.read(dn, self.user_attributes)
         if raw is None:
             raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
         return self._remote_user(dn, raw)
+
+    def _free_sam(self, login: str, own: str | None = None) -> str:
+        """A sAMAccountName for ``login`` that no entry of the whole domain holds but ``own`` (ad_accounts)."""
+        name, taken_by = derive_sam(login, lambda candidate: self._sam_holder(candidate, own))
+        if taken_by is not None:
+            raise DownstreamError(
+                f"sAMAccountName {name!r} is taken in the domain by {taken_by} ({self._kind(taken_by)}), outside "
+                f"the app's entries: sAMAccountName is unique across the whole domain",
+                status=409,
+            )
+        return name
+
+    def _sam_holder(self, name: str, own: str | None = None) -> str | None:
+        """The DN of the entry anywhere in the domain (but ``own``) whose sAMAccountName is ``name``."""
+        found = self._w().search(domain_root(self.t.base_dn), f"(sAMAccountName={escape_filter_chars(name)})", ["objectClass"])
+        others = [dn for dn, _ in found if own is None or normalise_dn(dn) != normalise_dn(own)]
+        return others[0] if others else None
+
+    def _kind(self, dn: str) -> str:
+        raw = self._w().read(dn, ["objectClass"]) or {}
+        classes = {str(_text(v)).lower() for v in raw.get("objectClass", [])}
+        return "a group" if "group" in classes else "a computer" if "computer" in classes else "a user" if "user" in classes else "an entry"
+
+    def _clash(self, conflict: LdapConflict) -> str:
+        """What an entryAlreadyExists on create says: which name clashes, with what, where."""
+        if conflict.dn is None:
+            return f"{conflict.message}: the name is taken; change what {self.t.rdn_attr} is mapped from"
+        rdn, parent = split_dn(conflict.dn)
+        return (
+            f"{conflict.message}: {rdn} is taken under {parent} by {self._kind(conflict.dn)} with another "
+            f"{self.t.naming_attribute}; change what {self.t.rdn_attr} is mapped from"
+        )
 
     def update_user(self, remote_id: str, changed: Mapping[str, Any], active: bool | None) -> None:
         t, w = self.t, self._w()
@@ -286,11 +312,13 @@ class DirectoryCore:
             raise DownstreamError(
                 f"{dn} already has {t.external_id_attribute}={current_external!r}, not this user's "
                 f"provtui id: it is another user's account, or the directory uses "
-                f"{t.external_id_attribute} for something else (then set the external_id_attribute "
-                f"option to an unused attribute)",
+                f"{t.external_id_attribute} for something else (then name an unused attribute: "
+                f"`provtui app update APP --external-id-attribute ATTR`)",
                 status=409,
             )
         values = self._ldap_values(changed, keep_none=True)
+        if t.ad:
+            dn, values = self._renamed_sam(dn, raw, values)
         rdn_key = next((k for k in values if k.lower() == t.rdn_attr.lower()), None)
         if rdn_key is not None:
             current_rdn = split_dn(dn)[0]
@@ -311,10 +339,30 @@ class DirectoryCore:
         if active is not None:
             self._set_active(dn, raw, active)
 
+    def _renamed_sam(self, dn: str, raw: Mapping[str, Any], values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A login change on AD: the sAMAccountName derived again (domain-wide), and an entry named by it renamed."""
+        t = self.t
+        key = next((k for k in values if k.lower() == t.naming_attribute.lower()), None)
+        wanted = _single(values[key]) if key else None
+        if key is None or not wanted:
+            return dn, values
+        current = first_value(raw, t.naming_attribute)
+        if current in sam_candidates(str(wanted)):  # what it derives to already
+            return dn, {k: v for k, v in values.items() if k != key}
+        name = self._free_sam(str(wanted), own=dn)
+        values = {**values, key: name}
+        if current and split_dn(dn)[0].lower() == f"cn={escape_rdn(current)}".lower() and not any(k.lower() == "cn" for k in values):
+            dn = self._move(dn, new_rdn=f"CN={escape_rdn(name)}")  # named by its old sAMAccountName: by the new one
+        return dn, values
+
     def _set_active(self, dn: str, raw: Mapping[str, Any], active: bool) -> str:
         """Enable or disable by the app's method (each step a no-op when already so); returns the DN."""
         t, w = self.t, self._w()
         if t.ad:
+            if active and self._disabled(dn, raw) and not has_password(raw):  # a linked, passwordless account: never enabled so
+                if not t.uses_tls:
+                    raise DownstreamError(f"{dn} has no password: {NO_TLS}", status=400)
+                w.set_password(dn, _initial_password())
             w.set_disabled(dn, not active)  # compare-and-swap on userAccountControl
         if t.disable_kind == "ou":
             within = dn_within(dn, t.disabled_dn or "")
@@ -446,12 +494,19 @@ class DirectoryCore:
         dns = self._dns_of(members)
         if not dns and self._needs_member:
             dns = [self.t.empty_member]
+        if self.t.ad:  # a group's sAMAccountName is its name: unique across the domain, users and groups alike
+            taken_by = self._sam_holder(display_name)
+            if taken_by is not None:
+                raise Conflict(
+                    f"sAMAccountName {display_name!r} is taken in the domain by {taken_by} ({self._kind(taken_by)}); rename one of them",
+                    status=409,
+                )
         try:
             dn = w.create_group(display_name, dns, description=GROUP_MARKER + external_id if external_id else None)
         except LdapConflict as conflict:
+            where = f" by {self._kind(conflict.dn)} at {conflict.dn}" if conflict.dn else ""
             raise Conflict(
-                f"{conflict.message}: a group named {display_name!r} exists there and is not this provtui group; rename one of them",
-                status=409,
+                f"{conflict.message}: the name {display_name!r} is taken{where}, not by this provtui group; rename one of them", status=409
             ) from None
         raw = w.read(dn, self._group_attributes)
         if raw is None:

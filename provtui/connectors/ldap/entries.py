@@ -234,6 +234,17 @@ def format_uuid(value: Any) -> str | None:
     return text or None
 
 
+def sid_rid(value: Any) -> int | None:
+    """The RID (last sub-authority) of a binary objectSid, or None: revision, count, 6-byte authority, then
+    ``count`` little-endian 32-bit sub-authorities (MS-DTYP 2.4.2.2)."""
+    if not isinstance(value, (bytes, bytearray)) or len(value) < 12:
+        return None
+    count = value[1]
+    if count == 0 or len(value) < 8 + 4 * count:
+        return None
+    return int.from_bytes(value[8 + 4 * (count - 1) : 8 + 4 * count], "little")
+
+
 def parse_range_option(name: str) -> tuple[str, int, int | None] | None:
     """``member;range=0-1499`` -> ("member", 0, 1499); ``;range=1500-*`` -> ("member", 1500, None)."""
     match = _RANGE_OPTION.match(name)

@@ -21,3 +21,5 @@ class LdapError(Exception):
 
 class LdapConflict(LdapError):
     """entryAlreadyExists (68): the DN is taken; look the entry up and link instead of creating."""
+
+    dn: str | None = None  # the DN that was taken, when an add knows it

@@ -53,7 +53,7 @@ class Session:
         use_ssl = settings.tls == "ldaps" or settings.uri.lower().startswith("ldaps://")
         tls = None
         if use_ssl or settings.tls == "starttls":
-            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file)
+            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=settings.ca_file, ca_certs_data=settings.ca_certificates)
         try:
             server = ldap3.Server(settings.uri.rstrip("/"), use_ssl=use_ssl, tls=tls, get_info=ldap3.NONE, connect_timeout=settings.timeout)
             conn = ldap3.Connection(
@@ -66,6 +66,10 @@ class Session:
                 receive_timeout=max(1, math.ceil(settings.timeout)),
                 raise_exceptions=False,
                 client_strategy=ldap3.SYNC,
+                # AD hands a big member list back in ranges (member;range=0-1499); source.py follows them itself.
+                # ldap3's own auto-range merges the rest into a plain `member` beside the first range's key, which
+                # the follow-up then read as a second first range: values were lost (issue #17, 9).
+                auto_range=False,
             )
         except ldap_exc.LDAPException as exc:
             raise self._from_exception(exc, "configure the connection to") from None
@@ -195,8 +199,11 @@ class Session:
         code = getattr(exc, "result", None)
         if isinstance(code, int) and code in _RETRYABLE_CODES:
             retryable = True
+        hint = ""
+        if re.search(r"certificate verify failed", detail, re.IGNORECASE):
+            hint = "; if the directory's certificate is from your own CA, give it with --ca-file PEM (`source update` / `app update`)"
         return LdapError(
-            self._scrub(f"could not {action} {self.settings.uri} ({type(exc).__name__}: {detail})"),
+            self._scrub(f"could not {action} {self.settings.uri} ({type(exc).__name__}: {detail}){hint}"),
             retryable=retryable,
             result_code=code if isinstance(code, int) else None,
         )

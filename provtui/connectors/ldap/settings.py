@@ -36,7 +36,10 @@ AD_ATTRIBUTE_MAP: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_ATTRIBUTE_MAPS: dict[str, dict[str, tuple[str, ...]]] = {"openldap": OPENLDAP_ATTRIBUTE_MAP, "ad": AD_ATTRIBUTE_MAP}
 DEFAULT_USER_FILTERS = {"openldap": "(objectClass=inetOrgPerson)", "ad": "(&(objectClass=user)(objectCategory=person))"}
-DEFAULT_GROUP_FILTERS = {"openldap": "(objectClass=groupOfNames)", "ad": "(objectClass=group)"}
+# AD: no builtin group (Domain Users, Administrators, the 40 others a domain starts with): each is a critical system object
+DEFAULT_GROUP_FILTERS = {"openldap": "(objectClass=groupOfNames)", "ad": "(&(objectClass=group)(!(isCriticalSystemObject=TRUE)))"}
+PRIMARY_GROUP_ID = "primaryGroupID"  # AD: the RID of the group a user is a member of without being in its member list
+OBJECT_SID = "objectSid"
 CHANGE_ATTRIBUTES = {"openldap": "modifyTimestamp", "ad": "whenChanged"}
 UUID_ATTRIBUTES = {"openldap": "entryUUID", "ad": "objectGUID"}
 # When an account stops working: AD's accountExpires (100 ns ticks since 1601; 0 and 2^63-1 mean never), the
@@ -75,8 +78,9 @@ class LdapSettings:
     group_filter: str | None = None
     disabled_bases: tuple[str, ...] = ()
     max_clock_skew: float = 5.0
-    tls: Literal["ldaps", "starttls"] | None = None
+    tls: Literal["ldaps", "starttls", "none"] | None = None  # None: as the URI says (ldaps:// or plain)
     ca_file: str | None = None
+    ca_certificates: str | None = field(default=None, repr=False)  # the directory's CA as PEM text (beside ca_file)
     # the bind password itself, when a server's secret holds it (else read from ``password_env`` at connect)
     password: str | None = field(default=None, repr=False)
     password_secret: str | None = None  # the name of that secret (a name, not a value)
@@ -94,8 +98,10 @@ class LdapSettings:
             raise ValueError("page_size must be between 1 and 100000")
         if self.timeout <= 0 or self.max_clock_skew < 0:
             raise ValueError("timeout must be positive and max_clock_skew not negative")
-        if self.tls not in (None, "ldaps", "starttls"):
-            raise ValueError(f"tls must be 'ldaps', 'starttls' or None, not {self.tls!r}")
+        if self.tls not in (None, "ldaps", "starttls", "none"):
+            raise ValueError(f"tls must be 'ldaps', 'starttls' or 'none', not {self.tls!r}")
+        if self.tls == "none" and self.uri.lower().startswith("ldaps://"):
+            raise ValueError("tls 'none' does not go with an ldaps:// uri")
         bases = self.disabled_bases
         object.__setattr__(self, "disabled_bases", (bases,) if isinstance(bases, str) else tuple(bases))
         if "login" not in normalise_attribute_map(self.attribute_map, self.flavor):  # also validates the map

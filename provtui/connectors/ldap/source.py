@@ -64,10 +64,18 @@ from provtui.connectors.ldap.entries import (
     parse_generalized_time,
     parse_range_option,
     resolve_members,
+    sid_rid,
 )
 from provtui.connectors.ldap.errors import LdapError
 from provtui.connectors.ldap.session import Session
-from provtui.connectors.ldap.settings import MEMBER_ATTRIBUTES, UNIQUE_MEMBER, USER_ACCOUNT_CONTROL, LdapSettings
+from provtui.connectors.ldap.settings import (
+    MEMBER_ATTRIBUTES,
+    OBJECT_SID,
+    PRIMARY_GROUP_ID,
+    UNIQUE_MEMBER,
+    USER_ACCOUNT_CONTROL,
+    LdapSettings,
+)
 
 _UNIQUE_MEMBER_UID = re.compile(r"#'[01]*'B$")  # uniqueMember's optional "#'0101'B" suffix
 
@@ -168,15 +176,21 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     range by range.
     """
     base = settings.group_base or settings.base_dn
-    attributes = ["cn", "description", settings.uuid_attribute]
+    ad = settings.flavor == "ad"
+    attributes = ["cn", "description", settings.uuid_attribute, *([OBJECT_SID] if ad else [])]
     groups: list[LdapGroup] = []
     with Session(settings) as session:
-        for dn, raw, member_dns in group_entries(session, base, settings.effective_group_filter, attributes):
+        found = list(group_entries(session, base, settings.effective_group_filter, attributes))
+        rids = {dn: rid for dn, raw, _ in found if ad and (rid := sid_rid(first_raw(raw, OBJECT_SID))) is not None}
+        primary = _primary_members(session, settings, set(rids.values())) if rids else {}
+        for dn, raw, member_dns in found:
+            # AD keeps a user's primary group (primaryGroupID) out of the group's member list: it is a membership too
+            extra = [m for m in primary.get(rids.get(dn, -1), ()) if m not in member_dns]
             groups.append(
                 LdapGroup(
                     dn=dn,
                     name=first_value(raw, "cn") or dn,
-                    member_dns=tuple(member_dns),
+                    member_dns=(*member_dns, *extra),
                     uuid=format_uuid(first_raw(raw, settings.uuid_attribute)),
                     description=first_value(raw, "description"),
                 )
@@ -203,6 +217,21 @@ def read_groups(settings: LdapSettings, *, users: Iterable[LdapUser] | None = No
     return resolved
 
 
+def _primary_members(session: Session, settings: LdapSettings, rids: set[int]) -> dict[int, list[str]]:
+    """RID -> the DNs of the users (under the base, in the user filter) whose primary group it is."""
+    members: dict[int, list[str]] = {}
+    if not rids:
+        return members
+    wanted = "".join(f"({PRIMARY_GROUP_ID}={rid})" for rid in sorted(rids))
+    search_filter = f"(&{settings.effective_user_filter}(|{wanted}))"
+    for dn, raw in session.paged_search(settings.base_dn, search_filter, [PRIMARY_GROUP_ID]):
+        try:
+            members.setdefault(int(first_value(raw, PRIMARY_GROUP_ID) or ""), []).append(dn)
+        except ValueError:
+            continue
+    return members
+
+
 def group_entries(
     session: Session, base: str, search_filter: str, attributes: Sequence[str]
 ) -> Iterator[tuple[str, dict[str, list[Any]], list[str]]]:
@@ -221,7 +250,7 @@ def _member_values(session: Session, dn: str, raw: Mapping[str, Any]) -> list[st
     for attribute in MEMBER_ATTRIBUTES:
         found = _ranged_values(session, dn, raw, attribute)
         values += [_UNIQUE_MEMBER_UID.sub("", v) for v in found] if attribute == UNIQUE_MEMBER else found
-    return values
+    return list(dict.fromkeys(values))  # a value two ranges both returned counts once
 
 
 def _ranged_values(session: Session, dn: str, raw: Mapping[str, Any], attribute: str) -> list[str]:

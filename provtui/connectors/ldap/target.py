@@ -55,6 +55,7 @@ class LdapTarget:
     tls: str | None
     ca_file: str | None
     password: str | None = field(default=None, repr=False)  # a server's secret, resolved (never in the record)
+    ca_certificates: str | None = field(default=None, repr=False)  # the directory's CA, PEM text
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LdapTarget:
@@ -113,6 +114,7 @@ class LdapTarget:
             tls=tls,
             ca_file=config.get("ca_file"),
             password=config.get("password"),
+            ca_certificates=config.get("ca_certificates"),
         )
 
     @property
@@ -144,6 +146,7 @@ class LdapTarget:
             tls=self.tls,
             ca_file=self.ca_file,
             password=self.password,
+            ca_certificates=self.ca_certificates,
         )
 
     @property

@@ -12,8 +12,9 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
+from provtui.connectors.ldap.ad_accounts import CREATED, PASSWD_NOTREQD
 from provtui.connectors.ldap.entries import LdapUser, first_value, normalise_dn, split_dn
-from provtui.connectors.ldap.errors import LdapError
+from provtui.connectors.ldap.errors import LdapConflict, LdapError
 from provtui.connectors.ldap.session import Session
 from provtui.connectors.ldap.settings import ACCOUNTDISABLE, MEMBER, USER_ACCOUNT_CONTROL, LdapSettings
 from provtui.connectors.ldap.source import group_entries, to_user, user_attributes
@@ -98,12 +99,12 @@ class LdapWriter:
         if not login:
             raise LdapError("a new user needs a login")
         display = str(profile.get("displayName") or f"{profile.get('firstName', '')} {profile.get('lastName', '')}").strip()
-        values.setdefault("cn", display or login)
+        values.setdefault("cn", login if self.settings.flavor == "ad" else display or login)  # AD: a name unique in the domain
         if {c.lower() for c in self.user_object_classes} & {"person", "organizationalperson", "inetorgperson", "user"}:
             values.setdefault("sn", str(profile.get("lastName") or login))  # person: MUST ( sn $ cn )
         if self.settings.flavor == "ad":
             rdn = f"cn={escape_rdn(str(values['cn']))}"
-            values[USER_ACCOUNT_CONTROL] = 0x200 | (ACCOUNTDISABLE if disabled or password is None else 0)
+            values[USER_ACCOUNT_CONTROL] = CREATED  # disabled, password not required: no policy refuses the add
         else:
             rdn = f"{self._attribute('login')}={escape_rdn(login)}"
         parent = self.people_dn
@@ -112,11 +113,15 @@ class LdapWriter:
         values.update(extra or {})
         dn = f"{rdn},{parent}"
         attributes = {k: v for k, v in values.items() if v not in (None, [], "")}
-        self._write(f"add {dn}", lambda c: c.add(dn, list(self.user_object_classes), attributes))
+        try:
+            self._write(f"add {dn}", lambda c: c.add(dn, list(self.user_object_classes), attributes))
+        except LdapConflict as conflict:
+            conflict.dn = dn
+            raise
         if password is not None:
             self.set_password(dn, password)
-            if self.settings.flavor == "ad" and not disabled:
-                self.set_disabled(dn, False)
+            if self.settings.flavor == "ad":
+                self.set_disabled(dn, disabled)  # with a password now: enabled (or kept disabled), "not required" cleared
         return dn
 
     def update_user(self, dn: str, changes: Mapping[str, Any]) -> str:
@@ -153,7 +158,10 @@ class LdapWriter:
                 raise LdapError(f"{dn} does not exist", result_code=32)
             current = first_value(raw, USER_ACCOUNT_CONTROL)
             old = int(current) if current and current.lstrip("-").isdigit() else None
-            new = ((old or 0x200) | ACCOUNTDISABLE) if disabled else ((old or 0x200) & ~ACCOUNTDISABLE)
+            # enabled: also "password not required" cleared (an account is enabled only once it has a password)
+            new = ((old or 0x200) | ACCOUNTDISABLE) if disabled else ((old or 0x200) & ~ACCOUNTDISABLE & ~PASSWD_NOTREQD)
+            if disabled and old is not None and old & PASSWD_NOTREQD and old & ACCOUNTDISABLE:
+                new = old  # created and never given a password: stays as it is
             if old == new:
                 return dn
             change = (
@@ -198,7 +206,11 @@ class LdapWriter:
             attributes["description"] = description
         if self.settings.flavor == "ad":
             attributes["sAMAccountName"] = name
-        self._write(f"add {dn}", lambda c: c.add(dn, list(self.group_object_classes), attributes))
+        try:
+            self._write(f"add {dn}", lambda c: c.add(dn, list(self.group_object_classes), attributes))
+        except LdapConflict as conflict:
+            conflict.dn = dn
+            raise
         return dn
 
     def update_members(self, group_dn: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:

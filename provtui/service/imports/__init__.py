@@ -74,7 +74,8 @@ from provtui.domain.errors import ImportRefused, SourceFailed
 from provtui.service.imports.app import AppImports
 from provtui.service.imports.common import validate_source_name
 from provtui.service.imports.csv import CsvImports
-from provtui.service.imports.ldap import LdapImports, ldap_rows, ldap_settings
+from provtui.service.imports.ldap import LdapImports, ldap_rows
+from provtui.service.imports.ldap_sources import ldap_settings
 
 
 class Importer(CsvImports, LdapImports, AppImports):

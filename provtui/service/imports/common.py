@@ -14,6 +14,7 @@ from provtui.domain.lifecycle import State
 from provtui.domain.roles import Action
 from provtui.ids import new_id
 from provtui.model.schema import CONFIG, SOURCES, USERS, stored
+from provtui.service.ca_bundles import shown_settings
 from provtui.service.part import Part
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ class ImportBase(Part):
                 raise InvalidInput("NAME", f"a source named {name!r} already exists")
             source = {"name": name, "kind": kind, "settings": settings, "created": utc_now_iso(), "attributes": []}
             tx.put(SOURCES, name, source)
-            tx.audit("source.add", name, None, {"kind": kind, "settings": settings})
-        return source
+            tx.audit("source.add", name, None, {"kind": kind, "settings": shown_settings(settings)})
+        return {**source, "settings": shown_settings(settings)}
 
     def list_sources(self) -> list[dict[str, Any]]:
         self.access.read()
@@ -60,7 +61,7 @@ class ImportBase(Part):
         view = {
             "name": source["name"],
             "kind": source["kind"],
-            "settings": source["settings"],
+            "settings": shown_settings(source["settings"]),
             "last_run": source.get("last_run", {}).get("time"),
             "last_summary": users,
         }

@@ -15,12 +15,10 @@ from provtui.domain.import_actions import ImportPlan
 from provtui.domain.import_plan import plan_import
 from provtui.domain.import_rows import Intent, ParsedFile, Rejection, Row
 from provtui.domain.roles import Action
-from provtui.domain.secrets import validate_env_name
-from provtui.domain.users import ATTRIBUTE_NAME, EMAIL_PATTERN, normalise_login, validate_login
+from provtui.domain.users import EMAIL_PATTERN, normalise_login, validate_login
 from provtui.model.schema import SOURCE_ENTRIES, SOURCES, USERS
-from provtui.service.imports.groups import DnIndex, GroupImports, group_counts
-from provtui.service.secrets import NO_VAULT
-from provtui.service.validation import validate_name
+from provtui.service.imports.groups import DnIndex, group_counts
+from provtui.service.imports.ldap_sources import LdapSources, ldap_settings
 
 if TYPE_CHECKING:
     from provtui.connectors.ldap import LdapSettings, LdapUser
@@ -33,64 +31,6 @@ _LDAP_REASONS = {
     "terminated in HR": "disabled or expired in the directory",
     "missing from the file": "missing from the directory",
 }
-_LDAP_OPTIONS = frozenset(
-    {
-        "attribute_map",
-        "group_filter",
-        "disabled_bases",
-        "page_size",
-        "timeout",
-        "max_clock_skew",
-        "tls",
-        "ca_file",
-        "full_every_hours",
-        "external_id_attribute",
-    }
-)
-_LDAP_FIELDS = frozenset(
-    {
-        "uri",
-        "bind_dn",
-        "password_env",
-        "password_secret",
-        "base_dn",
-        "user_filter",
-        "group_base",
-        "flavor",
-        "attribute_map",
-        "page_size",
-        "timeout",
-        "group_filter",
-        "disabled_bases",
-        "max_clock_skew",
-        "tls",
-        "ca_file",
-        "external_id_attribute",
-    }
-)
-
-
-def ldap_settings(settings: dict[str, Any], secrets: Callable[[str], str | None] | None = None) -> LdapSettings:
-    """A source's stored settings as the connector's LdapSettings (InvalidInput naming what is wrong); ``secrets``
-    looks up the bind password when a server's secret holds it (``password_secret``)."""
-    from provtui.connectors.ldap import LdapSettings
-
-    values = {k: v for k, v in settings.items() if k in _LDAP_FIELDS}
-    if values.get("password_secret"):
-        values["password_env"] = ""
-        if secrets is not None:
-            values["password"] = secrets(values["password_secret"])
-    if "disabled_bases" in values:
-        values["disabled_bases"] = tuple(values["disabled_bases"])
-    try:
-        return LdapSettings(**values)
-    except (TypeError, ValueError) as error:
-        text = str(error)
-        field_name = next(
-            (f"--{f.replace('_', '-')}" for f in ("uri", "flavor", "password_env", "page_size", "timeout", "tls") if text.startswith(f)),
-            "settings",
-        )
-        raise InvalidInput(field_name, text) from None
 
 
 def ldap_rows(users: list[LdapUser], settings: LdapSettings, now: datetime | None = None) -> tuple[ParsedFile, dict[int, str]]:
@@ -186,71 +126,7 @@ def _accepted_logins(parsed: ParsedFile, plan: ImportPlan, exists: Callable[[str
     }
 
 
-class LdapImports(GroupImports):
-    def add_ldap_source(
-        self,
-        name: str,
-        *,
-        uri: str,
-        bind_dn: str,
-        password_env: str | None = None,
-        base_dn: str,
-        user_filter: str | None = None,
-        group_base: str | None = None,
-        flavor: str = "openldap",
-        interval: int | None = None,
-        password_secret: str | None = None,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """An LDAP/AD source.  The bind password is never stored: a server's secret (``password_secret``) holds it,
-        or (embedded) the environment variable ``password_env``, read at each run.
-
-        ``interval``: run every so many minutes (the worker runs due sources).  ``options``:
-        attribute_map, group_filter, disabled_bases, page_size, timeout, max_clock_skew, tls,
-        ca_file (see LdapSettings) and full_every_hours.
-        """
-        unknown = sorted(set(options) - _LDAP_OPTIONS)
-        if unknown:
-            raise InvalidInput(unknown[0], f"not an LDAP source setting (known: {', '.join(sorted(_LDAP_OPTIONS))})")
-        if (password_env is None) == (password_secret is None):
-            raise InvalidInput("--password-secret", "give --password-secret (a server's secret) or --password-env, one of them")
-        if password_secret is not None:
-            validate_name("--password-secret", password_secret)
-        else:
-            validate_env_name("--password-env", password_env, "the bind password")
-        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 525_600):
-            raise InvalidInput("--interval", "must be a whole number of minutes, 1 or more")
-        hours = options.get("full_every_hours")
-        if hours is not None and (isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0):
-            raise InvalidInput("full_every_hours", "must be a positive number of hours")
-        if options.get("attribute_map"):
-            for key in options["attribute_map"]:
-                if not ATTRIBUTE_NAME.match(str(key)):
-                    raise InvalidInput("attribute_map", f"{key!r} is not an attribute name")
-        settings: dict[str, Any] = {
-            "uri": uri,
-            "bind_dn": bind_dn,
-            "password_env": password_env,
-            "password_secret": password_secret,
-            "base_dn": base_dn,
-            "user_filter": user_filter,
-            "group_base": group_base,
-            "flavor": flavor,
-            "interval": interval,
-            **options,
-        }
-        settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if v is not None}
-        ldap_settings(settings)  # refuse what the connector would refuse, now
-        if password_secret is not None:
-            self.access.authorise(None, Action.MANAGE_SOURCES)  # first: who may not add a source learns no secret's name
-            if self.secrets is None:
-                raise InvalidInput("--password-secret", NO_VAULT)
-            if self.secrets(password_secret) is None:
-                raise InvalidInput(
-                    "--password-secret", f"the server holds no secret named {password_secret!r} (`provtui secret set {password_secret}`)"
-                )
-        return self.add_source(name, "ldap", settings)
-
+class LdapImports(LdapSources):
     def import_ldap(
         self, name: str, *, dry_run: bool = False, confirm: bool = False, full: bool | None = None, allow_empty: bool = False
     ) -> dict[str, Any]:
