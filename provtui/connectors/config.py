@@ -51,7 +51,9 @@ def connector_for(app: dict, *, on_call: OnCall | None = None, secrets: Callable
                 raise ConfigError(f"secret {ldap['password_secret']} (the app's bind password) is not held by this server")
         elif not ldap.get("password_env"):
             raise MissingSecretReference(f"app {app['name']} has no bind password: `provtui app update {app['name']} --password-env NAME`")
-        return LdapAppConnector(ldap, push_groups=bool(app["settings"].get("push_groups")), on_call=on_call)
+        # a connection for each call the app's concurrency lets run at once, at most four (a directory is one server)
+        connections = min(4, int(app["settings"].get("concurrency") or 1))
+        return LdapAppConnector(ldap, push_groups=bool(app["settings"].get("push_groups")), on_call=on_call, connections=connections)
     if app.get("token_secret"):  # a secret the server holds (``secrets``: its vault's lookup)
         token = secrets(app["token_secret"]) if secrets is not None else None
         if not token:

@@ -55,15 +55,15 @@ Design
     passwords
         OpenLDAP: the Password Modify extended operation (the server hashes). AD: unicodePwd,
         refused before anything is sent unless the connection is TLS (ldaps:// or
-        ``tls="starttls"``). A new AD account is given a random password when TLS is
-        available (AD will not enable an account without one); without TLS it is created
-        and then enabled, which real AD refuses if its policy needs a password: the error
-        says so.
+        ``tls="starttls"``). A new AD account is created disabled, given a random password,
+        then enabled; without TLS an active one is refused before anything is added
+        (ad_accounts.py: AD's rules provtui keeps itself).
 
-Concurrency: one ldap3 connection per connector (ldap3 connections are not thread-safe),
-opened at the first call; each interface call runs as one unit in a worker thread
-(``asyncio.to_thread``) under a lock, so calls are serialised. A retryable failure (server
-down, connection dropped, busy) closes the connection; the next call reconnects.
+Concurrency: ``connections`` ldap3 connections per connector (ldap3 connections are not
+thread-safe; config.py gives an app as many as its concurrency, at most 4), each opened at
+its first call; each interface call runs as one unit in a worker thread (``asyncio.to_thread``)
+on a connection no other call holds. A retryable failure (server down, connection dropped,
+busy) closes that connection; its next call reconnects.
 
 Errors: LdapConflict -> :class:`Conflict`, LdapError -> :class:`DownstreamError` with
 ``retryable`` kept. ``status`` is an HTTP-like class for the reconciler's app-wide fault
@@ -85,7 +85,7 @@ Options (``app["ldap"]`` keys beyond validate_ldap_target's, all optional): ``gr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Self
 
 from provtui.connectors.base import Capability, DownstreamError, OnCall, RemoteGroup, RemoteUser
@@ -105,18 +105,24 @@ class LdapAppConnector:
     when ``push_groups`` (the group calls refuse otherwise); no account listing (app import is SCIM's).
     """
 
-    def __init__(self, config: Mapping[str, Any], *, push_groups: bool = False, on_call: OnCall | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], *, push_groups: bool = False, on_call: OnCall | None = None, connections: int = 1
+    ) -> None:
         try:
             self.target = LdapTarget.from_config(config)
-            directory = DirectoryCore(self.target)
+            # ``connections`` cores, a connection each (opened when first used): calls run side by side, as the
+            # app's concurrency allows; one core serves one call at a time
+            cores = [DirectoryCore(self.target) for _ in range(max(1, connections))]
         except (ValueError, TypeError, KeyError) as exc:
             # Raised inside the reconciler's call: a failure of the app, not a crash of the run.
             raise DownstreamError(f"the LDAP app is misconfigured: {exc}") from None
-        self._directory = directory
+        self._cores = cores
+        self._free: asyncio.Queue[DirectoryCore] = asyncio.Queue()
+        for core in cores:
+            self._free.put_nowait(core)
         self.naming_attribute = self.target.naming_attribute
         self.push_groups = push_groups
         self._on_call = on_call
-        self._lock = asyncio.Lock()
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -131,15 +137,17 @@ class LdapAppConnector:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _call(self, function: Callable[..., Any], *args: Any) -> Any:
+    async def _call(self, operation: str, *args: Any) -> Any:
+        """``operation`` (a DirectoryCore method) on a free core, in a thread; its LDAP calls reported after."""
         events: list[Event] = []
-        async with self._lock:
-            try:
-                return await asyncio.to_thread(self._directory.run, events, function, *args)
-            finally:
-                if self._on_call is not None:
-                    for event in events:
-                        self._on_call(*event)
+        core = await self._free.get()
+        try:
+            return await asyncio.to_thread(core.run, events, getattr(core, operation), *args)
+        finally:
+            self._free.put_nowait(core)
+            if self._on_call is not None:
+                for event in events:
+                    self._on_call(*event)
 
     def _groups(self) -> None:
         if not self.push_groups:
@@ -148,44 +156,44 @@ class LdapAppConnector:
     # ----------------------------------------------------------------- users
 
     async def find_user(self, *, external_id: str | None = None, user_name: str | None = None) -> RemoteUser | None:
-        return await self._call(self._directory.find_user, external_id, user_name)
+        return await self._call("find_user", external_id, user_name)
 
     async def get_user(self, remote_id: str) -> RemoteUser | None:
-        return await self._call(self._directory.get_user, remote_id)
+        return await self._call("get_user", remote_id)
 
     async def create_user(self, attributes: dict[str, Any], *, active: bool = True) -> RemoteUser:
-        return await self._call(self._directory.create_user, attributes, active)
+        return await self._call("create_user", attributes, active)
 
     async def update_user(self, remote_id: str, changed: dict[str, Any], *, full: dict[str, Any], active: bool | None = None) -> None:
         """Modify what changed (LDAP modifies are partial: ``full`` is not needed), rename when the
         RDN attribute changed, then enable/disable by the app's method."""
-        await self._call(self._directory.update_user, remote_id, changed, active)
+        await self._call("update_user", remote_id, changed, active)
 
     async def delete_user(self, remote_id: str) -> None:
-        await self._call(self._directory.delete_user, remote_id)
+        await self._call("delete_user", remote_id)
 
     async def set_password(self, remote_id: str, password: str, *, full: dict[str, Any]) -> None:
-        await self._call(self._directory.set_password, remote_id, password)
+        await self._call("set_password", remote_id, password)
 
     # ----------------------------------------------------------------- groups
 
     async def find_group(self, *, external_id: str | None = None, display_name: str | None = None) -> RemoteGroup | None:
         self._groups()
-        return await self._call(self._directory.find_group, external_id, display_name)
+        return await self._call("find_group", external_id, display_name)
 
     async def get_group(self, remote_id: str) -> RemoteGroup | None:
         self._groups()
-        return await self._call(self._directory.get_group, remote_id)
+        return await self._call("get_group", remote_id)
 
     async def list_groups(self) -> AsyncIterator[RemoteGroup]:
         """Every group of the directory (for importing them as app groups; needs no group push):
         read in one call (paged underneath), then yielded."""
-        for group in await self._call(self._directory.list_groups):
+        for group in await self._call("list_groups"):
             yield group
 
     async def create_group(self, display_name: str, external_id: str | None, members: set[str]) -> RemoteGroup:
         self._groups()
-        return await self._call(self._directory.create_group, display_name, external_id, set(members))
+        return await self._call("create_group", display_name, external_id, set(members))
 
     async def update_group(
         self,
@@ -199,12 +207,17 @@ class LdapAppConnector:
         full_members: set[str],
     ) -> None:
         self._groups()
-        await self._call(self._directory.update_group, remote_id, display_name, set(add), set(remove))
+        await self._call("update_group", remote_id, display_name, set(add), set(remove))
 
     async def delete_group(self, remote_id: str) -> None:
         self._groups()
-        await self._call(self._directory.delete_group, remote_id)
+        await self._call("delete_group", remote_id)
 
     async def aclose(self) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._directory.close)
+        cores = [await self._free.get() for _ in self._cores]  # each once its call is done
+        try:
+            for core in cores:
+                await asyncio.to_thread(core.close)
+        finally:
+            for core in cores:
+                self._free.put_nowait(core)

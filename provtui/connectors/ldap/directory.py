@@ -228,14 +228,25 @@ class DirectoryCore:
         if not naming:
             raise DownstreamError(f"the account has no {t.naming_attribute}: map it (e.g. from user.login)", status=400)
         naming_filter = f"({t.naming_attribute}={escape_filter_chars(str(naming))})"
-        if self._search_users(naming_filter):  # the person's account already: the reconciler links it
-            raise Conflict(f"an entry with {t.naming_attribute}={naming!r} already exists", status=409)
-        if t.ad and active and not t.uses_tls:
-            raise DownstreamError(NO_TLS, status=400)  # refused before anything is added
-        if t.ad:
-            naming = self._free_sam(str(naming))
+        exists = f"an entry with {t.naming_attribute}={naming!r} already exists"
+        if t.ad:  # one search of the whole domain: whose the name is, and whether it is this person's account here
+            holders: dict[str, str | None] = {}
+
+            def holder(name: str) -> str | None:
+                if name not in holders:
+                    holders[name] = self._sam_holder(name)
+                return holders[name]
+
+            first = holder(str(naming))
+            if first is not None and any(dn_within(first, base) for base in t.user_bases) and self._search_users(naming_filter):
+                raise Conflict(exists, status=409)  # the person's account already: the reconciler links it
+            if active and not t.uses_tls:
+                raise DownstreamError(NO_TLS, status=400)  # refused before anything is added
+            naming = self._free_sam(str(naming), holder=holder)
             values = {k: v for k, v in values.items() if k.lower() != t.naming_attribute.lower()}
             values[t.naming_attribute] = naming
+        elif self._search_users(naming_filter):  # the person's account already: the reconciler links it
+            raise Conflict(exists, status=409)
         login = naming if t.ad else _single(_get(values, t.rdn_attr))
         if not login:
             raise DownstreamError(f"the account has no {t.rdn_attr}, which names its entry", status=400)
@@ -270,9 +281,10 @@ class DirectoryCore:
             raise DownstreamError(f"{dn} could not be read back after it was added", retryable=True)
         return self._remote_user(dn, raw)
 
-    def _free_sam(self, login: str, own: str | None = None) -> str:
-        """A sAMAccountName for ``login`` that no entry of the whole domain holds but ``own`` (ad_accounts)."""
-        name, taken_by = derive_sam(login, lambda candidate: self._sam_holder(candidate, own))
+    def _free_sam(self, login: str, own: str | None = None, holder: Callable[[str], str | None] | None = None) -> str:
+        """A sAMAccountName for ``login`` that no entry of the whole domain holds but ``own`` (ad_accounts);
+        ``holder``: how to look a name up (default: a search of the domain)."""
+        name, taken_by = derive_sam(login, holder or (lambda candidate: self._sam_holder(candidate, own)))
         if taken_by is not None:
             raise DownstreamError(
                 f"sAMAccountName {name!r} is taken in the domain by {taken_by} ({self._kind(taken_by)}), outside "
@@ -285,6 +297,8 @@ class DirectoryCore:
         """The DN of the entry anywhere in the domain (but ``own``) whose sAMAccountName is ``name``."""
         found = self._w().search(domain_root(self.t.base_dn), f"(sAMAccountName={escape_filter_chars(name)})", ["objectClass"])
         others = [dn for dn, _ in found if own is None or normalise_dn(dn) != normalise_dn(own)]
+        # (a domain holds a name once; a test directory may not: the one among the app's entries first)
+        others.sort(key=lambda dn: not any(dn_within(dn, base) for base in self.t.user_bases))
         return others[0] if others else None
 
     def _kind(self, dn: str) -> str:

@@ -12,7 +12,7 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from provtui.connectors.ldap.ad_accounts import CREATED, PASSWD_NOTREQD
+from provtui.connectors.ldap.ad_accounts import CREATED, NORMAL_ACCOUNT, PASSWD_NOTREQD
 from provtui.connectors.ldap.entries import LdapUser, first_value, normalise_dn, split_dn
 from provtui.connectors.ldap.errors import LdapConflict, LdapError
 from provtui.connectors.ldap.session import Session
@@ -121,7 +121,8 @@ class LdapWriter:
         if password is not None:
             self.set_password(dn, password)
             if self.settings.flavor == "ad":
-                self.set_disabled(dn, disabled)  # with a password now: enabled (or kept disabled), "not required" cleared
+                # with a password now: enabled (or left disabled), and "password not required" cleared
+                self._swap_control(dn, CREATED, NORMAL_ACCOUNT | (ACCOUNTDISABLE if disabled else 0), "finish")
         return dn
 
     def update_user(self, dn: str, changes: Mapping[str, Any]) -> str:
@@ -156,23 +157,23 @@ class LdapWriter:
             raw = self._require().read_entry(dn, "(objectClass=*)", [USER_ACCOUNT_CONTROL])
             if raw is None:
                 raise LdapError(f"{dn} does not exist", result_code=32)
-            current = first_value(raw, USER_ACCOUNT_CONTROL)
-            old = int(current) if current and current.lstrip("-").isdigit() else None
+            value = first_value(raw, USER_ACCOUNT_CONTROL)
+            old = int(value) if value and value.lstrip("-").isdigit() else None
             # enabled: also "password not required" cleared (an account is enabled only once it has a password)
             new = ((old or 0x200) | ACCOUNTDISABLE) if disabled else ((old or 0x200) & ~ACCOUNTDISABLE & ~PASSWD_NOTREQD)
-            if disabled and old is not None and old & PASSWD_NOTREQD and old & ACCOUNTDISABLE:
-                new = old  # created and never given a password: stays as it is
-            if old == new:
-                return dn
-            change = (
-                [(ldap3.MODIFY_REPLACE, [new])] if old is None else [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])]
-            )  # compare-and-swap
-            self._write(f"{'disable' if disabled else 'enable'} {dn}", lambda c: c.modify(dn, {USER_ACCOUNT_CONTROL: change}))
+            self._swap_control(dn, old, new, "disable" if disabled else "enable")
             return dn
         target = self._disabled_base() if disabled else self.people_dn
         if normalise_dn(split_dn(dn)[1]) == normalise_dn(target):
             return dn
         return self.rename(dn, new_parent=target)
+
+    def _swap_control(self, dn: str, old: int | None, new: int, action: str) -> None:
+        """AD's userAccountControl from ``old`` to ``new``, as a compare-and-swap (no other writer's bit is lost)."""
+        if old == new:
+            return
+        change = [(ldap3.MODIFY_REPLACE, [new])] if old is None else [(ldap3.MODIFY_DELETE, [old]), (ldap3.MODIFY_ADD, [new])]
+        self._write(f"{action} {dn}", lambda c: c.modify(dn, {USER_ACCOUNT_CONTROL: change}))
 
     def set_password(self, dn: str, password: str) -> None:
         """Set a user's password; it is never logged nor put in an error."""
