@@ -121,10 +121,15 @@ def shown(value) -> str:
 
 
 def _cell(value) -> str:
+    """A value as a table cell: never a Python repr (a list is its items, comma-separated; a mapping key=value)."""
     if value is None or value is False:
         return "-" if value is False else ""
     if value is True:
         return "yes"
+    if isinstance(value, dict):
+        return ", ".join(f"{shown(k)}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(_cell(v) for v in (sorted(value, key=str) if isinstance(value, (set, frozenset)) else value))
     return shown(value)
 
 
