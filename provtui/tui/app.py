@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,7 @@ class ProvtuiApp(App):
     BINDINGS = [
         Binding("escape", "back", "Back", id="app.back"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("q", "quit_or_close", "Quit (or close this page)", id="app.q", show=False),  # k9s / lazygit
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="app.command_palette", priority=True),
         # Priority: handled as the key arrives, so keys typed right after it already go to the search
@@ -117,7 +119,6 @@ class ProvtuiApp(App):
         self.engine = engine
         self.service_lock = lock or threading.Lock()
         self.sub_title = label if label is not None else _store_label(service)
-        self._mode_history: list[str] = []
         self._control_filter = ControlFilter()
 
     def get_line_filters(self):
@@ -213,8 +214,8 @@ class ProvtuiApp(App):
         self.push_screen(HelpScreen([b for node in nodes for _, b in node._bindings if b.id]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":  # shown only where there is somewhere to go back to
-            return len(self.screen_stack) > 1 or bool(getattr(self, "_mode_history", ()))
+        if action == "back":  # shown only where there is somewhere to go back to: a page over a screen
+            return len(self.screen_stack) > 1
         if action == "focus_search" and isinstance(self.focused, Input):
             return False  # typing "/" in a field (a DN, a path, an expression): the key goes to the field
         # a dialog is answered (or escaped) first
@@ -223,8 +224,6 @@ class ProvtuiApp(App):
     def action_go(self, mode: str) -> None:
         """Show a top-level screen (its detail screens, if any were open, stay on its stack)."""
         if mode != self.current_mode:
-            self._mode_history.append(self.current_mode)
-            del self._mode_history[:-20]
             self.switch_mode(mode)
             self.refresh_bindings()
 
@@ -232,12 +231,34 @@ class ProvtuiApp(App):
         self.go_back()
 
     def go_back(self) -> None:
-        """escape: close a detail screen, else return to the previous top-level screen."""
+        """escape: close a dialog or a page; on a top-level screen it does nothing (the screens are a key away:
+        walking back through them hid where Esc would land)."""
         if len(self.screen_stack) > 1:
             self.pop_screen()
-        elif self._mode_history:
-            self.switch_mode(self._mode_history.pop())
-            self.refresh_bindings()
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """The palette's Screenshot, saved where an admin over SSH finds it (Textual's default, ~/Downloads, is
+        often missing there): ``path``, else the current directory, else provtui's data directory; it says where."""
+        from textual._files import generate_datetime_filename
+
+        directory = Path(path) if path else screenshot_directory()
+        target = directory / (filename or generate_datetime_filename(self.title or "provtui", ".svg"))
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            target.write_text(self.export_screenshot(), encoding="utf-8")
+        except OSError as error:
+            self.notify(f"the screenshot could not be saved: {error.strerror}: {target}", severity="error")
+            return
+        self.notify(f"screenshot saved: {target}")
+
+    def action_quit_or_close(self) -> None:
+        """q: quit from a top-level screen; on a page over one, close the page (as lazygit's q closes a panel)."""
+        if isinstance(self.screen, ModalScreen):
+            return  # a dialog is answered (or escaped) first
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        else:
+            self.exit()
 
     def open_user(self, login: str, *, then: str | None = None) -> None:
         """A user's page; ``then``: one of its actions to start once it has loaded."""
@@ -262,6 +283,16 @@ class ProvtuiApp(App):
         # At once, not on the next turn (as Widget.focus does): keys typed right after "/" (a paste, a fast
         # typist over SSH) must reach the search, not fire the screen's shortcuts.
         self.screen.set_focus(search)
+
+
+def screenshot_directory() -> Path:
+    """Where a screenshot goes: the current directory if it can be written, else provtui's data directory."""
+    here = Path.cwd()
+    if os.access(here, os.W_OK):
+        return here
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("provtui")) / "screenshots"
 
 
 def _store_label(service: Service) -> str:

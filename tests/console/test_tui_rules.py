@@ -11,7 +11,6 @@ from provtui.domain.errors import HeldForConfirmation
 from provtui.domain.rules import RuleState
 from provtui.service import Service
 from provtui.tui.app import build_app
-from provtui.tui.screens.directory import DirectoryScreen
 from provtui.tui.screens.modals import ChangeModal, ConfirmModal
 from provtui.tui.screens.rules import RulesScreen
 from provtui.tui.screens.tasks import TasksScreen
@@ -263,8 +262,8 @@ async def test_escape_without_edits_just_leaves_and_save_without_edits_writes_no
         assert org.store.seq == seq
         await press(pilot, "escape")
         assert app.screen is screen and app.focused is screen.query_one("#rules", RowTable)
-        await press(pilot, "escape")  # from the list: the previous screen
-        assert isinstance(app.screen, DirectoryScreen)
+        await press(pilot, "escape")  # from the list: nowhere (a top-level screen); the screens are a key away
+        assert app.screen is screen
         assert org.store.seq == seq
 
 

@@ -34,7 +34,24 @@ def table(app, selector: str = "RowTable") -> RowTable:
     return app.screen.query_one(selector, RowTable)
 
 
-async def test_screens_by_key_escape_goes_back_and_letters_type_in_inputs(demo):
+async def test_q_closes_a_page_then_quits_and_esc_clears_the_search_first(demo):
+    app = build_app(demo, label="demo")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "slash", "a", "q")  # typed: a letter in the search field is text
+        assert app.screen.query_one("#search", Input).value == "aq" and app.is_running
+        await press(pilot, "escape", "escape", "escape")  # the search cleared, then nowhere to go: still here
+        assert isinstance(app.screen, DirectoryScreen) and app.is_running
+        assert app.screen.query_one("#search", Input).value == ""
+        app.open_group("finance")
+        await settle(pilot)
+        await press(pilot, "q")  # on a page: q closes it
+        assert isinstance(app.screen, DirectoryScreen) and app.is_running
+        await press(pilot, "q")  # on a top-level screen: q quits (ctrl+q still does, anywhere)
+        assert not app.is_running
+
+
+async def test_screens_by_key_escape_stays_and_letters_type_in_inputs(demo):
     app = build_app(demo, label="demo")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -53,7 +70,7 @@ async def test_screens_by_key_escape_goes_back_and_letters_type_in_inputs(demo):
             assert isinstance(app.screen, screen), key
             visited.append(screen)
             assert f" {key} " in screen_text(app).splitlines()[1]  # the key is shown in the line of screens
-        await press(pilot, "escape")  # back to the previous screen: reports
+        await press(pilot, "r", "escape")  # on a top-level screen Esc goes nowhere (k9s, lazygit)
         assert isinstance(app.screen, ReportsScreen)
         await press(pilot, "u", "slash", "d", "g")  # in the search field, letters are text, not screens
         assert isinstance(app.screen, DirectoryScreen)
@@ -407,3 +424,15 @@ async def test_every_screen_through_a_server_shows_its_data_and_no_error(demo, m
             remote.close()
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+async def test_a_screenshot_is_saved_in_the_current_directory_and_says_where(demo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # over SSH there is often no ~/Downloads: Textual's default
+    app = build_app(demo, label="demo")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.action_screenshot()
+        await settle(pilot)
+        [saved] = list(tmp_path.glob("*.svg"))
+        assert saved.read_text().startswith("<svg")
+        assert any(str(saved) in str(n.message) for n in app._notifications)

@@ -313,7 +313,7 @@ class RulesScreen(BaseScreen):
 
     def action_back(self) -> None:
         """escape: unsaved edits are dropped (asking first) and the saved rule put back, then from a field back
-        to the list, then the previous screen."""
+        to the list (a top-level screen: Esc goes no further)."""
         if self.dirty:
             self._ask_discard()
         elif self.drafting:
