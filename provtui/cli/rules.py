@@ -14,8 +14,14 @@ def _held(args, held: HeldForConfirmation) -> int:
     return EXIT_HELD
 
 
+def _warn(result: dict) -> None:
+    for warning in result.get("warnings", ()):  # on stderr: --json stays the result
+        warn(warning)
+
+
 def cmd_create(args, service) -> int:
     rule = service.rules().create(args.name, groups=args.group, expr=args.expr, exclude=args.exclude)
+    _warn(rule)
     return emit(args, rule, text=f"created rule {rule['name']} (inactive: preview it, then `provtui rule activate {rule['name']}`)")
 
 
@@ -25,6 +31,7 @@ def _change(args, service, **change) -> int:
     except HeldForConfirmation as held:
         return _held(args, held)
     preview = result["preview"]
+    _warn(result)
     return emit(
         args,
         result,
@@ -48,6 +55,7 @@ def cmd_delete(args, service) -> int:
 
 def cmd_preview(args, service) -> int:
     preview = service.rules().preview(args.name, expr=args.expr)
+    _warn(preview)
     if args.json:
         return emit(args, preview)
     print(f"joins ({len(preview['joins'])}): {', '.join(preview['joins']) or '-'}")

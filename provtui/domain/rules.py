@@ -7,6 +7,7 @@ loses, and whether a change is big enough for the safeguard to hold it.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -86,3 +87,14 @@ def safeguard_breaches(losses: Iterable[AccessChange], entitled_per_app: Mapping
         losing[change.app] = losing.get(change.app, 0) + 1
     breaches = [Breach(app, n, entitled_per_app.get(app, 0)) for app, n in losing.items()]
     return sorted((b for b in breaches if b.ratio > threshold), key=lambda b: b.app)
+
+
+def attribute_warnings(read: Collection[str], known: Collection[str]) -> list[str]:
+    """What an expression reads of ``user.`` that no profile has and the schema does not declare: most likely a
+    typo, which would quietly match nobody (``user.departmnt == "Sales"`` empties a group)."""
+    known = sorted(set(known))
+    warnings = []
+    for name in sorted(set(read) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        warnings.append(f"no profile has attribute {name}" + (f"; did you mean {close[0]}?" if close else ""))
+    return warnings

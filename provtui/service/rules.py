@@ -27,6 +27,7 @@ from provtui.domain.rules import (
     RulePreview,
     RuleState,
     access_delta,
+    attribute_warnings,
     entitled_apps,
     matches,
     membership_diff,
@@ -34,6 +35,7 @@ from provtui.domain.rules import (
     safeguard_breaches,
 )
 from provtui.domain.text import MAX_EXPRESSION, check_text
+from provtui.domain.users import CORE_ATTRIBUTES
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.schema import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key, stored
@@ -66,6 +68,14 @@ class GroupRules(Part):
             self._compiled[text] = expression
         return expression
 
+    def warnings(self, text: str) -> builtins.list[str]:
+        """What ``text`` reads that no person has and the schema does not declare (attribute_warnings)."""
+        read = {attr for root, attr in self.compiled(text).attributes_read if root == "user"}
+        known = set(CORE_ATTRIBUTES)
+        for user in self.store.all(USERS).values():
+            known.update(user.get("profile") or ())
+        return attribute_warnings(read, known)
+
     def typed(self, text: str, field: str = "--expr") -> CompiledExpression:
         """An expression an admin typed: no control characters, at most MAX_EXPRESSION characters, and it compiles."""
         check_text(field, text, MAX_EXPRESSION)
@@ -93,7 +103,7 @@ class GroupRules(Part):
             }
             tx.put(RULES, rule["id"], rule)
             tx.audit("rule.create", name, None, rule_config(tx, rule))
-        return self._view(rule)
+        return {**self._view(rule), "warnings": self.warnings(expr)}
 
     def change(
         self,
@@ -114,7 +124,7 @@ class GroupRules(Part):
             held, preview = self._change_in(tx, rule, updated, confirm=confirm)
         if held is not None:
             raise held
-        return {"rule": self._view(updated), "preview": preview_view(self.store, preview)}
+        return {"rule": self._view(updated), "preview": preview_view(self.store, preview), "warnings": self.warnings(updated["expr"])}
 
     def check_change(
         self,
@@ -222,7 +232,7 @@ class GroupRules(Part):
             state = RuleState.ACTIVE  # previewing an inactive rule: what activating it does
         updated = self._updated(tx, rule, expr=expr, groups=groups, exclude=exclude, state=state)
         preview, _ = self._plan(tx, rule, updated)
-        return preview_view(self.store, preview)
+        return {**preview_view(self.store, preview), "warnings": self.warnings(updated["expr"])}
 
     def list(self) -> list[dict[str, Any]]:  # from here on, ``list`` in the class's annotations is this method: builtins.list
         self.access.read()
@@ -299,7 +309,7 @@ class GroupRules(Part):
             )
             tx.audit("held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
         if approve:
-            return {"rule": self._view(updated), "preview": preview_view(self.store, preview)}
+            return {"rule": self._view(updated), "preview": preview_view(self.store, preview), "warnings": self.warnings(updated["expr"])}
         return {"held": held_id, "state": "rejected"}
 
     def held(self) -> builtins.list[dict[str, Any]]:

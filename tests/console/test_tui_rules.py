@@ -394,3 +394,16 @@ def test_rules_deactivate_held_dialog_80x24(snap_compare, org):
 
 def test_rules_discard_dialog_80x24(snap_compare, org):
     assert snap(snap_compare, org, NARROW, "e", "end", '= AND user.title == "VP"', "escape")
+
+
+async def test_an_attribute_nobody_has_is_warned_of_as_you_type(org):
+    app = build_app(org, label="demo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await press(pilot, "o", "e")
+        await type_into(pilot, "#expr", 'user.departmnt == "Engineering"')
+        await settle(pilot)
+        assert "warning: no profile has attribute departmnt; did you mean department?" in screen_text(app)
+        await type_into(pilot, "#expr", 'user.department == "Engineering"')
+        await settle(pilot)
+        assert "no profile has attribute" not in screen_text(app)

@@ -44,6 +44,7 @@ def test_a_rule_is_inactive_until_activated_and_preview_shows_the_consequences(o
         "leaves": [],
         "losses": [],
         "gains": [{"user": "bob", "app": "CRM"}, {"user": "cy", "app": "CRM"}],
+        "warnings": [],
     }
     seq = org.store.seq
     result = rules.change("sales-dept", state=RuleState.ACTIVE)
@@ -188,7 +189,15 @@ def test_cli_rules_contract(cli):
     assert cli("rule", "create", "sales-dept", "--group", "sales", "--expr", 'user.department == "Sales"')[0] == 0
     code, out, _ = cli("rule", "preview", "sales-dept", "--json")
     preview = json.loads(out)
-    assert code == 0 and set(preview) == {"joins", "leaves", "gains", "losses"} and preview["gains"][0] == {"user": "bob", "app": "CRM"}
+    assert (
+        code == 0
+        and set(preview) == {"joins", "leaves", "gains", "losses", "warnings"}
+        and preview["gains"][0] == {"user": "bob", "app": "CRM"}
+    )
+    assert preview["warnings"] == []
+    code, out, err = cli("rule", "preview", "sales-dept", "--expr", 'user.departmnt == "Sales"', "--json")  # a typo: nobody
+    assert code == 0 and json.loads(out)["warnings"] == ["no profile has attribute departmnt; did you mean department?"]
+    assert "did you mean department?" in err and json.loads(out)["joins"] == []  # the typo matches nobody
     assert cli("rule", "activate", "sales-dept")[0] == 0
     code, out, err = cli("rule", "update", "sales-dept", "--expr", 'user.department == "Nobody"', "--json")
     assert code == 3 and "2 of 2" in err and json.loads(out)["losses"] == 2
@@ -224,6 +233,7 @@ def test_a_preview_over_several_groups_counts_each_users_own_moves(org):
         "leaves": ["ada"],
         "gains": [{"user": "bob", "app": "CRM"}, {"user": "bob", "app": "Wiki"}],
         "losses": [{"user": "ada", "app": "Wiki"}],
+        "warnings": [],
     }
     assert [(r["name"], r["members"]) for r in rules.list()] == [("leaders", 4)]  # ada and cy, in two groups each
     rules.change("leaders", expr='user.department == "Sales"', confirm=True)  # Wiki loses 1 of 2: held without

@@ -117,7 +117,9 @@ class _Builder:
         if name.value in self.roots:
             raise self.error(f"{quote(name.value)} needs an attribute: {name.value}.<attribute>", _at(name))
         written = " or ".join(f"{root}.{name.value}" for root in sorted(self.roots))
-        hint = f"did you mean {written}?" if written and not name.value.startswith("_") else ""
+        # == Sales: most often a text left unquoted, less often an attribute written without its root
+        hint = f'text goes in quotes: "{name.value}"' + (f"; an attribute is {written}" if written else "")
+        hint = hint if not name.value.startswith("_") else ""
         raise self.error(f"unknown name {quote(name.value)}", _at(name), hint=hint)
 
     def _roots_hint(self) -> str:

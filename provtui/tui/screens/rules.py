@@ -289,7 +289,8 @@ class RulesScreen(BaseScreen):
             say(problem, Content.styled(str(error), "$text-error"))
             self._show_preview(None, "Preview: fix the groups or exclusions first")
             return
-        say(problem, None)
+        warnings = preview.get("warnings") or ()  # a typo in an attribute: it would quietly match nobody
+        say(problem, Content.styled("warning: " + "; ".join(warnings), "$text-warning") if warnings else None)
         if rule["state"] == RuleState.ACTIVE:
             when = "If saved"
         else:
