@@ -122,6 +122,7 @@ def user_page(service: Service, login: str) -> dict:
         "history": user_history(service, view["login"]),
         "groups": [g["name"] for g in groups],
         "group_kinds": {g["name"]: g.get("kind", "provtui") for g in groups},
+        "group_sizes": {g["name"]: g.get("members", 0) for g in groups},
         "group_apps": {name: [a["app"] for a in assigned] for name, assigned in group_apps(assignments).items()},
         "apps": [a["name"] for a in apps],
         "direct": sorted(direct),

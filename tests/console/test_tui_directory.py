@@ -122,12 +122,19 @@ async def test_enter_opens_the_user_page_and_escape_returns(demo):
         assert table(app).highlighted == chosen[0]
 
 
-async def test_enter_in_search_moves_to_the_list(demo):
+async def test_enter_in_search_moves_to_the_list_and_opens_a_single_hit(demo):
+    from provtui.tui.screens.user_detail import UserDetailScreen
+
     app = build_app(demo, label="demo")
     async with app.run_test() as pilot:
-        await pilot.press("slash", *"lovelace", "enter")
+        await pilot.press("slash", "a", "enter")  # several hits: to the list
         await settle(pilot)
-        assert isinstance(app.focused, UserTable)
+        assert isinstance(app.focused, UserTable) and table(app).row_count > 1
+        await pilot.press("slash", "ctrl+u", *"lovelace", "enter")  # exactly one: her page opens
+        await settle(pilot)
+        assert isinstance(app.screen, UserDetailScreen) and app.screen.login == "alovelace"
+        await pilot.press("escape")
+        await settle(pilot)
         assert table(app).highlighted == "alovelace"
 
 

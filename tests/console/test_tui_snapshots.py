@@ -56,7 +56,7 @@ def test_directory_search(snap_compare, demo):
 
 
 def test_move_group_dialog(snap_compare, demo):
-    assert snap(snap_compare, demo, NARROW, "m", "down", user="ghopper")
+    assert snap(snap_compare, demo, NARROW, "m", user="ghopper")  # finance, her smallest group, offered first
 
 
 def test_app_detail_payload_preview_120x40(snap_compare, lived):

@@ -90,6 +90,8 @@ class DirectoryScreen(Screen):
     # -- searching -----------------------------------------------------------------------
 
     _searches_asked = 0  # the latest search asked for is the only one worth running
+    _searches_done = 0  # the latest search whose every row is shown
+    _open_when_one: int | None = None  # Enter was pressed in the search: open the one hit of this search, if one
     _filters_asked: tuple | None = None  # the filters of the latest search asked for
 
     def _filters(self) -> tuple:
@@ -119,6 +121,16 @@ class DirectoryScreen(Screen):
             return
         if found is not None:
             self._show_found(text, state, scope, *found)
+            self._searches_done = asked
+            if self._open_when_one == asked:
+                self._open_the_one_hit()
+
+    def _open_the_one_hit(self) -> None:
+        """Enter on a search with exactly one hit opens it (the helpdesk's move: name, Enter, then the action)."""
+        self._open_when_one = None
+        rows = self.query_one(UserTable).rows
+        if len(rows) == 1:
+            self.app.open_user(rows[0]["login"])
 
     def _show_found(self, text: str, state: str | None, scope: dict[str, str], rows: list[dict], everyone: int, queued: int,
                     matching: int) -> None:  # fmt: skip
@@ -148,6 +160,10 @@ class DirectoryScreen(Screen):
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
         self.query_one(UserTable).focus()
+        if self._searches_done == self._searches_asked:
+            self._open_the_one_hit()
+        else:  # the search typed so far is still running: once its rows are in
+            self._open_when_one = self._searches_asked
 
     def action_clear_search(self) -> None:
         """escape: clear the search; with nothing to clear, back to the previous screen."""

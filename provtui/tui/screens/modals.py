@@ -271,12 +271,15 @@ class MoveGroupModal(Dialog, ModalScreen[tuple[str, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="move.cancel")]
 
-    def __init__(self, login: str, current: Sequence[str], others: Sequence[str], *, allowed: Sequence[str]) -> None:
+    def __init__(
+        self, login: str, current: Sequence[str], others: Sequence[str], *, allowed: Sequence[str], leave: str | None = None
+    ) -> None:
         super().__init__()
         self._login = login
         self._current = list(current)
         self._others = list(others)
         self._allowed = set(allowed)
+        self._leave = leave  # the group to offer first (else the first that may be changed)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="move") as dialog:
@@ -298,7 +301,8 @@ class MoveGroupModal(Dialog, ModalScreen[tuple[str, str] | None]):
 
     def on_mount(self) -> None:
         leave = self.query_one("#leave", OptionList)
-        leave.highlighted = next((i for i, g in enumerate(self._current) if g in self._allowed), None)
+        first = next((i for i, g in enumerate(self._current) if g == self._leave and g in self._allowed), None)
+        leave.highlighted = first if first is not None else next((i for i, g in enumerate(self._current) if g in self._allowed), None)
         leave.focus()
 
     @on(OptionList.OptionSelected, "#leave")

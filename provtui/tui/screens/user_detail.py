@@ -222,9 +222,13 @@ class UserDetailScreen(BaseScreen):
             return
         view, groups = self.data["view"], self.data["groups"]
         others = [g for g in groups if g not in view["groups"]]
-        self.app.push_screen(
-            MoveGroupModal(view["login"], view["groups"], others, allowed=self.data["may"]["membership"]), self._move_chosen
-        )
+        allowed = self.data["may"]["membership"]
+        # the group the person most likely leaves: the smallest they are in that may be changed (the most specific;
+        # all-staff, the biggest, last), so the usual move needs no arrow key
+        sizes = self.data.get("group_sizes", {})
+        candidates = [g for g in view["groups"] if g in allowed]
+        likely = min(candidates, key=lambda g: (sizes.get(g, 0), g)) if candidates else None
+        self.app.push_screen(MoveGroupModal(view["login"], view["groups"], others, allowed=allowed, leave=likely), self._move_chosen)
 
     def _move_chosen(self, choice: tuple[str, str] | None) -> None:
         if choice is not None:
