@@ -222,10 +222,12 @@ class ProvtuiApp(App):
         return not (action in ("go", "focus_search") and isinstance(self.screen, ModalScreen))
 
     def action_go(self, mode: str) -> None:
-        """Show a top-level screen (its detail screens, if any were open, stay on its stack)."""
+        """Show a top-level screen: the screen itself, not the last page opened over it (``u`` is the list)."""
         if mode != self.current_mode:
             self.switch_mode(mode)
-            self.refresh_bindings()
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        self.refresh_bindings()
 
     def action_back(self) -> None:
         self.go_back()
@@ -276,10 +278,15 @@ class ProvtuiApp(App):
         self.call_later(lambda: self.screen.select_rule(name) if isinstance(self.screen, RulesScreen) else None)
 
     def action_focus_search(self) -> None:
+        """/: this screen's search; where there is none (a person's page, the dashboard), the directory's."""
         try:
             search = self.screen.query_one("#search", Input)
         except NoMatches:
-            return
+            self.action_go("directory")
+            try:
+                search = self.screen.query_one("#search", Input)
+            except NoMatches:
+                return
         # At once, not on the next turn (as Widget.focus does): keys typed right after "/" (a paste, a fast
         # typist over SSH) must reach the search, not fire the screen's shortcuts.
         self.screen.set_focus(search)

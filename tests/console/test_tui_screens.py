@@ -436,3 +436,21 @@ async def test_a_screenshot_is_saved_in_the_current_directory_and_says_where(dem
         [saved] = list(tmp_path.glob("*.svg"))
         assert saved.read_text().startswith("<svg")
         assert any(str(saved) in str(n.message) for n in app._notifications)
+
+
+async def test_slash_from_a_persons_page_searches_the_directory_and_u_is_the_list(demo):
+    from provtui.tui.screens.user_detail import UserDetailScreen
+
+    app = build_app(demo, label="demo")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_user("ghopper")
+        await settle(pilot)
+        assert isinstance(app.screen, UserDetailScreen)
+        await press(pilot, "slash", "t", "u", "r")  # typed at once: the directory's search, no screen switches
+        assert isinstance(app.screen, DirectoryScreen)
+        assert app.screen.query_one("#search", Input).value == "tur"
+        app.open_user("aturing")
+        await settle(pilot)
+        await press(pilot, "g", "u")  # u: the list, not the page last opened over it
+        assert isinstance(app.screen, DirectoryScreen)
