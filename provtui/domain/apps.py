@@ -98,9 +98,11 @@ def validate_ldap_target(
     flavor: str = "openldap",
     rdn_attr: str | None = None,
     disable_method: str | None = None,
+    password_named: bool = True,
     **options: Any,
 ) -> dict[str, Any]:
-    """An LDAP/AD app's connection: checked, with defaults per flavour; the password stays in the environment."""
+    """An LDAP/AD app's connection: checked, with defaults per flavour; the password stays in the environment.
+    ``password_named=False``: an app whose new endpoint dropped its password reference (none is required)."""
     unknown = sorted(set(options) - set(LDAP_OPTIONS))
     if unknown:
         raise InvalidInput(f"--{unknown[0].replace('_', '-')}", "is not an LDAP app option")
@@ -127,7 +129,7 @@ def validate_ldap_target(
         validate_dn(option, value)
     if password_env and password_secret:
         raise InvalidInput("--password-secret", "give --password-env or --password-secret, not both")
-    if not password_secret:
+    if not password_secret and (password_named or password_env):
         validate_env_name("--password-env", password_env, "the bind password")
     if flavor not in LDAP_FLAVORS:
         raise InvalidInput("--flavor", "is openldap or ad")

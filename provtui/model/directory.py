@@ -54,6 +54,7 @@ class Directory:
         # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
         self._summaries: dict[str, dict[str, Any]] | None = None
         self._history: HistoryIndex | None = None
+        self._attributes: set[str] | None = None  # every attribute a profile has (grows with puts; a delete may leave one)
         store.on_apply(self._invalidate)
 
     def history_index(self) -> HistoryIndex:
@@ -66,6 +67,8 @@ class Directory:
         for op in ops:
             if op[1] == USERS:
                 doc = op[3] if op[0] == "put" else None
+                if self._attributes is not None and doc is not None:
+                    self._attributes.update(doc.get("profile") or ())
                 if self._search is not None:
                     if doc is None:
                         self._search.pop(op[2], None)
@@ -76,6 +79,12 @@ class Directory:
                     self._summaries[op[2]] = user_summary(doc)
                 if before is None or doc is None or before["login"] != doc["login"]:
                     self._sorted_ids = None  # a user came, went or was renamed: the order by login changed
+
+    def profile_attributes(self) -> set[str]:
+        """The attribute names profiles have, read once and then kept up by every commit (rules warn of others)."""
+        if self._attributes is None:
+            self._attributes = {name for user in self.store.all(USERS).values() for name in user.get("profile") or ()}
+        return self._attributes
 
     # -- finding things by name ----------------------------------------------------
 

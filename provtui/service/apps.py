@@ -426,10 +426,7 @@ def _capabilities(kind: AppKind, settings: dict[str, Any]) -> list[str]:
 
 def _checked_target(target: dict[str, Any]) -> dict[str, Any]:
     """An LDAP app's connection as changed, checked whole (an AD app over plain LDAP, say, is refused)."""
-    if target.get("password_env") or target.get("password_secret"):
-        return validate_ldap_target(**target)
-    # a new endpoint dropped the password reference: check the rest with a stand-in, store it without one
-    return {**validate_ldap_target(**{**target, "password_env": "PROVTUI_NO_PASSWORD"}), "password_env": None}
+    return validate_ldap_target(**target, password_named=bool(target.get("password_env") or target.get("password_secret")))
 
 
 def _app_config(app: dict[str, Any]) -> dict[str, Any]:

@@ -71,10 +71,7 @@ class GroupRules(Part):
     def warnings(self, text: str) -> builtins.list[str]:
         """What ``text`` reads that no person has and the schema does not declare (attribute_warnings)."""
         read = {attr for root, attr in self.compiled(text).attributes_read if root == "user"}
-        known = set(CORE_ATTRIBUTES)
-        for user in self.store.all(USERS).values():
-            known.update(user.get("profile") or ())
-        return attribute_warnings(read, known)
+        return attribute_warnings(read, {*CORE_ATTRIBUTES, *self.directory.profile_attributes()})
 
     def typed(self, text: str, field: str = "--expr") -> CompiledExpression:
         """An expression an admin typed: no control characters, at most MAX_EXPRESSION characters, and it compiles."""

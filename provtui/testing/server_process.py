@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +27,7 @@ def terminate(process: subprocess.Popen[bytes], directory: Path | None) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-class ServerProcess:
+class ServerProcess(ABC):
     LOG_NAME = "server.log"
 
     def __init__(self, *, keep_directory: bool = False) -> None:
@@ -43,8 +44,9 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @abstractmethod
     def start(self) -> Self:
-        raise NotImplementedError
+        """Spawn the server (``_spawn_process``) and return once it answers."""
 
     def _spawn_process(self, command: Sequence[str]) -> None:
         """Run ``command`` with its output in the log file; it is terminated once, by stop() or at exit."""
@@ -54,7 +56,7 @@ class ServerProcess:
         self._process = process
         self._finalizer = weakref.finalize(self, terminate, process, None if self.keep_directory else self.directory)
 
-    def _before_stop(self) -> None:
+    def _before_stop(self) -> None:  # noqa: B027  (most servers drop nothing: a hook, not a duty)
         """What a server drops before its process is stopped (open connections, say)."""
 
     def stop(self) -> None:
