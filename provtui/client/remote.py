@@ -9,20 +9,19 @@ the store changed since it last asked, without reading anything.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from provtui.client.unix_http import HungUp, UnixHTTPClient, Unreachable
 from provtui.domain.errors import ProvtuiError
 from provtui.protocol import wire
 from provtui.protocol.api import CALL_PATH, EVENTS_PATH, HELLO_PATH
 
-BASE_URL = "http://provtui"  # the host is never looked up: every request goes to the socket
-TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=60.0, pool=10.0)  # a sync may take minutes
+EVENTS_TIMEOUT = 60.0  # the server sends a heartbeat every 15 s: a silent minute is a dead server
 
 
 class ServerUnreachable(ProvtuiError):
@@ -36,17 +35,12 @@ class RemoteService:
 
     def __init__(self, socket_path: str | Path):
         self.socket_path = Path(socket_path)
-        self._http = self._client(TIMEOUT)
+        self._http = UnixHTTPClient(self.socket_path, timeout=None)  # a sync may take minutes
         self._ids = itertools.count(1)
         self._hello: dict[str, Any] | None = None
         self._changed = threading.Event()
         self._events: threading.Thread | None = None
         self._closed = threading.Event()
-
-    def _client(self, timeout: httpx.Timeout) -> httpx.Client:
-        # Plain HTTP over a Unix socket: no TLS, so no CA bundle to load (that alone costs ~100 ms at start).
-        transport = httpx.HTTPTransport(uds=str(self.socket_path), verify=False)
-        return httpx.Client(transport=transport, base_url=BASE_URL, timeout=timeout, verify=False)
 
     @classmethod
     def connect(cls, socket_path: str | Path) -> RemoteService:
@@ -56,20 +50,23 @@ class RemoteService:
 
     # -- the connection ---------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         try:
-            return self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as error:
-            raise ServerUnreachable(f"no provtui server answers on {self.socket_path}: {error}") from None
-        except httpx.RemoteProtocolError as error:
+            return self._http.request(method, path, body, headers)
+        except Unreachable as error:
+            raise self._unreachable(error) from None
+        except HungUp as error:
             raise wire.ServerFailed(f"the server at {self.socket_path} hung up: {error}") from None
-        except PermissionError:
-            raise ServerUnreachable(f"this user may not connect to {self.socket_path}") from None
+
+    def _unreachable(self, error: OSError) -> ServerUnreachable:
+        if error.errno in (errno.EACCES, errno.EPERM):
+            return ServerUnreachable(f"this user may not connect to {self.socket_path}")
+        return ServerUnreachable(f"no provtui server answers on {self.socket_path}: {error.strerror}")
 
     def hello(self) -> dict[str, Any]:
         if self._hello is None:
-            response = self._request("GET", HELLO_PATH)
-            body = wire.loads(response.content)
+            _, content = self._request("GET", HELLO_PATH)
+            body = wire.loads(content)
             if body.get("api") != wire.API_VERSION:
                 raise wire.ServerFailed(f"the server speaks API v{body.get('api')}, this provtui v{wire.API_VERSION}")
             self._hello = body
@@ -77,13 +74,13 @@ class RemoteService:
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": {"args": list(args), "kwargs": kwargs}}
-        response = self._request("POST", CALL_PATH, content=wire.dumps(payload, enums=True), headers={"content-type": "application/json"})
-        if response.status_code == 503:
+        status, content = self._request("POST", CALL_PATH, wire.dumps(payload, enums=True), {"content-type": "application/json"})
+        if status == 503:
             raise wire.ServerFailed("the server is serving as many connections as it takes: try again")
         try:
-            body = wire.loads(response.content)
+            body = wire.loads(content)
         except wire.WireError:
-            raise wire.ServerFailed(f"the server answered HTTP {response.status_code} with no call result") from None
+            raise wire.ServerFailed(f"the server answered HTTP {status} with no call result") from None
         if "error" in body:
             wire.raise_error(body["error"])
         return body.get("result")
@@ -150,18 +147,17 @@ class RemoteService:
 
     def _follow(self) -> None:
         """Read the event stream until closed, reconnecting after a second when the server goes away."""
-        client = self._client(httpx.Timeout(60.0))
+        client = UnixHTTPClient(self.socket_path, timeout=EVENTS_TIMEOUT)
         seen = str(self.hello()["seq"])  # as of connecting: a change after it, before the stream is up, counts
         while not self._closed.is_set():
             try:
-                with client.stream("GET", EVENTS_PATH) as stream:
-                    for line in stream.iter_lines():
-                        if line.startswith("data:"):
-                            seq = line[5:].strip()
-                            if seq != seen:
-                                self._changed.set()
-                            seen = seq
-            except httpx.HTTPError:
+                for line in client.lines(EVENTS_PATH):
+                    if line.startswith("data:"):
+                        seq = line[5:].strip()
+                        if seq != seen:
+                            self._changed.set()
+                        seen = seq
+            except (Unreachable, HungUp):
                 pass
             if not self._closed.is_set():
                 self._changed.set()  # the stream broke: whatever happened meanwhile, read again

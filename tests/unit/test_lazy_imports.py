@@ -17,6 +17,7 @@ NOT_FOR_A_REMOTE_CONSOLE = [
     "lark",
     "tinydb",
     "filelock",
+    "httpx",  # the client speaks HTTP with http.client (provtui/client/unix_http.py)
 ]
 
 
