@@ -1,6 +1,6 @@
 """`provtui audit ...`: the audit trail, filtered; its export; the check of its hash chain.
 
-provtui audit [--json] [--actor A] [--target T] [--action X] [--since ISO8601] [--until ISO8601] [--limit N]
+provtui audit [--json] [--actor A] [--target T] [--about NAME] [--action X] [--since ISO8601] [--until ISO8601] [--limit N]
 provtui audit export --format jsonl|csv [--output FILE] [the same filters]
 provtui audit verify [--head HASH]   # exit 0 intact; 1 with the first broken entry named
 provtui audit head          # the newest hash and the trail's length, to keep elsewhere
@@ -18,7 +18,7 @@ from provtui.domain.errors import InvalidInput
 from provtui.domain.numbers import LIMIT
 from provtui.model.audit_trail import parse_time, to_csv, to_jsonl
 
-_FILTERS = ("actor", "target", "action", "since", "until", "limit")
+_FILTERS = ("actor", "target", "about", "action", "since", "until", "limit")
 
 
 def _events(args, service) -> list[dict]:
@@ -26,7 +26,7 @@ def _events(args, service) -> list[dict]:
         LIMIT.check("--limit", args.limit)
     since = parse_time(args.since, "--since") if args.since else None
     until = parse_time(args.until, "--until") if args.until else None
-    return service.audit(args.limit, actor=args.actor, target=args.target, action=args.action, since=since, until=until)
+    return service.audit(args.limit, actor=args.actor, target=args.target, about=args.about, action=args.action, since=since, until=until)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -106,6 +106,12 @@ def register(cli) -> None:
     p.add_argument("--head", metavar="HASH", help="verify: the trail must hold this head, kept elsewhere (`audit head`)")
     p.add_argument("--actor", help="who made the change (exact)")
     p.add_argument("--target", help="what it was made to: exact, or the name in kind:name (user:ada); * and ? glob")
+    p.add_argument(
+        "--about",
+        metavar="NAME",
+        help="a thing or a person: --target's match, or events naming the person (group members added or removed, "
+        "assignments, bulk changes, tasks)",
+    )
     p.add_argument("--action", help="exact (user.create) or a dotted prefix (user)")
     p.add_argument("--since", metavar="ISO8601", help="at or after this time (UTC unless an offset is given)")
     p.add_argument("--until", metavar="ISO8601", help="before this time")

@@ -8,17 +8,50 @@ confirmation; 4 not allowed; 5 the store is damaged or cannot be read.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from provtui.cli import admins, apps, audit, groups, ops, reports, rules, secrets, sources, store, users
 from provtui.cli.output import EXIT_DAMAGED, EXIT_NOT_ALLOWED, EXIT_OK, EXIT_USAGE, quiet_broken_pipe, terminal_text
 from provtui.cli.safe_input import check_arguments
 from provtui.domain.errors import ProvtuiError
 from provtui.domain.text import escape, escape_lines
 from provtui.service import StoreError, StoreUnreadable
+
+# Each noun's module, in the order `provtui --help` lists them.  A command imports only its own noun's module,
+# and the console none: importing them all cost ~150 ms before the console's first frame.
+NOUN_MODULES = {
+    "users": ["user"],
+    "bulk": ["user"],  # `user bulk`, after the noun users makes
+    "groups": ["group"],
+    "rules": ["rule", "held"],
+    "apps": ["app"],
+    "sources": ["source", "import"],
+    "ops": ["sync", "worker", "retry", "tasks", "config"],
+    "audit": ["audit"],
+    "reports": ["report"],
+    "admins": ["admin"],
+    "store": ["store"],
+    "secrets": ["secret"],
+}
+_VALUED = {"--store", "--server"}  # the options before a noun that take a value
+
+
+def modules_for(argv: Sequence[str]) -> list[str]:
+    """The noun modules a command line needs: its noun's, none for the console, all for help or a noun
+    that is not one (argparse then lists every choice)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif word in ("-h", "--help"):
+            return list(NOUN_MODULES)
+        elif not word.startswith("-"):
+            named = [module for module, nouns in NOUN_MODULES.items() if word in nouns]
+            return named if named or word in ("init", "server", "demo") else list(NOUN_MODULES)
+    return []
 
 
 def default_store() -> Path:
@@ -40,9 +73,12 @@ class Commands:
     def __init__(self, parser: argparse.ArgumentParser, common: argparse.ArgumentParser):
         self.common = common
         self.nouns = parser.add_subparsers(dest="noun", parser_class=_Parser)
+        self.verbs: dict = {}  # noun -> its verbs: a module may add a verb to another's noun (`user bulk`)
 
     def noun(self, name: str, help: str):
-        return self.nouns.add_parser(name, help=help).add_subparsers(dest="verb", required=True, parser_class=_Parser)
+        verbs = self.nouns.add_parser(name, help=help).add_subparsers(dest="verb", required=True, parser_class=_Parser)
+        self.verbs[name] = verbs
+        return verbs
 
     def command(self, sub, name: str, handler: Callable, help: str, **kwargs) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[self.common], help=help, **kwargs)
@@ -96,7 +132,8 @@ def open_service(args):
     return Service.open(args.store)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given ``argv``, with only the nouns it names (see ``modules_for``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--store", type=Path, default=argparse.SUPPRESS, help="store directory (default: $PROVTUI_STORE or the user data dir)"
@@ -126,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(
         needs_service=False
     )
-    for module in (users, groups, rules, apps, sources, ops, audit, reports, admins, store, secrets):
-        module.register(cli)
+    for name in NOUN_MODULES if argv is None else modules_for(argv):
+        importlib.import_module(f"provtui.cli.{name}").register(cli)
     return parser
 
 
@@ -144,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.store = getattr(args, "store", None) or default_store()
     args.json = getattr(args, "json", False)

@@ -16,7 +16,7 @@ from provtui.model.audit_trail import compact_json, csv_text
 REPORTS = {
     "apps": "active accounts per app against its license count",
     "access": "who has which app and why (--pivot: a user-by-app table)",
-    "pending": "deprovisions not done yet: manual tasks, and accounts of users no longer entitled",
+    "pending": "deprovisions not done yet: manual deprovision tasks, and active accounts of users no longer entitled",
     "failures": "accounts whose provisioning failed",
     "orphans": "accounts found by app import that match no user",
     "stale": "accounts deactivated, and users deprovisioned, longer than --days N (default 90)",

@@ -12,6 +12,11 @@ Filters (all optional, combined with AND):
   prefix, so ``ada`` finds the targets ``ada`` and ``user:ada`` (an assignment)
   but not ``adam``.  A ``*`` or ``?`` in the filter makes it a shell-style glob
   over the whole target (``--target 'ad*'``).
+* ``about``: a thing or a person: the target matches (as ``target``), or the subject an app is
+  assigned to (``group:eng``), or the event names a person whose login matches (``event_logins``: a
+  group's members added or removed, a bulk change, a task, a call made for them), so ``ada`` also
+  finds ``group.add-member eng`` when it added ada.  Logins as named at the time (a user's history
+  follows renames).
 * ``since`` / ``until``: event time at or after / before the given instant.
 * ``limit``: the newest N matches (still returned oldest first).
 
@@ -92,6 +97,17 @@ def target_matches(pattern: str, target: Any) -> bool:
     return bool(colon) and name == pattern and ":" not in pattern
 
 
+def about_matches(pattern: str, event: dict[str, Any]) -> bool:
+    """The event is about ``pattern``: its target matches, or the subject it assigns, or a person it names
+    (module docstring)."""
+    if target_matches(pattern, event.get("target")):
+        return True
+    sides = [side for side in (event.get("before"), event.get("after")) if isinstance(side, dict)]
+    if any(target_matches(pattern, side.get("subject")) for side in sides):  # app.assign: user:ada, group:eng
+        return True
+    return any(target_matches(pattern, login) for login in event_logins(event))
+
+
 def filter_events(
     events: Iterable[dict[str, Any]],
     *,
@@ -102,10 +118,11 @@ def filter_events(
     until: datetime | None = None,
     limit: int | None = None,
     calls: bool = True,
+    about: str | None = None,
 ) -> list[dict[str, Any]]:
     """The events that match every filter given (see the module docstring), oldest first; ``calls``:
     False leaves out downstream calls."""
-    matches = event_filter(actor=actor, target=target, action=action, since=since, until=until, calls=calls)
+    matches = event_filter(actor=actor, target=target, action=action, since=since, until=until, calls=calls, about=about)
     matched = [event for event in events if matches(event)]
     if limit is not None:
         matched = matched[-limit:] if limit > 0 else []
@@ -134,6 +151,7 @@ def event_filter(
     since: datetime | None = None,
     until: datetime | None = None,
     calls: bool = True,
+    about: str | None = None,
 ) -> Callable[[dict[str, Any]], bool]:
     since = _aware(since) if since is not None else None
     until = _aware(until) if until is not None else None
@@ -146,6 +164,8 @@ def event_filter(
         if action is not None and not action_matches(action, event.get("action")):
             return False
         if target is not None and not target_matches(target, event.get("target")):
+            return False
+        if about is not None and not about_matches(about, event):
             return False
         if since is not None or until is not None:
             when = event_time(event)

@@ -14,9 +14,9 @@ EVENTS_PATH = "/v1/events"
 FACADE = frozenset(
     {
         # users, groups, apps, admins, settings, provisioning
-        "create_user", "update_user", "change_state", "password_targets", "check_password",
+        "create_user", "update_user", "change_state", "password_targets", "check_password", "bulk_change",
         "create_group", "rename_group", "push_group", "unpush_group", "add_members", "remove_members",
-        "move_member", "move_preview",
+        "move_member", "move_preview", "unassign_preview", "lifecycle_preview",
         "create_app", "update_app", "mappings", "set_mapping", "preview_payload", "resume_app", "retry",
         "assign", "unassign", "grant", "revoke", "list_admins", "set_config", "config", "complete_task",
         "provisioning_scope", "may_provision", "may", "grants",

@@ -346,38 +346,53 @@ class Apps(Part):
             numbers.PRIORITY.check("--priority", priority)
         values = _validate_values(values or {})
         with self.changes() as tx:
-            app = self.directory.app(app_name, tx)
-            groups: frozenset[str]
-            if login is not None:
-                subject, target, groups = user_subject(self.directory.user_id(login, tx)), f"user:{login}", frozenset()
-            else:
-                assert group_name is not None  # exactly one of the two, checked above
-                group_id = self.directory.group(group_name, tx)["id"]
-                subject, target, groups = group_subject(group_id), f"group:{group_name}", frozenset({group_id})
-            elsewhere = any(stored(tx, ASSIGNMENTS, k)["subject"] != subject for k in tx.lookup(ASSIGNMENTS, "app", app["id"]))
-            tx.authorise(Action.ASSIGN_APP, Scope(apps=frozenset({app["id"]}), groups=groups, app_assigned_elsewhere=elsewhere))
-            key = assignment_key(app["id"], subject)
-            existing = tx.get(ASSIGNMENTS, key)
-            if assign:
-                doc = {
-                    "app": app["id"],
-                    "subject": subject,
-                    "created": existing["created"] if existing else utc_now_iso(),
-                    "values": {**(existing or {}).get("values", {}), **values},
-                    "priority": priority if priority is not None else (existing or {}).get("priority"),
-                }
-                doc["values"] = {k: v for k, v in doc["values"].items() if v != ""}  # KEY= clears a value
-                if existing == doc:
-                    return False
-                tx.put(ASSIGNMENTS, key, doc)
-                before = {k: existing.get(k) for k in ("values", "priority")} if existing else None
-                tx.audit("app.assign", app["name"], before, {"subject": target, "values": doc["values"], "priority": doc["priority"]})
-            else:
-                if existing is None:
-                    return False
-                tx.delete(ASSIGNMENTS, key)
-                tx.audit("app.unassign", app["name"], None, {"subject": target})
-            tx.mark_dirty((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx))
+            return self.set_assignment_in(tx, app_name, login, group_name, assign=assign, values=values, priority=priority)
+
+    def set_assignment_in(
+        self,
+        tx: Change,
+        app_name: str,
+        login: str | None,
+        group_name: str | None,
+        *,
+        assign: bool,
+        values: dict[str, Any],
+        priority: int | None = None,
+    ) -> bool:
+        """Set or remove one assignment inside ``tx`` (the arguments checked, it is authorised here): the step
+        ``assign``/``unassign`` run, and a bulk change runs once a person.  False if nothing changed."""
+        app = self.directory.app(app_name, tx)
+        groups: frozenset[str]
+        if login is not None:
+            subject, target, groups = user_subject(self.directory.user_id(login, tx)), f"user:{login}", frozenset()
+        else:
+            assert group_name is not None  # exactly one of the two, checked above
+            group_id = self.directory.group(group_name, tx)["id"]
+            subject, target, groups = group_subject(group_id), f"group:{group_name}", frozenset({group_id})
+        elsewhere = any(stored(tx, ASSIGNMENTS, k)["subject"] != subject for k in tx.lookup(ASSIGNMENTS, "app", app["id"]))
+        tx.authorise(Action.ASSIGN_APP, Scope(apps=frozenset({app["id"]}), groups=groups, app_assigned_elsewhere=elsewhere))
+        key = assignment_key(app["id"], subject)
+        existing = tx.get(ASSIGNMENTS, key)
+        if assign:
+            doc = {
+                "app": app["id"],
+                "subject": subject,
+                "created": existing["created"] if existing else utc_now_iso(),
+                "values": {**(existing or {}).get("values", {}), **values},
+                "priority": priority if priority is not None else (existing or {}).get("priority"),
+            }
+            doc["values"] = {k: v for k, v in doc["values"].items() if v != ""}  # KEY= clears a value
+            if existing == doc:
+                return False
+            tx.put(ASSIGNMENTS, key, doc)
+            before = {k: existing.get(k) for k in ("values", "priority")} if existing else None
+            tx.audit("app.assign", app["name"], before, {"subject": target, "values": doc["values"], "priority": doc["priority"]})
+        else:
+            if existing is None:
+                return False
+            tx.delete(ASSIGNMENTS, key)
+            tx.audit("app.unassign", app["name"], None, {"subject": target})
+        tx.mark_dirty((app["id"], uid) for uid in self.directory.users_of_subject(subject, tx))
         return True
 
 

@@ -20,8 +20,10 @@ from provtui.domain.mapping import ALWAYS
 from provtui.domain.roles import Action, Grant, Role, Scope
 from provtui.model.directory import Directory
 from provtui.model.schema import ADMINS, META, Reader
+from provtui.service.access_preview import AccessPreviews
 from provtui.service.admins import Admins
 from provtui.service.apps import Apps
+from provtui.service.bulk import Bulk
 from provtui.service.change import NO_SCOPE, Access, Changes
 from provtui.service.groups import Groups
 from provtui.service.imports import Importer
@@ -62,7 +64,9 @@ class Service:
         self._settings = Settings(*parts, vault=vault)
         self._admins = Admins(*parts)
         self._provisioning = Provisioning(*parts)
+        self._previews = AccessPreviews(*parts, users=self._users, apps=self._apps)
         self._importer = Importer(*parts, reads=self._reads, secrets=vault.lookup if vault is not None else None)
+        self._bulk = Bulk(*parts, reads=self._reads, rules=self._rules, users=self._users, groups=self._groups, apps=self._apps)
 
     # -- opening -------------------------------------------------------------------
 
@@ -200,6 +204,22 @@ class Service:
     def change_state(self, login: str, action: str) -> dict[str, Any]:
         return self._users.change_state(login, action)
 
+    def bulk_change(
+        self,
+        action: str,
+        *,
+        users: list[str] | None = None,
+        where: str | None = None,
+        group: str | None = None,
+        to_group: str | None = None,
+        app: str | None = None,
+        preview: bool = False,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
+        return self._bulk.bulk_change(
+            action, users=users, where=where, group=group, to_group=to_group, app=app, preview=preview, confirm=confirm
+        )
+
     def create_group(self, name: str, description: str = "") -> dict[str, Any]:
         return self._groups.create_group(name, description)
 
@@ -299,6 +319,12 @@ class Service:
     def unassign(self, app_name: str, *, login: str | None = None, group: str | None = None) -> bool:
         return self._apps.unassign(app_name, login=login, group=group)
 
+    def unassign_preview(self, app_name: str, *, login: str) -> dict[str, Any]:
+        return self._previews.unassign_preview(app_name, login=login)
+
+    def lifecycle_preview(self, login: str, action: str) -> dict[str, Any]:
+        return self._previews.lifecycle_preview(login, action)
+
     def grant(self, os_user: str, role: str, *, apps: Sequence[str] = (), groups: Sequence[str] = ()) -> dict[str, Any]:
         return self._admins.grant(os_user, role, apps=apps, groups=groups)
 
@@ -386,8 +412,9 @@ class Service:
         since: datetime | None = None,
         until: datetime | None = None,
         calls: bool = True,
+        about: str | None = None,
     ) -> list[dict[str, Any]]:
-        return self._reads.audit(limit, actor=actor, target=target, action=action, since=since, until=until, calls=calls)
+        return self._reads.audit(limit, actor=actor, target=target, action=action, since=since, until=until, calls=calls, about=about)
 
     def audit_verify(self, head: str | None = None) -> ChainReport:
         return self._reads.audit_verify(head)

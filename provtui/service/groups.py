@@ -107,7 +107,7 @@ class Groups(Part):
     def move_member(self, login: str, leave: str, join: str) -> dict[str, Any]:
         """Take a user out of one group and into another in one transaction: both or neither."""
         with self.changes() as tx:
-            user_id = self._move(tx, login, leave, join)
+            user_id = self.move_in(tx, login, leave, join)
             login = stored(tx, USERS, user_id)["login"]
         return self.reads.user_view(login)
 
@@ -117,7 +117,7 @@ class Groups(Part):
         change = self.changes.preview()
         user_id = self.directory.user_id(login, change)
         before = set(self.directory.paths(user_id, change))
-        self._move(change, login, leave, join)
+        self.move_in(change, login, leave, join)
         self.changes.settle(change)
         after = set(self.directory.paths(user_id, change))
         name = {app_id: stored(self.directory.store, APPS, app_id)["name"] for app_id in before | after}
@@ -128,7 +128,9 @@ class Groups(Part):
             "active": state == "active",
         }
 
-    def _move(self, tx: Change, login: str, leave: str, join: str) -> str:
+    def move_in(self, tx: Change, login: str, leave: str, join: str) -> str:
+        """Move one user inside ``tx``, authorised here for both groups: what ``move_member`` and its preview run,
+        and a bulk move once a person.  Refuses (InvalidInput) before writing anything for the user."""
         if leave == join:
             raise InvalidInput("join", f"{join} is the group to leave: choose another")
         old = self._manual_group(tx, leave, field="leave")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import parse_iso, utc_now
+from provtui.domain.accounts import active_accounts
 from provtui.domain.apps import Capability
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
@@ -320,7 +321,7 @@ class Reads(Part):
             "queued": len(dirty) - in_flight,
             "in_flight": in_flight,
             "failed": sum(1 for a in accounts if a.get("state") == "failed"),
-            "active": sum(1 for a in accounts if a.get("state") == "active"),
+            "active": active_accounts(accounts),  # the one definition `report apps` counts too
             "quarantined": bool(health.get("quarantined")),
             "quarantine_reason": health.get("reason"),
             "last_success": health.get("last_success"),
@@ -343,11 +344,14 @@ class Reads(Part):
         since: datetime | None = None,
         until: datetime | None = None,
         calls: bool = True,
+        about: str | None = None,
     ) -> list[dict[str, Any]]:
         """The audit trail, oldest first, filtered (see provtui.model.audit_trail); ``limit``: the newest N,
-        read from the trail's end; ``calls``: False leaves out downstream calls."""
+        read from the trail's end; ``calls``: False leaves out downstream calls; ``about``: a thing or a
+        person (the target, or a login the event names: a group's members, an assignment's subject)."""
         self.access.read()
-        filters: dict[str, Any] = {"actor": actor, "target": target, "action": action, "since": since, "until": until, "calls": calls}
+        filters: dict[str, Any] = {"actor": actor, "target": target, "action": action, "since": since, "until": until}
+        filters |= {"calls": calls, "about": about}
         if limit:
             return newest_events(self.store.audit_events_newest_first(), limit, **filters)
         return filter_events(self.store.audit_events(), **filters)

@@ -7,17 +7,19 @@ empty report.
 
 Where the issue is silent:
 
-* apps: ``active`` counts accounts that hold a seat downstream (active there,
-  whatever work is queued on them: an account whose deactivation failed still
-  uses a license); ``entitled`` counts users who should have one.
+* apps: ``active`` counts active accounts (provtui.domain.accounts: they hold a
+  seat downstream, whatever work is queued on them: an account whose deactivation
+  failed, or waits on a manual task, still uses a license), as `app status` does;
+  ``entitled`` counts users who should have one.
   ``utilisation`` is active / licenses in percent (None without a license count,
   or with 0 licenses); ``over_license`` is active > licenses.
 * access: one row per (user, app) where the user has a path to the app or an
   account in it; ``pivot=True`` gives the user-by-app table instead: one row per
   user, one column per app, the cell the account's state ("" when the user has
   nothing to do with the app).
-* pending (deprovisions): open manual *deprovision* tasks, and accounts still
-  active downstream whose user is not entitled any more (queued, failed, or not
+* pending (deprovisions): provtui.domain.accounts' pending deprovisions, the one
+  list the dashboard and the Tasks screen count: open manual *deprovision* tasks,
+  and active accounts whose user is not entitled any more (queued, failed, or not
   yet noticed).  Provision tasks are not deprovisions: `provtui tasks` lists those.
 * stale: accounts deactivated (downstream) more than N days ago, and users
   deprovisioned more than N days ago.
@@ -30,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from provtui.clock import parse_iso, utc_now
+from provtui.domain.accounts import DEPROVISION, OPEN, active_accounts, is_active_account, pending_deprovisions
 from provtui.domain.errors import InvalidInput
 from provtui.domain.lifecycle import State
 from provtui.domain.numbers import LIMIT, STALE_DAYS
@@ -111,7 +114,7 @@ class Reports:
         rows = []
         for doc in self._apps(app):
             accounts = self._accounts(doc["id"])
-            active = sum(1 for a in accounts if a.get("active"))
+            active = active_accounts(accounts)
             entitled = 0
             for user_id in self._users_of_app(doc["id"]):
                 user = self.store.get(USERS, user_id)
@@ -175,39 +178,35 @@ class Reports:
         return ["user", "user_state", *(a["name"] for a in self._apps(app))]
 
     def pending(self, app: str | None = None) -> list[dict[str, Any]]:
-        """Deprovisions not done yet: open manual deprovision tasks, and active accounts of users not entitled."""
+        """Deprovisions not done yet (provtui.domain.accounts): open manual deprovision tasks, oldest first,
+        then active accounts of users not entitled, by app and user."""
         app_ids = {a["id"] for a in self._apps(app)}
-        rows = []
-        tasks = [stored(self.store, TASKS, k) for k in self.store.lookup(TASKS, "state", "open")]
-        tasked = set()
-        for task in sorted(tasks, key=lambda t: t["created"]):
-            if task["app"] not in app_ids:
-                continue
-            tasked.add(account_key(task["app"], task["user"]))
-            if task["action"] != "deprovision":
-                continue
-            rows.append(
-                {
-                    "kind": "task",
-                    "app": self._app_name(task["app"]),
-                    "user": self._login(task["user"]),
-                    "action": "deprovision",
-                    "state": "task-open",
-                    "since": task["created"],
-                    "task": task["id"],
-                    "last_error": None,
-                }
-            )
+        tasks = [stored(self.store, TASKS, k) for k in self.store.lookup(TASKS, "state", OPEN)]
+        # tasks made in one run share a time: then by app and user, so the list reads the same each time
+        tasks = sorted(
+            (t for t in tasks if t["app"] in app_ids), key=lambda t: (t["created"], self._app_name(t["app"]), self._login(t["user"]))
+        )
         accounts = []
         for app_id in sorted(app_ids, key=self._app_name):
             accounts += sorted(self._accounts(app_id), key=lambda a: self._login(a["user"]))
-        for account in accounts:
-            key = account_key(account["app"], account["user"])
-            if not account.get("active") or key in tasked:
-                continue
-            if self.directory.desired(account["app"], account["user"]).active:
-                continue
-            dirty = self.store.get(DIRTY, key)
+        deprovision_tasks, awaiting = pending_deprovisions(
+            tasks, accounts, lambda account: self.directory.desired(account["app"], account["user"]).active
+        )
+        rows = [
+            {
+                "kind": "task",
+                "app": self._app_name(task["app"]),
+                "user": self._login(task["user"]),
+                "action": DEPROVISION,
+                "state": "task-open",
+                "since": task["created"],
+                "task": task["id"],
+                "last_error": None,
+            }
+            for task in deprovision_tasks
+        ]
+        for account in awaiting:
+            dirty = self.store.get(DIRTY, account_key(account["app"], account["user"]))
             state = "failed" if account.get("state") == "failed" else ("queued" if dirty is not None else "not queued")
             rows.append(
                 {
@@ -266,7 +265,7 @@ class Reports:
         rows = []
         for doc in self._apps(app):
             for account in self._accounts(doc["id"]):
-                if account.get("active") or not account.get("deactivated_at"):
+                if is_active_account(account) or not account.get("deactivated_at"):
                     continue
                 age = _days_since(account["deactivated_at"], now)
                 if age is not None and age > days:

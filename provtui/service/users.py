@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 _TYPED_LABELS = {"login": "login", "email": "--email", "firstName": "--first", "lastName": "--last"}
 
 
+def lifecycle_role(action: str) -> Action:
+    """What a lifecycle action needs: suspending is the helpdesk's, every other step managing users."""
+    return Action.SUSPEND if action in ("suspend", "unsuspend") else Action.MANAGE_USERS
+
+
 class Users(Part):
     """People: create, update, lifecycle, passwords."""
 
@@ -86,14 +91,18 @@ class Users(Part):
 
     def change_state(self, login: str, action: str) -> dict[str, Any]:
         """Run a lifecycle action (activate, suspend, unsuspend, deactivate, reactivate, delete)."""
-        with self.changes(Action.SUSPEND if action in ("suspend", "unsuspend") else Action.MANAGE_USERS) as tx:
-            user_id = self.directory.user_id(login, tx)
-            user = stored(tx, USERS, user_id)
-            target = transition(user["state"], action)
-            tx.put(USERS, user_id, {**user, "state": target.value, "state_changed": utc_now_iso()})
-            tx.audit(f"user.{action}", user["login"], {"state": user["state"]}, {"state": target.value})
-            tx.note_user_change(user_id, attributes=set())
+        with self.changes(lifecycle_role(action)) as tx:  # authorised before the login is looked up
+            self.change_state_in(tx, self.directory.user_id(login, tx), action)
         return self.reads.user_view(login)
+
+    def change_state_in(self, tx: Change, user_id: str, action: str) -> None:
+        """One lifecycle step inside ``tx``, authorised here: what ``change_state`` runs, and a bulk change once a person."""
+        tx.authorise(lifecycle_role(action))
+        user = stored(tx, USERS, user_id)
+        target = transition(user["state"], action)
+        tx.put(USERS, user_id, {**user, "state": target.value, "state_changed": utc_now_iso()})
+        tx.audit(f"user.{action}", user["login"], {"state": user["state"]}, {"state": target.value})
+        tx.note_user_change(user_id, attributes=set())
 
     def password_targets(self, login: str) -> list[dict[str, Any]]:
         """The accounts a new password for ``login`` goes to: apps that sync passwords where the user has one.

@@ -13,15 +13,17 @@ import asyncio
 import gc
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from weakref import WeakSet
 
-from textual import work
-from textual.app import App
+from textual import events, work
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
@@ -46,6 +48,8 @@ from provtui.tui.widgets.nav import NAV
 T = TypeVar("T")
 POLL_SECONDS = 1.0
 HISTORY_WARMUP_SECONDS = 1.5  # after start, the user-history index is built in the background
+HELD_KEYS_POLL_SECONDS = 0.01  # how often a key typed during a screen switch looks whether it may go (on_event)
+KEY_IN_FLIGHT_LIMIT = 0.5  # a key not back from its widget by then was dropped with its screen: the next one goes
 
 if TYPE_CHECKING:
     from provtui.service import Service
@@ -78,6 +82,7 @@ class ProvtuiApp(App):
                 "audit",
                 "reports",
                 "rules",
+                "bulk",
             )
         ),
     ]
@@ -96,10 +101,11 @@ class ProvtuiApp(App):
     DEFAULT_MODE = "directory"
     COMMANDS = App.COMMANDS | {ProvtuiCommands}
     # The screens' keys are shown in the line of screens under the header (widgets.nav), not the footer:
-    # at 80 columns the footer is for what the current screen can do.
+    # at 80 columns the footer is for what the current screen can do, then ? and the palette, which reach the
+    # rest; esc and ctrl+q, the same everywhere, are in ? (tests/console/test_tui_footer.py keeps it in 80 columns).
     BINDINGS = [
-        Binding("escape", "back", "Back", id="app.back"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("escape", "back", "Back", id="app.back", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, show=False),
         Binding("q", "quit_or_close", "Quit (or close this page)", id="app.q", show=False),  # k9s / lazygit
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="app.command_palette", priority=True),
@@ -120,6 +126,10 @@ class ProvtuiApp(App):
         self.service_lock = lock or threading.Lock()
         self.sub_title = label if label is not None else _store_label(service)
         self._control_filter = ControlFilter()
+        self._held_keys: list[events.Key] = []  # typed while the key before or a screen switch was under way, in order
+        self._key_in_flight: events.Key | None = None  # forwarded to the focused widget, not yet back up (on_key)
+        self._key_sent = 0.0
+        self._settled_screens: WeakSet[Screen] = WeakSet()  # built, with their first focus set: they take keys
 
     def get_line_filters(self):
         # last, over every rendered line: no control character a value brought along reaches the terminal
@@ -138,6 +148,58 @@ class ProvtuiApp(App):
     @work(group="warmup", exit_on_error=False)
     async def _prepare_history(self) -> None:
         await self.call_service(self.service.prepare_history)
+
+    # -- keys typed during a screen switch ----------------------------------------------
+
+    # Textual runs a key's non-priority bindings (g: Groups) once the key has bubbled up from the focused widget,
+    # but a priority one (/) at once, and a screen's key builds the new screen over a few turns of the loop. Keys
+    # typed fast ("g/eng", a paste over SSH) would overtake each other, reach a screen without its widgets (no
+    # search for /) or the one being left. So a key waits, in order, until the one before it came back up (or a
+    # widget took it, as a field takes a letter) and the screen it lands on is built.
+
+    async def on_event(self, event: events.Event) -> None:
+        if not (isinstance(event, events.Key) and not event.is_forwarded):
+            await super().on_event(event)
+        elif self._held_keys or not self._ready_for_key():
+            self._held_keys.append(event)
+            if len(self._held_keys) == 1:
+                self.set_timer(HELD_KEYS_POLL_SECONDS, self._deliver_held_keys)
+        else:
+            await self._take_key(event)
+
+    async def _take_key(self, key: events.Key) -> None:
+        # Textual stops a message on the hop to its sender (a key's is the app), so a key would look taken by a
+        # widget just before it comes back up here; without a sender, a key stopped is one a widget took.
+        key.set_sender(None)
+        await super().on_event(key)
+        self._key_in_flight = key if key.is_forwarded else None  # not forwarded: a priority binding ran it
+        self._key_sent = time.monotonic()
+
+    def on_key(self, event: events.Key) -> None:
+        if event is self._key_in_flight:  # back up from the focused widget: its bindings run now (App._on_key)
+            self._key_in_flight = None
+
+    def _ready_for_key(self) -> bool:
+        key = self._key_in_flight
+        # _stop_propagation: a widget took the key; the limit: it was dropped (its screen closed before it ran)
+        if key is not None and not key._stop_propagation and time.monotonic() - self._key_sent < KEY_IN_FLIGHT_LIMIT:
+            return False
+        try:
+            screen = self.screen
+        except ScreenStackError:  # no screen yet (starting) or any more (quitting)
+            return True
+        if screen in self._settled_screens:
+            return True
+        if screen.is_mounted:  # composed, its on_mount run; the focus it asked for is set on the next turn
+            self.call_after_refresh(self._settled_screens.add, screen)
+        return False
+
+    async def _deliver_held_keys(self) -> None:
+        while self._held_keys:
+            if not self._ready_for_key():
+                self.set_timer(HELD_KEYS_POLL_SECONDS, self._deliver_held_keys)
+                return
+            await self._take_key(self._held_keys.pop(0))
 
     # -- talking to the service --------------------------------------------------------
 

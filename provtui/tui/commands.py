@@ -24,6 +24,7 @@ PERSON_ACTIONS = (
     ("Unsuspend a user…", "lifecycle('unsuspend')"),
     ("Change a user's lifecycle state…", "choose_lifecycle"),
     ("Assign an app to a user…", "assign"),
+    ("Unassign an app from a user…", "unassign"),
     ("Edit a user's profile…", "edit"),
 )
 USER_SCORE = 0.9  # a person found by the store's search ranks above fuzzy matches of other things
@@ -52,7 +53,8 @@ class ProvtuiCommands(Provider):
             action_name = binding.action.partition("(")[0]
             if screen.check_action(action_name, action_params(binding.action)) is not True:
                 continue
-            found.append((binding.description, self.app.get_key_display(binding), binding.action))
+            # the long form (a tooltip) where the footer's description is short
+            found.append((binding.tooltip or binding.description, self.app.get_key_display(binding), binding.action))
         return found
 
     def _run_action(self, action: str) -> None:

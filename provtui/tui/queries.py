@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from provtui.domain.accounts import PROVISION, is_open_task
 from provtui.domain.errors import NotFound
 from provtui.domain.lifecycle import TRANSITIONS, State
 from provtui.domain.roles import Action, Scope
@@ -43,6 +44,19 @@ def rules(service: Service) -> list[dict]:
     return service.rules().list()
 
 
+def provision_tasks(service: Service) -> list[dict]:
+    """Manual apps' open provision tasks, oldest first; tasks made in one run share a time: then by app and
+    user, so the list reads the same each time.  (Open deprovision tasks are pending deprovisions.)"""
+    tasks = [t for t in service.task_list(open_only=True) if is_open_task(t, PROVISION)]
+    return sorted(tasks, key=lambda t: (t["created"], t["app"], t["user"]))
+
+
+def pending_deprovisions(service: Service) -> list[dict]:
+    """Deprovisions not done yet, as `report pending` lists them (the service's one definition): open manual
+    deprovision tasks (``kind`` "task") and active accounts of people no longer entitled ("account")."""
+    return service.reports().run("pending")[0]
+
+
 def group_apps(assignments: list[dict]) -> dict[str, list[dict]]:
     """Group name -> the apps assigned to it ({"app", "values", "priority"}), by app, of service.app_assignments()."""
     result: dict[str, list[dict]] = defaultdict(list)
@@ -67,7 +81,6 @@ def assignment_text(assignment: dict) -> str:
 def dashboard(service: Service) -> dict:
     states = {state: service.list_users("", state=state, limit=0)[0] for state in USER_STATES}
     apps = apps_page(service)["apps"]
-    pending, _ = service.reports().run("pending")
     return {
         "total": service.user_count(),
         "states": states,
@@ -77,8 +90,8 @@ def dashboard(service: Service) -> dict:
         "failed": sum(a["failed"] for a in apps),
         "quarantined": [a["app"] for a in apps if a["quarantined"]],
         "credentials_rejected": [a["app"] for a in apps if a.get("credentials_rejected")],
-        "open_tasks": len(service.task_list(open_only=True)),
-        "pending_deprovisions": len(pending),
+        "provision_tasks": len(provision_tasks(service)),
+        "pending_deprovisions": len(pending_deprovisions(service)),
         "held": len(held_changes(service)),
     }
 
@@ -238,14 +251,12 @@ def activity_page(service: Service) -> dict:
 
 
 def tasks_page(service: Service) -> dict:
-    # oldest first; tasks made in one run share a time: then by app and user, so the list reads the same each time
-    tasks = sorted(service.task_list(open_only=True), key=lambda t: (t["created"], t["app"], t["user"]))
-    pending, _ = service.reports().run("pending")
+    """Open provision tasks, and every pending deprovision (its manual tasks among them), apart."""
     may_complete = _may_manage_apps(service)
     held = held_changes(service)
     return {
-        "tasks": tasks,
-        "pending": [p for p in pending if p["kind"] == "account"],
+        "provision": provision_tasks(service),
+        "pending": pending_deprovisions(service),
         "may_complete": may_complete,
         "held": held,
         "may_approve": service.may(Action.APPROVE),

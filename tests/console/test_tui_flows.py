@@ -52,7 +52,9 @@ async def test_deactivating_a_user_of_a_manual_app_opens_a_task_that_is_marked_d
         await settle(pilot)
         assert isinstance(app.screen, TasksScreen)
         await wait_for(pilot, lambda: "ghopper" in screen_text(app))
-        tasks = app.screen.query_one("#tasks")
+        tasks = app.screen.query_one("#pending")  # a deprovision task: among the pending deprovisions
+        await pilot.press("tab")  # from the provision tasks to the pending deprovisions
+        assert app.focused is tasks
         for _ in range(tasks.row_count):  # down the list to her task (the clock is frozen: by app, then user)
             if tasks.highlighted_row["user"] == "ghopper":
                 break

@@ -7,6 +7,7 @@ import pytest
 from textual.widgets import Input, Select
 
 from provtui.domain.errors import NotAllowed
+from provtui.model.audit_trail import about_matches
 from provtui.service import Service
 from provtui.tui.app import build_app
 from provtui.tui.screens import audit as audit_screen
@@ -249,15 +250,17 @@ async def test_tasks_are_marked_done_after_confirmation(lived):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await press(pilot, "t")
-        assert "Manual tasks (7)" in screen_text(app)
-        assert "kthompson" in screen_text(app)  # his GitHub account still to deactivate
+        assert "Provision tasks (7)" in screen_text(app)
+        # his GitHub account still to deactivate
+        assert "Pending deprovisions (1: 0 manual tasks, 1 account to deactivate)" in screen_text(app)
+        assert "kthompson" in screen_text(app)
         await press(pilot, "x")
         assert isinstance(app.screen, ConfirmModal)
         await press(pilot, "escape")
         assert len(lived.task_list(open_only=True)) == 7
         await press(pilot, "x", "y")
         assert len(lived.task_list(open_only=True)) == 6
-        assert "Manual tasks (6)" in screen_text(app)
+        assert "Provision tasks (6)" in screen_text(app)
         assert "aeasley" not in [t["user"] for t in lived.task_list(open_only=True)]
 
 
@@ -274,7 +277,8 @@ async def test_audit_filters_and_pages(lived, monkeypatch):
         assert "events 11–20" in screen_text(app)
         await press(pilot, "left_square_bracket")
         await press(pilot, "slash", "=ghopper")
-        assert {r["target"] for r in table(app).rows} == {"ghopper"}
+        # her events, and the groups' events that name her (the service's `about`)
+        assert all(about_matches("ghopper", r) for r in table(app).rows) and "ghopper" in {r["target"] for r in table(app).rows}
         app.screen.query_one("#search", Input).value = ""
         app.screen.query_one("#action", Input).value = "group.create"
         await settle(pilot)
@@ -311,7 +315,7 @@ async def test_dashboard_counts_and_opens_an_app(lived):
         await press(pilot, "d")
         data = app.screen.data
         assert data["states"]["active"] == 32 and data["failed"] == 34 and data["quarantined"] == ["Slack"]
-        assert data["open_tasks"] == 7 and data["pending_deprovisions"] == 1
+        assert data["provision_tasks"] == 7 and data["pending_deprovisions"] == 1
         await press(pilot, "end", "enter")
         assert isinstance(app.screen, AppDetailScreen) and app.screen.app_name == "Slack"
 

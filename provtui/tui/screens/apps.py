@@ -225,12 +225,12 @@ class AppDetailScreen(BaseScreen):
     NAV = "apps"
     BINDINGS = [
         Binding("n", "assign", "Assign", id="app_detail.assign"),
-        Binding("N", "assign_values", "Assign with values", id="app_detail.assign_values"),
         Binding("x", "unassign", "Unassign", id="app_detail.unassign"),
-        Binding("v", "preview", "Preview payload", id="app_detail.preview"),
-        Binding("e", "edit", "Edit setting", id="app_detail.edit"),
+        Binding("v", "preview", "Preview", id="app_detail.preview", tooltip="Preview payload"),
+        Binding("e", "edit", "Edit", id="app_detail.edit", tooltip="Edit setting"),
         Binding("R", "resume", "Resume", id="app_detail.resume"),
-        Binding("ctrl+r", "retry", "Retry failed", id="app_detail.retry"),
+        Binding("ctrl+r", "retry", "Retry", id="app_detail.retry", tooltip="Retry failed"),
+        Binding("N", "assign_values", "Assign with values", id="app_detail.assign_values", show=False),
     ]
 
     def __init__(self, name: str) -> None:

@@ -1,8 +1,12 @@
-"""The audit log: newest first, filtered by actor, action and target, a page at a time.
+"""The audit log: newest first, filtered by actor, action and what it is about, a page at a time.
 
 A trail can hold 100,000 events: the screen keeps one page (``PAGE`` events) and
 draws only the rows in view; ``]`` and ``[`` move to older and newer pages.
-Downstream calls (one per HTTP request) are hidden unless asked for.
+Downstream calls (one per HTTP request) are hidden unless asked for.  The third
+filter is the service's ``about`` (the CLI's ``--about``): a person's login finds
+the events that target them and those that name them (their groups' add-member and
+remove-member events, assignments).  Re-entered, the screen shows no rows until it has
+read the trail again: the rows it left may be missing the newest events.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState
 
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.user_detail import short_time
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 
 PAGE = 1_000
 FILTER_DEBOUNCE = 0.25
+NO_MATCH = "No events match"
 
 
 def _tone(row: dict) -> str | None:
@@ -64,6 +70,9 @@ EVENT_COLUMNS = [
 def audit_page(service: Service, filters: dict, page: int, calls: bool) -> dict:
     """One page of matching events, newest first, and whether older ones exist."""
     wanted = (page + 1) * PAGE + 1
+    # Commits another process (the CLI) made since the console last looked: this page shows them at once,
+    # not after the console's next poll.
+    service.refresh()
     events = service.audit(wanted, calls=calls, **filters)
     newest_first = events[::-1]
     return {"events": newest_first[page * PAGE : (page + 1) * PAGE], "older": len(newest_first) > (page + 1) * PAGE}
@@ -102,13 +111,14 @@ class AuditScreen(BaseScreen):
         super().__init__()
         self.page = 0
         self.calls = False
+        self.return_to: str | None = None  # the event the cursor was on when the rows were cleared
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="filters"):
             yield Input(placeholder="Actor", id="actor", compact=True)
             yield Input(placeholder="Action", id="action", compact=True)
-            yield Input(placeholder="Target  (/)", id="search", compact=True)
-        yield RowTable(EVENT_COLUMNS, row_key=lambda r: r.get("hash"), empty="No events match", id="events")
+            yield Input(placeholder="Target or person  (/)", id="search", compact=True)
+        yield RowTable(EVENT_COLUMNS, row_key=lambda r: r.get("hash"), empty=NO_MATCH, id="events")
         with VerticalScroll(id="event"):
             yield Static(id="event-body")
         yield Static(id="status")
@@ -120,7 +130,7 @@ class AuditScreen(BaseScreen):
         values = {
             "actor": self.query_one("#actor", Input).value.strip(),
             "action": self.query_one("#action", Input).value.strip(),
-            "target": self.query_one("#search", Input).value.strip(),
+            "about": self.query_one("#search", Input).value.strip(),
         }
         return {k: v for k, v in values.items() if v}
 
@@ -130,9 +140,34 @@ class AuditScreen(BaseScreen):
     def read(self, service: Service, **params: Any) -> dict:
         return audit_page(service, params["filters"], params["page"], params["calls"])
 
+    def on_screen_resume(self) -> None:
+        # Back on this screen: no rows until the read lands, rather than rows that may lack the newest events.
+        # (Not the table's ``loading``: a covered widget has no size, and the rows would land scrolled.)
+        if self.data is not None:
+            self._clear("Reading the audit trail…")
+        super().on_screen_resume()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        super().on_worker_state_changed(event)
+        if event.worker.group == "load" and event.state == WorkerState.ERROR:
+            self._clear("The audit trail could not be read")  # why: App.report_worker_error's notification
+
+    def _clear(self, why: str) -> None:
+        table = self.query_one(RowTable)
+        if table.highlighted_row is not None:  # the event being read: the cursor goes back to it (help, the palette)
+            self.return_to = table.highlighted_row.get("hash")
+        table.set_rows([], empty=why)
+        self.query_one("#event-body", Static).update(render_event(None))
+        self.query_one("#status", Static).update("")
+
     def show(self, data: dict) -> None:
         table = self.query_one(RowTable)
-        table.set_rows(data["events"])
+        table.set_rows(data["events"], empty=NO_MATCH)
+        if self.return_to is not None:
+            at = next((i for i, row in enumerate(data["events"]) if row.get("hash") == self.return_to), None)
+            self.return_to = None
+            if at is not None:
+                table.move_cursor(at, center=True)
         self.query_one("#event-body", Static).update(render_event(table.highlighted))
         count = len(data["events"])
         first = self.page * PAGE + 1

@@ -61,7 +61,8 @@ def render_attention(data: dict) -> Content:
     parts += line("Queued for sync", data["queued"], "$text-primary", "y")
     parts += line("In flight", data["in_flight"], "$text-primary")
     parts += line("Failed accounts", data["failed"], "$text-error", "y")
-    parts += line("Open manual tasks", data["open_tasks"], "$text-warning", "t")
+    # The Tasks screen's two lists, counted as it counts them: a deprovision task is a pending deprovision.
+    parts += line("Provision tasks", data["provision_tasks"], "$text-warning", "t")
     parts += line("Pending deprovisions", data["pending_deprovisions"], "$text-warning", "t")
     parts += line("Held changes", data["held"], "$text-warning", "t" if data["held"] is not None else "")
     if data["quarantined"]:

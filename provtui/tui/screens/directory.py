@@ -1,4 +1,10 @@
-"""The directory: search and filter users, see one user's groups, apps and accounts."""
+"""The directory: search and filter users, see one user's groups, apps and accounts; select people and change
+them in bulk.
+
+space selects the person under the cursor (and moves on, as in ranger and mc), * everyone the search shows, esc
+clears the selection before the search; b opens the bulk dialog (screens.bulk) on the people selected, or, with
+nobody selected, on those the search and filters show.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from textual.worker import Worker
 
 from provtui.domain.errors import NotFound, ProvtuiError
 from provtui.tui.messages import StoreChanged
+from provtui.tui.screens.bulk import BulkModal, result_text
 from provtui.tui.screens.modals import PickModal
 from provtui.tui.widgets.nav import NavBar
 from provtui.tui.widgets.user_detail import UserDetail
@@ -56,15 +63,20 @@ def scope_choices(service: Service) -> dict[str, list[str]]:
 class DirectoryScreen(Screen):
     CSS_PATH = "directory.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # At 80 columns the footer holds b beside the filters; space and * are in ? (tests/console/test_tui_footer.py).
     BINDINGS = [
-        Binding("escape", "clear_search", "Clear/Back", id="directory.clear_search"),
+        Binding("escape", "clear_search", "Clear/Back", id="directory.clear_search", tooltip="Clear the selection, then the search"),
         Binding("ctrl+t", "cycle_state", "State filter", id="directory.cycle_state"),
         Binding("f", "filter", "Filter", id="directory.filter"),
+        Binding("b", "bulk", "Bulk", id="directory.bulk", tooltip="Bulk change the people selected (or shown)"),
+        Binding("space", "toggle_selected", "Select", id="directory.toggle_selected", show=False, tooltip="Select or unselect a person"),
+        Binding("asterisk", "select_shown", "Select all", id="directory.select_shown", show=False, tooltip="Select everyone shown"),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scope: dict[str, str] = {}  # group / app / source filters (see SCOPES)
+        self._found = Content("")  # the status line's account of the search (the selection's goes before it)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -141,9 +153,19 @@ class DirectoryScreen(Screen):
         filters = "".join(
             [f" matching “{text}”" if text else "", f" · {state}" if state else "", *(f" · {kind} {name}" for kind, name in scope.items())]
         )
-        self.query_one("#status", Static).update(  # Content, not markup: the search text may hold "["
-            Content(f"{matching:,} of {everyone:,} users{filters} · {queued:,} queued for sync")
-        )
+        # Content, not markup: the search text may hold "["
+        self._found = Content(f"{matching:,} of {everyone:,} users{filters} · {queued:,} queued for sync")
+        self._show_status()
+
+    def _show_status(self) -> None:
+        table = self.query_one(UserTable)
+        chosen = len(table.selected)
+        if not chosen:
+            self.query_one("#status", Static).update(self._found)
+            return
+        hidden = chosen - table.selected_shown()
+        selected = Content.styled(f"{chosen:,} selected" + (f" ({hidden:,} not shown)" if hidden else ""), "bold $text-accent")
+        self.query_one("#status", Static).update(Content.assemble(selected, " · b bulk · esc clears · ", self._found))
 
     def _search_if_latest(
         self, asked: int, text: str, state: str | None, scope: dict[str, str], limit: int | None
@@ -166,7 +188,12 @@ class DirectoryScreen(Screen):
             self._open_when_one = self._searches_asked
 
     def action_clear_search(self) -> None:
-        """escape: clear the search; with nothing to clear, back to the previous screen."""
+        """escape: clear the selection, else the search; with nothing to clear, back to the previous screen."""
+        table = self.query_one(UserTable)
+        if table.selected:
+            table.unselect()
+            self._show_status()
+            return
         field = self.query_one("#search", Input)
         if not field.value and self.state_filter is None and not self.scope and not field.has_focus:
             self.app.go_back()
@@ -202,6 +229,57 @@ class DirectoryScreen(Screen):
     def action_cycle_state(self) -> None:
         select = self.query_one("#state", Select)
         select.value = STATE_FILTERS[(STATE_FILTERS.index(str(select.value)) + 1) % len(STATE_FILTERS)]
+
+    # -- selecting, and changing people in bulk --------------------------------------------
+
+    def action_toggle_selected(self) -> None:
+        """space: select the person under the cursor, or unselect them; then the next, to select a run quickly."""
+        table = self.query_one(UserTable)
+        login = table.highlighted
+        if login is None:
+            return
+        table.toggle_selected(login)
+        table.action_cursor_down()
+        self._show_status()
+
+    def action_select_shown(self) -> None:
+        """*: select everyone the search shows; when they all are, unselect them."""
+        table = self.query_one(UserTable)
+        logins = [row["login"] for row in table.rows]
+        if logins and all(login in table.selected for login in logins):
+            table.unselect(logins)
+        else:
+            table.select_logins(logins)
+        self._show_status()
+
+    def _searched(self) -> bool:
+        text, state, scope = self._filters()
+        return bool(text.strip() or state or scope)
+
+    def action_bulk(self) -> None:
+        """b: the bulk dialog, on the people selected; with nobody selected, on everyone a search or filter shows."""
+        table = self.query_one(UserTable)
+        if table.selected:
+            people, who = sorted(table.selected), f"{len(table.selected):,} selected"
+        elif not self._searched():
+            self.notify("Select people first (space; * selects everyone shown), or search for them", severity="warning")
+            return
+        elif self._searches_done != self._searches_asked:  # the rows are not the search's yet: wait for them
+            self.notify("The search is still running: b again in a moment", severity="warning")
+            return
+        else:
+            people, who = [row["login"] for row in table.rows], f"the {table.row_count:,} shown"
+            if not people:
+                self.notify("Nobody matches the search", severity="warning")
+                return
+        self.app.push_screen(BulkModal(people, who), self._bulk_done)
+
+    def _bulk_done(self, result: dict | None) -> None:
+        if result is None:  # cancelled: the selection stays, to change it or choose another action
+            return
+        self.query_one(UserTable).unselect()
+        self._show_status()
+        self.notify(result_text(result), title="Bulk change", markup=False)
 
     # -- the detail pane -----------------------------------------------------------------
 

@@ -176,8 +176,8 @@ class GroupDetailScreen(BaseScreen):
         Binding("plus", "add_member", "Add member", id="group.add_member"),
         Binding("minus", "remove_member", "Remove member", id="group.remove_member"),
         Binding("n", "assign", "Assign app", id="group.assign"),
-        Binding("N", "assign_values", "Assign with values", id="group.assign_values"),
         Binding("p", "push", "Push", id="group.push"),
+        Binding("N", "assign_values", "Assign with values", id="group.assign_values", show=False),
     ]
 
     def __init__(self, name: str) -> None:

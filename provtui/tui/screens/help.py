@@ -24,7 +24,8 @@ class HelpScreen(ModalScreen[None]):
             if not binding.description or binding.system:
                 continue
             key = self.app.get_key_display(binding)
-            rows[binding.description] = f"{rows[binding.description]}, {key}" if binding.description in rows else key
+            described = binding.tooltip or binding.description  # the long form, where the footer's is short
+            rows[described] = f"{rows[described]}, {key}" if described in rows else key
         width = max((len(k) for k in rows.values()), default=0)
         lines = [Content.assemble((keys.rjust(width), "bold $text-accent"), "  ", description) for description, keys in rows.items()]
         with VerticalScroll(id="help-body") as body:

@@ -27,7 +27,7 @@ PAGE = 5_000
 DESCRIPTIONS = {
     "apps": "Per app: users entitled, accounts active, deactivated and failed, against licenses",
     "access": "Who has what and why: one row per user and app",
-    "pending": "Deprovisions not done yet: open tasks, and accounts still active",
+    "pending": "Deprovisions not done yet (the dashboard's count): open deprovision tasks, and accounts still active",
     "failures": "Accounts whose last provisioning failed, with the server's message",
     "orphans": "Accounts found in apps that match nobody here",
     "stale": "Accounts deactivated, and users deprovisioned, more than 90 days ago",

@@ -3,7 +3,8 @@ downstream accounts and assignment values (which path's value wins), and the use
 
 The helpdesk's screen: ``m`` moves the user from one group to another, and the
 apps section then shows the provisioning that follows (accounts going pending,
-then active or deactivated as the engine runs).
+then active or deactivated as the engine runs).  The banner above says what the last change made
+here did; it goes when anything else is started from the page or the page is left.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
@@ -21,9 +23,11 @@ from provtui.tui import queries
 from provtui.tui.screens.assign_values import ask_and_assign
 from provtui.tui.screens.base import BaseScreen
 from provtui.tui.screens.group_detail import leave_text
+from provtui.tui.screens.help import HelpScreen
 from provtui.tui.screens.modals import InputModal, MoveGroupModal, PickModal
+from provtui.tui.screens.person_access import ask_and_change_state, ask_and_unassign, change_banner
 from provtui.tui.text import shown
-from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user
+from provtui.tui.widgets.user_detail import HEADING, MUTED, render_user, render_values
 
 if TYPE_CHECKING:
     from provtui.service import Service
@@ -87,28 +91,6 @@ def describe_event(event: dict) -> str:
     return text
 
 
-def render_values(apps: list[dict]) -> Content | None:
-    """Per app, the values its mappings read (``assignment.KEY``) and the path each comes from; None: no values."""
-    rows = [app for app in apps if app["values"]]
-    if not rows:
-        return None
-    parts: list[Any] = [("Assignment values", HEADING), ("  each from the path that wins it", MUTED), "\n"]
-    width = max(len(app["app"]) for app in rows)
-    pairs = [f"{key}={value}" for app in rows for key, value in app["values"].items()]
-    value_width = min(32, max(map(len, pairs)))
-    for app in rows:
-        for i, (key, value) in enumerate(sorted(app["values"].items())):
-            parts += [
-                (app["app"] if i == 0 else "").ljust(width),
-                "  ",
-                shown(f"{key}={value}").ljust(value_width),
-                "  ",
-                (shown(app["values_via"][key]), MUTED),
-                "\n",
-            ]
-    return Content.assemble(*parts).rstrip()
-
-
 def render_history(events: list[dict]) -> Content:
     parts: list[Any] = [("History", HEADING), "\n"]
     if not events:
@@ -130,17 +112,20 @@ class UserDetailScreen(BaseScreen):
     CSS_PATH = "user_detail.tcss"
     NAV = "directory"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # The footer shows the helpdesk's most used keys, in that order, and fits 80 columns with all of them
+    # (tests/console/test_tui_footer.py); the tooltip is the long form that ? and the palette show.
     BINDINGS = [
-        Binding("m", "move", "Move group", id="user.move"),
-        Binding("plus", "join", "Join group", id="user.join"),
-        Binding("minus", "leave", "Leave group", id="user.leave"),
+        Binding("m", "move", "Move", id="user.move", tooltip="Move to another group"),
+        Binding("n", "assign", "Assign", id="user.assign", tooltip="Assign an app"),
+        Binding("x", "unassign", "Unassign", id="user.unassign", tooltip="Unassign a direct app"),
         Binding("s", "lifecycle('suspend')", "Suspend", id="user.suspend"),
         Binding("s", "lifecycle('unsuspend')", "Unsuspend", id="user.unsuspend"),
-        Binding("c", "choose_lifecycle", "Lifecycle", id="user.lifecycle"),
-        Binding("e", "edit", "Edit", id="user.edit"),
-        Binding("n", "assign", "Assign app", id="user.assign"),
-        Binding("N", "assign_values", "Assign with values", id="user.assign_values"),
-        Binding("ctrl+r", "retry", "Retry failed", id="user.retry"),
+        Binding("ctrl+r", "retry", "Retry", id="user.retry", tooltip="Retry failed provisioning"),
+        Binding("c", "choose_lifecycle", "Lifecycle", id="user.lifecycle", tooltip="Change the lifecycle state"),
+        Binding("plus", "join", "Join group", id="user.join", show=False),
+        Binding("minus", "leave", "Leave group", id="user.leave", show=False),
+        Binding("e", "edit", "Edit profile", id="user.edit", show=False),
+        Binding("N", "assign_values", "Assign with values", id="user.assign_values", show=False),
     ]
 
     def __init__(self, login: str, *, then: str | None = None) -> None:
@@ -187,6 +172,8 @@ class UserDetailScreen(BaseScreen):
             "edit": may["manage"],
             "assign": bool(may["assign"]),
             "assign_values": bool(may["assign"]),
+            # hidden without a direct assignment; greyed when the actor may unassign none of them
+            "unassign": any(a in may["assign"] for a in data["direct"]) if data["direct"] else None,
             "retry": may["retry"] and any(a["account"]["state"] == "failed" for a in view["apps"]),
         }
         self.refresh_bindings()
@@ -212,8 +199,17 @@ class UserDetailScreen(BaseScreen):
     def set_banner(self, content: Content | None) -> None:
         banner = self.query_one("#banner", Static)
         banner.display = content is not None
-        if content is not None:
-            banner.update(content)
+        banner.update(content or "")
+
+    def act(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self.set_banner(None)  # a new change: the banner said what the last one did
+        return super().act(fn, *args, **kwargs)
+
+    def on_screen_suspend(self) -> None:
+        # Covered by a dialog an action opened, or left for another page: the banner is about the past.
+        # Looking at the keys (?) or opening the palette is not an action: it stays.
+        if not isinstance(self.app.screen, (HelpScreen, CommandPalette)):
+            self.set_banner(None)
 
     # -- groups --------------------------------------------------------------------------------
 
@@ -257,13 +253,8 @@ class UserDetailScreen(BaseScreen):
         self.run_worker(preview(), group="action", exit_on_error=False)
 
     def _move(self, leave: str, join: str, preview: dict) -> None:
-        parts: list[Any] = [("Moved ", "bold"), f"from {leave} to {join}"]
-        if preview["gains"]:
-            parts += [" · ", ("+ " + ", ".join(preview["gains"]), "$text-success")]
-        if preview["losses"]:
-            parts += [" · ", ("− " + ", ".join(preview["losses"]), "$text-error")]
-        parts += [(" — provisioning below", MUTED)]
-        self.act(self.app.service.move_member, self.login, leave, join, then=lambda _: self.set_banner(Content.assemble(*parts)))
+        banner = change_banner([("Moved ", "bold"), f"from {leave} to {join}"], preview)
+        self.act(self.app.service.move_member, self.login, leave, join, then=lambda _: self.set_banner(banner))
 
     def action_join(self) -> None:
         if self.data is None:
@@ -317,11 +308,20 @@ class UserDetailScreen(BaseScreen):
         )
 
     def change_state(self, action: str) -> None:
-        def run() -> None:
-            self.act(self.app.service.change_state, self.login, action, done=lambda view: f"{self.login} is now {view['state']}")
+        """Run a lifecycle step; one that takes access away is asked first, with the accounts it deactivates."""
+
+        def run(preview: dict | None = None) -> None:
+            headline = [(f"{shown(self.login)} {EVENT_TEXT[f'user.{action}']}", "bold")] if preview is not None else None
+            self.act(
+                self.app.service.change_state,
+                self.login,
+                action,
+                done=lambda view: f"{self.login} is now {view['state']}",
+                then=lambda _: headline is not None and self.set_banner(change_banner(headline, preview or {})),
+            )
 
         if action in DESTRUCTIVE:
-            self.confirm(f"{action.title()} {self.login}", LIFECYCLE_TEXT[action] + ".", run, confirm=action.title())
+            ask_and_change_state(self, action, LIFECYCLE_TEXT[action], run)
         else:
             run()
 
@@ -386,16 +386,26 @@ class UserDetailScreen(BaseScreen):
             if not app:
                 return
             if app in direct:
-                self.confirm(
-                    "Unassign app",
-                    f"Remove the direct assignment of {app} from {self.login}?\n\nAccess through groups stays.",
-                    lambda: self.act(self.app.service.unassign, app, login=self.login, done=f"{app} unassigned"),
-                    confirm="Unassign",
-                )
+                ask_and_unassign(self, app)
             else:
                 self.act(self.app.service.assign, app, login=self.login, done=f"{app} assigned to {self.login}")
 
         self.app.push_screen(PickModal(f"Assign an app to {self.login}", options, disabled_values=denied), chosen)
+
+    def action_unassign(self) -> None:
+        """Remove one of the person's direct assignments (asked first, with what it deactivates); with one, no list."""
+        if self.data is None:
+            return
+        direct, may = self.data["direct"], self.data["may"]["assign"]
+        if len(direct) == 1 and direct[0] in may:
+            ask_and_unassign(self, direct[0])
+            return
+        self.app.push_screen(
+            PickModal(
+                f"Unassign an app from {self.login}", [(app, app) for app in direct], disabled_values=[a for a in direct if a not in may]
+            ),
+            lambda app: app and ask_and_unassign(self, app),
+        )
 
     def action_assign_values(self) -> None:
         """Assign an app directly with values, or change a direct assignment's values."""

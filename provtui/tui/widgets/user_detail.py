@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -108,6 +110,28 @@ def render_user(view: dict) -> Content:
     parts += ["\n", ("Profile", HEADING), "\n"]
     for key in sorted(extra):
         parts += [(key.ljust(width), MUTED), "  ", str(extra[key]), "\n"]
+    return Content.assemble(*parts).rstrip()
+
+
+def render_values(apps: list[dict]) -> Content | None:
+    """Per app, the values its mappings read (``assignment.KEY``) and the path each comes from; None: no values."""
+    rows = [app for app in apps if app["values"]]
+    if not rows:
+        return None
+    parts: list[Any] = [("Assignment values", HEADING), ("  each from the path that wins it", MUTED), "\n"]
+    width = max(len(app["app"]) for app in rows)
+    pairs = [f"{key}={value}" for app in rows for key, value in app["values"].items()]
+    value_width = min(32, max(map(len, pairs)))
+    for app in rows:
+        for i, (key, value) in enumerate(sorted(app["values"].items())):
+            parts += [
+                (app["app"] if i == 0 else "").ljust(width),
+                "  ",
+                shown(f"{key}={value}").ljust(value_width),
+                "  ",
+                (shown(app["values_via"][key]), MUTED),
+                "\n",
+            ]
     return Content.assemble(*parts).rstrip()
 
 
