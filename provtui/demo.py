@@ -17,7 +17,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from provtui.demo_data import seed_demo
+from provtui.demo_data import seed_demo, seed_rules
 from provtui.service import Service
 from provtui.testing.scim_server import ScimServerProcess
 
@@ -34,6 +34,7 @@ def start_demo(stack: ExitStack, root: Path) -> Service:
         apps.append((name, server.url, token_env))
     service = Service.init(root / "store")
     seed_demo(service, apps)
+    seed_rules(service)
     return service
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from provtui.domain.errors import HeldForConfirmation
+from provtui.domain.rules import RuleState
 from provtui.service import Service
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -63,3 +65,28 @@ def seed_demo(service: Service, scim_apps: list[tuple[str, str, str]], manual_ap
     if manual_app:
         service.create_app(manual_app, manual=True, notify=["it-admins@example.com"])
         service.assign(manual_app, group="finance")
+
+
+# The demo's rules: one reads a profile attribute, one reads a group; the second grants the manual app.
+ON_CALL = 'user.department == "Engineering" or user.department == "Support"'
+PAYROLL_USERS = 'isMemberOfGroupName("finance") or isMemberOfGroupName("people-ops")'
+# The held change: "and" typed for "or", which would take Payroll from most of its people.
+PAYROLL_USERS_TYPO = 'isMemberOfGroupName("finance") and user.location == "London"'
+
+
+def seed_rules(service: Service, app: str | None = "Payroll") -> str:
+    """Two active rules and a change to one of them held by the safeguard, waiting for an admin's approval
+    (what `provtui demo` shows on first look).  ``app`` goes to the second rule's group.  The held change's id."""
+    service.create_group("on-call", "Engineering and Support, by the on-call rule")
+    service.create_group("payroll-users", "Finance and People, by the payroll-users rule")
+    if app:
+        service.assign(app, group="payroll-users")
+    rules = service.rules()
+    for name, expr in (("on-call", ON_CALL), ("payroll-users", PAYROLL_USERS)):
+        rules.create(name, groups=[name], expr=expr, exclude=[])
+        rules.change(name, state=RuleState.ACTIVE, confirm=True)
+    try:
+        rules.change("payroll-users", expr=PAYROLL_USERS_TYPO)
+    except HeldForConfirmation as held:
+        return str(held.details["held"])
+    raise RuntimeError("the demo's typo was not held: is the safeguard off?")

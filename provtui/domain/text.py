@@ -14,6 +14,7 @@ terminal can take it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from provtui.domain.errors import InvalidInput
@@ -88,3 +89,25 @@ def check_value(field: str, value: Any, max_length: int) -> Any:
         for item in value:
             check_value(field, item, max_length)
     return value
+
+
+def check_display_name(field: str, value: str, max_length: int = MAX_NAME) -> str:
+    """A group's, app's or rule's name as people write it: any printable Unicode (``Ingeniería``, ``R&D``,
+    ``営業部``) and spaces, trimmed, in NFC so that a name typed composed or decomposed is the same name;
+    InvalidInput naming the field when it is empty, too long ("too long (max 100)") or holds a character a
+    terminal would not show as itself (a control, a format character such as U+200B, a line separator)."""
+    check_text(field, value, max_length * 4)  # control characters named as everywhere; length after NFC below
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise InvalidInput(field, "missing: give a name")
+    if len(name) > max_length:
+        raise InvalidInput(field, f"too long (max {max_length})")
+    for position, char in enumerate(name, 1):
+        if not (char.isprintable() or char == " "):
+            raise InvalidInput(field, f"holds a character that does not print ({_char(char)} at position {position})")
+    return name
+
+
+def nfc(name: str) -> str:
+    """``name`` as names are kept (check_display_name): NFC.  ASCII is already."""
+    return name if name.isascii() else unicodedata.normalize("NFC", name)

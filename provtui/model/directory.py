@@ -16,6 +16,7 @@ from provtui.domain.expressions import Population
 from provtui.domain.group_push import DesiredGroup
 from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
+from provtui.domain.text import nfc
 from provtui.domain.users import normalise_login, search_text, user_summary
 from provtui.model.history_index import HistoryIndex
 from provtui.model.schema import (
@@ -97,7 +98,7 @@ class Directory:
 
     def named(self, table: str, kind: str, name: str, reader: Reader | None = None) -> dict[str, Any]:
         reader = reader or self.store
-        ids = reader.lookup(table, "name", name)
+        ids = reader.lookup(table, "name", nfc(name))
         if not ids:
             raise NotFound(kind, name)
         return stored(reader, table, next(iter(ids)))

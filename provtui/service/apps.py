@@ -22,7 +22,17 @@ from provtui.domain.errors import InvalidInput
 from provtui.domain.mapping import ALWAYS, compile_mapping, default_mappings_for
 from provtui.domain.roles import Action, Scope
 from provtui.domain.secrets import validate_env_name
-from provtui.domain.text import MAX_ATTRIBUTE_NAME, MAX_EMAIL, MAX_ENV_NAME, MAX_EXPRESSION, MAX_TARGET, MAX_URL, MAX_VALUE, check_text
+from provtui.domain.text import (
+    MAX_ATTRIBUTE_NAME,
+    MAX_EMAIL,
+    MAX_ENV_NAME,
+    MAX_EXPRESSION,
+    MAX_TARGET,
+    MAX_URL,
+    MAX_VALUE,
+    check_display_name,
+    check_text,
+)
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.schema import ACCOUNTS, APP_HEALTH, APPS, ASSIGNMENTS, assignment_key, group_subject, stored, user_subject
@@ -80,7 +90,7 @@ class Apps(Part):
 
         ``settings``: concurrency, rate, push_groups, sync_password, delete_after_days, licenses.
         """
-        name = validate_name("name", name)
+        name = check_display_name("name", name)
         if [bool(scim_url), manual, ldap is not None].count(True) != 1:
             raise InvalidInput("--scim-url", "give one of --scim-url (with --token-env), --ldap-uri or --manual")
         if scim_url:

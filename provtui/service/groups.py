@@ -8,14 +8,13 @@ from provtui.clock import utc_now_iso
 from provtui.domain.apps import Capability
 from provtui.domain.errors import InvalidInput
 from provtui.domain.roles import Action, Scope
-from provtui.domain.text import MAX_DESCRIPTION, check_text
+from provtui.domain.text import MAX_DESCRIPTION, check_display_name, check_text
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.outbox import queue
 from provtui.model.schema import APPS, GROUPS, MEMBERS, PUSHES, USERS, group_key, member_key, stored
 from provtui.service.change import Access, Change, Changes
 from provtui.service.part import Part
-from provtui.service.validation import validate_name
 
 if TYPE_CHECKING:
     from provtui.service.reads import Reads
@@ -29,7 +28,7 @@ class Groups(Part):
         self.reads = reads
 
     def create_group(self, name: str, description: str = "") -> dict[str, Any]:
-        name = validate_name("name", name)
+        name = check_display_name("name", name)
         check_text("--description", description, MAX_DESCRIPTION)
         with self.changes(Action.MANAGE_GROUPS) as tx:
             if tx.lookup(GROUPS, "name", name):
@@ -40,7 +39,7 @@ class Groups(Part):
         return group
 
     def rename_group(self, name: str, new_name: str) -> dict[str, Any]:
-        new_name = validate_name("NEW_NAME", new_name)
+        new_name = check_display_name("NEW_NAME", new_name)
         with self.changes(Action.MANAGE_GROUPS) as tx:
             group = self.directory.group(name, tx)
             if new_name != name and tx.lookup(GROUPS, "name", new_name):

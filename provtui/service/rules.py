@@ -34,7 +34,7 @@ from provtui.domain.rules import (
     rule_via,
     safeguard_breaches,
 )
-from provtui.domain.text import MAX_EXPRESSION, check_text
+from provtui.domain.text import MAX_EXPRESSION, check_display_name, check_text, nfc
 from provtui.domain.users import CORE_ATTRIBUTES
 from provtui.ids import new_id
 from provtui.model.directory import Directory
@@ -42,7 +42,6 @@ from provtui.model.schema import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBER
 from provtui.service.change import Access, Change, Changes, UserChange
 from provtui.service.part import Part
 from provtui.service.rule_views import breach_views, member_counts, preview_view, rule_config, rule_view
-from provtui.service.validation import validate_name
 
 DEFAULT_THRESHOLD = 0.2
 MAX_CHAIN = 5  # rules feeding rules (isMemberOfGroupName): rounds before we stop following
@@ -82,7 +81,7 @@ class GroupRules(Part):
 
     def create(self, name: str, *, groups: list[str], expr: str, exclude: list[str]) -> dict[str, Any]:
 
-        name = validate_name("NAME", name)
+        name = check_display_name("NAME", name)
         self.typed(expr)
         with self.changes() as tx:
             group_ids = self._group_ids(tx, groups)
@@ -426,7 +425,7 @@ class GroupRules(Part):
     # -- reading helpers ---------------------------------------------------------------
 
     def _rule(self, tx: Change, name: str) -> dict[str, Any]:
-        ids = tx.lookup(RULES, "name", name)
+        ids = tx.lookup(RULES, "name", nfc(name))
         if not ids:
             raise InvalidInput("NAME", f"no rule named {name!r}")
         return stored(tx, RULES, next(iter(ids)))

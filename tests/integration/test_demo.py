@@ -14,6 +14,8 @@ def test_demo_provisions_everyone_into_live_scim_servers_and_stops_them(tmp_path
         service = start_demo(stack, tmp_path)
         apps = {a["name"]: a for a in service.list_apps()}
         assert {name for name, _ in DEMO_APPS} | {"Payroll"} == set(apps)
+        assert {(r["name"], r["state"]) for r in service.rules().list()} == {("on-call", "active"), ("payroll-users", "active")}
+        assert [h["name"] for h in service.rules().held() if h["state"] == "held"] == ["payroll-users"]  # waits for an admin
         report = asyncio.run(build_engine(service, notify=False).run_until_idle())
         assert report.ok and report.done > 36
         for name, _ in DEMO_APPS:

@@ -219,3 +219,18 @@ def test_active_directory_groups(tmp_path, slapd: SlapdProcess, tree: SimpleName
 
     members = asyncio.run(listed())
     assert members == {"Sales, EMEA": {str(uuid.UUID(bytes_le=g)) for g in guids.values()}, "Empty": set()}
+
+
+def test_a_group_named_as_people_name_it_is_pushed_with_its_dn_escaped(
+    org: Service, slapd: SlapdProcess, tree: SimpleNamespace, groups_dn: str
+) -> None:
+    """#18: "R&D, Ingeniería" (a comma and an accent) is a group name; its LDAP group is cn=R&D\\, Ingeniería."""
+    org.create_group("R&D, Ingeniería")
+    org.add_members("R&D, Ingeniería", ["ada", "bob"])
+    org.push_group("R&D, Ingeniería", "Directory")
+    assert asyncio.run(sync(org)).ok
+    with slapd.connection() as conn:
+        conn.search(groups_dn, "(objectClass=groupOfNames)", attributes=["cn", "member"])
+        [entry] = conn.entries
+    assert entry.cn.value == "R&D, Ingeniería"
+    assert sorted(entry.member.values) == [person(tree, "ada"), person(tree, "bob")]
