@@ -13,7 +13,7 @@ run, …), so a noisy moment on the machine lands on both:
   --server SOCK`` in a new tmux session to the first capture-pane showing the first user's row
   (``user000000``), against ``python -m provtui --store STORE``; median of ``--repeat`` runs each,
   the console quit with ctrl+q between runs.  The floors: the same for a shell's ``echo``, and for a bare
-  Textual app showing one table row (textual_floor.py: Python, Textual and httpx imported, nothing of provtui);
+  Textual app showing one table row (textual_floor.py: Python, Textual and http.client imported, nothing of provtui);
 - request overhead: ``user_view(login)`` over ``--calls`` logins spread over the store, through
   ``RemoteService`` vs. a warmed in-process ``Service``; p50/p95 and their difference;
 - ``provtui user list --json`` of everyone, as a subprocess (stdout to a file): through the server
@@ -49,14 +49,13 @@ if str(ROOT) not in sys.path:
 
 from provtui.client.remote import RemoteService
 from provtui.service import Service
+from tests.bench import terminal as in_tmux
 from tests.bench.bench_console import build_store as build_console_store
 from tests.bench.bench_console import ms, needles, p95  # the same searches and figures as the console's bench
 from tests.helpers.server import wait_for_server
 
 ACTOR = "admin"  # big_service's actor, who made the store
 OS_USER = pwd.getpwuid(os.geteuid()).pw_name  # who runs the server, the consoles and the CLI: made a super admin
-TMUX = shutil.which("tmux")
-SIZE = (80, 24)
 PAGE = 200  # the page a paging client would ask for
 TARGETS = {  # issue #16
     "terminal_server_ms": 1000.0,  # console first frame through the server: at most 1 s
@@ -119,96 +118,23 @@ def stop_server(process: subprocess.Popen) -> int:
 # -- 1. the console's first frame in a real terminal ----------------------------------------------------
 
 
-class Terminal:
-    """A tmux server of our own (its own socket; tests/console/test_tui_tmux.py's approach), kept up by an idle
-    session so that each run's cost is a new 80x24 session, not a tmux server starting."""
-
-    def __init__(self, socket: Path, env: dict[str, str]) -> None:
-        self.socket, self.env, self.runs = socket, env, 0
-        self.tmux("new-session", "-d", "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-s", "keep", "sleep 100000")
-
-    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        assert TMUX is not None
-        return subprocess.run([TMUX, "-S", str(self.socket), *args], check=check, capture_output=True, text=True, env=self.env)
-
-    def first_shown(self, command: str, text: str, timeout: float) -> tuple[float, str]:
-        """Start ``command`` in a new session; (seconds until a capture shows ``text``, the session's name)."""
-        self.runs += 1
-        name = f"run{self.runs}"
-        started = time.perf_counter()
-        self.tmux("new-session", "-d", "-x", str(SIZE[0]), "-y", str(SIZE[1]), "-s", name, command)
-        deadline = started + timeout
-        screen = ""
-        while time.perf_counter() < deadline:
-            screen = self.tmux("capture-pane", "-p", "-t", name, check=False).stdout
-            if text in screen:
-                return time.perf_counter() - started, name
-            time.sleep(0.005)
-        self.end(name)
-        raise TimeoutError(f"{command!r}: {text!r} not shown within {timeout:.0f} s; the screen:\n{screen}")
-
-    def quit(self, name: str, exit_file: Path, timeout: float = 30.0) -> str:
-        """ctrl+q, then wait for the session to end; the console's exit status (as its shell wrote it)."""
-        self.tmux("send-keys", "-t", name, "C-q", check=False)
-        deadline = time.perf_counter() + timeout
-        while self.tmux("has-session", "-t", name, check=False).returncode == 0:
-            if time.perf_counter() > deadline:
-                self.end(name)
-                return "killed: ctrl+q did not quit"
-            time.sleep(0.02)
-        return exit_file.read_text().strip() if exit_file.exists() else "?"
-
-    def end(self, name: str) -> None:
-        self.tmux("kill-session", "-t", name, check=False)
-
-    def close(self) -> None:
-        self.tmux("kill-server", check=False)
-
-
 def measure_terminal(workdir: Path, store: Path, socket_path: Path, repeat: int, timeout: float) -> dict:
-    empty = {"server_ms": None, "embedded_ms": None, "ratio": None, "floor_ms": None, "server_runs_ms": [], "embedded_runs_ms": []}
-    if TMUX is None:
-        return {**empty, "reason": "tmux is not installed"}
-    first_login = "user000000"  # big_service's first login: the directory lists by login
+    """The console attached and embedded, to big_service's first login in its list, beside the floors."""
     python = shlex.quote(sys.executable)
-    exit_file = workdir / "console-exit"
     sides = {
         "server": f"{python} -m provtui --server {shlex.quote(str(socket_path))}",
         "embedded": f"{python} -m provtui --store {shlex.quote(str(store))}",
     }
-    terminal = Terminal(workdir / "tmux.sock", clean_env())
-    try:
-        floor, textual_floor = [], []
-        bare_app = f"{python} {shlex.quote(str(Path(__file__).with_name('textual_floor.py')))}"
-        for _ in range(repeat):
-            took, name = terminal.first_shown("echo shell-ready; sleep 30", "shell-ready", timeout)
-            floor.append(took)
-            terminal.end(name)
-            took, name = terminal.first_shown(bare_app, "textual-ready", timeout)
-            textual_floor.append(took)
-            terminal.end(name)
-        runs: dict[str, list[float]] = {side: [] for side in sides}
-        exits: dict[str, list[str]] = {side: [] for side in sides}
-        for _ in range(repeat):
-            for side, command in sides.items():
-                exit_file.unlink(missing_ok=True)
-                took, name = terminal.first_shown(f"{command}; echo $? > {shlex.quote(str(exit_file))}", first_login, timeout)
-                runs[side].append(took)
-                exits[side].append(terminal.quit(name, exit_file))
-    finally:
-        terminal.close()
-    server, embedded = statistics.median(runs["server"]), statistics.median(runs["embedded"])
+    measured = in_tmux.measure_terminal(workdir, store, sides, "user000000", repeat, timeout, clean_env())
+    server, embedded = (measured["median_ms"].get(side) for side in sides)
     return {
-        "server_ms": ms(server),
-        "embedded_ms": ms(embedded),
+        **{k: measured[k] for k in ("floor_ms", "textual_floor_ms", "store_floor_ms", "reason")},
+        "server_ms": server,
+        "embedded_ms": embedded,
         "ratio": ratio(server, embedded),
-        "floor_ms": ms(statistics.median(floor)),
-        "textual_floor_ms": ms(statistics.median(textual_floor)),
-        "server_runs_ms": [ms(t) for t in runs["server"]],
-        "embedded_runs_ms": [ms(t) for t in runs["embedded"]],
-        "shown": first_login,
-        "exit_codes": exits,
-        "reason": None,
+        "server_runs_ms": measured["runs_ms"].get("server", []),
+        "embedded_runs_ms": measured["runs_ms"].get("embedded", []),
+        **{k: measured[k] for k in ("shown", "exit_codes") if k in measured},
     }
 
 
@@ -469,7 +395,9 @@ def report(result: dict) -> str:
         "",
         (
             f"floors: a tmux session's first capture {fmt(term['floor_ms'])}; a bare Textual app's first row "
-            f"{fmt(term.get('textual_floor_ms'))}; `python -m provtui --help` "
+            f"{fmt(term['textual_floor_ms'])} (the attached console's floor), after reading and parsing the store's "
+            f"files {fmt(term['store_floor_ms'])} (the embedded console's: {fmt_ratio(ratio(term['embedded_ms'], term['store_floor_ms']))} "
+            f"of it); `python -m provtui --help` "
             f"{fmt(listed['floor_s'], 's')}; `user list --json` writes {listed['output_mb']} MB"
         ),
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench import bench_server
+from tests.bench import terminal as in_tmux
 
 BENCH = Path(__file__).resolve().parent / "bench_server.py"
 SMALL = ("--users", "300", "--repeat", "1", "--calls", "20", "--rounds", "1")
@@ -36,6 +37,7 @@ def test_bench_json_has_every_figure_with_its_baseline(data):
     else:
         assert terminal["reason"] is None and terminal["shown"] == "user000000"
         assert terminal["server_ms"] > 0 and terminal["embedded_ms"] > 0 and terminal["ratio"] > 0 and terminal["floor_ms"] > 0
+        assert terminal["textual_floor_ms"] > 0 and terminal["store_floor_ms"] > 0  # the attached and embedded floors
         assert len(terminal["server_runs_ms"]) == len(terminal["embedded_runs_ms"]) == 1
         assert terminal["exit_codes"] == {"server": ["0"], "embedded": ["0"]}  # ctrl+q quit both consoles
 
@@ -85,7 +87,7 @@ def test_bench_report_prints_every_figure_beside_its_baseline_and_ratio(data):
 
 
 def test_without_tmux_the_terminal_figure_is_null_with_a_reason(monkeypatch, tmp_path, data):
-    monkeypatch.setattr(bench_server, "TMUX", None)
+    monkeypatch.setattr(in_tmux, "TMUX", None)
     terminal = bench_server.measure_terminal(tmp_path, tmp_path / "store", tmp_path / "s.sock", 1, 1.0)
     assert terminal["server_ms"] is None and terminal["embedded_ms"] is None and terminal["ratio"] is None
     assert terminal["reason"] == "tmux is not installed"

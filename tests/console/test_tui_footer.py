@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets._footer import FooterKey
 
-from provtui.tui.app import ProvtuiApp, build_app
+from provtui.tui.app import SCREENS, ProvtuiApp, build_app, screen_class
 from provtui.tui.screens.apps import AppDetailScreen
 from provtui.tui.screens.group_detail import GroupDetailScreen
 from provtui.tui.screens.user_detail import UserDetailScreen
@@ -86,6 +86,6 @@ async def test_no_screen_has_more_priority_actions_than_80_columns_hold(lived):
         await keys(user="mhamilton")(pilot)
         sample = footer_keys(app)[0]
         padding = sample.region.width - len(sample.key_display) - len(sample.description)  # what the stylesheet adds a key
-        screens = {*ProvtuiApp.MODES.values(), UserDetailScreen, GroupDetailScreen, AppDetailScreen}
+        screens = {*(screen_class(mode) for mode in SCREENS), UserDetailScreen, GroupDetailScreen, AppDetailScreen}
         too_wide = {s.__name__: w for s in screens if (w := worst_case_width(app, s, padding)) > WIDTH}
         assert not too_wide, f"footers wider than {WIDTH} columns with all their priority actions: {too_wide}"
