@@ -12,13 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 from provtui.testing.scim_server import ScimServerProcess
+
+if TYPE_CHECKING:
+    from provtui.testing.postgres import PostgresProcess
 
 pytest_plugins = ["tests.integration.samba_fixtures"]  # a real Samba AD DC: samba_dc, ad_ou
 
@@ -34,6 +39,33 @@ def scim_server() -> Iterator[ScimServerProcess]:
     """One real scim2-server for the session (token "test-token"); tests must use unique userNames."""
     with ScimServerProcess(token="test-token") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresProcess]:
+    """One throwaway PostgreSQL for the session (per xdist worker); superuser ``provtui``, trusted, no password."""
+    from provtui.testing.postgres import PostgresProcess, postgres_available  # psycopg: 0.1 s, only when used
+
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with PostgresProcess() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresProcess) -> Iterator[str]:
+    """A fresh, empty database of this test's own (its socket URL), dropped afterwards (~2 ms; ~20 ms to create)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield postgres.create_database(name)
+    if postgres.running:  # a test that killed the server leaves its database to the server's end
+        postgres.drop_database(name)
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def store_location(request, tmp_path) -> Path | str:
+    """Where a service-level test keeps its store: a directory, then a PostgreSQL database (#19: the service's
+    tests run on both backends)."""
+    return tmp_path / "store" if request.param == "embedded" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -54,10 +54,15 @@ def modules_for(argv: Sequence[str]) -> list[str]:
     return []
 
 
-def default_store() -> Path:
+def store_location(text: str) -> Path | str:
+    """--store's value: a directory, or a PostgreSQL URL kept as typed (a Path would fold its //)."""
+    return text if text.startswith(("postgresql://", "postgres://")) else Path(text)
+
+
+def default_store() -> Path | str:
     from platformdirs import user_data_dir
 
-    return Path(os.environ.get("PROVTUI_STORE") or Path(user_data_dir("provtui")) / "store")
+    return store_location(os.environ.get("PROVTUI_STORE") or str(Path(user_data_dir("provtui")) / "store"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,7 +105,7 @@ def cmd_init(args) -> int:
 
     service = Service.init(args.store, group=args.group)
     shared = f", shared with the group {args.group}" if args.group else ""
-    print(f"created a store at {args.store}{shared}; {service.actor} is its super admin")
+    print(f"created a store at {service.location}{shared}; {service.actor} is its super admin")
     return EXIT_OK
 
 
@@ -136,7 +141,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The command line's parser; given ``argv``, with only the nouns it names (see ``modules_for``)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--store", type=Path, default=argparse.SUPPRESS, help="store directory (default: $PROVTUI_STORE or the user data dir)"
+        "--store",
+        type=store_location,
+        default=argparse.SUPPRESS,
+        help="store directory, or a PostgreSQL URL postgresql://… (default: $PROVTUI_STORE or the user data dir)",
     )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     common.add_argument(

@@ -2,6 +2,7 @@
 
     provtui store check [--json]    # exit 0 intact; 5 damaged (each spot named); 1 the audit chain is broken
     provtui store repair [--json]   # super admin; exit 0 repaired; 2 nothing was damaged
+    provtui store migrate --to LOCATION [--json]   # super admin; exit 0 copied and verified; 2 a store is there
 
 Both run on a store that will not open, so neither needs the store to be whole.
 """
@@ -72,6 +73,23 @@ def cmd_repair(args) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args, service) -> int:
+    if getattr(service, "remote", False):
+        raise InvalidInput("--server", "a store is migrated with no server on it: stop the server, then run it as the store's user")
+    report = service.migrate_store(str(args.to))
+    if args.json:
+        print_json(report)
+    else:
+        counts = ", ".join(f"{name}: {count}" for name, count in report["documents"].items())
+        print(f"copied {report['from']} to {report['to']} as of commit {report['seq']} ({counts}; {report['audit_events']} audit events)")
+        chains = (
+            "both audit chains intact" if report["source_chain_intact"] and report["target_chain_intact"] else "AN AUDIT CHAIN IS BROKEN"
+        )
+        print(f"{chains}; the copy {'matches' if report['same'] else 'DIFFERS FROM'} the source")
+    ok = report["source_chain_intact"] and report["target_chain_intact"] and report["same"]
+    return EXIT_OK if ok else EXIT_DOWNSTREAM
+
+
 def _readable_text(readable: dict) -> str:
     if "table" in readable:
         keys = readable.get("keys")
@@ -81,8 +99,12 @@ def _readable_text(readable: dict) -> str:
 
 
 def register(cli) -> None:
-    noun = cli.noun("store", "the store's files: check every record, repair damage")
+    noun = cli.noun("store", "the store's files: check every record, repair damage; migrate to another backend")
     cli.command(noun, "check", cmd_check, "check every record of every store file and the audit chain").set_defaults(needs_service=False)
     cli.command(noun, "repair", cmd_repair, "rebuild a damaged store from every intact record (super admin)").set_defaults(
         needs_service=False
+    )
+    migrate = cli.command(noun, "migrate", cmd_migrate, "copy everything to a new store: a directory or postgresql://… (super admin)")
+    migrate.add_argument(
+        "--to", required=True, metavar="LOCATION", help="where the copy goes: a directory or a PostgreSQL URL; must hold no store"
     )

@@ -45,6 +45,7 @@ class Action(StrEnum):
     APPROVE = "approve or reject held changes"
     CONFIRM = "confirm a change the safeguard holds (--confirm)"
     REPAIR_STORE = "repair a damaged store"
+    MIGRATE_STORE = "copy the store to another backend"
     MANAGE_SECRETS = "set, list or delete the server's secrets"
 
 
@@ -68,6 +69,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.CONFIGURE: frozenset({Role.SUPER_ADMIN}),
     Action.APPROVE: frozenset({Role.SUPER_ADMIN}),
     Action.REPAIR_STORE: frozenset({Role.SUPER_ADMIN}),
+    Action.MIGRATE_STORE: frozenset({Role.SUPER_ADMIN}),  # a copy of everything: the whole directory and trail
     Action.MANAGE_SECRETS: frozenset({Role.SUPER_ADMIN}),
 }
 # --confirm is an approval given in advance: exactly the roles `held approve` needs, by construction.

@@ -125,6 +125,8 @@ class Handle:
 def serve(store: Path, socket_path: Path, *, log: TextIO | None = None, handle: Handle | None = None, worker: bool = True) -> int:
     """Run the server until SIGTERM/SIGINT (or ``handle.stop()``); its exit code.  ``worker``: provision
     continuously (else only when an admin runs `provtui sync`)."""
+    if isinstance(store, str):  # a database's URL (--store postgresql://…)
+        raise InvalidInput("--store", "provtui server serves an embedded store only, for now: on PostgreSQL run the worker and commands")
     store, log = Path(store), log or sys.stderr
     if not store.is_dir():
         raise InvalidInput("--store", f"no store at {store} (`provtui init --store {store}` makes one)")

@@ -36,9 +36,10 @@ from provtui.service.settings import Settings
 from provtui.service.store_health import RepairReport, check_store, missing_creation, repair_store
 from provtui.service.users import Users
 from provtui.service.validation import current_os_user, share_with_group
-from provtui.store import Store, StoreBackend, StoreDamaged
+from provtui.store import StoreBackend, StoreDamaged
 from provtui.store.chain import ChainReport
 from provtui.store.files import store_files
+from provtui.store.locations import as_location, is_url, open_store, shown, store_exists
 from provtui.store.vault import SecretVault
 
 
@@ -77,29 +78,37 @@ class Service:
         With ``group``, the store is shared by that Unix group: the directory is
         group-owned and setgid (2770) and every file is created 0660; else all is private (0700/0600).
         """
-        path = Path(path)
-        if Store.exists(path):
-            present = ", ".join(store_files(path))
+        location = as_location(path)
+        if is_url(location) and group is not None:
+            raise InvalidInput("--group", "a PostgreSQL store is shared through its database's roles, not a Unix group")
+        if store_exists(location):
+            present = "its tables" if is_url(location) else ", ".join(store_files(Path(location)))
             raise InvalidInput(
                 "--store",
-                f"a store already exists at {path} ({present}): `provtui init` never starts "
+                f"a store already exists at {shown(location)} ({present}): `provtui init` never starts "
                 f"a new one over it (a damaged store: `provtui store check`)",
             )
-        if group is not None:
-            share_with_group(path, group)
-        service = cls(Store.open(path, create=True), actor)
+        elif group is not None:
+            share_with_group(Path(location), group)
+        service = cls(open_store(location, create=True), actor)
         with service.store.transaction() as tx:
             tx.put(META, "store", {"created": utc_now_iso(), "created_by": service.actor})
             tx.put(ADMINS, service.actor, {"user": service.actor, "grants": [Grant(Role.SUPER_ADMIN).to_doc()]})
             tx.audit(
-                {"actor": service.actor, "action": "store.init", "target": str(path), "before": None, "after": {"admin": service.actor}}
+                {
+                    "actor": service.actor,
+                    "action": "store.init",
+                    "target": shown(location),
+                    "before": None,
+                    "after": {"admin": service.actor},
+                }
             )
         return service
 
     @classmethod
     def open(cls, path: str | Path, actor: str | None = None) -> Service:
-        store = Store.open(path)
-        spot = missing_creation(store.tables, store.journal)
+        store = open_store(as_location(path))
+        spot = missing_creation(store.tables, store.journal)  # type: ignore[attr-defined]  # both backends keep them
         if spot is not None:
             raise StoreDamaged(spot)
         return cls(store, actor)
@@ -109,12 +118,20 @@ class Service:
         """Every record of every store file checked, and the audit chain (provtui.service.store_health); the
         store need not open.  Open to anyone who can read the files: it shows no data, only where
         damage is."""
-        return check_store(Path(path))
+        return check_store(as_location(path))
 
     @classmethod
     def repair_store(cls, path: str | Path, actor: str | None = None) -> RepairReport:
         """Rebuild a damaged store from every intact record, after copying its files aside (super admin)."""
+        if is_url(path):
+            raise InvalidInput("--store", "a PostgreSQL store is repaired with PostgreSQL's own tools (its backups, pg_amcheck)")
         return repair_store(Path(path), actor or current_os_user(), cls)
+
+    def migrate_store(self, to: str) -> dict[str, Any]:
+        """Copy the whole store to ``to`` (a directory or a PostgreSQL URL holding no store; super admin)."""
+        from provtui.service.store_migration import migrate_store
+
+        return migrate_store(self.store, self.changes, shown(self.location), to)
 
     def record_refusal(self, request: str, reason: str) -> None:
         """Audit a request the actor was refused (``access.refused``): who asked for what, and why not.
@@ -126,9 +143,10 @@ class Service:
         return self.store.refresh()
 
     @property
-    def location(self) -> Path:
-        """Where the store lives."""
-        return self.store.path
+    def location(self) -> Path | str:
+        """Where the store lives: its directory, or its database's URL (without a password)."""
+        location: Path | str = getattr(self.store, "location", self.store.path)
+        return location
 
     def reports(self) -> Reports:
         """The reports (read-only), once the actor may read."""

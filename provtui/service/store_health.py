@@ -22,6 +22,7 @@ from provtui.model.outbox import queue
 from provtui.model.schema import ACCOUNTS, ADMINS, META, account_key
 from provtui.store import Damage, Store, StoreBackend
 from provtui.store.integrity import Salvage, check, gaps, rewrite, salvage
+from provtui.store.locations import is_url
 
 
 class Opened(Protocol):
@@ -57,8 +58,12 @@ def missing_creation(tables: dict[str, Any], journal: str) -> Damage | None:
     return None
 
 
-def check_store(path: Path) -> dict[str, Any]:
+def check_store(path: Path | str) -> dict[str, Any]:
     """`store check`: every record of every file, and the audit chain (see CheckReport)."""
+    if is_url(path):
+        from provtui.store.postgres_store import check_database
+
+        return check_database(str(path))
     report, found = check(Path(path))
     _add_missing_creation(found)
     report.damage = found.damage

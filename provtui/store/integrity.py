@@ -313,14 +313,20 @@ def rewrite(path: Path, found: Salvage, now: datetime | None = None) -> Path:
     fsync_dir(backup)
     if found.stray_lock and os.path.lexists(path / LOCK):
         os.unlink(path / LOCK)
-    journal = f"journal-{found.seq}.jsonl"
     with FileLock(str(path / LOCK), mode=file_mode(path)):
-        write_atomic(path / AUDIT, b"".join(encode_line(e) for e in found.events))
-        write_atomic(path / journal, encode_line(journal_header(journal, found.seq)))
-        write_atomic(path / SNAPSHOT, snapshots.encode(found.seq, journal, found.head, found.tables))
-        write_head(path, found.seq, found.head)
-        for stale in journals(path):
-            if stale != journal:
-                (path / stale).unlink()
-        fsync_dir(path)
+        lay_down(path, found.seq, found.head, found.tables, found.events)
     return backup
+
+
+def lay_down(path: Path, seq: int, head: str, tables: dict[str, dict[str, dict[str, Any]]], events: list[dict[str, Any]]) -> None:
+    """A store's files holding ``tables`` as of commit ``seq`` and the trail ``events`` (head ``head``): what a
+    repair and a migration write (the caller holds the lock).  Other journals in ``path`` are removed."""
+    journal = f"journal-{seq}.jsonl"
+    write_atomic(path / AUDIT, b"".join(encode_line(e) for e in events))
+    write_atomic(path / journal, encode_line(journal_header(journal, seq)))
+    write_atomic(path / SNAPSHOT, snapshots.encode(seq, journal, head, tables))
+    write_head(path, seq, head)
+    for stale in journals(path):
+        if stale != journal:
+            (path / stale).unlink()
+    fsync_dir(path)

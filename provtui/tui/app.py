@@ -381,6 +381,8 @@ def screenshot_directory() -> Path:
 
 def _store_label(service: Service) -> str:
     path = service.location
+    if isinstance(path, str):  # a database's URL (no password in it)
+        return path
     try:
         return f"~/{path.relative_to(Path.home())}"
     except ValueError:

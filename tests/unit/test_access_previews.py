@@ -16,8 +16,8 @@ def entitled(service: Service, login: str) -> set[str]:
 
 
 @pytest.fixture
-def service(tmp_path) -> Service:
-    service = Service.init(tmp_path / "s", actor="admin")
+def service(store_location) -> Service:
+    service = Service.init(store_location, actor="admin")
     service.create_user("ada", "ada@example.com", "Ada", "L", {"department": "Eng"}, activate=True)
     service.create_group("staff")
     service.create_group("eng-tools")

@@ -12,8 +12,8 @@ from provtui.service import Service
 
 
 @pytest.fixture
-def org(tmp_path):
-    service = Service.init(tmp_path / "store", actor="admin")
+def org(store_location):
+    service = Service.init(store_location, actor="admin")
     people = [
         ("ada", "Engineering", "VP Engineering"),
         ("bob", "Sales", "Account Executive"),

@@ -7,8 +7,8 @@ from provtui.service import Service
 
 
 @pytest.fixture
-def service(tmp_path):
-    return Service.init(tmp_path / "store", actor="alice-admin")
+def service(store_location):
+    return Service.init(store_location, actor="alice-admin")
 
 
 def make_user(service, login="ada", activate=True, **extra):
@@ -19,10 +19,10 @@ def snapshot_of(service):
     return {t: dict(rows) for t, rows in service.store.tables.items()}, len(service.audit())
 
 
-def test_init_makes_actor_super_admin_and_refuses_existing_store(service, tmp_path):
+def test_init_makes_actor_super_admin_and_refuses_existing_store(service, store_location):
     assert service.list_admins() == [{"user": "alice-admin", "grants": [{"role": "super-admin", "apps": [], "groups": []}]}]
     with pytest.raises(InvalidInput, match="already exists"):
-        Service.init(tmp_path / "store")
+        Service.init(store_location)
 
 
 def test_create_user_validates_and_writes_nothing_on_refusal(service):
@@ -121,8 +121,8 @@ def test_every_change_is_audited_with_actor_and_before_after(service):
     assert event["time"] and event["correlation"]
 
 
-def test_non_admin_is_not_allowed_and_nothing_is_written(service, tmp_path):
-    intruder = Service.open(tmp_path / "store", actor="mallory")
+def test_non_admin_is_not_allowed_and_nothing_is_written(service, store_location):
+    intruder = Service.open(store_location, actor="mallory")
     before = snapshot_of(service)
     with pytest.raises(NotAllowed, match="super-admin"):
         intruder.create_user("m", "m@example.com", "M", "M")

@@ -1,4 +1,4 @@
-"""The store contract (provtui.store.contract), proved against every backend by one suite."""
+"""The store contract (provtui.store.contract), proved against every backend by one suite: the journal store,\nthe in-memory one, and PostgreSQL (a real server the tests start)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from provtui.store import Store
 from provtui.store.contract import StoreBackend, StoreTransaction
 from provtui.store.memory_store import MemoryStore
 
-BACKENDS = ["journal", "memory"]
+BACKENDS = ["journal", "memory", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path) -> StoreBackend:
     if request.param == "journal":
         return Store.open(tmp_path / "store", create=True)
+    if request.param == "postgres":  # a fresh database on the session's PostgreSQL (tests/conftest.py)
+        from provtui.store.postgres_store import PostgresStore
+
+        return PostgresStore.open(request.getfixturevalue("pg_url"), create=True)
     return MemoryStore()
 
 

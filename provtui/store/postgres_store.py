@@ -1,0 +1,348 @@
+"""The store on PostgreSQL: one database shared by every process on every host that can reach it.
+
+It keeps the store contract (provtui.store.contract) the way the journal store does, with the
+database in the place of the directory's files and its lock:
+
+- ``docs`` holds every document (table, key, JSONB), the directory as it is now; ``commits`` each
+  commit's ops, numbered (what another process applies to catch up); ``audit`` the trail, in
+  order; ``head`` one row: the newest commit's number and the audit chain's head.
+- A transaction locks the head row (``SELECT … FOR UPDATE``): writers take turns, on every host,
+  as they take the journal store's file lock; under it the process catches up, the block stages
+  its writes, and the commit writes docs, the commit's ops, its chained audit events and the new
+  head in one database transaction.  So the audit chain stays one linear chain whatever the
+  number of writers, and a commit is acknowledged only once PostgreSQL has it.  A block that
+  raises rolls everything back.
+- Each process keeps the tables in memory for the read model (as the journal store does), loaded
+  at open and kept up to date from ``commits``; reading by query instead is #19's next step.
+
+Schema changes are numbered migrations (``MIGRATIONS``), applied in order by ``init`` under an
+advisory lock and recorded in ``provtui_schema``; a store whose schema is newer than this
+provtui is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from provtui.store.errors import StoreError, StoreUnreadable
+from provtui.store.locations import redacted
+from provtui.store.records import GENESIS_HASH
+from provtui.store.tables import Tables, Transaction, chain
+
+if TYPE_CHECKING:
+    import psycopg
+
+COMMITS_KEPT = 20_000  # commits a lagging process can catch up by; further behind, it reloads the docs
+AUDIT_PAGE = 1000  # events read at a time, newest first
+_MIGRATION_LOCK = 0x70726F76  # "prov": the advisory lock init takes while it creates the schema
+
+MIGRATIONS = (
+    # 1: the tables of the module's docstring
+    """
+    CREATE TABLE head (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, audit_head text NOT NULL);
+    CREATE TABLE docs (tbl text NOT NULL, key text NOT NULL, doc jsonb NOT NULL, PRIMARY KEY (tbl, key));
+    CREATE TABLE commits (seq bigint PRIMARY KEY, time text NOT NULL, ops jsonb NOT NULL);
+    CREATE TABLE audit (pos bigserial PRIMARY KEY, seq bigint NOT NULL, event jsonb NOT NULL);
+    """,
+)
+
+
+def _connect(url: str) -> psycopg.Connection:
+    import psycopg
+    from psycopg.types.json import set_json_dumps, set_json_loads
+
+    try:
+        conn = psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as error:
+        raise StoreUnreadable(f"{redacted(url)}: {str(error).strip()}") from None
+    set_json_loads(orjson.loads, conn)
+    set_json_dumps(orjson.dumps, conn)
+    return conn
+
+
+class PostgresStore(Tables):
+    """A store in one PostgreSQL database (``url``: a libpq URI)."""
+
+    def __init__(self, url: str, conn: psycopg.Connection, clock: Callable[[], str]):
+        super().__init__()
+        self.url = url
+        self.path = Path(redacted(url).replace("//", "/", 1))  # the contract's name for it; ``location`` prints the URL
+        self.location = redacted(url)
+        self.clock = clock
+        self._conn = conn
+        self.seq = 0
+        self.audit_head = GENESIS_HASH
+
+    # -- opening -------------------------------------------------------------------
+
+    @classmethod
+    def exists(cls, url: str) -> bool:
+        conn = _connect(url)
+        try:
+            return _schema_version(conn) > 0
+        finally:
+            conn.close()
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = False, clock: Callable[[], str] | None = None) -> PostgresStore:
+        from provtui.clock import utc_now_iso
+
+        conn = _connect(url)
+        try:
+            if create:
+                _create_schema(conn, url)
+            version = _schema_version(conn)
+            if version == 0:
+                raise StoreError(f"no store at {redacted(url)} (run `provtui init` first)")
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{redacted(url)} holds a store of schema {version}; this provtui knows up to {len(MIGRATIONS)}: upgrade it"
+                )
+            store = cls(url, conn, clock or utc_now_iso)
+            store._load()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    @classmethod
+    def create_holding(
+        cls, url: str, seq: int, audit_head: str, tables: dict[str, dict[str, dict[str, Any]]], events: list[dict[str, Any]]
+    ) -> None:
+        """A new store at ``url`` holding ``tables`` as of commit ``seq`` and the trail ``events`` (a migration):
+        written in one transaction with the schema, so a failed copy leaves nothing behind."""
+        from psycopg.types.json import Jsonb
+
+        conn = _connect(url)
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                _create_schema_in(cur, url)
+                with cur.copy("COPY docs (tbl, key, doc) FROM STDIN") as copying:
+                    for table, docs in tables.items():
+                        for key, doc in docs.items():
+                            copying.write_row((table, key, Jsonb(doc)))
+                with cur.copy("COPY audit (seq, event) FROM STDIN") as copying:
+                    for event in events:
+                        copying.write_row((event["seq"], Jsonb(event)))
+                cur.execute("UPDATE head SET seq = %s, audit_head = %s WHERE id = 1", (seq, audit_head))
+        finally:
+            conn.close()
+
+    def _load(self) -> None:
+        """Every document and the head, as of one moment (a repeatable-read snapshot)."""
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self._reload(cur)
+
+    def _reload(self, cur: psycopg.Cursor) -> None:
+        old = {name: dict(table) for name, table in self.tables.items()} if self._listeners else {}
+        cur.execute("SELECT seq, audit_head FROM head WHERE id = 1")
+        self.seq, self.audit_head = cur.fetchone() or (0, GENESIS_HASH)
+        self.tables.clear()
+        cur.execute("SELECT tbl, key, doc FROM docs")
+        for table, key, doc in cur.fetchall():
+            self.tables.setdefault(table, {})[key] = doc
+        for (table, _), index in self._indexes.items():
+            self._rebuild_index(index, table)
+        self.db.clear_cache()
+        if self._listeners:  # tell them the net change, as the journal store does after a reload
+            ops: list[list[Any]] = []
+            for name in old.keys() | self.tables.keys():
+                before, after = old.get(name, {}), self.tables.get(name, {})
+                ops += [["del", name, key] for key in before.keys() - after.keys()]
+                ops += [["put", name, key, doc] for key, doc in after.items() if before.get(key) != doc]
+            if ops:
+                self._notify(ops)
+
+    def _sync(self, cur: psycopg.Cursor, head_seq: int, head_hash: str) -> None:
+        """Apply the commits up to the head read in this (consistent or locked) view; further behind than
+        the commits kept (compact), reload."""
+        if head_seq != self.seq:
+            cur.execute("SELECT seq, ops FROM commits WHERE seq > %s AND seq <= %s ORDER BY seq", (self.seq, head_seq))
+            rows = cur.fetchall()
+            if not rows or rows[0][0] != self.seq + 1 or rows[-1][0] != head_seq:
+                self._reload(cur)
+                return
+            for seq, ops in rows:
+                self._apply_ops(ops)
+                self.seq = seq
+                self._notify(ops)
+        self.audit_head = head_hash
+
+    @property
+    def journal(self) -> str:
+        """Where commits go (the journal store's journal file): named in damage reports."""
+        return f"{self.location} (commits)"
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- reading -------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Pick up commits made by other processes. Returns True if anything changed."""
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT seq FROM head WHERE id = 1")
+            row = cur.fetchone()
+        if row is None or row[0] == self.seq:
+            return False
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SELECT seq, audit_head FROM head WHERE id = 1")
+            head = cur.fetchone()
+            if head is not None:
+                self._sync(cur, *head)
+        return True
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        self.refresh()
+        yield
+
+    # -- writing -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Lock the head, catch up, let the caller stage writes, then commit in one database transaction.
+        If the block raises, nothing is written; when this returns, PostgreSQL has committed it."""
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT seq, audit_head FROM head WHERE id = 1 FOR UPDATE")
+            row = cur.fetchone()
+            if row is None:
+                raise StoreUnreadable(f"{self.location}: the head row is gone: the store's tables were emptied")
+            self._sync(cur, *row)
+            tx = Transaction(self)
+            yield tx
+            if not (tx.ops or tx.events):
+                return
+            now = self.clock()
+            seq = self.seq + 1
+            events = chain(tx.events, self.audit_head, seq, now)
+            self._write(cur, seq, now, tx.ops, events)
+        # committed: now it is ours to show
+        self._apply_ops(tx.ops)
+        self.seq = seq
+        if events:
+            self.audit_head = events[-1]["hash"]
+        self._notify(tx.ops)
+
+    def _write(self, cur: psycopg.Cursor, seq: int, now: str, ops: list[list[Any]], events: list[dict[str, Any]]) -> None:
+        from psycopg.types.json import Jsonb
+
+        final: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for op in ops:  # the last write of a key is what the docs keep
+            final[(op[1], op[2])] = op[3] if op[0] == "put" else None
+        puts = [(t, k, Jsonb(doc)) for (t, k), doc in final.items() if doc is not None]
+        dels = [(t, k) for (t, k), doc in final.items() if doc is None]
+        if puts:
+            cur.executemany(
+                "INSERT INTO docs (tbl, key, doc) VALUES (%s, %s, %s) ON CONFLICT (tbl, key) DO UPDATE SET doc = EXCLUDED.doc", puts
+            )
+        if dels:
+            cur.executemany("DELETE FROM docs WHERE tbl = %s AND key = %s", dels)
+        cur.execute("INSERT INTO commits (seq, time, ops) VALUES (%s, %s, %s)", (seq, now, Jsonb(ops)))
+        if events:
+            cur.executemany("INSERT INTO audit (seq, event) VALUES (%s, %s)", [(seq, Jsonb(e)) for e in events])
+        head = events[-1]["hash"] if events else self.audit_head
+        cur.execute("UPDATE head SET seq = %s, audit_head = %s WHERE id = 1", (seq, head))
+        cur.execute("SELECT pg_notify('provtui_commit', %s)", (str(seq),))  # ids only: listeners read the rest
+
+    def compact(self) -> None:
+        """Forget commits older than any process needs to catch up by (one further behind reloads the docs)."""
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("DELETE FROM commits WHERE seq <= %s", (self.seq - COMMITS_KEPT,))
+
+    # -- the audit trail -----------------------------------------------------------------
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT event FROM audit ORDER BY pos")
+            return [row[0] for row in cur.fetchall()]
+
+    def audit_events_newest_first(self) -> Iterator[dict[str, Any]]:
+        """Newest first, a page at a time: the newest page of a long trail costs a page."""
+        below: int | None = None
+        while True:
+            with self._conn.cursor() as cur:
+                if below is None:
+                    cur.execute("SELECT pos, event FROM audit ORDER BY pos DESC LIMIT %s", (AUDIT_PAGE,))
+                else:
+                    cur.execute("SELECT pos, event FROM audit WHERE pos < %s ORDER BY pos DESC LIMIT %s", (below, AUDIT_PAGE))
+                rows = cur.fetchall()
+            if not rows:
+                return
+            for _, event in rows:
+                yield event
+            below = rows[-1][0]
+
+    def audit_file_tail(self, offset: int) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+        """The events from position ``offset`` on, each with its position, and the position after the last."""
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pos, event FROM audit WHERE pos >= %s ORDER BY pos", (offset,))
+            rows = [(int(pos), event) for pos, event in cur.fetchall()]
+        return rows, (rows[-1][0] + 1 if rows else offset)
+
+    def audit_file_event(self, offset: int) -> dict[str, Any]:
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT event FROM audit WHERE pos = %s", (offset,))
+            row = cur.fetchone()
+        if row is None:
+            raise StoreError(f"no audit event at {offset}")
+        event: dict[str, Any] = row[0]
+        return event
+
+    def journal_audit_events(self, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+        return []  # every event is in the audit table, where audit_file_tail reads
+
+
+def check_database(url: str) -> dict[str, Any]:
+    """`store check` on PostgreSQL: the database keeps its own pages whole, so what is checked is what it
+    cannot vouch for: the audit chain against the stored head, and every document's creation record."""
+    from provtui.store.chain import verify_chain
+
+    store = PostgresStore.open(url)
+    try:
+        events = store.audit_events()
+        report = verify_chain(events, expected_head=store.audit_head)
+        audit: dict[str, Any] = {"events": len(events), "head": report.head, "intact": report.ok}
+        if not report.ok:
+            audit["reason"] = report.describe()
+        records = {"docs": sum(len(docs) for docs in store.tables.values()), "audit": len(events)}
+        return {"intact": report.ok, "damage": [], "records": records, "audit": audit}
+    finally:
+        store.close()
+
+
+def _schema_version(conn: psycopg.Connection) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('provtui_schema') IS NOT NULL")
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return 0
+        cur.execute("SELECT coalesce(max(version), 0) FROM provtui_schema")
+        found = cur.fetchone()
+    return int(found[0]) if found else 0
+
+
+def _create_schema(conn: psycopg.Connection, url: str) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        _create_schema_in(cur, url)
+
+
+def _create_schema_in(cur: psycopg.Cursor, url: str) -> None:
+    """A new store's schema, every migration applied; never over a store (or anything) already there."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+    cur.execute("SELECT to_regclass('provtui_schema') IS NOT NULL OR to_regclass('docs') IS NOT NULL")
+    row = cur.fetchone()
+    if row and row[0]:
+        raise StoreError(f"a store already exists at {redacted(url)}")
+    cur.execute("CREATE TABLE provtui_schema (version int PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
+    for version, sql in enumerate(MIGRATIONS, 1):
+        cur.execute(sql)
+        cur.execute("INSERT INTO provtui_schema (version) VALUES (%s)", (version,))
+    cur.execute("INSERT INTO head (id, seq, audit_head) VALUES (1, 0, %s)", (GENESIS_HASH,))
