@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import timedelta
 
 from provtui.clock import parse_iso, utc_now
 from provtui.domain.roles import Action
@@ -25,6 +27,7 @@ from provtui.model.schema import APP_HEALTH, DIRTY
 
 POLL_SECONDS = 0.25
 SWEEP_SECONDS = 30.0  # even with no commits: deferred retries, deletions that come due
+LOCAL_LEASE_SECONDS = 2.0  # keys a process on this host leases are free the moment it dies: look that often
 
 
 def _due_imports(service, guard: AbstractContextManager) -> list[dict]:
@@ -33,8 +36,19 @@ def _due_imports(service, guard: AbstractContextManager) -> list[dict]:
 
 
 def _next_due(service) -> float | None:
-    """Seconds until the earliest deferred key may be tried again, or an app whose credentials were rejected probed."""
-    times = [parse_iso(d["not_before"]) for d in service.store.all(DIRTY).values() if d.get("not_before")]
+    """Seconds until the earliest deferred key may be tried again, another's lease on a key may be taken over (at
+    its expiry; soon, if its holder is on this host and may have died), or an app whose credentials were
+    rejected probed."""
+    here, now = socket.gethostname(), utc_now()
+    soon = now + timedelta(seconds=LOCAL_LEASE_SECONDS)
+    times = []
+    for doc in service.store.all(DIRTY).values():
+        lease = doc.get("lease")
+        if doc.get("not_before"):
+            times.append(parse_iso(doc["not_before"]))
+        elif lease:
+            until = parse_iso(lease["until"])
+            times.append(min(until, soon) if lease["owner"].partition(":")[0] == here else until)
     times += [
         parse_iso(h["probe_at"]) for h in service.store.all(APP_HEALTH).values() if h.get("credentials_rejected") and h.get("probe_at")
     ]

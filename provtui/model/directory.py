@@ -40,6 +40,8 @@ from provtui.model.schema import (
 from provtui.store import StoreBackend
 
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
+ENTITLEMENTS_KEPT = 20_000  # users whose groups and paths planning keeps (a batch of keys is at most 500)
+_ENTITLEMENT_TABLES = frozenset({MEMBERS, ASSIGNMENTS, GROUPS})  # what a user's groups and paths are read from
 
 
 class Directory:
@@ -51,11 +53,15 @@ class Directory:
             store.add_index(table, fieldname)
         self._search: dict[str, str] | None = None
         self._mappings: dict[tuple[tuple[str, str, str], ...], list[CompiledMapping]] = {}
+        self._app_mappings: dict[str, tuple[dict[str, Any], list[CompiledMapping]]] = {}  # app id -> (its doc, compiled)
         self._sorted_ids: list[str] | None = None
         # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
         self._summaries: dict[str, dict[str, Any]] | None = None
         self._history: HistoryIndex | None = None
         self._attributes: set[str] | None = None  # every attribute a profile has (grows with puts; a delete may leave one)
+        # A user's groups and entitlement paths, for planning: each of a user's keys (one per app) needs them, and
+        # the engine's own commits (accounts, queue) leave them be.  Cleared by any membership, assignment or group write.
+        self._entitlements: dict[str, tuple[dict[str, dict[str, str]], dict[str, list[str]]]] = {}
         store.on_apply(self._invalidate)
 
     def history_index(self) -> HistoryIndex:
@@ -66,6 +72,8 @@ class Directory:
 
     def _invalidate(self, ops: list[list[Any]]) -> None:
         for op in ops:
+            if op[1] in _ENTITLEMENT_TABLES:
+                self._entitlements.clear()
             if op[1] == USERS:
                 doc = op[3] if op[0] == "put" else None
                 if self._attributes is not None and doc is not None:
@@ -160,12 +168,16 @@ class Directory:
         return [ident] if kind == "user" else self.members_of(ident, reader)
 
     def mappings(self, app: dict[str, Any]) -> list[CompiledMapping]:
-        """The app's attribute mappings, compiled once per distinct set."""
+        """The app's attribute mappings, compiled once per distinct set (and looked up once per app document)."""
+        seen = self._app_mappings.get(app["id"])
+        if seen is not None and seen[0] is app:  # the same stored document: its mappings are what they were
+            return seen[1]
         specs = app.get("mappings") or default_mappings_for(app)
         key = tuple((m["target"], m["expr"], m["on"]) for m in specs)
         compiled = self._mappings.get(key)
         if compiled is None:
             compiled = self._mappings[key] = [compile_mapping(*spec) for spec in key]
+        self._app_mappings[app["id"]] = (app, compiled)
         return compiled
 
     def desired(self, app_id: str, user_id: str) -> DesiredAccount:
@@ -174,8 +186,11 @@ class Directory:
         if user is None:
             return DesiredAccount(active=False, attributes={})
         mappings = self.mappings(stored(self.store, APPS, app_id))
-        paths = self.paths(user_id).get(app_id, [])
-        values = self.assignment_values(app_id, user_id)
+        groups_with_app, all_paths = self._entitlement(user_id)
+        values: dict[str, Any] = {}
+        for _, layer in self._layers(app_id, user_id, groups_with_app.get(app_id, {}), self.store):
+            values.update(layer)
+        paths = all_paths.get(app_id, [])
         return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), create_only(mappings))
 
     def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
@@ -186,12 +201,32 @@ class Directory:
             values.update(layer)
         return values
 
+    def _entitlement(self, user_id: str) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+        """As committed, kept for the user's next key: app id -> the user's groups (id -> name) assigned that app,
+        and app id -> the user's entitlement paths to it."""
+        known = self._entitlements.get(user_id)
+        if known is None:
+            if len(self._entitlements) >= ENTITLEMENTS_KEPT:
+                self._entitlements.clear()
+            groups = self.groups_of(user_id)
+            group_apps = {gid: self.apps_assigned_to(group_subject(gid)) for gid in groups}
+            by_app: dict[str, dict[str, str]] = {}
+            for gid, apps in group_apps.items():
+                for app_id in apps:
+                    by_app.setdefault(app_id, {})[gid] = groups[gid]
+            paths = entitlement_paths(self.apps_assigned_to(user_subject(user_id)), groups, group_apps)
+            known = self._entitlements[user_id] = (by_app, paths)
+        return known
+
     def assignment_layers(self, app_id: str, user_id: str, reader: Reader | None = None) -> list[tuple[str, dict[str, Any]]]:
         """(entitlement path, values) of each of the user's assignments of the app, weakest first: a later
         one wins the keys it shares with an earlier one (see assignment_values)."""
         reader = reader or self.store
+        return self._layers(app_id, user_id, self.groups_of(user_id, reader), reader)
+
+    def _layers(self, app_id: str, user_id: str, groups: dict[str, str], reader: Reader) -> list[tuple[str, dict[str, Any]]]:
         ranked = []
-        for group_id, name in self.groups_of(user_id, reader).items():
+        for group_id, name in groups.items():
             assignment = reader.get(ASSIGNMENTS, assignment_key(app_id, group_subject(group_id)))
             if assignment is not None:
                 priority = assignment.get("priority")

@@ -187,6 +187,8 @@ async def test_help_lists_bindings_and_closes(demo):
         text = str(app.screen.query_one("#help-body Static", Static).render())
         for description in ("Quit", "Help", "Search", "State filter", "Next user"):
             assert description in text
+        keys = [line.split()[0] for line in text.splitlines() if line.strip()]
+        assert len(keys) == len(set(keys)), keys  # each key once: the one that runs here (esc: the screen's, not Back)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.focused, UserTable)

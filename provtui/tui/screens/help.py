@@ -20,10 +20,14 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         rows: dict[str, str] = {}  # description -> keys, so one action bound to several keys shows once
+        taken: set[str] = set()  # keys listed: the screen's binding of a key is the one that runs, not the app's
         for binding in self._listed:
             if not binding.description or binding.system:
                 continue
             key = self.app.get_key_display(binding)
+            if key in taken:
+                continue
+            taken.add(key)
             described = binding.tooltip or binding.description  # the long form, where the footer's is short
             rows[described] = f"{rows[described]}, {key}" if described in rows else key
         width = max((len(k) for k in rows.values()), default=0)
