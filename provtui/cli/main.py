@@ -112,7 +112,7 @@ def cmd_init(args) -> int:
 def cmd_server(args) -> int:
     from provtui.server.run import default_socket, serve
 
-    return serve(args.store, args.socket or default_socket(), worker=args.worker)
+    return serve(args.store, args.socket or default_socket(), worker=args.worker, state_dir=args.state_dir)
 
 
 def cmd_demo(args) -> int:
@@ -167,6 +167,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="where to listen (default: $XDG_RUNTIME_DIR/provtui/provtui.sock; as root /run/provtui/provtui.sock)",
     )
     p.add_argument("--no-worker", dest="worker", action="store_false", help="do not provision continuously: only `provtui sync` does")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="on a PostgreSQL store, where the server keeps its secrets (default: the user state dir; as root /var/lib/provtui)",
+    )
     p.set_defaults(needs_service=False)
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(
         needs_service=False

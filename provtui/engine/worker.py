@@ -57,6 +57,16 @@ def _next_due(service) -> float | None:
     return max(0.0, (min(times) - utc_now()).total_seconds())
 
 
+async def _wait(stop: asyncio.Event, committed: asyncio.Event | None, timeout: float) -> None:
+    """Until ``stop``, a commit notified (``committed``), or ``timeout`` seconds."""
+    waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(committed.wait())] if committed is not None else [])
+    try:
+        await asyncio.wait(waits, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
 async def run_worker(
     service,
     *,
@@ -84,6 +94,12 @@ async def run_worker(
 
     for sig in (signal.SIGTERM, signal.SIGINT) if signals else ():
         loop.add_signal_handler(sig, request_stop)
+    # A store that notifies commits (PostgreSQL's LISTEN) wakes the worker; the others are polled every ``poll``.
+    committed: asyncio.Event | None = None
+    if hasattr(service.store, "commit_signal"):
+        committed = asyncio.Event()
+        signal_fd = service.store.commit_signal()
+        loop.add_reader(signal_fd, committed.set)
     try:
         while not stop.is_set():
             report = await reconciler.run_until_idle()
@@ -98,16 +114,18 @@ async def run_worker(
                 due = _next_due(service)
             deadline = time.monotonic() + min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
             while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    await asyncio.wait_for(stop.wait(), poll)
-                except TimeoutError:
-                    pass
+                await _wait(stop, committed, poll if committed is None else deadline - time.monotonic())
+                if committed is not None:
+                    committed.clear()
+                    service.store.drain_commit_signal()
                 with guard:
                     service.refresh()
                     changed = service.store.seq != seen
                 if changed:  # something committed: reconcile now
                     break
     finally:
+        if committed is not None:
+            loop.remove_reader(signal_fd)
         for sig in (signal.SIGTERM, signal.SIGINT) if signals else ():
             loop.remove_signal_handler(sig)
         await reconciler.aclose()

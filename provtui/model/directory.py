@@ -40,8 +40,7 @@ from provtui.model.schema import (
 from provtui.store import StoreBackend
 
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
-ENTITLEMENTS_KEPT = 20_000  # users whose groups and paths planning keeps (a batch of keys is at most 500)
-_ENTITLEMENT_TABLES = frozenset({MEMBERS, ASSIGNMENTS, GROUPS})  # what a user's groups and paths are read from
+_GRANT_TABLES = frozenset({ASSIGNMENTS, GROUPS})  # what a group's assignments (and their names) are read from
 
 
 class Directory:
@@ -59,9 +58,9 @@ class Directory:
         self._summaries: dict[str, dict[str, Any]] | None = None
         self._history: HistoryIndex | None = None
         self._attributes: set[str] | None = None  # every attribute a profile has (grows with puts; a delete may leave one)
-        # A user's groups and entitlement paths, for planning: each of a user's keys (one per app) needs them, and
-        # the engine's own commits (accounts, queue) leave them be.  Cleared by any membership, assignment or group write.
-        self._entitlements: dict[str, tuple[dict[str, dict[str, str]], dict[str, list[str]]]] = {}
+        # Each group's assignments (app id -> its assignment), for planning: every member's key of an app reads them,
+        # and the engine's own commits (accounts, queue) leave them be.  Cleared by any assignment or group write.
+        self._grants: dict[str, dict[str, dict[str, Any]]] = {}
         store.on_apply(self._invalidate)
 
     def history_index(self) -> HistoryIndex:
@@ -72,8 +71,8 @@ class Directory:
 
     def _invalidate(self, ops: list[list[Any]]) -> None:
         for op in ops:
-            if op[1] in _ENTITLEMENT_TABLES:
-                self._entitlements.clear()
+            if op[1] in _GRANT_TABLES:
+                self._grants.clear()
             if op[1] == USERS:
                 doc = op[3] if op[0] == "put" else None
                 if self._attributes is not None and doc is not None:
@@ -186,11 +185,13 @@ class Directory:
         if user is None:
             return DesiredAccount(active=False, attributes={})
         mappings = self.mappings(stored(self.store, APPS, app_id))
-        groups_with_app, all_paths = self._entitlement(user_id)
+        groups = self.groups_of(user_id)
+        granting = {gid: name for gid, name in groups.items() if app_id in self._group_grants(gid)}
+        direct = self.store.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
+        paths = entitlement_paths([app_id] if direct else [], granting, dict.fromkeys(granting, (app_id,))).get(app_id, [])
         values: dict[str, Any] = {}
-        for _, layer in self._layers(app_id, user_id, groups_with_app.get(app_id, {}), self.store):
+        for _, layer in self._layers(granting, {gid: self._group_grants(gid)[app_id] for gid in granting}, direct):
             values.update(layer)
-        paths = all_paths.get(app_id, [])
         return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), create_only(mappings))
 
     def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
@@ -201,38 +202,37 @@ class Directory:
             values.update(layer)
         return values
 
-    def _entitlement(self, user_id: str) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
-        """As committed, kept for the user's next key: app id -> the user's groups (id -> name) assigned that app,
-        and app id -> the user's entitlement paths to it."""
-        known = self._entitlements.get(user_id)
-        if known is None:
-            if len(self._entitlements) >= ENTITLEMENTS_KEPT:
-                self._entitlements.clear()
-            groups = self.groups_of(user_id)
-            group_apps = {gid: self.apps_assigned_to(group_subject(gid)) for gid in groups}
-            by_app: dict[str, dict[str, str]] = {}
-            for gid, apps in group_apps.items():
-                for app_id in apps:
-                    by_app.setdefault(app_id, {})[gid] = groups[gid]
-            paths = entitlement_paths(self.apps_assigned_to(user_subject(user_id)), groups, group_apps)
-            known = self._entitlements[user_id] = (by_app, paths)
-        return known
+    def _group_grants(self, group_id: str) -> dict[str, dict[str, Any]]:
+        """App id -> the group's assignment of it, as committed (kept until an assignment or group write)."""
+        grants = self._grants.get(group_id)
+        if grants is None:
+            docs = (stored(self.store, ASSIGNMENTS, key) for key in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group_id)))
+            grants = self._grants[group_id] = {doc["app"]: doc for doc in docs}
+        return grants
 
     def assignment_layers(self, app_id: str, user_id: str, reader: Reader | None = None) -> list[tuple[str, dict[str, Any]]]:
         """(entitlement path, values) of each of the user's assignments of the app, weakest first: a later
         one wins the keys it shares with an earlier one (see assignment_values)."""
         reader = reader or self.store
-        return self._layers(app_id, user_id, self.groups_of(user_id, reader), reader)
-
-    def _layers(self, app_id: str, user_id: str, groups: dict[str, str], reader: Reader) -> list[tuple[str, dict[str, Any]]]:
-        ranked = []
-        for group_id, name in groups.items():
+        granting, assignments = {}, {}
+        for group_id, name in self.groups_of(user_id, reader).items():
             assignment = reader.get(ASSIGNMENTS, assignment_key(app_id, group_subject(group_id)))
             if assignment is not None:
-                priority = assignment.get("priority")
-                ranked.append((priority if priority is not None else float("inf"), name, assignment.get("values") or {}))
+                granting[group_id], assignments[group_id] = name, assignment
+        return self._layers(granting, assignments, reader.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id))))
+
+    @staticmethod
+    def _layers(
+        groups: dict[str, str], assignments: dict[str, dict[str, Any]], direct: dict[str, Any] | None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """``groups`` (id -> name) assigning the app by ``assignments`` (group id -> its assignment), and the
+        ``direct`` assignment: lower priority wins, then by group name; the direct one over them all."""
+        ranked = []
+        for group_id, name in groups.items():
+            assignment = assignments[group_id]
+            priority = assignment.get("priority")
+            ranked.append((priority if priority is not None else float("inf"), name, assignment.get("values") or {}))
         layers = [(group_path(name), values) for _, name, values in sorted(ranked, reverse=True)]
-        direct = reader.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
         if direct is not None:
             layers.append((direct_path(), direct.get("values") or {}))
         return layers

@@ -122,30 +122,60 @@ class Handle:
             self._stop()
 
 
-def serve(store: Path, socket_path: Path, *, log: TextIO | None = None, handle: Handle | None = None, worker: bool = True) -> int:
+def default_state_dir() -> Path:
+    """Where a server on a PostgreSQL store keeps what is its alone (its secrets): as root /var/lib/provtui."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/provtui")
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("provtui"))
+
+
+def serve(
+    store: Path | str,
+    socket_path: Path,
+    *,
+    log: TextIO | None = None,
+    handle: Handle | None = None,
+    worker: bool = True,
+    state_dir: Path | None = None,
+) -> int:
     """Run the server until SIGTERM/SIGINT (or ``handle.stop()``); its exit code.  ``worker``: provision
-    continuously (else only when an admin runs `provtui sync`)."""
+    continuously (else only when an admin runs `provtui sync`).  On a PostgreSQL store (a URL), the server's
+    secrets live in ``state_dir`` and the database's advisory lock keeps a second server off the store."""
+    log = log or sys.stderr
+    check_socket_path(Path(socket_path))
     if isinstance(store, str):  # a database's URL (--store postgresql://…)
-        raise InvalidInput("--store", "provtui server serves an embedded store only, for now: on PostgreSQL run the worker and commands")
-    store, log = Path(store), log or sys.stderr
+        state = Path(state_dir or default_state_dir())
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        service = Service.open(store)
+        if not service.store.take_for_server():  # type: ignore[attr-defined]  # PostgresStore's
+            raise InvalidInput("--store", f"another provtui server is serving {service.location}")
+        return _run(service, state, log, socket_path, handle, worker)
+    store = Path(store)
     if not store.is_dir():
         raise InvalidInput("--store", f"no store at {store} (`provtui init --store {store}` makes one)")
-    check_socket_path(Path(socket_path))
-    _raise_file_limit()
     lock = take_store(store)
     try:
-        service = Service.open(store)
-        if not service.may(Action.MANAGE_ADMINS):
-            raise NotAllowed(f"{service.actor} is not a super admin of {store}: the server runs as the store's super admin")
-        for entry in make_private(store):
-            print(f"provtui server: made {entry} private to {service.actor}", file=log)
-        return asyncio.run(_serve(service, store, socket_path, log, handle or Handle(), worker))
+        return _run(Service.open(store), store, log, socket_path, handle, worker)
     finally:
         os.close(lock)
 
 
-async def _serve(service: Service, store: Path, socket_path: Path, log: TextIO, handle: Handle, provision: bool) -> int:
-    hub = ServiceHub(service, vault=SecretVault(store / VAULT_FILE))
+def _run(service: Service, private: Path, log: TextIO, socket_path: Path, handle: Handle | None, worker: bool) -> int:
+    """The server on an opened store; ``private``: the directory made the server's alone (the store's, or its
+    state directory), where its secrets are kept."""
+    _raise_file_limit()
+    if not service.may(Action.MANAGE_ADMINS):
+        raise NotAllowed(f"{service.actor} is not a super admin of {service.location}: the server runs as the store's super admin")
+    for entry in make_private(private):
+        print(f"provtui server: made {entry} private to {service.actor}", file=log)
+    return asyncio.run(_serve(service, private, socket_path, log, handle or Handle(), worker))
+
+
+async def _serve(service: Service, private: Path, socket_path: Path, log: TextIO, handle: Handle, provision: bool) -> int:
+    hub = ServiceHub(service, vault=SecretVault(private / VAULT_FILE))
+    store = service.location
     changes = Changes(service.version())
     loop = asyncio.get_running_loop()
 

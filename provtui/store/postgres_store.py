@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 COMMITS_KEPT = 20_000  # commits a lagging process can catch up by; further behind, it reloads the docs
 AUDIT_PAGE = 1000  # events read at a time, newest first
 _MIGRATION_LOCK = 0x70726F76  # "prov": the advisory lock init takes while it creates the schema
+_SERVER_LOCK = 0x70726F77  # the one a `provtui server` holds while it serves the store
 
 MIGRATIONS = (
     # 1: the tables of the module's docstring
@@ -75,6 +76,8 @@ class PostgresStore(Tables):
         self.location = redacted(url)
         self.clock = clock
         self._conn = conn
+        self._listener: psycopg.Connection | None = None  # LISTEN provtui_commit, made on first commit_signal()
+        self._server_lock: psycopg.Connection | None = None  # holds the server lock (take_for_server)
         self.seq = 0
         self.audit_head = GENESIS_HASH
 
@@ -181,6 +184,35 @@ class PostgresStore(Tables):
 
     def close(self) -> None:
         self._conn.close()
+        for conn in (self._listener, self._server_lock):
+            if conn is not None:
+                conn.close()
+
+    def take_for_server(self) -> bool:
+        """Hold the database's server lock for as long as this process lives (a session advisory lock, freed by
+        PostgreSQL when the process or its connection dies): False if another server holds it."""
+        if self._server_lock is None:
+            conn = _connect(self.url)
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_SERVER_LOCK,)).fetchone()
+            if not (row and row[0]):
+                conn.close()
+                return False
+            self._server_lock = conn
+        return True
+
+    def commit_signal(self) -> int:
+        """A file descriptor that turns readable when any process commits (LISTEN provtui_commit): a worker
+        waits on it instead of polling the head.  ``drain_commit_signal`` empties it."""
+        if self._listener is None:
+            self._listener = _connect(self.url)
+            self._listener.execute("LISTEN provtui_commit")
+        return self._listener.fileno()
+
+    def drain_commit_signal(self) -> int:
+        """The commits notified since the last drain (their seqs are in the payloads; the head says the rest)."""
+        if self._listener is None:
+            return 0
+        return sum(1 for _ in self._listener.notifies(timeout=0))
 
     # -- reading -------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ class Tables:
         self.db.table_class = _StrKeyTable
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
-        return self.tables.get(table, {}).get(key)
+        docs = self.tables.get(table)  # not .get(table, {}): that makes a dict a call, the hottest read there is
+        return None if docs is None else docs.get(key)
 
     def all(self, table: str) -> dict[str, dict[str, Any]]:
         return self.tables.get(table, {})

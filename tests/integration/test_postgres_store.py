@@ -182,3 +182,67 @@ async def test_the_console_runs_on_a_postgresql_store(pg_url):
         while "Bob Babbage" not in screen_text(app) and time.monotonic() < deadline:
             await pilot.pause(0.1)
         assert "Bob Babbage" in screen_text(app)
+
+
+async def test_a_worker_wakes_on_a_commit_notified_not_on_its_poll(pg_url):
+    """LISTEN/NOTIFY: another process's commit reaches an idle worker at once, though it would poll only
+    every minute and sweeps every 30 s; the manual app's task is there at once."""
+    import asyncio
+
+    from provtui.compose import build_engine
+    from provtui.engine.worker import run_worker
+
+    service = Service.init(pg_url, actor="admin")
+    service.create_app("Payroll", manual=True, notify=["it@example.com"])
+    service.create_group("finance")
+    service.assign("Payroll", group="finance")
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(service, engine=build_engine(service, notify=False), stop=stop, poll=60.0, signals=False))
+    await asyncio.sleep(0.5)  # idle, waiting
+    other = Service.open(pg_url, actor="admin")
+    other.create_user("ada", "ada@example.com", "Ada", "L", activate=True)
+    other.add_members("finance", ["ada"])
+    committed = time.monotonic()
+    while not [t for t in other.task_list() if t["user"] == "ada"] and time.monotonic() - committed < 20:
+        await asyncio.sleep(0.05)
+        other.refresh()
+    took = time.monotonic() - committed
+    stop.set()
+    await asyncio.wait_for(worker, 10)
+    assert [t["app"] for t in other.task_list() if t["user"] == "ada"] == ["Payroll"]
+    assert took < 10.0, took  # notified (here ~0.3 s): polling would have waited for the 30 s sweep
+
+
+def test_a_server_serves_a_postgresql_store_alone_and_keeps_its_secrets_in_its_state_dir(pg_url, tmp_path):
+    from tests.helpers.server import stop_server_process, wait_for_server
+
+    Service.init(pg_url)  # this OS user: the store's super admin, as the server must be
+    env = {k: v for k, v in os.environ.items() if k not in ("PROVTUI_SERVER", "PROVTUI_STORE")}
+    sockets = tmp_path / "run"
+    state = tmp_path / "state"
+
+    def server(name: str) -> subprocess.Popen:
+        command = ["server", "--store", pg_url, "--socket", str(sockets / name), "--state-dir", str(state)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "provtui", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+
+    def client(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "provtui", "--server", str(sockets / "a.sock"), *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, input=stdin)
+
+    first = server("a.sock")
+    try:
+        wait_for_server(sockets / "a.sock", process=first)
+        second = server("b.sock")  # the same database: refused
+        assert second.wait(timeout=60) == 2 and "another provtui server is serving" in second.communicate()[1]
+        made = client("user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L", "--json")
+        assert made.returncode == 0, made.stderr
+        assert client("secret", "set", "slack-token", stdin="xoxb-server-only\n").returncode == 0
+        listed = client("secret", "list", "--json")
+        assert listed.returncode == 0 and [s["name"] for s in json.loads(listed.stdout)] == ["slack-token"]
+        assert "xoxb-server-only" not in json.dumps([e for e in Service.open(pg_url).audit()])  # never in the store
+        assert (state.stat().st_mode & 0o777) == 0o700 and [p.stat().st_mode & 0o777 for p in state.iterdir()] == [0o600]
+    finally:
+        assert stop_server_process(first) == 0
+    assert [u["login"] for u in Service.open(pg_url).list_users("")[1]] == ["ada"]

@@ -1,5 +1,5 @@
-"""Planning keeps each user's groups and entitlement paths between their keys (#19: a key's plan in a few µs),
-and forgets them at the first write to memberships, assignments or groups: a plan is never one write behind."""
+"""Planning keeps each group's assignments between its members' keys (#19: a key's plan in fewer µs), and
+forgets them at the first assignment or group write; memberships are read live: a plan is never one write behind."""
 
 from __future__ import annotations
 
