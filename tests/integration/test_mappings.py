@@ -39,9 +39,9 @@ def test_defaults_reproduce_the_first_mapping():
 
 
 @pytest.fixture
-def org(tmp_path, scim_server, monkeypatch):
+def org(store_location, scim_server, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV, scim_server.token)
-    service = Service.init(tmp_path / "store", actor="admin")
+    service = Service.init(store_location, actor="admin")
     service.create_app("Wiki", scim_url=scim_server.url, token_env=TOKEN_ENV)
     service.login = f"m-{uuid.uuid4().hex[:6]}"
     service.create_user(

@@ -14,10 +14,10 @@ TOKEN_ENV = "PROVTUI_TEST_SCIM_TOKEN"
 
 
 @pytest.fixture
-def org(tmp_path, scim_server, monkeypatch):
+def org(store_location, scim_server, monkeypatch):
     """A store with one SCIM app on the shared server; logins are unique per test."""
     monkeypatch.setenv(TOKEN_ENV, scim_server.token)
-    service = Service.init(tmp_path / "store", actor="admin")
+    service = Service.init(store_location, actor="admin")
     service.create_app("Slack", scim_url=scim_server.url, token_env=TOKEN_ENV)
     service.create_group("eng")
     service.assign("Slack", group="eng")
@@ -159,9 +159,9 @@ async def test_existing_account_is_linked_not_duplicated(org, scim_server):
     assert found["totalResults"] == 1
 
 
-async def test_pending_work_survives_a_restart(org, scim_server, tmp_path):
+async def test_pending_work_survives_a_restart(org, scim_server):
     login = org.hire("gus")
-    reopened = Service.open(tmp_path / "store", actor="admin")
+    reopened = Service.open(org.location, actor="admin")
     assert reopened.pending_work() == 1
     assert (await sync(reopened)).done == 1
     assert (await remote(scim_server, reopened, login)).active

@@ -16,8 +16,19 @@ TOKEN_ENV = "PROVTUI_TEST_READS_TOKEN"
 
 
 @pytest.fixture
-def org(tmp_path):
-    service = Service.init(tmp_path / "store", actor="admin")
+def org(store_location):
+    """The organisation, on each backend (#19)."""
+    return make_org(store_location)
+
+
+@pytest.fixture
+def embedded_org(tmp_path):
+    """The same on the embedded store, for what reads its audit file."""
+    return make_org(tmp_path / "store")
+
+
+def make_org(location):
+    service = Service.init(location, actor="admin")
     for login in ("ada", "bob", "cy", "dee"):
         service.create_user(login, f"{login}@example.com", login.title(), "T", {"department": "Eng"}, activate=True)
     for group in ("eng", "ops", "sales"):
@@ -157,7 +168,8 @@ def test_user_history_follows_memberships_renames_and_grows_incrementally(org):
     assert org.user_history("ada2", limit=1)[0]["action"] == "user.unsuspend"
 
 
-def test_user_history_reads_only_what_was_appended(org, monkeypatch):
+def test_user_history_reads_only_what_was_appended(embedded_org, monkeypatch):
+    org = embedded_org
     org.store.compact()  # the trail so far into audit.jsonl
     org.user_history("ada")  # the index reads it once
     first_end = (org.location / "audit.jsonl").stat().st_size
@@ -171,7 +183,8 @@ def test_user_history_reads_only_what_was_appended(org, monkeypatch):
     assert reads == [first_end, (org.location / "audit.jsonl").stat().st_size]  # each call from where the last stopped
 
 
-def test_prepare_history_reads_the_trail_ahead_of_the_first_history(org, monkeypatch):
+def test_prepare_history_reads_the_trail_ahead_of_the_first_history(embedded_org, monkeypatch):
+    org = embedded_org
     org.store.compact()
     org.prepare_history()  # what the console does in the background after start
     reads = []

@@ -10,8 +10,8 @@ from provtui.service import Service
 
 
 @pytest.fixture
-def org(tmp_path):
-    service = Service.init(tmp_path / "store", actor="admin")
+def org(store_location):
+    service = Service.init(store_location, actor="admin")
     service.create_user("ada", "ada@example.com", "Ada", "L", activate=True)
     for group in ("eng", "leads"):
         service.create_group(group)

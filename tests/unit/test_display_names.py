@@ -40,8 +40,8 @@ def test_names_that_do_not_print_as_themselves_are_refused(name, message):
     assert refused.value.field == "NEW_NAME" and message in str(refused.value)
 
 
-def test_groups_apps_and_rules_take_unicode_names_and_find_them_however_typed(tmp_path):
-    service = Service.init(tmp_path / "s", actor="admin")
+def test_groups_apps_and_rules_take_unicode_names_and_find_them_however_typed(store_location):
+    service = Service.init(store_location, actor="admin")
     service.create_group("Ingeniería")
     service.create_group("R&D")
     service.create_app("Nómina", manual=True, notify=["hr@example.com"])

@@ -18,8 +18,8 @@ PEOPLE = [f"{1000 + n},P{n},Person,p{n}@example.com,Eng,Engineer,Active" for n i
 
 
 @pytest.fixture
-def service(tmp_path):
-    return Service.init(tmp_path / "store", actor="admin")
+def service(store_location):
+    return Service.init(store_location, actor="admin")
 
 
 def test_dry_run_changes_nothing_then_apply_in_one_commit(service):

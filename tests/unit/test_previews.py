@@ -11,8 +11,8 @@ def apps_of(service: Service, login: str) -> set[str]:
     return {a["app"] for a in service.user_view(login)["apps"] if a["via"]}
 
 
-def test_a_move_preview_says_what_the_move_then_does_rules_included(tmp_path):
-    service = Service.init(tmp_path / "s", actor="admin")
+def test_a_move_preview_says_what_the_move_then_does_rules_included(store_location):
+    service = Service.init(store_location, actor="admin")
     service.create_user("ada", "ada@example.com", "Ada", "L", {"department": "Finance"}, activate=True)
     for group in ("finance", "engineering", "eng-tools"):
         service.create_group(group)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep the store, logs and acknowledgement logs here")
     # The writer processes the soak starts:
     parser.add_argument("--writer", choices=WRITERS, help=argparse.SUPPRESS)
-    parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)  # a directory or a PostgreSQL URL (a Path would fold its //)
     parser.add_argument("--ack-log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--incarnation", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

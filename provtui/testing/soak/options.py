@@ -20,6 +20,7 @@ class Options:
     seed: int = 8
     converge_minutes: float = 15.0
     work: Path | None = None
+    store: str | None = None  # a PostgreSQL URL to soak that store (#19); default: a directory in ``work``
     ldap_share: float = 0.2  # of the people come from LDAP, the rest from the HR CSV
     app_down_seconds: float | None = None  # default: a fifth of the storm, at most 3 minutes
 

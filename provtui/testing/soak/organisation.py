@@ -44,7 +44,7 @@ def build(stack: ExitStack, options: Options, work: Path, env: dict[str, str], s
     from provtui.testing.slapd import SlapdProcess, generate_people, group_entry, slapd_available
 
     rng = random.Random(options.seed)
-    store = work / "store"
+    store = options.store or work / "store"
     service = Service.init(store)
     servers = {}
     for n in range(options.apps):

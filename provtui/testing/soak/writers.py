@@ -63,7 +63,7 @@ class Change:
 
 
 class Writer:
-    def __init__(self, index: int, store: Path, log: Path, seed: int, incarnation: int):
+    def __init__(self, index: int, store: Path | str, log: Path, seed: int, incarnation: int):
         self.index, self.name = index, WRITERS[index]
         self.store = store
         self.service = Service.open(store)
