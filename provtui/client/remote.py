@@ -136,6 +136,13 @@ class RemoteService:
 
     # -- change notifications ---------------------------------------------------------------------------
 
+    def commit_signal(self) -> None:
+        """No descriptor to wait on: the server's event stream is followed, and ``refresh`` says what it said."""
+        return None
+
+    def drain_commit_signal(self) -> None:
+        pass
+
     def refresh(self) -> bool:
         """Whether the store changed since the last ask (the server's event stream says so; nothing is read)."""
         if self._events is None:

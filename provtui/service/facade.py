@@ -142,6 +142,17 @@ class Service:
     def refresh(self) -> bool:
         return self.store.refresh()
 
+    def commit_signal(self) -> int | None:
+        """A file descriptor that turns readable when any process commits, where the store notifies commits
+        (PostgreSQL); None where it must be polled (``refresh``).  ``drain_commit_signal`` empties it."""
+        signal = getattr(self.store, "commit_signal", None)
+        return None if signal is None else int(signal())
+
+    def drain_commit_signal(self) -> None:
+        drain = getattr(self.store, "drain_commit_signal", None)
+        if drain is not None:
+            drain()
+
     @property
     def location(self) -> Path | str:
         """Where the store lives: its directory, or its database's URL (without a password)."""

@@ -38,6 +38,7 @@ from provtui.tui.widgets.nav import NAV
 
 T = TypeVar("T")
 POLL_SECONDS = 1.0
+NOTIFIED_POLL_SECONDS = 10.0  # where the store notifies commits, the poll is only a backstop
 HISTORY_WARMUP_SECONDS = 1.5  # after start, the user-history index is built in the background
 HELD_KEYS_POLL_SECONDS = 0.01  # how often a key typed during a screen switch looks whether it may go (on_event)
 KEY_IN_FLIGHT_LIMIT = 0.5  # a key not back from its widget by then was dropped with its screen: the next one goes
@@ -145,7 +146,12 @@ class ProvtuiApp(App):
         # The store's documents live as long as the app; without this, each full
         # collection walks all of them (measured: 100-200 ms pauses at 50,000 users).
         gc.freeze()
-        self.set_interval(POLL_SECONDS, self._poll_store)
+        # A store that notifies commits (PostgreSQL) wakes the console at once; the poll stays, seldom, as a backstop.
+        signal = getattr(self.service, "commit_signal", None)
+        fd = signal() if signal is not None else None
+        if fd is not None:
+            asyncio.get_running_loop().add_reader(fd, self._commit_signalled)
+        self.set_interval(POLL_SECONDS if fd is None else NOTIFIED_POLL_SECONDS, self._poll_store)
         if self.engine is not None:
             self._run_engine()
         # Once the first screen is up: the first user page would otherwise read the whole audit trail.
@@ -221,6 +227,10 @@ class ProvtuiApp(App):
                 return fn(*args, **kwargs)
 
         return await asyncio.to_thread(locked)
+
+    def _commit_signalled(self) -> None:
+        self.service.drain_commit_signal()
+        self._poll_store()
 
     def _poll_store(self) -> None:
         if not any(w.group == "refresh" and w.is_running for w in self.workers):

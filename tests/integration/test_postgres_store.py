@@ -166,9 +166,11 @@ def test_only_a_super_admin_migrates(pg_url, tmp_path):
     assert not PostgresStore.exists(pg_url)  # nothing was made
 
 
-async def test_the_console_runs_on_a_postgresql_store(pg_url):
+async def test_the_console_runs_on_a_postgresql_store_and_another_process_commit_wakes_it(pg_url, monkeypatch):
     from provtui.tui.app import build_app
     from tests.helpers.console import NARROW, screen_text, settle
+
+    monkeypatch.setattr("provtui.tui.app.NOTIFIED_POLL_SECONDS", 120.0)  # only the notification can show it in time
 
     service = Service.init(pg_url, actor="admin")
     service.create_user("ada", "ada@example.com", "Ada", "Lovelace", activate=True)
