@@ -7,6 +7,7 @@ changes have a well-defined final value.  Each logs its intent before a change a
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import secrets
 import signal
@@ -236,7 +237,7 @@ class Writer:
                     ("user.password", login),
                     None,
                     ["user", "password", login, "--random"],
-                    lambda s, args=args: expect_ok(cmd_password(args, s)),
+                    lambda s, args=args: expect_ok(cmd_password(args, s) if s.password_targets(args.login) else NOTHING_TO_DO),
                 )
         return None
 
@@ -288,6 +289,8 @@ class Writer:
         )
         if result.returncode not in (0, 1, 2):  # 1: a downstream failure (a password push), 2: refused input
             print(f"{change.argv}: exit {result.returncode}: {result.stderr}", flush=True)
+        if change.op == "password" and result.returncode == 0 and not json.loads(result.stdout).get("apps"):
+            return False  # its account went (a leave, a move) since the writer looked: nothing done, nothing audited
         return result.returncode == 0
 
     def _run_service(self, change: Change) -> bool:
@@ -297,6 +300,9 @@ class Writer:
             print(f"{change.op}: refused: {error}", flush=True)
             return False
         return True
+
+
+NOTHING_TO_DO = -1  # a password change that found no app to push to (its account went since the writer looked)
 
 
 def expect_ok(code: int) -> None:
