@@ -96,9 +96,9 @@ async def run_worker(
         loop.add_signal_handler(sig, request_stop)
     # A store that notifies commits (PostgreSQL's LISTEN) wakes the worker; the others are polled every ``poll``.
     committed: asyncio.Event | None = None
-    if hasattr(service.store, "commit_signal"):
+    signal_fd = service.commit_signal()
+    if signal_fd is not None:
         committed = asyncio.Event()
-        signal_fd = service.store.commit_signal()
         loop.add_reader(signal_fd, committed.set)
     try:
         while not stop.is_set():
@@ -117,7 +117,7 @@ async def run_worker(
                 await _wait(stop, committed, poll if committed is None else deadline - time.monotonic())
                 if committed is not None:
                     committed.clear()
-                    service.store.drain_commit_signal()
+                    service.drain_commit_signal()
                 with guard:
                     service.refresh()
                     changed = service.store.seq != seen

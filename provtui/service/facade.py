@@ -39,7 +39,8 @@ from provtui.service.validation import current_os_user, share_with_group
 from provtui.store import StoreBackend, StoreDamaged
 from provtui.store.chain import ChainReport
 from provtui.store.files import store_files
-from provtui.store.locations import as_location, is_url, open_store, shown, store_exists
+from provtui.store.locations import as_location, open_store, shown, store_exists
+from provtui.store.urls import is_url
 from provtui.store.vault import SecretVault
 
 

@@ -22,7 +22,7 @@ from provtui.model.outbox import queue
 from provtui.model.schema import ACCOUNTS, ADMINS, META, account_key
 from provtui.store import Damage, Store, StoreBackend
 from provtui.store.integrity import Salvage, check, gaps, rewrite, salvage
-from provtui.store.locations import is_url
+from provtui.store.urls import is_url
 
 
 class Opened(Protocol):

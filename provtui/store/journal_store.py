@@ -197,9 +197,7 @@ class Store(Tables):
                 break
             if identity == self._snapshot_identity():
                 raise StoreDamaged(Damage(snap.journal, 0, 0, f"the journal that {SNAPSHOT} names is missing"))
-        old = dict(self.tables)
-        self.tables.clear()
-        self.tables.update(snap.tables)
+        self._replace_tables(snap.tables)
         self.seq = snap.seq
         self.audit_head = snap.audit_head
         self._journal_name = snap.journal
@@ -210,22 +208,6 @@ class Store(Tables):
         self._journal_records = 0
         self._journal_lines = 0  # header included: how damage is numbered
         self._snapshot_id = identity
-        for (table, _), index in self._indexes.items():
-            self._rebuild_index(index, table)
-        self.db.clear_cache()
-        if self._listeners:
-            self._notify_reload(old)
-
-    def _notify_reload(self, old: dict[str, dict[str, dict[str, Any]]]) -> None:
-        # Another process compacted past records we never applied: tell listeners the net change.
-        ops: list[list[Any]] = []
-        for name in old.keys() | self.tables.keys():
-            before, after = old.get(name, {}), self.tables.get(name, {})
-            ops += [["del", name, key] for key in before.keys() - after.keys()]
-            ops += [["put", name, key, doc] for key, doc in after.items() if before.get(key) != doc]
-        if ops:
-            for listener in self._listeners:
-                listener(ops)
 
     @property
     def journal(self) -> str:

@@ -7,31 +7,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+
+from provtui.store.urls import is_url, redacted
 
 if TYPE_CHECKING:
     from provtui.store.contract import StoreBackend
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 Location = Path | str  # a directory, or a database's URL
-
-
-def is_url(location: object) -> bool:
-    return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
 def as_location(text: str | os.PathLike[str]) -> Location:
     """What an admin names with --store or $PROVTUI_STORE: a URL stays as typed (a Path would fold its //)."""
     return text if isinstance(text, str) and is_url(text) else Path(text)
-
-
-def redacted(url: str) -> str:
-    """``url`` fit to print, log or audit: a password in it replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    credentials, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{credentials.partition(':')[0]}:***@{host}"))
 
 
 def shown(location: Location) -> str:

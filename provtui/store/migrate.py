@@ -16,7 +16,8 @@ from provtui.store.contract import StoreBackend
 from provtui.store.errors import StoreError
 from provtui.store.files import LOCK, store_files
 from provtui.store.integrity import lay_down
-from provtui.store.locations import Location, is_url, open_store, shown
+from provtui.store.locations import Location, open_store, shown
+from provtui.store.urls import is_url
 
 
 @dataclass

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from provtui.store.errors import StoreError, StoreUnreadable
-from provtui.store.locations import redacted
 from provtui.store.records import GENESIS_HASH
 from provtui.store.tables import Tables, Transaction, chain
+from provtui.store.urls import redacted
 
 if TYPE_CHECKING:
     import psycopg
@@ -143,24 +143,13 @@ class PostgresStore(Tables):
             self._reload(cur)
 
     def _reload(self, cur: psycopg.Cursor) -> None:
-        old = {name: dict(table) for name, table in self.tables.items()} if self._listeners else {}
         cur.execute("SELECT seq, audit_head FROM head WHERE id = 1")
         self.seq, self.audit_head = cur.fetchone() or (0, GENESIS_HASH)
-        self.tables.clear()
+        tables: dict[str, dict[str, dict[str, Any]]] = {}
         cur.execute("SELECT tbl, key, doc FROM docs")
         for table, key, doc in cur.fetchall():
-            self.tables.setdefault(table, {})[key] = doc
-        for (table, _), index in self._indexes.items():
-            self._rebuild_index(index, table)
-        self.db.clear_cache()
-        if self._listeners:  # tell them the net change, as the journal store does after a reload
-            ops: list[list[Any]] = []
-            for name in old.keys() | self.tables.keys():
-                before, after = old.get(name, {}), self.tables.get(name, {})
-                ops += [["del", name, key] for key in before.keys() - after.keys()]
-                ops += [["put", name, key, doc] for key, doc in after.items() if before.get(key) != doc]
-            if ops:
-                self._notify(ops)
+            tables.setdefault(table, {})[key] = doc
+        self._replace_tables(tables)
 
     def _sync(self, cur: psycopg.Cursor, head_seq: int, head_hash: str) -> None:
         """Apply the commits up to the head read in this (consistent or locked) view; further behind than

@@ -191,3 +191,24 @@ class Tables:
     def _notify(self, ops: list[list[Any]]) -> None:
         for listener in self._listeners:
             listener(ops)
+
+    def _replace_tables(self, tables: dict[str, dict[str, dict[str, Any]]]) -> None:
+        """Hold ``tables`` instead (a reload, past changes never applied one by one): the indexes rebuilt, and
+        the listeners told the net change."""
+        old = dict(self.tables)
+        self.tables.clear()
+        self.tables.update(tables)
+        for (table, _), index in self._indexes.items():
+            self._rebuild_index(index, table)
+        self.db.clear_cache()
+        if self._listeners:
+            self._notify_replaced(old)
+
+    def _notify_replaced(self, old: dict[str, dict[str, dict[str, Any]]]) -> None:
+        ops: list[list[Any]] = []
+        for name in old.keys() | self.tables.keys():
+            before, after = old.get(name, {}), self.tables.get(name, {})
+            ops += [["del", name, key] for key in before.keys() - after.keys()]
+            ops += [["put", name, key, doc] for key, doc in after.items() if before.get(key) != doc]
+        if ops:
+            self._notify(ops)

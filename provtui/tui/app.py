@@ -147,8 +147,7 @@ class ProvtuiApp(App):
         # collection walks all of them (measured: 100-200 ms pauses at 50,000 users).
         gc.freeze()
         # A store that notifies commits (PostgreSQL) wakes the console at once; the poll stays, seldom, as a backstop.
-        signal = getattr(self.service, "commit_signal", None)
-        fd = signal() if signal is not None else None
+        fd = self.service.commit_signal()
         if fd is not None:
             asyncio.get_running_loop().add_reader(fd, self._commit_signalled)
         self.set_interval(POLL_SECONDS if fd is None else NOTIFIED_POLL_SECONDS, self._poll_store)

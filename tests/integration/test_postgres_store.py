@@ -17,8 +17,8 @@ from provtui.domain.errors import InvalidInput, NotAllowed
 from provtui.model.audit_trail import verify_chain
 from provtui.service import Service
 from provtui.store.errors import StoreError, StoreUnreadable
-from provtui.store.locations import redacted
 from provtui.store.postgres_store import COMMITS_KEPT, PostgresStore
+from provtui.store.urls import redacted
 
 WRITER = """
 import sys

@@ -7,17 +7,28 @@ After the change, the page's banner says what it did while the provisioning belo
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from textual.content import Content
 
 from provtui.tui.text import shown
 from provtui.tui.widgets.user_detail import MUTED
 
-if TYPE_CHECKING:
-    from provtui.tui.screens.user_detail import UserDetailScreen
-
 LOSS, GAIN = "$text-error", "$text-success"
+
+
+class PersonPage(Protocol):
+    """What these steps use of the person's page (UserDetailScreen), which calls them."""
+
+    login: str
+    data: dict[str, Any]
+
+    @property
+    def app(self) -> Any: ...
+    def confirm(self, title: str, text: Any, then: Callable[[], None], **options: Any) -> None: ...
+    def act(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None: ...
+    def set_banner(self, banner: Any) -> None: ...
+    def run_worker(self, work: Any, **options: Any) -> Any: ...
 
 
 def _group_names(paths: list[str]) -> list[str]:
@@ -62,7 +73,7 @@ def change_banner(headline: list[Any], preview: dict[str, Any]) -> Content:
     return Content.assemble(*parts, (" — provisioning below", MUTED))
 
 
-def ask_and_unassign(screen: UserDetailScreen, app: str) -> None:
+def ask_and_unassign(screen: PersonPage, app: str) -> None:
     """Preview unassigning ``app`` from the person shown, ask (listing what it deactivates), then unassign."""
     login, state = screen.login, screen.data["view"]["state"]
 
@@ -82,7 +93,7 @@ def ask_and_unassign(screen: UserDetailScreen, app: str) -> None:
     screen.run_worker(preview(), group="action", exit_on_error=False)
 
 
-def ask_and_change_state(screen: UserDetailScreen, action: str, summary: str, run: Callable[[dict[str, Any]], None]) -> None:
+def ask_and_change_state(screen: PersonPage, action: str, summary: str, run: Callable[[dict[str, Any]], None]) -> None:
     """Preview a lifecycle step that takes access away, ask (listing the accounts it deactivates), then ``run(preview)``."""
     login, state = screen.login, screen.data["view"]["state"]
 
