@@ -16,6 +16,7 @@ from typing import Any
 
 from provtui.domain.errors import InvalidInput
 from provtui.domain.expressions import MAPPING_FUNCTIONS, MAPPING_ROOTS, CompiledExpression, compile_expression
+from provtui.domain.expressions.values import NO_GROUPS
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 WORK_EMAIL = 'emails[type eq "work"].value'
@@ -105,7 +106,7 @@ def map_attributes(
     scope = {"user": profile, "assignment": assignment or {}}
     attributes: dict[str, Any] = {"externalId": user_id}
     for mapping in mappings:
-        value = mapping.expression(scope)
+        value = mapping.expression.function(scope, NO_GROUPS)  # the closure itself: this runs for every planned key
         attributes[mapping.target] = None if value == "" else value
     return attributes
 

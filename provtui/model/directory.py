@@ -34,6 +34,7 @@ from provtui.model.schema import (
     assignment_key,
     group_key,
     group_subject,
+    member_group,
     stored,
     user_subject,
 )
@@ -53,6 +54,7 @@ class Directory:
         self._search: dict[str, str] | None = None
         self._mappings: dict[tuple[tuple[str, str, str], ...], list[CompiledMapping]] = {}
         self._app_mappings: dict[str, tuple[dict[str, Any], list[CompiledMapping]]] = {}  # app id -> (its doc, compiled)
+        self._create_only: dict[str, tuple[dict[str, Any], list[CompiledMapping], frozenset[str]]] = {}  # app id -> (doc, ...)
         self._sorted_ids: list[str] | None = None
         # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
         self._summaries: dict[str, dict[str, Any]] | None = None
@@ -180,19 +182,44 @@ class Directory:
         return compiled
 
     def desired(self, app_id: str, user_id: str) -> DesiredAccount:
-        """The account the user should have in the app now; raises InvalidInput if a mapping fails on them."""
-        user = self.store.get(USERS, user_id)
+        """The account the user should have in the app now; raises InvalidInput if a mapping fails on them.
+
+        The engine's hot path (every queued key): it reads only the user's groups that assign this app,
+        by the group id in each membership's key, and each group's assignments once (``_group_grants``)."""
+        store = self.store
+        user = store.get(USERS, user_id)
         if user is None:
             return DesiredAccount(active=False, attributes={})
-        mappings = self.mappings(stored(self.store, APPS, app_id))
-        groups = self.groups_of(user_id)
-        granting = {gid: name for gid, name in groups.items() if app_id in self._group_grants(gid)}
-        direct = self.store.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
-        paths = entitlement_paths([app_id] if direct else [], granting, dict.fromkeys(granting, (app_id,))).get(app_id, [])
+        mappings, only = self._mappings_of(app_id)
+        names: dict[str, str] = {}
+        granting: dict[str, dict[str, Any]] = {}
+        for key in store.lookup(MEMBERS, "user", user_id):
+            group_id = member_group(key)
+            if group_id in granting:
+                continue  # in the group by another path too
+            assignment = self._group_grants(group_id).get(app_id)
+            group = store.get(GROUPS, group_id) if assignment is not None else None
+            if group is not None:
+                names[group_id], granting[group_id] = group["name"], assignment
+        direct = store.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
+        paths = [direct_path()] if direct else []
+        paths += [group_path(name) for name in sorted(names.values())]  # as entitlement_paths orders them
         values: dict[str, Any] = {}
-        for _, layer in self._layers(granting, {gid: self._group_grants(gid)[app_id] for gid in granting}, direct):
-            values.update(layer)
-        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), create_only(mappings))
+        if granting or direct:
+            for _, layer in self._layers(names, granting, direct):
+                values.update(layer)
+        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), only)
+
+    def _mappings_of(self, app_id: str) -> tuple[list[CompiledMapping], frozenset[str]]:
+        """The app's compiled mappings and the targets set only on create, kept while its document is the same."""
+        app = stored(self.store, APPS, app_id)
+        seen = self._create_only.get(app_id)
+        if seen is not None and seen[0] is app:
+            return seen[1], seen[2]
+        mappings = self.mappings(app)
+        only = create_only(mappings)
+        self._create_only[app_id] = (app, mappings, only)
+        return mappings, only
 
     def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
         """The app-specific values a user's assignments carry: group defaults by priority (lower wins;

@@ -65,6 +65,11 @@ def member_key(group_id: str, user_id: str, via: str = "manual") -> str:
     return f"{group_id}|{user_id}" if via == "manual" else f"{group_id}|{user_id}|{via}"
 
 
+def member_group(key: str) -> str:
+    """The group id of a membership, read from its key (``member_key``): planning reads it without the document."""
+    return key.partition("|")[0]
+
+
 def user_subject(user_id: str) -> str:
     return f"user:{user_id}"
 
