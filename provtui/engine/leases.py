@@ -8,13 +8,14 @@ never heard back from.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from provtui.clock import parse_iso, utc_now
-from provtui.model.schema import DIRTY
+from provtui.model.schema import APPS, DIRTY
 from provtui.store import Store
 
 LEASE_SECONDS = 120
@@ -56,27 +57,43 @@ class Leases:
 
     def claim(self, wanted: Wanted) -> list[dict]:
         """Lease up to CLAIM_BATCH keys that are ``wanted``, due and not another's (one commit); each is returned
-        with its key and whether it is suspect."""
+        with its key and whether it is suspect.  The batch takes the apps in turn, each app's keys oldest first:
+        a batch of one app's keys would leave every other app's connections idle until it is done."""
         now = utc_now()
         until = (now + timedelta(seconds=LEASE_SECONDS)).isoformat()
         claimed = []
         with self.store.transaction() as tx:
-            for key, doc in list(self.store.all(DIRTY).items()):
-                if not wanted(key, doc) or (doc.get("not_before") and parse_iso(doc["not_before"]) > now):
-                    continue
-                if self.held_by_another(doc, now):
-                    continue
+            for key, doc in _in_turn(self._claimable(wanted, now)):
                 # Someone else held it and never finished: they may have sent a create we never heard back.
                 lease = doc.get("lease")
                 suspect = bool(lease) and lease["owner"] != self.owner
                 doc = {**doc, "lease": {"owner": self.owner, "until": until}}
                 tx.put(DIRTY, key, doc)
                 claimed.append({**doc, "key": key, "suspect": suspect})
-                if len(claimed) >= CLAIM_BATCH:
-                    break
         self.held = {item["key"] for item in claimed}
         self._until = now + timedelta(seconds=LEASE_SECONDS)
         return claimed
+
+    def _claimable(self, wanted: Wanted, now: datetime) -> dict[str, list[tuple[str, dict]]]:
+        """App id -> up to CLAIM_BATCH of its keys this claim may take, oldest first.  Stops reading the queue
+        once every app with queued keys has that many."""
+        queued = {app for app in self.store.all(APPS) if self.store.lookup(DIRTY, "app", app)}
+        found: dict[str, list[tuple[str, dict]]] = {}
+        full = 0
+        for key, doc in self.store.all(DIRTY).items():
+            if not wanted(key, doc) or (doc.get("not_before") and parse_iso(doc["not_before"]) > now):
+                continue
+            if self.held_by_another(doc, now):
+                continue
+            app = doc.get("app", "")
+            bucket = found.setdefault(app, [])
+            if len(bucket) < CLAIM_BATCH:
+                bucket.append((key, doc))
+                if len(bucket) == CLAIM_BATCH and app in queued:
+                    full += 1
+                    if full == len(queued):
+                        break
+        return found
 
     def later(self, wanted: Wanted, now: datetime) -> list[tuple[str, dict]]:
         """Deferred keys (not_before set) that are ``wanted`` and not another's: claimable once due."""
@@ -100,3 +117,15 @@ class Leases:
             dirty = tx.get(DIRTY, key)
             if dirty is not None and self.ours(dirty):
                 tx.put(DIRTY, key, {**dirty, "lease": {"owner": self.owner, "until": until}})
+
+
+def _in_turn(buckets: dict[str, list[tuple[str, dict]]]) -> list[tuple[str, dict]]:
+    """Up to CLAIM_BATCH keys, one of each app in turn (apps by id, so every claimer takes them alike)."""
+    taken: list[tuple[str, dict]] = []
+    for row in itertools.zip_longest(*(buckets[app] for app in sorted(buckets))):
+        for item in row:
+            if item is not None:
+                taken.append(item)
+                if len(taken) == CLAIM_BATCH:
+                    return taken
+    return taken

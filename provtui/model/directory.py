@@ -60,9 +60,9 @@ class Directory:
         self._summaries: dict[str, dict[str, Any]] | None = None
         self._history: HistoryIndex | None = None
         self._attributes: set[str] | None = None  # every attribute a profile has (grows with puts; a delete may leave one)
-        # Each group's assignments (app id -> its assignment), for planning: every member's key of an app reads them,
+        # Each app's granting groups (see _granting_groups), for planning: every member's key of the app reads them,
         # and the engine's own commits (accounts, queue) leave them be.  Cleared by any assignment or group write.
-        self._grants: dict[str, dict[str, dict[str, Any]]] = {}
+        self._grants: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = {}
         store.on_apply(self._invalidate)
 
     def history_index(self) -> HistoryIndex:
@@ -185,28 +185,32 @@ class Directory:
         """The account the user should have in the app now; raises InvalidInput if a mapping fails on them.
 
         The engine's hot path (every queued key): it reads only the user's groups that assign this app,
-        by the group id in each membership's key, and each group's assignments once (``_group_grants``)."""
+        by the group id in each membership's key, against the app's granting groups read once (``_granting_groups``)."""
         store = self.store
         user = store.get(USERS, user_id)
         if user is None:
             return DesiredAccount(active=False, attributes={})
         mappings, only = self._mappings_of(app_id)
+        grants = self._grants.get(app_id)
+        if grants is None:
+            grants = self._granting_groups(app_id)
         names: dict[str, str] = {}
         granting: dict[str, dict[str, Any]] = {}
         for key in store.lookup(MEMBERS, "user", user_id):
-            group_id = member_group(key)
-            if group_id in granting:
-                continue  # in the group by another path too
-            assignment = self._group_grants(group_id).get(app_id)
-            group = store.get(GROUPS, group_id) if assignment is not None else None
-            if group is not None:
-                names[group_id], granting[group_id] = group["name"], assignment
+            grant = grants.get(member_group(key))
+            if grant is not None:  # (a user in a group by several paths meets it again: the same grant)
+                names[grant[0]], granting[grant[0]] = grant[1], grant[2]
         direct = store.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
         paths = [direct_path()] if direct else []
-        paths += [group_path(name) for name in sorted(names.values())]  # as entitlement_paths orders them
-        values: dict[str, Any] = {}
-        if granting or direct:
-            for _, layer in self._layers(names, granting, direct):
+        if len(names) == 1:
+            paths.append(group_path(next(iter(names.values()))))
+        elif names:
+            paths += [group_path(name) for name in sorted(names.values())]  # as entitlement_paths orders them
+        if direct is None and len(granting) == 1:
+            values = next(iter(granting.values())).get("values") or {}  # (read only: map_attributes copies nothing into it)
+        else:
+            values = {}
+            for _, layer in self._layers(names, granting, direct) if granting or direct else ():
                 values.update(layer)
         return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), only)
 
@@ -229,12 +233,17 @@ class Directory:
             values.update(layer)
         return values
 
-    def _group_grants(self, group_id: str) -> dict[str, dict[str, Any]]:
-        """App id -> the group's assignment of it, as committed (kept until an assignment or group write)."""
-        grants = self._grants.get(group_id)
-        if grants is None:
-            docs = (stored(self.store, ASSIGNMENTS, key) for key in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group_id)))
-            grants = self._grants[group_id] = {doc["app"]: doc for doc in docs}
+    def _granting_groups(self, app_id: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
+        """Group id -> (the id, its name, its assignment) of each group assigning the app, as committed: read once
+        per app until an assignment or group write (``_invalidate``)."""
+        grants = {}
+        for key in self.store.lookup(ASSIGNMENTS, "app", app_id):
+            assignment = stored(self.store, ASSIGNMENTS, key)
+            kind, _, group_id = assignment["subject"].partition(":")
+            group = self.store.get(GROUPS, group_id) if kind == "group" else None
+            if group is not None:
+                grants[group_id] = (group_id, group["name"], assignment)
+        self._grants[app_id] = grants
         return grants
 
     def assignment_layers(self, app_id: str, user_id: str, reader: Reader | None = None) -> list[tuple[str, dict[str, Any]]]:
