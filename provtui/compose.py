@@ -35,7 +35,9 @@ def build_console(service: Service, *, engine: bool | dict[str, Any] = True, lab
     lock = threading.Lock()
     if getattr(service, "remote", False):  # the server runs the engine; the console follows its events
         return ProvtuiApp(service, engine=None, lock=lock, label=label or service.label)  # type: ignore[arg-type]
-    runs = engine is not False and service.may_provision()
+    # On a shared (PostgreSQL) store `provtui worker`s provision, and a console that ran an engine would hold the
+    # whole directory; it shows what they do instead (its reads stay a page's worth).
+    runs = engine is not False and service.may_provision() and (isinstance(engine, dict) or not service.shared_store())
     options = engine if isinstance(engine, dict) else {}
     return ProvtuiApp(service, engine=build_engine(service, guard=lock, **options) if runs else None, lock=lock, label=label)
 

@@ -99,8 +99,11 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     return result
 
 
+SEARCH_FIELDS = ("login", "email", "firstName", "lastName", "displayName")  # the profile fields a search reads
+
+
 def search_text(profile: dict[str, Any]) -> str:
-    parts = (profile.get("login"), profile.get("email"), profile.get("firstName"), profile.get("lastName"), profile.get("displayName"))
+    parts = (profile.get(name) for name in SEARCH_FIELDS)
     return "\x00".join(str(p).lower() for p in parts if p)
 
 

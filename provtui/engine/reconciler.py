@@ -87,6 +87,7 @@ class Reconciler:
         """``run_by``: who started the run, named beside the engine in its audit events.  ``scope``: called
         at the start of each run, the apps it may touch (None: all); raises NotAllowed if the run may not go."""
         self.store = store
+        store.hold()  # it plans every key it claims, and claims from the whole queue: a read by query each would crawl
         self.directory = directory or Directory(store)
         # Held around every store access, never across a network wait: the console
         # passes the lock its own threads take, so they never see a half-applied commit.

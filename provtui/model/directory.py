@@ -17,7 +17,7 @@ from provtui.domain.group_push import DesiredGroup
 from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
 from provtui.domain.plan import DesiredAccount, desired_account
 from provtui.domain.text import nfc
-from provtui.domain.users import normalise_login, search_text, user_summary
+from provtui.domain.users import SEARCH_FIELDS, normalise_login, search_text, user_summary
 from provtui.model.history_index import HistoryIndex
 from provtui.model.schema import (
     ACCOUNTS,
@@ -40,6 +40,7 @@ from provtui.model.schema import (
 )
 from provtui.store import StoreBackend
 
+USER_SEARCH_PATHS = tuple(("profile", name) for name in SEARCH_FIELDS)  # what search_text reads, as store paths
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
 _GRANT_TABLES = frozenset({ASSIGNMENTS, GROUPS})  # what a group's assignments (and their names) are read from
 
@@ -306,6 +307,8 @@ class Directory:
         self, text: str = "", *, state: str | None = None, among: set[str] | None = None, offset: int = 0, limit: int | None = 100
     ) -> tuple[int, list[dict[str, Any]]]:
         """(number of matches, one page of user docs sorted by login); ``among``: only these user ids."""
+        if self.store.queried(USERS):
+            return self._queried_page(text, state, among, offset, limit)
         matches = self._matching_ids(text, state, among)
         users = self.store.all(USERS)
         end = None if limit is None else offset + limit
@@ -315,12 +318,30 @@ class Directory:
         self, text: str = "", *, state: str | None = None, among: set[str] | None = None, offset: int = 0, limit: int | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
         """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
+        if self.store.queried(USERS):
+            count, docs = self._queried_page(text, state, among, offset, limit)
+            return count, [user_summary(doc) for doc in docs]
         matches = self._matching_ids(text, state, among)
         if self._summaries is None:
             self._summaries = {uid: user_summary(doc) for uid, doc in self.store.all(USERS).items()}
         summaries = self._summaries
         end = None if limit is None else offset + limit
         return len(matches), [summaries[uid] for uid in matches[offset:end]]
+
+    def _queried_page(
+        self, text: str, state: str | None, among: set[str] | None, offset: int, limit: int | None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """A search where the store answers it (the users read by query): the same matches, in the same order."""
+        return self.store.search_page(
+            USERS,
+            order_by="login",
+            text=text.strip().lower(),
+            fields=USER_SEARCH_PATHS,
+            equals=None if state is None else {"state": state},
+            keys=among,
+            offset=offset,
+            limit=limit,
+        )
 
     def _matching_ids(self, text: str, state: str | None, among: set[str] | None = None) -> list[str]:
         """Ids of the users whose login, name or email holds ``text`` (in ``state``, of ``among``), sorted by login."""

@@ -18,6 +18,10 @@ ORPHANS = "orphans"  # app import: downstream accounts that match no user
 RULES = "rules"  # group rules
 HELD = "held"  # big changes held by a safeguard until an admin approves or rejects them
 
+# The tables that grow with the directory: on PostgreSQL a process reads them by query and holds only what it
+# read lately (provtui.store.queried), unless it needs them whole (a worker, a report).
+QUERIED = (USERS, MEMBERS, ACCOUNTS, DIRTY, TASKS, SOURCE_ENTRIES, ORPHANS)
+
 INDEXES = (
     (USERS, "login"),
     (GROUPS, "name"),

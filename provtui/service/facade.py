@@ -19,7 +19,7 @@ from provtui.domain.errors import InvalidInput
 from provtui.domain.mapping import ALWAYS
 from provtui.domain.roles import Action, Grant, Role, Scope
 from provtui.model.directory import Directory
-from provtui.model.schema import ADMINS, META, Reader
+from provtui.model.schema import ADMINS, META, QUERIED, Reader
 from provtui.service.access_preview import AccessPreviews
 from provtui.service.admins import Admins
 from provtui.service.apps import Apps
@@ -91,7 +91,7 @@ class Service:
             )
         elif group is not None:
             share_with_group(Path(location), group)
-        service = cls(open_store(location, create=True), actor)
+        service = cls(open_store(location, create=True, queried=QUERIED), actor)
         with service.store.transaction() as tx:
             tx.put(META, "store", {"created": utc_now_iso(), "created_by": service.actor})
             tx.put(ADMINS, service.actor, {"user": service.actor, "grants": [Grant(Role.SUPER_ADMIN).to_doc()]})
@@ -108,7 +108,7 @@ class Service:
 
     @classmethod
     def open(cls, path: str | Path, actor: str | None = None) -> Service:
-        store = open_store(as_location(path))
+        store = open_store(as_location(path), queried=QUERIED)
         spot = missing_creation(store.tables, store.journal)  # type: ignore[attr-defined]  # both backends keep them
         if spot is not None:
             raise StoreDamaged(spot)
@@ -381,6 +381,11 @@ class Service:
 
     def may_provision(self) -> bool:
         return self._provisioning.may_provision()
+
+    def shared_store(self) -> bool:
+        """Whether the store is one database that processes on several hosts share (PostgreSQL): `provtui
+        worker`s provision it, and a console reads it by query."""
+        return is_url(self.location)
 
     def user_view(self, login: str) -> dict[str, Any]:
         return self._reads.user_view(login)

@@ -200,11 +200,10 @@ class Reads(Part):
         self.access.read()
         group = self.directory.group(name)
         vias: dict[str, list[str]] = {}
-        for key in self.store.lookup(MEMBERS, "group", group["id"]):
-            member = stored(self.store, MEMBERS, key)
+        for member in self.store.get_many(MEMBERS, self.store.lookup(MEMBERS, "group", group["id"])).values():
             vias.setdefault(member["user"], []).append(member["via"])
-        users = sorted((stored(self.store, USERS, uid) for uid in vias), key=lambda u: u["login"])
-        page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users[offset : offset + limit]]
+        _, users = self.store.search_page(USERS, order_by="login", keys=vias.keys(), offset=offset, limit=limit)  # one query
+        page = [{**user_summary(u), "via": ", ".join(sorted(vias[u["id"]]))} for u in users]
         rules = sorted((r for r in self.store.all(RULES).values() if group["id"] in r["groups"]), key=lambda r: r["name"])
         assigned = [stored(self.store, ASSIGNMENTS, k) for k in self.store.lookup(ASSIGNMENTS, "subject", group_subject(group["id"]))]
         return {
@@ -212,7 +211,7 @@ class Reads(Part):
             "description": group.get("description") or "",
             "kind": group.get("kind", "provtui"),
             "source": group.get("source"),
-            "members": len(users),
+            "members": len(vias),
             "offset": offset,
             "member_page": page,
             "apps": sorted(
@@ -263,11 +262,7 @@ class Reads(Part):
         self.access.read()
         apps = sorted(self.store.all(APPS).values(), key=lambda a: a["name"])
         return [
-            {
-                **shown_app(a),
-                "accounts": len(self.store.lookup(ACCOUNTS, "app", a["id"])),
-                "queued": len(self.store.lookup(DIRTY, "app", a["id"])),
-            }
+            {**shown_app(a), "accounts": self.store.count(ACCOUNTS, "app", a["id"]), "queued": self.store.count(DIRTY, "app", a["id"])}
             for a in apps
         ]
 
@@ -294,14 +289,14 @@ class Reads(Part):
         return views
 
     def pending_work(self) -> int:
-        return len(self.store.all(DIRTY))
+        return self.store.count(DIRTY)
 
     def version(self) -> int:
         """Grows with every commit (ours or another process's): cheap change detection."""
         return self.store.seq
 
     def user_count(self) -> int:
-        return len(self.store.all(USERS))
+        return self.store.count(USERS)
 
     def app_status(self, name: str | None = None) -> list[dict[str, Any]]:
         """Per app: queued, in flight, failed, quarantined, last success."""

@@ -10,8 +10,9 @@ What every backend guarantees:
 - a ``transaction()`` is all or nothing: if its block raises, nothing is written; when it
   returns, the change is durable (as durable as the backend is) and its audit events are
   chained (each event's ``prev`` is the hash before it, ``hash`` covers the event);
-- reads (``get``, ``all``, ``lookup``) see every committed change, and a transaction's reads
-  see its own writes;
+- reads (``get``, ``all``, ``lookup``, ``count``, ``search_page``) see every committed change, and a
+  transaction's reads see its own writes; a table a process reads by query (``queried``: only on
+  PostgreSQL) answers them from the database, and ``all`` or ``hold`` makes the process hold it;
 - ``on_apply`` listeners hear every applied write, ours or another process's, as ops
   ``["put", table, key, doc]`` / ``["del", table, key]``;
 - the audit trail reads back oldest first (``audit_events``) and newest first, lazily
@@ -20,7 +21,7 @@ What every backend guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -47,8 +48,24 @@ class StoreBackend(Protocol):
 
     def get(self, table: str, key: str) -> dict[str, Any] | None: ...
     def all(self, table: str) -> dict[str, dict[str, Any]]: ...
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]: ...
     def lookup(self, table: str, fieldname: str, value: Any) -> set[str]: ...
     def add_index(self, table: str, fieldname: str) -> None: ...
+    def queried(self, table: str) -> bool: ...
+    def hold(self, *tables: str) -> None: ...
+    def count(self, table: str, fieldname: str | None = None, value: Any = None) -> int: ...
+    def search_page(
+        self,
+        table: str,
+        *,
+        order_by: str,
+        text: str = "",
+        fields: tuple[tuple[str, ...], ...] = (),
+        equals: dict[str, Any] | None = None,
+        keys: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]: ...
     def on_apply(self, listener: Callable[[list[list[Any]]], None]) -> None: ...
     def refresh(self) -> bool: ...
     def transaction(self) -> AbstractContextManager[StoreTransaction]: ...

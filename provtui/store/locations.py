@@ -5,6 +5,7 @@ chooses the backend, so nothing else names one."""
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,12 +36,13 @@ def store_exists(location: Location) -> bool:
     return Store.exists(Path(location))
 
 
-def open_store(location: Location, *, create: bool = False) -> StoreBackend:
-    """The store at ``location``; with ``create``, a new one made there (never over another)."""
+def open_store(location: Location, *, create: bool = False, queried: Collection[str] = ()) -> StoreBackend:
+    """The store at ``location``; with ``create``, a new one made there (never over another).  ``queried``: the
+    tables to read by query rather than hold, where the backend can (PostgreSQL)."""
     if is_url(location):
         from provtui.store.postgres_store import PostgresStore
 
-        return PostgresStore.open(str(location), create=create)
+        return PostgresStore.open(str(location), create=create, queried=queried)
     from provtui.store.journal_store import Store
 
     return Store.open(Path(location), create=create)

@@ -34,6 +34,7 @@ class Contents:
 def contents_of(store: StoreBackend) -> Contents:
     """The store as of one commit (read under its lock, shared)."""
     with store.reading():
+        store.hold()  # every table, the queried ones too
         tables = {name: copy.deepcopy(store.all(name)) for name in getattr(store, "tables", {})}
         return Contents(store.seq, store.audit_head, tables, store.audit_events())
 

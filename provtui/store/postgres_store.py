@@ -12,17 +12,19 @@ database in the place of the directory's files and its lock:
   head in one database transaction.  So the audit chain stays one linear chain whatever the
   number of writers, and a commit is acknowledged only once PostgreSQL has it.  A block that
   raises rolls everything back.
-- Each process keeps the tables in memory for the read model (as the journal store does), loaded
-  at open and kept up to date from ``commits``; reading by query instead is #19's next step.
+- A process holds the tables in memory for the read model (as the journal store does), loaded at
+  open and kept up to date from ``commits`` — all but those it opens ``queried``
+  (provtui.store.queried): those it reads by query (``get``, ``lookup``, ``count``, ``search_page``)
+  and keeps only what it read lately, so its memory stays a page's worth whatever the directory's
+  size.  What needs a whole queried table (``all``) makes this process hold it (``hold``); a worker
+  holds them all, as it plans every key.
 
-Schema changes are numbered migrations (``MIGRATIONS``), applied in order by ``init`` under an
-advisory lock and recorded in ``provtui_schema``; a store whose schema is newer than this
-provtui is refused.
+The schema and its migrations: provtui.store.postgres_schema.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from provtui.store.errors import StoreError, StoreUnreadable
+from provtui.store.postgres_schema import (
+    SEARCH_SEPARATOR,
+    create_schema,
+    create_schema_in,
+    order_expression,
+    schema_version,
+    search_expression,
+    upgrade,
+)
+from provtui.store.queried import QueriedTable
 from provtui.store.records import GENESIS_HASH
 from provtui.store.tables import Tables, Transaction, chain
 from provtui.store.urls import redacted
@@ -39,18 +51,7 @@ if TYPE_CHECKING:
 
 COMMITS_KEPT = 20_000  # commits a lagging process can catch up by; further behind, it reloads the docs
 AUDIT_PAGE = 1000  # events read at a time, newest first
-_MIGRATION_LOCK = 0x70726F76  # "prov": the advisory lock init takes while it creates the schema
 _SERVER_LOCK = 0x70726F77  # the one a `provtui server` holds while it serves the store
-
-MIGRATIONS = (
-    # 1: the tables of the module's docstring
-    """
-    CREATE TABLE head (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, audit_head text NOT NULL);
-    CREATE TABLE docs (tbl text NOT NULL, key text NOT NULL, doc jsonb NOT NULL, PRIMARY KEY (tbl, key));
-    CREATE TABLE commits (seq bigint PRIMARY KEY, time text NOT NULL, ops jsonb NOT NULL);
-    CREATE TABLE audit (pos bigserial PRIMARY KEY, seq bigint NOT NULL, event jsonb NOT NULL);
-    """,
-)
 
 
 def _connect(url: str) -> psycopg.Connection:
@@ -69,8 +70,9 @@ def _connect(url: str) -> psycopg.Connection:
 class PostgresStore(Tables):
     """A store in one PostgreSQL database (``url``: a libpq URI)."""
 
-    def __init__(self, url: str, conn: psycopg.Connection, clock: Callable[[], str]):
+    def __init__(self, url: str, conn: psycopg.Connection, clock: Callable[[], str], queried: Collection[str] = ()):
         super().__init__()
+        self._queried = {name: QueriedTable(name, self._fetch) for name in queried}
         self.url = url
         self.path = Path(redacted(url).replace("//", "/", 1))  # the contract's name for it; ``location`` prints the URL
         self.location = redacted(url)
@@ -87,26 +89,24 @@ class PostgresStore(Tables):
     def exists(cls, url: str) -> bool:
         conn = _connect(url)
         try:
-            return _schema_version(conn) > 0
+            return schema_version(conn) > 0
         finally:
             conn.close()
 
     @classmethod
-    def open(cls, url: str, *, create: bool = False, clock: Callable[[], str] | None = None) -> PostgresStore:
+    def open(
+        cls, url: str, *, create: bool = False, clock: Callable[[], str] | None = None, queried: Collection[str] = ()
+    ) -> PostgresStore:
+        """The store at ``url`` (with ``create``, a new one); ``queried``: the tables read by query, not held."""
         from provtui.clock import utc_now_iso
 
         conn = _connect(url)
         try:
             if create:
-                _create_schema(conn, url)
-            version = _schema_version(conn)
-            if version == 0:
+                create_schema(conn, url)
+            if upgrade(conn, url) == 0:
                 raise StoreError(f"no store at {redacted(url)} (run `provtui init` first)")
-            if version > len(MIGRATIONS):
-                raise StoreError(
-                    f"{redacted(url)} holds a store of schema {version}; this provtui knows up to {len(MIGRATIONS)}: upgrade it"
-                )
-            store = cls(url, conn, clock or utc_now_iso)
+            store = cls(url, conn, clock or utc_now_iso, queried)
             store._load()
         except BaseException:
             conn.close()
@@ -124,7 +124,7 @@ class PostgresStore(Tables):
         conn = _connect(url)
         try:
             with conn.transaction(), conn.cursor() as cur:
-                _create_schema_in(cur, url)
+                create_schema_in(cur, url)
                 with cur.copy("COPY docs (tbl, key, doc) FROM STDIN") as copying:
                     for table, docs in tables.items():
                         for key, doc in docs.items():
@@ -146,9 +146,11 @@ class PostgresStore(Tables):
         cur.execute("SELECT seq, audit_head FROM head WHERE id = 1")
         self.seq, self.audit_head = cur.fetchone() or (0, GENESIS_HASH)
         tables: dict[str, dict[str, dict[str, Any]]] = {}
-        cur.execute("SELECT tbl, key, doc FROM docs")
+        cur.execute("SELECT tbl, key, doc FROM docs WHERE tbl <> ALL(%s)", (list(self._queried),))
         for table, key, doc in cur.fetchall():
             tables.setdefault(table, {})[key] = doc
+        for queried in self._queried.values():
+            queried.clear()  # (what it kept may be older than what was reloaded)
         self._replace_tables(tables)
 
     def _sync(self, cur: psycopg.Cursor, head_seq: int, head_hash: str) -> None:
@@ -204,6 +206,150 @@ class PostgresStore(Tables):
         return sum(1 for _ in self._listener.notifies(timeout=0))
 
     # -- reading -------------------------------------------------------------------
+
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
+        docs = self.tables.get(table)
+        if docs is not None:
+            return docs.get(key)
+        queried = self._queried.get(table)
+        return None if queried is None else queried.get(key)
+
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        queried = self._queried.get(table)
+        return super().get_many(table, keys) if queried is None else queried.many(keys)
+
+    def all(self, table: str) -> dict[str, dict[str, Any]]:
+        if table in self._queried:
+            self.hold(table)
+        return super().all(table)
+
+    def queried(self, table: str) -> bool:
+        return table in self._queried
+
+    def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
+        if table not in self._queried:
+            return super().lookup(table, fieldname, value)
+        from psycopg.types.json import Jsonb
+
+        with self._conn.cursor() as cur:  # docs_fields answers it: doc @> {field: value}
+            cur.execute("SELECT key FROM docs WHERE tbl = %s AND doc @> %s", (table, Jsonb({fieldname: value})))
+            return {row[0] for row in cur.fetchall()}
+
+    def count(self, table: str, fieldname: str | None = None, value: Any = None) -> int:
+        if table not in self._queried:
+            return super().count(table, fieldname, value)
+        from psycopg.types.json import Jsonb
+
+        with self._conn.cursor() as cur:
+            if fieldname is None:
+                cur.execute("SELECT count(*) FROM docs WHERE tbl = %s", (table,))
+            else:
+                cur.execute("SELECT count(*) FROM docs WHERE tbl = %s AND doc @> %s", (table, Jsonb({fieldname: value})))
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def search_page(
+        self,
+        table: str,
+        *,
+        order_by: str,
+        text: str = "",
+        fields: tuple[tuple[str, ...], ...] = (),
+        equals: dict[str, Any] | None = None,
+        keys: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        if table not in self._queried:
+            return super().search_page(
+                table, order_by=order_by, text=text, fields=fields, equals=equals, keys=keys, offset=offset, limit=limit
+            )
+        from psycopg import sql
+        from psycopg.types.json import Jsonb
+
+        where: list[sql.Composable] = [sql.SQL("tbl = {}").format(sql.Literal(table))]
+        params: list[Any] = []
+        if keys is not None:
+            where.append(sql.SQL("key = ANY(%s)"))
+            params.append(list(keys))
+        if equals:
+            where.append(sql.SQL("doc @> %s"))
+            params.append(Jsonb(equals))
+        needle = text.replace(SEARCH_SEPARATOR, "")
+        if needle:  # docs_users_search answers it (a trigram index over the same expression)
+            where.append(sql.SQL("{} LIKE %s").format(search_expression(fields)))
+            params.append("%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        condition = sql.SQL(" AND ").join(where)
+        query = sql.SQL("SELECT count(*) OVER (), key, doc FROM docs WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(
+            condition, order_expression(order_by)
+        )
+        with self._conn.cursor() as cur:
+            cur.execute(query, [*params, offset, limit])
+            rows = cur.fetchall()
+            if rows:
+                total = int(rows[0][0])
+            else:  # a page past the end: the count alone
+                cur.execute(sql.SQL("SELECT count(*) FROM docs WHERE {}").format(condition), params)
+                row = cur.fetchone()
+                total = int(row[0]) if row else 0
+        page = {key: doc for _, key, doc in rows}
+        self._queried[table].keep(page)
+        return total, list(page.values())
+
+    def hold(self, *tables: str) -> None:
+        """Hold each of ``tables`` (every queried one if none is named) in memory from now on, read whole: a
+        worker plans every key, a report reads every row.  Inside a transaction (the head locked, this
+        process caught up) they are read in it; otherwise in a snapshot that the rest then catches up to."""
+        from psycopg.pq import TransactionStatus
+
+        names = [name for name in (tables or list(self._queried)) if name in self._queried]
+        if not names:
+            return
+        if self._conn.info.transaction_status != TransactionStatus.IDLE:
+            with self._conn.cursor() as cur:
+                self._take(cur, names)
+            return
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SELECT seq, audit_head FROM head WHERE id = 1")
+            head = cur.fetchone()
+            self._take(cur, names)
+            if head is not None:
+                self._sync(cur, *head)  # (re-applying a commit the new tables already show changes nothing)
+
+    def _take(self, cur: psycopg.Cursor, names: list[str]) -> None:
+        loaded: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in names}
+        cur.execute("SELECT tbl, key, doc FROM docs WHERE tbl = ANY(%s)", (names,))
+        for table, key, doc in cur.fetchall():
+            loaded[table][key] = doc
+        for name in names:
+            del self._queried[name]
+            self.tables[name] = loaded[name]
+        for (table, _), index in self._indexes.items():
+            if table in loaded:
+                self._rebuild_index(index, table)
+        self.db.clear_cache()
+
+    def _fetch(self, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        with self._conn.cursor() as cur:
+            if len(keys) == 1:
+                cur.execute("SELECT key, doc FROM docs WHERE tbl = %s AND key = %s", (table, keys[0]))
+            else:
+                cur.execute("SELECT key, doc FROM docs WHERE tbl = %s AND key = ANY(%s)", (table, keys))
+            return dict(cur.fetchall())
+
+    def _apply_ops(self, ops: list[list[Any]]) -> None:
+        """A commit's writes: held tables take them; a queried one forgets what it kept of the keys written."""
+        if self._queried:
+            held = []
+            for op in ops:
+                queried = self._queried.get(op[1])
+                if queried is None:
+                    held.append(op)
+                else:
+                    queried.forget(op[2])
+            ops = held
+        super()._apply_ops(ops)
 
     def refresh(self) -> bool:
         """Pick up commits made by other processes. Returns True if anything changed."""
@@ -337,33 +483,3 @@ def check_database(url: str) -> dict[str, Any]:
         return {"intact": report.ok, "damage": [], "records": records, "audit": audit}
     finally:
         store.close()
-
-
-def _schema_version(conn: psycopg.Connection) -> int:
-    with conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('provtui_schema') IS NOT NULL")
-        row = cur.fetchone()
-        if not row or not row[0]:
-            return 0
-        cur.execute("SELECT coalesce(max(version), 0) FROM provtui_schema")
-        found = cur.fetchone()
-    return int(found[0]) if found else 0
-
-
-def _create_schema(conn: psycopg.Connection, url: str) -> None:
-    with conn.transaction(), conn.cursor() as cur:
-        _create_schema_in(cur, url)
-
-
-def _create_schema_in(cur: psycopg.Cursor, url: str) -> None:
-    """A new store's schema, every migration applied; never over a store (or anything) already there."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-    cur.execute("SELECT to_regclass('provtui_schema') IS NOT NULL OR to_regclass('docs') IS NOT NULL")
-    row = cur.fetchone()
-    if row and row[0]:
-        raise StoreError(f"a store already exists at {redacted(url)}")
-    cur.execute("CREATE TABLE provtui_schema (version int PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
-    for version, sql in enumerate(MIGRATIONS, 1):
-        cur.execute(sql)
-        cur.execute("INSERT INTO provtui_schema (version) VALUES (%s)", (version,))
-    cur.execute("INSERT INTO head (id, seq, audit_head) VALUES (1, 0, %s)", (GENESIS_HASH,))

@@ -9,7 +9,7 @@ keeping the indexes and telling the listeners is the same for all.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +127,20 @@ class Transaction:
         return keys | overlay.get(value, set())
 
 
+def _matches(doc: dict[str, Any], text: str, fields: tuple[tuple[str, ...], ...], equals: dict[str, Any] | None) -> bool:
+    if equals and any(doc.get(name) != value for name, value in equals.items()):
+        return False
+    if not text:
+        return True
+    for path in fields:
+        value: Any = doc
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        if value is not None and text in str(value).lower():
+            return True
+    return False
+
+
 class Tables:
     """Documents by table and key, with indexes and listeners; what every backend reads from."""
 
@@ -143,6 +157,44 @@ class Tables:
 
     def all(self, table: str) -> dict[str, dict[str, Any]]:
         return self.tables.get(table, {})
+
+    def get_many(self, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents among ``keys`` (one query where the table is read by query)."""
+        docs = self.tables.get(table, {})
+        return {key: docs[key] for key in keys if key in docs}
+
+    def queried(self, table: str) -> bool:
+        """Whether this process reads ``table`` by query rather than holding it (only a PostgreSQL store does)."""
+        return False
+
+    def hold(self, *tables: str) -> None:
+        """Hold ``tables`` (all if none is named) in memory from now on: every table here is held already."""
+
+    def count(self, table: str, fieldname: str | None = None, value: Any = None) -> int:
+        """How many documents ``table`` holds (whose ``fieldname``, an indexed one, is ``value``)."""
+        return len(self.all(table)) if fieldname is None else len(self.lookup(table, fieldname, value))
+
+    def search_page(
+        self,
+        table: str,
+        *,
+        order_by: str,
+        text: str = "",
+        fields: tuple[tuple[str, ...], ...] = (),
+        equals: dict[str, Any] | None = None,
+        keys: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(how many match, one page of them sorted by ``order_by``, a text field, in code-point order): the
+        documents of ``table`` (among ``keys``) whose top-level fields equal ``equals`` and, with ``text`` (in
+        lower case), in one of whose ``fields`` (paths into the document), lowercased, it appears."""
+        docs = self.all(table)
+        candidates = docs.values() if keys is None else [docs[key] for key in keys if key in docs]
+        matched = [doc for doc in candidates if _matches(doc, text, fields, equals)]
+        matched.sort(key=lambda doc: doc[order_by])
+        end = None if limit is None else offset + limit
+        return len(matched), matched[offset:end]
 
     def table(self, name: str) -> Table:
         """A TinyDB table over the live data, for queries."""

@@ -7,6 +7,7 @@ import pytest
 from provtui.cli.main import main
 from provtui.domain.errors import InvalidInput
 from provtui.service import Service
+from tests.helpers.queue import empty_the_queue
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_group_defaults_priority_and_direct_values(org):
 
 def test_changing_values_reprovisions_and_is_audited(org):
     org.assign("CRM", group="eng", values={"role": "engineer"})
-    org.store.tables["dirty"].clear()  # as if synced
+    empty_the_queue(org.store)  # as if synced
     assert org.assign("CRM", group="eng", values={"role": "architect"}) is True
     assert org.user_view("ada")["apps"][0]["account"]["queued"]
     event = org.audit()[-1]

@@ -4,6 +4,7 @@ import pytest
 
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
 from provtui.service import Service
+from tests.helpers.queue import empty_the_queue
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_changes_mark_exactly_the_affected_accounts_dirty(service):
     service.assign("Slack", group="eng")
     dirty = {d["user"] for d in service.store.all("dirty").values()}
     assert dirty == {service.user_view("ada")["id"], service.user_view("bob")["id"]}
-    service.store.tables["dirty"].clear()  # as if synced
+    empty_the_queue(service.store)  # as if synced
     service.update_user("cy", {"title": "x"})  # cy has no apps
     assert service.pending_work() == 0
     service.remove_members("eng", ["bob"])  # bob loses Slack: his account must be reconciled

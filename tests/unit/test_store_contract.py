@@ -10,17 +10,19 @@ from provtui.store import Store
 from provtui.store.contract import StoreBackend, StoreTransaction
 from provtui.store.memory_store import MemoryStore
 
-BACKENDS = ["journal", "memory", "postgres"]
+BACKENDS = ["journal", "memory", "postgres", "postgres-queried"]
+QUERIED = ("t", "users")  # postgres-queried reads these by query (provtui.store.queried): the suite's tables
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path) -> StoreBackend:
     if request.param == "journal":
         return Store.open(tmp_path / "store", create=True)
-    if request.param == "postgres":  # a fresh database on the session's PostgreSQL (tests/conftest.py)
+    if request.param.startswith("postgres"):  # a fresh database on the session's PostgreSQL (tests/conftest.py)
         from provtui.store.postgres_store import PostgresStore
 
-        return PostgresStore.open(request.getfixturevalue("pg_url"), create=True)
+        queried = QUERIED if request.param == "postgres-queried" else ()
+        return PostgresStore.open(request.getfixturevalue("pg_url"), create=True, queried=queried)
     return MemoryStore()
 
 
@@ -135,3 +137,67 @@ def test_the_service_runs_on_every_backend(store):
     assert service.user_view("ada")["groups"] == ["eng"]
     assert [e["action"] for e in service.audit()][-3:] == ["user.create", "group.create", "group.add-member"]
     assert service.audit_verify().ok
+
+
+USERS = {
+    "u1": {"id": "u1", "login": "zoe", "state": "active", "profile": {"login": "zoe", "email": "zoe@example.com", "lastName": "Öström"}},
+    "u2": {"id": "u2", "login": "adam", "state": "staged", "profile": {"login": "adam", "email": "adam@example.com", "lastName": "Smith"}},
+    "u3": {"id": "u3", "login": "Émile", "state": "active", "profile": {"login": "Émile", "email": "e%_x@example.com"}},
+    "u4": {"id": "u4", "login": "bea", "state": "active", "profile": {"login": "bea", "email": "bea@example.org", "lastName": "Smithers"}},
+}
+FIELDS = (("profile", "login"), ("profile", "email"), ("profile", "lastName"))
+
+
+def users_store(store):
+    store.add_index("users", "state")
+    with store.transaction() as tx:
+        for key, doc in USERS.items():
+            tx.put("users", key, doc)
+    return store
+
+
+def logins(page):
+    return [doc["login"] for doc in page[1]]
+
+
+def test_search_page_matches_sorts_and_counts_alike_on_every_backend(store):
+    users_store(store)
+    everyone = store.search_page("users", order_by="login")
+    assert everyone[0] == 4 and logins(everyone) == ["adam", "bea", "zoe", "Émile"]  # code-point order
+    assert logins(store.search_page("users", order_by="login", text="smith", fields=FIELDS)) == ["adam", "bea"]
+    assert logins(store.search_page("users", order_by="login", text="öst", fields=FIELDS)) == ["zoe"]  # lowercased, Unicode
+    assert logins(store.search_page("users", order_by="login", text="émile", fields=FIELDS)) == ["Émile"]
+    assert logins(store.search_page("users", order_by="login", text="%_", fields=FIELDS)) == ["Émile"]  # no wildcards
+    assert logins(store.search_page("users", order_by="login", text="_", fields=FIELDS)) == ["Émile"]
+    assert store.search_page("users", order_by="login", text="@example.", fields=FIELDS, equals={"state": "active"})[0] == 3
+    assert logins(store.search_page("users", order_by="login", keys={"u1", "u4", "nobody"})) == ["bea", "zoe"]
+    page = store.search_page("users", order_by="login", offset=1, limit=2)
+    assert page[0] == 4 and logins(page) == ["bea", "zoe"]
+    assert store.search_page("users", order_by="login", offset=10, limit=2) == (4, [])  # past the end: still counted
+    assert store.search_page("users", order_by="login", text="nobody", fields=FIELDS) == (0, [])
+
+
+def test_count_and_lookup_see_every_commit(store):
+    users_store(store)
+    assert store.count("users") == 4 and store.count("users", "state", "active") == 3
+    assert store.lookup("users", "state", "staged") == {"u2"}
+    with store.transaction() as tx:
+        tx.put("users", "u2", {**USERS["u2"], "state": "active"})
+        tx.delete("users", "u1")
+        assert tx.lookup("users", "state", "active") == {"u2", "u3", "u4"}  # the transaction's own writes
+    assert store.count("users") == 3 and store.count("users", "state", "active") == 3
+    assert store.get("users", "u1") is None and store.get("users", "u2")["state"] == "active"
+    assert store.search_page("users", order_by="login", equals={"state": "staged"}) == (0, [])
+
+
+def test_holding_a_queried_table_reads_it_whole_and_keeps_it_current(store, request):
+    users_store(store)
+    assert store.queried("users") is (request.node.callspec.params["store"] == "postgres-queried")
+    store.get("users", "u1")  # (a queried table keeps what it read; a commit makes it read again)
+    put(store, "users", "u1", {**USERS["u1"], "state": "suspended"})
+    assert store.get("users", "u1")["state"] == "suspended"
+    store.hold("users")
+    assert not store.queried("users")
+    assert set(store.all("users")) == set(USERS) and store.lookup("users", "state", "suspended") == {"u1"}
+    put(store, "users", "u5", {"id": "u5", "login": "cy", "state": "active", "profile": {"login": "cy"}})
+    assert store.count("users") == 5 and store.lookup("users", "state", "active") == {"u3", "u4", "u5"}
