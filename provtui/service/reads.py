@@ -104,9 +104,12 @@ class Reads(Part):
         return self._history_index().newest(keys, limit)
 
     def prepare_history(self) -> None:
-        """Read the audit trail into the user-history index now (the first history otherwise pays for it)."""
+        """Read the audit trail into the user-history index now (the first history otherwise pays for it).  Not
+        where the directory is read by query (a console on PostgreSQL): a trail of millions would fill its memory
+        for histories it may never show; the first one shown pays instead."""
         self.access.read()
-        self._history_index().catch_up()
+        if not self.store.queried(USERS):
+            self._history_index().catch_up()
 
     def _history_index(self) -> HistoryIndex:
         return self.directory.history_index()  # the read model's: shared by every actor a server serves

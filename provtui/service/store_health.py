@@ -61,7 +61,7 @@ def missing_creation(tables: dict[str, Any], journal: str) -> Damage | None:
 def check_store(path: Path | str) -> dict[str, Any]:
     """`store check`: every record of every file, and the audit chain (see CheckReport)."""
     if is_url(path):
-        from provtui.store.postgres_store import check_database
+        from provtui.store.postgres_check import check_database
 
         return check_database(str(path))
     report, found = check(Path(path))

@@ -2,14 +2,15 @@
 ``provtui_schema`` (``provtui init`` creates a store with all of them; opening an older store applies the rest);
 a store whose schema is newer than this provtui is refused.
 
-Migration 2 adds what reading by query needs (provtui.store.queried): a GIN index over every document's fields
-(a lookup is ``doc @> {field: value}``), and the users' login order and a trigram index of their search text
-(``search_expression``), so a page of a list or a search reads a page, not the table.
+Migrations 2 and 4 add what reading by query needs (provtui.store.queried): an index of each field a lookup
+reads (``LOOKUP_FIELDS``: ``doc ->> field = value``), and the users' login order and a trigram index of their
+search text (``search_expression``), so a lookup, a page of a list or a search reads what it finds, not the table.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
@@ -37,9 +38,46 @@ def search_expression(fields: tuple[tuple[str, ...], ...]) -> sql.Composable:
     return sql.SQL('(lower(({}) COLLATE {}) COLLATE "C")').format(joined, sql.Identifier(CASE_FOLDING))
 
 
+LOOKUP_FIELDS = ("login", "name", "user", "group", "app", "subject", "state")  # those provtui.model.schema.INDEXES names
+
+
+def field_condition(fieldname: str) -> sql.Composable:
+    """``doc ->> field = %s``, as the field's index (``docs_by_<field>``) reads it: a lookup of a string value."""
+    return sql.SQL("(doc ->> {}) = %s").format(sql.Literal(fieldname))
+
+
 def order_expression(field: str) -> sql.Composable:
     """A field's text in code-point order (as Python sorts strings)."""
     return sql.SQL('(doc ->> {}) COLLATE "C"').format(sql.Literal(field))
+
+
+def page_query(
+    table: str, order_by: str, text: str, fields: tuple[tuple[str, ...], ...], equals: dict[str, Any] | None, keys: Collection[str] | None
+) -> tuple[sql.Composed, sql.Composed, list[Any]]:
+    """PostgresStore.search_page's queries: (a page, the count of all matches, their parameters; the page's
+    offset and limit follow them)."""
+    from psycopg.types.json import Jsonb
+
+    where: list[sql.Composable] = [sql.SQL("tbl = {}").format(sql.Literal(table))]
+    params: list[Any] = []
+    if keys is not None:
+        where.append(sql.SQL("key = ANY(%s)"))
+        params.append(list(keys))
+    for name, value in (equals or {}).items():
+        if isinstance(value, str) and name in LOOKUP_FIELDS:
+            where.append(field_condition(name))
+            params.append(value)
+        else:
+            where.append(sql.SQL("doc @> %s"))
+            params.append(Jsonb({name: value}))
+    needle = text.replace(SEARCH_SEPARATOR, "")
+    if needle:  # docs_users_search answers it (a trigram index over the same expression)
+        where.append(sql.SQL("{} LIKE %s").format(search_expression(fields)))
+        params.append("%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    condition = sql.SQL(" AND ").join(where)
+    # Two queries: a count(*) OVER () beside the page would read every match's document before the LIMIT.
+    page = sql.SQL("SELECT key, doc FROM docs WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(condition, order_expression(order_by))
+    return page, sql.SQL("SELECT count(*) FROM docs WHERE {}").format(condition), params
 
 
 USER_SEARCH = tuple(("profile", name) for name in SEARCH_FIELDS)  # as provtui.domain.users.search_text reads them
@@ -59,6 +97,22 @@ MIGRATIONS: tuple[sql.SQL | sql.Composed, ...] = (
     CREATE INDEX docs_users_by_login ON docs ({order}) WHERE tbl = {users};
     CREATE INDEX docs_users_search ON docs USING gin (({search}) gin_trgm_ops) WHERE tbl = {users};
     """).format(order=order_expression("login"), search=search_expression(USER_SEARCH), users=sql.Literal(USERS)),
+    # 3: a commit's ops one row each: a commit of a big import outgrew the 255 MB a jsonb value may hold
+    sql.SQL("""
+    CREATE TABLE commit_ops (seq bigint NOT NULL, n int NOT NULL, op jsonb NOT NULL, PRIMARY KEY (seq, n));
+    INSERT INTO commit_ops SELECT c.seq, o.n - 1, o.op FROM commits c, jsonb_array_elements(c.ops) WITH ORDINALITY AS o(op, n);
+    ALTER TABLE commits DROP COLUMN ops;
+    """),
+    # 4: a btree index a field (their statistics guide the planner, which a GIN index over whole documents did not)
+    sql.SQL("DROP INDEX docs_fields;")
+    + sql.Composed(
+        [
+            sql.SQL("CREATE INDEX {} ON docs (tbl, {});").format(
+                sql.Identifier(f"docs_by_{name}"), sql.SQL("(doc ->> {})").format(sql.Literal(name))
+            )
+            for name in LOOKUP_FIELDS
+        ]
+    ),
 )
 
 

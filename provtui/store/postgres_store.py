@@ -4,8 +4,9 @@ It keeps the store contract (provtui.store.contract) the way the journal store d
 database in the place of the directory's files and its lock:
 
 - ``docs`` holds every document (table, key, JSONB), the directory as it is now; ``commits`` each
-  commit's ops, numbered (what another process applies to catch up); ``audit`` the trail, in
-  order; ``head`` one row: the newest commit's number and the audit chain's head.
+  commit's number and time, and ``commit_ops`` its ops, a row each (what another process applies
+  to catch up); ``audit`` the trail, in order; ``head`` one row: the newest commit's number and
+  the audit chain's head.
 - A transaction locks the head row (``SELECT … FOR UPDATE``): writers take turns, on every host,
   as they take the journal store's file lock; under it the process catches up, the block stages
   its writes, and the commit writes docs, the commit's ops, its chained audit events and the new
@@ -24,21 +25,23 @@ The schema and its migrations: provtui.store.postgres_schema.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from psycopg import sql
 
 from provtui.store.errors import StoreError, StoreUnreadable
 from provtui.store.postgres_schema import (
-    SEARCH_SEPARATOR,
+    LOOKUP_FIELDS,
     create_schema,
     create_schema_in,
-    order_expression,
+    field_condition,
+    page_query,
     schema_version,
-    search_expression,
     upgrade,
 )
 from provtui.store.queried import QueriedTable
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 
 COMMITS_KEPT = 20_000  # commits a lagging process can catch up by; further behind, it reloads the docs
 AUDIT_PAGE = 1000  # events read at a time, newest first
+READS_BEFORE_HOLDING = 300  # reads by query one transaction makes before this process holds the tables
 _SERVER_LOCK = 0x70726F77  # the one a `provtui server` holds while it serves the store
 
 
@@ -73,6 +77,7 @@ class PostgresStore(Tables):
     def __init__(self, url: str, conn: psycopg.Connection, clock: Callable[[], str], queried: Collection[str] = ()):
         super().__init__()
         self._queried = {name: QueriedTable(name, self._fetch) for name in queried}
+        self._reads: int | None = None  # reads by query in the transaction under way (None: none under way)
         self.url = url
         self.path = Path(redacted(url).replace("//", "/", 1))  # the contract's name for it; ``location`` prints the URL
         self.location = redacted(url)
@@ -157,15 +162,18 @@ class PostgresStore(Tables):
         """Apply the commits up to the head read in this (consistent or locked) view; further behind than
         the commits kept (compact), reload."""
         if head_seq != self.seq:
-            cur.execute("SELECT seq, ops FROM commits WHERE seq > %s AND seq <= %s ORDER BY seq", (self.seq, head_seq))
-            rows = cur.fetchall()
-            if not rows or rows[0][0] != self.seq + 1 or rows[-1][0] != head_seq:
+            cur.execute("SELECT count(*), min(seq) FROM commits WHERE seq > %s AND seq <= %s", (self.seq, head_seq))
+            kept, first = cur.fetchone() or (0, None)
+            if kept != head_seq - self.seq or first != self.seq + 1:
                 self._reload(cur)
                 return
-            for seq, ops in rows:
+            cur.execute("SELECT seq, op FROM commit_ops WHERE seq > %s AND seq <= %s ORDER BY seq, n", (self.seq, head_seq))
+            for seq, rows in itertools.groupby(cur.fetchall(), key=lambda row: row[0]):
+                ops = [row[1] for row in rows]
                 self._apply_ops(ops)
                 self.seq = seq
                 self._notify(ops)
+            self.seq = head_seq  # (a commit may hold no op: only audit events)
         self.audit_head = head_hash
 
     @property
@@ -212,7 +220,24 @@ class PostgresStore(Tables):
         if docs is not None:
             return docs.get(key)
         queried = self._queried.get(table)
-        return None if queried is None else queried.get(key)
+        if queried is None:
+            return None
+        if self._reading_much():
+            return self.get(table, key)
+        return queried.get(key)
+
+    def _reading_much(self) -> bool:
+        """Count a read by query in a transaction; past READS_BEFORE_HOLDING, hold every queried table and say
+        so: a big change (an import, a group's thousand members) reads one document after another, and as many
+        round trips would cost seconds where holding the tables costs a read of each."""
+        if self._reads is None:
+            return False
+        self._reads += 1
+        if self._reads <= READS_BEFORE_HOLDING:
+            return False
+        self._reads = None
+        self.hold()
+        return True
 
     def get_many(self, table: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         queried = self._queried.get(table)
@@ -227,26 +252,32 @@ class PostgresStore(Tables):
         return table in self._queried
 
     def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
-        if table not in self._queried:
+        if table in self._queried and not (isinstance(value, str) and fieldname in LOOKUP_FIELDS):
+            self.hold(table)  # no index answers it
+        if table not in self._queried or self._reading_much():
             return super().lookup(table, fieldname, value)
-        from psycopg.types.json import Jsonb
-
-        with self._conn.cursor() as cur:  # docs_fields answers it: doc @> {field: value}
-            cur.execute("SELECT key FROM docs WHERE tbl = %s AND doc @> %s", (table, Jsonb({fieldname: value})))
+        with self._conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT key FROM docs WHERE tbl = %s AND {}").format(field_condition(fieldname)), (table, value))
             return {row[0] for row in cur.fetchall()}
 
     def count(self, table: str, fieldname: str | None = None, value: Any = None) -> int:
-        if table not in self._queried:
+        if table in self._queried and fieldname is not None and not (isinstance(value, str) and fieldname in LOOKUP_FIELDS):
+            self.hold(table)
+        queried = self._queried.get(table)
+        if queried is None:
             return super().count(table, fieldname, value)
-        from psycopg.types.json import Jsonb
-
-        with self._conn.cursor() as cur:
-            if fieldname is None:
-                cur.execute("SELECT count(*) FROM docs WHERE tbl = %s", (table,))
-            else:
-                cur.execute("SELECT count(*) FROM docs WHERE tbl = %s AND doc @> %s", (table, Jsonb({fieldname: value})))
-            row = cur.fetchone()
-        return int(row[0]) if row else 0
+        found = queried.counts.get((fieldname, value))
+        if found is None:
+            with self._conn.cursor() as cur:
+                if fieldname is None:
+                    cur.execute("SELECT count(*) FROM docs WHERE tbl = %s", (table,))
+                else:
+                    cur.execute(
+                        sql.SQL("SELECT count(*) FROM docs WHERE tbl = %s AND {}").format(field_condition(fieldname)), (table, value)
+                    )
+                row = cur.fetchone()
+            found = queried.counts[(fieldname, value)] = int(row[0]) if row else 0
+        return found
 
     def search_page(
         self,
@@ -264,35 +295,17 @@ class PostgresStore(Tables):
             return super().search_page(
                 table, order_by=order_by, text=text, fields=fields, equals=equals, keys=keys, offset=offset, limit=limit
             )
-        from psycopg import sql
-        from psycopg.types.json import Jsonb
-
-        where: list[sql.Composable] = [sql.SQL("tbl = {}").format(sql.Literal(table))]
-        params: list[Any] = []
-        if keys is not None:
-            where.append(sql.SQL("key = ANY(%s)"))
-            params.append(list(keys))
-        if equals:
-            where.append(sql.SQL("doc @> %s"))
-            params.append(Jsonb(equals))
-        needle = text.replace(SEARCH_SEPARATOR, "")
-        if needle:  # docs_users_search answers it (a trigram index over the same expression)
-            where.append(sql.SQL("{} LIKE %s").format(search_expression(fields)))
-            params.append("%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        condition = sql.SQL(" AND ").join(where)
-        query = sql.SQL("SELECT count(*) OVER (), key, doc FROM docs WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(
-            condition, order_expression(order_by)
-        )
+        query, count_query, params = page_query(table, order_by, text, fields, equals, keys)
         with self._conn.cursor() as cur:
             cur.execute(query, [*params, offset, limit])
             rows = cur.fetchall()
-            if rows:
-                total = int(rows[0][0])
-            else:  # a page past the end: the count alone
-                cur.execute(sql.SQL("SELECT count(*) FROM docs WHERE {}").format(condition), params)
+            if offset == 0 and (limit is None or len(rows) < limit):
+                total = len(rows)  # the page holds every match
+            else:
+                cur.execute(count_query, params)
                 row = cur.fetchone()
                 total = int(row[0]) if row else 0
-        page = {key: doc for _, key, doc in rows}
+        page: dict[str, dict[str, Any]] = dict(rows)
         self._queried[table].keep(page)
         return total, list(page.values())
 
@@ -377,7 +390,7 @@ class PostgresStore(Tables):
     def transaction(self) -> Iterator[Transaction]:
         """Lock the head, catch up, let the caller stage writes, then commit in one database transaction.
         If the block raises, nothing is written; when this returns, PostgreSQL has committed it."""
-        with self._conn.transaction(), self._conn.cursor() as cur:
+        with self._counting_reads(), self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute("SELECT seq, audit_head FROM head WHERE id = 1 FOR UPDATE")
             row = cur.fetchone()
             if row is None:
@@ -398,6 +411,14 @@ class PostgresStore(Tables):
             self.audit_head = events[-1]["hash"]
         self._notify(tx.ops)
 
+    @contextmanager
+    def _counting_reads(self) -> Iterator[None]:
+        self._reads = 0
+        try:
+            yield
+        finally:
+            self._reads = None
+
     def _write(self, cur: psycopg.Cursor, seq: int, now: str, ops: list[list[Any]], events: list[dict[str, Any]]) -> None:
         from psycopg.types.json import Jsonb
 
@@ -412,7 +433,10 @@ class PostgresStore(Tables):
             )
         if dels:
             cur.executemany("DELETE FROM docs WHERE tbl = %s AND key = %s", dels)
-        cur.execute("INSERT INTO commits (seq, time, ops) VALUES (%s, %s, %s)", (seq, now, Jsonb(ops)))
+        cur.execute("INSERT INTO commits (seq, time) VALUES (%s, %s)", (seq, now))
+        with cur.copy("COPY commit_ops (seq, n, op) FROM STDIN") as copying:
+            for n, op in enumerate(ops):
+                copying.write_row((seq, n, Jsonb(op)))
         if events:
             cur.executemany("INSERT INTO audit (seq, event) VALUES (%s, %s)", [(seq, Jsonb(e)) for e in events])
         head = events[-1]["hash"] if events else self.audit_head
@@ -423,6 +447,7 @@ class PostgresStore(Tables):
         """Forget commits older than any process needs to catch up by (one further behind reloads the docs)."""
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute("DELETE FROM commits WHERE seq <= %s", (self.seq - COMMITS_KEPT,))
+            cur.execute("DELETE FROM commit_ops WHERE seq <= %s", (self.seq - COMMITS_KEPT,))
 
     # -- the audit trail -----------------------------------------------------------------
 
@@ -465,21 +490,3 @@ class PostgresStore(Tables):
 
     def journal_audit_events(self, after: dict[str, Any] | None) -> list[dict[str, Any]]:
         return []  # every event is in the audit table, where audit_file_tail reads
-
-
-def check_database(url: str) -> dict[str, Any]:
-    """`store check` on PostgreSQL: the database keeps its own pages whole, so what is checked is what it
-    cannot vouch for: the audit chain against the stored head, and every document's creation record."""
-    from provtui.store.chain import verify_chain
-
-    store = PostgresStore.open(url)
-    try:
-        events = store.audit_events()
-        report = verify_chain(events, expected_head=store.audit_head)
-        audit: dict[str, Any] = {"events": len(events), "head": report.head, "intact": report.ok}
-        if not report.ok:
-            audit["reason"] = report.describe()
-        records = {"docs": sum(len(docs) for docs in store.tables.values()), "audit": len(events)}
-        return {"intact": report.ok, "damage": [], "records": records, "audit": audit}
-    finally:
-        store.close()

@@ -9,6 +9,7 @@ report, a full plan) makes it held again (``PostgresStore.hold``), in that proce
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -26,6 +27,9 @@ class QueriedTable:
         self._fetch = fetch
         self._limit = limit or CACHED_DOCS
         self._docs: OrderedDict[str, dict[str, Any] | None] = OrderedDict()  # None: read, and not stored
+        # (field, value) -> how many documents have it (None, None: all of them), until a write to the table: a
+        # console counts everyone on every keystroke, a million rows each time.
+        self.counts: dict[tuple[str | None, Any], int] = {}
 
     def get(self, key: str, default: None = None) -> dict[str, Any] | None:
         try:
@@ -59,14 +63,17 @@ class QueriedTable:
 
     def keep(self, docs: dict[str, dict[str, Any]]) -> None:
         """Documents a query read anyway (a page of a list): the next ``get`` of them costs nothing."""
-        for key, doc in docs.items():
+        for key, doc in itertools.islice(docs.items(), self._limit):
             self._keep(key, doc)
 
     def forget(self, key: str) -> None:
+        """A write to ``key``: what was read of it, and every count, may be wrong now."""
         self._docs.pop(key, None)
+        self.counts.clear()
 
     def clear(self) -> None:
         self._docs.clear()
+        self.counts.clear()
 
     def cached(self) -> int:
         return len(self._docs)

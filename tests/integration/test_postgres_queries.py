@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from provtui.compose import build_console, build_engine
 from provtui.domain.users import SEARCH_FIELDS
@@ -13,6 +14,7 @@ from provtui.model.schema import ACCOUNTS, DIRTY, MEMBERS, QUERIED, USERS
 from provtui.service import Service
 from provtui.store import queried as queried_module
 from provtui.store.postgres_schema import MIGRATIONS, order_expression, search_expression
+from provtui.store.postgres_store import PostgresStore
 
 
 def org(url: str, users: int = 30) -> Service:
@@ -72,17 +74,29 @@ def test_a_console_on_a_shared_store_runs_no_engine_of_its_own(pg_url, tmp_path)
     assert build_console(embedded).engine is not None
 
 
-def test_a_store_of_an_older_schema_is_upgraded_when_opened(pg_url):
-    org(pg_url, users=3)
-    with psycopg.connect(pg_url, autocommit=True) as conn:  # as provtui before reads by query left it
-        conn.execute("DROP INDEX docs_fields, docs_users_by_login, docs_users_search")
-        conn.execute("DELETE FROM provtui_schema WHERE version > 1")
-    service = Service.open(pg_url, actor="admin")
-    assert service.list_users("user00", limit=10)[0] == 3
+def test_a_store_of_the_first_schema_is_upgraded_when_opened(pg_url, monkeypatch):
+    """A store as the first PostgreSQL provtui left it (schema 1: a commit's ops in one jsonb value, no
+    indexes for queries): opening it applies the rest, its commits' ops moved a row each."""
+    from provtui.store import postgres_schema
+
+    monkeypatch.setattr(postgres_schema, "MIGRATIONS", MIGRATIONS[:1])
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        postgres_schema.create_schema(conn, pg_url)
+        user = {"id": "u1", "login": "ada", "state": "active", "source": "provtui", "profile": {"login": "ada", "email": "ada@example.com"}}
+        ops = [["put", "users", "u1", user], ["put", "meta", "store", {"created": "2026-12-01T00:00:00+00:00"}]]
+        conn.execute("INSERT INTO docs VALUES ('users', 'u1', %s), ('meta', 'store', %s)", (Jsonb(user), Jsonb(ops[1][3])))
+        conn.execute("INSERT INTO commits VALUES (1, '2026-12-01T00:00:00+00:00', %s)", (Jsonb(ops),))
+        conn.execute("UPDATE head SET seq = 1")
+    monkeypatch.undo()
+    store = PostgresStore.open(pg_url, queried=QUERIED)
+    assert store.search_page(USERS, order_by="login", text="ada", fields=(("profile", "login"),))[0] == 1
     with psycopg.connect(pg_url, autocommit=True) as conn:
         version = conn.execute("SELECT max(version) FROM provtui_schema").fetchone()[0]
         indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'docs'")}
-    assert version == len(MIGRATIONS) and {"docs_fields", "docs_users_by_login", "docs_users_search"} <= indexes
+        moved = conn.execute("SELECT n, op FROM commit_ops WHERE seq = 1 ORDER BY n").fetchall()
+    assert version == len(MIGRATIONS) and {"docs_by_login", "docs_by_user", "docs_users_by_login", "docs_users_search"} <= indexes
+    assert [op for _, op in moved] == ops
+    store.close()
 
 
 def test_a_page_and_a_search_use_the_indexes(pg_url):
@@ -92,7 +106,7 @@ def test_a_page_and_a_search_use_the_indexes(pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:  # enough rows that an index beats a scan (not through provtui)
         conn.execute(
             "INSERT INTO docs SELECT 'users', 'x' || n, jsonb_build_object('login', 'x' || n, 'profile', "
-            "jsonb_build_object('login', 'x' || n, 'email', 'x' || n || '@example.com')) FROM generate_series(1, 20000) AS n"
+            "jsonb_build_object('login', 'x' || n, 'email', 'x' || n || '@example.com')) FROM generate_series(1, 100000) AS n"
         )
         conn.execute("ANALYZE docs")
         conn.execute("SET enable_seqscan = off")  # (at this size a scan may still cost less: what matters is that the index fits)
@@ -103,3 +117,53 @@ def test_a_page_and_a_search_use_the_indexes(pg_url):
         plans = ["\n".join(row[0] for row in conn.execute(query).fetchall()) for query in (page, search)]
     assert "docs_users_by_login" in plans[0], plans[0]
     assert "docs_users_search" in plans[1], plans[1]
+
+
+def test_a_big_change_holds_the_tables_it_would_otherwise_read_one_by_one(pg_url, monkeypatch):
+    from provtui.store import postgres_store
+
+    monkeypatch.setattr(postgres_store, "READS_BEFORE_HOLDING", 20)
+    org(pg_url, users=40)
+    service = Service.open(pg_url, actor="admin")
+    service.update_user("user001", {"title": "One"})  # a small change reads by query
+    assert service.store.queried(USERS) and service.store.queried(MEMBERS)
+    service.create_group("all")
+    service.add_members("all", [f"user{n:03d}" for n in range(40)])  # forty people's groups, apps and accounts
+    assert not service.store.queried(USERS) and not service.store.queried(MEMBERS)
+    assert service.group_view("all")["members"] == 40
+    other = Service.open(pg_url, actor="admin")  # what it committed is whole
+    assert other.group_view("all")["members"] == 40 and other.store.queried(MEMBERS)
+
+
+def test_every_field_the_read_model_looks_up_is_indexed():
+    from provtui.model.schema import INDEXES
+    from provtui.store.postgres_schema import LOOKUP_FIELDS
+
+    assert {field for _, field in INDEXES} <= set(LOOKUP_FIELDS)
+
+
+def test_a_console_on_a_shared_store_leaves_the_trail_unread_until_a_history_is_shown(pg_url):
+    org(pg_url, users=3)
+    service = Service.open(pg_url, actor="admin")
+    service.prepare_history()  # the console's warm-up after its first frame
+    assert service.directory._history is None
+    assert [e["action"] for e in service.user_history("user001")][-1] == "user.create"
+
+
+async def test_a_console_on_a_shared_store_lists_the_first_rows_and_narrows_as_one_types(pg_url, monkeypatch):
+    from provtui.tui.app import build_app
+    from provtui.tui.widgets.user_table import UserTable
+    from tests.helpers.console import NARROW, screen_text, settle
+
+    monkeypatch.setattr("provtui.tui.screens.directory.QUERIED_ROWS", 5)
+    monkeypatch.setattr("provtui.tui.screens.directory.FIRST_PAGE", 3)
+    org(pg_url, users=12)
+    app = build_app(Service.open(pg_url, actor="admin"), label="pg")
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot)
+        assert [row["login"] for row in app.screen.query_one(UserTable).rows] == [f"user{n:03d}" for n in range(5)]
+        assert "12" in screen_text(app)  # how many there are, though only the first rows are listed
+        await pilot.press("slash", *"user011")
+        await settle(pilot)
+        assert [row["login"] for row in app.screen.query_one(UserTable).rows] == ["user011"]
+        assert app.service.store.queried(USERS)  # the console never read the people whole

@@ -38,6 +38,7 @@ DETAIL_DEBOUNCE = 0.05  # holding down an arrow should not load every user on th
 SCOPES = ("group", "app", "source")
 # Through a server, a search shows its first page at once, then the rest: 50,000 rows are 9 MB over the socket.
 FIRST_PAGE = 200  # the other filters: one name each, set with f
+QUERIED_ROWS = 2000  # where the directory is read by query (a million people, say): rows a list holds at most
 
 
 def search(
@@ -121,12 +122,14 @@ class DirectoryScreen(Screen):
         # A newer search cancels this worker (exclusive), so stale rows are never shown, and one still waiting
         # for the service lock when a newer one is asked for is skipped: a burst of keys costs no stale scans.
         text, state, scope = self.query_one("#search", Input).value, self.state_filter, dict(self.scope)
-        first = FIRST_PAGE if getattr(self.app.service, "remote", False) else None
+        queried = self.app.reads_by_query
+        first = FIRST_PAGE if queried or getattr(self.app.service, "remote", False) else None
+        rest = QUERIED_ROWS if queried else None  # (typing narrows a million; nobody scrolls through it)
         try:
             found = await self.app.call_service(self._search_if_latest, asked, text, state, scope, first)
-            if found is not None and len(found[0]) < found[3]:
+            if found is not None and len(found[0]) < min(found[3], rest or found[3]):
                 self._show_found(text, state, scope, *found)
-                found = await self.app.call_service(self._search_if_latest, asked, text, state, scope, None)
+                found = await self.app.call_service(self._search_if_latest, asked, text, state, scope, rest)
         except ProvtuiError as error:  # the group, app or source was renamed or removed meanwhile
             self.notify(str(error), title="Filter cleared", severity="warning", markup=False)
             self._set_scope({})
