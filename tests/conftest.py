@@ -68,15 +68,18 @@ def store_location(request, tmp_path) -> Path | str:
     return tmp_path / "store" if request.param == "embedded" else request.getfixturevalue("pg_url")
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["embedded", "server", "postgres"])
 def cli(request, tmp_path, monkeypatch, capsys):
-    """`provtui ARGS` in-process on a new store in tmp_path: returns (exit code, stdout, stderr).
+    """`provtui ARGS` in-process on a new store: returns (exit code, stdout, stderr).
 
-    Each test runs twice: embedded, and through a provtui server on that store (``PROVTUI_SERVER``; the server
-    in a thread of the test, so it sees the environment the test sets): the CLI contract holds both ways."""
+    Each test runs three times: on a store directory in tmp_path, through a provtui server on that store
+    (``PROVTUI_SERVER``; the server in a thread of the test, so it sees the environment the test sets), and
+    on a PostgreSQL database of its own (``PROVTUI_STORE=postgresql://…``): the CLI contract holds every way.
+    A test that looks at the store itself finds it in ``PROVTUI_STORE``."""
     from provtui.cli.main import main
 
-    monkeypatch.setenv("PROVTUI_STORE", str(tmp_path / "store"))
+    location = request.getfixturevalue("pg_url") if request.param == "postgres" else str(tmp_path / "store")
+    monkeypatch.setenv("PROVTUI_STORE", location)
     monkeypatch.delenv("PROVTUI_SERVER", raising=False)
 
     def run(*args: str) -> tuple[int, str, str]:

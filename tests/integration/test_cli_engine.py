@@ -1,9 +1,11 @@
 """The CLI contract added for provisioning: app settings and status, push, passwords, tasks, config, retry."""
 
 import json
+import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +108,7 @@ def test_retry_requeues_failed_accounts(cli, monkeypatch):
 def _password_env(tmp_path, token):
     import os
 
-    return {**os.environ, "PROVTUI_STORE": str(tmp_path / "store"), TOKEN_ENV: token}
+    return {**os.environ, TOKEN_ENV: token}  # PROVTUI_STORE: the cli fixture's store
 
 
 def test_user_password_from_stdin_and_random(tmp_path, scim_server, cli, monkeypatch):
@@ -139,8 +141,19 @@ def test_user_password_from_stdin_and_random(tmp_path, scim_server, cli, monkeyp
     audit = subprocess.run([sys.executable, "-m", "provtui", "audit", "--json"], env=env, capture_output=True, text=True).stdout
     events = [e for e in json.loads(audit) if e["action"] == "user.password"]
     assert [e["after"]["random"] for e in events] == [False, True]
-    for path in (tmp_path / "store").iterdir():
-        assert secret not in path.read_text(errors="replace")
+    location = os.environ["PROVTUI_STORE"]
+    if location.startswith("postgresql"):  # every table of the database
+        import psycopg
+
+        with psycopg.connect(location) as conn:
+            dumped = conn.execute(
+                "SELECT string_agg(doc::text, '') FROM docs UNION ALL SELECT string_agg(event::text, '') FROM audit"
+                " UNION ALL SELECT string_agg(op::text, '') FROM commit_ops"
+            ).fetchall()
+        assert all(secret not in (text or "") for (text,) in dumped)
+    else:
+        for path in Path(location).iterdir():
+            assert secret not in path.read_text(errors="replace")
 
 
 def test_sync_prints_no_progress_when_not_a_terminal(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 
 from provtui.compose import build_engine
@@ -87,7 +88,7 @@ def every_view(service: Service, cli, console) -> dict[str, dict]:
 
 
 async def test_every_view_agrees_in_every_state(cli, tmp_path):
-    service = Service.open(tmp_path / "store")  # the store the CLI made (its admin: this OS user)
+    service = Service.open(os.environ["PROVTUI_STORE"])  # the store the CLI made (its admin: this OS user)
     for login in ("alice", "bob", "carol"):
         service.create_user(login, f"{login}@example.com", login.title(), "Five", activate=True)
     service.create_app("Payroll", manual=True, notify=["it@example.com"])

@@ -32,6 +32,20 @@ def store_files(store: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(store.iterdir()) if p.is_file() and p.name != LOCK}
 
 
+def store_state() -> object:
+    """What the cli fixture's store holds, byte for byte: its files, or the database's head, trail and documents."""
+    location = os.environ["PROVTUI_STORE"]
+    if not location.startswith("postgresql"):
+        return store_files(Path(location))
+    import psycopg
+
+    with psycopg.connect(location) as conn:
+        return conn.execute(
+            "SELECT (SELECT seq FROM head), (SELECT count(*) FROM audit),"
+            " (SELECT md5(string_agg(tbl || key || doc::text, '' ORDER BY tbl, key)) FROM docs)"
+        ).fetchone()
+
+
 def provtui(*args: str, store: Path, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PROVTUI_STORE": str(store)}
     return subprocess.run([sys.executable, "-m", "provtui", *args], capture_output=True, text=True, env=env, timeout=timeout, **kwargs)
@@ -88,11 +102,11 @@ def test_a_control_character_an_admin_types_is_refused_naming_the_field(cli, tmp
     cli("user", "create", "ada", "--email", "ada@example.com", "--first", "Ada", "--last", "L")
     cli("group", "create", "eng")
     cli("app", "create", "Pay", "--manual", "--notify", "ops@example.com")
-    before = store_files(tmp_path / "store")
+    before = store_state()
     code, out, err = cli(*argv)
     assert code == 2 and message in err, err
     assert not raw_controls(out + err)
-    assert store_files(tmp_path / "store") == before
+    assert store_state() == before
 
 
 def test_the_service_refuses_them_from_any_caller_the_console_too(tmp_path):
@@ -147,13 +161,13 @@ def test_a_tab_is_not_a_control_character_here(cli):
 )
 def test_every_text_field_has_a_maximum_and_too_long_says_so(cli, tmp_path, argv, message):
     cli("group", "create", "eng")
-    before = store_files(tmp_path / "store")
+    before = store_state()
     code, _, err = cli(*argv)
     if message == "--argument":  # longer than any argument may be: the CLI's own check says so first
         message = "--first: too long (max 10000)"
     assert code == 2 and message in err, err[-300:]
     assert "valid" not in err.rpartition("error:")[2]  # not "not a valid login": what is wrong is its length
-    assert store_files(tmp_path / "store") == before
+    assert store_state() == before
 
 
 # -- numbers ---------------------------------------------------------------------------------------------------
@@ -208,10 +222,10 @@ def test_every_text_field_has_a_maximum_and_too_long_says_so(cli, tmp_path, argv
     ],
 )
 def test_every_number_is_checked_with_its_range_in_the_message(run, tmp_path, argv, message):
-    before = store_files(tmp_path / "store")
+    before = store_state()
     code, _, err = run(*argv)
     assert code == 2 and message in err, err[-400:]
-    assert store_files(tmp_path / "store") == before
+    assert store_state() == before
 
 
 def test_the_service_holds_settings_to_the_same_ranges(tmp_path):
@@ -299,7 +313,7 @@ def test_stdin_is_read_up_to_the_same_limit(monkeypatch, tmp_path):
 # -- values from outside: escaped in text, exact in JSON -------------------------------------------------------
 
 
-def seed_from_outside(store: Path) -> Service:
+def seed_from_outside(store: Path | str) -> Service:
     """What an LDAP or SCIM app (or a store from before these checks) may hold: written as imports write."""
     service = Service.open(store, actor=None)
     now = "2026-01-01T00:00:00+00:00"
@@ -351,7 +365,7 @@ def seed_from_outside(store: Path) -> Service:
 
 
 def test_values_from_outside_are_shown_escaped_and_exact_in_json(cli, tmp_path):
-    seed_from_outside(tmp_path / "store")
+    seed_from_outside(os.environ["PROVTUI_STORE"])  # the cli fixture's store
     for argv in (["user", "show", "ada"], ["user", "list"], ["group", "list"], ["rule", "list"], ["report", "orphans"]):
         code, out, err = cli(*argv)
         assert code == 0, err
