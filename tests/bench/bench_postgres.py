@@ -12,8 +12,8 @@ one store directory, both filled with tests/helpers/console.py's big_service (``
   the same socket;
 - a search's first page (``list_users(needle, limit=200)``) p50/p95 over needles from every user to none.
 
-Ratios are PostgreSQL / embedded.  Both backends still load the directory at open (reads by query are #19's
-next step), so the open and the memory are what that costs today.
+Ratios are PostgreSQL / embedded.  The embedded store loads the directory at open; on PostgreSQL the process
+opens as a console does, reading people, memberships, accounts and the queue by query (provtui.store.queried).
 """
 
 from __future__ import annotations
