@@ -275,9 +275,20 @@ class Reconciler:
             self._flush([], report)  # the probe's call, audited
 
     async def _run_batch(self, claimed: list[dict], report: SyncReport, total: int) -> None:
+        # A batch's pushed groups go after its accounts: an account's update adds its new DN to the groups it is
+        # in, which must not race the push that renames or deletes one of them (and a group names settled DNs).
+        accounts = [item for item in claimed if "group" not in item]
+        groups = [item for item in claimed if "group" in item]
+        finished = 0
+        for part in (accounts, groups):
+            if part:
+                finished = await self._run_part(part, report, total, finished)
+        await self._close_retired()  # the batch's calls are all done
+
+    async def _run_part(self, claimed: list[dict], report: SyncReport, total: int, finished: int) -> int:
+        """Reconcile ``claimed`` concurrently (each app's limits apply), flushing results as they come."""
         outcomes: list[Outcome] = []
         last_flush = time.monotonic()
-        finished = 0
         pending = {asyncio.ensure_future(self._reconcile(item, report)) for item in claimed}
         while pending:
             done, pending = await asyncio.wait(pending, timeout=FLUSH_SECONDS, return_when=asyncio.FIRST_COMPLETED)
@@ -291,7 +302,7 @@ class Reconciler:
                 outcomes = []
                 last_flush = time.monotonic()
         self._flush(outcomes, report)
-        await self._close_retired()  # the batch's calls are all done
+        return finished
 
     def _flush(self, outcomes: list[Outcome], report: SyncReport) -> None:
         self.results.flush(outcomes, report)

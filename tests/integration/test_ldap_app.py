@@ -403,3 +403,24 @@ def test_target_defaults_and_uuid_filters() -> None:
     assert uuid_filter("objectGUID", str(value)) == r"(objectGUID=\33\22\11\00\55\44\77\66\88\99\aa\bb\cc\dd\ee\ff)"
     assert uuid_filter("entryUUID", str(value)) == f"(entryUUID={value})"
     assert uuid_filter("entryUUID", "manual") is None and uuid_filter("entryUUID", "x)(uid=*") is None
+
+
+@needs_slapd
+async def test_a_batch_pushes_its_groups_after_its_accounts(org: Service, slapd: SlapdProcess, tree: SimpleNamespace) -> None:
+    """A renamed member and its renamed group, queued together: the account's calls (its new DN added to the
+    group it is in) all come before the group's rename, so the two never race (it once failed: noSuchObject)."""
+    a, b = org.hire("x1"), org.hire("y1")
+    org.create_group("ops")
+    org.add_members("ops", [a, b])
+    org.push_group("ops", "Directory")
+    assert (await sync(org)).ok
+    before = len(calls(org))
+    org.update_user(a, {"login": "x2"})
+    org.rename_group("ops", "operations")
+    assert (await sync(org)).ok
+    made = [c["path"] for c in calls(org)[before:]]
+    group_calls = [i for i, path in enumerate(made) if path.lower().startswith(("cn=ops,", "cn=operations,"))]
+    account_calls = [i for i, path in enumerate(made) if path.lower().startswith("uid=")]
+    assert group_calls and account_calls and max(account_calls) < min(group_calls), made
+    ((dn, attrs),) = entries(slapd, tree.base, "(cn=operations)").items()
+    assert sorted(attrs["member"]) == sorted([f"uid=x2,{tree.people}", f"uid={b},{tree.people}"])
