@@ -251,9 +251,13 @@ class PostgresStore(Tables):
     def queried(self, table: str) -> bool:
         return table in self._queried
 
+    def _hold_unless_indexed(self, table: str, fieldname: str | None, value: Any) -> None:
+        """A lookup or count by a field no index answers (not a string, or not in LOOKUP_FIELDS) holds the table."""
+        if table in self._queried and fieldname is not None and not (isinstance(value, str) and fieldname in LOOKUP_FIELDS):
+            self.hold(table)
+
     def lookup(self, table: str, fieldname: str, value: Any) -> set[str]:
-        if table in self._queried and not (isinstance(value, str) and fieldname in LOOKUP_FIELDS):
-            self.hold(table)  # no index answers it
+        self._hold_unless_indexed(table, fieldname, value)
         if table not in self._queried or self._reading_much():
             return super().lookup(table, fieldname, value)
         with self._conn.cursor() as cur:
@@ -261,8 +265,7 @@ class PostgresStore(Tables):
             return {row[0] for row in cur.fetchall()}
 
     def count(self, table: str, fieldname: str | None = None, value: Any = None) -> int:
-        if table in self._queried and fieldname is not None and not (isinstance(value, str) and fieldname in LOOKUP_FIELDS):
-            self.hold(table)
+        self._hold_unless_indexed(table, fieldname, value)
         queried = self._queried.get(table)
         if queried is None:
             return super().count(table, fieldname, value)
@@ -345,10 +348,7 @@ class PostgresStore(Tables):
 
     def _fetch(self, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
         with self._conn.cursor() as cur:
-            if len(keys) == 1:
-                cur.execute("SELECT key, doc FROM docs WHERE tbl = %s AND key = %s", (table, keys[0]))
-            else:
-                cur.execute("SELECT key, doc FROM docs WHERE tbl = %s AND key = ANY(%s)", (table, keys))
+            cur.execute("SELECT key, doc FROM docs WHERE tbl = %s AND key = ANY(%s)", (table, keys))
             return dict(cur.fetchall())
 
     def _apply_ops(self, ops: list[list[Any]]) -> None:
