@@ -42,8 +42,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         Checked before a request, so a call is never sent twice (httpcore checks the same way)."""
         if self.sock is None:
             return False
-        readable, _, _ = select.select([self.sock], [], [], 0)
-        return bool(readable)
+        poller = select.poll()  # (not select(): it refuses a descriptor past 1023, which a busy process may hold)
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(0))
 
 
 class UnixHTTPClient:

@@ -89,6 +89,28 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_before_the_reques
     server.close()
 
 
+def test_a_process_holding_over_a_thousand_descriptors_still_calls(sock):
+    """select() refuses a descriptor past 1023; a busy process (a thousand connections of its own) has them."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2048), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        server = BareServer(sock, [(OK, False), (OK, False)])
+        client = UnixHTTPClient(sock, timeout=5)
+        assert client.request("POST", "/v1/call", b"{}") == (200, b"{}")
+        assert client.request("POST", "/v1/call", b"{}") == (200, b"{}")  # (the kept-alive one, checked for staleness)
+        client.close()
+        server.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_a_server_hanging_up_mid_answer_is_hung_up_not_a_result(sock):
     server = BareServer(sock, [(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{", True)])
     client = UnixHTTPClient(sock, timeout=5)
