@@ -27,11 +27,11 @@ def cmd_check(args) -> int:
     else:
         for name, count in report["records"].items():
             print(f"{name}: {count} intact record(s)")
+        in_files = all("intact_before" in spot for spot in report["damage"])  # (a PostgreSQL store's spots are rows)
         for spot in report["damage"]:
-            print(
-                f"damaged: {spot['file']} at byte {spot['offset']} (record {spot['record']}): {spot['reason']} "
-                f"[{spot['intact_before']} intact before, {spot['intact_after']} after]"
-            )
+            where = f"{spot['file']} at byte {spot['offset']} (record {spot['record']})" if in_files else spot["file"]
+            around = f" [{spot['intact_before']} intact before, {spot['intact_after']} after]" if in_files else ""
+            print(f"damaged: {where}: {spot['reason']}{around}")
         audit = report["audit"]
         state = "intact" if audit["intact"] else f"broken: {audit.get('reason')}"
         print(f"audit chain: {audit['events']} event(s), head {audit['head']}, {state}")
@@ -39,6 +39,8 @@ def cmd_check(args) -> int:
             "store intact"
             if report["intact"]
             else "store damaged: `provtui store repair` copies the files aside and recovers every intact record"
+            if report["damage"] and in_files
+            else "store damaged: its database was written around provtui (mend it with PostgreSQL's own tools and backups)"
             if report["damage"]
             else "the audit chain is broken: `provtui audit verify` names the entry"
         )

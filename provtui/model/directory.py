@@ -39,6 +39,7 @@ from provtui.model.schema import (
     user_subject,
 )
 from provtui.store import StoreBackend
+from provtui.store.tables import capped
 
 USER_SEARCH_PATHS = tuple(("profile", name) for name in SEARCH_FIELDS)  # what search_text reads, as store paths
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
@@ -315,21 +316,29 @@ class Directory:
         return len(matches), [users[uid] for uid in matches[offset:end]]
 
     def search_summaries(
-        self, text: str = "", *, state: str | None = None, among: set[str] | None = None, offset: int = 0, limit: int | None = None
+        self,
+        text: str = "",
+        *,
+        state: str | None = None,
+        among: set[str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+        count_up_to: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them only."""
+        """``search_users``, as user summaries (see ``user_summary``).  They are shared with the cache: read them
+        only.  ``count_up_to``: as the store's search_page counts."""
         if self.store.queried(USERS):
-            count, docs = self._queried_page(text, state, among, offset, limit)
+            count, docs = self._queried_page(text, state, among, offset, limit, count_up_to)
             return count, [user_summary(doc) for doc in docs]
         matches = self._matching_ids(text, state, among)
         if self._summaries is None:
             self._summaries = {uid: user_summary(doc) for uid, doc in self.store.all(USERS).items()}
         summaries = self._summaries
         end = None if limit is None else offset + limit
-        return len(matches), [summaries[uid] for uid in matches[offset:end]]
+        return capped(len(matches), count_up_to), [summaries[uid] for uid in matches[offset:end]]
 
     def _queried_page(
-        self, text: str, state: str | None, among: set[str] | None, offset: int, limit: int | None
+        self, text: str, state: str | None, among: set[str] | None, offset: int, limit: int | None, count_up_to: int | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
         """A search where the store answers it (the users read by query): the same matches, in the same order."""
         return self.store.search_page(
@@ -341,6 +350,7 @@ class Directory:
             keys=among,
             offset=offset,
             limit=limit,
+            count_up_to=count_up_to,
         )
 
     def _matching_ids(self, text: str, state: str | None, among: set[str] | None = None) -> list[str]:

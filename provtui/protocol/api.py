@@ -27,7 +27,7 @@ FACADE = frozenset(
         "import_app", "import_app_groups",
         # reads
         "user_view", "user_history", "prepare_history", "list_users", "list_groups", "app_assignments",
-        "group_view", "list_apps", "task_list", "pending_work", "version", "user_count", "app_status",
+        "group_view", "list_apps", "task_list", "pending_work", "version", "user_count", "app_status", "shared_store",
         "audit", "audit_verify", "audit_head",
     }
 )  # fmt: skip

@@ -407,8 +407,11 @@ class Service:
         source: str | None = None,
         offset: int = 0,
         limit: int | None = None,
+        count_up_to: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        return self._reads.list_users(search, state=state, where=where, group=group, app=app, source=source, offset=offset, limit=limit)
+        return self._reads.list_users(
+            search, state=state, where=where, group=group, app=app, source=source, offset=offset, limit=limit, count_up_to=count_up_to
+        )
 
     def list_groups(self) -> list[dict[str, Any]]:
         return self._reads.list_groups()

@@ -17,6 +17,7 @@ from provtui.model.audit_trail import account_key as call_key
 from provtui.model.audit_trail import filter_events, newest_events
 from provtui.model.directory import Directory, mastered
 from provtui.model.history_index import HistoryIndex
+from provtui.model.history_query import AuditQueries, newest_about
 from provtui.model.schema import (
     ACCOUNTS,
     APP_HEALTH,
@@ -40,6 +41,7 @@ from provtui.service.ca_bundles import shown_app
 from provtui.service.change import Access, Changes
 from provtui.service.part import Part
 from provtui.store.chain import ChainReport, verify_chain, vouch_for
+from provtui.store.tables import capped
 
 if TYPE_CHECKING:
     from provtui.service.rules import GroupRules
@@ -95,20 +97,22 @@ class Reads(Part):
         them or on their SCIM accounts.  Read from an index that grows with the trail, not by reading the trail."""
         self.access.read()
         user_id = self.directory.user_id(login)
-        keys = [stored(self.store, USERS, user_id)["login"].casefold()]
+        current = stored(self.store, USERS, user_id)["login"]
+        accounts = []
         for key in self.store.lookup(ACCOUNTS, "user", user_id):
             account = stored(self.store, ACCOUNTS, key)
             app = self.store.get(APPS, account["app"])
             if app is not None and account.get("remote_id"):
-                keys.append(call_key(app["name"], account["remote_id"]))
-        return self._history_index().newest(keys, limit)
+                accounts.append((app["name"], account["remote_id"]))
+        if isinstance(self.store, AuditQueries):  # the database indexes whom each event concerns
+            return newest_about(self.store, current, accounts, limit)
+        return self._history_index().newest([current.casefold(), *(call_key(app, rid) for app, rid in accounts)], limit)
 
     def prepare_history(self) -> None:
-        """Read the audit trail into the user-history index now (the first history otherwise pays for it).  Not
-        where the directory is read by query (a console on PostgreSQL): a trail of millions would fill its memory
-        for histories it may never show; the first one shown pays instead."""
+        """Read the audit trail into the user-history index now (the first history otherwise pays for it); a
+        database that indexes the trail itself (PostgreSQL) needs none."""
         self.access.read()
-        if not self.store.queried(USERS):
+        if not isinstance(self.store, AuditQueries):
             self._history_index().catch_up()
 
     def _history_index(self) -> HistoryIndex:
@@ -141,19 +145,21 @@ class Reads(Part):
         source: str | None = None,
         offset: int = 0,
         limit: int | None = None,
+        count_up_to: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """(matches, one page of summaries); ``where``: a condition in the rules' expression language;
-        ``group``: its members; ``app``: the users an assignment of it reaches; ``source``: those it masters."""
+        ``group``: its members; ``app``: the users an assignment of it reaches; ``source``: those it masters;
+        ``count_up_to``: more matches than that are counted as ``count_up_to + 1`` (a console's "10,000+")."""
         self.access.read()
         among = self._users_among(group=group, app=app, source=source)
         if where is None:
-            return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit)
+            return self.directory.search_summaries(search, state=state, among=among, offset=offset, limit=limit, count_up_to=count_up_to)
         condition = self.rules.typed(where, field="--where")
         _, candidates = self.directory.search_users(search, state=state, among=among, limit=None)
         hits = condition.evaluate_all(self.directory.population(candidates, condition.groups_read))
         users = [u for u, hit in zip(candidates, hits, strict=False) if hit is True]
         end = None if limit is None else offset + limit
-        return len(users), [user_summary(u) for u in users[offset:end]]
+        return capped(len(users), count_up_to), [user_summary(u) for u in users[offset:end]]
 
     def _users_among(self, *, group: str | None, app: str | None, source: str | None) -> set[str] | None:
         """The user ids every filter given allows (None: no filter)."""

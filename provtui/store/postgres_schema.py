@@ -9,8 +9,7 @@ search text (``search_expression``), so a lookup, a page of a list or a search r
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from psycopg import sql
 
@@ -26,6 +25,7 @@ MIGRATION_LOCK = 0x70726F76  # "prov": the advisory lock taken while the schema 
 USERS = "users"  # the table of people: its order and search text are indexed (the read model's USERS)
 SEARCH_SEPARATOR = "\x01"  # between the fields of a search text (no needle holds it: see search_pattern)
 CASE_FOLDING = "und-x-icu"  # lower() by Unicode's rules, whatever the database's own locale
+ACCOUNT_SEPARATOR = "\x01"  # between an app's name and an account's id among an event's subjects (text holds no NUL)
 
 
 def search_expression(fields: tuple[tuple[str, ...], ...]) -> sql.Composable:
@@ -51,33 +51,11 @@ def order_expression(field: str) -> sql.Composable:
     return sql.SQL('(doc ->> {}) COLLATE "C"').format(sql.Literal(field))
 
 
-def page_query(
-    table: str, order_by: str, text: str, fields: tuple[tuple[str, ...], ...], equals: dict[str, Any] | None, keys: Collection[str] | None
-) -> tuple[sql.Composed, sql.Composed, list[Any]]:
-    """PostgresStore.search_page's queries: (a page, the count of all matches, their parameters; the page's
-    offset and limit follow them)."""
-    from psycopg.types.json import Jsonb
-
-    where: list[sql.Composable] = [sql.SQL("tbl = {}").format(sql.Literal(table))]
-    params: list[Any] = []
-    if keys is not None:
-        where.append(sql.SQL("key = ANY(%s)"))
-        params.append(list(keys))
-    for name, value in (equals or {}).items():
-        if isinstance(value, str) and name in LOOKUP_FIELDS:
-            where.append(field_condition(name))
-            params.append(value)
-        else:
-            where.append(sql.SQL("doc @> %s"))
-            params.append(Jsonb({name: value}))
-    needle = text.replace(SEARCH_SEPARATOR, "")
-    if needle:  # docs_users_search answers it (a trigram index over the same expression)
-        where.append(sql.SQL("{} LIKE %s").format(search_expression(fields)))
-        params.append("%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-    condition = sql.SQL(" AND ").join(where)
-    # Two queries: a count(*) OVER () beside the page would read every match's document before the LIMIT.
-    page = sql.SQL("SELECT key, doc FROM docs WHERE {} ORDER BY {} OFFSET %s LIMIT %s").format(condition, order_expression(order_by))
-    return page, sql.SQL("SELECT count(*) FROM docs WHERE {}").format(condition), params
+def user_index_rows(where: sql.Composable) -> sql.Composed:
+    """user_search's rows (key, login, state, search text) as the people's documents (those ``where`` picks) make them."""
+    return sql.SQL("SELECT key, doc ->> 'login', doc ->> 'state', {} FROM docs WHERE tbl = {} AND {}").format(
+        search_expression(USER_SEARCH), sql.Literal(USERS), where
+    )
 
 
 USER_SEARCH = tuple(("profile", name) for name in SEARCH_FIELDS)  # as provtui.domain.users.search_text reads them
@@ -113,6 +91,47 @@ MIGRATIONS: tuple[sql.SQL | sql.Composed, ...] = (
             for name in LOOKUP_FIELDS
         ]
     ),
+    # 5: the rows each table holds, kept by every commit (provtui.store.postgres_writes): a count in one row
+    sql.SQL("""
+    CREATE TABLE table_counts (tbl text PRIMARY KEY, n bigint NOT NULL CHECK (n >= 0));
+    INSERT INTO table_counts SELECT tbl, count(*) FROM docs GROUP BY tbl;
+    """),
+    # 6: whom each audit event concerns, indexed: a person's history reads their events, not the trail
+    sql.SQL("""
+    CREATE FUNCTION provtui_audit_subjects(e jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+      SELECT coalesce(array_agg(DISTINCT lower(s COLLATE "und-x-icu") COLLATE "C"), '{{}}') FROM (
+        SELECT e ->> 'target' WHERE jsonb_typeof(e -> 'target') = 'string'
+          AND ((e ->> 'action') LIKE 'user.%' OR (e ->> 'action') LIKE 'account.link%')
+        UNION ALL
+        SELECT side ->> f FROM (VALUES (e -> 'before'), (e -> 'after')) AS v(side), unnest(ARRAY['user', 'login']) AS f
+          WHERE jsonb_typeof(side) = 'object' AND jsonb_typeof(side -> f) = 'string'
+            AND (f = 'user' OR (e ->> 'action') LIKE 'user.%')
+        UNION ALL
+        SELECT substr(side ->> 'subject', 6) FROM (VALUES (e -> 'before'), (e -> 'after')) AS v(side)
+          WHERE jsonb_typeof(side) = 'object' AND jsonb_typeof(side -> 'subject') = 'string' AND (side ->> 'subject') LIKE 'user:%'
+        UNION ALL
+        SELECT login #>> '{{}}' FROM (VALUES (e -> 'before'), (e -> 'after')) AS v(side), unnest(ARRAY['users', 'added', 'removed']) AS f,
+          jsonb_array_elements(CASE WHEN jsonb_typeof(side) = 'object' AND jsonb_typeof(side -> f) = 'array' THEN side -> f ELSE '[]' END) AS login
+          WHERE jsonb_typeof(login) = 'string'
+        UNION ALL
+        SELECT (e ->> 'target') || {separator} || substr(e -> 'after' ->> 'path', 8)
+          WHERE (e ->> 'action') = 'downstream.call' AND jsonb_typeof(e -> 'target') = 'string'
+            AND jsonb_typeof(e -> 'after') = 'object' AND jsonb_typeof(e -> 'after' -> 'path') = 'string'
+            AND (e -> 'after' ->> 'path') LIKE '/Users/%'
+      ) AS subjects(s)
+    $$;
+    CREATE INDEX audit_by_subject ON audit USING gin (provtui_audit_subjects(event));
+    """).format(separator=sql.Literal(ACCOUNT_SEPARATOR)),
+    # 7: the people's login, state and search text, a narrow row each (kept by every commit): a search filters
+    # these, not documents a kilobyte wide whose search text is made anew on each row (migration 2's indexes)
+    sql.SQL("""
+    CREATE TABLE user_search (key text PRIMARY KEY, login text COLLATE "C" NOT NULL, state text, search text COLLATE "C" NOT NULL);
+    INSERT INTO user_search {rows};
+    CREATE INDEX user_search_by_login ON user_search (login) INCLUDE (key, state, search);
+    CREATE INDEX user_search_text ON user_search USING gin (search gin_trgm_ops);
+    DROP INDEX docs_users_by_login;
+    DROP INDEX docs_users_search;
+    """).format(rows=user_index_rows(sql.SQL("TRUE"))),
 )
 
 

@@ -6,7 +6,7 @@ database in the place of the directory's files and its lock:
 - ``docs`` holds every document (table, key, JSONB), the directory as it is now; ``commits`` each
   commit's number and time, and ``commit_ops`` its ops, a row each (what another process applies
   to catch up); ``audit`` the trail, in order; ``head`` one row: the newest commit's number and
-  the audit chain's head.
+  the audit chain's head; ``table_counts`` the rows each table holds (provtui.store.postgres_writes).
 - A transaction locks the head row (``SELECT … FOR UPDATE``): writers take turns, on every host,
   as they take the journal store's file lock; under it the process catches up, the block stages
   its writes, and the commit writes docs, the commit's ops, its chained audit events and the new
@@ -35,18 +35,12 @@ import orjson
 from psycopg import sql
 
 from provtui.store.errors import StoreError, StoreUnreadable
-from provtui.store.postgres_schema import (
-    LOOKUP_FIELDS,
-    create_schema,
-    create_schema_in,
-    field_condition,
-    page_query,
-    schema_version,
-    upgrade,
-)
+from provtui.store.postgres_schema import LOOKUP_FIELDS, create_schema, create_schema_in, field_condition, schema_version, upgrade
+from provtui.store.postgres_search import search_page
+from provtui.store.postgres_writes import index_damage, table_count, write_commit, write_holding
 from provtui.store.queried import QueriedTable
 from provtui.store.records import GENESIS_HASH
-from provtui.store.tables import Tables, Transaction, chain
+from provtui.store.tables import Tables, Transaction, capped, chain
 from provtui.store.urls import redacted
 
 if TYPE_CHECKING:
@@ -124,20 +118,11 @@ class PostgresStore(Tables):
     ) -> None:
         """A new store at ``url`` holding ``tables`` as of commit ``seq`` and the trail ``events`` (a migration):
         written in one transaction with the schema, so a failed copy leaves nothing behind."""
-        from psycopg.types.json import Jsonb
-
         conn = _connect(url)
         try:
             with conn.transaction(), conn.cursor() as cur:
                 create_schema_in(cur, url)
-                with cur.copy("COPY docs (tbl, key, doc) FROM STDIN") as copying:
-                    for table, docs in tables.items():
-                        for key, doc in docs.items():
-                            copying.write_row((table, key, Jsonb(doc)))
-                with cur.copy("COPY audit (seq, event) FROM STDIN") as copying:
-                    for event in events:
-                        copying.write_row((event["seq"], Jsonb(event)))
-                cur.execute("UPDATE head SET seq = %s, audit_head = %s WHERE id = 1", (seq, audit_head))
+                write_holding(cur, seq, audit_head, tables, events)
         finally:
             conn.close()
 
@@ -151,7 +136,11 @@ class PostgresStore(Tables):
         cur.execute("SELECT seq, audit_head FROM head WHERE id = 1")
         self.seq, self.audit_head = cur.fetchone() or (0, GENESIS_HASH)
         tables: dict[str, dict[str, dict[str, Any]]] = {}
-        cur.execute("SELECT tbl, key, doc FROM docs WHERE tbl <> ALL(%s)", (list(self._queried),))
+        if self._queried:  # the held tables by name (table_counts knows them): not a scan past a million people
+            cur.execute("SELECT tbl FROM table_counts WHERE n > 0 AND tbl <> ALL(%s)", (list(self._queried),))
+            cur.execute("SELECT tbl, key, doc FROM docs WHERE tbl = ANY(%s)", ([row[0] for row in cur.fetchall()],))
+        else:
+            cur.execute("SELECT tbl, key, doc FROM docs")
         for table, key, doc in cur.fetchall():
             tables.setdefault(table, {})[key] = doc
         for queried in self._queried.values():
@@ -273,13 +262,14 @@ class PostgresStore(Tables):
         if found is None:
             with self._conn.cursor() as cur:
                 if fieldname is None:
-                    cur.execute("SELECT count(*) FROM docs WHERE tbl = %s", (table,))
+                    found = table_count(cur, table)  # one row (table_counts), not a scan of the table
                 else:
                     cur.execute(
                         sql.SQL("SELECT count(*) FROM docs WHERE tbl = %s AND {}").format(field_condition(fieldname)), (table, value)
                     )
-                row = cur.fetchone()
-            found = queried.counts[(fieldname, value)] = int(row[0]) if row else 0
+                    row = cur.fetchone()
+                    found = int(row[0]) if row else 0
+            queried.counts[(fieldname, value)] = found
         return found
 
     def search_page(
@@ -293,21 +283,19 @@ class PostgresStore(Tables):
         keys: Collection[str] | None = None,
         offset: int = 0,
         limit: int | None = None,
+        count_up_to: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         if table not in self._queried:
             return super().search_page(
-                table, order_by=order_by, text=text, fields=fields, equals=equals, keys=keys, offset=offset, limit=limit
-            )
-        query, count_query, params = page_query(table, order_by, text, fields, equals, keys)
+                table, order_by=order_by, text=text, fields=fields, equals=equals, keys=keys, offset=offset, limit=limit,
+                count_up_to=count_up_to,
+            )  # fmt: skip
         with self._conn.cursor() as cur:
-            cur.execute(query, [*params, offset, limit])
-            rows = cur.fetchall()
-            if offset == 0 and (limit is None or len(rows) < limit):
-                total = len(rows)  # the page holds every match
-            else:
-                cur.execute(count_query, params)
-                row = cur.fetchone()
-                total = int(row[0]) if row else 0
+            total, rows = search_page(
+                cur, table, order_by=order_by, text=text, fields=fields, equals=equals, keys=keys, offset=offset, limit=limit,
+                count_up_to=count_up_to, everyone=lambda: self.count(table),
+            )  # fmt: skip
+        total = capped(total, count_up_to)
         page: dict[str, dict[str, Any]] = dict(rows)
         self._queried[table].keep(page)
         return total, list(page.values())
@@ -420,28 +408,16 @@ class PostgresStore(Tables):
             self._reads = None
 
     def _write(self, cur: psycopg.Cursor, seq: int, now: str, ops: list[list[Any]], events: list[dict[str, Any]]) -> None:
-        from psycopg.types.json import Jsonb
+        write_commit(cur, seq, now, ops, events, self.audit_head, self._known)
 
-        final: dict[tuple[str, str], dict[str, Any] | None] = {}
-        for op in ops:  # the last write of a key is what the docs keep
-            final[(op[1], op[2])] = op[3] if op[0] == "put" else None
-        puts = [(t, k, Jsonb(doc)) for (t, k), doc in final.items() if doc is not None]
-        dels = [(t, k) for (t, k), doc in final.items() if doc is None]
-        if puts:
-            cur.executemany(
-                "INSERT INTO docs (tbl, key, doc) VALUES (%s, %s, %s) ON CONFLICT (tbl, key) DO UPDATE SET doc = EXCLUDED.doc", puts
-            )
-        if dels:
-            cur.executemany("DELETE FROM docs WHERE tbl = %s AND key = %s", dels)
-        cur.execute("INSERT INTO commits (seq, time) VALUES (%s, %s)", (seq, now))
-        with cur.copy("COPY commit_ops (seq, n, op) FROM STDIN") as copying:
-            for n, op in enumerate(ops):
-                copying.write_row((seq, n, Jsonb(op)))
-        if events:
-            cur.executemany("INSERT INTO audit (seq, event) VALUES (%s, %s)", [(seq, Jsonb(e)) for e in events])
-        head = events[-1]["hash"] if events else self.audit_head
-        cur.execute("UPDATE head SET seq = %s, audit_head = %s WHERE id = 1", (seq, head))
-        cur.execute("SELECT pg_notify('provtui_commit', %s)", (str(seq),))  # ids only: listeners read the rest
+    def _known(self, table: str, key: str) -> bool | None:
+        """Whether a held table has ``key`` (None: the table is read by query; the database knows)."""
+        return None if table in self._queried else key in self.tables.get(table, {})
+
+    def index_damage(self) -> list[tuple[str, str]]:
+        """(what, why) wherever the counts or the people's search rows disagree with the documents (`store check`)."""
+        with self._conn.cursor() as cur:
+            return index_damage(cur)
 
     def compact(self) -> None:
         """Forget commits older than any process needs to catch up by (one further behind reloads the docs)."""
@@ -478,6 +454,18 @@ class PostgresStore(Tables):
             cur.execute("SELECT pos, event FROM audit WHERE pos >= %s ORDER BY pos", (offset,))
             rows = [(int(pos), event) for pos, event in cur.fetchall()]
         return rows, (rows[-1][0] + 1 if rows else offset)
+
+    def audit_about(
+        self, subjects: Collection[str], *, before: int | None = None, limit: int = AUDIT_PAGE
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Newest first, below position ``before``: the events whose subjects (provtui_audit_subjects: logins in
+        lower case, accounts as app + ACCOUNT_SEPARATOR + id) include one of ``subjects``, read by their index."""
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT pos, event FROM audit WHERE provtui_audit_subjects(event) && %s::text[] AND pos < %s ORDER BY pos DESC LIMIT %s",
+                (list(subjects), before if before is not None else 2**62, limit),
+            )
+            return [(int(pos), event) for pos, event in cur.fetchall()]
 
     def audit_file_event(self, offset: int) -> dict[str, Any]:
         with self._conn.cursor() as cur:

@@ -185,16 +185,19 @@ class Tables:
         keys: Collection[str] | None = None,
         offset: int = 0,
         limit: int | None = None,
+        count_up_to: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """(how many match, one page of them sorted by ``order_by``, a text field, in code-point order): the
         documents of ``table`` (among ``keys``) whose top-level fields equal ``equals`` and, with ``text`` (in
-        lower case), in one of whose ``fields`` (paths into the document), lowercased, it appears."""
+        lower case), in one of whose ``fields`` (paths into the document), lowercased, it appears.  With
+        ``count_up_to``, more matches than that are counted as ``count_up_to + 1`` (a count of a million
+        matches would read them all: "10,000+" says enough on a screen)."""
         docs = self.all(table)
         candidates = docs.values() if keys is None else [docs[key] for key in keys if key in docs]
         matched = [doc for doc in candidates if _matches(doc, text, fields, equals)]
         matched.sort(key=lambda doc: doc[order_by])
         end = None if limit is None else offset + limit
-        return len(matched), matched[offset:end]
+        return capped(len(matched), count_up_to), matched[offset:end]
 
     def table(self, name: str) -> Table:
         """A TinyDB table over the live data, for queries."""
@@ -264,3 +267,8 @@ class Tables:
             ops += [["put", name, key, doc] for key, doc in after.items() if before.get(key) != doc]
         if ops:
             self._notify(ops)
+
+
+def capped(count: int, up_to: int | None) -> int:
+    """``count``, or ``up_to + 1`` if it is more (search_page's ``count_up_to``)."""
+    return count if up_to is None else min(count, up_to + 1)

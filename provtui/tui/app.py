@@ -130,8 +130,9 @@ class ProvtuiApp(App):
         super().__init__()
         self.service = service
         self.engine = engine
-        # A directory read by query (PostgreSQL): lists show their first rows, not every match (see directory.py).
-        self.reads_by_query = not getattr(service, "remote", False) and service.shared_store()
+        # A directory read by query (PostgreSQL, here or behind a server): lists show their first rows, not every
+        # match, and count matches up to a point (see directory.py).
+        self.reads_by_query = bool(service.shared_store())
         self.service_lock = lock or threading.Lock()
         self.sub_title = label if label is not None else _store_label(service)
         self._control_filter = ControlFilter()

@@ -4,16 +4,15 @@ them; an older store's schema is upgraded at open."""
 
 from __future__ import annotations
 
+import orjson
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from provtui.compose import build_console, build_engine
-from provtui.domain.users import SEARCH_FIELDS
 from provtui.model.schema import ACCOUNTS, DIRTY, MEMBERS, QUERIED, USERS
 from provtui.service import Service
 from provtui.store import queried as queried_module
-from provtui.store.postgres_schema import MIGRATIONS, order_expression, search_expression
+from provtui.store.postgres_schema import MIGRATIONS
 from provtui.store.postgres_store import PostgresStore
 
 
@@ -94,29 +93,60 @@ def test_a_store_of_the_first_schema_is_upgraded_when_opened(pg_url, monkeypatch
         version = conn.execute("SELECT max(version) FROM provtui_schema").fetchone()[0]
         indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'docs'")}
         moved = conn.execute("SELECT n, op FROM commit_ops WHERE seq = 1 ORDER BY n").fetchall()
-    assert version == len(MIGRATIONS) and {"docs_by_login", "docs_by_user", "docs_users_by_login", "docs_users_search"} <= indexes
+    assert version == len(MIGRATIONS) and {"docs_by_login", "docs_by_user"} <= indexes
     assert [op for _, op in moved] == ops
+    assert store.count(USERS) == 1 and store.index_damage() == []  # the counts start from the rows there
     store.close()
 
 
+def test_a_tables_count_is_one_row_kept_by_every_commit_and_checked(pg_url, capsys):
+    """A whole table's count is read from table_counts (kept in each commit's transaction), not counted; a
+    row written around provtui makes the count wrong, and `store check` names it rather than mend it."""
+    from provtui.cli.main import main
+
+    def run_cli(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        return code, capsys.readouterr().out
+
+    service = org(pg_url, users=6)
+    reader = Service.open(pg_url, actor="admin")
+    assert reader.store.queried(USERS) and reader.user_count() == 6 and reader.pending_work() == 3
+    service.create_user("zed", "zed@example.com", "Zed", "Z")
+    service.remove_members("eng", ["user000"])
+    other = Service.open(pg_url, actor="admin")
+    assert other.user_count() == 7 and other.pending_work() == 3
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        counted = dict(conn.execute("SELECT tbl, n FROM table_counts").fetchall())
+        held = dict(conn.execute("SELECT tbl, count(*) FROM docs GROUP BY tbl").fetchall())
+        assert counted == held
+        conn.execute("DELETE FROM docs WHERE tbl = 'users' AND key = (SELECT min(key) FROM docs WHERE tbl = 'users')")
+    code, out = run_cli("--store", pg_url, "store", "check", "--json")
+    assert code == 5, out
+    report = orjson.loads(out)
+    assert not report["intact"] and [d["file"] for d in report["damage"]] == ["table_counts", "user_search"]
+    assert "users: counted 7 rows, holds 6" in report["damage"][0]["reason"]
+    assert "1 rows differ from the people's documents" in report["damage"][1]["reason"]
+    code, out = run_cli("--store", pg_url, "store", "check")
+    assert code == 5 and "damaged: table_counts: users" in out and "PostgreSQL's own tools" in out
+
+
 def test_a_page_and_a_search_use_the_indexes(pg_url):
-    """The plans PostgreSQL makes for a page and a search, built as the store builds them: they read the
-    login index and the trigram index, not the table."""
+    """The plans PostgreSQL makes for the directory's page and search, built as the store builds them: they read
+    user_search's login index and its trigram index, not the documents."""
     org(pg_url, users=3)
     with psycopg.connect(pg_url, autocommit=True) as conn:  # enough rows that an index beats a scan (not through provtui)
         conn.execute(
-            "INSERT INTO docs SELECT 'users', 'x' || n, jsonb_build_object('login', 'x' || n, 'profile', "
-            "jsonb_build_object('login', 'x' || n, 'email', 'x' || n || '@example.com')) FROM generate_series(1, 100000) AS n"
+            "INSERT INTO user_search SELECT 'x' || n, 'x' || n, 'active', 'x' || n || '@example.com' FROM generate_series(1, 100000) AS n"
         )
-        conn.execute("ANALYZE docs")
+        conn.execute("ANALYZE user_search")
         conn.execute("SET enable_seqscan = off")  # (at this size a scan may still cost less: what matters is that the index fits)
-        page = sql.SQL("EXPLAIN SELECT key FROM docs WHERE tbl = 'users' ORDER BY {} LIMIT 5").format(order_expression("login"))
-        search = sql.SQL("EXPLAIN SELECT key FROM docs WHERE tbl = 'users' AND {} LIKE '%user001%'").format(
-            search_expression(tuple(("profile", name) for name in SEARCH_FIELDS))
+        queries = (  # as provtui.store.postgres_search reads it: a page of everyone; every match of a word, up to a cap
+            "SELECT key, login FROM user_search WHERE TRUE ORDER BY login LIMIT 5",
+            "SELECT key, login FROM user_search WHERE search LIKE '%user001%' LIMIT 10001",
         )
-        plans = ["\n".join(row[0] for row in conn.execute(query).fetchall()) for query in (page, search)]
-    assert "docs_users_by_login" in plans[0], plans[0]
-    assert "docs_users_search" in plans[1], plans[1]
+        plans = ["\n".join(row[0] for row in conn.execute("EXPLAIN " + query).fetchall()) for query in queries]
+    assert "user_search_by_login" in plans[0], plans[0]
+    assert "user_search_text" in plans[1], plans[1]
 
 
 def test_a_big_change_holds_the_tables_it_would_otherwise_read_one_by_one(pg_url, monkeypatch):
@@ -167,3 +197,21 @@ async def test_a_console_on_a_shared_store_lists_the_first_rows_and_narrows_as_o
         await settle(pilot)
         assert [row["login"] for row in app.screen.query_one(UserTable).rows] == ["user011"]
         assert app.service.store.queried(USERS)  # the console never read the people whole
+
+
+async def test_a_console_reading_by_query_counts_matches_up_to_a_cap(pg_url, monkeypatch):
+    """Counting a million matches reads a million rows: past QUERIED_COUNT the console says "N+", and says
+    how many people there are from the table's count."""
+    from provtui.tui.app import build_app
+    from provtui.tui.screens import directory
+    from tests.helpers.console import NARROW, settle
+
+    monkeypatch.setattr(directory, "QUERIED_COUNT", 12)
+    org(pg_url, users=30)
+    app = build_app(Service.open(pg_url, actor="admin"), label="pg")
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot)
+        assert app.reads_by_query and str(app.screen._found).startswith("12+ of 30 users ·")
+        await pilot.press("slash", *"first2")
+        await settle(pilot)
+        assert str(app.screen._found).startswith("11 of 30 users matching “first2”")  # First2, First20..First29: under the cap, exact

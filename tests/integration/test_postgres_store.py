@@ -245,6 +245,11 @@ def test_a_server_serves_a_postgresql_store_alone_and_keeps_its_secrets_in_its_s
         assert listed.returncode == 0 and [s["name"] for s in json.loads(listed.stdout)] == ["slack-token"]
         assert "xoxb-server-only" not in json.dumps([e for e in Service.open(pg_url).audit()])  # never in the store
         assert (state.stat().st_mode & 0o777) == 0o700 and [p.stat().st_mode & 0o777 for p in state.iterdir()] == [0o600]
+        from provtui.client.remote import RemoteService
+
+        remote = RemoteService.connect(sockets / "a.sock")
+        assert remote.shared_store() is True  # so a console through it lists a page, not every match
+        remote.close()
     finally:
         assert stop_server_process(first) == 0
     assert [u["login"] for u in Service.open(pg_url).list_users("")[1]] == ["ada"]

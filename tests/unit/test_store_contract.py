@@ -177,6 +177,53 @@ def test_search_page_matches_sorts_and_counts_alike_on_every_backend(store):
     assert store.search_page("users", order_by="login", text="nobody", fields=FIELDS) == (0, [])
 
 
+def test_the_directorys_search_filters_pages_and_follows_commits_alike_on_every_backend(store):
+    """The search the directory makes (its fields, login order, a state, among some): on PostgreSQL the people's
+    search rows (user_search) answer it, kept by each commit."""
+    from provtui.model.directory import USER_SEARCH_PATHS as DIRECTORY
+
+    users_store(store)
+    assert logins(store.search_page("users", order_by="login", text="smith", fields=DIRECTORY)) == ["adam", "bea"]
+    assert logins(store.search_page("users", order_by="login", text="example.", fields=DIRECTORY, equals={"state": "active"})) == [
+        "bea", "zoe", "Émile"
+    ]  # fmt: skip
+    assert logins(store.search_page("users", order_by="login", text="e", fields=DIRECTORY, keys={"u1", "u4"})) == ["bea", "zoe"]
+    assert store.search_page("users", order_by="login", text="e", fields=DIRECTORY, offset=1, limit=1)[0] == 4
+    with store.transaction() as tx:
+        tx.put("users", "u1", {**USERS["u1"], "login": "zed", "profile": {"login": "zed", "email": "zed@example.com"}})
+        tx.delete("users", "u3")
+    assert logins(store.search_page("users", order_by="login", text="", fields=DIRECTORY)) == ["adam", "bea", "zed"]
+    assert store.search_page("users", order_by="login", text="öström", fields=DIRECTORY) == (0, [])  # zoe is zed now
+    assert logins(store.search_page("users", order_by="login", text="ZED@", fields=DIRECTORY)) == []  # (the caller lowercases)
+    assert logins(store.search_page("users", order_by="login", text="zed@", fields=DIRECTORY)) == ["zed"]
+
+
+def test_a_count_up_to_a_cap_stops_one_past_it_on_every_backend(store):
+    users_store(store)
+    assert store.search_page("users", order_by="login", limit=1, count_up_to=2)[0] == 3  # four: "more than two"
+    assert store.search_page("users", order_by="login", text="smith", fields=FIELDS, limit=1, count_up_to=2)[0] == 2  # exact
+    assert store.search_page("users", order_by="login", text="@", fields=FIELDS, limit=1, count_up_to=1)[0] == 2
+    assert store.search_page("users", order_by="login", text="@", fields=FIELDS, limit=1)[0] == 4  # no cap: all of them
+
+
+def test_a_tables_count_follows_creates_deletes_and_rewrites_in_any_mix(store):
+    users_store(store)
+    with store.transaction() as tx:  # a rewrite, a create then delete, a delete then create, a delete: one commit
+        tx.put("users", "u1", {**USERS["u1"], "state": "suspended"})
+        tx.put("users", "u9", {"id": "u9", "login": "ned", "state": "active", "profile": {"login": "ned"}})
+        tx.delete("users", "u9")
+        tx.delete("users", "u2")
+        tx.put("users", "u2", USERS["u2"])
+        tx.delete("users", "u3")
+        tx.put("t", "a", {"n": 1})
+    assert store.count("users") == 3 and store.count("t") == 1
+    with store.transaction() as tx:
+        tx.delete("users", "nobody")  # deleting what is not there counts nothing
+        tx.delete("t", "a")
+    assert store.count("users") == 3 and store.count("t") == 0
+    assert store.search_page("users", order_by="login", limit=1)[0] == 3
+
+
 def test_count_and_lookup_see_every_commit(store):
     users_store(store)
     assert store.count("users") == 4 and store.count("users", "state", "active") == 3

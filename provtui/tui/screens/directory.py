@@ -39,17 +39,28 @@ SCOPES = ("group", "app", "source")
 # Through a server, a search shows its first page at once, then the rest: 50,000 rows are 9 MB over the socket.
 FIRST_PAGE = 200  # the other filters: one name each, set with f
 QUERIED_ROWS = 2000  # where the directory is read by query (a million people, say): rows a list holds at most
+QUERIED_COUNT = 10_000  # there, matches counted at most ("10,000+"): counting a million reads a million rows
 
 
 def search(
-    service: Service, text: str, state: str | None, scope: dict[str, str] | None = None, *, limit: int | None = None
+    service: Service,
+    text: str,
+    state: str | None,
+    scope: dict[str, str] | None = None,
+    *,
+    limit: int | None = None,
+    count_up_to: int | None = None,
 ) -> tuple[list[dict], int, int, int]:
     """(matching summaries, the first ``limit`` of them; number of users in the store; queue length; how many
-    match): one locked call."""
+    match, past ``count_up_to`` counted as one more): one locked call."""
     scope = scope or {}
-    matching, rows = service.list_users(text, state=state, limit=limit, **scope)
-    everyone = service.user_count() if text or state or scope else matching
+    matching, rows = service.list_users(text, state=state, limit=limit, count_up_to=count_up_to, **scope)
+    everyone = service.user_count() if text or state or scope or count_up_to is not None else matching
     return rows, everyone, service.pending_work(), matching
+
+
+def counted(matching: int, up_to: int | None) -> str:
+    return f"{up_to:,}+" if up_to is not None and matching > up_to else f"{matching:,}"
 
 
 def scope_choices(service: Service) -> dict[str, list[str]]:
@@ -157,7 +168,8 @@ class DirectoryScreen(Screen):
             [f" matching “{text}”" if text else "", f" · {state}" if state else "", *(f" · {kind} {name}" for kind, name in scope.items())]
         )
         # Content, not markup: the search text may hold "["
-        self._found = Content(f"{matching:,} of {everyone:,} users{filters} · {queued:,} queued for sync")
+        up_to = QUERIED_COUNT if self.app.reads_by_query else None
+        self._found = Content(f"{counted(matching, up_to)} of {everyone:,} users{filters} · {queued:,} queued for sync")
         self._show_status()
 
     def _show_status(self) -> None:
@@ -174,7 +186,9 @@ class DirectoryScreen(Screen):
         self, asked: int, text: str, state: str | None, scope: dict[str, str], limit: int | None
     ) -> tuple[list[dict], int, int, int] | None:
         """In the service thread: ``search``, unless a newer search was asked for while this one waited."""
-        return search(self.app.service, text, state, scope, limit=limit) if asked == self._searches_asked else None
+        if asked != self._searches_asked:
+            return None
+        return search(self.app.service, text, state, scope, limit=limit, count_up_to=QUERIED_COUNT if self.app.reads_by_query else None)
 
     @on(Input.Changed, "#search")
     @on(Select.Changed, "#state")
