@@ -35,6 +35,7 @@ NOUN_MODULES = {
     "admins": ["admin"],
     "store": ["store"],
     "secrets": ["secret"],
+    "scim_clients": ["scim-client"],
 }
 _VALUED = {"--store", "--server"}  # the options before a noun that take a value
 

@@ -47,6 +47,7 @@ class Action(StrEnum):
     REPAIR_STORE = "repair a damaged store"
     MIGRATE_STORE = "copy the store to another backend"
     MANAGE_SECRETS = "set, list or delete the server's secrets"
+    MANAGE_SCIM_CLIENTS = "add, list, rotate or remove inbound SCIM clients"
 
 
 # Which roles may take each action at all; scope is checked separately.
@@ -71,6 +72,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.REPAIR_STORE: frozenset({Role.SUPER_ADMIN}),
     Action.MIGRATE_STORE: frozenset({Role.SUPER_ADMIN}),  # a copy of everything: the whole directory and trail
     Action.MANAGE_SECRETS: frozenset({Role.SUPER_ADMIN}),
+    Action.MANAGE_SCIM_CLIENTS: frozenset({Role.SUPER_ADMIN}),  # a client is a source of truth: it writes people in
 }
 # --confirm is an approval given in advance: exactly the roles `held approve` needs, by construction.
 POLICY[Action.CONFIRM] = POLICY[Action.APPROVE]

@@ -17,6 +17,7 @@ SOURCE_ENTRIES = "source_entries"  # per LDAP source: the DN -> login of its ent
 ORPHANS = "orphans"  # app import: downstream accounts that match no user
 RULES = "rules"  # group rules
 HELD = "held"  # big changes held by a safeguard until an admin approves or rejects them
+SCIM_CLIENTS = "scim_clients"  # inbound SCIM clients: each a source, known by its token's digest (provtui.domain.scim_clients)
 
 # The tables that grow with the directory: on PostgreSQL a process reads them by query and holds only what it
 # read lately (provtui.store.queried), unless it needs them whole (a worker, a report).

@@ -20,8 +20,9 @@ FACADE = frozenset(
         "create_app", "update_app", "mappings", "set_mapping", "preview_payload", "resume_app", "retry",
         "assign", "unassign", "grant", "revoke", "list_admins", "set_config", "config", "complete_task",
         "provisioning_scope", "may_provision", "may", "grants",
-        # secrets (held by the server)
+        # secrets (held by the server), inbound SCIM clients (their tokens' digests are in the store)
         "set_secret", "list_secrets", "delete_secret",
+        "add_scim_client", "list_scim_clients", "rotate_scim_client", "remove_scim_client",
         # imports
         "add_source", "list_sources", "set_source_priority", "import_csv", "add_ldap_source", "update_ldap_source", "import_ldap",
         "import_app", "import_app_groups",

@@ -31,6 +31,7 @@ from provtui.service.provisioning import Provisioning
 from provtui.service.reads import Reads
 from provtui.service.reports import Reports
 from provtui.service.rules import GroupRules
+from provtui.service.scim_clients import ScimClients
 from provtui.service.secrets import Secrets
 from provtui.service.settings import Settings
 from provtui.service.store_health import RepairReport, check_store, missing_creation, repair_store
@@ -63,6 +64,7 @@ class Service:
         self.vault = vault  # a server's secrets (provtui.store.vault); None embedded
         self._apps = Apps(*parts, reads=self._reads, vault=vault)
         self._secrets = Secrets(*parts, vault=vault)
+        self._scim_clients = ScimClients(*parts)
         self._settings = Settings(*parts, vault=vault)
         self._admins = Admins(*parts)
         self._provisioning = Provisioning(*parts)
@@ -313,6 +315,21 @@ class Service:
 
     def delete_secret(self, name: str) -> dict[str, Any]:
         return self._secrets.delete_secret(name)
+
+    def add_scim_client(self, name: str) -> dict[str, Any]:
+        return self._scim_clients.add(name)
+
+    def list_scim_clients(self) -> list[dict[str, Any]]:
+        return self._scim_clients.list()
+
+    def rotate_scim_client(self, name: str) -> dict[str, Any]:
+        return self._scim_clients.rotate(name)
+
+    def remove_scim_client(self, name: str) -> dict[str, Any]:
+        return self._scim_clients.remove(name)
+
+    def scim_client_of_token(self, token: str) -> str | None:
+        return self._scim_clients.client_of_token(token)
 
     def mappings(self, app_name: str) -> list[dict[str, Any]]:
         return self._apps.mappings(app_name)
