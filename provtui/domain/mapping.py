@@ -16,6 +16,7 @@ from typing import Any
 
 from provtui.domain.errors import InvalidInput
 from provtui.domain.expressions import MAPPING_FUNCTIONS, MAPPING_ROOTS, CompiledExpression, compile_expression
+from provtui.domain.expressions.tree import Attribute
 from provtui.domain.expressions.values import NO_GROUPS
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -76,6 +77,9 @@ class CompiledMapping:
     target: str
     expression: CompiledExpression
     on: str
+    # The profile attribute the expression is, when it is only that (``user.email``, as every default is): read
+    # straight from the profile (the expression's own closure reads the same, one call and two lookups later).
+    profile_field: str | None = None
 
 
 def compile_mapping(target: str, expr: str, on: str = ALWAYS) -> CompiledMapping:
@@ -89,7 +93,10 @@ def compile_mapping(target: str, expr: str, on: str = ALWAYS) -> CompiledMapping
         )
     if on not in (ALWAYS, ON_CREATE):
         raise InvalidInput("--on", "is create or always")
-    return CompiledMapping(target, compile_expression(expr, roots=MAPPING_ROOTS, functions=MAPPING_FUNCTIONS, field="EXPR"), on)
+    expression = compile_expression(expr, roots=MAPPING_ROOTS, functions=MAPPING_FUNCTIONS, field="EXPR")
+    tree = expression.tree
+    field = tree.name if isinstance(tree, Attribute) and tree.root == "user" else None
+    return CompiledMapping(target, expression, on, field)
 
 
 @cache
@@ -105,8 +112,9 @@ def map_attributes(
         mappings = default_mappings()
     scope = {"user": profile, "assignment": assignment or {}}
     attributes: dict[str, Any] = {"externalId": user_id}
-    for mapping in mappings:
-        value = mapping.expression.function(scope, NO_GROUPS)  # the closure itself: this runs for every planned key
+    for mapping in mappings:  # (this runs for every planned key)
+        field = mapping.profile_field
+        value = profile.get(field) if field is not None else mapping.expression.function(scope, NO_GROUPS)
         attributes[mapping.target] = None if value == "" else value
     return attributes
 

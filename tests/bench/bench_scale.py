@@ -21,7 +21,8 @@ measured in the same run on the same files or pairs:
   should have (``Directory.desired``: entitlement paths, mappings, assignment values) and the
   difference from the known account (``plan_account``) vs. the same loop doing only the reads a
   plan cannot avoid (the user, the app and the known account from the in-memory tables):
-  the ratio is the cost of deciding over the cost of looking;
+  the ratio is the cost of deciding over the cost of looking; with ``--postgres``, the same organisation
+  built on a throwaway PostgreSQL and planned there too (every table held, as a worker holds them);
 - memory: peak RSS of the process that opened the store vs. that of the baseline process, and
   what tracemalloc counts as allocated by the open.
 
@@ -199,9 +200,11 @@ def cold(code: str, path: Path, runs: int) -> dict:
     return {**results[-1], "open": statistics.median(r["open"] for r in results)}
 
 
-def plan(path: Path) -> dict:
-    """Every queued key planned, vs. the same loop doing only the unavoidable reads."""
+def plan(path: Path | str) -> dict:
+    """Every queued key planned, vs. the same loop doing only the unavoidable reads (on PostgreSQL, with every
+    table held, as a worker holds them: it plans every key)."""
     service = Service.open(path, actor=ACTOR)
+    service.store.hold()
     store, directory = service.store, service.directory
     pairs = [(doc["app"], doc["user"], key) for key, doc in store.all(DIRTY).items() if "user" in doc]
     policies = {app_id: DeletionPolicy(app["settings"].get("delete_after_days")) for app_id, app in store.all(APPS).items()}
@@ -309,6 +312,7 @@ def run(args: argparse.Namespace) -> dict:
         planned = plan(path)
         previewed = rule_preview(path) if args.rules else None
         files_mb = sum(p.stat().st_size for p in path.iterdir() if p.is_file()) / 1e6
+    on_postgres = plan_on_postgres(args) if args.postgres else {}
     return {
         "users": args.users,
         "groups": args.groups,
@@ -330,7 +334,19 @@ def run(args: argparse.Namespace) -> dict:
         **planned,
         "plan_ratio": ratio(planned["plan_s"], planned["reads_s"]),
         **(previewed or {}),
+        **on_postgres,
     }
+
+
+def plan_on_postgres(args: argparse.Namespace) -> dict:
+    """The same organisation built on a throwaway PostgreSQL, and its full plan: the planning cost on both backends."""
+    from provtui.testing.postgres import PostgresProcess
+
+    with PostgresProcess() as postgres:
+        url = postgres.create_database("scale")
+        build(url, args)  # type: ignore[arg-type]
+        planned = plan(url)
+    return {f"pg_{key}": value for key, value in planned.items()} | {"pg_plan_ratio": ratio(planned["plan_s"], planned["reads_s"])}
 
 
 def table(r: dict) -> str:
@@ -346,6 +362,20 @@ def table(r: dict) -> str:
         ("one commit p50 (ms)", f"{r['commit_p50_ms']:.2f}", f"{r['append_p50_ms']:.2f}", f"{r['commit_ratio']}x"),
         ("one commit p95 (ms)", f"{r['commit_p95_ms']:.2f}", f"{r['append_p95_ms']:.2f}", ""),
         (f"full plan, {r['pairs']:,} keys (s)", f"{r['plan_s']:.3f}", f"{r['reads_s']:.4f}", f"{r['plan_ratio']}x"),
+        ("  a key (us)", f"{r['plan_us_per_pair']:.2f}", "", ""),
+        *(
+            [
+                (
+                    f"full plan on PostgreSQL, {r['pg_pairs']:,} keys (s)",
+                    f"{r['pg_plan_s']:.3f}",
+                    f"{r['pg_reads_s']:.4f}",
+                    f"{r['pg_plan_ratio']}x",
+                ),
+                ("  a key (us)", f"{r['pg_plan_us_per_pair']:.2f}", "", ""),
+            ]
+            if "pg_plan_s" in r
+            else []
+        ),
         *(
             [
                 (
@@ -382,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=int, default=50)
     parser.add_argument("--commits", type=int, default=200, help="single committed changes timed")
     parser.add_argument("--opens", type=int, default=3, help="cold-open processes (median)")
+    parser.add_argument("--postgres", action="store_true", help="also build it on PostgreSQL and plan there")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if not 0 <= args.rules < args.groups or args.apps < 1 or args.users < args.commits:

@@ -61,3 +61,9 @@ def test_bench_scale_json_has_the_figures_and_a_real_workload():
     ):
         assert data[key] > 0, key
     assert data["rules_listed"] == 4 and data["preview_moves"] > 0  # the edit moves users in and out
+
+
+def test_bench_scale_plans_on_postgresql_too_when_asked(pg_url):  # (pg_url: PostgreSQL is installed; the bench starts its own)
+    data = json.loads(run("--postgres", "--json"))
+    assert data["pg_pairs"] == data["pairs"] and data["pg_changes"] == data["changes"]  # the same work on both backends
+    assert data["pg_plan_s"] > 0 and data["pg_plan_us_per_pair"] > 0 and data["pg_plan_ratio"] > 0

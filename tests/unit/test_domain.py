@@ -1,6 +1,8 @@
 """The domain: lifecycle, validation, entitlement and the plan (its purity: tests/integration/test_domain_purity.py)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provtui.domain.entitlement import entitlement_paths, is_entitled
 from provtui.domain.errors import InvalidInput
@@ -171,3 +173,24 @@ def test_password_policy_and_random_passwords():
     passwords = {random_password() for _ in range(50)}
     assert len(passwords) == 50 and all(len(p) == 16 for p in passwords)
     assert all(validate_password(p, min_classes=4) for p in passwords)
+
+
+@given(
+    profile=st.dictionaries(
+        st.sampled_from(["login", "email", "firstName", "title", "costCenter", "manager"]),
+        st.one_of(st.none(), st.text(max_size=5), st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
+    )
+)
+def test_a_mapping_that_only_reads_an_attribute_maps_as_its_expression_does(profile):
+    """map_attributes reads ``user.<attribute>`` straight from the profile: the same values the compiled
+    expression gives, whatever the profile holds; other expressions run as compiled."""
+    from provtui.domain.expressions.values import NO_GROUPS
+    from provtui.domain.mapping import compile_mapping
+
+    mappings = [
+        compile_mapping(f"t{n}", expr) for n, expr in enumerate(["user.title", "user.costCenter", "user.nobody", 'user.login + "!"'])
+    ]
+    assert [m.profile_field for m in mappings] == ["title", "costCenter", "nobody", None]
+    scope = {"user": profile, "assignment": {}}
+    by_expression = {m.target: (lambda v: None if v == "" else v)(m.expression.function(scope, NO_GROUPS)) for m in mappings}
+    assert map_attributes("u1", profile, mappings) == {"externalId": "u1", **by_expression}
