@@ -49,8 +49,10 @@ def write_commit(
     with cur.copy("COPY commit_ops (seq, n, op) FROM STDIN") as copying:
         for n, op in enumerate(ops):
             copying.write_row((seq, n, Jsonb(op)))
-    if events:
-        cur.executemany("INSERT INTO audit (seq, event) VALUES (%s, %s)", [(seq, Jsonb(e)) for e in events])
+    if events:  # (one COPY: a million-person import's events are one statement, not a million)
+        with cur.copy("COPY audit (seq, event) FROM STDIN") as copying:
+            for event in events:
+                copying.write_row((seq, Jsonb(event)))
     head = events[-1]["hash"] if events else audit_head
     cur.execute("UPDATE head SET seq = %s, audit_head = %s WHERE id = 1", (seq, head))
     cur.execute("SELECT pg_notify('provtui_commit', %s)", (str(seq),))  # ids only: listeners read the rest

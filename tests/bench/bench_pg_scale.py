@@ -78,6 +78,7 @@ def build(url: str, args: argparse.Namespace) -> dict:
         service.add_members(f"group-{g:04d}", logins[g::static])
     del logins
     timings["groups_s"] = time.perf_counter() - t
+    log(f"{static:,} groups filled in {timings['groups_s']:.0f} s; {args.rules} rules next")
     t = time.perf_counter()
     rules = service.rules()
     for r in range(args.rules):
@@ -91,6 +92,7 @@ def build(url: str, args: argparse.Namespace) -> dict:
         )
         rules.change(f"rule-{r:03d}", state=RuleState.ACTIVE, confirm=True)
     timings["rules_s"] = time.perf_counter() - t
+    log(f"{args.rules} rules active in {timings['rules_s']:.0f} s; {args.apps} apps next")
     t = time.perf_counter()
     for a in range(args.apps):
         service.create_app(f"app-{a:02d}", scim_url="http://127.0.0.1:9/v2", token_env="PROVTUI_BENCH_NOWHERE")
@@ -196,6 +198,7 @@ def run(args: argparse.Namespace) -> dict:
         first_login = Service.open(url, actor=current_os_user()).list_users("", limit=1)[1][0]["login"]
         with postgres.connect("scale") as conn:
             size_mb = conn.execute("SELECT pg_database_size('scale')").fetchone()[0] / 1e6
+        log("built: measuring the console, searches and commits")
         console = console_first_frame(url, first_login, args, work)
         searched = searches(url)
         committed = commits(url, args.commits)
