@@ -15,7 +15,6 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from provtui.model.audit_trail import account_key, call_account, event_logins, event_rename
-from provtui.store.postgres_schema import ACCOUNT_SEPARATOR
 
 PAGE = 500  # events read at a time
 
@@ -23,7 +22,7 @@ PAGE = 500  # events read at a time
 @runtime_checkable
 class AuditQueries(Protocol):
     def audit_about(
-        self, subjects: Collection[str], *, before: int | None = None, limit: int = ...
+        self, logins: Collection[str] = ..., accounts: Collection[tuple[str, str]] = ..., *, before: int | None = None, limit: int = ...
     ) -> list[tuple[int, dict[str, Any]]]: ...
 
 
@@ -39,9 +38,11 @@ def newest_about(store: AuditQueries, login: str, accounts: list[tuple[str, str]
     return [found[pos] for pos in sorted(found, reverse=True)[:limit]]
 
 
-def _scan(store: AuditQueries, subjects: list[str], before: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+def _scan(
+    store: AuditQueries, logins: Collection[str], accounts: Collection[tuple[str, str]], before: int | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     while True:
-        page = store.audit_about(subjects, before=before, limit=PAGE)
+        page = store.audit_about(logins, accounts, before=before, limit=PAGE)
         yield from page
         if len(page) < PAGE:
             return
@@ -53,7 +54,7 @@ def _login_events(store: AuditQueries, login: str, before: int | None, limit: in
     key = login.casefold()
     found: Found = []
     direct = 0  # events found about the login itself: newer than any the scan reads next
-    for pos, event in _scan(store, list(dict.fromkeys((login.lower(), key))), before):
+    for pos, event in _scan(store, (login, key), (), before):
         if direct >= limit:
             break  # what is older cannot make the cut (a rename's earlier history is older still)
         renamed = event_rename(event)
@@ -69,9 +70,8 @@ def _login_events(store: AuditQueries, login: str, before: int | None, limit: in
 
 def _account_events(store: AuditQueries, app: str, remote_id: str, limit: int) -> Found:
     key = account_key(app, remote_id)
-    subjects = list(dict.fromkeys(f"{app}{ACCOUNT_SEPARATOR}{rid}".lower() for rid in (remote_id, quote(remote_id, safe=""))))
     found: Found = []
-    for pos, event in _scan(store, subjects, None):
+    for pos, event in _scan(store, (), [(app, remote_id), (app, quote(remote_id, safe=""))], None):  # (its path may be quoted)
         if call_account(event) == key:
             found.append((pos, event))
             if len(found) == limit:

@@ -2,9 +2,10 @@
 ``provtui_schema`` (``provtui init`` creates a store with all of them; opening an older store applies the rest);
 a store whose schema is newer than this provtui is refused.
 
-Migrations 2 and 4 add what reading by query needs (provtui.store.queried): an index of each field a lookup
-reads (``LOOKUP_FIELDS``: ``doc ->> field = value``), and the users' login order and a trigram index of their
-search text (``search_expression``), so a lookup, a page of a list or a search reads what it finds, not the table.
+Migrations 4-7 add what reading by query needs (provtui.store.queried): an index of each field a lookup reads
+(``LOOKUP_FIELDS``: ``doc ->> field = value``), each table's count (``table_counts``), an index of whom each audit
+event concerns, and the people's search rows (``user_search``: login order, trigrams of ``search_expression``), so
+a lookup, a count, a page, a search or a person's history reads what it finds, not the table.
 """
 
 from __future__ import annotations

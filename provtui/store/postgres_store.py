@@ -35,7 +35,15 @@ import orjson
 from psycopg import sql
 
 from provtui.store.errors import StoreError, StoreUnreadable
-from provtui.store.postgres_schema import LOOKUP_FIELDS, create_schema, create_schema_in, field_condition, schema_version, upgrade
+from provtui.store.postgres_schema import (
+    ACCOUNT_SEPARATOR,
+    LOOKUP_FIELDS,
+    create_schema,
+    create_schema_in,
+    field_condition,
+    schema_version,
+    upgrade,
+)
 from provtui.store.postgres_search import search_page
 from provtui.store.postgres_writes import index_damage, table_count, write_commit, write_holding
 from provtui.store.queried import QueriedTable
@@ -456,14 +464,20 @@ class PostgresStore(Tables):
         return rows, (rows[-1][0] + 1 if rows else offset)
 
     def audit_about(
-        self, subjects: Collection[str], *, before: int | None = None, limit: int = AUDIT_PAGE
+        self,
+        logins: Collection[str] = (),
+        accounts: Collection[tuple[str, str]] = (),
+        *,
+        before: int | None = None,
+        limit: int = AUDIT_PAGE,
     ) -> list[tuple[int, dict[str, Any]]]:
-        """Newest first, below position ``before``: the events whose subjects (provtui_audit_subjects: logins in
-        lower case, accounts as app + ACCOUNT_SEPARATOR + id) include one of ``subjects``, read by their index."""
+        """Newest first, below position ``before``: the events provtui_audit_subjects says concern one of ``logins``
+        or ``accounts`` ((app name, remote id) pairs), read by their index (a superset: the caller checks each)."""
+        subjects = {login.lower() for login in logins} | {f"{app}{ACCOUNT_SEPARATOR}{rid}".lower() for app, rid in accounts}
         with self._conn.cursor() as cur:
             cur.execute(
                 "SELECT pos, event FROM audit WHERE provtui_audit_subjects(event) && %s::text[] AND pos < %s ORDER BY pos DESC LIMIT %s",
-                (list(subjects), before if before is not None else 2**62, limit),
+                (sorted(subjects), before if before is not None else 2**62, limit),
             )
             return [(int(pos), event) for pos, event in cur.fetchall()]
 

@@ -30,6 +30,17 @@ def test_a_remote_console_imports_only_the_faces_and_the_client():
     assert loaded == ""
 
 
+def test_an_embedded_store_imports_no_postgresql_driver(tmp_path):
+    """psycopg is imported only for a postgresql:// store: an embedded console or command never pays for it."""
+    code = (
+        "import sys\nfrom provtui.service import Service\n"
+        f"s = Service.init({str(tmp_path / 'store')!r}, actor='admin'); s.create_user('ada', 'ada@example.com', 'A', 'L')\n"
+        "s.user_history('ada'); print(','.join(m for m in ('psycopg', 'provtui.store.postgres_schema') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""
+
+
 @pytest.mark.parametrize("package", LAZY_PACKAGES)
 def test_every_exported_name_resolves_to_its_module_s_object(package):
     module = importlib.import_module(package)

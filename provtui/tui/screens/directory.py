@@ -168,8 +168,7 @@ class DirectoryScreen(Screen):
             [f" matching “{text}”" if text else "", f" · {state}" if state else "", *(f" · {kind} {name}" for kind, name in scope.items())]
         )
         # Content, not markup: the search text may hold "["
-        up_to = QUERIED_COUNT if self.app.reads_by_query else None
-        self._found = Content(f"{counted(matching, up_to)} of {everyone:,} users{filters} · {queued:,} queued for sync")
+        self._found = Content(f"{counted(matching, self._count_up_to)} of {everyone:,} users{filters} · {queued:,} queued for sync")
         self._show_status()
 
     def _show_status(self) -> None:
@@ -188,7 +187,12 @@ class DirectoryScreen(Screen):
         """In the service thread: ``search``, unless a newer search was asked for while this one waited."""
         if asked != self._searches_asked:
             return None
-        return search(self.app.service, text, state, scope, limit=limit, count_up_to=QUERIED_COUNT if self.app.reads_by_query else None)
+        return search(self.app.service, text, state, scope, limit=limit, count_up_to=self._count_up_to)
+
+    @property
+    def _count_up_to(self) -> int | None:
+        """How far a search counts its matches: exact unless the directory is read by query."""
+        return QUERIED_COUNT if self.app.reads_by_query else None
 
     @on(Input.Changed, "#search")
     @on(Select.Changed, "#state")
