@@ -10,8 +10,9 @@ is read depends on how many match, which it learns first, up to the count the ca
   search text) finds a page of them in the first few hundred rows.
 
 Never as prepared statements: a plan made for any needle ("LIKE $1") is the wrong one for most (one letter
-or a rare word), and psycopg prepares a query run five times.  So a keystroke costs about the same whatever it types; only a one- or two-letter needle that nobody has reads
-every row (no trigram to look up), and that is a narrow row each.  Any other search (another table, order or
+or a rare word), and psycopg prepares a query run five times.  A needle of one or two letters has no trigram:
+the index of every letter and pair of letters (``grams``) finds its matches instead.  So a keystroke costs
+about the same whatever it types.  Any other search (another table, order or
 fields) filters the documents themselves.
 """
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from provtui.store.postgres_schema import (
+    GRAMS_UP_TO,
     LOOKUP_FIELDS,
     SEARCH_SEPARATOR,
     USER_SEARCH,
@@ -101,6 +103,11 @@ def _like(needle: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _lexeme(needle: str) -> str:
+    """A tsquery of one lexeme, exactly ``needle`` (quoted: no operator, weight or prefix in it is read)."""
+    return "'" + needle.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def _user_condition(needle: str, filters: dict[str, Any], keys: Collection[str] | None) -> tuple[sql.Composable, list[Any]]:
     where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
@@ -110,6 +117,9 @@ def _user_condition(needle: str, filters: dict[str, Any], keys: Collection[str] 
     if "state" in filters:
         where.append(sql.SQL("state = %s"))
         params.append(filters["state"])
+    if needle and len(needle) <= GRAMS_UP_TO:  # the letters' index answers it (the LIKE below then always holds)
+        where.append(sql.SQL("grams @@ %s::tsquery"))
+        params.append(_lexeme(needle))
     if needle:  # user_search_text answers it (trigrams), or the login index's copy of the search text
         where.append(sql.SQL("search LIKE %s"))
         params.append(_like(needle))
