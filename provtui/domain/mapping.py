@@ -119,6 +119,24 @@ def map_attributes(
     return attributes
 
 
+def profile_fields(mappings: list[CompiledMapping]) -> tuple[tuple[str, str], ...] | None:
+    """(target, profile attribute) of each mapping if every one only reads a profile attribute (as the
+    defaults do), for ``map_fields``; else None."""
+    fields = tuple((m.target, m.profile_field) for m in mappings if m.profile_field is not None)
+    return fields if len(fields) == len(mappings) else None
+
+
+def map_fields(user_id: str, profile: Mapping[str, Any], fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """``map_attributes`` for mappings that each read a profile attribute (``profile_fields``): the same
+    attributes, a lookup each (planning runs it for every queued key)."""
+    get = profile.get
+    attributes: dict[str, Any] = {"externalId": user_id}
+    for target, field in fields:
+        value = get(field)
+        attributes[target] = None if value == "" else value
+    return attributes
+
+
 def create_only(mappings: list[CompiledMapping]) -> frozenset[str]:
     return frozenset(m.target for m in mappings if m.on == ON_CREATE)
 

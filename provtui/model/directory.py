@@ -14,7 +14,15 @@ from provtui.domain.entitlement import direct_path, entitlement_paths, group_pat
 from provtui.domain.errors import NotFound
 from provtui.domain.expressions import Population
 from provtui.domain.group_push import DesiredGroup
-from provtui.domain.mapping import CompiledMapping, compile_mapping, create_only, default_mappings_for, map_attributes
+from provtui.domain.mapping import (
+    CompiledMapping,
+    compile_mapping,
+    create_only,
+    default_mappings_for,
+    map_attributes,
+    map_fields,
+    profile_fields,
+)
 from provtui.domain.plan import DesiredAccount, desired_account
 from provtui.domain.text import nfc
 from provtui.domain.users import SEARCH_FIELDS, normalise_login, search_text, user_summary
@@ -35,6 +43,7 @@ from provtui.model.schema import (
     group_key,
     group_subject,
     member_group,
+    member_user,
     stored,
     user_subject,
 )
@@ -43,6 +52,7 @@ from provtui.store.tables import capped
 
 USER_SEARCH_PATHS = tuple(("profile", name) for name in SEARCH_FIELDS)  # what search_text reads, as store paths
 FEW_USERS = 64  # Directory.population: up to this many users, look each one's groups up
+Grants = tuple[dict[str, tuple[str, str, dict[str, Any], str]], dict[str, dict[str, Any]]]  # see Directory._granting_groups
 _GRANT_TABLES = frozenset({ASSIGNMENTS, GROUPS})  # what a group's assignments (and their names) are read from
 
 
@@ -56,7 +66,7 @@ class Directory:
         self._search: dict[str, str] | None = None
         self._mappings: dict[tuple[tuple[str, str, str], ...], list[CompiledMapping]] = {}
         self._app_mappings: dict[str, tuple[dict[str, Any], list[CompiledMapping]]] = {}  # app id -> (its doc, compiled)
-        self._create_only: dict[str, tuple[dict[str, Any], list[CompiledMapping], frozenset[str]]] = {}  # app id -> (doc, ...)
+        self._create_only: dict[str, tuple[dict[str, Any], list[CompiledMapping], frozenset[str], tuple[tuple[str, str], ...] | None]] = {}
         self._sorted_ids: list[str] | None = None
         # Summaries made once, not per search: a search matching 50,000 users then costs a scan, not 50,000 new dicts.
         self._summaries: dict[str, dict[str, Any]] | None = None
@@ -64,7 +74,10 @@ class Directory:
         self._attributes: set[str] | None = None  # every attribute a profile has (grows with puts; a delete may leave one)
         # Each app's granting groups (see _granting_groups), for planning: every member's key of the app reads them,
         # and the engine's own commits (accounts, queue) leave them be.  Cleared by any assignment or group write.
-        self._grants: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = {}
+        self._grants: dict[str, Grants] = {}
+        # Each user's groups (by any path), for planning: a user's keys (one an app) read them in turn.  Dropped
+        # for a user whose memberships a commit touches.
+        self._user_groups: dict[str, tuple[str, ...]] = {}
         store.on_apply(self._invalidate)
 
     def history_index(self) -> HistoryIndex:
@@ -77,6 +90,8 @@ class Directory:
         for op in ops:
             if op[1] in _GRANT_TABLES:
                 self._grants.clear()
+            elif op[1] == MEMBERS and self._user_groups:
+                self._user_groups.pop(member_user(op[2]), None)
             if op[1] == USERS:
                 doc = op[3] if op[0] == "put" else None
                 if self._attributes is not None and doc is not None:
@@ -192,40 +207,48 @@ class Directory:
         user = store.get(USERS, user_id)
         if user is None:
             return DesiredAccount(active=False, attributes={})
-        mappings, only = self._mappings_of(app_id)
-        grants = self._grants.get(app_id)
-        if grants is None:
-            grants = self._granting_groups(app_id)
+        seen = self._create_only.get(app_id)  # (the app's mappings as _mappings_of keeps them, read inline: hot)
+        _, mappings, only, fields = seen if seen is not None and seen[0] is store.get(APPS, app_id) else self._mappings_of(app_id)
+        grants = self._grants.get(app_id) or self._granting_groups(app_id)
+        by_group = grants[0]
+        groups = self._user_groups.get(user_id)
+        if groups is None:
+            groups = self._user_groups[user_id] = tuple({member_group(key) for key in store.lookup(MEMBERS, "user", user_id)})
         names: dict[str, str] = {}
         granting: dict[str, dict[str, Any]] = {}
-        for key in store.lookup(MEMBERS, "user", user_id):
-            grant = grants.get(member_group(key))
-            if grant is not None:  # (a user in a group by several paths meets it again: the same grant)
-                names[grant[0]], granting[grant[0]] = grant[1], grant[2]
-        direct = store.get(ASSIGNMENTS, assignment_key(app_id, user_subject(user_id)))
+        grant = None
+        for group_id in groups:
+            found = by_group.get(group_id)
+            if found is not None:
+                names[group_id], granting[group_id], grant = found[1], found[2], found
+        direct = grants[1].get(user_id)
         paths = [direct_path()] if direct else []
-        if len(names) == 1:
-            paths.append(group_path(next(iter(names.values()))))
+        if len(names) == 1 and grant is not None:
+            paths.append(grant[3])
         elif names:
             paths += [group_path(name) for name in sorted(names.values())]  # as entitlement_paths orders them
-        if direct is None and len(granting) == 1:
-            values = next(iter(granting.values())).get("values") or {}  # (read only: map_attributes copies nothing into it)
+        if fields is not None:  # every mapping reads only the profile: no assignment's values can matter
+            attributes = map_fields(user_id, user["profile"], fields)
         else:
-            values = {}
-            for _, layer in self._layers(names, granting, direct) if granting or direct else ():
-                values.update(layer)
-        return desired_account(user["state"], paths, map_attributes(user_id, user["profile"], mappings, values), only)
+            if direct is None and len(granting) == 1:
+                values = next(iter(granting.values())).get("values") or {}  # (read only: map_attributes copies nothing into it)
+            else:
+                values = {}
+                for _, layer in self._layers(names, granting, direct) if granting or direct else ():
+                    values.update(layer)
+            attributes = map_attributes(user_id, user["profile"], mappings, values)
+        return desired_account(user["state"], paths, attributes, only)
 
-    def _mappings_of(self, app_id: str) -> tuple[list[CompiledMapping], frozenset[str]]:
-        """The app's compiled mappings and the targets set only on create, kept while its document is the same."""
+    def _mappings_of(self, app_id: str) -> tuple[dict[str, Any], list[CompiledMapping], frozenset[str], tuple[tuple[str, str], ...] | None]:
+        """The app's document, its compiled mappings, the targets set only on create, and (target, attribute) of
+        each if every one only reads a profile attribute (``map_fields``), kept while its document is the same."""
         app = stored(self.store, APPS, app_id)
         seen = self._create_only.get(app_id)
         if seen is not None and seen[0] is app:
-            return seen[1], seen[2]
+            return seen
         mappings = self.mappings(app)
-        only = create_only(mappings)
-        self._create_only[app_id] = (app, mappings, only)
-        return mappings, only
+        seen = self._create_only[app_id] = (app, mappings, create_only(mappings), profile_fields(mappings))
+        return seen
 
     def assignment_values(self, app_id: str, user_id: str, reader: Reader | None = None) -> dict[str, Any]:
         """The app-specific values a user's assignments carry: group defaults by priority (lower wins;
@@ -235,17 +258,19 @@ class Directory:
             values.update(layer)
         return values
 
-    def _granting_groups(self, app_id: str) -> dict[str, tuple[str, str, dict[str, Any]]]:
-        """Group id -> (the id, its name, its assignment) of each group assigning the app, as committed: read once
-        per app until an assignment or group write (``_invalidate``)."""
-        grants = {}
+    def _granting_groups(self, app_id: str) -> Grants:
+        """The app's assignments as committed, read once per app until an assignment or group write
+        (``_invalidate``): group id -> (the id, its name, its assignment, its entitlement path) of each group assigning it, and user id
+        -> the assignment of each user assigned it directly."""
+        groups, direct = {}, {}
         for key in self.store.lookup(ASSIGNMENTS, "app", app_id):
             assignment = stored(self.store, ASSIGNMENTS, key)
-            kind, _, group_id = assignment["subject"].partition(":")
-            group = self.store.get(GROUPS, group_id) if kind == "group" else None
-            if group is not None:
-                grants[group_id] = (group_id, group["name"], assignment)
-        self._grants[app_id] = grants
+            kind, _, subject_id = assignment["subject"].partition(":")
+            if kind == "user":
+                direct[subject_id] = assignment
+            elif kind == "group" and (group := self.store.get(GROUPS, subject_id)) is not None:
+                groups[subject_id] = (subject_id, group["name"], assignment, group_path(group["name"]))
+        self._grants[app_id] = grants = (groups, direct)
         return grants
 
     def assignment_layers(self, app_id: str, user_id: str, reader: Reader | None = None) -> list[tuple[str, dict[str, Any]]]:

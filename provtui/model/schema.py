@@ -75,6 +75,11 @@ def member_group(key: str) -> str:
     return key.partition("|")[0]
 
 
+def member_user(key: str) -> str:
+    """The user id of a membership, read from its key (``member_key``)."""
+    return key.split("|", 2)[1]
+
+
 def user_subject(user_id: str) -> str:
     return f"user:{user_id}"
 
