@@ -5,9 +5,10 @@ among some) reads ``user_search``, a narrow row a person (provtui.store.postgres
 is read depends on how many match, which it learns first, up to the count the caller wants (``count_up_to``):
 
 - every match found under that count (a rare word): their keys and logins are all read (by the trigram
-  index), sorted here, and only the page's documents fetched;
+  index, or for one or two letters the index of letters and pairs), sorted here, and only the page's
+  documents fetched;
 - more than that (one letter, a common name): matches are everywhere, so the login index (which holds the
-  search text) finds a page of them in the first few hundred rows.
+  search text) finds a page of them in the first few hundred rows, and the count is "more than N" already.
 
 Never as prepared statements: a plan made for any needle ("LIKE $1") is the wrong one for most (one letter
 or a rare word), and psycopg prepares a query run five times.  A needle of one or two letters has no trigram:
@@ -58,12 +59,16 @@ def search_page(
     ``everyone``: the table's count (with no filter, it is the answer)."""
     needle = text.replace(SEARCH_SEPARATOR, "")
     filters = equals or {}
+    many = False  # known to match more than count_up_to
     if _by_user_search(table, order_by, needle, fields, filters):
-        condition, params = _user_condition(needle, filters, keys)
         if needle and count_up_to is not None:
-            found = _all_if_few(cur, condition, params, count_up_to)
+            found = _all_if_few(cur, *_user_condition(needle, filters, keys, grams=True), count_up_to)
             if found is not None:
                 return len(found), _documents(cur, [key for key, _ in sorted(found, key=lambda row: row[1])][_slice(offset, limit)])
+            many = True
+        # (not the letters' index: many match, so the login index finds a page of them in its first rows; the
+        # planner, misjudging how many have a pair of letters, would read them all and sort them)
+        condition, params = _user_condition(needle, filters, keys)
         page = sql.SQL(
             "SELECT d.key, d.doc FROM (SELECT key, login FROM user_search WHERE {} ORDER BY login OFFSET %s LIMIT %s) AS s"
             " JOIN docs d ON d.tbl = {} AND d.key = s.key ORDER BY s.login"
@@ -78,6 +83,8 @@ def search_page(
     rows: Rows = cur.fetchall()
     if offset == 0 and (limit is None or len(rows) < limit):
         return len(rows), rows  # the page holds every match
+    if many and count_up_to is not None:
+        return count_up_to + 1, rows  # (counted already: "more than count_up_to")
     if not (needle or filters or keys is not None):
         return everyone(), rows
     cur.execute(count, [*params, None if count_up_to is None else count_up_to + 1], prepare=False)
@@ -108,7 +115,9 @@ def _lexeme(needle: str) -> str:
     return "'" + needle.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _user_condition(needle: str, filters: dict[str, Any], keys: Collection[str] | None) -> tuple[sql.Composable, list[Any]]:
+def _user_condition(
+    needle: str, filters: dict[str, Any], keys: Collection[str] | None, *, grams: bool = False
+) -> tuple[sql.Composable, list[Any]]:
     where: list[sql.Composable] = [sql.SQL("TRUE")]
     params: list[Any] = []
     if keys is not None:
@@ -117,7 +126,7 @@ def _user_condition(needle: str, filters: dict[str, Any], keys: Collection[str] 
     if "state" in filters:
         where.append(sql.SQL("state = %s"))
         params.append(filters["state"])
-    if needle and len(needle) <= GRAMS_UP_TO:  # the letters' index answers it (the LIKE below then always holds)
+    if grams and needle and len(needle) <= GRAMS_UP_TO:  # the letters' index answers it (the LIKE below then always holds)
         where.append(sql.SQL("grams @@ %s::tsquery"))
         params.append(_lexeme(needle))
     if needle:  # user_search_text answers it (trigrams), or the login index's copy of the search text
@@ -127,6 +136,7 @@ def _user_condition(needle: str, filters: dict[str, Any], keys: Collection[str] 
 
 
 def _all_if_few(cur: psycopg.Cursor, condition: sql.Composable, params: list[Any], up_to: int) -> list[tuple[str, str]] | None:
+    # (for a needle of one or two letters, the condition reads the letters' index: grams=True)
     """Every match's (key, login) if there are at most ``up_to``; None if there are more."""
     cur.execute(sql.SQL("SELECT key, login FROM user_search WHERE {} LIMIT %s").format(condition), [*params, up_to + 1], prepare=False)
     found: list[tuple[str, str]] = cur.fetchall()
