@@ -111,9 +111,14 @@ def cmd_init(args) -> int:
 
 
 def cmd_server(args) -> int:
+    from provtui.domain.errors import InvalidInput
     from provtui.server.run import default_socket, serve
+    from provtui.server.scim.listen import parse_listen
 
-    return serve(args.store, args.socket or default_socket(), worker=args.worker, state_dir=args.state_dir)
+    scim = parse_listen(args.scim_listen, args.tls_cert, args.tls_key, args.insecure_http) if args.scim_listen else None
+    if scim is None and (args.tls_cert or args.tls_key or args.insecure_http):
+        raise InvalidInput("--scim-listen", "--tls-cert, --tls-key and --insecure-http are options of --scim-listen")
+    return serve(args.store, args.socket or default_socket(), worker=args.worker, state_dir=args.state_dir, scim=scim)
 
 
 def cmd_demo(args) -> int:
@@ -174,6 +179,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         metavar="DIR",
         help="on a PostgreSQL store, where the server keeps its secrets (default: the user state dir; as root /var/lib/provtui)",
     )
+    p.add_argument(
+        "--scim-listen",
+        metavar="HOST:PORT",
+        help="also serve SCIM 2.0 to inbound clients at http(s)://HOST:PORT/scim/v2 (`provtui scim-client add`); HOST defaults to 127.0.0.1",
+    )
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", help="the SCIM endpoint's TLS certificate (PEM, with its chain)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="the SCIM endpoint's TLS private key (PEM)")
+    p.add_argument("--insecure-http", action="store_true", help="serve SCIM without TLS on a non-loopback address (tokens in clear)")
     p.set_defaults(needs_service=False)
     cli.command(cli.nouns, "demo", cmd_demo, "open the console on a demo organisation with live SCIM apps").set_defaults(
         needs_service=False

@@ -66,7 +66,7 @@ _REASONS = {
     Intent.STAGED: "pre-hire in HR",
     None: "",
 }
-_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SOURCE_NAME = re.compile(r"^(scim:)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # (scim:NAME: an inbound SCIM client's)
 
 
 def plan_import(

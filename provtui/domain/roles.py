@@ -25,6 +25,11 @@ class Role(StrEnum):
     GROUP_ADMIN = "group-admin"
     HELPDESK = "helpdesk"
     READ_ONLY = "read-only"
+    # Held by an inbound SCIM client alone (its token, never a grant): it pushes people and groups as its source.
+    SCIM_CLIENT = "scim-client"
+
+
+GRANTABLE = tuple(role for role in Role if role != Role.SCIM_CLIENT)
 
 
 class Action(StrEnum):
@@ -48,6 +53,7 @@ class Action(StrEnum):
     MIGRATE_STORE = "copy the store to another backend"
     MANAGE_SECRETS = "set, list or delete the server's secrets"
     MANAGE_SCIM_CLIENTS = "add, list, rotate or remove inbound SCIM clients"
+    PUSH_SCIM = "push people and groups as an inbound SCIM client"
 
 
 # Which roles may take each action at all; scope is checked separately.
@@ -73,6 +79,8 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MIGRATE_STORE: frozenset({Role.SUPER_ADMIN}),  # a copy of everything: the whole directory and trail
     Action.MANAGE_SECRETS: frozenset({Role.SUPER_ADMIN}),
     Action.MANAGE_SCIM_CLIENTS: frozenset({Role.SUPER_ADMIN}),  # a client is a source of truth: it writes people in
+    # What it may change is then what its source masters (provtui.service.scim_inbound), not a scope of groups.
+    Action.PUSH_SCIM: frozenset({Role.SCIM_CLIENT}),
 }
 # --confirm is an approval given in advance: exactly the roles `held approve` needs, by construction.
 POLICY[Action.CONFIRM] = POLICY[Action.APPROVE]
@@ -110,7 +118,7 @@ def allowed(grants: list[Grant], action: Action, scope: Scope = Scope()) -> bool
 def _grant_allows(grant: Grant, action: Action, scope: Scope) -> bool:
     if grant.role not in POLICY[action]:
         return False
-    if grant.role in (Role.SUPER_ADMIN, Role.READ_ONLY) or action == Action.READ:
+    if grant.role in (Role.SUPER_ADMIN, Role.READ_ONLY, Role.SCIM_CLIENT) or action == Action.READ:
         return True
     if grant.role == Role.APP_ADMIN:  # anything about their own apps, for any user or group
         return bool(scope.apps) and scope.apps <= grant.apps
@@ -134,11 +142,13 @@ def parse_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise InvalidInput("ROLE", f"unknown role {role!r} (roles: {', '.join(r.value for r in Role)})") from None
+        raise InvalidInput("ROLE", f"unknown role {role!r} (roles: {', '.join(r.value for r in GRANTABLE)})") from None
 
 
 def validate_grant(role: str, apps: list[str], groups: list[str]) -> Role:
     parsed = parse_role(role)
+    if parsed == Role.SCIM_CLIENT:
+        raise InvalidInput("ROLE", "scim-client is no admin's: an inbound SCIM client holds it by its token (`provtui scim-client add`)")
     if parsed == Role.APP_ADMIN and not apps:
         raise InvalidInput("--app", "an app-admin is scoped to apps: name at least one with --app")
     if parsed == Role.GROUP_ADMIN and not groups:

@@ -31,6 +31,7 @@ from provtui.engine.worker import run_worker
 from provtui.server.app import Changes, build_app
 from provtui.server.hub import ServiceHub
 from provtui.server.peer import PeerCredentialsProtocol
+from provtui.server.scim.listen import ScimListen, scim_server
 from provtui.service import Service
 from provtui.store.vault import VAULT_FILE, SecretVault
 
@@ -139,10 +140,12 @@ def serve(
     handle: Handle | None = None,
     worker: bool = True,
     state_dir: Path | None = None,
+    scim: ScimListen | None = None,
 ) -> int:
     """Run the server until SIGTERM/SIGINT (or ``handle.stop()``); its exit code.  ``worker``: provision
     continuously (else only when an admin runs `provtui sync`).  On a PostgreSQL store (a URL), the server's
-    secrets live in ``state_dir`` and the database's advisory lock keeps a second server off the store."""
+    secrets live in ``state_dir`` and the database's advisory lock keeps a second server off the store.  ``scim``:
+    where to serve inbound SCIM clients too (provtui.server.scim)."""
     log = log or sys.stderr
     check_socket_path(Path(socket_path))
     if isinstance(store, str):  # a database's URL (--store postgresql://…)
@@ -151,18 +154,20 @@ def serve(
         service = Service.open(store)
         if not service.store.take_for_server():  # type: ignore[attr-defined]  # PostgresStore's
             raise InvalidInput("--store", f"another provtui server is serving {service.location}")
-        return _run(service, state, log, socket_path, handle, worker)
+        return _run(service, state, log, socket_path, handle, worker, scim)
     store = Path(store)
     if not store.is_dir():
         raise InvalidInput("--store", f"no store at {store} (`provtui init --store {store}` makes one)")
     lock = take_store(store)
     try:
-        return _run(Service.open(store), store, log, socket_path, handle, worker)
+        return _run(Service.open(store), store, log, socket_path, handle, worker, scim)
     finally:
         os.close(lock)
 
 
-def _run(service: Service, private: Path, log: TextIO, socket_path: Path, handle: Handle | None, worker: bool) -> int:
+def _run(
+    service: Service, private: Path, log: TextIO, socket_path: Path, handle: Handle | None, worker: bool, scim: ScimListen | None
+) -> int:
     """The server on an opened store; ``private``: the directory made the server's alone (the store's, or its
     state directory), where its secrets are kept."""
     _raise_file_limit()
@@ -170,10 +175,12 @@ def _run(service: Service, private: Path, log: TextIO, socket_path: Path, handle
         raise NotAllowed(f"{service.actor} is not a super admin of {service.location}: the server runs as the store's super admin")
     for entry in make_private(private):
         print(f"provtui server: made {entry} private to {service.actor}", file=log)
-    return asyncio.run(_serve(service, private, socket_path, log, handle or Handle(), worker))
+    return asyncio.run(_serve(service, private, socket_path, log, handle or Handle(), worker, scim))
 
 
-async def _serve(service: Service, private: Path, socket_path: Path, log: TextIO, handle: Handle, provision: bool) -> int:
+async def _serve(  # noqa: PLR0915  (one sequence: bind, serve, stop)
+    service: Service, private: Path, socket_path: Path, log: TextIO, handle: Handle, provision: bool, scim: ScimListen | None
+) -> int:
     hub = ServiceHub(service, vault=SecretVault(private / VAULT_FILE))
     store = service.location
     changes = Changes(service.version())
@@ -195,8 +202,12 @@ async def _serve(service: Service, private: Path, socket_path: Path, log: TextIO
     server = uvicorn.Server(config)
     stop = asyncio.Event()
 
+    scim_endpoint = scim_server(hub, scim) if scim is not None else None  # bound now: a taken port stops the start
+
     def request_stop(*_: Any) -> None:
         server.should_exit = True
+        if scim_endpoint is not None:
+            scim_endpoint[0].should_exit = True
         stop.set()
         loop.call_soon_threadsafe(lambda: loop.create_task(changes.close()))  # the event streams end first
 
@@ -209,11 +220,16 @@ async def _serve(service: Service, private: Path, socket_path: Path, log: TextIO
     await asyncio.to_thread(_warm, service)
     sock = bind_socket(socket_path)  # listening: a client's connection waits for uvicorn to take it
     print(f"provtui server: serving {store} on {socket_path}", file=log, flush=True)
+    if scim_endpoint is not None:
+        print(f"provtui server: SCIM clients at {scim_endpoint[2]}", file=log, flush=True)
     handle.ready.set()
     engines: list[Any] = []  # the worker's engine of the moment, stopped with the server
     worker = asyncio.create_task(_keep_working(service, engines, stop, hub, log) if provision else stop.wait())
     try:
-        await server.serve(sockets=[sock])
+        serving = [server.serve(sockets=[sock])]
+        if scim_endpoint is not None:
+            serving.append(scim_endpoint[0].serve(sockets=[scim_endpoint[1]]))
+        await asyncio.gather(*serving)
     finally:
         stop.set()
         for engine in engines:
@@ -222,6 +238,8 @@ async def _serve(service: Service, private: Path, socket_path: Path, log: TextIO
         with suppress(asyncio.CancelledError):
             await worker
         sock.close()
+        if scim_endpoint is not None:
+            scim_endpoint[1].close()
         with suppress(FileNotFoundError):
             socket_path.unlink()
     print("provtui server: stopped", file=log, flush=True)

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provtui.domain.errors import NotAllowed
-from provtui.domain.roles import Action, Grant, Scope, allowed, needed
+from provtui.domain.roles import Action, Grant, Role, Scope, allowed, needed
+from provtui.domain.scim_clients import SOURCE_PREFIX
 from provtui.ids import new_id
 from provtui.model.directory import Directory
 from provtui.model.outbox import queue
-from provtui.model.schema import ACCOUNTS, ADMINS, APPS, GROUPS, Reader, account_key, group_key, stored
+from provtui.model.schema import ACCOUNTS, ADMINS, APPS, GROUPS, SCIM_CLIENTS, Reader, account_key, group_key, stored
 from provtui.store import StoreBackend, StoreTransaction
 
 NO_SCOPE = Scope()
@@ -43,8 +44,13 @@ class Access:
         self.actor = actor
 
     def grants(self, reader: Reader | None = None) -> list[Grant]:
-        admin = (reader or self.store).get(ADMINS, self.actor)
-        return [Grant.from_doc(g) for g in admin["grants"]] if admin else []
+        reader = reader or self.store
+        admin = reader.get(ADMINS, self.actor)
+        if admin:
+            return [Grant.from_doc(g) for g in admin["grants"]]
+        # An inbound SCIM client acts as its source (scim:NAME, a name no OS user can have): while it exists.
+        client = self.actor.removeprefix(SOURCE_PREFIX) if self.actor.startswith(SOURCE_PREFIX) else None
+        return [Grant(Role.SCIM_CLIENT)] if client and reader.get(SCIM_CLIENTS, client) is not None else []
 
     def may(self, action: Action, scope: Scope = NO_SCOPE) -> bool:
         return allowed(self.grants(), action, scope)
@@ -143,10 +149,13 @@ class Changes:
         self.reevaluate: Reevaluate | None = None  # the rules' re-evaluation, set once the rules part exists
 
     @contextmanager
-    def __call__(self, action: Action | None = None, scope: Scope = NO_SCOPE) -> Iterator[Change]:
-        """One transaction for one change; ``action`` is authorised first (or by the caller, once it knows the scope)."""
+    def __call__(self, action: Action | None = None, scope: Scope = NO_SCOPE, *, correlation: str | None = None) -> Iterator[Change]:
+        """One transaction for one change; ``action`` is authorised first (or by the caller, once it knows the scope).
+        ``correlation``: the id its audit events carry (a request's own; by default a new one)."""
         with self.store.transaction() as tx:
             change = Change(tx, self.access, self.directory)
+            if correlation is not None:
+                change.correlation = tx.correlation = correlation
             if action is not None:
                 change.authorise(action, scope)
             yield change

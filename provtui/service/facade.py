@@ -32,6 +32,7 @@ from provtui.service.reads import Reads
 from provtui.service.reports import Reports
 from provtui.service.rules import GroupRules
 from provtui.service.scim_clients import ScimClients
+from provtui.service.scim_inbound import ScimInbound
 from provtui.service.secrets import Secrets
 from provtui.service.settings import Settings
 from provtui.service.store_health import RepairReport, check_store, missing_creation, repair_store
@@ -70,6 +71,7 @@ class Service:
         self._provisioning = Provisioning(*parts)
         self._previews = AccessPreviews(*parts, users=self._users, apps=self._apps)
         self._importer = Importer(*parts, reads=self._reads, secrets=vault.lookup if vault is not None else None)
+        self._rules.held_kinds["scim"] = lambda tx, held: self.scim_inbound().apply_held(tx, held)
         self._bulk = Bulk(*parts, reads=self._reads, rules=self._rules, users=self._users, groups=self._groups, apps=self._apps)
 
     # -- opening -------------------------------------------------------------------
@@ -166,6 +168,10 @@ class Service:
         """The reports (read-only), once the actor may read."""
         self.access.read()
         return Reports(self.directory)
+
+    def scim_inbound(self) -> ScimInbound:
+        """What an inbound SCIM client does (its endpoint's; not served to admins)."""
+        return ScimInbound(self.changes, self.directory, self.access, reads=self._reads)
 
     def importer(self) -> Importer:
         return self._importer

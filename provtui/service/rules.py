@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from provtui.clock import utc_now_iso
@@ -55,6 +55,7 @@ class GroupRules(Part):
 
     def __init__(self, changes: Changes, directory: Directory, access: Access):
         super().__init__(changes, directory, access)
+        self.held_kinds: dict[str, Callable[[Change, dict[str, Any]], dict[str, Any]]] = {}  # kind -> apply it, approved
 
     # -- compiling -------------------------------------------------------------------
 
@@ -290,7 +291,10 @@ class GroupRules(Part):
             held = tx.get(HELD, held_id)
             if held is None or held["state"] != "held":
                 raise InvalidInput("ID", f"no held change {held_id!r}")
-            if approve:
+            other = self.held_kinds.get(held.get("kind", "rule"))  # another safeguard's (an inbound SCIM client's)
+            if other is not None:
+                outcome = other(tx, held) if approve else {"held": held_id, "state": "rejected"}
+            elif approve:
                 rule = tx.get(RULES, held["rule"])
                 if rule is None:
                     raise InvalidInput("ID", f"the rule of {held_id} was deleted since; reject it")
@@ -304,6 +308,8 @@ class GroupRules(Part):
                 {**held, "state": "approved" if approve else "rejected", "decided_by": self.access.actor, "decided": utc_now_iso()},
             )
             tx.audit("held.approve" if approve else "held.reject", held["name"], None, {"held": held_id})
+        if other is not None:
+            return outcome
         if approve:
             return {"rule": self._view(updated), "preview": preview_view(self.store, preview), "warnings": self.warnings(updated["expr"])}
         return {"held": held_id, "state": "rejected"}

@@ -20,6 +20,9 @@ CONFIG_KEYS = {
     "password.classes": int,
     "password.blocklist": list,
     "safeguard.threshold": float,
+    "scim.safeguard.minimum": int,
+    "scim.safeguard.window": int,
+    "scim.rate": int,
     "smtp.host": str,
     "smtp.port": int,
     "smtp.from": str,
@@ -32,6 +35,9 @@ _CONFIG_RANGES = {
     "password.min-length": numbers.PASSWORD_MIN_LENGTH,
     "password.classes": numbers.PASSWORD_CLASSES,
     "safeguard.threshold": numbers.THRESHOLD,
+    "scim.safeguard.minimum": numbers.SCIM_SAFEGUARD_MINIMUM,
+    "scim.safeguard.window": numbers.SCIM_SAFEGUARD_WINDOW,
+    "scim.rate": numbers.SCIM_RATE,
     "smtp.port": numbers.PORT,
 }
 _CONFIG_LENGTHS = {

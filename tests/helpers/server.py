@@ -64,9 +64,12 @@ def thread_server(store: Path, socket_path: Path, *, worker: bool = False):
         assert outcome == [0], (outcome, log.getvalue())
 
 
-def start_server_process(store: Path, socket_path: Path, *, user: str | None = None, env: dict | None = None) -> subprocess.Popen:
-    """``provtui server`` as a real process (as ``user``, when given: root's tests run it as another OS user)."""
-    command = [sys.executable, "-m", "provtui", "server", "--store", str(store), "--socket", str(socket_path)]
+def start_server_process(
+    store: Path, socket_path: Path, *, user: str | None = None, env: dict | None = None, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """``provtui server`` as a real process (as ``user``, when given: root's tests run it as another OS user);
+    ``extra``: more of its options."""
+    command = [sys.executable, "-m", "provtui", "server", "--store", str(store), "--socket", str(socket_path), *extra]
     if user is not None:
         command = ["runuser", "-u", user, "--", *command]
     environment = {k: v for k, v in (env or os.environ).items() if k != "PROVTUI_SERVER"}

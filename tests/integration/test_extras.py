@@ -1,5 +1,6 @@
-"""The demo's dependencies (scim2-server, aiosmtpd) are an extra, provtui[demo]: nothing but the demo and
-provtui/testing imports them, and `provtui demo` without them says what to install."""
+"""The extra, provtui[demo] (aiosmtpd, the tests' SMTP server): nothing but the demo and provtui/testing imports
+it, and `provtui demo` without its SCIM servers says what to install.  (scim2-server is a dependency of
+provtui's own since the inbound SCIM endpoint, #20.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 from provtui.cli.main import main
 
-DEMO_ONLY = ("scim2_server", "aiosmtpd")
+DEMO_ONLY = ("aiosmtpd",)
 
 # Import every module of provtui but the demo and the test harness, then list what of the demo's extra got loaded.
 PROBE = """

@@ -206,37 +206,7 @@ class ImportBase(Part):
                 if not create_source:
                     raise InvalidInput("--source", f"no source named {plan.source!r}")
                 source = {"name": plan.source, "kind": source_kind, "settings": {}, "created": now}
-            for action in plan.actions:
-                user_id = action.user_id
-                if user_id is None:
-                    user_id = new_id()
-                    doc = {
-                        "id": user_id,
-                        "login": action.login,
-                        "state": action.state_after,
-                        "source": plan.source,
-                        "profile": action.profile,
-                        "created": now,
-                        "state_changed": now,
-                    }
-                    before = None
-                else:
-                    old = stored(tx, USERS, user_id)
-                    doc = {**old, "login": action.login, "profile": action.profile, "state": action.state_after}
-                    if action.state_after != old["state"]:
-                        doc["state_changed"] = now
-                    if action.adopt:
-                        doc["source"] = plan.source
-                    before = {"state": old["state"], **{k: b for k, (b, _) in action.changes.items()}}
-                if action.attribute_sources is not None:
-                    doc["attribute_sources"] = action.attribute_sources
-                tx.put(USERS, user_id, doc)
-                after = {
-                    "state": action.state_after,
-                    **({k: a for k, (_, a) in action.changes.items()} if before else {"profile": action.profile}),
-                }
-                tx.audit("user.import", action.login, before, {**after, "source": plan.source, "lifecycle": list(action.lifecycle)})
-                tx.note_user_change(user_id, attributes=set(action.changes) if before else None)
+            self.apply_actions(tx, plan, now)
             more = extra(tx) if extra is not None else {}
             summary = {k: v for k, v in plan.summary().items() if k != "rejected"}
             source = {
@@ -247,3 +217,40 @@ class ImportBase(Part):
             }
             tx.put(SOURCES, plan.source, source)
             tx.audit("import.run", plan.source, None, {**self._result(plan), **more})
+
+    def apply_actions(self, tx: Change, plan: ImportPlan, now: str) -> list[str]:
+        """The plan's user actions in ``tx``, each audited and its apps queued; the user id of each, in order."""
+        ids = []
+        for action in plan.actions:
+            user_id = action.user_id
+            if user_id is None:
+                user_id = new_id()
+                doc = {
+                    "id": user_id,
+                    "login": action.login,
+                    "state": action.state_after,
+                    "source": plan.source,
+                    "profile": action.profile,
+                    "created": now,
+                    "state_changed": now,
+                }
+                before = None
+            else:
+                old = stored(tx, USERS, user_id)
+                doc = {**old, "login": action.login, "profile": action.profile, "state": action.state_after}
+                if action.state_after != old["state"]:
+                    doc["state_changed"] = now
+                if action.adopt:
+                    doc["source"] = plan.source
+                before = {"state": old["state"], **{k: b for k, (b, _) in action.changes.items()}}
+            if action.attribute_sources is not None:
+                doc["attribute_sources"] = action.attribute_sources
+            tx.put(USERS, user_id, doc)
+            after = {
+                "state": action.state_after,
+                **({k: a for k, (_, a) in action.changes.items()} if before else {"profile": action.profile}),
+            }
+            tx.audit("user.import", action.login, before, {**after, "source": plan.source, "lifecycle": list(action.lifecycle)})
+            tx.note_user_change(user_id, attributes=set(action.changes) if before else None)
+            ids.append(user_id)
+        return ids

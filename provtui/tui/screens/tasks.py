@@ -43,6 +43,8 @@ HELD_COLUMNS = [
 def _summary(summary: dict | None) -> str:
     if not summary:
         return ""
+    if "mastered" in summary:  # an inbound SCIM client's deprovision (provtui.service.scim_safeguard)
+        return f"deprovision: {summary['recent'] + 1} of the {summary['mastered']} it masters, in the window"
     parts = [f"{summary.get('joins', 0)} join", f"{summary.get('leaves', 0)} leave", f"{summary.get('losses', 0)} lose access"]
     return ", ".join(parts)
 
