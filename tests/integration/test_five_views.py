@@ -96,7 +96,8 @@ async def test_every_view_agrees_in_every_state(cli, tmp_path):
     slack = FakeConnector("Slack")
 
     async def sync() -> None:
-        engine = build_engine(service, notify=False, connector_factory=lambda app: slack)
+        # the console's lock, as compose builds them: its reads (threads) and the engine's writes share one connection
+        engine = build_engine(service, notify=False, connector_factory=lambda app: slack, guard=console.service_lock)
         try:
             assert (await engine.run_until_idle()).ok
         finally:
