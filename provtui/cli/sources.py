@@ -4,8 +4,10 @@
     provtui source add-ldap NAME --uri URI --bind-dn DN (--password-secret NAME | --password-env VAR) --base-dn DN
                            [--user-filter F] [--groups-dn DN] [--group-filter F] [--flavor openldap|ad]
                            [--tls ldaps|starttls|none] [--ca-file PEM] [--external-id-attribute ATTR] [--interval MINUTES]
-    provtui source update NAME [any add-ldap option]
+                           [--live]
+    provtui source update NAME [any add-ldap option] [--live | --no-live]
     provtui source list [--json]
+    provtui source status [NAME] [--json]
     provtui source priority ATTRIBUTE SOURCE[,SOURCE...]
     provtui import csv FILE [--source NAME] [--partial] [--strict] [--allow-empty] [--dry-run] [--confirm] [--json]
     provtui import ldap NAME [--full] [--allow-empty] [--dry-run] [--confirm] [--json]
@@ -27,6 +29,9 @@ is the entry's position in the read, its "column" the LDAP attribute at fault, a
 "ignored_columns" (every column not imported) and "unmapped_columns" (those the mapping does
 not mark @ignore: each is warned about on stderr).  A held run adds "held": true; a refused
 one "refused": true, "reason" ("empty" or "strict") and "would_deactivate" (logins, empty runs).
+`source status --json` prints, per source, {"name", "kind", "live", "state" (a live source's session: live,
+catching up, reconnecting, held, failed, stopped; else "scheduled" or "on demand"), "since", "lag_ms",
+"last_change", "message", "last_run", "last_outcome"}; with NAME, that one object.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import argparse
 from provtui.cli.directory_options import add_directory_options, directory_options
 from provtui.cli.output import EXIT_HELD, EXIT_OK, EXIT_USAGE, emit, print_json, shown, warn
 from provtui.cli.safe_input import ranged
-from provtui.domain.errors import HeldForConfirmation
+from provtui.domain.errors import HeldForConfirmation, InvalidInput
 from provtui.domain.hr_mapping import load_mapping
 from provtui.domain.numbers import INTERVAL
 from provtui.input_files import MAX_CSV, MAX_MAPPING, read_input
@@ -67,9 +72,11 @@ def cmd_add_ldap(args, service) -> int:
         base_dn=args.base_dn,
         flavor=args.flavor,
         interval=args.interval,
+        live=args.live,
         **directory_options(args, groups_key="group_base"),
     )
     every = f", imported every {args.interval} min by the worker" if args.interval else ""
+    every += ", live: the worker applies each change as it arrives" if args.live else ""
     return emit(args, source, text=f"added LDAP source {source['name']} ({args.flavor}){every}")
 
 
@@ -82,6 +89,7 @@ def cmd_update(args, service) -> int:
         "base_dn": args.base_dn,
         "flavor": args.flavor,
         "interval": args.interval,
+        "live": args.live,
         **directory_options(args, groups_key="group_base"),
     }
     source = service.update_ldap_source(args.name, **{k: v for k, v in given.items() if v is not None})
@@ -90,6 +98,31 @@ def cmd_update(args, service) -> int:
 
 def cmd_list(args, service) -> int:
     return emit(args, service.list_sources(), ["name", "kind", "interval", "last_run", "last_outcome"])
+
+
+def cmd_status(args, service) -> int:
+    """Each source's state: a live one's session (live, catching up, reconnecting, held, failed, stopped) and its lag."""
+    sources = service.list_sources()
+    if args.name is not None:
+        sources = [s for s in sources if s["name"] == args.name]
+        if not sources:
+            raise InvalidInput("NAME", f"no source named {args.name!r}")
+    rows = [
+        {
+            "name": s["name"],
+            "kind": s["kind"],
+            "live": bool(s.get("live")),
+            "state": s.get("live_state") or ("scheduled" if s.get("interval") else "on demand"),
+            "since": s.get("live_since"),
+            "lag_ms": s.get("live_lag_ms"),
+            "last_change": s.get("live_applied"),
+            "message": s.get("live_message") or s.get("last_message"),
+            "last_run": s.get("last_run"),
+            "last_outcome": s.get("last_outcome"),
+        }
+        for s in sources
+    ]
+    return emit(args, rows if args.name is None else rows[0], ["name", "kind", "state", "lag_ms", "last_change", "last_run"])
 
 
 def cmd_priority(args, service) -> int:
@@ -278,6 +311,12 @@ def register(cli) -> None:
     p.add_argument("--group-base", metavar="DN", help=argparse.SUPPRESS)  # the name --groups-dn had first
     p.add_argument("--flavor", choices=("openldap", "ad"), default="openldap", help="attribute defaults (default: openldap)")
     p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
+    p.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep a live session to the directory: each change applied as it arrives (syncrepl, DirSync, or frequent reads)",
+    )
     _source_options(p)
     p = command(source, "update", cmd_update, "change an LDAP / AD source's settings (a new URI or bind DN names its password too)")
     p.add_argument("name")
@@ -289,8 +328,16 @@ def register(cli) -> None:
     p.add_argument("--base-dn", metavar="DN", help="where the users are")
     p.add_argument("--flavor", choices=("openldap", "ad"), help="attribute defaults")
     p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
+    p.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep a live session to the directory: each change applied as it arrives (syncrepl, DirSync, or frequent reads)",
+    )
     _source_options(p)
     command(source, "list", cmd_list, "list sources")
+    p = command(source, "status", cmd_status, "each source's state: a live one's session and its lag, the last run")
+    p.add_argument("name", nargs="?", metavar="NAME")
     p = command(source, "priority", cmd_priority, "which sources win an attribute several supply, highest first")
     p.add_argument("attribute")
     p.add_argument("sources", metavar="SOURCE[,SOURCE...]")

@@ -80,6 +80,7 @@ def plan_import(
     adopt: bool = False,
     allow_empty: bool = False,
     identities: Mapping[str, str] | None = None,
+    gone: Iterable[str] = (),
 ) -> ImportPlan:
     """Compare the rows with ``existing`` users (user id -> user doc, every source; or the docs).
 
@@ -91,6 +92,8 @@ def plan_import(
     being rejected.  ``full``: this source's users missing from the file are deactivated.
     ``identities``: external id -> login of this source's users a row's ``external_id`` names first
     (a directory entry's immutable id): a renamed entry is the same person, whose login changes.
+    ``gone``: logins of this source's users the source says no longer exist (a live directory's deleted
+    entries): deactivated as a full run deactivates the missing, whether or not the run is full.
     A full run that yields no valid person is refused (``plan.refused``; nothing to apply)
     unless ``allow_empty``: an empty or broken export must never deprovision everyone.
     """
@@ -101,6 +104,7 @@ def plan_import(
         planner.plan_row(row)
     if full:
         planner.plan_missing()
+    planner.plan_gone(gone)
     rejected = sorted(planner.rejected, key=lambda r: r.line)
     rejected_lines = {r.line for r in rejected}
     accepted = [row for row in planner.rows if row.line not in rejected_lines]
@@ -432,29 +436,39 @@ class _Planner:
         for user in self.users:
             if user.get("source", NATIVE_SOURCE) != self.source or user["id"] in self.matched:
                 continue
-            state = user["state"]
-            if state in (State.DEPROVISIONED, State.DELETED):
-                continue
             profile = user.get("profile") or {}
             names = {normalise_login(user["login"]), str(profile.get("email", "")).lower(), str(profile.get("employeeNumber", "")).lower()}
             if user["id"] in self.identity_of:
                 names.add(self.identity_of[user["id"]].lower())
-            if names & protected:
-                continue
-            self.actions.append(
-                UserAction(
-                    line=None,
-                    user_id=user["id"],
-                    login=user["login"],
-                    state_before=state,
-                    state_after=State.DEPROVISIONED.value,
-                    lifecycle=("deactivate",),
-                    changes={},
-                    profile=profile,
-                    outcomes=("deactivated",),
-                    reason="missing from the file",
-                )
+            if not names & protected:
+                self._deprovision(user, "missing from the file")
+
+    def plan_gone(self, logins: Iterable[str]) -> None:
+        """The source's own word that these people are gone (a deleted entry): deactivated, unless a row of this
+        same read names them (an entry deleted and added again reads as the person still there)."""
+        for login in sorted({normalise_login(login) for login in logins}):
+            user = self.by_login.get(login)
+            if user is not None and self._mine(user) and user["id"] not in self.matched:
+                self._deprovision(user, "deleted from the source")
+
+    def _deprovision(self, user: UserDoc, reason: str) -> None:
+        state = user["state"]
+        if state in (State.DEPROVISIONED, State.DELETED):
+            return
+        self.actions.append(
+            UserAction(
+                line=None,
+                user_id=user["id"],
+                login=user["login"],
+                state_before=state,
+                state_after=State.DEPROVISIONED.value,
+                lifecycle=("deactivate",),
+                changes={},
+                profile=user.get("profile") or {},
+                outcomes=("deactivated",),
+                reason=reason,
             )
+        )
 
 
 @lru_cache(maxsize=64)

@@ -80,4 +80,5 @@ THRESHOLD = Range(0, 1, whole=False)  # safeguard.threshold: a share of an app's
 SCIM_SAFEGUARD_MINIMUM = Range(0, 1_000_000_000)  # people a SCIM client masters before its safeguard applies
 SCIM_SAFEGUARD_WINDOW = Range(1, 604_800, unit="seconds")  # how far back a SCIM client's deprovisions count
 SCIM_RATE = Range(1, 1_000_000, unit="requests per second")  # one SCIM client's sustained request rate
+LIVE_SAFEGUARD_WINDOW = Range(1, 604_800, unit="seconds")  # how far back a live source's deprovisions count
 LDAP_TIMEOUT = Range(0.001, 3600, whole=False, unit="seconds")

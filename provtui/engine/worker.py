@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from provtui.clock import parse_iso, utc_now
 from provtui.domain.roles import Action
+from provtui.engine.live import LiveSessions
 from provtui.model.schema import APP_HEALTH, DIRTY
 
 POLL_SECONDS = 0.25
@@ -57,9 +58,22 @@ def _next_due(service) -> float | None:
     return max(0.0, (min(times) - utc_now()).total_seconds())
 
 
-async def _wait(stop: asyncio.Event, committed: asyncio.Event | None, timeout: float) -> None:
-    """Until ``stop``, a commit notified (``committed``), or ``timeout`` seconds."""
-    waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(committed.wait())] if committed is not None else [])
+def _stop_live(live: LiveSessions, service, guard: AbstractContextManager) -> None:
+    live.stop()
+    with guard:
+        live.record_stopped(service)
+
+
+def _live_calls(live: LiveSessions, service, guard: AbstractContextManager) -> None:
+    """The live sessions started or stopped as sources are set live or not, and what they wait on done."""
+    with guard:
+        live.sync(service)
+        live.run_calls(service)
+
+
+async def _wait(stop: asyncio.Event, events: list[asyncio.Event | None], timeout: float) -> None:
+    """Until ``stop``, one of ``events`` (a commit notified, a live session's call), or ``timeout`` seconds."""
+    waits = [asyncio.ensure_future(stop.wait())] + [asyncio.ensure_future(event.wait()) for event in events if event is not None]
     try:
         await asyncio.wait(waits, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -74,6 +88,7 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     on_report: Callable | None = None,
     on_import: Callable | None = None,
+    on_live: Callable[[str], None] | None = None,
     poll: float = POLL_SECONDS,
     guard: AbstractContextManager | None = None,
     signals: bool = True,
@@ -82,7 +97,8 @@ async def run_worker(
 
     ``guard``: the lock around the worker's own service calls, when other threads share the store (the
     server's); ``signals``: whether SIGTERM/SIGINT stop it (the server handles its signals itself).  It wakes on any
-    commit since its last run, this process's (a server's calls) or another's (caught up by ``refresh``)."""
+    commit since its last run, this process's (a server's calls) or another's (caught up by ``refresh``), and keeps
+    the live sources' sessions (provtui.engine.live; ``on_live`` hears their states)."""
     stop = stop or asyncio.Event()
     guard = guard or contextlib.nullcontext()
     reconciler = engine
@@ -100,6 +116,8 @@ async def run_worker(
     if signal_fd is not None:
         committed = asyncio.Event()
         loop.add_reader(signal_fd, committed.set)
+    live_waiting = asyncio.Event()
+    live = LiveSessions(lambda: loop.call_soon_threadsafe(live_waiting.set), on_live)
     try:
         while not stop.is_set():
             report = await reconciler.run_until_idle()
@@ -110,11 +128,17 @@ async def run_worker(
             for outcome in imports:  # scheduled LDAP imports (source --interval)
                 if on_import is not None:
                     on_import(outcome)
+            await asyncio.to_thread(_live_calls, live, service, guard)
+            if service.store.seq != seen:  # a live change applied: provision it now
+                continue
             with guard:
                 due = _next_due(service)
             deadline = time.monotonic() + min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
             while not stop.is_set() and time.monotonic() < deadline:
-                await _wait(stop, committed, poll if committed is None else deadline - time.monotonic())
+                await _wait(stop, [committed, live_waiting], poll if committed is None else deadline - time.monotonic())
+                if live_waiting.is_set():
+                    live_waiting.clear()
+                    await asyncio.to_thread(_live_calls, live, service, guard)
                 if committed is not None:
                     committed.clear()
                     service.drain_commit_signal()
@@ -124,6 +148,7 @@ async def run_worker(
                 if changed:  # something committed: reconcile now
                     break
     finally:
+        await asyncio.to_thread(_stop_live, live, service, guard)
         if committed is not None:
             loop.remove_reader(signal_fd)
         for sig in (signal.SIGTERM, signal.SIGINT) if signals else ():

@@ -23,6 +23,7 @@ CONFIG_KEYS = {
     "scim.safeguard.minimum": int,
     "scim.safeguard.window": int,
     "scim.rate": int,
+    "live.safeguard.window": int,
     "smtp.host": str,
     "smtp.port": int,
     "smtp.from": str,
@@ -38,6 +39,7 @@ _CONFIG_RANGES = {
     "scim.safeguard.minimum": numbers.SCIM_SAFEGUARD_MINIMUM,
     "scim.safeguard.window": numbers.SCIM_SAFEGUARD_WINDOW,
     "scim.rate": numbers.SCIM_RATE,
+    "live.safeguard.window": numbers.LIVE_SAFEGUARD_WINDOW,
     "smtp.port": numbers.PORT,
 }
 _CONFIG_LENGTHS = {

@@ -67,6 +67,26 @@ class ServerProcess(ABC):
         if finalizer is not None:
             finalizer()
 
+    def pause(self) -> None:
+        """Stop the server but keep its directory (its data) for the subclass's ``resume``: a server going down under
+        its clients and coming back as it was."""
+        process = self._process
+        if process is None:
+            return
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._before_stop()
+        terminate(process, None)
+        self._process = None
+        # until resume, a paused server's directory still goes at exit (or with stop())
+        self._finalizer = None if self.keep_directory else weakref.finalize(self, shutil.rmtree, str(self.directory), True)
+
+    def _before_resume(self) -> None:
+        """The paused server's finalizer dropped: the process spawned next brings its own."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+
     def __enter__(self) -> Self:
         return self.start()
 

@@ -93,6 +93,9 @@ def dashboard(service: Service) -> dict:
         "provision_tasks": len(provision_tasks(service)),
         "pending_deprovisions": len(pending_deprovisions(service)),
         "held": len(held_changes(service)),
+        "live_sources": [
+            {"name": s["name"], "state": s.get("live_state"), "lag_ms": s.get("live_lag_ms")} for s in service.list_sources() if s.get("live")
+        ],
     }
 
 

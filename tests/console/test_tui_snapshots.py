@@ -61,3 +61,21 @@ def test_move_group_dialog(snap_compare, demo):
 
 def test_app_detail_payload_preview_120x40(snap_compare, lived):
     assert snap(snap_compare, lived, WIDE, "v", "=nwirth", "enter", "end", app="GitHub")
+
+
+def test_dashboard_with_live_sources(snap_compare, demo, monkeypatch):
+    """A live directory's session on the dashboard: one live (with the last change's lag), one reconnecting."""
+    from provtui.clock import parse_iso
+    from provtui.connectors.ldap.syncrepl import LiveBatch
+
+    monkeypatch.setenv("PROVTUI_TEST_LIVE_PW", "unused")
+    importer = demo.importer()
+    for name, flavor in (("corp", "openldap"), ("dc1", "ad")):
+        base = "ou=people,dc=example,dc=org" if flavor == "openldap" else "OU=People,DC=example,DC=test"
+        importer.add_ldap_source(
+            name, uri=f"ldap://{name}.example.test", bind_dn="cn=reader", password_env="PROVTUI_TEST_LIVE_PW", base_dn=base, flavor=flavor, live=True
+        )
+    importer.apply_live("corp", LiveBatch("users", cookie="rid=000,csn=1", received=parse_iso(FROZEN_TIME).timestamp() - 0.042))
+    importer.record_live_state("corp", "live")
+    importer.record_live_state("dc1", "reconnecting", "connect to ldap://dc1.example.test: timed out")
+    assert snap(snap_compare, demo, WIDE, "d")

@@ -144,6 +144,37 @@ class Session:
                 return response.get("raw_attributes") or {}
         return None
 
+    def find_entry(self, dn: str, search_filter: str, attributes: Sequence[str]) -> tuple[str, dict[str, list[Any]]] | None:
+        """Like ``read_entry``, with the entry's DN as the server spells it (``dn`` may be AD's ``<GUID=...>``)."""
+        conn = self._require()
+        ok = self._call(lambda: conn.search(dn, search_filter, search_scope=ldap3.BASE, attributes=list(attributes)), "search")
+        result = conn.result or {}
+        if not ok:
+            if result.get("result") in (32, 34):  # noSuchObject, invalidDNSyntax: not there (any more)
+                return None
+            if result.get("result") not in (0, None):
+                raise self._from_result(f"read {dn} on", result)
+        for response in conn.response or []:
+            if response.get("type") == "searchResEntry":
+                return response["dn"], response.get("raw_attributes") or {}
+        return None
+
+    def dir_sync(
+        self, base: str, search_filter: str, attributes: Sequence[str], cookie: bytes | None
+    ) -> tuple[list[dict[str, Any]], bytes, bool]:
+        """One DirSync round (AD's LDAP_SERVER_DIRSYNC control): the objects changed since ``cookie`` (each a
+        response with its extended ``<GUID=...>;<SID=...>;DN`` and the changed attributes), the new cookie, and
+        whether more are waiting."""
+        from ldap3.core.exceptions import LDAPExtensionError
+
+        conn = self._require()
+        sync = conn.extend.microsoft.dir_sync(base, search_filter, attributes=list(attributes), cookie=cookie, incremental_values=False)
+        try:
+            entries = self._call(sync.loop, "read the changes (DirSync) of")
+        except LDAPExtensionError as error:
+            raise LdapError(f"read the changes (DirSync) of {self.settings.uri}: {error}") from None
+        return [e for e in entries if e.get("type") == "searchResEntry"], sync.cookie, bool(sync.more_results)
+
     # ----------------------------------------------------------------- errors
 
     def _require(self) -> ldap3.Connection:

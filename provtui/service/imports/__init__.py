@@ -42,6 +42,9 @@ LDAP / Active Directory (``import_ldap``)
     did not change, so they are not read) each source keeps a DN -> login index
     (table ``source_entries``), rebuilt by every full run.
 
+    Live sources (``--live``, ``apply_live``; service/imports/ldap_live.py): the worker keeps a session to the
+    directory and each change it reports is applied through this same planning as it arrives.
+
     Scheduled imports: a source's ``interval`` (minutes); ``due_sources(now)`` names the
     sources due, ``run_due_imports()`` runs them (a held, refused or failed run is recorded on
     the source as its ``last_attempt`` and counts as a run for the schedule; no scheduled run
@@ -74,11 +77,12 @@ from provtui.domain.errors import ImportRefused, SourceFailed
 from provtui.service.imports.app import AppImports
 from provtui.service.imports.common import validate_source_name
 from provtui.service.imports.csv import CsvImports
-from provtui.service.imports.ldap import LdapImports, ldap_rows
+from provtui.service.imports.ldap import ldap_rows
+from provtui.service.imports.ldap_live import LiveImports
 from provtui.service.imports.ldap_sources import ldap_settings
 
 
-class Importer(CsvImports, LdapImports, AppImports):
+class Importer(CsvImports, LiveImports, AppImports):
     """Imports through the service (see the package docstring): each kind of source is one base."""
 
 

@@ -76,6 +76,16 @@ class ImportBase(Part):
                 last_full=state.get("last_full"),
                 last_mode=state.get("last_mode"),
             )
+            if source["settings"].get("live") or source.get("live_state"):
+                live = source.get("live_state") or {}
+                view.update(
+                    live=bool(source["settings"].get("live")),
+                    live_state=(live.get("state") or "not started") if source["settings"].get("live") else "off",
+                    live_since=live.get("since"),
+                    live_lag_ms=live.get("lag_ms"),
+                    live_applied=live.get("applied"),
+                    live_message=live.get("message"),
+                )
         return view
 
     def priorities(self) -> dict[str, list[str]]:
@@ -193,11 +203,14 @@ class ImportBase(Part):
         create_source: bool = False,
         extra: Callable[[Change], dict[str, Any]] | None = None,
         source_updates: dict[str, Any] | None = None,
+        event: str = "import.run",
     ) -> None:
         """Every action of the plan in one transaction, each user change audited and its apps queued.
 
         ``extra(tx)``: more of the same change, after the users (an LDAP import's groups); what it
         returns goes into the run's audit event.  ``source_updates``: fields to set on the source.
+        ``event``: the run's audit event; a run's (``import.run``) is the source's ``last_run`` (the schedule's
+        clock), a live source's change (``import.live``) is not.
         """
         now = utc_now_iso()
         with self.changes(Action.MANAGE_SOURCES) as tx:
@@ -209,14 +222,11 @@ class ImportBase(Part):
             self.apply_actions(tx, plan, now)
             more = extra(tx) if extra is not None else {}
             summary = {k: v for k, v in plan.summary().items() if k != "rejected"}
-            source = {
-                **source,
-                "attributes": sorted(set(source.get("attributes", [])) | set(attributes)),
-                "last_run": {"time": now, "summary": {**summary, **more}},
-                **(source_updates or {}),
-            }
+            source = {**source, "attributes": sorted(set(source.get("attributes", [])) | set(attributes)), **(source_updates or {})}
+            if event == "import.run":
+                source["last_run"] = {"time": now, "summary": {**summary, **more}}
             tx.put(SOURCES, plan.source, source)
-            tx.audit("import.run", plan.source, None, {**self._result(plan), **more})
+            tx.audit(event, plan.source, None, {**self._result(plan), **more})
 
     def apply_actions(self, tx: Change, plan: ImportPlan, now: str) -> list[str]:
         """The plan's user actions in ``tx``, each audited and its apps queued; the user id of each, in order."""

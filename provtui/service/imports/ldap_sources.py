@@ -43,8 +43,8 @@ _LDAP_OPTIONS = frozenset(
 )
 _CONNECTION = ("uri", "bind_dn")  # where the password goes: a new one drops the password reference
 _PASSWORD = ("password_env", "password_secret")
-_UPDATABLE = frozenset({*_CONNECTION, *_PASSWORD, "base_dn", "user_filter", "group_base", "flavor", "interval", *_LDAP_OPTIONS})
-_LDAP_FIELDS = frozenset(_UPDATABLE - {"interval", "full_every_hours"})
+_UPDATABLE = frozenset({*_CONNECTION, *_PASSWORD, "base_dn", "user_filter", "group_base", "flavor", "interval", "live", *_LDAP_OPTIONS})
+_LDAP_FIELDS = frozenset(_UPDATABLE - {"interval", "full_every_hours", "live"})
 
 
 def ldap_settings(settings: dict[str, Any], secrets: Callable[[str], str | None] | None = None) -> LdapSettings:
@@ -84,11 +84,13 @@ class LdapSources(GroupImports):
         group_base: str | None = None,
         flavor: str = "openldap",
         interval: int | None = None,
+        live: bool | None = None,
         **options: Any,
     ) -> dict[str, Any]:
         """An LDAP/AD source (see the module docstring).
 
-        ``interval``: run every so many minutes (the worker runs due sources).  ``options``: attribute_map,
+        ``interval``: run every so many minutes (the worker runs due sources).  ``live``: the worker keeps a live
+        session to the directory and applies each change as it arrives (service/imports/ldap_live.py).  ``options``: attribute_map,
         group_filter, disabled_bases, page_size, timeout, max_clock_skew, tls (ldaps, starttls, none),
         ca_certificates (PEM) or ca_file (a path the server reads), external_id_attribute (see LdapSettings)
         and full_every_hours.
@@ -106,6 +108,7 @@ class LdapSources(GroupImports):
             "group_base": group_base,
             "flavor": flavor,
             "interval": interval,
+            "live": live or None,
             **options,
         }
         settings = self._checked({k: v for k, v in settings.items() if v is not None})
@@ -151,6 +154,10 @@ class LdapSources(GroupImports):
         interval = settings.get("interval")
         if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 525_600):
             raise InvalidInput("--interval", "must be a whole number of minutes, 1 or more")
+        if settings.get("live") is not None and not isinstance(settings["live"], bool):
+            raise InvalidInput("--live", "is true or false")
+        if settings.get("live") is False:
+            settings = {k: v for k, v in settings.items() if k != "live"}
         hours = settings.get("full_every_hours")
         if hours is not None and (isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours <= 0):
             raise InvalidInput("full_every_hours", "must be a positive number of hours")

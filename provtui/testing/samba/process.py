@@ -151,6 +151,16 @@ class SambaDC(ServerProcess):
             raise
         return self
 
+    def resume(self, timeout: float = 60.0) -> None:
+        """Start a paused DC again on its address, with its data."""
+        if self.running:
+            return
+        samba = find_binary("samba")
+        assert samba is not None and self.directory is not None
+        self._before_resume()
+        self._spawn(samba)
+        self._wait_ready(time.monotonic() + timeout, self.admin_password)
+
     def _before_stop(self) -> None:
         admin, self._admin = self._admin, None
         if admin is not None:

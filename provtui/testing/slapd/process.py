@@ -76,6 +76,7 @@ class SlapdProcess(ServerProcess):
         ous: Sequence[str] = ("people", "groups", "disabled"),
         reader_password: str | None = None,
         keep_directory: bool = False,
+        syncprov: bool = False,
     ) -> None:
         if rdn_value(base_dn)[0] not in ("dc", "o", "ou"):
             raise ValueError(f"base_dn must start with dc=, o= or ou=: {base_dn!r}")
@@ -87,6 +88,7 @@ class SlapdProcess(ServerProcess):
         self.port = port if port is not None else free_port(host)
         self.ad_schema = ad_schema
         self.ous = tuple(ous)
+        self.syncprov = syncprov  # RFC 4533 content synchronisation (live sources), as a provider configures it
         super().__init__(keep_directory=keep_directory)
 
     def __repr__(self) -> str:
@@ -161,6 +163,17 @@ class SlapdProcess(ServerProcess):
             raise
         return self
 
+    def resume(self, timeout: float = 15.0) -> None:
+        """Start a paused slapd again on the same port, with the same data."""
+        if self.running:
+            return
+        slapd = find_slapd()
+        assert slapd is not None and self.directory is not None
+        self._before_resume()
+        self._spawn(slapd)
+        if not self._wait_ready(time.monotonic() + timeout):
+            raise SlapdError(f"slapd on {self.uri} did not come back; its output:\n{self.log_text()[-_LOG_TAIL_CHARS:]}")
+
     # ----------------------------------------------------------------- data
 
     def add_ldif(self, data: str | Iterable[Entry | Mapping[str, Any]]) -> None:
@@ -216,7 +229,7 @@ class SlapdProcess(ServerProcess):
         schemas = [str(SCHEMA_DIR / f"{name}.schema") for name in STANDARD_SCHEMAS]
         if self.ad_schema:
             schemas.append(str(self.directory / "ad.schema"))
-        indexes = ["objectClass eq", "uid,cn,mail eq", "member eq", "entryUUID eq"]
+        indexes = ["objectClass eq", "uid,cn,mail eq", "member eq", "entryUUID eq", *(["entryCSN eq"] if self.syncprov else [])]
         if self.ad_schema:
             indexes.append("sAMAccountName,userPrincipalName eq")
         lines = [f"include {path}" for path in schemas]
@@ -225,6 +238,7 @@ class SlapdProcess(ServerProcess):
             f"argsfile {self.directory / 'slapd.args'}",
             f"modulepath {MODULE_DIR}",
             "moduleload back_mdb",
+            *(["moduleload syncprov"] if self.syncprov else []),
             # A plain search stops at 500 entries as on a production server; paged ones may read all.
             "sizelimit size.soft=500 size.prtotal=unlimited",
             "",
@@ -238,6 +252,8 @@ class SlapdProcess(ServerProcess):
             *(f"index {index}" for index in indexes),
             "access to attrs=userPassword by self write by anonymous auth by * none",
             "access to * by users read by * none",
+            # the session log lets a consumer resuming from its cookie learn of deletions without a present phase
+            *(["overlay syncprov", "syncprov-checkpoint 100 1", "syncprov-sessionlog 1000"] if self.syncprov else []),
         ]
         return "\n".join(lines) + "\n"
 

@@ -39,6 +39,9 @@ APP_COLUMNS = [
 ]
 
 
+LIVE_TONES = {"live": "$text-success", "catching up": "$text-primary", "stopped": MUTED, "failed": "$text-error", "held": "$text-warning"}
+
+
 def render_people(data: dict) -> Content:
     total = data["total"] or 1
     widest = max(data["states"].values(), default=0) or 1
@@ -65,6 +68,10 @@ def render_attention(data: dict) -> Content:
     parts += line("Provision tasks", data["provision_tasks"], "$text-warning", "t")
     parts += line("Pending deprovisions", data["pending_deprovisions"], "$text-warning", "t")
     parts += line("Held changes", data["held"], "$text-warning", "t" if data["held"] is not None else "")
+    for source in data.get("live_sources") or ():  # a live directory's session, as `source status` shows it
+        tone = LIVE_TONES.get(source["state"] or "", "$text-warning")
+        lag = f"  ({source['lag_ms']:,.0f} ms lag)" if source["state"] == "live" and source["lag_ms"] is not None else ""
+        parts += [f"Live {source['name']}"[:21].ljust(22), (str(source["state"] or "not started"), tone), (lag, MUTED), "\n"]
     if data["quarantined"]:
         parts += [("Quarantined: " + ", ".join(data["quarantined"]), "$text-error"), "\n"]
     if data.get("credentials_rejected"):
