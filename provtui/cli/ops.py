@@ -93,7 +93,10 @@ def cmd_worker(args, service) -> int:
 
     from provtui.compose import build_engine
 
-    asyncio.run(run_worker(service, engine=build_engine(service), on_report=log, on_import=log_import))
+    def log_live(message: str) -> None:  # a live source's session: its mode, and each change of its state
+        print(message, flush=True)
+
+    asyncio.run(run_worker(service, engine=build_engine(service), on_report=log, on_import=log_import, on_live=log_live))
     return EXIT_OK
 
 

@@ -251,7 +251,14 @@ async def _keep_working(service: Service, engines: list[Any], stop: asyncio.Even
     while not stop.is_set():
         engines[:] = [build_engine(service, guard=hub.lock)]
         try:
-            await run_worker(service, engine=engines[0], stop=stop, guard=hub.lock, signals=False)
+            await run_worker(
+                service,
+                engine=engines[0],
+                stop=stop,
+                guard=hub.lock,
+                signals=False,
+                on_live=lambda message: print(f"provtui server: {message}", file=log, flush=True),
+            )
         except Exception as error:  # a failed run: keep serving, and try again
             print(f"provtui server: the worker failed: {type(error).__name__}: {error}", file=log, flush=True)
             with suppress(TimeoutError):

@@ -94,7 +94,9 @@ def dashboard(service: Service) -> dict:
         "pending_deprovisions": len(pending_deprovisions(service)),
         "held": len(held_changes(service)),
         "live_sources": [
-            {"name": s["name"], "state": s.get("live_state"), "lag_ms": s.get("live_lag_ms")} for s in service.list_sources() if s.get("live")
+            {"name": s["name"], "state": s.get("live_state"), "lag_ms": s.get("live_lag_ms")}
+            for s in service.list_sources()
+            if s.get("live")
         ],
     }
 

@@ -28,7 +28,6 @@ import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +46,7 @@ from provtui.connectors.ldap.dirsync import POLL_SECONDS as DIRSYNC_POLL_SECONDS
 from provtui.service import Service  # noqa: E402
 from provtui.testing.scim_server import ScimServerProcess  # noqa: E402
 from tests.bench.bench_console import ms, p95  # noqa: E402
+from tests.helpers.live import start_worker_process  # noqa: E402
 
 PASSWORD_ENV = "PROVTUI_BENCH_LIVE_PW"
 TOKEN_ENV = "PROVTUI_BENCH_LIVE_TOKEN"
@@ -111,7 +111,13 @@ def active_directory(people: int) -> Iterator[dict[str, Any]]:
             dc.modify(dns[n], {"title": title})
 
         yield {
-            "source": {"uri": dc.ldaps_uri, "bind_dn": dc.admin_dn, "base_dn": ou, "flavor": "ad", "ca_certificates": Path(dc.ca_file).read_text()},
+            "source": {
+                "uri": dc.ldaps_uri,
+                "bind_dn": dc.admin_dn,
+                "base_dn": ou,
+                "flavor": "ad",
+                "ca_certificates": Path(dc.ca_file).read_text(),
+            },
             "password": dc.admin_password,
             "logins": [f"lp{n:04d}" for n in range(people)],
             "change": change,
@@ -144,7 +150,9 @@ def syncrepl_floor(uri: str, bind_dn: str, password: str, base: str, heard: Hear
 
     consumer = Bare(uri)
     consumer.simple_bind_s(bind_dn, password)
-    msgid = consumer.syncrepl_search(base, ldap.SCOPE_SUBTREE, mode="refreshAndPersist", filterstr="(objectClass=inetOrgPerson)", attrlist=["title"])
+    msgid = consumer.syncrepl_search(
+        base, ldap.SCOPE_SUBTREE, mode="refreshAndPersist", filterstr="(objectClass=inetOrgPerson)", attrlist=["title"]
+    )
     while not heard.stop.is_set():
         with contextlib.suppress(ldap.TIMEOUT):
             consumer.syncrepl_poll(msgid=msgid, timeout=0.2)
@@ -191,8 +199,7 @@ def run(name: str, directory: dict[str, Any], args: argparse.Namespace) -> dict[
         admin.set_config("safeguard.threshold", "0.9")
         admin.create_app("Chat", scim_url=scim.url, token_env=TOKEN_ENV, concurrency=4)
         admin.importer().add_ldap_source("corp", password_env=PASSWORD_ENV, live=True, **directory["source"])
-        env = {**os.environ, PASSWORD_ENV: directory["password"], TOKEN_ENV: token}
-        worker = subprocess.Popen([sys.executable, "-m", "provtui", "worker", "--store", str(store)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        worker = start_worker_process(store, {PASSWORD_ENV: directory["password"], TOKEN_ENV: token})
         app = httpx.Client(base_url=scim.url, headers={"Authorization": f"Bearer {token}"})
         heard = Heard()
         floor = threading.Thread(target=directory["floor"], args=(heard,), daemon=True)
@@ -207,7 +214,9 @@ def run(name: str, directory: dict[str, Any], args: argparse.Namespace) -> dict[
             assert until(everyone_there, 120), "the live session's first read did not arrive"
             admin.refresh()
             admin.assign("Chat", group="everyone")
-            assert until(lambda: len(app.get("/Users", params={"count": 1000}).json().get("Resources") or []) >= len(logins), 120), "not provisioned"
+            assert until(lambda: len(app.get("/Users", params={"count": 1000}).json().get("Resources") or []) >= len(logins), 120), (
+                "not provisioned"
+            )
             floor.start()
             time.sleep(1.5)  # the bare consumer's own first read done
             samples: dict[str, list[float]] = {"floor": [], "directory": [], "app": []}
@@ -220,18 +229,18 @@ def run(name: str, directory: dict[str, Any], args: argparse.Namespace) -> dict[
                 directory["change"](n, title)
                 changed = time.monotonic()
 
-                def in_directory() -> bool:
+                def in_directory(n: int = n, title: str = title) -> bool:
                     reader.refresh()
                     return reader.user_view(logins[n])["profile"].get("title") == title
 
-                def in_app() -> bool:
+                def in_app(n: int = n, title: str = title) -> bool:
                     found = app.get("/Users", params={"filter": f'userName eq "{logins[n]}"'}).json().get("Resources") or []
                     return bool(found) and found[0].get("title") == title
 
                 seen = until(in_directory, 30)
                 shown = until(in_app, 30)
                 assert seen is not None and shown is not None, f"change {i} did not arrive"
-                heard_at = until(lambda: title in heard.times, 10) and heard.times[title]
+                heard_at = until(lambda title=title: title in heard.times, 10) and heard.times[title]
                 samples["directory"].append(seen - changed)
                 samples["app"].append(shown - changed)
                 samples["floor"].append((heard_at or changed) - changed)

@@ -73,7 +73,13 @@ def test_dashboard_with_live_sources(snap_compare, demo, monkeypatch):
     for name, flavor in (("corp", "openldap"), ("dc1", "ad")):
         base = "ou=people,dc=example,dc=org" if flavor == "openldap" else "OU=People,DC=example,DC=test"
         importer.add_ldap_source(
-            name, uri=f"ldap://{name}.example.test", bind_dn="cn=reader", password_env="PROVTUI_TEST_LIVE_PW", base_dn=base, flavor=flavor, live=True
+            name,
+            uri=f"ldap://{name}.example.test",
+            bind_dn="cn=reader",
+            password_env="PROVTUI_TEST_LIVE_PW",
+            base_dn=base,
+            flavor=flavor,
+            live=True,
         )
     importer.apply_live("corp", LiveBatch("users", cookie="rid=000,csn=1", received=parse_iso(FROZEN_TIME).timestamp() - 0.042))
     importer.record_live_state("corp", "live")

@@ -240,3 +240,15 @@ def test_the_cli_sets_a_source_live_and_shows_its_state(tmp_path, directory, ou,
     assert main(["source", "status", "corp", "--json", *common]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["live"] is False and status["state"] == "off"
+
+
+def test_a_server_keeps_the_live_session_too(tmp_path, directory, ou):
+    from tests.helpers.server import thread_server
+
+    [alice] = hire(directory, ou, "alice")
+    reader = new_store(tmp_path, directory, ou)
+    with thread_server(tmp_path / "store", tmp_path / "admin.sock", worker=True) as log:
+        eventually(reader, lambda s: state(s, "alice") == "active")
+        replace(directory, alice, title="Served")
+        eventually(reader, lambda s: s.user_view("alice")["profile"]["title"] == "Served")
+        assert "provtui server: live source corp: syncrepl" in log.getvalue()
