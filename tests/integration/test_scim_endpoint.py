@@ -281,3 +281,19 @@ def test_with_a_certificate_it_serves_tls_on_any_address(tmp_path):
         assert response.status_code == 200 and response.json()["totalResults"] == 0
         with pytest.raises(httpx.HTTPError):
             httpx.get(served.url.replace("https://", "http://") + "/Users", timeout=5)  # no plain HTTP beside it
+
+
+def test_replies_are_not_held_back_waiting_for_the_clients_ack(tmp_path):
+    """The listener has TCP_NODELAY, which the connections it accepts inherit: without it a reply's body waited for
+    the client's delayed ACK of its headers (40 ms a request: a PATCH took 48 ms where curl saw 1 ms)."""
+    import socket
+
+    from provtui.server.hub import ServiceHub
+    from provtui.server.scim.listen import ScimListen, scim_server
+    from provtui.service import Service
+
+    _, sock, _ = scim_server(ServiceHub(Service.init(tmp_path / "store")), ScimListen("127.0.0.1", 0))
+    with sock, socket.create_connection(sock.getsockname()[:2]):
+        accepted, _ = sock.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -72,6 +72,10 @@ def scim_server(hub: ServiceHub, listen: ScimListen) -> tuple[uvicorn.Server, so
     try:
         family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
         sock = socket.create_server((listen.host, listen.port), family=family, backlog=1024)
+        # Accepted sockets inherit it (Linux).  asyncio sets it only on sockets made with IPPROTO_TCP, which
+        # create_server's are not: without it each reply's body waited for the client's delayed ACK of its
+        # headers, 40 ms a request (a PATCH took 48 ms, curl's 1 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as error:
         raise InvalidInput("--scim-listen", f"cannot listen on {listen.host}:{listen.port}: {error.strerror or error}") from None
     provider = build_provider(sorted(hub.root.directory.profile_attributes()))
