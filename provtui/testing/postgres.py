@@ -139,8 +139,9 @@ class PostgresProcess(ServerProcess):
 
     LOG_NAME = "postgres.log"
 
-    def __init__(self, port: int | None = None, *, keep_directory: bool = False) -> None:
+    def __init__(self, port: int | None = None, *, keep_directory: bool = False, settings: dict[str, str] | None = None) -> None:
         super().__init__(keep_directory=keep_directory)
+        self.settings = dict(settings or {})  # more server settings (a benchmark's shared_buffers, say)
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self._bin_dir: Path | None = None
@@ -250,6 +251,7 @@ class PostgresProcess(ServerProcess):
                 "fsync": "off",
                 "full_page_writes": "off",
                 "max_connections": "200",
+                **self.settings,
             }
             options = " ".join(f"-c {key}={shlex.quote(value)}" for key, value in settings.items())  # pg_ctl hands it to sh
             log = str(self.directory / self.LOG_NAME)
