@@ -58,6 +58,26 @@ class ServiceHub:
                 service.record_refusal(request, str(refused))
                 raise
 
+    def locked_batch(self, calls: list[tuple[str, str, Callable[[Service], Any]]]) -> list[tuple[bool, Any]]:
+        """Several calls (actor, request, fn) under the lock at once, their commits made durable together by one
+        fsync when the last is done (the store's group commit): (True, its result) or (False, its exception)
+        for each, in order — one's failure is its own.  None may be acknowledged before this returns."""
+        outcomes: list[tuple[bool, Any]] = []
+        with self.lock:
+            self.root.refresh()
+            with self.root.store.deferred_sync():
+                for actor, request, fn in calls:
+                    try:
+                        service = self.admin(actor, request)
+                        try:
+                            outcomes.append((True, fn(service)))
+                        except NotAllowed as refused:
+                            service.record_refusal(request, str(refused))
+                            raise
+                    except Exception as error:  # the caller's to raise, in its own request
+                        outcomes.append((False, error))
+        return outcomes
+
     def call(self, actor: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run the facade's (or a part's) ``method`` as ``actor``; in a thread (it blocks), one call at a time."""
 

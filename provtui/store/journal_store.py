@@ -89,6 +89,8 @@ class Store(Tables):
         self._journal_lines = 0  # header included: how damage is numbered
         self._headed = True
         self._open_line = False  # the last journal record read had no newline (yet)
+        self._deferring = False  # within deferred_sync: commits are written, and made durable when it ends
+        self._unsynced = False
 
     # -- opening -------------------------------------------------------------------
 
@@ -320,14 +322,47 @@ class Store(Tables):
         fd = os.open(journal, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)
-            os.fsync(fd)
+            if not self._deferring:
+                os.fsync(fd)
         finally:
             os.close(fd)
         self._offset += len(line)
         self._apply(record)
+        if self._deferring:
+            self._unsynced = True  # durable, its head noted and compaction considered, when deferred_sync ends
+            return
+        self._committed()
+
+    def _committed(self) -> None:
         write_head(self.path, self.seq, self.audit_head)
         if self._journal_records >= COMPACT_EVERY:
             self._compact()
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Group commit: the commits made within are written as they come and made durable together when it ends,
+        by one fsync, before their head is noted.  Their callers acknowledge none of them before it ends (the
+        server answers its SCIM clients after), and nothing else in this process uses the store meanwhile (the
+        server's lock).  Another process may read them before the fsync, as it may between any commit's write
+        and its fsync; a crash of this process loses none of them (the kernel has them), a crash of the machine
+        only what was never acknowledged."""
+        with self._writing():
+            if self._deferring:  # nested: the outer one makes them durable
+                yield
+                return
+            self._deferring = True
+            try:
+                yield
+            finally:
+                self._deferring = False
+                if self._unsynced:
+                    self._unsynced = False
+                    fd = os.open(self.path / self._journal_name, os.O_WRONLY | os.O_APPEND)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    self._committed()
 
     def compact(self) -> None:
         with self._writing():

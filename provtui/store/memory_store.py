@@ -8,7 +8,7 @@ backend to hold the journal store to.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ class MemoryStore(Tables):
         self.seq = 0
         self.audit_head = GENESIS_HASH
         self._events: list[dict[str, Any]] = []
+
+    def deferred_sync(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each commit is durable on its own
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

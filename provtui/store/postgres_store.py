@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -381,6 +381,9 @@ class PostgresStore(Tables):
         yield
 
     # -- writing -------------------------------------------------------------------
+
+    def deferred_sync(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each commit is durable on its own
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

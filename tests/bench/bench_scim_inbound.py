@@ -9,7 +9,10 @@ them to a SCIM app, against scim2-server's own rate for the same creates in the 
   scim2-server), served by a real `provtui server` with its worker; the same creates pushed to its endpoint:
   creates a second (each one a commit, audited, its rule run and its account queued), the ratio to the floor
   (target >= 0.7), and how long until every account exists downstream;
-- one PATCH (a path-less replace of title, as Okta sends it) p50/p95 over ``--patches``, one at a time.
+- one PATCH (a path-less replace of title, as Okta sends it) p50/p95 over ``--patches``, one at a time;
+- the CPU each process spent a create (the floor's server and client; the client, provtui's server with its
+  worker, and the app's scim2-server while provtui's creates are pushed and provisioned): on two cores, what
+  bounds the ratio.
 
 The client's rate limit is lifted for the run (``scim.rate``): it measures the endpoint, not its limit.
 """
@@ -68,9 +71,19 @@ async def push(url: str, token: str, users: list[dict], concurrency: int) -> tup
         return time.perf_counter() - started, ids
 
 
+def cpu_s(pid: int) -> float:
+    """The CPU seconds (user + system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(args: argparse.Namespace) -> dict:
+    cpu: dict[str, float] = {}  # CPU ms a create, by process: what the machine's two cores had to give each side
     with ScimServerProcess(token="floor") as floor:
+        before, mine = cpu_s(floor._process.pid), time.process_time()  # type: ignore[union-attr]
         floor_s, _ = asyncio.run(push(floor.url, "floor", bodies(args.users, "f"), args.concurrency))
+        cpu["floor_server"] = cpu_s(floor._process.pid) - before  # type: ignore[union-attr]
+        cpu["floor_client"] = time.process_time() - mine
     with ScimServerProcess(token="app") as app:
         os.environ[TOKEN_ENV] = "app"
 
@@ -87,13 +100,17 @@ def run(args: argparse.Namespace) -> dict:
                 assert done.returncode == 0, (command, done.stderr)
 
         with scim_endpoint(setup=org) as endpoint:
+            server_before, app_before, mine = cpu_s(endpoint.process.pid), cpu_s(app._process.pid), time.process_time()  # type: ignore[union-attr]
             started = time.perf_counter()
             pushed_s, ids = asyncio.run(push(endpoint.url, endpoint.token, bodies(args.users, "p"), args.concurrency))
+            cpu["client"] = time.process_time() - mine
             downstream = httpx.Client(base_url=app.url, headers={"Authorization": "Bearer app"}, timeout=60)
             while downstream.get("/Users", params={"count": 0}).json()["totalResults"] < args.users:
                 assert time.perf_counter() - started < 600, "the accounts did not all arrive within 10 minutes"
                 time.sleep(0.05)
             provisioned_s = time.perf_counter() - started
+            cpu["provtui_server"] = cpu_s(endpoint.process.pid) - server_before
+            cpu["app_server"] = cpu_s(app._process.pid) - app_before  # type: ignore[union-attr]
             latencies = []
             with endpoint.client() as client:
                 for n, user_id in enumerate(ids[: args.patches]):
@@ -112,6 +129,7 @@ def run(args: argparse.Namespace) -> dict:
         "provisioned_s": round(provisioned_s, 2),
         "patch_p50_ms": ms(statistics.median(latencies)),
         "patch_p95_ms": ms(p95(latencies)),
+        "cpu_ms_per_create": {name: round(1000 * seconds / args.users, 2) for name, seconds in cpu.items()},
     }
 
 
@@ -130,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  provtui              {result['creates_per_s']:>8.1f} creates/s   ratio {result['ratio']} (target >= 0.7)")
         print(f"  every account downstream after {result['provisioned_s']} s")
         print(f"  one PATCH p50 / p95  {result['patch_p50_ms']} / {result['patch_p95_ms']} ms")
+        print("  CPU ms a create: " + ", ".join(f"{name} {value}" for name, value in result["cpu_ms_per_create"].items()))
     return 0
 
 

@@ -297,3 +297,34 @@ def test_replies_are_not_held_back_waiting_for_the_clients_ack(tmp_path):
         accepted, _ = sock.accept()
         with accepted:
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_concurrent_requests_answered_together_keep_their_own_outcomes_and_ids(endpoint):
+    """Requests served in one turn of the lock (one fsync for all: server/scim/batch.py): each its own result, its
+    own error, its own correlation id in the trail."""
+    import asyncio
+
+    import httpx
+
+    async def push() -> list[httpx.Response]:
+        headers = {"Authorization": f"Bearer {endpoint.token}"}
+        async with httpx.AsyncClient(base_url=endpoint.url, headers=headers, timeout=30) as client:
+            bodies = [user_body(f"turn.p{n}") for n in range(12)] + [user_body("turn.p0")]  # the last one is taken
+            return await asyncio.gather(
+                *(client.post("/Users", json=body, headers={"X-Request-Id": f"turn-{n}"}) for n, body in enumerate(bodies))
+            )
+
+    answers = asyncio.run(push())
+    assert sorted(a.status_code for a in answers) == [201] * 12 + [409]
+    [taken] = [a for a in answers if a.status_code == 409]
+    assert taken.json()["scimType"] == "uniqueness"
+    admin = endpoint.admin()
+    try:
+        created = {e["target"]: e["correlation"] for e in admin.audit(limit=500) if e["action"] == "user.import"}
+    finally:
+        admin.close()
+    winner = next(a.headers["X-Request-Id"] for a in answers if a.status_code == 201 and a.json()["userName"] == "turn.p0@example.com")
+    assert {f"turn.p{n}@example.com": created[f"turn.p{n}@example.com"] for n in range(1, 12)} == {
+        f"turn.p{n}@example.com": f"turn-{n}" for n in range(1, 12)
+    }
+    assert created["turn.p0@example.com"] == winner

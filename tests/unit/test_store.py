@@ -532,3 +532,33 @@ def test_users_table_from_service_survives_reopen(path):
     assert len(reopened.store.all(USERS)) == 1
     assert [e["action"] for e in reopened.audit()] == ["store.init", "user.create", "user.update"]
     check_chain(reopened.audit())
+
+
+# -- group commit ----------------------------------------------------------------------
+
+
+def test_deferred_sync_makes_its_commits_durable_together_then_notes_their_head(store, path, monkeypatch):
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(provtui.store.journal_store.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    noted = (path / HEAD).read_bytes()
+    with store.deferred_sync():
+        put(store, USERS, "u1", {"login": "ada"})
+        with store.deferred_sync():  # nested: the outer one syncs
+            put(store, USERS, "u2", {"login": "bob"})
+        assert synced == [] and store.get(USERS, "u2") == {"login": "bob"}  # applied, written, not yet durable
+        assert (path / HEAD).read_bytes() == noted  # the head never names a commit before it is durable
+        assert journal(store).read_bytes().count(b"\n") == 3  # the header and both commits, written as they came
+    assert len(synced) == 1 and store.seq == 2
+    assert (path / HEAD).read_bytes().split()[0] == b"2"
+    again = Store.open(path)
+    assert again.get(USERS, "u1") == {"login": "ada"} and again.get(USERS, "u2") == {"login": "bob"}
+    check_chain(again.audit_events())
+
+
+def test_a_deferred_sync_with_no_commit_syncs_nothing(store, monkeypatch):
+    synced: list[int] = []
+    monkeypatch.setattr(provtui.store.journal_store.os, "fsync", synced.append)
+    with store.deferred_sync():
+        assert store.get(USERS, "nobody") is None
+    assert synced == []

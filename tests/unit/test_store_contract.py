@@ -248,3 +248,13 @@ def test_holding_a_queried_table_reads_it_whole_and_keeps_it_current(store, requ
     assert set(store.all("users")) == set(USERS) and store.lookup("users", "state", "suspended") == {"u1"}
     put(store, "users", "u5", {"id": "u5", "login": "cy", "state": "active", "profile": {"login": "cy"}})
     assert store.count("users") == 5 and store.lookup("users", "state", "active") == {"u3", "u4", "u5"}
+
+
+def test_commits_within_a_deferred_sync_are_each_committed(store):
+    with store.deferred_sync():
+        for n in range(3):
+            with store.transaction() as tx:
+                tx.put("users", f"u{n}", {"login": f"p{n}"})
+                tx.audit({"action": "put", "target": f"u{n}"})
+    assert [store.get("users", f"u{n}") for n in range(3)] == [{"login": f"p{n}"} for n in range(3)]
+    assert store.seq >= 3 and [e["target"] for e in store.audit_events()][-3:] == ["u0", "u1", "u2"]

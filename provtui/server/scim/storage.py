@@ -11,7 +11,6 @@ reads only its page.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Union, cast
@@ -38,6 +37,7 @@ from scim2_server.utils import parametrize
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
 from provtui.domain.scim_resources import GROUP_SCHEMA, USER_SCHEMA
 from provtui.server.hub import ServiceHub
+from provtui.server.scim.batch import Batches
 from provtui.service.scim_inbound import Conflict, ScimInbound, Stale
 from provtui.service.scim_safeguard import Held
 
@@ -60,11 +60,12 @@ class ServiceStorage(AsyncScimStorage):
     def __init__(self, hub: ServiceHub, provider: ScimProvider):
         self.hub = hub
         self.provider = provider
+        self.batches = Batches(hub)  # concurrent requests' calls in one turn of the lock: one fsync for them all
 
     async def _run(self, request: str, fn: Callable[[ScimInbound], Any]) -> Any:
         actor = CLIENT.get()
         try:
-            return await asyncio.to_thread(self.hub.locked, actor, f"scim.{request}", lambda service: fn(service.scim_inbound()))
+            return await self.batches.run(actor, f"scim.{request}", lambda service: fn(service.scim_inbound()))
         except NotFound as missing:
             raise NotFoundException(detail=missing.message) from None
         except Conflict as taken:
