@@ -340,12 +340,10 @@ class Store(Tables):
 
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
-        """Group commit: the commits made within are written as they come and made durable together when it ends,
-        by one fsync, before their head is noted.  Their callers acknowledge none of them before it ends (the
-        server answers its SCIM clients after), and nothing else in this process uses the store meanwhile (the
-        server's lock).  Another process may read them before the fsync, as it may between any commit's write
-        and its fsync; a crash of this process loses none of them (the kernel has them), a crash of the machine
-        only what was never acknowledged."""
+        """Group commit: commits made within are written as they come, made durable together by one fsync when it
+        ends, then their head noted.  Their callers acknowledge none before it ends, nothing else in this process
+        uses the store meanwhile (the server's lock); another process may read them before the fsync, as between
+        any commit's write and its fsync.  A crash of this process loses none; of the machine, only unacknowledged."""
         with self._writing():
             if self._deferring:  # nested: the outer one makes them durable
                 yield
