@@ -146,6 +146,8 @@ class SyncreplStream:
         detail = " ".join(str(info.get("desc") or type(error).__name__).split())
         more = str(info.get("info") or "").strip()
         message = f"{action} {self.settings.uri}: {detail}" + (f": {more}" if more else "")
+        if isinstance(error, ldap.SIZELIMIT_EXCEEDED):  # a refresh is one search of everyone: paging does not apply
+            message += f"; a live read needs {self.settings.bind_dn} to have no size limit (OpenLDAP: limits dn.exact=... size=unlimited)"
         if self._password:
             message = message.replace(self._password, "[redacted]")
         retryable = isinstance(error, ldap.SERVER_DOWN | ldap.TIMEOUT | ldap.BUSY | ldap.UNAVAILABLE | ldap.CONNECT_ERROR)
