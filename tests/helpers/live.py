@@ -23,7 +23,7 @@ from provtui.service import Service
 
 
 @contextlib.contextmanager
-def worker_thread(path: Path, actor: str | None = None, logs: list[str] | None = None) -> Iterator[None]:
+def worker_thread(path: Path | str, actor: str | None = None, logs: list[str] | None = None) -> Iterator[None]:
     """``run_worker`` on a Service of its own, in a thread, until the block ends."""
     ready = threading.Event()
     held: dict[str, Any] = {}
@@ -62,7 +62,7 @@ def worker_thread(path: Path, actor: str | None = None, logs: list[str] | None =
             raise held["error"]
 
 
-def start_worker_process(path: Path, env: dict[str, str]) -> subprocess.Popen:
+def start_worker_process(path: Path | str, env: dict[str, str]) -> subprocess.Popen:
     """`provtui worker` on the store, as an admin starts it."""
     return subprocess.Popen(
         [sys.executable, "-m", "provtui", "worker", "--store", str(path)],

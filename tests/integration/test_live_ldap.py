@@ -47,8 +47,8 @@ def replace(directory: SlapdProcess, dn: str, **values: Any) -> None:
         assert conn.modify(dn, {k: [(ldap3.MODIFY_REPLACE, v if isinstance(v, list) else [v])] for k, v in values.items()})
 
 
-def new_store(tmp_path, directory: SlapdProcess, ou: str, *, threshold: str = "0.9", **options: Any) -> Service:
-    service = Service.init(tmp_path / "store")
+def new_store(tmp_path, directory: SlapdProcess, ou: str, *, threshold: str = "0.9", at: Any = None, **options: Any) -> Service:
+    service = Service.init(at if at is not None else tmp_path / "store")
     service.set_config("safeguard.threshold", threshold)
     service.importer().add_ldap_source(
         "corp", uri=directory.uri, bind_dn=directory.reader_dn, password_env=PASSWORD_ENV, base_dn=ou, live=True, **options
@@ -65,10 +65,10 @@ def audited(service: Service, login: str, kind: str = "user.import") -> int:
     return sum(1 for event in service.audit() if event["action"] == kind and event["target"] == login)
 
 
-def test_each_change_is_seen_through_the_live_session(tmp_path, directory, ou):
+def test_each_change_is_seen_through_the_live_session(tmp_path, directory, ou, store_location):
     alice, bob = hire(directory, ou, "alice", "bob")
-    reader = new_store(tmp_path, directory, ou)
-    with worker_thread(tmp_path / "store"):
+    reader = new_store(tmp_path, directory, ou, at=store_location)
+    with worker_thread(store_location):
         eventually(reader, lambda s: state(s, "alice") == state(s, "bob") == "active")  # the first read: everyone
         eventually(reader, lambda s: live_state(s, "corp")["live_state"] == "live")
 
@@ -118,11 +118,11 @@ def test_a_new_member_added_before_its_group_change_is_applied_in_either_order(t
         eventually(reader, lambda s: s.user_view("dave")["groups"] == ["ops"])
 
 
-def test_a_killed_worker_resumes_from_its_cookie_every_change_applied_once(tmp_path, directory, ou):
+def test_a_killed_worker_resumes_from_its_cookie_every_change_applied_once(tmp_path, directory, ou, store_location):
     dns = hire(directory, ou, *(f"p{n}" for n in range(10)))
-    reader = new_store(tmp_path, directory, ou)
+    reader = new_store(tmp_path, directory, ou, at=store_location)
     env = {PASSWORD_ENV: directory.reader_password}
-    worker = start_worker_process(tmp_path / "store", env)
+    worker = start_worker_process(store_location, env)
     try:
         eventually(reader, lambda s: all(state(s, f"p{n}") == "active" for n in range(10)), timeout=30)
         replace(directory, dns[0], title="Before the kill")
@@ -132,7 +132,7 @@ def test_a_killed_worker_resumes_from_its_cookie_every_change_applied_once(tmp_p
         worker.wait(10)
     for n, dn in enumerate(dns):  # ten changes while no worker runs
         replace(directory, dn, title=f"Changed {n}")
-    worker = start_worker_process(tmp_path / "store", env)
+    worker = start_worker_process(store_location, env)
     try:
         eventually(reader, lambda s: all(s.user_view(f"p{n}")["profile"]["title"] == f"Changed {n}" for n in range(10)), timeout=30)
         time.sleep(1.0)  # anything sent twice would be applied by now
