@@ -76,10 +76,6 @@ class LiveSessions:
                 future.set_exception(error)
             ran += 1
 
-    @property
-    def waiting(self) -> bool:
-        return not self._calls.empty()
-
     def stop(self) -> None:
         """Stop every session (from any thread): what they wait on is refused, their threads joined."""
         self._stopping.set()
@@ -156,12 +152,8 @@ class _Session:
                 break
             except Stopped:
                 return
-            except LdapError as error:
-                self._state("main", "reconnecting", error.message)
-                attempt = self._pause(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)], attempt + 1)
-            except ProvtuiError as error:  # the source's settings: a person must act
-                self._state("main", "failed", str(error))
-                self._pause(FAILED_RETRY_SECONDS, 0)
+            except (LdapError, ProvtuiError) as error:  # not an LDAP error: the source's settings, a person must act
+                attempt = self._after_failure("main", error, attempt, other="failed")
         else:
             return
         with self.lock:
@@ -219,16 +211,8 @@ class _Session:
                 attempt = 0
             except Stopped:
                 return
-            except HeldForConfirmation as held:
-                self._state(stream, "held", str(held))
-                self._pause(HELD_RETRY_SECONDS, 0)
-            except ImportRefused as refused:
-                self._state(stream, "failed", str(refused))
-                self._pause(FAILED_RETRY_SECONDS, 0)
             except (LdapError, ProvtuiError) as error:
-                message = getattr(error, "message", None) or str(error)
-                self._state(stream, "reconnecting", message)
-                attempt = self._pause(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)], attempt + 1)
+                attempt = self._after_failure(stream, error, attempt)
 
     def _poll(self) -> None:
         attempt = 0
@@ -236,19 +220,28 @@ class _Session:
             try:
                 self.owner.call(lambda service: service.importer().poll_live(self.name))
                 self._state("poll", "live")
-                attempt = self._pause(POLL_SECONDS, 0)
+                attempt = 0
+                self.stopped.wait(POLL_SECONDS)
             except Stopped:
                 return
-            except HeldForConfirmation as held:
-                self._state("poll", "held", str(held))
-                self._pause(HELD_RETRY_SECONDS, 0)
             except ProvtuiError as error:
-                self._state("poll", "reconnecting", str(error))
-                attempt = self._pause(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)], attempt + 1)
+                attempt = self._after_failure("poll", error, attempt)
 
-    def _pause(self, seconds: float, attempt: int) -> int:
-        self.stopped.wait(seconds)
-        return attempt
+    def _after_failure(self, stream: str, error: Exception, attempt: int, *, other: str = "reconnecting") -> int:
+        """The state a failure leaves the stream in, its wait before trying again; the next attempt's number.
+        Held (the safeguard) and refused (a read presenting no one) wait long; a lost directory backs off."""
+        from provtui.connectors.ldap import LdapError
+
+        if isinstance(error, HeldForConfirmation):
+            state, wait = "held", HELD_RETRY_SECONDS
+        elif isinstance(error, ImportRefused):
+            state, wait = "failed", FAILED_RETRY_SECONDS
+        else:
+            state = "reconnecting" if isinstance(error, LdapError) else other
+            wait = FAILED_RETRY_SECONDS if state == "failed" else BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
+        self._state(stream, state, str(error))
+        self.stopped.wait(wait)
+        return attempt + 1 if state == "reconnecting" else 0
 
     def _state(self, stream: str, state: str, message: str | None = None) -> None:
         """A stream's state; the source's (its worst stream's) recorded when it changes."""

@@ -51,12 +51,16 @@ class ServiceHub:
         """``fn(actor's service)`` under the lock, once the actor is known as an admin; a refusal is audited."""
         with self.lock:
             self.root.refresh()  # another process may have committed (an embedded command run as the server's user)
-            service = self.admin(actor, request)
-            try:
-                return fn(service)
-            except NotAllowed as refused:
-                service.record_refusal(request, str(refused))
-                raise
+            return self._run_as(actor, request, fn)
+
+    def _run_as(self, actor: str, request: str, fn: Callable[[Service], Any]) -> Any:
+        """``fn(actor's service)``, under the lock held by the caller; a refusal is audited."""
+        service = self.admin(actor, request)
+        try:
+            return fn(service)
+        except NotAllowed as refused:
+            service.record_refusal(request, str(refused))
+            raise
 
     def locked_batch(self, calls: list[tuple[str, str, Callable[[Service], Any]]]) -> list[tuple[bool, Any]]:
         """Several calls (actor, request, fn) under the lock at once, their commits made durable together by one
@@ -68,12 +72,7 @@ class ServiceHub:
             with self.root.store.deferred_sync():
                 for actor, request, fn in calls:
                     try:
-                        service = self.admin(actor, request)
-                        try:
-                            outcomes.append((True, fn(service)))
-                        except NotAllowed as refused:
-                            service.record_refusal(request, str(refused))
-                            raise
+                        outcomes.append((True, self._run_as(actor, request, fn)))
                     except Exception as error:  # the caller's to raise, in its own request
                         outcomes.append((False, error))
         return outcomes

@@ -90,7 +90,6 @@ class Store(Tables):
         self._headed = True
         self._open_line = False  # the last journal record read had no newline (yet)
         self._deferring = False  # within deferred_sync: commits are written, and made durable when it ends
-        self._unsynced = False
 
     # -- opening -------------------------------------------------------------------
 
@@ -328,10 +327,8 @@ class Store(Tables):
             os.close(fd)
         self._offset += len(line)
         self._apply(record)
-        if self._deferring:
-            self._unsynced = True  # durable, its head noted and compaction considered, when deferred_sync ends
-            return
-        self._committed()
+        if not self._deferring:  # (else durable, its head noted and compaction considered, when deferred_sync ends)
+            self._committed()
 
     def _committed(self) -> None:
         write_head(self.path, self.seq, self.audit_head)
@@ -348,13 +345,12 @@ class Store(Tables):
             if self._deferring:  # nested: the outer one makes them durable
                 yield
                 return
-            self._deferring = True
+            self._deferring, before = True, self.seq
             try:
                 yield
             finally:
                 self._deferring = False
-                if self._unsynced:
-                    self._unsynced = False
+                if self.seq != before:
                     fd = os.open(self.path / self._journal_name, os.O_WRONLY | os.O_APPEND)
                     try:
                         os.fsync(fd)

@@ -8,6 +8,7 @@ and ``ldap_app_target``, ``make_ldap_service``, ``sync`` and ``entries`` from he
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -85,3 +86,17 @@ def assert_full_runs_settle(service: Service, source: str, runs: int = 2) -> Non
         plan = service.import_ldap(source, full=True, dry_run=True)
         assert plan["actions"] == [] and {g["action"] for g in plan["group_actions"]} <= {"unchanged"}, plan
     assert service.store.seq == seq + runs
+
+
+def add_ad_source(service: Service, dc: Any, base: str, *, password_env: str, name: str = "ad", **options: Any) -> None:
+    """An AD source on a Samba DC (provtui.testing.samba.SambaDC): LDAPS trusting its CA, bound as the Administrator."""
+    service.add_ldap_source(
+        name,
+        uri=dc.ldaps_uri,
+        bind_dn=dc.admin_dn,
+        password_env=password_env,
+        base_dn=base,
+        flavor="ad",
+        ca_certificates=Path(dc.ca_file).read_text(),
+        **options,
+    )

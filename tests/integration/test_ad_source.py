@@ -12,7 +12,7 @@ import pytest
 from provtui.domain.errors import SourceFailed
 from provtui.service import Service
 from provtui.testing.samba import SambaDC
-from tests.helpers.ldap import assert_full_runs_settle, quiet
+from tests.helpers.ldap import add_ad_source, assert_full_runs_settle, quiet
 
 PASSWORD_ENV = "PROVTUI_TEST_AD_SOURCE_PW"
 
@@ -24,16 +24,7 @@ def service(tmp_path: Path, samba_dc: SambaDC, monkeypatch: pytest.MonkeyPatch) 
 
 
 def add_source(service: Service, dc: SambaDC, base: str, name: str = "ad", **options) -> None:
-    service.add_ldap_source(
-        name,
-        uri=dc.ldaps_uri,
-        bind_dn=dc.admin_dn,
-        password_env=PASSWORD_ENV,
-        base_dn=base,
-        flavor="ad",
-        ca_certificates=Path(dc.ca_file).read_text(),
-        **options,
-    )
+    add_ad_source(service, dc, base, password_env=PASSWORD_ENV, name=name, **options)
 
 
 def sam(prefix: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from provtui.service import Service
 from provtui.testing.samba import UF_ACCOUNTDISABLE, UF_NORMAL_ACCOUNT, SambaDC
+from tests.helpers.ldap import add_ad_source
 from tests.helpers.live import eventually, live_state, start_worker_process, worker_thread
 
 PASSWORD_ENV = "PROVTUI_TEST_AD_LIVE_PW"
@@ -30,16 +31,7 @@ def store(tmp_path: Path, samba_dc: SambaDC, monkeypatch: pytest.MonkeyPatch) ->
 def new_store(store: Path, dc: SambaDC, base: str, *, threshold: str = "0.9") -> Service:
     service = Service.init(store)
     service.set_config("safeguard.threshold", threshold)
-    service.importer().add_ldap_source(
-        "ad",
-        uri=dc.ldaps_uri,
-        bind_dn=dc.admin_dn,
-        password_env=PASSWORD_ENV,
-        base_dn=base,
-        flavor="ad",
-        ca_certificates=Path(dc.ca_file).read_text(),
-        live=True,
-    )
+    add_ad_source(service, dc, base, password_env=PASSWORD_ENV, live=True)
     return service
 
 

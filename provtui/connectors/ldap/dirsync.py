@@ -111,8 +111,9 @@ class DirSyncStream:
                 batch.groups_changed = True  # a group's tombstone looks like a person's: the groups are read again
                 continue
             found = session.find_entry(f"<GUID={guid}>", settings.effective_user_filter, attributes)
-            if found is not None and dn_within(extended_dn(found[0])[1], settings.base_dn):
-                batch.changed.append((extended_dn(found[0])[1], found[1]))
+            dn = extended_dn(found[0])[1] if found is not None else None
+            if found is not None and dn is not None and dn_within(dn, settings.base_dn):
+                batch.changed.append((dn, found[1]))
                 continue
             if session.find_entry(f"<GUID={guid}>", settings.effective_group_filter, ["cn"]) is not None:
                 batch.groups_changed = True

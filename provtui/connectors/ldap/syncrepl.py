@@ -16,6 +16,7 @@ password scrubbed, ``retryable`` for a server that went away.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -154,13 +155,9 @@ class SyncreplStream:
         return LdapError(message, retryable=retryable, result_code=info.get("result"))
 
 
-_CLASSES: dict[int, type] = {}
-
-
+@functools.cache
 def _consumer_class(ldap: Any) -> type:
     """python-ldap's LDAPObject with the SyncreplConsumer callbacks filling the stream's batch (made once)."""
-    if id(ldap) in _CLASSES:
-        return _CLASSES[id(ldap)]
     from ldap.ldapobject import SimpleLDAPObject
     from ldap.syncrepl import SyncreplConsumer
 
@@ -208,7 +205,6 @@ def _consumer_class(ldap: Any) -> type:
             self.pending = LiveBatch(self.stream_owner.stream, refreshing=refreshing)
             self.pending_present = False
 
-    _CLASSES[id(ldap)] = Consumer
     return Consumer
 
 

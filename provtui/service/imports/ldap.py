@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -271,12 +271,16 @@ class LdapImports(LdapSources):
         prefix = f"{source}|"
         return {key: doc for key, doc in self.store.all(SOURCE_ENTRIES).items() if key.startswith(prefix)}
 
-    def _entry_index(self, source: str, users: list[LdapUser], *, full: bool) -> DnIndex:
-        """DN -> login of this source's entries: this read's, plus (incremental) the stored ones."""
+    def _entry_index(
+        self, source: str, users: list[LdapUser], *, full: bool, stored: dict[str, dict[str, Any]] | None = None, gone: Collection[str] = ()
+    ) -> DnIndex:
+        """DN -> login of this source's entries: this read's, plus (incremental) the stored ones (``stored``, when
+        the caller has read them already) but for those whose entry id is ``gone``."""
         index = DnIndex()
         if not full:
-            for doc in self._stored_entries(source).values():
-                index.add(doc["dn"], doc["login"])
+            for doc in (self._stored_entries(source) if stored is None else stored).values():
+                if (doc.get("uuid") or "").lower() not in gone:
+                    index.add(doc["dn"], doc["login"])
         for user in users:
             if user.login:
                 index.add(user.dn, normalise_login(user.login))

@@ -34,7 +34,7 @@ from provtui.domain.import_plan import plan_import
 from provtui.domain.roles import Action
 from provtui.domain.users import normalise_login
 from provtui.model.schema import CONFIG, SOURCE_ENTRIES, SOURCES, USERS
-from provtui.service.imports.groups import DnIndex, group_counts
+from provtui.service.imports.groups import group_counts
 from provtui.service.imports.ldap import LdapImports, _accepted_logins, ldap_rows
 from provtui.service.imports.ldap_sources import ldap_settings
 
@@ -72,12 +72,7 @@ class LiveImports(LdapImports):
         attribute_map = settings.effective_attribute_map
         people = batch.stream != "groups"
         users = [to_user(dn, raw, settings, attribute_map) for dn, raw in batch.changed] if people else []
-        index = DnIndex()
-        for entry in stored.values():
-            index.add(entry["dn"], entry["login"])
-        for user in users:
-            if user.login:
-                index.add(user.dn, normalise_login(user.login))
+        index = self._entry_index(name, users, full=False, stored=stored)
         for user in users:  # a manager's DN is a login when the manager is this source's (as a run resolves it)
             login = index.get(user.manager_dn) if user.manager_dn else None
             if login:
@@ -108,8 +103,10 @@ class LiveImports(LdapImports):
             if state.get("state") != "failed":
                 self._record_attempt(name, "refused", message, started, {"reason": "empty", "mode": "live"})
             raise ImportRefused(message, {**result, "refused": True, "reason": "empty"})
-        recent = self._recent(state, "deprovisions", at)
-        removed = self._recent(state, "removed", at)  # deprovisioned and gone from the index: still counted as there
+        since = self._window_start(at)
+        recent = [t for t in state.get("deprovisions") or () if datetime.fromisoformat(t) >= since]
+        # deprovisioned and gone from the index: still counted as there
+        removed = [t for t in state.get("removed") or () if datetime.fromisoformat(t) >= since]
         population = max(1, len(identities) + len(removed))
         if plan.deactivations and len(recent) + plan.deactivations > self.threshold() * population:
             message = (
@@ -136,13 +133,8 @@ class LiveImports(LdapImports):
         def extra(tx: Change) -> dict[str, Any]:
             self._write_live_entries(tx, name, users, gone, stored, at)
             if not people or new_dns or batch.groups_changed:
-                members = DnIndex()  # the source's entries after the batch, as a full run's index would hold them
-                for entry in stored.values():
-                    if (entry.get("uuid") or "").lower() not in gone:
-                        members.add(entry["dn"], entry["login"])
-                for user in users:
-                    if user.login:
-                        members.add(user.dn, normalise_login(user.login))
+                # the source's entries after the batch, as a full run's index would hold them
+                members = self._entry_index(name, users, full=False, stored=stored, gone=gone)
                 ops = self._plan_groups(tx, name, read_groups(settings), members, accepted)
                 result["groups"] = self._apply_groups(tx, name, ops)
             else:
@@ -191,11 +183,10 @@ class LiveImports(LdapImports):
             tx.put(SOURCES, name, {**doc, "live_state": {**before, "state": state, "since": utc_now_iso(), "message": message}})
             tx.audit("source.live", name, {"state": before.get("state")}, {"state": state, "message": message})
 
-    def _recent(self, state: dict[str, Any], key: str, now: datetime) -> list[str]:
-        """The times in ``state[key]`` within the safeguard's window."""
+    def _window_start(self, now: datetime) -> datetime:
+        """When the safeguard's window (``live.safeguard.window`` seconds) began."""
         entry = self.store.get(CONFIG, "live.safeguard.window")
-        since = now - timedelta(seconds=int(entry["value"]) if entry else DEFAULT_WINDOW)
-        return [t for t in state.get(key) or () if datetime.fromisoformat(t) >= since]
+        return now - timedelta(seconds=int(entry["value"]) if entry else DEFAULT_WINDOW)
 
     def _people_named(self, parsed: Any, gone: set[str], identities: dict[str, str]) -> list[dict[str, Any]]:
         """The users a batch can touch: those its rows' logins name, and this source's by the entries' ids (a
