@@ -42,7 +42,12 @@ def token_digest(token: str) -> str:
 
 def client_of(token: str, digests: Iterable[tuple[str, str]]) -> str | None:
     """The client (name, digest) whose token this is, or None: every digest compared, in constant time."""
-    presented = token_digest(token).encode()
+    return client_of_digest(token_digest(token), digests)
+
+
+def client_of_digest(digest: str, digests: Iterable[tuple[str, str]]) -> str | None:
+    """The client (name, digest) whose token has this digest, or None: every digest compared, in constant time."""
+    presented = digest.encode()
     found = None
     for name, digest in digests:
         if hmac.compare_digest(presented, digest.encode()):

@@ -22,6 +22,7 @@ from provtui.service import Service
 from provtui.store.vault import SecretVault
 
 REFUSAL_AUDIT_SECONDS = 60.0  # a caller with no role is audited this often at most
+Call = tuple[str, str, Callable[[Service], Any], Callable[[], None] | None]  # actor, request, fn, check: a batch's call
 
 
 def bound(method: str, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Callable[[], Any]:
@@ -62,16 +63,20 @@ class ServiceHub:
             service.record_refusal(request, str(refused))
             raise
 
-    def locked_batch(self, calls: list[tuple[str, str, Callable[[Service], Any]]]) -> list[tuple[bool, Any]]:
-        """Several calls (actor, request, fn) under the lock at once, their commits made durable together by one
-        fsync when the last is done (the store's group commit): (True, its result) or (False, its exception)
-        for each, in order — one's failure is its own.  None may be acknowledged before this returns."""
+    def locked_batch(self, calls: list[Call]) -> list[tuple[bool, Any]]:
+        """Several calls (actor, request, fn, check) under the lock at once, their commits made durable together by
+        one fsync when the last is done (the store's group commit): (True, its result) or (False, its exception)
+        for each, in order — one's failure is its own.  A call's ``check`` (if any) runs first, before the actor's
+        role is looked at: what the caller must verify against the store as it is now.  None may be acknowledged
+        before this returns."""
         outcomes: list[tuple[bool, Any]] = []
         with self.lock:
             self.root.refresh()
             with self.root.store.deferred_sync():
-                for actor, request, fn in calls:
+                for actor, request, fn, check in calls:
                     try:
+                        if check is not None:
+                            check()
                         outcomes.append((True, self._run_as(actor, request, fn)))
                     except Exception as error:  # the caller's to raise, in its own request
                         outcomes.append((False, error))

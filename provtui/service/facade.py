@@ -337,6 +337,9 @@ class Service:
     def scim_client_of_token(self, token: str) -> str | None:
         return self._scim_clients.client_of_token(token)
 
+    def scim_client_of_digest(self, digest: str) -> str | None:
+        return self._scim_clients.client_of_digest(digest)
+
     def mappings(self, app_name: str) -> list[dict[str, Any]]:
         return self._apps.mappings(app_name)
 

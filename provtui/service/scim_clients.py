@@ -14,7 +14,7 @@ from typing import Any
 from provtui.clock import utc_now_iso
 from provtui.domain.errors import InvalidInput
 from provtui.domain.roles import Action
-from provtui.domain.scim_clients import client_of, new_token, source_of, token_digest, validate_client_name
+from provtui.domain.scim_clients import client_of, client_of_digest, new_token, source_of, token_digest, validate_client_name
 from provtui.model.schema import SCIM_CLIENTS, SOURCES
 from provtui.service.part import Part
 
@@ -59,6 +59,10 @@ class ScimClients(Part):
     def client_of_token(self, token: str) -> str | None:
         """The client a bearer token belongs to (None: no client's): what the SCIM endpoint authenticates by."""
         return client_of(token, ((name, c["digest"]) for name, c in self.store.all(SCIM_CLIENTS).items()))
+
+    def client_of_digest(self, digest: str) -> str | None:
+        """The client a token's digest (``token_digest``) belongs to: the endpoint's check of a token it has seen."""
+        return client_of_digest(digest, ((name, c["digest"]) for name, c in self.store.all(SCIM_CLIENTS).items()))
 
     @staticmethod
     def _client(change: Any, name: str) -> dict[str, Any]:

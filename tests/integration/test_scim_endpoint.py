@@ -328,3 +328,35 @@ def test_concurrent_requests_answered_together_keep_their_own_outcomes_and_ids(e
         f"turn.p{n}@example.com": f"turn-{n}" for n in range(1, 12)
     }
     assert created["turn.p0@example.com"] == winner
+
+
+def test_a_rotated_or_removed_token_is_refused_at_once_though_the_endpoint_knew_it(endpoint):
+    """The endpoint knows a token it saw for a moment (app.AUTH_SECONDS) without a trip to the store; the
+    storage call behind every request checks it again under the lock, so a rotation or a removal takes at once."""
+    admin = endpoint.admin()
+    try:
+        old = admin.add_scim_client("rotating")["token"]
+        with endpoint.client(old) as client:
+            created = client.post("/Users", json=user_body("rotating.one"))
+            assert created.status_code == 201, created.text
+            uid = created.json()["id"]
+            assert client.get(f"/Users/{uid}").status_code == 200  # (known now)
+            new = admin.rotate_scim_client("rotating")["token"]
+            for refused in (client.get(f"/Users/{uid}"), client.post("/Users", json=user_body("rotating.two"))):
+                assert refused.status_code == 401, refused.text
+        with endpoint.client(new) as client:
+            assert client.get(f"/Users/{uid}").status_code == 200
+            admin.remove_scim_client("rotating")
+            assert client.get(f"/Users/{uid}").status_code == 401
+            assert client.get("/Users", params={"filter": 'userName eq "rotating.one@example.com"'}).status_code == 401
+    finally:
+        admin.close()
+    assert "rotating.two@example.com" not in {u["login"] for u in person_list(endpoint)}
+
+
+def person_list(endpoint: Endpoint) -> list[dict]:
+    admin = endpoint.admin()
+    try:
+        return admin.list_users("", limit=None)[1]
+    finally:
+        admin.close()

@@ -5,7 +5,9 @@ ASGI application over the service (provtui.server.scim.storage), served at ``/sc
 What it adds to scim2-server's protocol:
 - **authentication**: ``Authorization: Bearer <token>`` names a client (``provtui scim-client add``), matched
   in constant time; the request then runs as its source ``scim:NAME``.  No token ever reaches a log or the
-  audit trail;
+  audit trail.  A token seen in the last ``AUTH_SECONDS`` is not looked up again before a request that the
+  storage serves: that storage call checks it anyway, under the lock, against the store as it is then (so a
+  rotated or removed token is refused at once, and the request costs no trip to a thread to learn it);
 - **a correlation id** per request: the client's ``X-Request-Id`` when it is a plain one, else a new one; it
   is on every audit event of the request and echoed in the reply;
 - **limits**: a body over ``MAX_BODY`` bytes is refused (413) before it is parsed; each client has a request
@@ -45,21 +47,32 @@ from scim2_models import (
 from scim2_server.applications.asgi import ASGIApplication, Receive, Scope, Send
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
+from scim2_server.routing import Operation
 from scim2_server.service import ScimService
 from scim2_server.utils import load_default_resource_types, load_default_schemas
 
-from provtui.domain.scim_clients import source_of
+from provtui.domain.scim_clients import source_of, token_digest
 from provtui.domain.scim_resources import GROUP_SCHEMA, MAPPED, PROVTUI_USER, USER_SCHEMA
 from provtui.ids import new_id
 from provtui.server.hub import ServiceHub
 from provtui.server.scim.quirks import patch_body
-from provtui.server.scim.storage import CLIENT, CORRELATION, HeldException, ServiceStorage
+from provtui.server.scim.storage import CLIENT, CORRELATION, PRESENTED, HeldException, ServiceStorage
 
 PREFIX = "/scim"  # the endpoint is /scim/v2/...
 MAX_BODY = 1024 * 1024  # a User or a Group is a few KB; a group of 10,000 members ~1 MB
 DEFAULT_RATE = 50  # requests a second a client may send, sustained
 MAX_RESULTS = 1000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+AUTH_SECONDS = 1.0  # a token's client (and rate) known this long without a lookup, before a storage call
+STORED = {
+    Operation.create,
+    Operation.query,
+    Operation.replace,
+    Operation.patch,
+    Operation.delete,
+    Operation.search,
+    Operation.search_with_body,
+}
 
 
 class RateLimited(SCIMException):
@@ -153,6 +166,7 @@ class ScimApplication(ASGIApplication):
         super().__init__(ServiceStorage(hub, provider), provider, PatchAnswersTheResource(provider))
         self.hub = hub
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when counted)
+        self._known: dict[str, tuple[str, Any, float]] = {}  # a token's digest -> (its client, the rate, when looked up)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not (scope["path"] == PREFIX or scope["path"].startswith(PREFIX + "/")):
@@ -183,12 +197,20 @@ class ScimApplication(ASGIApplication):
         scheme, _, token = (request.header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise UnauthorizedException(detail="a bearer token is needed (`provtui scim-client add` makes one)")
+        digest = token_digest(token.strip())
+        PRESENTED.set(digest)
+        now = time.monotonic()
+        known = self._known.get(digest)
+        if known is not None and now - known[2] < AUTH_SECONDS and self.service.match(request).operation in STORED:
+            return known[0], known[1]  # (the storage call checks the token again, under the lock)
         root = self.hub.root
         client, rate = await asyncio.to_thread(
-            lambda: _locked(self.hub, lambda: (root.scim_client_of_token(token.strip()), root.config().get("scim.rate")))
+            lambda: _locked(self.hub, lambda: (root.scim_client_of_digest(digest), root.config().get("scim.rate")))
         )
+        self._known = {d: k for d, k in self._known.items() if now - k[2] < AUTH_SECONDS}  # (only valid tokens are kept)
         if client is None:
             raise UnauthorizedException(detail="this token is no SCIM client's")
+        self._known[digest] = (str(client), rate, now)
         return str(client), rate
 
     def _take_token(self, client: str, rate: float) -> None:
@@ -204,6 +226,8 @@ class ScimApplication(ASGIApplication):
         response = super().handle_exception(request, exception)
         if isinstance(exception, HeldException):
             response.headers["Retry-After"] = str(exception.retry_after)
+        elif isinstance(exception, UnauthorizedException):  # (a storage call found the token rotated or removed)
+            self._known.pop(PRESENTED.get(""), None)
         elif isinstance(exception, RateLimited):
             response.headers["Retry-After"] = str(exception.context.get("retry_after", 1))
         return response

@@ -28,6 +28,7 @@ from scim2_models import (
     ScimFilter,
     ScimProvider,
     SearchRequest,
+    UnauthorizedException,
     UniquenessException,
 )
 from scim2_models.path import CompareOperator, Comparison
@@ -35,6 +36,7 @@ from scim2_server.storage import AsyncScimStorage, SearchPage
 from scim2_server.utils import parametrize
 
 from provtui.domain.errors import InvalidInput, NotAllowed, NotFound
+from provtui.domain.scim_clients import source_of
 from provtui.domain.scim_resources import GROUP_SCHEMA, USER_SCHEMA
 from provtui.server.hub import ServiceHub
 from provtui.server.scim.batch import Batches
@@ -43,6 +45,7 @@ from provtui.service.scim_safeguard import Held
 
 CLIENT: ContextVar[str] = ContextVar("scim_client")  # the source (scim:NAME) the request being served acts as
 CORRELATION: ContextVar[str | None] = ContextVar("scim_correlation", default=None)
+PRESENTED: ContextVar[str] = ContextVar("scim_token_digest")  # the SHA-256 of the request's bearer token
 
 
 class HeldException(SCIMException):
@@ -63,9 +66,16 @@ class ServiceStorage(AsyncScimStorage):
         self.batches = Batches(hub)  # concurrent requests' calls in one turn of the lock: one fsync for them all
 
     async def _run(self, request: str, fn: Callable[[ScimInbound], Any]) -> Any:
-        actor = CLIENT.get()
+        actor, digest = CLIENT.get(), PRESENTED.get()
+
+        def token_still_valid() -> None:
+            # Checked under the lock, against the store as it is now: the endpoint may have known the token for a
+            # moment (provtui.server.scim.app.AUTH_SECONDS), and it may have been rotated or removed since.
+            if source_of(self.hub.root.scim_client_of_digest(digest) or "") != actor:
+                raise UnauthorizedException(detail="this token is no SCIM client's (it was rotated or removed)")
+
         try:
-            return await self.batches.run(actor, f"scim.{request}", lambda service: fn(service.scim_inbound()))
+            return await self.batches.run(actor, f"scim.{request}", lambda service: fn(service.scim_inbound()), token_still_valid)
         except NotFound as missing:
             raise NotFoundException(detail=missing.message) from None
         except Conflict as taken:
@@ -82,7 +92,9 @@ class ServiceStorage(AsyncScimStorage):
             raise HeldException(doc)
         model = self.provider.model_for(resource_type)
         assert model is not None, f"the provider serves {resource_type.name}"
-        return cast(Resource[Any], model.model_validate(doc, scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+        # (the service's own document, not a peer's: no exchange's checks, which cost five times the validation;
+        # the reply is shaped as the exchange wants when scim2-server dumps it)
+        return cast(Resource[Any], model.model_validate(doc, scim_ctx=Context.DEFAULT))
 
     @staticmethod
     def _json(resource: Resource[Any]) -> dict[str, Any]:
