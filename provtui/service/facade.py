@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from provtui.clock import utc_now_iso
 from provtui.domain.errors import InvalidInput
@@ -412,6 +412,13 @@ class Service:
         """Whether the store is one database that processes on several hosts share (PostgreSQL): `provtui
         worker`s provision it, and a console reads it by query."""
         return is_url(self.location)
+
+    def warm_search(self) -> tuple[str, int] | None:
+        """Bring the people's search rows into the database's memory, where it has a memory of its own to keep
+        them in (PostgreSQL: provtui.store.postgres_search.warm_search_rows, which says how); a console does it as
+        it opens.  It shows nothing and changes nothing (no role asked), on a connection of its own (no lock)."""
+        warm = getattr(self.store, "warm_search", None)
+        return None if warm is None else cast(tuple[str, int], warm())
 
     def user_view(self, login: str) -> dict[str, Any]:
         return self._reads.user_view(login)

@@ -172,6 +172,15 @@ MIGRATIONS: tuple[sql.SQL | sql.Composed, ...] = (
     ALTER TABLE user_search ADD COLUMN grams tsvector GENERATED ALWAYS AS (provtui_search_grams(search)) STORED;
     CREATE INDEX user_search_grams ON user_search USING gin (grams);
     """).format(separator=sql.Literal(SEARCH_SEPARATOR)),
+    # 9: pg_prewarm (PostgreSQL's contrib), where this role may make it (a superuser's, or made by one before):
+    # a console reads the people's search rows and their indexes into PostgreSQL's buffers as it opens
+    # (postgres_search.warm_search_rows).  Without it that warming reads the table alone; nothing else needs it.
+    sql.SQL("""
+    DO $$ BEGIN
+      CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+    EXCEPTION WHEN insufficient_privilege OR undefined_file OR feature_not_supported THEN NULL;
+    END $$;
+    """),
 )
 
 GRAMS_UP_TO = 2  # the longest needle user_search.grams answers (a longer one has trigrams)

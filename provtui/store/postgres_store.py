@@ -44,7 +44,7 @@ from provtui.store.postgres_schema import (
     schema_version,
     upgrade,
 )
-from provtui.store.postgres_search import search_page
+from provtui.store.postgres_search import search_page, warm_search_rows
 from provtui.store.postgres_writes import index_damage, table_count, write_commit, write_holding
 from provtui.store.queried import QueriedTable
 from provtui.store.records import GENESIS_HASH
@@ -94,11 +94,8 @@ class PostgresStore(Tables):
 
     @classmethod
     def exists(cls, url: str) -> bool:
-        conn = _connect(url)
-        try:
+        with _connect(url) as conn:
             return schema_version(conn) > 0
-        finally:
-            conn.close()
 
     @classmethod
     def open(
@@ -195,6 +192,10 @@ class PostgresStore(Tables):
                 return False
             self._server_lock = conn
         return True
+
+    def warm_search(self) -> tuple[str, int]:
+        with _connect(self.url) as conn:  # (postgres_search.warm_search_rows says why)
+            return warm_search_rows(conn)
 
     def commit_signal(self) -> int:
         """A file descriptor that turns readable when any process commits (LISTEN provtui_commit): a worker

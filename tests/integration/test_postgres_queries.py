@@ -215,3 +215,31 @@ async def test_a_console_reading_by_query_counts_matches_up_to_a_cap(pg_url, mon
         await pilot.press("slash", *"first2")
         await settle(pilot)
         assert str(app.screen._found).startswith("11 of 30 users matching “first2”")  # First2, First20..First29: under the cap, exact
+
+
+async def test_a_console_reading_by_query_warms_the_search_rows_once_its_first_rows_show(pg_url, monkeypatch):
+    """The search rows are brought into the database's memory once, after the first rows show, off the
+    console's thread (Service.warm_search: postgres_search.warm_search_rows); typing does not warm again."""
+    import threading
+
+    from provtui.tui.app import build_app
+    from tests.helpers.console import NARROW, settle
+
+    org(pg_url, users=5)
+    service = Service.open(pg_url, actor="admin")
+    warmed: list[tuple[str, tuple]] = []
+    done = threading.Event()
+    real = service.warm_search
+
+    def warm():
+        warmed.append((threading.current_thread().name, real()))
+        done.set()
+
+    monkeypatch.setattr(service, "warm_search", warm)
+    app = build_app(service, label="pg")
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot)
+        assert done.wait(10)
+        await pilot.press("slash", *"user00")
+        await settle(pilot)
+    assert [(name, how) for name, (how, _) in warmed] == [("warm-search", "pg_prewarm")]

@@ -77,3 +77,23 @@ def test_a_one_or_two_letter_search_reads_the_letters_index(pg_url):
         grams = conn.execute("SELECT grams::text FROM user_search WHERE key = 'u1'").fetchone()[0]
     assert "user_search_grams" in plan, plan
     assert "'zq'" in grams and "'@e'" in grams and "\x01" not in grams  # letters and pairs, none across two fields
+
+
+def test_the_search_rows_are_warmed_by_pg_prewarm_where_it_is_made_else_read_in_order(people_store, pg_url):
+    """warm_search (a console does it as it opens): pg_prewarm reads user_search and its indexes into the buffers
+    (migration 9 makes the extension where it may: the tests' role is a superuser); without it, the table is read."""
+    with people_store.transaction() as tx:
+        for n in range(50):
+            tx.put(USERS, f"w{n}", person(n, f"warm{n}", f"warm{n}@example.com", "W"))
+    how, blocks = people_store.warm_search()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        relations = conn.execute(
+            "SELECT sum(pg_relation_size(c.oid)) / current_setting('block_size')::int FROM pg_class c WHERE c.relname = 'user_search'"
+            " OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'user_search'::regclass)"
+        ).fetchone()[0]
+        assert (how, blocks) == ("pg_prewarm", relations) and blocks > 0
+        conn.execute("DROP EXTENSION pg_prewarm")
+        try:
+            assert people_store.warm_search() == ("read", people_store.count(USERS))
+        finally:
+            conn.execute("CREATE EXTENSION pg_prewarm")

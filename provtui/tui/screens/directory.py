@@ -9,6 +9,8 @@ nobody selected, on those the search and filters show.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -57,6 +59,13 @@ def search(
     matching, rows = service.list_users(text, state=state, limit=limit, count_up_to=count_up_to, **scope)
     everyone = service.user_count() if text or state or scope or count_up_to is not None else matching
     return rows, everyone, service.pending_work(), matching
+
+
+def _warm(service: Service) -> None:
+    """The search rows brought into the database's memory (Service.warm_search), in a daemon thread, not a
+    worker: quitting the console does not wait for it (seconds, at millions of people)."""
+    with contextlib.suppress(Exception):  # (best effort: a cold search is slower, not wrong; a search says what fails)
+        service.warm_search()
 
 
 def counted(matching: int, up_to: int | None) -> str:
@@ -147,6 +156,8 @@ class DirectoryScreen(Screen):
             return
         if found is not None:
             self._show_found(text, state, scope, *found)
+            if asked == 1 and queried and not getattr(self.app.service, "remote", False):  # the first rows are shown
+                threading.Thread(target=_warm, args=(self.app.service,), name="warm-search", daemon=True).start()
             self._searches_done = asked
             if self._open_when_one == asked:
                 self._open_the_one_hit()
