@@ -64,22 +64,26 @@ class ServiceHub:
             raise
 
     def locked_batch(self, calls: list[Call]) -> list[tuple[bool, Any]]:
-        """Several calls (actor, request, fn, check) under the lock at once, their commits made durable together by
-        one fsync when the last is done (the store's group commit): (True, its result) or (False, its exception)
-        for each, in order — one's failure is its own.  A call's ``check`` (if any) runs first, before the actor's
-        role is looked at: what the caller must verify against the store as it is now.  None may be acknowledged
-        before this returns."""
-        outcomes: list[tuple[bool, Any]] = []
+        """Several calls (actor, request, fn, check) under the lock at once: ``batch_held``'s outcomes."""
         with self.lock:
-            self.root.refresh()
-            with self.root.store.deferred_sync():
-                for actor, request, fn, check in calls:
-                    try:
-                        if check is not None:
-                            check()
-                        outcomes.append((True, self._run_as(actor, request, fn)))
-                    except Exception as error:  # the caller's to raise, in its own request
-                        outcomes.append((False, error))
+            return self.batch_held(calls)
+
+    def batch_held(self, calls: list[Call]) -> list[tuple[bool, Any]]:
+        """Several calls (actor, request, fn, check), the lock held by the caller, their commits made durable
+        together by one fsync when the last is done (the store's group commit): (True, its result) or (False, its
+        exception) for each, in order — one's failure is its own.  A call's ``check`` (if any) runs first, before
+        the actor's role is looked at: what the caller must verify against the store as it is now.  None may be
+        acknowledged before this returns."""
+        outcomes: list[tuple[bool, Any]] = []
+        self.root.refresh()
+        with self.root.store.deferred_sync():
+            for actor, request, fn, check in calls:
+                try:
+                    if check is not None:
+                        check()
+                    outcomes.append((True, self._run_as(actor, request, fn)))
+                except Exception as error:  # the caller's to raise, in its own request
+                    outcomes.append((False, error))
         return outcomes
 
     def call(self, actor: str, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -1,5 +1,6 @@
 """The SCIM endpoint's group commit (provtui/server/scim/batch.py): calls arriving together run in one turn of the
-server's lock, each with its own outcome, after its own check, served by one thread for the server's life."""
+server's lock, each with its own outcome, after its own check: on the event loop when the lock is free, else by
+the one thread that waits for it (the loop never blocks on the lock)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,12 @@ def test_calls_together_keep_their_own_results_errors_and_checks(batches):
     assert first[:20] == [f"b{n}" for n in range(20)]
     assert isinstance(first[20], InvalidInput)
     assert isinstance(first[21], PermissionError)
+    assert served_by == {threading.get_ident()}  # the lock was free: on the event loop
+    served_by.clear()
+    runs.hub.lock.acquire()  # (an admin's call, say, holds it)
+    threading.Timer(0.3, runs.hub.lock.release).start()
     second = asyncio.run(push())  # (another event loop: its answers reach it)
     assert all(isinstance(outcome, Exception) for outcome in second[:21]) and isinstance(second[21], PermissionError)
-    assert len(served_by) == 1 and threading.get_ident() not in served_by  # one serving thread, kept
+    assert len(served_by) == 1 and threading.get_ident() not in served_by  # the thread that waited for the lock
     logins = {u["login"] for u in runs.hub.root.list_users("", limit=None)[1]}
     assert {f"b{n}" for n in range(20)} <= logins and "b99" not in logins
