@@ -285,6 +285,13 @@ def add_import_options(p) -> None:
 
 
 def _source_options(p) -> None:
+    """What add-ldap and update both take (update: each only when given)."""
+    p.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep a live session to the directory: each change applied as it arrives (syncrepl, DirSync, or frequent reads)",
+    )
     add_directory_options(p)
     p.add_argument(
         "--external-id-attribute",
@@ -311,12 +318,6 @@ def register(cli) -> None:
     p.add_argument("--group-base", metavar="DN", help=argparse.SUPPRESS)  # the name --groups-dn had first
     p.add_argument("--flavor", choices=("openldap", "ad"), default="openldap", help="attribute defaults (default: openldap)")
     p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
-    p.add_argument(
-        "--live",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep a live session to the directory: each change applied as it arrives (syncrepl, DirSync, or frequent reads)",
-    )
     _source_options(p)
     p = command(source, "update", cmd_update, "change an LDAP / AD source's settings (a new URI or bind DN names its password too)")
     p.add_argument("name")
@@ -328,12 +329,6 @@ def register(cli) -> None:
     p.add_argument("--base-dn", metavar="DN", help="where the users are")
     p.add_argument("--flavor", choices=("openldap", "ad"), help="attribute defaults")
     p.add_argument("--interval", type=ranged(INTERVAL), metavar="MINUTES", help="import every MINUTES minutes (the worker runs it)")
-    p.add_argument(
-        "--live",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep a live session to the directory: each change applied as it arrives (syncrepl, DirSync, or frequent reads)",
-    )
     _source_options(p)
     command(source, "list", cmd_list, "list sources")
     p = command(source, "status", cmd_status, "each source's state: a live one's session and its lag, the last run")

@@ -20,10 +20,10 @@ from provtui.domain.errors import HeldForConfirmation, InvalidInput, NotAllowed,
 from provtui.domain.lifecycle import TRANSITIONS, State
 from provtui.domain.roles import Action
 from provtui.domain.rules import AccessChange, Breach, safeguard_breaches
-from provtui.model.schema import APPS, CONFIG, USERS, stored
-from provtui.service.imports.common import DEFAULT_THRESHOLD
+from provtui.model.schema import APPS, USERS, stored
 from provtui.service.part import Part
 from provtui.service.rule_views import breach_views
+from provtui.service.settings import safeguard_threshold
 
 if TYPE_CHECKING:
     from provtui.model.directory import Directory
@@ -209,8 +209,7 @@ class Bulk(Part):
 
     @staticmethod
     def _threshold(change: Change) -> float:
-        entry = change.get(CONFIG, "safeguard.threshold")
-        return float(entry["value"]) if entry else DEFAULT_THRESHOLD
+        return safeguard_threshold(change)
 
     def _view(self, change: Change, request: BulkRequest, plan: Plan, *, applied: bool) -> dict[str, Any]:
         def app_names(ids: frozenset[str]) -> list[str]:

@@ -38,12 +38,12 @@ from provtui.domain.text import MAX_EXPRESSION, check_display_name, check_text, 
 from provtui.domain.users import CORE_ATTRIBUTES
 from provtui.ids import new_id
 from provtui.model.directory import Directory
-from provtui.model.schema import APPS, ASSIGNMENTS, CONFIG, GROUPS, HELD, MEMBERS, RULES, USERS, member_key, stored
+from provtui.model.schema import APPS, ASSIGNMENTS, GROUPS, HELD, MEMBERS, RULES, USERS, member_key, stored
 from provtui.service.change import Access, Change, Changes, UserChange
 from provtui.service.part import Part
 from provtui.service.rule_views import breach_views, member_counts, preview_view, rule_config, rule_view
+from provtui.service.settings import safeguard_threshold
 
-DEFAULT_THRESHOLD = 0.2
 MAX_CHAIN = 5  # rules feeding rules (isMemberOfGroupName): rounds before we stop following
 
 Memberships = set[tuple[str, str]]  # (group id, user id) pairs
@@ -468,8 +468,7 @@ class GroupRules(Part):
         return self.directory.apps_assigned_to(f"user:{user_id}", tx)
 
     def _threshold(self, tx: Change) -> float:
-        entry = tx.get(CONFIG, "safeguard.threshold")
-        return float(entry["value"]) if entry else DEFAULT_THRESHOLD
+        return safeguard_threshold(tx)
 
     def _breaches(self, tx: Change, preview: RulePreview) -> builtins.list[Breach]:
         group_apps = self._group_apps()

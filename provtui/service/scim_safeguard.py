@@ -21,7 +21,8 @@ from provtui.domain.errors import NotAllowed
 from provtui.domain.import_actions import ImportPlan
 from provtui.domain.scim_clients import SOURCE_PREFIX
 from provtui.ids import new_id
-from provtui.model.schema import CONFIG, HELD, SCIM_CLIENTS, USERS
+from provtui.model.schema import HELD, SCIM_CLIENTS, USERS
+from provtui.service.settings import setting
 
 if TYPE_CHECKING:
     from provtui.service.change import Change
@@ -56,11 +57,11 @@ def hold_if_over(part: ImportBase, tx: Change, plan: ImportPlan, *, operation: s
     client_name = source.removeprefix(SOURCE_PREFIX)
     client = tx.get(SCIM_CLIENTS, client_name) or {}
     now = utc_now()
-    since = now - timedelta(seconds=_setting(tx, "scim.safeguard.window", DEFAULT_WINDOW))
+    since = now - timedelta(seconds=setting(tx, "scim.safeguard.window", DEFAULT_WINDOW))
     recent = [t for t in client.get("deprovisions", ()) if datetime.fromisoformat(t) >= since]
     mastered = sum(1 for u in part.store.all(USERS).values() if u.get("source") == source and u["state"] != "deleted")
     threshold = part.threshold()
-    if mastered >= _setting(tx, "scim.safeguard.minimum", DEFAULT_MINIMUM) and len(recent) + 1 > threshold * mastered:
+    if mastered >= setting(tx, "scim.safeguard.minimum", DEFAULT_MINIMUM) and len(recent) + 1 > threshold * mastered:
         held: dict[str, Any] = {
             "id": new_id()[:8],
             "kind": "scim",
@@ -99,8 +100,3 @@ def _message(held: dict[str, Any]) -> str:
         f"{summary['mastered']} people it masters in the safeguard's window (over {summary['threshold']:.0%}); "
         f"an admin decides (`provtui held approve {held['id']}`); retry after {RETRY_AFTER} s"
     )
-
-
-def _setting(tx: Change, key: str, default: int) -> int:
-    entry = tx.get(CONFIG, key)
-    return int(entry["value"]) if entry else default

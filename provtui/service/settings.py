@@ -9,11 +9,26 @@ from provtui.domain.errors import InvalidInput
 from provtui.domain.roles import Action
 from provtui.domain.secrets import validate_env_name
 from provtui.domain.text import MAX_EMAIL, MAX_ENV_NAME, MAX_NAME, check_text
-from provtui.model.schema import CONFIG
+from provtui.model.schema import CONFIG, Reader
 from provtui.service.part import Part
 from provtui.service.secrets import held_secret
 from provtui.service.validation import validate_name
 from provtui.store.vault import SecretVault
+
+DEFAULT_THRESHOLD = 0.2  # Okta's: a change that deprovisions more than 20% of the org (or an app's people) is held
+
+
+def setting(reader: Reader, key: str, default: Any) -> Any:
+    """A setting's value (``provtui config set KEY VALUE``) as ``reader`` holds it, of ``default``'s type; ``default``
+    where none is set."""
+    entry = reader.get(CONFIG, key)
+    return type(default)(entry["value"]) if entry else default
+
+
+def safeguard_threshold(reader: Reader) -> float:
+    """``safeguard.threshold``: the share of people a change may deprovision before it is held."""
+    return float(setting(reader, "safeguard.threshold", DEFAULT_THRESHOLD))
+
 
 CONFIG_KEYS = {
     "password.min-length": int,

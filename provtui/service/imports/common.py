@@ -16,6 +16,7 @@ from provtui.ids import new_id
 from provtui.model.schema import CONFIG, SOURCES, USERS, stored
 from provtui.service.ca_bundles import shown_settings
 from provtui.service.part import Part
+from provtui.service.settings import safeguard_threshold
 
 if TYPE_CHECKING:
     from provtui.model.directory import Directory
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from provtui.service.reads import Reads
 
 
-DEFAULT_THRESHOLD = 0.2  # Okta's: an import that deprovisions more than 20% of the org is held
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -127,8 +127,7 @@ class ImportBase(Part):
             tx.audit(f"import.{outcome}", name, None, {"message": message, **(details or {})})
 
     def threshold(self) -> float:
-        entry = self.store.get(CONFIG, "safeguard.threshold")
-        return float(entry["value"]) if entry else DEFAULT_THRESHOLD
+        return safeguard_threshold(self.store)
 
     def _gate(
         self,

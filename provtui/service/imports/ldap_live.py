@@ -33,10 +33,11 @@ from provtui.domain.errors import HeldForConfirmation, ImportRefused
 from provtui.domain.import_plan import plan_import
 from provtui.domain.roles import Action
 from provtui.domain.users import normalise_login
-from provtui.model.schema import CONFIG, SOURCE_ENTRIES, SOURCES, USERS
+from provtui.model.schema import SOURCE_ENTRIES, SOURCES, USERS
 from provtui.service.imports.groups import group_counts
 from provtui.service.imports.ldap import LdapImports, _accepted_logins, ldap_rows
 from provtui.service.imports.ldap_sources import ldap_settings
+from provtui.service.settings import setting
 
 if TYPE_CHECKING:
     from provtui.connectors.ldap import LdapSettings, LdapUser
@@ -185,8 +186,7 @@ class LiveImports(LdapImports):
 
     def _window_start(self, now: datetime) -> datetime:
         """When the safeguard's window (``live.safeguard.window`` seconds) began."""
-        entry = self.store.get(CONFIG, "live.safeguard.window")
-        return now - timedelta(seconds=int(entry["value"]) if entry else DEFAULT_WINDOW)
+        return now - timedelta(seconds=setting(self.store, "live.safeguard.window", DEFAULT_WINDOW))
 
     def _people_named(self, parsed: Any, gone: set[str], identities: dict[str, str]) -> list[dict[str, Any]]:
         """The users a batch can touch: those its rows' logins name, and this source's by the entries' ids (a
